@@ -1,0 +1,124 @@
+//! The decision at wake-up: a pure function of the cart, the person, the sequence and now.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::cart::{CartRecord, CartStatus, ContactRecord};
+use crate::sequence::{Channel, DelayFrom, Sequence};
+
+/// Why a cart gets no (more) messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StopReason {
+    /// The cart itself was bought.
+    Purchased,
+    /// The same person bought after this cart's last activity (another cart or device).
+    PurchasedElsewhere,
+    /// Neither an email address nor a phone number.
+    NoContact,
+    /// The step needs an email address and the cart has none.
+    NoEmail,
+    /// Every step of the sequence was sent.
+    SequenceComplete,
+    /// The sequence configured for the cart no longer exists.
+    UnknownSequence,
+    /// The mail service refused the message for good (bad address, rejected content).
+    SendFailed,
+}
+
+impl StopReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Purchased => "purchased",
+            Self::PurchasedElsewhere => "purchased_elsewhere",
+            Self::NoContact => "no_contact",
+            Self::NoEmail => "no_email",
+            Self::SequenceComplete => "sequence_complete",
+            Self::UnknownSequence => "unknown_sequence",
+            Self::SendFailed => "send_failed",
+        }
+    }
+
+    /// Stops that new cart data can lift (the shopper types their email later).
+    pub fn lifted_by_new_activity(self) -> bool {
+        matches!(self, Self::NoContact | Self::NoEmail)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Send this step now.
+    Send { step: u32, channel: Channel },
+    /// Not yet: wake up again then (the cart moved since the schedule was set).
+    Wait { until: Timestamp },
+    /// Nothing more for this cart.
+    Stop { reason: StopReason },
+}
+
+/// When step `step` falls due for this cart, or `None` past the last step.
+pub fn due_at(cart: &CartRecord, sequence: &Sequence, step: u32) -> Option<Timestamp> {
+    let spec = sequence.steps.get(usize::try_from(step).ok()?)?;
+    let base = match spec.from {
+        DelayFrom::LastActivity => cart.last_activity_at,
+        DelayFrom::PreviousStep => cart
+            .sent
+            .iter()
+            .rev()
+            .find(|sent| sent.step + 1 == step)
+            .map_or(cart.last_activity_at, |sent| sent.sent_at),
+    };
+    base.checked_add(spec.delay).ok()
+}
+
+/// What to do for `cart` at `now`.
+pub fn decide(
+    cart: &CartRecord,
+    contact: Option<&ContactRecord>,
+    sequence: &Sequence,
+    now: Timestamp,
+) -> Decision {
+    if cart.status == CartStatus::Converted {
+        return Decision::Stop {
+            reason: StopReason::Purchased,
+        };
+    }
+    if contact
+        .and_then(|c| c.last_order_at)
+        .is_some_and(|ordered| ordered >= cart.last_activity_at)
+    {
+        return Decision::Stop {
+            reason: StopReason::PurchasedElsewhere,
+        };
+    }
+    let Some(spec) = usize::try_from(cart.next_step)
+        .ok()
+        .and_then(|i| sequence.steps.get(i))
+    else {
+        return Decision::Stop {
+            reason: StopReason::SequenceComplete,
+        };
+    };
+    let Some(snapshot) = cart.snapshot.as_ref() else {
+        return Decision::Stop {
+            reason: StopReason::NoContact,
+        };
+    };
+    match spec.channel {
+        Channel::Email if snapshot.email.is_none() => {
+            let reason = if snapshot.phone.is_none() {
+                StopReason::NoContact
+            } else {
+                StopReason::NoEmail
+            };
+            return Decision::Stop { reason };
+        }
+        Channel::Email => {}
+    }
+    match due_at(cart, sequence, cart.next_step) {
+        Some(due) if due > now => Decision::Wait { until: due },
+        _ => Decision::Send {
+            step: cart.next_step,
+            channel: spec.channel,
+        },
+    }
+}

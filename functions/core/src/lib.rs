@@ -1,0 +1,17 @@
+//! cartback's core: parsed domain types, sequences, the pure `decide()`, platform webhook
+//! adapters, rendering and the ports the handlers are generic over. No AWS, no network.
+
+pub mod cart;
+pub mod contact;
+pub mod decide;
+pub mod ids;
+pub mod lifecycle;
+pub mod money;
+pub mod ports;
+pub mod render;
+pub mod schedule;
+pub mod sequence;
+pub mod shop;
+pub mod shopify;
+pub mod time;
+pub mod webhook;

@@ -1,0 +1,242 @@
+//! Pure state changes of a cart record: applying platform events, claiming and recording
+//! steps, re-arming and stopping. Stores persist the results with a version check.
+
+use jiff::{SignedDuration, Timestamp};
+
+use crate::cart::{
+    CartActivity, CartRecord, CartStatus, ContactRecord, Conversion, Platform, SentStep,
+};
+use crate::decide::{StopReason, due_at};
+use crate::ids::{ContactKey, ShopId};
+use crate::sequence::Sequence;
+
+/// How long a cart's item lives after its last change (DynamoDB TTL).
+pub const CART_RETENTION: SignedDuration = SignedDuration::from_hours(24 * 90);
+/// How long a person's item lives after their last order.
+pub const CONTACT_RETENTION: SignedDuration = SignedDuration::from_hours(24 * 365);
+/// How long a webhook delivery id is remembered.
+pub const DELIVERY_RETENTION: SignedDuration = SignedDuration::from_hours(24 * 7);
+
+pub fn expiry(from: Timestamp, keep: SignedDuration) -> i64 {
+    from.checked_add(keep).unwrap_or(from).as_second()
+}
+
+/// The result of applying a platform event to what we hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    /// Write this record.
+    Changed(Box<CartRecord>),
+    /// The event is older than what we hold: keep ours.
+    Stale,
+    /// The cart is already bought: a conversion is final.
+    AlreadyConverted,
+}
+
+/// Shopper activity: a new cart, or a newer snapshot of a known one.
+///
+/// The activity time is the platform's `updated_at`, never later than `now`. A new cart is
+/// armed for step 1; a known cart keeps its schedule (the sender re-arms lazily when it
+/// wakes and sees the cart moved), unless it had stopped for want of a contact.
+pub fn apply_activity(
+    existing: Option<&CartRecord>,
+    shop: &ShopId,
+    platform: Platform,
+    activity: &CartActivity,
+    sequence: &Sequence,
+    now: Timestamp,
+) -> Applied {
+    let activity_at = activity.updated_at.min(now);
+    let Some(existing) = existing else {
+        let mut record = CartRecord {
+            shop: shop.clone(),
+            cart: activity.cart.clone(),
+            platform,
+            status: CartStatus::Open,
+            contact: activity.snapshot.contact_key(),
+            snapshot: Some(activity.snapshot.clone()),
+            last_activity_at: activity_at,
+            source_updated_at: activity.updated_at,
+            sequence: sequence.name.clone(),
+            sent: Vec::new(),
+            next_step: 0,
+            next_due_at: None,
+            generation: 1,
+            claimed_step: None,
+            stop_reason: None,
+            converted_at: None,
+            order_id: None,
+            order_total: None,
+            expires_at: expiry(activity_at, CART_RETENTION),
+        };
+        record.next_due_at = due_at(&record, sequence, 0);
+        return Applied::Changed(Box::new(record));
+    };
+    if existing.status == CartStatus::Converted {
+        return Applied::AlreadyConverted;
+    }
+    if activity.updated_at <= existing.source_updated_at {
+        return Applied::Stale;
+    }
+    let mut record = existing.clone();
+    record.snapshot = Some(activity.snapshot.clone());
+    record.contact = activity.snapshot.contact_key().or(record.contact);
+    record.last_activity_at = activity_at.max(existing.last_activity_at);
+    record.source_updated_at = activity.updated_at;
+    record.expires_at = expiry(record.last_activity_at, CART_RETENTION);
+    if record.next_due_at.is_none()
+        && record.claimed_step.is_none()
+        && record
+            .stop_reason
+            .is_some_and(StopReason::lifted_by_new_activity)
+    {
+        record.stop_reason = None;
+        record.next_due_at = due_at(&record, sequence, record.next_step);
+        record.generation += 1;
+    }
+    Applied::Changed(Box::new(record))
+}
+
+/// A purchase of this cart. Creates a converted record for an order whose checkout we never
+/// saw, so a late checkout update cannot reopen it.
+pub fn apply_conversion(
+    existing: Option<&CartRecord>,
+    shop: &ShopId,
+    platform: Platform,
+    conversion: &Conversion,
+    cart: &crate::ids::CartId,
+    now: Timestamp,
+) -> Applied {
+    let at = conversion.at.min(now);
+    let mut record = match existing {
+        Some(existing) if existing.status == CartStatus::Converted => {
+            return Applied::AlreadyConverted;
+        }
+        Some(existing) => existing.clone(),
+        None => CartRecord {
+            shop: shop.clone(),
+            cart: cart.clone(),
+            platform,
+            status: CartStatus::Converted,
+            snapshot: None,
+            contact: conversion.contact_keys().into_iter().next(),
+            last_activity_at: at,
+            source_updated_at: at,
+            sequence: String::new(),
+            sent: Vec::new(),
+            next_step: 0,
+            next_due_at: None,
+            generation: 0,
+            claimed_step: None,
+            stop_reason: None,
+            converted_at: None,
+            order_id: None,
+            order_total: None,
+            expires_at: 0,
+        },
+    };
+    record.status = CartStatus::Converted;
+    record.converted_at = Some(at);
+    record.order_id = conversion.order_id.clone();
+    record.order_total = Some(conversion.total);
+    record.next_due_at = None;
+    record.stop_reason = Some(StopReason::Purchased);
+    record.expires_at = expiry(at, CART_RETENTION);
+    Applied::Changed(Box::new(record))
+}
+
+/// Remember the person's latest order, so their other carts stop too.
+pub fn contact_ordered(
+    existing: Option<&ContactRecord>,
+    shop: &ShopId,
+    key: &ContactKey,
+    at: Timestamp,
+) -> Option<ContactRecord> {
+    if existing
+        .and_then(|c| c.last_order_at)
+        .is_some_and(|known| known >= at)
+    {
+        return None;
+    }
+    Some(ContactRecord {
+        shop: shop.clone(),
+        key: key.clone(),
+        last_order_at: Some(at),
+        expires_at: expiry(at, CONTACT_RETENTION),
+    })
+}
+
+/// Why a wake-up is not for the cart as it is now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stale {
+    Generation,
+    Step,
+    Claimed,
+    Closed,
+}
+
+/// Checks that a wake-up for (`step`, `generation`) still applies to `cart`.
+pub fn check_wakeup(cart: &CartRecord, step: u32, generation: u32) -> Result<(), Stale> {
+    if cart.generation != generation {
+        return Err(Stale::Generation);
+    }
+    if cart.next_step != step {
+        return Err(Stale::Step);
+    }
+    if cart.claimed_step.is_some() {
+        return Err(Stale::Claimed);
+    }
+    if cart.next_due_at.is_none() {
+        return Err(Stale::Closed);
+    }
+    Ok(())
+}
+
+/// Marks `step` as being sent. Only the writer whose versioned write of this wins may send.
+pub fn claim(cart: &CartRecord, step: u32) -> CartRecord {
+    let mut record = cart.clone();
+    record.claimed_step = Some(step);
+    record
+}
+
+/// Gives a claimed step back after a send error worth retrying.
+pub fn release(cart: &CartRecord) -> CartRecord {
+    let mut record = cart.clone();
+    record.claimed_step = None;
+    record
+}
+
+/// Records a sent step and arms the next one (if any, and if the cart is still open).
+pub fn record_sent(cart: &CartRecord, sent: SentStep, sequence: &Sequence) -> CartRecord {
+    let mut record = cart.clone();
+    record.claimed_step = None;
+    record.next_step = sent.step + 1;
+    record.sent.push(sent);
+    record.generation += 1;
+    if record.is_open() {
+        record.next_due_at = due_at(&record, sequence, record.next_step);
+        if record.next_due_at.is_none() {
+            record.stop_reason = Some(StopReason::SequenceComplete);
+        }
+    } else {
+        record.next_due_at = None;
+    }
+    record
+}
+
+/// Moves the wake-up later: the cart changed since the schedule was made.
+pub fn rearm(cart: &CartRecord, until: Timestamp) -> CartRecord {
+    let mut record = cart.clone();
+    record.next_due_at = Some(until);
+    record.generation += 1;
+    record
+}
+
+/// Nothing more is planned for the cart.
+pub fn stop(cart: &CartRecord, reason: StopReason) -> CartRecord {
+    let mut record = cart.clone();
+    record.claimed_step = None;
+    record.next_due_at = None;
+    record.stop_reason = Some(reason);
+    record.generation += 1;
+    record
+}

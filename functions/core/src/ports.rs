@@ -1,0 +1,128 @@
+//! The capabilities handlers need, as narrow traits in domain types. `functions/aws`
+//! implements them on AWS services, `functions/local` in memory.
+
+use std::fmt;
+use std::future::Future;
+
+use crate::cart::{CartRecord, ContactRecord, Versioned};
+use crate::contact::Email;
+use crate::ids::{CartId, ContactKey, DeliveryId, ShopId};
+use crate::schedule::ScheduleSpec;
+use crate::shop::Shop;
+
+/// A storage or service failure. `retryable` says whether trying again may succeed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{service} failed: {message}")]
+pub struct PortError {
+    pub service: &'static str,
+    pub message: String,
+    pub retryable: bool,
+}
+
+impl PortError {
+    pub fn retryable(service: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            service,
+            message: message.into(),
+            retryable: true,
+        }
+    }
+
+    pub fn permanent(service: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            service,
+            message: message.into(),
+            retryable: false,
+        }
+    }
+}
+
+/// One item of an all-or-nothing write. `expected` is the version read (None = must not exist).
+#[derive(Debug, Clone)]
+pub enum Put {
+    Cart {
+        record: Box<CartRecord>,
+        expected: Option<u64>,
+    },
+    Contact {
+        record: ContactRecord,
+        expected: Option<u64>,
+    },
+    /// Remembers a webhook delivery id until `expires_at` (epoch seconds).
+    Delivery {
+        shop: ShopId,
+        id: DeliveryId,
+        expires_at: i64,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteOutcome {
+    Written,
+    /// Someone wrote first (a version moved, or the delivery was already seen): re-read.
+    Conflict,
+}
+
+pub trait CartStore: Send + Sync {
+    fn cart(
+        &self,
+        shop: &ShopId,
+        cart: &CartId,
+    ) -> impl Future<Output = Result<Option<Versioned<CartRecord>>, PortError>> + Send;
+
+    fn contact(
+        &self,
+        shop: &ShopId,
+        key: &ContactKey,
+    ) -> impl Future<Output = Result<Option<Versioned<ContactRecord>>, PortError>> + Send;
+
+    fn delivery_seen(
+        &self,
+        shop: &ShopId,
+        id: &DeliveryId,
+    ) -> impl Future<Output = Result<bool, PortError>> + Send;
+
+    /// Writes every put or none: one conditional write for one put, a transaction for more.
+    fn write(&self, puts: Vec<Put>) -> impl Future<Output = Result<WriteOutcome, PortError>> + Send;
+}
+
+pub trait Schedules: Send + Sync {
+    /// Creates the one-shot schedule; one that already exists under that name is success.
+    fn create(&self, spec: &ScheduleSpec) -> impl Future<Output = Result<(), PortError>> + Send;
+    /// Deletes it; one that is already gone is success.
+    fn delete(&self, name: &str) -> impl Future<Output = Result<(), PortError>> + Send;
+}
+
+/// A rendered email ready to hand to the mail service.
+#[derive(Clone)]
+pub struct OutgoingEmail {
+    pub to: Email,
+    pub from: Email,
+    /// Full MIME message (headers, text and HTML parts).
+    pub raw: Vec<u8>,
+    /// Tags returned with delivery events (ASCII letters, digits, `_`, `-`).
+    pub tags: Vec<(String, String)>,
+}
+
+impl fmt::Debug for OutgoingEmail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OutgoingEmail")
+            .field("to", &self.to)
+            .field("bytes", &self.raw.len())
+            .field("tags", &self.tags)
+            .finish()
+    }
+}
+
+pub trait Mailer: Send + Sync {
+    /// Sends and returns the service's message id.
+    fn send_email(
+        &self,
+        email: &OutgoingEmail,
+    ) -> impl Future<Output = Result<String, PortError>> + Send;
+}
+
+pub trait ShopDirectory: Send + Sync {
+    /// The shop's settings and webhook secret, or `None` for a shop we do not serve.
+    fn shop(&self, id: &ShopId) -> impl Future<Output = Result<Option<Shop>, PortError>> + Send;
+}

@@ -1,0 +1,280 @@
+//! Rendering a step's email: minijinja fills the MJML, text, subject and preheader
+//! templates; mrml turns MJML into HTML; mail-builder writes the MIME message SES sends.
+//!
+//! The templates under `templates/email/` are compiled into the binary; the environment is
+//! built once per warm container.
+
+use jiff::Timestamp;
+use mail_builder::MessageBuilder;
+use minijinja::{AutoEscape, Environment};
+use serde::Serialize;
+
+use crate::cart::CartRecord;
+use crate::contact::Email;
+use crate::ids::log_hash;
+use crate::shop::ShopSettings;
+
+/// The locales templates exist for; others fall back to the first.
+pub const LOCALES: &[&str] = &["en"];
+
+macro_rules! embedded {
+    ($($path:literal),* $(,)?) => {
+        &[$(($path, include_str!(concat!("../../../templates/email/", $path)))),*]
+    };
+}
+
+/// Every template file, by its path under `templates/email/`.
+pub const EMBEDDED_TEMPLATES: &[(&str, &str)] = embedded![
+    "layout.mjml",
+    "en/reminder.mjml",
+    "en/reminder.txt",
+    "en/reminder.subject.txt",
+    "en/reminder.preheader.txt",
+    "en/reassure.mjml",
+    "en/reassure.txt",
+    "en/reassure.subject.txt",
+    "en/reassure.preheader.txt",
+    "en/offer.mjml",
+    "en/offer.txt",
+    "en/offer.subject.txt",
+    "en/offer.preheader.txt",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("template {template}: {source}")]
+    Template {
+        template: String,
+        #[source]
+        source: minijinja::Error,
+    },
+    #[error("MJML of {template}: {message}")]
+    Mjml { template: String, message: String },
+    #[error("the cart has nothing to show (no snapshot)")]
+    NoSnapshot,
+    #[error("writing the MIME message: {0}")]
+    Mime(#[from] std::io::Error),
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ShopContext {
+    pub name: String,
+    pub logo_url: Option<String>,
+    pub accent_color: String,
+    pub support_email: Option<String>,
+    pub signature: Option<String>,
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CustomerContext {
+    pub first_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ItemContext {
+    pub title: String,
+    pub variant: Option<String>,
+    pub quantity: u32,
+    pub unit_price: String,
+    pub line_total: String,
+    pub image_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OfferContext {
+    pub code: String,
+    pub description: String,
+    pub expires: String,
+}
+
+/// Everything a template may use; every string is already formatted.
+#[derive(Debug, Clone, Serialize)]
+pub struct EmailContext {
+    pub shop: ShopContext,
+    pub customer: CustomerContext,
+    pub items: Vec<ItemContext>,
+    pub total: String,
+    pub cart_url: String,
+    pub step: u32,
+    pub offer: Option<OfferContext>,
+    pub unsubscribe_url: Option<String>,
+}
+
+impl EmailContext {
+    /// The context for step `step` (0-based) of `cart`.
+    pub fn for_cart(
+        cart: &CartRecord,
+        shop: &ShopSettings,
+        step: u32,
+    ) -> Result<Self, RenderError> {
+        let snapshot = cart.snapshot.as_ref().ok_or(RenderError::NoSnapshot)?;
+        let cart_url = snapshot
+            .recovery_url
+            .as_ref()
+            .or(shop.url.as_ref())
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        Ok(Self {
+            shop: ShopContext {
+                name: shop.name.clone(),
+                logo_url: shop.logo_url.as_ref().map(ToString::to_string),
+                accent_color: shop.accent_color.clone(),
+                support_email: shop.support_email.as_ref().map(|e| e.as_str().to_owned()),
+                signature: shop.signature.clone(),
+                url: shop.url.as_ref().map(ToString::to_string),
+            },
+            customer: CustomerContext {
+                first_name: snapshot.first_name.clone(),
+            },
+            items: snapshot
+                .items
+                .iter()
+                .map(|item| ItemContext {
+                    title: item.title.clone(),
+                    variant: item.variant.clone(),
+                    quantity: item.quantity,
+                    unit_price: item.unit_price.to_string(),
+                    line_total: item
+                        .unit_price
+                        .times(item.quantity)
+                        .map_or_else(String::new, |m| m.to_string()),
+                    image_url: item.image_url.as_ref().map(ToString::to_string),
+                })
+                .collect(),
+            total: snapshot.total.to_string(),
+            cart_url,
+            step: step + 1,
+            offer: None,
+            unsubscribe_url: None,
+        })
+    }
+}
+
+/// A rendered email, before MIME.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderedEmail {
+    pub subject: String,
+    pub preheader: String,
+    pub html: String,
+    pub text: String,
+}
+
+/// The compiled templates; build once, render many times.
+pub struct Renderer {
+    env: Environment<'static>,
+}
+
+impl Default for Renderer {
+    fn default() -> Self {
+        Self::embedded()
+    }
+}
+
+impl Renderer {
+    /// The templates compiled into the binary.
+    pub fn embedded() -> Self {
+        let mut env = Environment::new();
+        env.set_auto_escape_callback(|name| {
+            if name.ends_with(".mjml") {
+                AutoEscape::Html
+            } else {
+                AutoEscape::None
+            }
+        });
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Chainable);
+        for (name, source) in EMBEDDED_TEMPLATES {
+            // The embedded templates are checked by the tests below; a syntax error there
+            // is a build defect, reported when rendering.
+            let _ = env.add_template(name, source);
+        }
+        Self { env }
+    }
+
+    fn locale_of(locale: Option<&str>) -> &'static str {
+        let wanted = locale
+            .and_then(|l| l.split(['-', '_']).next())
+            .map(str::to_ascii_lowercase);
+        LOCALES
+            .iter()
+            .find(|l| Some(**l) == wanted.as_deref())
+            .copied()
+            .unwrap_or(LOCALES[0])
+    }
+
+    fn render_one(&self, name: &str, ctx: &EmailContext) -> Result<String, RenderError> {
+        let template_error = |source| RenderError::Template {
+            template: name.to_owned(),
+            source,
+        };
+        self.env
+            .get_template(name)
+            .map_err(template_error)?
+            .render(ctx)
+            .map_err(template_error)
+    }
+
+    /// Renders `template` ("reminder", ...) in the cart's locale (English as fallback).
+    pub fn render_email(
+        &self,
+        template: &str,
+        locale: Option<&str>,
+        ctx: &EmailContext,
+    ) -> Result<RenderedEmail, RenderError> {
+        let base = format!("{}/{template}", Self::locale_of(locale));
+        let one_line = |s: String| s.split_whitespace().collect::<Vec<_>>().join(" ");
+        let subject = one_line(self.render_one(&format!("{base}.subject.txt"), ctx)?);
+        let preheader = one_line(self.render_one(&format!("{base}.preheader.txt"), ctx)?);
+        let mjml = self.render_one(&format!("{base}.mjml"), ctx)?;
+        let mjml_error = |message: String| RenderError::Mjml {
+            template: format!("{base}.mjml"),
+            message,
+        };
+        let parsed = mrml::parse(&mjml).map_err(|e| mjml_error(e.to_string()))?;
+        let html = parsed
+            .element
+            .render(&mrml::prelude::render::RenderOptions::default())
+            .map_err(|e| mjml_error(e.to_string()))?;
+        let text = self.render_one(&format!("{base}.txt"), ctx)?;
+        Ok(RenderedEmail {
+            subject,
+            preheader,
+            html,
+            text,
+        })
+    }
+}
+
+/// Who sends and receives, and which cart step the message is (for its Message-ID).
+pub struct Envelope<'a> {
+    pub from: &'a Email,
+    pub from_name: &'a str,
+    pub to: &'a Email,
+    pub cart: &'a CartRecord,
+    pub step: u32,
+    pub date: Timestamp,
+}
+
+/// The full MIME message (multipart/alternative text + HTML).
+pub fn mime_message(envelope: &Envelope<'_>, email: &RenderedEmail) -> Result<Vec<u8>, RenderError> {
+    let domain = envelope
+        .from
+        .as_str()
+        .rsplit_once('@')
+        .map_or("cartback.invalid", |(_, d)| d);
+    let message_id = format!(
+        "cartback.{}.s{}@{domain}",
+        log_hash(&[envelope.cart.shop.as_str(), envelope.cart.cart.as_str()]),
+        envelope.step + 1
+    );
+    let bytes = MessageBuilder::new()
+        .from((envelope.from_name, envelope.from.as_str()))
+        .to(envelope.to.as_str())
+        .subject(email.subject.as_str())
+        .date(envelope.date.as_second())
+        .message_id(message_id)
+        .text_body(email.text.as_str())
+        .html_body(email.html.as_str())
+        .write_to_vec()?;
+    Ok(bytes)
+}
