@@ -8,7 +8,7 @@ use crate::cart::{CartRecord, ContactRecord, Versioned};
 use crate::contact::Email;
 use crate::ids::{CartId, ContactKey, DeliveryId, ShopId};
 use crate::schedule::ScheduleSpec;
-use crate::shop::Shop;
+use crate::shop::{Shop, SignatureCheck};
 
 /// A storage or service failure. `retryable` says whether trying again may succeed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -83,6 +83,7 @@ pub trait CartStore: Send + Sync {
     ) -> impl Future<Output = Result<bool, PortError>> + Send;
 
     /// Writes every put or none: one conditional write for one put, a transaction for more.
+    /// A written item's version becomes `expected + 1` (1 for a new item).
     fn write(&self, puts: Vec<Put>) -> impl Future<Output = Result<WriteOutcome, PortError>> + Send;
 }
 
@@ -123,6 +124,14 @@ pub trait Mailer: Send + Sync {
 }
 
 pub trait ShopDirectory: Send + Sync {
-    /// The shop's settings and webhook secret, or `None` for a shop we do not serve.
+    /// The shop's settings and sequence, or `None` for a shop we do not serve.
     fn shop(&self, id: &ShopId) -> impl Future<Output = Result<Option<Shop>, PortError>> + Send;
+}
+
+pub trait WebhookSecrets: Send + Sync {
+    /// How to check the shop's webhooks, or `None` when the shop has no secret (not connected).
+    fn webhook_check(
+        &self,
+        shop: &ShopId,
+    ) -> impl Future<Output = Result<Option<SignatureCheck>, PortError>> + Send;
 }

@@ -26,6 +26,7 @@ macro_rules! embedded {
 /// Every template file, by its path under `templates/email/`.
 pub const EMBEDDED_TEMPLATES: &[(&str, &str)] = embedded![
     "layout.mjml",
+    "layout.txt",
     "en/reminder.mjml",
     "en/reminder.txt",
     "en/reminder.subject.txt",

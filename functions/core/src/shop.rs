@@ -105,11 +105,21 @@ fn local_domain(id: &ShopId) -> String {
     }
 }
 
-/// A shop ready to serve: settings, its sequence and how to check its webhooks.
+/// A shop ready to serve: its settings and its parsed sequence.
 #[derive(Debug, Clone)]
 pub struct Shop {
     pub id: ShopId,
     pub settings: ShopSettings,
     pub sequence: Sequence,
-    pub signatures: SignatureCheck,
+}
+
+impl Shop {
+    pub fn new(id: ShopId, settings: ShopSettings) -> Result<Self, SequenceError> {
+        let sequence = settings.sequence(&id)?;
+        Ok(Self {
+            id,
+            settings,
+            sequence,
+        })
+    }
 }

@@ -1,0 +1,91 @@
+//! Configuration from the environment (read once at start) and shared set-up.
+
+use std::env;
+
+/// Settings every function reads from its environment (set by `infra/template.yaml`).
+#[derive(Debug, Clone)]
+pub struct AwsConfig {
+    pub table: String,
+    pub secrets_prefix: String,
+    pub configuration_set: Option<String>,
+    pub schedule_group: String,
+    pub sender_arn: Option<String>,
+    pub scheduler_role_arn: Option<String>,
+    pub scheduler_dlq_arn: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("environment variable {name} is not set: {fix}")]
+pub struct ConfigError {
+    pub name: &'static str,
+    pub fix: &'static str,
+}
+
+/// Where schedules send their wake-ups.
+#[derive(Debug, Clone)]
+pub struct SchedulerTarget {
+    pub group: String,
+    pub sender_arn: String,
+    pub role_arn: String,
+    pub dlq_arn: Option<String>,
+}
+
+fn var(name: &str) -> Option<String> {
+    env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+impl AwsConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            table: var("CARTBACK_TABLE").ok_or(ConfigError {
+                name: "CARTBACK_TABLE",
+                fix: "set it to the DynamoDB table's name (the SAM template does)",
+            })?,
+            secrets_prefix: var("CARTBACK_SECRETS_PREFIX")
+                .unwrap_or_else(|| "/cartback/shops/".to_owned()),
+            configuration_set: var("CARTBACK_SES_CONFIGURATION_SET"),
+            schedule_group: var("CARTBACK_SCHEDULE_GROUP").unwrap_or_else(|| "cartback".to_owned()),
+            sender_arn: var("CARTBACK_SENDER_ARN"),
+            scheduler_role_arn: var("CARTBACK_SCHEDULER_ROLE_ARN"),
+            scheduler_dlq_arn: var("CARTBACK_SCHEDULER_DLQ_ARN"),
+        })
+    }
+
+    pub fn scheduler_target(&self) -> Result<SchedulerTarget, ConfigError> {
+        Ok(SchedulerTarget {
+            group: self.schedule_group.clone(),
+            sender_arn: self.sender_arn.clone().ok_or(ConfigError {
+                name: "CARTBACK_SENDER_ARN",
+                fix: "set it to the sender function's ARN",
+            })?,
+            role_arn: self.scheduler_role_arn.clone().ok_or(ConfigError {
+                name: "CARTBACK_SCHEDULER_ROLE_ARN",
+                fix: "set it to the role EventBridge Scheduler assumes to invoke the sender",
+            })?,
+            dlq_arn: self.scheduler_dlq_arn.clone(),
+        })
+    }
+}
+
+/// The SDK configuration from the environment (region, credentials, `AWS_ENDPOINT_URL`).
+pub async fn load_sdk_config() -> aws_config::SdkConfig {
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}
+
+/// JSON logs, one object per line, level from `AWS_LAMBDA_LOG_LEVEL` or `RUST_LOG`.
+pub fn init_tracing() {
+    let level = var("AWS_LAMBDA_LOG_LEVEL")
+        .or_else(|| var("RUST_LOG"))
+        .unwrap_or_else(|| "info".to_owned())
+        .to_lowercase();
+    let filter = tracing_subscriber::EnvFilter::try_new(&level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_current_span(true)
+        .with_span_list(false)
+        .with_target(false)
+        .without_time()
+        .try_init();
+}

@@ -1,0 +1,320 @@
+//! The table: carts, contacts, delivery markers and shop settings in one DynamoDB table.
+//!
+//! Keys: `pk = SHOP#{shop}`, `sk = CART#{cart}` | `CONTACT#{hash}` | `DELIVERY#{id}` |
+//! `CONFIG`. Every item carries `version` (optimistic concurrency) and most `expires_at` (TTL).
+//! Cart items also carry `gsi1pk = SHOP#{shop}#CONTACT#{hash}` so a person's carts can be found.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{AttributeValue, Put as DynamoPut, TransactWriteItem};
+use cartback_core::cart::{CartRecord, ContactRecord, Versioned};
+use cartback_core::ids::{CartId, ContactKey, DeliveryId, ShopId};
+use cartback_core::ports::{CartStore, PortError, Put, ShopDirectory, WriteOutcome};
+use cartback_core::shop::{Shop, ShopSettings};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::errors::{code, port_error};
+
+const SERVICE: &str = "dynamodb";
+/// How long shop settings are cached in a warm container.
+const SHOP_CACHE_TTL: Duration = Duration::from_secs(300);
+/// How long "no such shop" is remembered (short, so a new shop works at once).
+const UNKNOWN_SHOP_CACHE_TTL: Duration = Duration::from_secs(30);
+
+/// Key builders, shared with tools and tests that read the table.
+pub mod keys {
+    use super::*;
+
+    pub fn shop_pk(shop: &ShopId) -> String {
+        format!("SHOP#{shop}")
+    }
+    pub fn cart_sk(cart: &CartId) -> String {
+        format!("CART#{cart}")
+    }
+    pub fn contact_sk(key: &ContactKey) -> String {
+        format!("CONTACT#{key}")
+    }
+    pub fn delivery_sk(id: &DeliveryId) -> String {
+        format!("DELIVERY#{id}")
+    }
+    pub const CONFIG_SK: &str = "CONFIG";
+}
+
+type Item = HashMap<String, AttributeValue>;
+
+fn s(value: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(value.into())
+}
+
+fn n(value: impl ToString) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn mapping_error(what: &str, error: impl std::fmt::Display) -> PortError {
+    PortError::permanent(SERVICE, format!("{what}: {error}"))
+}
+
+fn to_item<T: Serialize>(value: &T, pk: String, sk: String, version: u64) -> Result<Item, PortError> {
+    let mut item: Item = serde_dynamo::to_item(value).map_err(|e| mapping_error("encoding item", e))?;
+    item.insert("pk".into(), s(pk));
+    item.insert("sk".into(), s(sk));
+    item.insert("version".into(), n(version));
+    Ok(item)
+}
+
+fn from_item<T: DeserializeOwned>(item: Item) -> Result<Versioned<T>, PortError> {
+    let version = match item.get("version") {
+        Some(AttributeValue::N(v)) => v.parse().map_err(|e| mapping_error("version", e))?,
+        _ => 0,
+    };
+    let value = serde_dynamo::from_item(item).map_err(|e| mapping_error("decoding item", e))?;
+    Ok(Versioned { value, version })
+}
+
+/// Carts, contacts and delivery markers on DynamoDB.
+#[derive(Clone)]
+pub struct DynamoCartStore {
+    client: Client,
+    table: String,
+}
+
+impl DynamoCartStore {
+    pub fn new(sdk: &aws_config::SdkConfig, table: &str) -> Self {
+        Self::from_client(Client::new(sdk), table)
+    }
+
+    pub fn from_client(client: Client, table: &str) -> Self {
+        Self {
+            client,
+            table: table.to_owned(),
+        }
+    }
+
+    async fn get(&self, pk: String, sk: String) -> Result<Option<Item>, PortError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| port_error(SERVICE, "GetItem", &e))?;
+        Ok(output.item)
+    }
+
+    /// The item and condition for one put.
+    fn prepare(&self, put: Put) -> Result<(Item, String, HashMap<String, AttributeValue>), PortError> {
+        let (expected, item) = match put {
+            Put::Cart { record, expected } => {
+                let version = expected.map_or(1, |v| v + 1);
+                let mut item = to_item(
+                    &*record,
+                    keys::shop_pk(&record.shop),
+                    keys::cart_sk(&record.cart),
+                    version,
+                )?;
+                item.insert("kind".into(), s("cart"));
+                if let Some(contact) = &record.contact {
+                    item.insert(
+                        "gsi1pk".into(),
+                        s(format!("{}#CONTACT#{contact}", keys::shop_pk(&record.shop))),
+                    );
+                    item.insert("gsi1sk".into(), s(keys::cart_sk(&record.cart)));
+                }
+                (expected, item)
+            }
+            Put::Contact { record, expected } => {
+                let version = expected.map_or(1, |v| v + 1);
+                let mut item = to_item(
+                    &record,
+                    keys::shop_pk(&record.shop),
+                    keys::contact_sk(&record.key),
+                    version,
+                )?;
+                item.insert("kind".into(), s("contact"));
+                (expected, item)
+            }
+            Put::Delivery {
+                shop,
+                id,
+                expires_at,
+            } => {
+                let mut item = Item::new();
+                item.insert("pk".into(), s(keys::shop_pk(&shop)));
+                item.insert("sk".into(), s(keys::delivery_sk(&id)));
+                item.insert("kind".into(), s("delivery"));
+                item.insert("expires_at".into(), n(expires_at));
+                item.insert("version".into(), n(1));
+                (None, item)
+            }
+        };
+        let mut values = HashMap::new();
+        let condition = match expected {
+            None => "attribute_not_exists(pk)".to_owned(),
+            Some(version) => {
+                values.insert(":expected".to_owned(), n(version));
+                "version = :expected".to_owned()
+            }
+        };
+        Ok((item, condition, values))
+    }
+}
+
+impl CartStore for DynamoCartStore {
+    async fn cart(&self, shop: &ShopId, cart: &CartId) -> Result<Option<Versioned<CartRecord>>, PortError> {
+        self.get(keys::shop_pk(shop), keys::cart_sk(cart))
+            .await?
+            .map(from_item)
+            .transpose()
+    }
+
+    async fn contact(&self, shop: &ShopId, key: &ContactKey) -> Result<Option<Versioned<ContactRecord>>, PortError> {
+        self.get(keys::shop_pk(shop), keys::contact_sk(key))
+            .await?
+            .map(from_item)
+            .transpose()
+    }
+
+    async fn delivery_seen(&self, shop: &ShopId, id: &DeliveryId) -> Result<bool, PortError> {
+        Ok(self
+            .get(keys::shop_pk(shop), keys::delivery_sk(id))
+            .await?
+            .is_some())
+    }
+
+    async fn write(&self, puts: Vec<Put>) -> Result<WriteOutcome, PortError> {
+        let mut prepared = puts
+            .into_iter()
+            .map(|put| self.prepare(put))
+            .collect::<Result<Vec<_>, _>>()?;
+        if prepared.len() == 1 {
+            let Some((item, condition, values)) = prepared.pop() else {
+                return Ok(WriteOutcome::Written);
+            };
+            let result = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression(condition)
+                .set_expression_attribute_values((!values.is_empty()).then_some(values))
+                .send()
+                .await;
+            return match result {
+                Ok(_) => Ok(WriteOutcome::Written),
+                Err(e) if code(&e) == Some("ConditionalCheckFailedException") => Ok(WriteOutcome::Conflict),
+                Err(e) => Err(port_error(SERVICE, "PutItem", &e)),
+            };
+        }
+        let mut request = self.client.transact_write_items();
+        for (item, condition, values) in prepared {
+            let put = DynamoPut::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression(condition)
+                .set_expression_attribute_values((!values.is_empty()).then_some(values))
+                .build()
+                .map_err(|e| mapping_error("building a transaction", e))?;
+            request = request.transact_items(TransactWriteItem::builder().put(put).build());
+        }
+        match request.send().await {
+            Ok(_) => Ok(WriteOutcome::Written),
+            Err(e) => {
+                let conflict = e
+                    .as_service_error()
+                    .and_then(|se| match se {
+                        TransactWriteItemsError::TransactionCanceledException(tc) => Some(tc),
+                        _ => None,
+                    })
+                    .is_some_and(|tc| {
+                        tc.cancellation_reasons().iter().any(|reason| {
+                            matches!(reason.code(), Some("ConditionalCheckFailed" | "TransactionConflict"))
+                        })
+                    });
+                if conflict {
+                    Ok(WriteOutcome::Conflict)
+                } else {
+                    Err(port_error(SERVICE, "TransactWriteItems", &e))
+                }
+            }
+        }
+    }
+}
+
+/// Shop settings from the table's `CONFIG` items, cached for a few minutes.
+pub struct DynamoShopDirectory {
+    store: DynamoCartStore,
+    cache: Mutex<HashMap<ShopId, (Instant, Option<Shop>)>>,
+}
+
+impl DynamoShopDirectory {
+    pub fn new(sdk: &aws_config::SdkConfig, table: &str) -> Self {
+        Self::from_client(Client::new(sdk), table)
+    }
+
+    pub fn from_client(client: Client, table: &str) -> Self {
+        Self {
+            store: DynamoCartStore::from_client(client, table),
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn cached(&self, id: &ShopId) -> Option<Option<Shop>> {
+        let cache = self.cache.lock().ok()?;
+        let (at, shop) = cache.get(id)?;
+        let ttl = if shop.is_some() {
+            SHOP_CACHE_TTL
+        } else {
+            UNKNOWN_SHOP_CACHE_TTL
+        };
+        (at.elapsed() < ttl).then(|| shop.clone())
+    }
+
+    /// Writes a shop's settings (used by tools and tests; the functions only read them).
+    pub async fn put_settings(&self, id: &ShopId, settings: &ShopSettings) -> Result<(), PortError> {
+        let item = to_item(settings, keys::shop_pk(id), keys::CONFIG_SK.to_owned(), 1)?;
+        self.store
+            .client
+            .put_item()
+            .table_name(&self.store.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| port_error(SERVICE, "PutItem", &e))?;
+        Ok(())
+    }
+}
+
+impl ShopDirectory for DynamoShopDirectory {
+    async fn shop(&self, id: &ShopId) -> Result<Option<Shop>, PortError> {
+        if let Some(hit) = self.cached(id) {
+            return Ok(hit);
+        }
+        let shop = match self
+            .store
+            .get(keys::shop_pk(id), keys::CONFIG_SK.to_owned())
+            .await?
+        {
+            None => None,
+            Some(item) => {
+                let settings: Versioned<ShopSettings> = from_item(item).map_err(|e| {
+                    PortError::permanent(SERVICE, format!("shop {id}: CONFIG item is invalid: {}", e.message))
+                })?;
+                Some(Shop::new(id.clone(), settings.value).map_err(|e| {
+                    PortError::permanent(SERVICE, format!("shop {id}: {e}"))
+                })?)
+            }
+        };
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.insert(id.clone(), (Instant::now(), shop.clone()));
+        }
+        Ok(shop)
+    }
+}

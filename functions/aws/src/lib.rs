@@ -1,0 +1,16 @@
+//! cartback's ports on AWS: DynamoDB (carts, contacts, deliveries, shop settings),
+//! EventBridge Scheduler, SES v2 and SSM Parameter Store. Thin: mapping and error
+//! classification only; every decision lives in `cartback-core`.
+
+mod config;
+mod dynamo;
+mod errors;
+mod scheduler;
+mod ses;
+mod ssm;
+
+pub use config::{AwsConfig, ConfigError, SchedulerTarget, init_tracing, load_sdk_config};
+pub use dynamo::{DynamoCartStore, DynamoShopDirectory, keys};
+pub use scheduler::SchedulerSchedules;
+pub use ses::SesMailer;
+pub use ssm::SsmWebhookSecrets;

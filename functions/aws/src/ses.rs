@@ -1,0 +1,61 @@
+//! Email through SES v2, as a raw MIME message so every header survives.
+
+use aws_sdk_sesv2::Client;
+use aws_sdk_sesv2::primitives::Blob;
+use aws_sdk_sesv2::types::{Destination, EmailContent, MessageTag, RawMessage};
+use cartback_core::ports::{Mailer, OutgoingEmail, PortError};
+
+use crate::errors::port_error;
+
+const SERVICE: &str = "sesv2";
+
+pub struct SesMailer {
+    client: Client,
+    configuration_set: Option<String>,
+}
+
+impl SesMailer {
+    pub fn new(sdk: &aws_config::SdkConfig, configuration_set: Option<String>) -> Self {
+        Self::from_client(Client::new(sdk), configuration_set)
+    }
+
+    pub fn from_client(client: Client, configuration_set: Option<String>) -> Self {
+        Self {
+            client,
+            configuration_set,
+        }
+    }
+}
+
+fn build_error(error: impl std::fmt::Display) -> PortError {
+    PortError::permanent(SERVICE, format!("building the request: {error}"))
+}
+
+impl Mailer for SesMailer {
+    async fn send_email(&self, email: &OutgoingEmail) -> Result<String, PortError> {
+        let tags = email
+            .tags
+            .iter()
+            .map(|(name, value)| MessageTag::builder().name(name).value(value).build())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(build_error)?;
+        let raw = RawMessage::builder()
+            .data(Blob::new(email.raw.clone()))
+            .build()
+            .map_err(build_error)?;
+        let output = self
+            .client
+            .send_email()
+            .from_email_address(email.from.as_str())
+            .destination(Destination::builder().to_addresses(email.to.as_str()).build())
+            .content(EmailContent::builder().raw(raw).build())
+            .set_email_tags(Some(tags))
+            .set_configuration_set_name(self.configuration_set.clone())
+            .send()
+            .await
+            .map_err(|e| port_error(SERVICE, "SendEmail", &e))?;
+        output
+            .message_id
+            .ok_or_else(|| PortError::retryable(SERVICE, "SendEmail answered without a message id"))
+    }
+}

@@ -1,0 +1,23 @@
+//! Lambda wiring for the planner: DynamoDB stream in, schedules out, partial batch failures.
+
+use aws_lambda_events::dynamodb::Event;
+use cartback_aws::{AwsConfig, SchedulerSchedules};
+use cartback_core::time::SystemClock;
+use cartback_planner::{PlannerDeps, handle};
+use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    cartback_aws::init_tracing();
+    let config = AwsConfig::from_env()?;
+    let sdk = cartback_aws::load_sdk_config().await;
+    let deps = PlannerDeps {
+        schedules: SchedulerSchedules::new(&sdk, config.scheduler_target()?),
+        clock: SystemClock,
+    };
+    let deps = &deps;
+    run(service_fn(move |event: LambdaEvent<Event>| async move {
+        Ok::<_, Error>(handle(&event.payload, deps).await)
+    }))
+    .await
+}

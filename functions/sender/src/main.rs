@@ -1,0 +1,31 @@
+//! Lambda wiring for the sender: a schedule's wake-up in, an email out.
+
+use cartback_aws::{AwsConfig, DynamoCartStore, DynamoShopDirectory, SesMailer};
+use cartback_core::render::Renderer;
+use cartback_core::schedule::WakeUp;
+use cartback_core::time::SystemClock;
+use cartback_sender::{SenderDeps, handle};
+use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    cartback_aws::init_tracing();
+    let config = AwsConfig::from_env()?;
+    let sdk = cartback_aws::load_sdk_config().await;
+    let deps = SenderDeps {
+        store: DynamoCartStore::new(&sdk, &config.table),
+        mailer: SesMailer::new(&sdk, config.configuration_set.clone()),
+        shops: DynamoShopDirectory::new(&sdk, &config.table),
+        clock: SystemClock,
+        renderer: Renderer::embedded(),
+    };
+    let deps = &deps;
+    run(service_fn(move |event: LambdaEvent<WakeUp>| async move {
+        // An error fails the invocation: Lambda's async retries and the DLQ take over.
+        handle(&event.payload, deps)
+            .await
+            .map(|outcome| outcome.summary())
+            .map_err(Error::from)
+    }))
+    .await
+}

@@ -1,0 +1,385 @@
+//! The webhook function: verify, normalise, one conditional write, answer fast.
+//!
+//! `POST /webhooks/{shop}/{platform}` → 200 accepted or duplicate, 401 bad signature
+//! (nothing stored), 400 malformed, 404 unknown shop or platform, 413 too large, 500 when
+//! the store failed (so the platform delivers again).
+
+use cartback_core::cart::{CartEvent, CartRecord, Conversion, Platform};
+use cartback_core::ids::{CartId, ShopId, log_hash};
+use cartback_core::lifecycle::{
+    Applied, DELIVERY_RETENTION, apply_activity, apply_conversion, contact_ordered, expiry,
+};
+use cartback_core::ports::{CartStore, PortError, Put, ShopDirectory, WebhookSecrets, WriteOutcome};
+use cartback_core::shop::Shop;
+use cartback_core::time::Clock;
+use cartback_core::webhook::{Headers, MAX_BODY_BYTES, ParsedWebhook, WebhookError, parse_webhook};
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::Serialize;
+
+/// How many times a write is retried when another writer moved the item first.
+const WRITE_ATTEMPTS: usize = 5;
+
+/// What the handler needs; generic so tests and the local runtime use in-memory ports.
+pub struct WebhookDeps<S, D, K, C> {
+    pub store: S,
+    pub shops: D,
+    pub secrets: K,
+    pub clock: C,
+}
+
+/// A webhook as it arrived: path parameters, headers and the raw body.
+#[derive(Debug, Clone)]
+pub struct WebhookRequest {
+    pub shop: String,
+    pub platform: String,
+    pub headers: Headers,
+    pub body: Vec<u8>,
+}
+
+/// What was done with an accepted webhook.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "result")]
+pub enum Accepted {
+    /// A new or newer cart snapshot was stored.
+    Stored { cart: CartId },
+    /// The cart was bought; `stopped_step` is the step that will now never be sent.
+    Converted {
+        cart: Option<CartId>,
+        stopped_step: Option<u32>,
+    },
+    /// This delivery id was handled before.
+    Duplicate,
+    /// Older than what we hold.
+    Stale { cart: CartId },
+    /// The cart was already bought: a conversion is final.
+    AlreadyConverted { cart: CartId },
+    /// A topic we accept but do not act on.
+    Ignored { topic: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    #[error("unknown shop")]
+    UnknownShop,
+    #[error("unknown platform")]
+    UnknownPlatform,
+    #[error(transparent)]
+    Webhook(#[from] WebhookError),
+    #[error("temporarily unavailable, please retry")]
+    Unavailable,
+}
+
+impl Refused {
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::UnknownShop | Self::UnknownPlatform => 404,
+            Self::Webhook(WebhookError::Unauthorized) => 401,
+            Self::Webhook(WebhookError::Malformed(_)) => 400,
+            Self::Webhook(WebhookError::TooLarge) => 413,
+            Self::Unavailable => 500,
+        }
+    }
+}
+
+/// The handler's answer: an HTTP status and a small JSON body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookReply(pub Result<Accepted, Refused>);
+
+impl WebhookReply {
+    pub fn status(&self) -> u16 {
+        match &self.0 {
+            Ok(_) => 200,
+            Err(refused) => refused.status(),
+        }
+    }
+
+    pub fn body(&self) -> String {
+        match &self.0 {
+            Ok(accepted) => serde_json::to_string(accepted)
+                .unwrap_or_else(|_| r#"{"result":"accepted"}"#.to_owned()),
+            Err(refused) => serde_json::json!({ "error": refused.to_string() }).to_string(),
+        }
+    }
+}
+
+fn unavailable(error: PortError) -> Refused {
+    tracing::error!(service = error.service, error = %error.message, retryable = error.retryable, "store unavailable; asking the platform to retry");
+    Refused::Unavailable
+}
+
+/// Handles one webhook.
+#[tracing::instrument(skip_all, fields(shop = %request.shop, platform = %request.platform))]
+pub async fn handle<S, D, K, C>(request: &WebhookRequest, deps: &WebhookDeps<S, D, K, C>) -> WebhookReply
+where
+    S: CartStore,
+    D: ShopDirectory,
+    K: WebhookSecrets,
+    C: Clock,
+{
+    let reply = WebhookReply(process(request, deps).await);
+    match &reply.0 {
+        Ok(accepted) => tracing::info!(status = 200, outcome = ?outcome_name(accepted), "webhook accepted"),
+        Err(refused) => tracing::warn!(status = refused.status(), reason = %refused, "webhook refused"),
+    }
+    reply
+}
+
+fn outcome_name(accepted: &Accepted) -> &'static str {
+    match accepted {
+        Accepted::Stored { .. } => "stored",
+        Accepted::Converted { .. } => "converted",
+        Accepted::Duplicate => "duplicate",
+        Accepted::Stale { .. } => "stale",
+        Accepted::AlreadyConverted { .. } => "already_converted",
+        Accepted::Ignored { .. } => "ignored",
+    }
+}
+
+async fn process<S, D, K, C>(
+    request: &WebhookRequest,
+    deps: &WebhookDeps<S, D, K, C>,
+) -> Result<Accepted, Refused>
+where
+    S: CartStore,
+    D: ShopDirectory,
+    K: WebhookSecrets,
+    C: Clock,
+{
+    let shop_id = ShopId::parse(request.shop.as_str()).map_err(|_| Refused::UnknownShop)?;
+    let platform = Platform::parse(&request.platform).ok_or(Refused::UnknownPlatform)?;
+    if request.body.len() > MAX_BODY_BYTES {
+        return Err(WebhookError::TooLarge.into());
+    }
+    let shop = deps
+        .shops
+        .shop(&shop_id)
+        .await
+        .map_err(unavailable)?
+        .ok_or(Refused::UnknownShop)?;
+    let check = deps
+        .secrets
+        .webhook_check(&shop_id)
+        .await
+        .map_err(unavailable)?
+        .ok_or_else(|| {
+            tracing::warn!("shop has no webhook secret configured");
+            Refused::UnknownShop
+        })?;
+    let parsed = parse_webhook(platform, &request.headers, &request.body, &check)?;
+    tracing::info!(topic = %parsed.topic, "webhook verified");
+    if let Some(delivery) = &parsed.delivery {
+        if deps
+            .store
+            .delivery_seen(&shop_id, delivery)
+            .await
+            .map_err(unavailable)?
+        {
+            return Ok(Accepted::Duplicate);
+        }
+    }
+    for _ in 0..WRITE_ATTEMPTS {
+        match attempt(&parsed, &shop, deps).await.map_err(unavailable)? {
+            Attempt::Done(accepted) => return Ok(accepted),
+            Attempt::Conflict => {
+                if let Some(delivery) = &parsed.delivery {
+                    if deps
+                        .store
+                        .delivery_seen(&shop_id, delivery)
+                        .await
+                        .map_err(unavailable)?
+                    {
+                        return Ok(Accepted::Duplicate);
+                    }
+                }
+            }
+        }
+    }
+    tracing::error!("gave up after repeated write conflicts");
+    Err(Refused::Unavailable)
+}
+
+enum Attempt {
+    Done(Accepted),
+    Conflict,
+}
+
+fn delivery_put(parsed: &ParsedWebhook, shop: &Shop, now: jiff::Timestamp) -> Option<Put> {
+    parsed.delivery.as_ref().map(|id| Put::Delivery {
+        shop: shop.id.clone(),
+        id: id.clone(),
+        expires_at: expiry(now, DELIVERY_RETENTION),
+    })
+}
+
+/// Reads, applies the event (pure), writes everything in one conditional write.
+async fn attempt<S, D, K, C>(
+    parsed: &ParsedWebhook,
+    shop: &Shop,
+    deps: &WebhookDeps<S, D, K, C>,
+) -> Result<Attempt, PortError>
+where
+    S: CartStore,
+    D: ShopDirectory,
+    K: WebhookSecrets,
+    C: Clock,
+{
+    let now = deps.clock.now();
+    let Some(event) = &parsed.event else {
+        return Ok(Attempt::Done(Accepted::Ignored {
+            topic: parsed.topic.clone(),
+        }));
+    };
+    let mut puts = Vec::new();
+    let accepted = match event {
+        CartEvent::Activity(activity) => {
+            let existing = deps.store.cart(&shop.id, &activity.cart).await?;
+            let log_id = log_hash(&[shop.id.as_str(), activity.cart.as_str()]);
+            match apply_activity(
+                existing.as_ref().map(|v| &v.value),
+                &shop.id,
+                parsed.platform,
+                activity,
+                &shop.sequence,
+                now,
+            ) {
+                Applied::Changed(record) => {
+                    tracing::info!(cart = %log_id, new = existing.is_none(), "cart activity stored");
+                    puts.push(Put::Cart {
+                        record,
+                        expected: existing.map(|v| v.version),
+                    });
+                    Accepted::Stored {
+                        cart: activity.cart.clone(),
+                    }
+                }
+                Applied::Stale => {
+                    tracing::info!(cart = %log_id, "older than the stored cart; ignored");
+                    Accepted::Stale {
+                        cart: activity.cart.clone(),
+                    }
+                }
+                Applied::AlreadyConverted => Accepted::AlreadyConverted {
+                    cart: activity.cart.clone(),
+                },
+            }
+        }
+        CartEvent::Conversion(conversion) => {
+            conversion_puts(conversion, shop, parsed.platform, now, deps, &mut puts).await?
+        }
+    };
+    puts.extend(delivery_put(parsed, shop, now));
+    if puts.is_empty() {
+        return Ok(Attempt::Done(accepted));
+    }
+    Ok(match deps.store.write(puts).await? {
+        WriteOutcome::Written => Attempt::Done(accepted),
+        WriteOutcome::Conflict => Attempt::Conflict,
+    })
+}
+
+async fn conversion_puts<S, D, K, C>(
+    conversion: &Conversion,
+    shop: &Shop,
+    platform: Platform,
+    now: jiff::Timestamp,
+    deps: &WebhookDeps<S, D, K, C>,
+    puts: &mut Vec<Put>,
+) -> Result<Accepted, PortError>
+where
+    S: CartStore,
+    D: ShopDirectory,
+    K: WebhookSecrets,
+    C: Clock,
+{
+    for key in conversion.contact_keys() {
+        let existing = deps.store.contact(&shop.id, &key).await?;
+        if let Some(record) =
+            contact_ordered(existing.as_ref().map(|v| &v.value), &shop.id, &key, conversion.at.min(now))
+        {
+            puts.push(Put::Contact {
+                record,
+                expected: existing.map(|v| v.version),
+            });
+        }
+    }
+    let Some(cart) = &conversion.cart else {
+        tracing::info!("order without a checkout; the person's other carts stop");
+        return Ok(Accepted::Converted {
+            cart: None,
+            stopped_step: None,
+        });
+    };
+    let existing = deps.store.cart(&shop.id, cart).await?;
+    let log_id = log_hash(&[shop.id.as_str(), cart.as_str()]);
+    let pending: Option<u32> = existing
+        .as_ref()
+        .map(|v| &v.value)
+        .filter(|record: &&CartRecord| record.is_open() && record.next_due_at.is_some())
+        .map(|record| record.next_step);
+    Ok(
+        match apply_conversion(
+            existing.as_ref().map(|v| &v.value),
+            &shop.id,
+            platform,
+            conversion,
+            cart,
+            now,
+        ) {
+            Applied::Changed(record) => {
+                tracing::info!(cart = %log_id, stopped_step = ?pending, "cart converted");
+                puts.push(Put::Cart {
+                    record,
+                    expected: existing.map(|v| v.version),
+                });
+                Accepted::Converted {
+                    cart: Some(cart.clone()),
+                    stopped_step: pending,
+                }
+            }
+            Applied::AlreadyConverted | Applied::Stale => {
+                Accepted::AlreadyConverted { cart: cart.clone() }
+            }
+        },
+    )
+}
+
+/// Turns an API Gateway (HTTP API, payload 2.0) request into a `WebhookRequest`.
+pub fn from_http(request: &Request) -> WebhookRequest {
+    let params = request.path_parameters();
+    let mut headers = Headers::new();
+    for (name, value) in request.headers() {
+        if let Ok(value) = value.to_str() {
+            headers.insert(name.as_str(), value);
+        }
+    }
+    let body = match request.body() {
+        Body::Empty => Vec::new(),
+        Body::Text(text) => text.as_bytes().to_vec(),
+        Body::Binary(bytes) => bytes.clone(),
+        _ => Vec::new(),
+    };
+    WebhookRequest {
+        shop: params.first("shop").unwrap_or_default().to_owned(),
+        platform: params.first("platform").unwrap_or_default().to_owned(),
+        headers,
+        body,
+    }
+}
+
+/// The Lambda entry point's logic: HTTP in, HTTP out.
+pub async fn handle_http<S, D, K, C>(
+    request: Request,
+    deps: &WebhookDeps<S, D, K, C>,
+) -> Result<Response<Body>, lambda_http::http::Error>
+where
+    S: CartStore,
+    D: ShopDirectory,
+    K: WebhookSecrets,
+    C: Clock,
+{
+    let reply = handle(&from_http(&request), deps).await;
+    Response::builder()
+        .status(reply.status())
+        .header("content-type", "application/json")
+        .body(Body::Text(reply.body()))
+}

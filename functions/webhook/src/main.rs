@@ -1,0 +1,24 @@
+//! Lambda wiring for the webhook function: config and AWS clients once, then serve.
+
+use cartback_aws::{AwsConfig, DynamoCartStore, DynamoShopDirectory, SsmWebhookSecrets};
+use cartback_core::time::SystemClock;
+use cartback_webhook::{WebhookDeps, handle_http};
+use lambda_http::{Error, Request, run, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    cartback_aws::init_tracing();
+    let config = AwsConfig::from_env()?;
+    let sdk = cartback_aws::load_sdk_config().await;
+    let deps = WebhookDeps {
+        store: DynamoCartStore::new(&sdk, &config.table),
+        shops: DynamoShopDirectory::new(&sdk, &config.table),
+        secrets: SsmWebhookSecrets::new(&sdk, &config.secrets_prefix),
+        clock: SystemClock,
+    };
+    let deps = &deps;
+    run(service_fn(move |request: Request| async move {
+        handle_http(request, deps).await.map_err(Error::from)
+    }))
+    .await
+}
