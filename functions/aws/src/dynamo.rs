@@ -1,8 +1,7 @@
 //! The table: carts, contacts, delivery markers and shop settings in one DynamoDB table.
 //!
-//! Keys: `pk = SHOP#{shop}`, `sk = CART#{cart}` | `CONTACT#{hash}` | `DELIVERY#{id}` |
-//! `CONFIG`. Every item carries `version` (optimistic concurrency) and most `expires_at` (TTL).
-//! Cart items also carry `gsi1pk = SHOP#{shop}#CONTACT#{hash}` so a person's carts can be found.
+//! Keys as in `cartback_core::table`. Every item carries `version` (optimistic concurrency)
+//! and most `expires_at` (TTL).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -26,24 +25,7 @@ const SHOP_CACHE_TTL: Duration = Duration::from_secs(300);
 /// How long "no such shop" is remembered (short, so a new shop works at once).
 const UNKNOWN_SHOP_CACHE_TTL: Duration = Duration::from_secs(30);
 
-/// Key builders, shared with tools and tests that read the table.
-pub mod keys {
-    use super::*;
-
-    pub fn shop_pk(shop: &ShopId) -> String {
-        format!("SHOP#{shop}")
-    }
-    pub fn cart_sk(cart: &CartId) -> String {
-        format!("CART#{cart}")
-    }
-    pub fn contact_sk(key: &ContactKey) -> String {
-        format!("CONTACT#{key}")
-    }
-    pub fn delivery_sk(id: &DeliveryId) -> String {
-        format!("DELIVERY#{id}")
-    }
-    pub const CONFIG_SK: &str = "CONFIG";
-}
+pub use cartback_core::table as keys;
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -122,10 +104,7 @@ impl DynamoCartStore {
                 )?;
                 item.insert("kind".into(), s("cart"));
                 if let Some(contact) = &record.contact {
-                    item.insert(
-                        "gsi1pk".into(),
-                        s(format!("{}#CONTACT#{contact}", keys::shop_pk(&record.shop))),
-                    );
+                    item.insert("gsi1pk".into(), s(keys::contact_gsi_pk(&record.shop, contact)));
                     item.insert("gsi1sk".into(), s(keys::cart_sk(&record.cart)));
                 }
                 (expected, item)

@@ -190,6 +190,22 @@ impl CartRecord {
     }
 }
 
+/// Why a person gets no more messages from a shop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SuppressionReason {
+    Unsubscribed,
+    Bounced,
+    Complained,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Suppression {
+    pub reason: SuppressionReason,
+    #[serde(with = "millis")]
+    pub at: Timestamp,
+}
+
 /// What we know of a person across carts (keyed by the hash of their email or phone).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContactRecord {
@@ -197,7 +213,22 @@ pub struct ContactRecord {
     pub key: ContactKey,
     #[serde(default, with = "millis_opt", skip_serializing_if = "Option::is_none")]
     pub last_order_at: Option<Timestamp>,
+    /// Set once the person unsubscribed, bounced or complained; never lifted automatically.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub suppressed: Option<Suppression>,
     pub expires_at: i64,
+}
+
+impl ContactRecord {
+    pub fn new(shop: &ShopId, key: &ContactKey) -> Self {
+        Self {
+            shop: shop.clone(),
+            key: key.clone(),
+            last_order_at: None,
+            suppressed: None,
+            expires_at: 0,
+        }
+    }
 }
 
 /// A stored value with the version the store holds it at (for optimistic concurrency).

@@ -3,7 +3,7 @@
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
-use crate::cart::{CartRecord, CartStatus, ContactRecord};
+use crate::cart::{CartRecord, CartStatus, ContactRecord, SuppressionReason};
 use crate::sequence::{Channel, DelayFrom, Sequence};
 
 /// Why a cart gets no (more) messages.
@@ -24,6 +24,12 @@ pub enum StopReason {
     UnknownSequence,
     /// The mail service refused the message for good (bad address, rejected content).
     SendFailed,
+    /// The person unsubscribed.
+    Unsubscribed,
+    /// An earlier message to the person bounced hard.
+    Bounced,
+    /// The person marked a message as spam.
+    Complained,
 }
 
 impl StopReason {
@@ -36,6 +42,9 @@ impl StopReason {
             Self::SequenceComplete => "sequence_complete",
             Self::UnknownSequence => "unknown_sequence",
             Self::SendFailed => "send_failed",
+            Self::Unsubscribed => "unsubscribed",
+            Self::Bounced => "bounced",
+            Self::Complained => "complained",
         }
     }
 
@@ -81,6 +90,14 @@ pub fn decide(
         return Decision::Stop {
             reason: StopReason::Purchased,
         };
+    }
+    if let Some(suppression) = contact.and_then(|c| c.suppressed) {
+        let reason = match suppression.reason {
+            SuppressionReason::Unsubscribed => StopReason::Unsubscribed,
+            SuppressionReason::Bounced => StopReason::Bounced,
+            SuppressionReason::Complained => StopReason::Complained,
+        };
+        return Decision::Stop { reason };
     }
     if contact
         .and_then(|c| c.last_order_at)

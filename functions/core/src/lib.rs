@@ -13,5 +13,6 @@ pub mod schedule;
 pub mod sequence;
 pub mod shop;
 pub mod shopify;
+pub mod table;
 pub mod time;
 pub mod webhook;

@@ -5,6 +5,7 @@ use jiff::{SignedDuration, Timestamp};
 
 use crate::cart::{
     CartActivity, CartRecord, CartStatus, ContactRecord, Conversion, Platform, SentStep,
+    Suppression, SuppressionReason,
 };
 use crate::decide::{StopReason, due_at};
 use crate::ids::{ContactKey, ShopId};
@@ -157,12 +158,32 @@ pub fn contact_ordered(
     {
         return None;
     }
-    Some(ContactRecord {
-        shop: shop.clone(),
-        key: key.clone(),
-        last_order_at: Some(at),
-        expires_at: expiry(at, CONTACT_RETENTION),
-    })
+    let mut record = existing
+        .cloned()
+        .unwrap_or_else(|| ContactRecord::new(shop, key));
+    record.last_order_at = Some(at);
+    record.expires_at = record.expires_at.max(expiry(at, CONTACT_RETENTION));
+    Some(record)
+}
+
+/// The person unsubscribed, bounced or complained: no more messages, in any cart.
+/// The first suppression is kept; `None` when there is nothing to change.
+pub fn contact_suppressed(
+    existing: Option<&ContactRecord>,
+    shop: &ShopId,
+    key: &ContactKey,
+    reason: SuppressionReason,
+    at: Timestamp,
+) -> Option<ContactRecord> {
+    if existing.is_some_and(|c| c.suppressed.is_some()) {
+        return None;
+    }
+    let mut record = existing
+        .cloned()
+        .unwrap_or_else(|| ContactRecord::new(shop, key));
+    record.suppressed = Some(Suppression { reason, at });
+    record.expires_at = record.expires_at.max(expiry(at, CONTACT_RETENTION));
+    Some(record)
 }
 
 /// Why a wake-up is not for the cart as it is now.

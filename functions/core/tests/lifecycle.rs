@@ -6,8 +6,8 @@ mod common;
 use cartback_core::cart::{CartRecord, CartStatus, ContactRecord, SentStep};
 use cartback_core::decide::{Decision, StopReason, decide, due_at};
 use cartback_core::lifecycle::{
-    Applied, Stale, apply_activity, apply_conversion, check_wakeup, claim, contact_ordered,
-    rearm, record_sent, release, stop,
+    Applied, Stale, apply_activity, apply_conversion, check_wakeup, claim, contact_ordered, rearm,
+    record_sent, release, stop,
 };
 use cartback_core::sequence::{Channel, Sequence};
 use common::*;
@@ -85,7 +85,9 @@ fn default_sequence_sends_at_1_24_and_72_hours_then_completes() {
     let mut generations = vec![cart.generation];
     while let Some(due) = cart.next_due_at {
         let step = cart.next_step;
-        let just_before = due.checked_sub(SignedDuration::from_secs(1)).expect("range");
+        let just_before = due
+            .checked_sub(SignedDuration::from_secs(1))
+            .expect("range");
         assert_eq!(
             decide(&cart, None, &sequence, just_before),
             Decision::Wait { until: due },
@@ -111,7 +113,10 @@ fn default_sequence_sends_at_1_24_and_72_hours_then_completes() {
         .collect();
     assert_eq!(offsets, vec![1, 24, 72]);
     assert_eq!(
-        cart.sent.iter().map(|s| s.template.as_str()).collect::<Vec<_>>(),
+        cart.sent
+            .iter()
+            .map(|s| s.template.as_str())
+            .collect::<Vec<_>>(),
         vec!["reminder", "reassure", "offer"]
     );
     assert!(
@@ -217,7 +222,10 @@ fn an_update_replaces_the_snapshot_and_contact() {
     newer.snapshot.email = Some(email("grace@example.com"));
     newer.snapshot.total = eur("49.80");
     let updated = apply(Some(&armed), &newer, at(mins(5)));
-    assert_eq!(updated.snapshot.as_ref().map(|s| s.total), Some(eur("49.80")));
+    assert_eq!(
+        updated.snapshot.as_ref().map(|s| s.total),
+        Some(eur("49.80"))
+    );
     assert_eq!(updated.contact, Some(email("grace@example.com").key()));
 }
 
@@ -361,12 +369,14 @@ fn an_order_before_the_last_activity_does_not_stop_the_cart() {
 #[test]
 fn a_contact_without_orders_does_not_stop_the_cart() {
     let cart = new_cart();
-    let contact = ContactRecord {
-        shop: shop(),
-        key: cart.contact.clone().expect("contact"),
-        last_order_at: None,
-        expires_at: 0,
-    };
+    // Built from its stored form, so the test does not depend on every field of the struct.
+    let contact: ContactRecord = serde_json::from_value(serde_json::json!({
+        "shop": SHOP,
+        "key": cart.contact.as_ref().expect("contact").as_str(),
+        "expires_at": 0,
+    }))
+    .expect("a stored contact without orders");
+    assert_eq!(contact.last_order_at, None);
     assert_eq!(
         decide(&cart, Some(&contact), &default_sequence(), at(hours(1))),
         Decision::Send {
@@ -383,8 +393,14 @@ fn contact_ordered_only_moves_forward() {
     assert_eq!(first.last_order_at, Some(at(hours(2))));
     assert_eq!(first.key, key);
     assert!(first.expires_at > at(hours(2)).as_second());
-    assert_eq!(contact_ordered(Some(&first), &shop(), &key, at(hours(1))), None);
-    assert_eq!(contact_ordered(Some(&first), &shop(), &key, at(hours(2))), None);
+    assert_eq!(
+        contact_ordered(Some(&first), &shop(), &key, at(hours(1))),
+        None
+    );
+    assert_eq!(
+        contact_ordered(Some(&first), &shop(), &key, at(hours(2))),
+        None
+    );
     let later = contact_ordered(Some(&first), &shop(), &key, at(hours(3))).expect("later order");
     assert_eq!(later.last_order_at, Some(at(hours(3))));
 }

@@ -91,20 +91,14 @@ fn ts(text: &str) -> Timestamp {
 }
 
 fn activity(topic: &str, body: &[u8]) -> CartActivity {
-    match parse_unsigned(topic, body)
-        .expect("fixture parses")
-        .event
-    {
+    match parse_unsigned(topic, body).expect("fixture parses").event {
         Some(CartEvent::Activity(activity)) => activity,
         other => panic!("expected cart activity, got {other:?}"),
     }
 }
 
 fn conversion(topic: &str, body: &[u8]) -> Conversion {
-    match parse_unsigned(topic, body)
-        .expect("fixture parses")
-        .event
-    {
+    match parse_unsigned(topic, body).expect("fixture parses").event {
         Some(CartEvent::Conversion(conversion)) => conversion,
         other => panic!("expected a conversion, got {other:?}"),
     }
@@ -159,8 +153,7 @@ fn checkout_create_carries_contact_consent_and_locale() {
 }
 
 #[test]
-fn checkout_create_items_total_and_recovery_url_are_in_minor_units_of_the_presentment_currency()
-{
+fn checkout_create_items_total_and_recovery_url_are_in_minor_units_of_the_presentment_currency() {
     let snapshot = activity("checkouts/create", CHECKOUT_CREATE).snapshot;
     assert_eq!(snapshot.items.len(), 2);
     assert_eq!(
@@ -298,8 +291,14 @@ fn yen_checkout_has_whole_yen_prices_and_orders_count_from_a_string() {
     assert_eq!(snapshot.locale.as_deref(), Some("ja"));
     assert_eq!(snapshot.total.minor, 2580);
     assert_eq!(snapshot.total.currency.code(), "JPY");
-    assert_eq!(item(&snapshot.items, 0), ("手ぬぐい", Some("藍"), 1, 1290, "JPY"));
-    assert_eq!(item(&snapshot.items, 1), ("風呂敷", Some("桜"), 1, 1290, "JPY"));
+    assert_eq!(
+        item(&snapshot.items, 0),
+        ("手ぬぐい", Some("藍"), 1, 1290, "JPY")
+    );
+    assert_eq!(
+        item(&snapshot.items, 1),
+        ("風呂敷", Some("桜"), 1, 1290, "JPY")
+    );
 }
 
 #[test]
@@ -613,7 +612,12 @@ fn a_missing_signature_header_is_unauthorized() {
 
 #[test]
 fn a_signature_that_is_not_base64_is_unauthorized() {
-    for header in ["not base64!", "", "%%%%", "KsLB8OXzoZSo29Ewz6HJAK4NYvD6B8z959f+aNbUfLY"] {
+    for header in [
+        "not base64!",
+        "",
+        "%%%%",
+        "KsLB8OXzoZSo29Ewz6HJAK4NYvD6B8z959f+aNbUfLY",
+    ] {
         let err = parse_webhook(
             Platform::Shopify,
             &headers("checkouts/create").with(shopify::HMAC_HEADER, header),

@@ -7,6 +7,7 @@ use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse
 use cartback_core::cart::CartRecord;
 use cartback_core::ports::{PortError, Schedules};
 use cartback_core::schedule::{ScheduleOp, reconcile};
+use cartback_core::table::CART_SK_PREFIX;
 use cartback_core::time::Clock;
 
 /// One change of a cart item: the images before and after.
@@ -35,7 +36,7 @@ pub enum ChangeError {
 fn is_cart_item(record: &EventRecord) -> bool {
     let keys = &record.change.keys;
     match keys.get("sk") {
-        Some(serde_dynamo::AttributeValue::S(sk)) => sk.starts_with("CART#"),
+        Some(serde_dynamo::AttributeValue::S(sk)) => sk.starts_with(CART_SK_PREFIX),
         _ => false,
     }
 }

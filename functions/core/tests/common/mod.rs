@@ -117,7 +117,11 @@ pub fn apply(existing: Option<&CartRecord>, activity: &CartActivity, now: Timest
     ))
 }
 
-pub fn convert(existing: Option<&CartRecord>, conversion: &Conversion, now: Timestamp) -> CartRecord {
+pub fn convert(
+    existing: Option<&CartRecord>,
+    conversion: &Conversion,
+    now: Timestamp,
+) -> CartRecord {
     changed(apply_conversion(
         existing,
         &shop(),

@@ -1,0 +1,118 @@
+//! `cartback`: run the demo, simulate event files, check sequence files.
+
+mod check;
+mod demo;
+mod simulate;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use jiff::Timestamp;
+
+#[derive(Parser)]
+#[command(name = "cartback", version, about = "Abandoned-cart recovery you run in your own AWS account")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// A realistic multi-cart scenario on the in-memory stack with a virtual clock: no AWS, no setup.
+    Demo,
+    /// Run webhook and recipient events (JSON lines) through the real pipeline on a virtual clock.
+    Simulate {
+        /// JSON lines: webhooks {at, shop, platform, topic, payload} or recipient events
+        /// {at, shop, event, cart, step}.
+        #[arg(long)]
+        events: PathBuf,
+        /// A sequence file used for every shop instead of the default sequence.
+        #[arg(long)]
+        sequence: Option<PathBuf>,
+        /// Shop settings (TOML, one `[shops.<id>]` table each); others get the defaults.
+        #[arg(long)]
+        shops: Option<PathBuf>,
+        /// Run the clock until this time (RFC 3339); default 30 days after the last event.
+        #[arg(long)]
+        until: Option<Timestamp>,
+    },
+    /// Check sequence files and the built-in templates; errors name file, line and fix.
+    Check {
+        /// Sequence files (default: templates/sequences/*.toml).
+        files: Vec<PathBuf>,
+    },
+}
+
+fn read(path: &PathBuf) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("cartback: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = match cli.command {
+        Command::Demo => runtime.block_on(demo::run()),
+        Command::Simulate {
+            events,
+            sequence,
+            shops,
+            until,
+        } => runtime.block_on(simulate_command(events, sequence, shops, until)),
+        Command::Check { files } => check::run(&files),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("cartback: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn simulate_command(
+    events: PathBuf,
+    sequence: Option<PathBuf>,
+    shops: Option<PathBuf>,
+    until: Option<Timestamp>,
+) -> Result<(), String> {
+    let source = read(&events)?;
+    let file = events.display().to_string();
+    let lines = simulate::parse_events(&file, &source).map_err(|e| e.to_string())?;
+    let mut local_shops = match &shops {
+        Some(path) => simulate::parse_shops(path, &read(path)?)?,
+        None => cartback_local::LocalShops::defaults(),
+    };
+    if let Some(path) = &sequence {
+        let toml = read(path)?;
+        simulate::check_sequence(path, &toml)?;
+        local_shops = simulate::with_sequence(local_shops, &lines, &toml);
+    }
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let mut write_error = None;
+    simulate::run(&lines, local_shops, until, &file, |progress| {
+        let simulate::Progress::Decision(report) = progress else {
+            return;
+        };
+        if write_error.is_none() {
+            let line = serde_json::to_string(report).unwrap_or_default();
+            if let Err(e) = writeln!(out, "{line}") {
+                write_error = Some(e);
+            }
+        }
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    match write_error {
+        Some(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(format!("writing output: {e}")),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,260 @@
+//! Schedule names and the planner's reconcile: which Scheduler calls a record change needs.
+
+mod common;
+
+use std::collections::HashSet;
+
+use cartback_core::cart::{CartRecord, SentStep};
+use cartback_core::decide::StopReason;
+use cartback_core::ids::{CartId, ShopId};
+use cartback_core::lifecycle::{claim, rearm, record_sent, stop};
+use cartback_core::schedule::{
+    ScheduleOp, ScheduleSpec, WakeUp, desired_schedule, reconcile, schedule_name,
+};
+use cartback_core::sequence::{Channel, Sequence};
+use common::*;
+
+fn is_valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+fn sent_first_step(cart: &CartRecord) -> CartRecord {
+    record_sent(
+        &claim(cart, 0),
+        SentStep {
+            step: 0,
+            channel: Channel::Email,
+            template: "reminder".to_owned(),
+            message_id: "ses-0".to_owned(),
+            sent_at: at(hours(1)),
+        },
+        &Sequence::default_sequence(),
+    )
+}
+
+#[test]
+fn schedule_names_are_short_and_use_only_allowed_characters() {
+    let longest_shop = ShopId::parse("s".repeat(64)).expect("64-char shop id");
+    let longest_cart = CartId::parse(":".repeat(128)).expect("128-char cart id");
+    for (shop, cart) in [
+        (shop(), cart_id(CART)),
+        (longest_shop.clone(), longest_cart.clone()),
+        (shop(), cart_id("c1-68be3bdc331cfec1e79d05d8c4caa7d7")),
+        (shop(), cart_id("a.b_c:d")),
+    ] {
+        for (step, generation) in [(0, 0), (0, 1), (4, 17), (u32::MAX, u32::MAX)] {
+            let name = schedule_name(&shop, &cart, step, generation);
+            assert!(is_valid_name(&name), "{name:?} ({} chars)", name.len());
+        }
+    }
+}
+
+#[test]
+fn schedule_names_are_deterministic() {
+    let a = schedule_name(&shop(), &cart_id(CART), 1, 2);
+    let b = schedule_name(&shop(), &cart_id(CART), 1, 2);
+    assert_eq!(a, b);
+}
+
+#[test]
+fn schedule_names_never_contain_the_cart_or_shop_id() {
+    let name = schedule_name(&shop(), &cart_id(CART), 0, 1);
+    assert!(!name.contains(CART), "{name}");
+    assert!(!name.contains("demo-shop"), "{name}");
+}
+
+#[test]
+fn schedule_names_differ_per_step_generation_cart_and_shop() {
+    let other_shop = ShopId::parse("demo-shop-jp.myshopify.com").expect("valid");
+    let carts = [cart_id(CART), cart_id("9f8e7d6c5b4a39281706f5e4d3c2b1a0")];
+    let mut names = HashSet::new();
+    let mut count = 0;
+    for shop in [shop(), other_shop] {
+        for cart in &carts {
+            for step in 0..3 {
+                for generation in 0..12 {
+                    names.insert(schedule_name(&shop, cart, step, generation));
+                    count += 1;
+                }
+            }
+        }
+    }
+    assert_eq!(names.len(), count);
+}
+
+#[test]
+fn schedule_names_do_not_collide_when_shop_and_cart_split_differently() {
+    // "ab" + "c" and "a" + "bc" are different carts of different shops.
+    let one = schedule_name(&ShopId::parse("ab").expect("valid"), &cart_id("c"), 0, 1);
+    let two = schedule_name(&ShopId::parse("a").expect("valid"), &cart_id("bc"), 0, 1);
+    assert_ne!(one, two);
+}
+
+#[test]
+fn a_new_armed_cart_gets_one_create_at_its_due_time() {
+    let cart = new_cart();
+    let ops = reconcile(None, Some(&cart));
+    assert_eq!(
+        ops,
+        vec![ScheduleOp::Create(ScheduleSpec {
+            name: schedule_name(&shop(), &cart_id(CART), 0, 1),
+            at: at(hours(1)),
+            wake_up: WakeUp {
+                shop: shop(),
+                cart: cart_id(CART),
+                step: 0,
+                generation: 1,
+            },
+        })]
+    );
+}
+
+#[test]
+fn an_unchanged_schedule_needs_no_calls() {
+    let cart = new_cart();
+    assert_eq!(reconcile(Some(&cart), Some(&cart)), vec![]);
+    // A cart update re-arms lazily: the schedule stays as it is.
+    let updated = apply(Some(&cart), &activity(at(mins(20))), at(mins(20)));
+    assert_ne!(updated, cart);
+    assert_eq!(reconcile(Some(&cart), Some(&updated)), vec![]);
+    assert_eq!(reconcile(None, None), vec![]);
+}
+
+#[test]
+fn a_converted_cart_gets_its_schedule_deleted() {
+    let cart = new_cart();
+    let bought = convert(Some(&cart), &conversion(at(mins(30))), at(mins(30)));
+    assert_eq!(
+        reconcile(Some(&cart), Some(&bought)),
+        vec![ScheduleOp::Delete {
+            name: schedule_name(&shop(), &cart_id(CART), 0, 1),
+        }]
+    );
+    assert_eq!(desired_schedule(&bought), None);
+}
+
+#[test]
+fn a_conversion_of_an_unknown_cart_schedules_nothing() {
+    let bought = convert(None, &conversion(at(mins(30))), at(mins(30)));
+    assert_eq!(reconcile(None, Some(&bought)), vec![]);
+}
+
+#[test]
+fn a_stopped_or_erased_cart_gets_its_schedule_deleted() {
+    let cart = new_cart();
+    let stopped = stop(&cart, StopReason::NoEmail);
+    assert_eq!(
+        reconcile(Some(&cart), Some(&stopped)),
+        vec![ScheduleOp::Delete {
+            name: schedule_name(&shop(), &cart_id(CART), 0, 1),
+        }]
+    );
+    // The item was deleted (erasure, TTL).
+    assert_eq!(
+        reconcile(Some(&cart), None),
+        vec![ScheduleOp::Delete {
+            name: schedule_name(&shop(), &cart_id(CART), 0, 1),
+        }]
+    );
+}
+
+#[test]
+fn moving_to_the_next_step_creates_the_new_schedule_before_deleting_the_old() {
+    let cart = new_cart();
+    let sent = sent_first_step(&cart);
+    assert_eq!((sent.next_step, sent.generation), (1, 2));
+    let ops = reconcile(Some(&cart), Some(&sent));
+    assert_eq!(
+        ops,
+        vec![
+            ScheduleOp::Create(ScheduleSpec {
+                name: schedule_name(&shop(), &cart_id(CART), 1, 2),
+                at: at(hours(24)),
+                wake_up: WakeUp {
+                    shop: shop(),
+                    cart: cart_id(CART),
+                    step: 1,
+                    generation: 2,
+                },
+            }),
+            ScheduleOp::Delete {
+                name: schedule_name(&shop(), &cart_id(CART), 0, 1),
+            },
+        ]
+    );
+}
+
+#[test]
+fn a_rearm_creates_a_later_schedule_and_deletes_the_old_one() {
+    let cart = new_cart();
+    let later = rearm(&cart, at(hours(2)));
+    let ops = reconcile(Some(&cart), Some(&later));
+    assert_eq!(ops.len(), 2, "{ops:?}");
+    let ScheduleOp::Create(created) = &ops[0] else {
+        panic!("create first: {ops:?}");
+    };
+    assert_eq!(created.at, at(hours(2)));
+    assert_eq!(created.wake_up.generation, 2);
+    assert_eq!(
+        ops[1],
+        ScheduleOp::Delete {
+            name: schedule_name(&shop(), &cart_id(CART), 0, 1)
+        }
+    );
+}
+
+#[test]
+fn a_claim_does_not_touch_the_schedule() {
+    let cart = new_cart();
+    assert_eq!(reconcile(Some(&cart), Some(&claim(&cart, 0))), vec![]);
+}
+
+#[test]
+fn wake_up_json_carries_ids_only() {
+    let cart = apply(
+        None,
+        &activity_with(
+            snapshot(Some("ada@example.com"), Some("+358401234567")),
+            t0(),
+        ),
+        t0(),
+    );
+    let spec = desired_schedule(&cart).expect("armed");
+    let json = serde_json::to_string(&spec.wake_up).expect("serialises");
+    for secret in [
+        "ada",
+        "example.com",
+        "358401234567",
+        "+358",
+        "Ada",
+        "Beanie",
+        "@",
+    ] {
+        assert!(!json.contains(secret), "{secret:?} in {json}");
+    }
+    let value: serde_json::Value = serde_json::from_str(&json).expect("JSON");
+    let mut keys: Vec<&str> = value
+        .as_object()
+        .expect("an object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(keys, vec!["cart", "generation", "shop", "step"]);
+    assert_eq!(value["cart"], CART);
+    assert_eq!(value["shop"], SHOP);
+    let back: WakeUp = serde_json::from_str(&json).expect("round trip");
+    assert_eq!(back, spec.wake_up);
+}
+
+#[test]
+fn wake_up_json_with_extra_fields_is_refused() {
+    let json = format!(
+        r#"{{"shop":"{SHOP}","cart":"{CART}","step":0,"generation":1,"email":"ada@example.com"}}"#
+    );
+    assert!(serde_json::from_str::<WakeUp>(&json).is_err());
+}

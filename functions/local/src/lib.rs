@@ -1,0 +1,17 @@
+//! In-memory ports, a virtual clock and the local runtime that drives cartback's real
+//! handlers: webhook → table → stream → planner → schedules → (fired by us) → sender.
+//! Used by handler tests, `cartback simulate`, `cartback demo` and property tests.
+
+mod clock;
+mod mailer;
+mod runtime;
+mod schedules;
+mod shops;
+mod store;
+
+pub use clock::VirtualClock;
+pub use mailer::{MemoryMailer, SentEmail};
+pub use runtime::{LocalStack, Report, ReportKind};
+pub use schedules::MemorySchedules;
+pub use shops::LocalShops;
+pub use store::MemoryStore;

@@ -1,0 +1,316 @@
+//! The local runtime: the real webhook, planner and sender handlers wired to in-memory
+//! ports, with a virtual clock. The table's stream feeds the planner; due schedules fire
+//! the sender; a failed sender invocation is retried like Lambda's asynchronous invoke.
+
+use cartback_core::cart::SuppressionReason;
+use cartback_core::ids::{CartId, ShopId};
+use cartback_core::lifecycle::contact_suppressed;
+use cartback_core::ports::{CartStore, Put, ShopDirectory};
+use cartback_core::render::Renderer;
+use cartback_core::schedule::WakeUp;
+use cartback_core::time::Clock;
+use cartback_planner::PlannerDeps;
+use cartback_sender::{Outcome, SendError, SenderDeps};
+use cartback_webhook::{Accepted, WebhookDeps, WebhookReply, WebhookRequest};
+use jiff::{SignedDuration, Timestamp};
+use serde::Serialize;
+use std::sync::Mutex;
+
+use crate::{LocalShops, MemoryMailer, MemorySchedules, MemoryStore, VirtualClock};
+
+/// Lambda retries a failed asynchronous invocation twice, about a minute then two apart.
+const ASYNC_RETRY_DELAYS: [SignedDuration; 2] = [SignedDuration::from_mins(1), SignedDuration::from_mins(2)];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ReportKind {
+    Sent,
+    Skipped,
+    Stopped,
+    Deferred,
+}
+
+/// One decision, as `simulate` prints it (one JSON object per line).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Report {
+    #[serde(with = "rfc3339")]
+    pub at: Timestamp,
+    pub kind: ReportKind,
+    pub shop: String,
+    pub cart: String,
+    /// 1-based step number.
+    pub step: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sequence: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+mod rfc3339 {
+    use jiff::Timestamp;
+    use serde::Serializer;
+
+    pub fn serialize<S: Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&t.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    #[error("the planner failed on stream record {0}")]
+    Planner(String),
+    #[error("stream record could not be read: {0}")]
+    Stream(String),
+    #[error(transparent)]
+    Port(#[from] cartback_core::ports::PortError),
+}
+
+struct Retry {
+    at: Timestamp,
+    wake: WakeUp,
+    attempt: usize,
+}
+
+/// Everything a local run needs, sharing one store, scheduler, outbox and clock.
+pub struct LocalStack {
+    pub clock: VirtualClock,
+    pub store: MemoryStore,
+    pub schedules: MemorySchedules,
+    pub mailer: MemoryMailer,
+    pub shops: LocalShops,
+    webhook: WebhookDeps<MemoryStore, LocalShops, LocalShops, VirtualClock>,
+    planner: PlannerDeps<MemorySchedules, VirtualClock>,
+    sender: SenderDeps<MemoryStore, MemoryMailer, LocalShops, VirtualClock>,
+    retries: Mutex<Vec<Retry>>,
+}
+
+impl LocalStack {
+    pub fn new(start: Timestamp, shops: LocalShops) -> Self {
+        let clock = VirtualClock::new(start);
+        let store = MemoryStore::default();
+        let schedules = MemorySchedules::default();
+        let mailer = MemoryMailer::default();
+        Self {
+            webhook: WebhookDeps {
+                store: store.clone(),
+                shops: shops.clone(),
+                secrets: shops.clone(),
+                clock: clock.clone(),
+            },
+            planner: PlannerDeps {
+                schedules: schedules.clone(),
+                clock: clock.clone(),
+            },
+            sender: SenderDeps {
+                store: store.clone(),
+                mailer: mailer.clone(),
+                shops: shops.clone(),
+                clock: clock.clone(),
+                renderer: Renderer::embedded(),
+            },
+            clock,
+            store,
+            schedules,
+            mailer,
+            shops,
+            retries: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Delivers a webhook at the current virtual time, then lets the planner catch up.
+    pub async fn deliver(&self, request: &WebhookRequest) -> Result<(WebhookReply, Vec<Report>), RuntimeError> {
+        let reply = cartback_webhook::handle(request, &self.webhook).await;
+        self.drain_stream().await?;
+        let mut reports = Vec::new();
+        if let Ok(Accepted::Converted {
+            cart: Some(cart),
+            stopped_step: Some(step),
+        }) = &reply.0
+        {
+            reports.push(Report {
+                reason: Some("purchased".into()),
+                ..self.report(ReportKind::Stopped, &request.shop, cart.as_str(), step + 1)
+            });
+        }
+        Ok((reply, reports))
+    }
+
+    /// A recipient unsubscribed, bounced or complained about a message for `cart`:
+    /// suppress the person in every cart of the shop.
+    pub async fn suppress(&self, shop: &ShopId, cart: &CartId, reason: SuppressionReason) -> Result<bool, RuntimeError> {
+        for _ in 0..5 {
+            let Some(key) = self
+                .store
+                .cart(shop, cart)
+                .await?
+                .and_then(|c| c.value.contact)
+            else {
+                return Ok(false);
+            };
+            let existing = self.store.contact(shop, &key).await?;
+            let Some(record) = contact_suppressed(
+                existing.as_ref().map(|v| &v.value),
+                shop,
+                &key,
+                reason,
+                self.clock.now(),
+            ) else {
+                return Ok(true);
+            };
+            let put = Put::Contact {
+                record,
+                expected: existing.map(|v| v.version),
+            };
+            if self.store.write(vec![put]).await? == cartback_core::ports::WriteOutcome::Written {
+                self.drain_stream().await?;
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Feeds every pending stream record to the planner, as Lambda's event source mapping would.
+    pub async fn drain_stream(&self) -> Result<(), RuntimeError> {
+        loop {
+            let records = self.store.take_stream();
+            if records.is_empty() {
+                return Ok(());
+            }
+            let event: aws_lambda_events::dynamodb::Event =
+                serde_json::from_value(serde_json::json!({ "Records": records }))
+                    .map_err(|e| RuntimeError::Stream(e.to_string()))?;
+            let response = cartback_planner::handle(&event, &self.planner).await;
+            if let Some(failure) = response.batch_item_failures.first() {
+                return Err(RuntimeError::Planner(
+                    failure.item_identifier.clone().unwrap_or_default(),
+                ));
+            }
+        }
+    }
+
+    fn next_wake(&self, until: Timestamp) -> Option<(Timestamp, WakeUp, usize)> {
+        let scheduled = self
+            .schedules
+            .pending()
+            .into_iter()
+            .filter(|s| s.at <= until)
+            .min_by_key(|s| s.at);
+        let mut retries = self.retries.lock().ok()?;
+        let retry_index = retries
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.at <= until)
+            .min_by_key(|(_, r)| r.at)
+            .map(|(i, _)| i);
+        match (scheduled, retry_index) {
+            (Some(s), Some(i)) if retries[i].at < s.at => {
+                let r = retries.remove(i);
+                Some((r.at, r.wake, r.attempt))
+            }
+            (Some(_), _) => {
+                let spec = self.schedules.take_due(until)?;
+                Some((spec.at, spec.wake_up, 0))
+            }
+            (None, Some(i)) => {
+                let r = retries.remove(i);
+                Some((r.at, r.wake, r.attempt))
+            }
+            (None, None) => None,
+        }
+    }
+
+    /// Fires every schedule (and retry) due up to `until`, in time order, then sets the
+    /// clock to `until`.
+    pub async fn run_until(&self, until: Timestamp) -> Result<Vec<Report>, RuntimeError> {
+        let mut reports = Vec::new();
+        while let Some((at, wake, attempt)) = self.next_wake(until) {
+            self.clock.advance_to(at);
+            match cartback_sender::handle(&wake, &self.sender).await {
+                Ok(outcome) => reports.extend(self.outcome_report(&wake, outcome).await),
+                Err(error) => self.retry_later(&wake, attempt, &error, &mut reports),
+            }
+            self.drain_stream().await?;
+        }
+        self.clock.advance_to(until);
+        Ok(reports)
+    }
+
+    fn retry_later(&self, wake: &WakeUp, attempt: usize, error: &SendError, reports: &mut Vec<Report>) {
+        match ASYNC_RETRY_DELAYS.get(attempt) {
+            Some(delay) => {
+                let at = self.clock.now().checked_add(*delay).unwrap_or(self.clock.now());
+                if let Ok(mut retries) = self.retries.lock() {
+                    retries.push(Retry {
+                        at,
+                        wake: wake.clone(),
+                        attempt: attempt + 1,
+                    });
+                }
+            }
+            None => reports.push(Report {
+                reason: Some(format!("dead_lettered: {error}")),
+                ..self.report(ReportKind::Skipped, wake.shop.as_str(), wake.cart.as_str(), wake.step + 1)
+            }),
+        }
+    }
+
+    fn report(&self, kind: ReportKind, shop: &str, cart: &str, step: u32) -> Report {
+        Report {
+            at: self.clock.now(),
+            kind,
+            shop: shop.to_owned(),
+            cart: cart.to_owned(),
+            step,
+            channel: None,
+            to: None,
+            subject: None,
+            template: None,
+            sequence: None,
+            message_id: None,
+            reason: None,
+        }
+    }
+
+    async fn outcome_report(&self, wake: &WakeUp, outcome: Outcome) -> Option<Report> {
+        let base = |kind, step: u32| self.report(kind, wake.shop.as_str(), wake.cart.as_str(), step + 1);
+        match outcome {
+            Outcome::Sent {
+                step,
+                channel,
+                template,
+                to,
+                subject,
+                message_id,
+            } => {
+                let sequence = match self.shops.shop(&wake.shop).await {
+                    Ok(Some(shop)) => Some(shop.sequence.name),
+                    _ => None,
+                };
+                Some(Report {
+                    channel: Some(channel.as_str()),
+                    to: Some(to.as_str().to_owned()),
+                    subject: Some(subject),
+                    template: Some(template),
+                    sequence,
+                    message_id: Some(message_id),
+                    ..base(ReportKind::Sent, step)
+                })
+            }
+            Outcome::Stopped { reason, step } => Some(Report {
+                reason: Some(reason.as_str().to_owned()),
+                ..base(ReportKind::Stopped, step)
+            }),
+            Outcome::Rearmed { .. } | Outcome::Stale(_) | Outcome::Gone => None,
+        }
+    }
+}

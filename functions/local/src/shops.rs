@@ -1,0 +1,61 @@
+//! Shops for local runs: every shop counts as configured with the defaults unless settings
+//! were given; signatures are checked only for shops given a secret.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use cartback_core::ids::ShopId;
+use cartback_core::ports::{PortError, ShopDirectory, WebhookSecrets};
+use cartback_core::shop::{Secret, Shop, ShopSettings, SignatureCheck};
+
+#[derive(Debug, Clone, Default)]
+pub struct LocalShops {
+    settings: Arc<HashMap<ShopId, ShopSettings>>,
+    secrets: Arc<HashMap<ShopId, Secret>>,
+}
+
+impl LocalShops {
+    /// Any shop id is served with default settings and unsigned webhooks.
+    pub fn defaults() -> Self {
+        Self::default()
+    }
+
+    pub fn with_settings(mut self, id: ShopId, settings: ShopSettings) -> Self {
+        Arc::make_mut(&mut self.settings).insert(id, settings);
+        self
+    }
+
+    /// The settings the shop is served with (its own, or the defaults).
+    pub fn settings_of(&self, id: &ShopId) -> ShopSettings {
+        self.settings
+            .get(id)
+            .cloned()
+            .unwrap_or_else(|| ShopSettings::defaults_for(id))
+    }
+
+    pub fn secret_of(&self, id: &ShopId) -> Option<Secret> {
+        self.secrets.get(id).cloned()
+    }
+
+    pub fn with_secret(mut self, id: ShopId, secret: Secret) -> Self {
+        Arc::make_mut(&mut self.secrets).insert(id, secret);
+        self
+    }
+}
+
+impl ShopDirectory for LocalShops {
+    async fn shop(&self, id: &ShopId) -> Result<Option<Shop>, PortError> {
+        Shop::new(id.clone(), self.settings_of(id))
+            .map(Some)
+            .map_err(|e| PortError::permanent("shops", e.to_string()))
+    }
+}
+
+impl WebhookSecrets for LocalShops {
+    async fn webhook_check(&self, shop: &ShopId) -> Result<Option<SignatureCheck>, PortError> {
+        Ok(Some(match self.secrets.get(shop) {
+            Some(secret) => SignatureCheck::Required(secret.clone()),
+            None => SignatureCheck::Skipped,
+        }))
+    }
+}

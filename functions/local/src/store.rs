@@ -1,0 +1,182 @@
+//! The table in memory, with the same conditional-write semantics as DynamoDB, and a
+//! stream of changes shaped like DynamoDB stream records (NEW_AND_OLD_IMAGES).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use cartback_core::cart::{CartRecord, ContactRecord, Versioned};
+use cartback_core::ids::{CartId, ContactKey, DeliveryId, ShopId};
+use cartback_core::ports::{CartStore, PortError, Put, WriteOutcome};
+use cartback_core::table;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+#[derive(Debug, Default)]
+struct State {
+    carts: HashMap<(ShopId, CartId), Versioned<CartRecord>>,
+    contacts: HashMap<(ShopId, ContactKey), Versioned<ContactRecord>>,
+    deliveries: HashMap<(ShopId, DeliveryId), i64>,
+    /// Stream records not yet handed to the planner.
+    stream: Vec<Value>,
+    sequence: u64,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct MemoryStore(Arc<Mutex<State>>);
+
+fn image<T: Serialize>(value: &T, pk: &str, sk: &str, version: u64) -> Result<serde_dynamo::Item, PortError> {
+    let mut item: serde_dynamo::Item = serde_dynamo::to_item(value)
+        .map_err(|e| PortError::permanent("memory", format!("encoding item: {e}")))?;
+    item.insert("pk".into(), serde_dynamo::AttributeValue::S(pk.to_owned()));
+    item.insert("sk".into(), serde_dynamo::AttributeValue::S(sk.to_owned()));
+    item.insert("version".into(), serde_dynamo::AttributeValue::N(version.to_string()));
+    Ok(item)
+}
+
+impl MemoryStore {
+    fn lock(&self) -> Result<MutexGuard<'_, State>, PortError> {
+        self.0
+            .lock()
+            .map_err(|_| PortError::permanent("memory", "lock poisoned"))
+    }
+
+    /// Takes the stream records written since the last call (oldest first).
+    pub fn take_stream(&self) -> Vec<Value> {
+        self.lock()
+            .map(|mut s| std::mem::take(&mut s.stream))
+            .unwrap_or_default()
+    }
+
+    /// Every cart held, for reports.
+    pub fn carts(&self) -> Vec<CartRecord> {
+        self.lock()
+            .map(|s| s.carts.values().map(|v| v.value.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    fn record_change(
+        state: &mut State,
+        pk: &str,
+        sk: &str,
+        old: Option<serde_dynamo::Item>,
+        new: serde_dynamo::Item,
+    ) {
+        state.sequence += 1;
+        let keys = json!({ "pk": { "S": pk }, "sk": { "S": sk } });
+        let mut record = json!({
+            "eventID": format!("local-{}", state.sequence),
+            "eventName": if old.is_some() { "MODIFY" } else { "INSERT" },
+            "eventVersion": "1.1",
+            "eventSource": "aws:dynamodb",
+            "awsRegion": "local",
+            "dynamodb": {
+                "ApproximateCreationDateTime": 0,
+                "Keys": keys,
+                "NewImage": new,
+                "OldImage": old,
+                "SequenceNumber": format!("{:021}", state.sequence),
+                "SizeBytes": 0,
+                "StreamViewType": "NEW_AND_OLD_IMAGES",
+            },
+        });
+        if old.is_none() {
+            if let Some(change) = record.get_mut("dynamodb").and_then(Value::as_object_mut) {
+                change.remove("OldImage");
+            }
+        }
+        state.stream.push(record);
+    }
+}
+
+fn matches(expected: Option<u64>, current: Option<u64>) -> bool {
+    expected == current
+}
+
+impl CartStore for MemoryStore {
+    async fn cart(&self, shop: &ShopId, cart: &CartId) -> Result<Option<Versioned<CartRecord>>, PortError> {
+        Ok(self.lock()?.carts.get(&(shop.clone(), cart.clone())).cloned())
+    }
+
+    async fn contact(&self, shop: &ShopId, key: &ContactKey) -> Result<Option<Versioned<ContactRecord>>, PortError> {
+        Ok(self.lock()?.contacts.get(&(shop.clone(), key.clone())).cloned())
+    }
+
+    async fn delivery_seen(&self, shop: &ShopId, id: &DeliveryId) -> Result<bool, PortError> {
+        Ok(self.lock()?.deliveries.contains_key(&(shop.clone(), id.clone())))
+    }
+
+    async fn write(&self, puts: Vec<Put>) -> Result<WriteOutcome, PortError> {
+        let mut state = self.lock()?;
+        // All conditions first: all or nothing, like a transaction.
+        for put in &puts {
+            let ok = match put {
+                Put::Cart { record, expected } => matches(
+                    *expected,
+                    state
+                        .carts
+                        .get(&(record.shop.clone(), record.cart.clone()))
+                        .map(|v| v.version),
+                ),
+                Put::Contact { record, expected } => matches(
+                    *expected,
+                    state
+                        .contacts
+                        .get(&(record.shop.clone(), record.key.clone()))
+                        .map(|v| v.version),
+                ),
+                Put::Delivery { shop, id, .. } => !state.deliveries.contains_key(&(shop.clone(), id.clone())),
+            };
+            if !ok {
+                return Ok(WriteOutcome::Conflict);
+            }
+        }
+        for put in puts {
+            match put {
+                Put::Cart { record, expected } => {
+                    let version = expected.map_or(1, |v| v + 1);
+                    let pk = table::shop_pk(&record.shop);
+                    let sk = table::cart_sk(&record.cart);
+                    let key = (record.shop.clone(), record.cart.clone());
+                    let old = state
+                        .carts
+                        .get(&key)
+                        .map(|v| image(&v.value, &pk, &sk, v.version))
+                        .transpose()?;
+                    let new = image(&*record, &pk, &sk, version)?;
+                    state.carts.insert(
+                        key,
+                        Versioned {
+                            value: *record,
+                            version,
+                        },
+                    );
+                    Self::record_change(&mut state, &pk, &sk, old, new);
+                }
+                Put::Contact { record, expected } => {
+                    let version = expected.map_or(1, |v| v + 1);
+                    let pk = table::shop_pk(&record.shop);
+                    let sk = table::contact_sk(&record.key);
+                    let key = (record.shop.clone(), record.key.clone());
+                    let old = state
+                        .contacts
+                        .get(&key)
+                        .map(|v| image(&v.value, &pk, &sk, v.version))
+                        .transpose()?;
+                    let new = image(&record, &pk, &sk, version)?;
+                    state.contacts.insert(
+                        key,
+                        Versioned {
+                            value: record,
+                            version,
+                        },
+                    );
+                    Self::record_change(&mut state, &pk, &sk, old, new);
+                }
+                Put::Delivery { shop, id, expires_at } => {
+                    state.deliveries.insert((shop, id), expires_at);
+                }
+            }
+        }
+        Ok(WriteOutcome::Written)
+    }
+}
