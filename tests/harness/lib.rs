@@ -1,0 +1,576 @@
+//! The end-to-end test harness: a moto server (installed into a pinned venv by
+//! `scripts/pyenv` and started on a free loopback port), the same resources the SAM template
+//! creates, and the real webhook, planner and sender handlers on the real AWS adapters.
+//!
+//! moto keeps DynamoDB (with streams), Scheduler, SES v2 and SSM faithfully but never fires
+//! a schedule: `fire_due_schedules` does, like EventBridge Scheduler would. The planner is
+//! fed from the table's real stream (DescribeStream / GetShardIterator / GetRecords), the
+//! way Lambda's event source mapping polls it.
+
+use std::collections::HashMap;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, anyhow, bail};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
+};
+use aws_sdk_dynamodbstreams::types::ShardIteratorType;
+use cartback_aws::{
+    DynamoCartStore, DynamoShopDirectory, SchedulerSchedules, SchedulerTarget, SesMailer,
+    SsmWebhookSecrets,
+};
+use cartback_core::ids::ShopId;
+use cartback_core::render::Renderer;
+use cartback_core::schedule::WakeUp;
+use cartback_core::shop::ShopSettings;
+use cartback_local::VirtualClock;
+use cartback_planner::PlannerDeps;
+use cartback_sender::{Outcome, SenderDeps};
+use cartback_webhook::WebhookDeps;
+use jiff::Timestamp;
+use serde_json::{Value, json};
+
+pub const TABLE: &str = "cartback-e2e";
+pub const GROUP: &str = "cartback";
+pub const SECRETS_PREFIX: &str = "/cartback/shops/";
+pub const SENDER_ARN: &str = "arn:aws:lambda:eu-north-1:123456789012:function:cartback-sender";
+pub const SCHEDULER_ROLE_ARN: &str = "arn:aws:iam::123456789012:role/cartback-scheduler";
+pub const SCHEDULER_DLQ_ARN: &str = "arn:aws:sqs:eu-north-1:123456789012:cartback-scheduler-dlq";
+pub const REGION: &str = "eu-north-1";
+
+fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map_or_else(|| PathBuf::from(".."), Path::to_path_buf)
+}
+
+/// Finds `moto_server`: `$CARTBACK_MOTO_SERVER`, else the venv `scripts/pyenv` makes (once).
+fn moto_binary() -> Result<PathBuf> {
+    static FOUND: Mutex<Option<PathBuf>> = Mutex::new(None);
+    let mut found = FOUND.lock().map_err(|_| anyhow!("lock poisoned"))?;
+    if let Some(path) = found.as_ref() {
+        return Ok(path.clone());
+    }
+    let path = match std::env::var_os("CARTBACK_MOTO_SERVER") {
+        Some(path) => PathBuf::from(path),
+        None => {
+            let output = Command::new("bash")
+                .arg(repo_root().join("scripts/pyenv"))
+                .stderr(Stdio::inherit())
+                .output()
+                .context("running scripts/pyenv")?;
+            if !output.status.success() {
+                bail!("scripts/pyenv failed ({})", output.status);
+            }
+            let venv = String::from_utf8(output.stdout)?.trim().to_owned();
+            PathBuf::from(venv).join("bin/moto_server")
+        }
+    };
+    if !path.exists() {
+        bail!("moto_server not found at {}", path.display());
+    }
+    *found = Some(path.clone());
+    Ok(path)
+}
+
+/// A moto server of our own on a free loopback port; killed when dropped.
+pub struct Moto {
+    child: Child,
+    pub endpoint: String,
+}
+
+impl Moto {
+    pub async fn start() -> Result<Self> {
+        let binary = moto_binary()?;
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let child = Command::new(&binary)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {}", binary.display()))?;
+        let moto = Self {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let http = reqwest::Client::new();
+        loop {
+            if http
+                .get(format!("{}/moto-api/data.json", moto.endpoint))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                return Ok(moto);
+            }
+            if Instant::now() > deadline {
+                bail!("moto server did not answer on {} within 30 s", moto.endpoint);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// moto's whole state (`GET /moto-api/data.json`).
+    pub async fn data(&self) -> Result<Value> {
+        Ok(reqwest::get(format!("{}/moto-api/data.json", self.endpoint))
+            .await?
+            .error_for_status()?
+            .json()
+            .await?)
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+type Webhook = WebhookDeps<DynamoCartStore, DynamoShopDirectory, SsmWebhookSecrets, VirtualClock>;
+type Planner = PlannerDeps<SchedulerSchedules, VirtualClock>;
+type Sender = SenderDeps<DynamoCartStore, SesMailer, DynamoShopDirectory, VirtualClock>;
+
+/// A schedule as read back from moto's Scheduler.
+#[derive(Debug, Clone)]
+pub struct StoredSchedule {
+    pub name: String,
+    pub expression: String,
+    pub timezone: Option<String>,
+    pub flexible_window_off: bool,
+    pub delete_after_completion: bool,
+    pub target_arn: String,
+    pub role_arn: String,
+    pub input: String,
+    pub at: Timestamp,
+}
+
+/// One test's world: moto, the resources, the handlers, a virtual clock.
+pub struct TestEnv {
+    pub moto: Moto,
+    pub sdk: aws_config::SdkConfig,
+    pub clock: VirtualClock,
+    pub shop: ShopId,
+    pub secret: String,
+    webhook: Webhook,
+    planner: Planner,
+    sender: Sender,
+    shard_iterators: Mutex<HashMap<String, Option<String>>>,
+}
+
+impl TestEnv {
+    /// Starts moto and creates what `infra/template.yaml` creates, plus one connected shop.
+    pub async fn start(now: Timestamp, shop: &str, secret: &str) -> Result<Self> {
+        let moto = Moto::start().await?;
+        let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(&moto.endpoint)
+            .region(aws_config::Region::new(REGION))
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                "testing", "testing", None, None, "cartback-e2e",
+            ))
+            .load()
+            .await;
+        create_resources(&sdk).await?;
+        let shop = ShopId::parse(shop).map_err(|e| anyhow!("{e}"))?;
+        let settings = ShopSettings::defaults_for(&shop);
+        aws_sdk_sesv2::Client::new(&sdk)
+            .create_email_identity()
+            .email_identity(settings.from_address.as_str())
+            .send()
+            .await
+            .context("creating the SES identity")?;
+        DynamoShopDirectory::new(&sdk, TABLE)
+            .put_settings(&shop, &settings)
+            .await
+            .map_err(|e| anyhow!("{e}"))?;
+        aws_sdk_ssm::Client::new(&sdk)
+            .put_parameter()
+            .name(format!("{SECRETS_PREFIX}{shop}/webhook-secret"))
+            .value(secret)
+            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+            .send()
+            .await
+            .context("storing the webhook secret")?;
+        let clock = VirtualClock::new(now);
+        let target = SchedulerTarget {
+            group: GROUP.into(),
+            sender_arn: SENDER_ARN.into(),
+            role_arn: SCHEDULER_ROLE_ARN.into(),
+            dlq_arn: Some(SCHEDULER_DLQ_ARN.into()),
+        };
+        Ok(Self {
+            webhook: WebhookDeps {
+                store: DynamoCartStore::new(&sdk, TABLE),
+                shops: DynamoShopDirectory::new(&sdk, TABLE),
+                secrets: SsmWebhookSecrets::new(&sdk, SECRETS_PREFIX),
+                clock: clock.clone(),
+            },
+            planner: PlannerDeps {
+                schedules: SchedulerSchedules::new(&sdk, target),
+                clock: clock.clone(),
+            },
+            sender: SenderDeps {
+                store: DynamoCartStore::new(&sdk, TABLE),
+                mailer: SesMailer::new(&sdk, Some("cartback".into())),
+                shops: DynamoShopDirectory::new(&sdk, TABLE),
+                clock: clock.clone(),
+                renderer: Renderer::embedded(),
+            },
+            moto,
+            sdk,
+            clock,
+            shop,
+            secret: secret.to_owned(),
+            shard_iterators: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn store(&self) -> DynamoCartStore {
+        DynamoCartStore::new(&self.sdk, TABLE)
+    }
+
+    /// POSTs a webhook through the real HTTP handler, as API Gateway (HTTP API, payload 2.0)
+    /// would hand it to the function. Returns status and body.
+    pub async fn post_webhook(
+        &self,
+        platform: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Result<(u16, String)> {
+        self.post_webhook_to(self.shop.as_str(), platform, headers, body)
+            .await
+    }
+
+    /// Like `post_webhook`, to another shop's URL.
+    pub async fn post_webhook_to(
+        &self,
+        shop: &str,
+        platform: &str,
+        headers: &[(&str, &str)],
+        body: &str,
+    ) -> Result<(u16, String)> {
+        let mut header_map = serde_json::Map::new();
+        header_map.insert("content-type".into(), json!("application/json"));
+        for (name, value) in headers {
+            header_map.insert(name.to_ascii_lowercase(), json!(value));
+        }
+        let path = format!("/webhooks/{shop}/{platform}");
+        let event = json!({
+            "version": "2.0",
+            "routeKey": "POST /webhooks/{shop}/{platform}",
+            "rawPath": path,
+            "rawQueryString": "",
+            "headers": header_map,
+            "requestContext": {
+                "accountId": "123456789012",
+                "apiId": "e2etest",
+                "domainName": "e2etest.execute-api.eu-north-1.amazonaws.com",
+                "domainPrefix": "e2etest",
+                "http": { "method": "POST", "path": path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "Shopify-Captain-Hook" },
+                "requestId": "e2e",
+                "routeKey": "POST /webhooks/{shop}/{platform}",
+                "stage": "$default",
+                "time": "02/Nov/2026:08:00:00 +0000",
+                "timeEpoch": 1793606400000_i64
+            },
+            "pathParameters": { "shop": shop, "platform": platform },
+            "body": body,
+            "isBase64Encoded": false
+        });
+        let request = lambda_http::request::from_str(&event.to_string())
+            .map_err(|e| anyhow!("building the API Gateway request: {e}"))?;
+        let response = cartback_webhook::handle_http(request, &self.webhook).await?;
+        let status = response.status().as_u16();
+        let body = match response.body() {
+            lambda_http::Body::Text(text) => text.clone(),
+            lambda_http::Body::Binary(bytes) => String::from_utf8_lossy(bytes).into_owned(),
+            _ => String::new(),
+        };
+        Ok((status, body))
+    }
+
+    /// Reads every new record from the table's stream and hands them to the planner in one
+    /// batch, as the event source mapping would. Returns how many cart records it handled.
+    pub async fn drain_stream(&self) -> Result<usize> {
+        let dynamo = aws_sdk_dynamodb::Client::new(&self.sdk);
+        let streams = aws_sdk_dynamodbstreams::Client::new(&self.sdk);
+        let arn = dynamo
+            .describe_table()
+            .table_name(TABLE)
+            .send()
+            .await?
+            .table
+            .and_then(|t| t.latest_stream_arn)
+            .ok_or_else(|| anyhow!("the table has no stream"))?;
+        let shards = streams
+            .describe_stream()
+            .stream_arn(&arn)
+            .send()
+            .await?
+            .stream_description
+            .map(|d| d.shards.unwrap_or_default())
+            .unwrap_or_default();
+        let mut records = Vec::new();
+        for shard in shards {
+            let Some(shard_id) = shard.shard_id else { continue };
+            let known = self
+                .shard_iterators
+                .lock()
+                .map_err(|_| anyhow!("lock poisoned"))?
+                .get(&shard_id)
+                .cloned();
+            let mut iterator = match known {
+                Some(iterator) => iterator,
+                None => streams
+                    .get_shard_iterator()
+                    .stream_arn(&arn)
+                    .shard_id(&shard_id)
+                    .shard_iterator_type(ShardIteratorType::TrimHorizon)
+                    .send()
+                    .await?
+                    .shard_iterator,
+            };
+            while let Some(current) = iterator.clone() {
+                let page = streams.get_records().shard_iterator(&current).send().await?;
+                let got = page.records.unwrap_or_default();
+                let empty = got.is_empty();
+                records.extend(got);
+                iterator = page.next_shard_iterator;
+                if empty {
+                    break;
+                }
+            }
+            self.shard_iterators
+                .lock()
+                .map_err(|_| anyhow!("lock poisoned"))?
+                .insert(shard_id, iterator);
+        }
+        let count = records.len();
+        if count == 0 {
+            return Ok(0);
+        }
+        let event = lambda_event(records)?;
+        let response = cartback_planner::handle(&event, &self.planner).await;
+        if let Some(failure) = response.batch_item_failures.first() {
+            bail!("planner reported a failed record: {:?}", failure.item_identifier);
+        }
+        Ok(count)
+    }
+
+    /// Every schedule in the group, read back from moto.
+    pub async fn schedules(&self) -> Result<Vec<StoredSchedule>> {
+        let client = aws_sdk_scheduler::Client::new(&self.sdk);
+        let listed = client.list_schedules().group_name(GROUP).send().await?;
+        let mut found = Vec::new();
+        for summary in listed.schedules {
+            let Some(name) = summary.name else { continue };
+            let s = client.get_schedule().group_name(GROUP).name(&name).send().await?;
+            let expression = s.schedule_expression.unwrap_or_default();
+            let target = s.target.ok_or_else(|| anyhow!("schedule {name} has no target"))?;
+            let at = parse_at(&expression)?;
+            found.push(StoredSchedule {
+                name,
+                timezone: s.schedule_expression_timezone,
+                flexible_window_off: s
+                    .flexible_time_window
+                    .is_some_and(|w| w.mode == aws_sdk_scheduler::types::FlexibleTimeWindowMode::Off),
+                delete_after_completion: s.action_after_completion
+                    == Some(aws_sdk_scheduler::types::ActionAfterCompletion::Delete),
+                target_arn: target.arn,
+                role_arn: target.role_arn,
+                input: target.input.unwrap_or_default(),
+                expression,
+                at,
+            });
+        }
+        found.sort_by_key(|s| s.at);
+        Ok(found)
+    }
+
+    /// Fires every schedule due at the clock's time, as EventBridge Scheduler would: the
+    /// schedule is deleted (ActionAfterCompletion DELETE) and the sender runs on its input.
+    pub async fn fire_due_schedules(&self) -> Result<Vec<Outcome>> {
+        let client = aws_sdk_scheduler::Client::new(&self.sdk);
+        let now = cartback_core::time::Clock::now(&self.clock);
+        let mut outcomes = Vec::new();
+        for schedule in self.schedules().await? {
+            if schedule.at > now {
+                continue;
+            }
+            client
+                .delete_schedule()
+                .group_name(GROUP)
+                .name(&schedule.name)
+                .send()
+                .await?;
+            let wake: WakeUp = serde_json::from_str(&schedule.input)
+                .with_context(|| format!("schedule {} input", schedule.name))?;
+            outcomes.push(
+                cartback_sender::handle(&wake, &self.sender)
+                    .await
+                    .map_err(|e| anyhow!("sender: {e}"))?,
+            );
+        }
+        Ok(outcomes)
+    }
+
+    /// Delivers one wake-up to the sender directly (a duplicate or late delivery).
+    pub async fn fire_wake_up(&self, wake: &WakeUp) -> Result<Outcome> {
+        cartback_sender::handle(wake, &self.sender)
+            .await
+            .map_err(|e| anyhow!("sender: {e}"))
+    }
+
+    /// Raw MIME messages SES accepted, from moto's state.
+    pub async fn sent_emails(&self) -> Result<Vec<SentMail>> {
+        let data = self.moto.data().await?;
+        let mut mails = Vec::new();
+        if let Some(ses) = data.get("ses") {
+            collect_mails(ses, &mut mails);
+        }
+        Ok(mails)
+    }
+}
+
+/// One message as moto recorded it.
+#[derive(Debug, Clone)]
+pub struct SentMail {
+    pub source: String,
+    pub destinations: Vec<String>,
+    pub raw: String,
+}
+
+impl SentMail {
+    /// The decoded parts: (subject, text body, HTML body).
+    pub fn decoded(&self) -> Result<(String, String, String)> {
+        let message = mail_parser::MessageParser::default()
+            .parse(self.raw.as_bytes())
+            .ok_or_else(|| anyhow!("the sent message is not MIME"))?;
+        Ok((
+            message.subject().unwrap_or_default().to_owned(),
+            message.body_text(0).unwrap_or_default().into_owned(),
+            message.body_html(0).unwrap_or_default().into_owned(),
+        ))
+    }
+}
+
+fn collect_mails(value: &Value, mails: &mut Vec<SentMail>) {
+    match value {
+        Value::Object(map) => {
+            if let Some(raw) = map.get("raw_data").and_then(Value::as_str) {
+                mails.push(SentMail {
+                    source: map.get("source").and_then(Value::as_str).unwrap_or_default().to_owned(),
+                    destinations: map
+                        .get("destinations")
+                        .and_then(Value::as_array)
+                        .map(|a| {
+                            // moto lists the envelope recipient and the To header both.
+                            let mut to: Vec<String> =
+                                a.iter().filter_map(Value::as_str).map(str::to_owned).collect();
+                            to.dedup();
+                            to
+                        })
+                        .unwrap_or_default(),
+                    raw: raw.to_owned(),
+                });
+                return;
+            }
+            map.values().for_each(|v| collect_mails(v, mails));
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_mails(v, mails)),
+        _ => {}
+    }
+}
+
+fn parse_at(expression: &str) -> Result<Timestamp> {
+    let inner = expression
+        .strip_prefix("at(")
+        .and_then(|s| s.strip_suffix(')'))
+        .ok_or_else(|| anyhow!("not an at() expression: {expression}"))?;
+    Ok(format!("{inner}Z").parse()?)
+}
+
+/// Streams SDK records → the Lambda event the planner receives.
+fn lambda_event(records: Vec<aws_sdk_dynamodbstreams::types::Record>) -> Result<aws_lambda_events::dynamodb::Event> {
+    let mut out = Vec::new();
+    for record in records {
+        let change = record.dynamodb.ok_or_else(|| anyhow!("stream record without dynamodb"))?;
+        let image = |item: Option<HashMap<String, aws_sdk_dynamodbstreams::types::AttributeValue>>| -> Value {
+            item.map(|i| serde_json::to_value(serde_dynamo::Item::from(i)).unwrap_or(Value::Null))
+                .unwrap_or(Value::Null)
+        };
+        let mut dynamodb = json!({
+            "Keys": image(change.keys),
+            "NewImage": image(change.new_image),
+            "OldImage": image(change.old_image),
+            "SequenceNumber": change.sequence_number,
+            "SizeBytes": change.size_bytes.unwrap_or(0),
+            "StreamViewType": "NEW_AND_OLD_IMAGES",
+            "ApproximateCreationDateTime": 0
+        });
+        if let Some(map) = dynamodb.as_object_mut() {
+            map.retain(|_, v| !v.is_null());
+        }
+        out.push(json!({
+            "eventID": record.event_id,
+            "eventName": record.event_name.map(|n| n.as_str().to_owned()),
+            "eventVersion": record.event_version,
+            "eventSource": "aws:dynamodb",
+            "awsRegion": REGION,
+            "dynamodb": dynamodb,
+        }));
+    }
+    Ok(serde_json::from_value(json!({ "Records": out }))?)
+}
+
+/// The table, stream, GSI and schedule group of `infra/template.yaml`.
+async fn create_resources(sdk: &aws_config::SdkConfig) -> Result<()> {
+    let dynamo = aws_sdk_dynamodb::Client::new(sdk);
+    let attr = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+    };
+    let key = |name: &str, kind: KeyType| KeySchemaElement::builder().attribute_name(name).key_type(kind).build();
+    dynamo
+        .create_table()
+        .table_name(TABLE)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attr("pk")?)
+        .attribute_definitions(attr("sk")?)
+        .attribute_definitions(attr("gsi1pk")?)
+        .attribute_definitions(attr("gsi1sk")?)
+        .key_schema(key("pk", KeyType::Hash)?)
+        .key_schema(key("sk", KeyType::Range)?)
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name("gsi1")
+                .key_schema(key("gsi1pk", KeyType::Hash)?)
+                .key_schema(key("gsi1sk", KeyType::Range)?)
+                .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                .build()?,
+        )
+        .stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::NewAndOldImages)
+                .build()?,
+        )
+        .send()
+        .await
+        .context("creating the table")?;
+    aws_sdk_scheduler::Client::new(sdk)
+        .create_schedule_group()
+        .name(GROUP)
+        .send()
+        .await
+        .context("creating the schedule group")?;
+    Ok(())
+}
