@@ -23,11 +23,17 @@ pub struct Email(String);
 impl Email {
     pub fn parse(raw: &str) -> Result<Self, ContactError> {
         let trimmed = raw.trim();
-        let parsed = email_address::EmailAddress::from_str(trimmed).map_err(|_| ContactError::Email)?;
-        // Require a dot in the domain: "a@localhost" is valid RFC 5322 but never a shopper.
-        if !parsed.domain().contains('.') {
+        // A bare address with a top-level domain: "Ada <ada@example.com>" or "a@localhost"
+        // are valid RFC 5322 but never what a checkout's email field should hold.
+        if trimmed.contains(['<', '>']) || trimmed.contains(char::is_whitespace) {
             return Err(ContactError::Email);
         }
+        let options = email_address::Options::default()
+            .without_display_text()
+            .without_domain_literal()
+            .with_required_tld();
+        email_address::EmailAddress::parse_with_options(trimmed, options)
+            .map_err(|_| ContactError::Email)?;
         Ok(Self(trimmed.to_lowercase()))
     }
 
@@ -118,6 +124,8 @@ mod tests {
         assert!(Email::parse("not-an-email").is_err());
         assert!(Email::parse("a@localhost").is_err());
         assert!(Email::parse("").is_err());
+        assert!(Email::parse("Ada <ada@example.com>").is_err());
+        assert!(Email::parse("ada@[127.0.0.1]").is_err());
     }
 
     #[test]

@@ -24,6 +24,8 @@ pub enum StopReason {
     UnknownSequence,
     /// The mail service refused the message for good (bad address, rejected content).
     SendFailed,
+    /// The platform gave no https link back to the cart: a reminder would be a dead end.
+    NoRecoveryLink,
     /// The person unsubscribed.
     Unsubscribed,
     /// An earlier message to the person bounced hard.
@@ -42,15 +44,21 @@ impl StopReason {
             Self::SequenceComplete => "sequence_complete",
             Self::UnknownSequence => "unknown_sequence",
             Self::SendFailed => "send_failed",
+            Self::NoRecoveryLink => "no_recovery_link",
             Self::Unsubscribed => "unsubscribed",
             Self::Bounced => "bounced",
             Self::Complained => "complained",
         }
     }
 
-    /// Stops that new cart data can lift (the shopper types their email later).
-    pub fn lifted_by_new_activity(self) -> bool {
-        matches!(self, Self::NoContact | Self::NoEmail)
+    /// Whether a newer snapshot lifts this stop (the shopper typed their email later).
+    pub fn lifted_by(self, snapshot: &crate::cart::CartSnapshot) -> bool {
+        match self {
+            Self::NoContact => snapshot.email.is_some() || snapshot.phone.is_some(),
+            Self::NoEmail => snapshot.email.is_some(),
+            Self::NoRecoveryLink => snapshot.recovery_url.is_some(),
+            _ => false,
+        }
     }
 }
 
@@ -130,6 +138,11 @@ pub fn decide(
             return Decision::Stop { reason };
         }
         Channel::Email => {}
+    }
+    if snapshot.recovery_url.is_none() {
+        return Decision::Stop {
+            reason: StopReason::NoRecoveryLink,
+        };
     }
     match due_at(cart, sequence, cart.next_step) {
         Some(due) if due > now => Decision::Wait { until: due },

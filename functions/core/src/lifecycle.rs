@@ -88,7 +88,7 @@ pub fn apply_activity(
         && record.claimed_step.is_none()
         && record
             .stop_reason
-            .is_some_and(StopReason::lifted_by_new_activity)
+            .is_some_and(|reason| reason.lifted_by(&activity.snapshot))
     {
         record.stop_reason = None;
         record.next_due_at = due_at(&record, sequence, record.next_step);

@@ -84,7 +84,8 @@ pub trait CartStore: Send + Sync {
 
     /// Writes every put or none: one conditional write for one put, a transaction for more.
     /// A written item's version becomes `expected + 1` (1 for a new item).
-    fn write(&self, puts: Vec<Put>) -> impl Future<Output = Result<WriteOutcome, PortError>> + Send;
+    fn write(&self, puts: Vec<Put>)
+    -> impl Future<Output = Result<WriteOutcome, PortError>> + Send;
 }
 
 pub trait Schedules: Send + Sync {

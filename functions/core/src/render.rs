@@ -53,6 +53,8 @@ pub enum RenderError {
     Mjml { template: String, message: String },
     #[error("the cart has nothing to show (no snapshot)")]
     NoSnapshot,
+    #[error("the cart has no link back to it")]
+    NoRecoveryLink,
     #[error("writing the MIME message: {0}")]
     Mime(#[from] std::io::Error),
 }
@@ -113,9 +115,8 @@ impl EmailContext {
         let cart_url = snapshot
             .recovery_url
             .as_ref()
-            .or(shop.url.as_ref())
-            .map(ToString::to_string)
-            .unwrap_or_default();
+            .ok_or(RenderError::NoRecoveryLink)?
+            .to_string();
         Ok(Self {
             shop: ShopContext {
                 name: shop.name.clone(),
@@ -125,8 +126,12 @@ impl EmailContext {
                 signature: shop.signature.clone(),
                 url: shop.url.as_ref().map(ToString::to_string),
             },
+            // Personal touches only for people who agreed to marketing email.
             customer: CustomerContext {
-                first_name: snapshot.first_name.clone(),
+                first_name: snapshot
+                    .first_name
+                    .clone()
+                    .filter(|_| snapshot.consent.email_marketing),
             },
             items: snapshot
                 .items
@@ -257,7 +262,10 @@ pub struct Envelope<'a> {
 }
 
 /// The full MIME message (multipart/alternative text + HTML).
-pub fn mime_message(envelope: &Envelope<'_>, email: &RenderedEmail) -> Result<Vec<u8>, RenderError> {
+pub fn mime_message(
+    envelope: &Envelope<'_>,
+    email: &RenderedEmail,
+) -> Result<Vec<u8>, RenderError> {
     let domain = envelope
         .from
         .as_str()

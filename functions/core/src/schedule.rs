@@ -40,7 +40,12 @@ pub fn desired_schedule(record: &CartRecord) -> Option<ScheduleSpec> {
     }
     let at = record.next_due_at?;
     Some(ScheduleSpec {
-        name: schedule_name(&record.shop, &record.cart, record.next_step, record.generation),
+        name: schedule_name(
+            &record.shop,
+            &record.cart,
+            record.next_step,
+            record.generation,
+        ),
         at,
         wake_up: WakeUp {
             shop: record.shop.clone(),

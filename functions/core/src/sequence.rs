@@ -105,11 +105,16 @@ pub fn parse_delay(text: &str) -> Option<SignedDuration> {
     span.to_duration(SpanRelativeTo::days_are_24_hours()).ok()
 }
 
+/// 1-based line and column (in characters, not bytes) of a byte offset.
 fn line_col(source: &str, offset: usize) -> (usize, usize) {
-    let before = &source[..offset.min(source.len())];
+    let mut end = offset.min(source.len());
+    while !source.is_char_boundary(end) {
+        end -= 1;
+    }
+    let before = &source[..end];
     let line = before.matches('\n').count() + 1;
-    let column = before.rfind('\n').map_or(before.len(), |nl| before.len() - nl - 1) + 1;
-    (line, column)
+    let line_start = before.rfind('\n').map_or(0, |nl| nl + 1);
+    (line, before[line_start..].chars().count() + 1)
 }
 
 impl Sequence {
@@ -150,7 +155,9 @@ impl Sequence {
             return Err(error(
                 raw.step[MAX_STEPS].span(),
                 format!("the sequence has {} steps", raw.step.len()),
-                &format!("keep at most {MAX_STEPS} steps: more reminders annoy more than they recover"),
+                &format!(
+                    "keep at most {MAX_STEPS} steps: more reminders annoy more than they recover"
+                ),
             ));
         }
         let mut steps = Vec::with_capacity(raw.step.len());
@@ -191,25 +198,36 @@ impl Sequence {
                 if delay < MIN_FIRST_DELAY {
                     return Err(error(
                         step.delay.span(),
-                        format!("the first reminder would go out {delay:#} after the last activity"),
+                        format!(
+                            "the first reminder would go out {delay:#} after the last activity"
+                        ),
                         "wait at least 10 minutes: the shopper may still be checking out",
                     ));
                 }
             }
-            // Steps counting from the last activity must come strictly later than the one before.
-            if step.from == DelayFrom::LastActivity {
-                if let Some(previous) = previous_offset {
-                    if delay <= previous {
-                        return Err(error(
-                            step.delay.span(),
-                            format!("step {} is due no later than the step before it", index + 1),
-                            "give each step a longer delay than the previous one, or set `from = \"previous_step\"`",
-                        ));
-                    }
+            // Steps counting from the last activity must come strictly later than the one
+            // before; after a step that counts from the previous send, their order depends on
+            // when that send happened, so they must count from the previous step too.
+            match (step.from, previous_offset) {
+                (DelayFrom::LastActivity, Some(previous)) if delay <= previous => {
+                    return Err(error(
+                        step.delay.span(),
+                        format!("step {} is due no later than the step before it", index + 1),
+                        "give each step a longer delay than the previous one, or set `from = \"previous_step\"`",
+                    ));
                 }
-                previous_offset = Some(delay);
-            } else {
-                previous_offset = None;
+                (DelayFrom::LastActivity, None) if index > 0 => {
+                    return Err(error(
+                        step.delay.span(),
+                        format!(
+                            "step {} counts from the last activity but follows a step that counts from the previous send",
+                            index + 1
+                        ),
+                        "set `from = \"previous_step\"` on this step too",
+                    ));
+                }
+                (DelayFrom::LastActivity, _) => previous_offset = Some(delay),
+                (DelayFrom::PreviousStep, _) => previous_offset = None,
             }
             steps.push(Step {
                 channel: step.channel,
@@ -249,7 +267,10 @@ mod tests {
         assert!(seq.steps.iter().all(|s| s.channel == Channel::Email));
         assert!(seq.steps.iter().all(|s| s.from == DelayFrom::LastActivity));
         assert_eq!(
-            seq.steps.iter().map(|s| s.template.as_str()).collect::<Vec<_>>(),
+            seq.steps
+                .iter()
+                .map(|s| s.template.as_str())
+                .collect::<Vec<_>>(),
             vec!["reminder", "reassure", "offer"]
         );
     }
@@ -286,8 +307,11 @@ mod tests {
 
     #[test]
     fn syntax_errors_and_unknown_keys_point_at_the_line() {
-        let err = Sequence::parse("a.toml", "name = \"x\"\n[[step]]\ntemplate = \"reminder\"\ndelay = \"1h\"\nwhen = 3\n")
-            .unwrap_err();
+        let err = Sequence::parse(
+            "a.toml",
+            "name = \"x\"\n[[step]]\ntemplate = \"reminder\"\ndelay = \"1h\"\nwhen = 3\n",
+        )
+        .unwrap_err();
         assert_eq!(err.line, 5, "{err}");
         let err = Sequence::parse("a.toml", "name = \n").unwrap_err();
         assert_eq!(err.line, 1, "{err}");

@@ -90,7 +90,7 @@ struct Checkout {
     buyer_accepts_sms_marketing: Option<bool>,
     #[serde(default)]
     customer_locale: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_empty")]
     line_items: Vec<CheckoutLine>,
     total_price: Amount,
     #[serde(default)]
@@ -164,6 +164,11 @@ impl<'de> Deserialize<'de> for Amount {
     }
 }
 
+/// `null` where a list is expected counts as an empty list.
+fn null_as_empty<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
+    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
+}
+
 /// `orders_count` arrives as a number or a string.
 fn count<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
     match Option::<serde_json::Value>::deserialize(d)? {
@@ -196,7 +201,10 @@ fn phone_of(raw: Option<&str>, region: Option<&str>) -> Option<Phone> {
     non_empty(raw).and_then(|raw| Phone::parse(raw, region).ok())
 }
 
-fn currency_of(presentment: Option<&str>, shop: Option<&str>) -> Result<CurrencyCode, WebhookError> {
+fn currency_of(
+    presentment: Option<&str>,
+    shop: Option<&str>,
+) -> Result<CurrencyCode, WebhookError> {
     let code = non_empty(presentment)
         .or(non_empty(shop))
         .ok_or_else(|| malformed("no currency"))?;
@@ -206,7 +214,8 @@ fn currency_of(presentment: Option<&str>, shop: Option<&str>) -> Result<Currency
 fn checkout_event(body: &[u8]) -> Result<CartEvent, WebhookError> {
     let checkout: Checkout =
         serde_json::from_slice(body).map_err(|e| malformed(format!("checkout: {e}")))?;
-    let cart = CartId::parse(checkout.token.trim()).map_err(|e| malformed(format!("token: {e}")))?;
+    let cart =
+        CartId::parse(checkout.token.trim()).map_err(|e| malformed(format!("token: {e}")))?;
     let currency = currency_of(
         checkout.presentment_currency.as_deref(),
         checkout.currency.as_deref(),
@@ -330,7 +339,8 @@ struct MoneyBag {
 }
 
 fn order_event(body: &[u8]) -> Result<Option<CartEvent>, WebhookError> {
-    let order: Order = serde_json::from_slice(body).map_err(|e| malformed(format!("order: {e}")))?;
+    let order: Order =
+        serde_json::from_slice(body).map_err(|e| malformed(format!("order: {e}")))?;
     if order.cancelled_at.is_some() {
         return Ok(None);
     }
@@ -345,7 +355,10 @@ fn order_event(body: &[u8]) -> Result<Option<CartEvent>, WebhookError> {
         ),
         None => Money::parse(
             &order.total_price.0,
-            currency_of(order.currency.as_deref(), order.presentment_currency.as_deref())?,
+            currency_of(
+                order.currency.as_deref(),
+                order.presentment_currency.as_deref(),
+            )?,
         ),
     }
     .map_err(malformed)?;

@@ -378,3 +378,22 @@ fn a_first_name_with_line_breaks_cannot_add_mail_headers() {
     }
     assert!(header(&message, "Subject").is_some());
 }
+
+#[test]
+fn a_cart_without_any_link_gets_no_email_with_an_empty_button() {
+    let mut cart = fixture_cart();
+    cart.snapshot.as_mut().expect("snapshot").recovery_url = None;
+    let shop = settings();
+    assert!(shop.url.is_none());
+    match EmailContext::for_cart(&cart, &shop, 0) {
+        Err(_) => {}
+        Ok(ctx) => {
+            assert!(!ctx.cart_url.is_empty(), "the cart link is empty");
+            let html = Renderer::embedded()
+                .render_email("reminder", Some("en"), &ctx)
+                .expect("renders")
+                .html;
+            assert!(!html.contains("href=\"\""), "an empty link in the HTML");
+        }
+    }
+}

@@ -143,17 +143,21 @@ fn a_conversion_of_an_unknown_cart_schedules_nothing() {
     assert_eq!(reconcile(None, Some(&bought)), vec![]);
 }
 
+// Only the sender bumps the generation of a cart that has a schedule, and it runs only when
+// that schedule fired; a fired one-shot schedule deletes itself (ActionAfterCompletion
+// DELETE). So reconcile creates the next schedule and sends no DeleteSchedule for it.
+
 #[test]
-fn a_stopped_or_erased_cart_gets_its_schedule_deleted() {
+fn a_cart_stopped_at_wake_up_needs_no_calls() {
     let cart = new_cart();
     let stopped = stop(&cart, StopReason::NoEmail);
-    assert_eq!(
-        reconcile(Some(&cart), Some(&stopped)),
-        vec![ScheduleOp::Delete {
-            name: schedule_name(&shop(), &cart_id(CART), 0, 1),
-        }]
-    );
-    // The item was deleted (erasure, TTL).
+    assert!(stopped.generation > cart.generation);
+    assert_eq!(reconcile(Some(&cart), Some(&stopped)), vec![]);
+}
+
+#[test]
+fn an_erased_or_expired_cart_gets_its_schedule_deleted() {
+    let cart = new_cart();
     assert_eq!(
         reconcile(Some(&cart), None),
         vec![ScheduleOp::Delete {
@@ -163,48 +167,82 @@ fn a_stopped_or_erased_cart_gets_its_schedule_deleted() {
 }
 
 #[test]
-fn moving_to_the_next_step_creates_the_new_schedule_before_deleting_the_old() {
+fn moving_to_the_next_step_creates_its_schedule_and_leaves_the_fired_one_to_delete_itself() {
     let cart = new_cart();
     let sent = sent_first_step(&cart);
     assert_eq!((sent.next_step, sent.generation), (1, 2));
-    let ops = reconcile(Some(&cart), Some(&sent));
+    // The planner sees the claim first, then the sent step.
+    let claimed = claim(&cart, 0);
+    assert_eq!(reconcile(Some(&cart), Some(&claimed)), vec![]);
     assert_eq!(
-        ops,
-        vec![
-            ScheduleOp::Create(ScheduleSpec {
-                name: schedule_name(&shop(), &cart_id(CART), 1, 2),
-                at: at(hours(24)),
-                wake_up: WakeUp {
-                    shop: shop(),
-                    cart: cart_id(CART),
-                    step: 1,
-                    generation: 2,
-                },
-            }),
-            ScheduleOp::Delete {
-                name: schedule_name(&shop(), &cart_id(CART), 0, 1),
+        reconcile(Some(&claimed), Some(&sent)),
+        vec![ScheduleOp::Create(ScheduleSpec {
+            name: schedule_name(&shop(), &cart_id(CART), 1, 2),
+            at: at(hours(24)),
+            wake_up: WakeUp {
+                shop: shop(),
+                cart: cart_id(CART),
+                step: 1,
+                generation: 2,
             },
-        ]
+        })]
+    );
+    // Never a DeleteSchedule of the schedule that is being created.
+    let ops = reconcile(Some(&cart), Some(&sent));
+    assert!(
+        !ops.iter().any(|op| matches!(op, ScheduleOp::Delete { name }
+            if *name == schedule_name(&shop(), &cart_id(CART), 1, 2))),
+        "{ops:?}"
+    );
+    assert!(
+        matches!(ops.first(), Some(ScheduleOp::Create(spec)) if spec.wake_up.step == 1),
+        "create first: {ops:?}"
     );
 }
 
 #[test]
-fn a_rearm_creates_a_later_schedule_and_deletes_the_old_one() {
+fn a_rearm_creates_a_later_schedule_under_a_new_name() {
     let cart = new_cart();
     let later = rearm(&cart, at(hours(2)));
     let ops = reconcile(Some(&cart), Some(&later));
-    assert_eq!(ops.len(), 2, "{ops:?}");
-    let ScheduleOp::Create(created) = &ops[0] else {
-        panic!("create first: {ops:?}");
+    let [ScheduleOp::Create(created)] = ops.as_slice() else {
+        panic!("one create: {ops:?}");
     };
     assert_eq!(created.at, at(hours(2)));
+    assert_eq!(created.wake_up.step, 0);
     assert_eq!(created.wake_up.generation, 2);
-    assert_eq!(
-        ops[1],
-        ScheduleOp::Delete {
-            name: schedule_name(&shop(), &cart_id(CART), 0, 1)
-        }
-    );
+    assert_eq!(created.name, schedule_name(&shop(), &cart_id(CART), 0, 2));
+    assert_ne!(created.name, schedule_name(&shop(), &cart_id(CART), 0, 1));
+}
+
+#[test]
+fn the_last_step_sent_leaves_nothing_to_schedule() {
+    let sequence = Sequence::default_sequence();
+    let mut cart = new_cart();
+    let mut creates = 0;
+    while let Some(due) = cart.next_due_at {
+        let step = cart.next_step;
+        let sent = record_sent(
+            &claim(&cart, step),
+            SentStep {
+                step,
+                channel: Channel::Email,
+                template: sequence.steps[step as usize].template.clone(),
+                message_id: format!("ses-{step}"),
+                sent_at: due,
+            },
+            &sequence,
+        );
+        let ops = reconcile(Some(&cart), Some(&sent));
+        creates += ops
+            .iter()
+            .filter(|op| matches!(op, ScheduleOp::Create(_)))
+            .count();
+        cart = sent;
+    }
+    // One schedule per step after the first (the first is created for the new cart).
+    assert_eq!(creates, 2);
+    assert_eq!(desired_schedule(&cart), None);
 }
 
 #[test]

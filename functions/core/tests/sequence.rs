@@ -262,7 +262,6 @@ fn valid_edge_cases_are_accepted() {
 }
 
 #[test]
-#[ignore = "bug: sequence.rs resets the ordering check after a `from = \"previous_step\"` step, so a later last_activity step may fall due before it and is then sent back to back"]
 fn a_last_activity_step_due_before_the_previous_step_is_refused() {
     // Step 2 goes out at least 1 h + 24 h after the last activity; step 3 is due 2 h after it,
     // i.e. long before step 2. Once step 2 is sent, step 3 is overdue and goes out at once.
@@ -274,7 +273,6 @@ fn a_last_activity_step_due_before_the_previous_step_is_refused() {
 }
 
 #[test]
-#[ignore = "bug: sequence.rs line_col counts the column in bytes, not characters, so non-ASCII text before the mistake on the same line shifts it"]
 fn columns_count_characters_not_bytes() {
     // `name = "✓" ✓`: the stray ✓ is the 12th character (byte 14).
     let err = Sequence::parse("shop.toml", "name = \"✓\" ✓\n").expect_err("stray character");

@@ -723,3 +723,21 @@ fn a_body_exactly_at_the_limit_is_read() {
     .expect("at the limit");
     assert!(matches!(parsed.event, Some(CartEvent::Activity(_))));
 }
+
+#[test]
+fn an_email_with_a_display_name_is_reduced_to_its_address_or_dropped() {
+    let body = edited(CHECKOUT_CREATE, |v| {
+        v["email"] = "Ada Example <ada@example.com>".into();
+    });
+    let snapshot = activity("checkouts/create", &body).snapshot;
+    let email = snapshot.email.as_ref().map(|e| e.as_str().to_owned());
+    assert!(
+        email.is_none() || email.as_deref() == Some("ada@example.com"),
+        "stored as {email:?}"
+    );
+    if let Some(key) = snapshot.contact_key() {
+        // The person's orders (keyed by the bare address) must find this cart's contact.
+        let order = conversion("orders/create", ORDER_CREATE);
+        assert_eq!(order.contact_keys().first(), Some(&key));
+    }
+}

@@ -15,16 +15,18 @@ impl VirtualClock {
 
     /// Moves to `to`; time never goes backwards.
     pub fn advance_to(&self, to: Timestamp) {
-        if let Ok(mut now) = self.0.lock() {
-            if to > *now {
-                *now = to;
-            }
+        if let Ok(mut now) = self.0.lock()
+            && to > *now
+        {
+            *now = to;
         }
     }
 }
 
 impl Clock for VirtualClock {
     fn now(&self) -> Timestamp {
-        self.0.lock().map_or_else(|poisoned| *poisoned.into_inner(), |now| *now)
+        self.0
+            .lock()
+            .map_or_else(|poisoned| *poisoned.into_inner(), |now| *now)
     }
 }

@@ -19,7 +19,8 @@ use std::sync::Mutex;
 use crate::{LocalShops, MemoryMailer, MemorySchedules, MemoryStore, VirtualClock};
 
 /// Lambda retries a failed asynchronous invocation twice, about a minute then two apart.
-const ASYNC_RETRY_DELAYS: [SignedDuration; 2] = [SignedDuration::from_mins(1), SignedDuration::from_mins(2)];
+const ASYNC_RETRY_DELAYS: [SignedDuration; 2] =
+    [SignedDuration::from_mins(1), SignedDuration::from_mins(2)];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -128,7 +129,10 @@ impl LocalStack {
     }
 
     /// Delivers a webhook at the current virtual time, then lets the planner catch up.
-    pub async fn deliver(&self, request: &WebhookRequest) -> Result<(WebhookReply, Vec<Report>), RuntimeError> {
+    pub async fn deliver(
+        &self,
+        request: &WebhookRequest,
+    ) -> Result<(WebhookReply, Vec<Report>), RuntimeError> {
         let reply = cartback_webhook::handle(request, &self.webhook).await;
         self.drain_stream().await?;
         let mut reports = Vec::new();
@@ -147,7 +151,12 @@ impl LocalStack {
 
     /// A recipient unsubscribed, bounced or complained about a message for `cart`:
     /// suppress the person in every cart of the shop.
-    pub async fn suppress(&self, shop: &ShopId, cart: &CartId, reason: SuppressionReason) -> Result<bool, RuntimeError> {
+    pub async fn suppress(
+        &self,
+        shop: &ShopId,
+        cart: &CartId,
+        reason: SuppressionReason,
+    ) -> Result<bool, RuntimeError> {
         for _ in 0..5 {
             let Some(key) = self
                 .store
@@ -245,10 +254,20 @@ impl LocalStack {
         Ok(reports)
     }
 
-    fn retry_later(&self, wake: &WakeUp, attempt: usize, error: &SendError, reports: &mut Vec<Report>) {
+    fn retry_later(
+        &self,
+        wake: &WakeUp,
+        attempt: usize,
+        error: &SendError,
+        reports: &mut Vec<Report>,
+    ) {
         match ASYNC_RETRY_DELAYS.get(attempt) {
             Some(delay) => {
-                let at = self.clock.now().checked_add(*delay).unwrap_or(self.clock.now());
+                let at = self
+                    .clock
+                    .now()
+                    .checked_add(*delay)
+                    .unwrap_or(self.clock.now());
                 if let Ok(mut retries) = self.retries.lock() {
                     retries.push(Retry {
                         at,
@@ -259,7 +278,12 @@ impl LocalStack {
             }
             None => reports.push(Report {
                 reason: Some(format!("dead_lettered: {error}")),
-                ..self.report(ReportKind::Skipped, wake.shop.as_str(), wake.cart.as_str(), wake.step + 1)
+                ..self.report(
+                    ReportKind::Skipped,
+                    wake.shop.as_str(),
+                    wake.cart.as_str(),
+                    wake.step + 1,
+                )
             }),
         }
     }
@@ -282,7 +306,8 @@ impl LocalStack {
     }
 
     async fn outcome_report(&self, wake: &WakeUp, outcome: Outcome) -> Option<Report> {
-        let base = |kind, step: u32| self.report(kind, wake.shop.as_str(), wake.cart.as_str(), step + 1);
+        let base =
+            |kind, step: u32| self.report(kind, wake.shop.as_str(), wake.cart.as_str(), step + 1);
         match outcome {
             Outcome::Sent {
                 step,

@@ -46,7 +46,9 @@ impl MemorySchedules {
 
     /// (CreateSchedule calls, DeleteSchedule calls) so far.
     pub fn calls(&self) -> (u64, u64) {
-        self.lock().map(|s| (s.creates, s.deletes)).unwrap_or((0, 0))
+        self.lock()
+            .map(|s| (s.creates, s.deletes))
+            .unwrap_or((0, 0))
     }
 }
 
@@ -54,7 +56,10 @@ impl Schedules for MemorySchedules {
     async fn create(&self, spec: &ScheduleSpec) -> Result<(), PortError> {
         let mut state = self.lock()?;
         state.creates += 1;
-        state.pending.entry(spec.name.clone()).or_insert_with(|| spec.clone());
+        state
+            .pending
+            .entry(spec.name.clone())
+            .or_insert_with(|| spec.clone());
         Ok(())
     }
 

@@ -24,12 +24,20 @@ struct State {
 #[derive(Debug, Clone, Default)]
 pub struct MemoryStore(Arc<Mutex<State>>);
 
-fn image<T: Serialize>(value: &T, pk: &str, sk: &str, version: u64) -> Result<serde_dynamo::Item, PortError> {
+fn image<T: Serialize>(
+    value: &T,
+    pk: &str,
+    sk: &str,
+    version: u64,
+) -> Result<serde_dynamo::Item, PortError> {
     let mut item: serde_dynamo::Item = serde_dynamo::to_item(value)
         .map_err(|e| PortError::permanent("memory", format!("encoding item: {e}")))?;
     item.insert("pk".into(), serde_dynamo::AttributeValue::S(pk.to_owned()));
     item.insert("sk".into(), serde_dynamo::AttributeValue::S(sk.to_owned()));
-    item.insert("version".into(), serde_dynamo::AttributeValue::N(version.to_string()));
+    item.insert(
+        "version".into(),
+        serde_dynamo::AttributeValue::N(version.to_string()),
+    );
     Ok(item)
 }
 
@@ -79,10 +87,10 @@ impl MemoryStore {
                 "StreamViewType": "NEW_AND_OLD_IMAGES",
             },
         });
-        if old.is_none() {
-            if let Some(change) = record.get_mut("dynamodb").and_then(Value::as_object_mut) {
-                change.remove("OldImage");
-            }
+        if old.is_none()
+            && let Some(change) = record.get_mut("dynamodb").and_then(Value::as_object_mut)
+        {
+            change.remove("OldImage");
         }
         state.stream.push(record);
     }
@@ -93,16 +101,35 @@ fn matches(expected: Option<u64>, current: Option<u64>) -> bool {
 }
 
 impl CartStore for MemoryStore {
-    async fn cart(&self, shop: &ShopId, cart: &CartId) -> Result<Option<Versioned<CartRecord>>, PortError> {
-        Ok(self.lock()?.carts.get(&(shop.clone(), cart.clone())).cloned())
+    async fn cart(
+        &self,
+        shop: &ShopId,
+        cart: &CartId,
+    ) -> Result<Option<Versioned<CartRecord>>, PortError> {
+        Ok(self
+            .lock()?
+            .carts
+            .get(&(shop.clone(), cart.clone()))
+            .cloned())
     }
 
-    async fn contact(&self, shop: &ShopId, key: &ContactKey) -> Result<Option<Versioned<ContactRecord>>, PortError> {
-        Ok(self.lock()?.contacts.get(&(shop.clone(), key.clone())).cloned())
+    async fn contact(
+        &self,
+        shop: &ShopId,
+        key: &ContactKey,
+    ) -> Result<Option<Versioned<ContactRecord>>, PortError> {
+        Ok(self
+            .lock()?
+            .contacts
+            .get(&(shop.clone(), key.clone()))
+            .cloned())
     }
 
     async fn delivery_seen(&self, shop: &ShopId, id: &DeliveryId) -> Result<bool, PortError> {
-        Ok(self.lock()?.deliveries.contains_key(&(shop.clone(), id.clone())))
+        Ok(self
+            .lock()?
+            .deliveries
+            .contains_key(&(shop.clone(), id.clone())))
     }
 
     async fn write(&self, puts: Vec<Put>) -> Result<WriteOutcome, PortError> {
@@ -124,7 +151,9 @@ impl CartStore for MemoryStore {
                         .get(&(record.shop.clone(), record.key.clone()))
                         .map(|v| v.version),
                 ),
-                Put::Delivery { shop, id, .. } => !state.deliveries.contains_key(&(shop.clone(), id.clone())),
+                Put::Delivery { shop, id, .. } => {
+                    !state.deliveries.contains_key(&(shop.clone(), id.clone()))
+                }
             };
             if !ok {
                 return Ok(WriteOutcome::Conflict);
@@ -172,7 +201,11 @@ impl CartStore for MemoryStore {
                     );
                     Self::record_change(&mut state, &pk, &sk, old, new);
                 }
-                Put::Delivery { shop, id, expires_at } => {
+                Put::Delivery {
+                    shop,
+                    id,
+                    expires_at,
+                } => {
                     state.deliveries.insert((shop, id), expires_at);
                 }
             }

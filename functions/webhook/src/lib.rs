@@ -9,7 +9,9 @@ use cartback_core::ids::{CartId, ShopId, log_hash};
 use cartback_core::lifecycle::{
     Applied, DELIVERY_RETENTION, apply_activity, apply_conversion, contact_ordered, expiry,
 };
-use cartback_core::ports::{CartStore, PortError, Put, ShopDirectory, WebhookSecrets, WriteOutcome};
+use cartback_core::ports::{
+    CartStore, PortError, Put, ShopDirectory, WebhookSecrets, WriteOutcome,
+};
 use cartback_core::shop::Shop;
 use cartback_core::time::Clock;
 use cartback_core::webhook::{Headers, MAX_BODY_BYTES, ParsedWebhook, WebhookError, parse_webhook};
@@ -109,7 +111,10 @@ fn unavailable(error: PortError) -> Refused {
 
 /// Handles one webhook.
 #[tracing::instrument(skip_all, fields(shop = %request.shop, platform = %request.platform))]
-pub async fn handle<S, D, K, C>(request: &WebhookRequest, deps: &WebhookDeps<S, D, K, C>) -> WebhookReply
+pub async fn handle<S, D, K, C>(
+    request: &WebhookRequest,
+    deps: &WebhookDeps<S, D, K, C>,
+) -> WebhookReply
 where
     S: CartStore,
     D: ShopDirectory,
@@ -118,8 +123,12 @@ where
 {
     let reply = WebhookReply(process(request, deps).await);
     match &reply.0 {
-        Ok(accepted) => tracing::info!(status = 200, outcome = ?outcome_name(accepted), "webhook accepted"),
-        Err(refused) => tracing::warn!(status = refused.status(), reason = %refused, "webhook refused"),
+        Ok(accepted) => {
+            tracing::info!(status = 200, outcome = ?outcome_name(accepted), "webhook accepted")
+        }
+        Err(refused) => {
+            tracing::warn!(status = refused.status(), reason = %refused, "webhook refused")
+        }
     }
     reply
 }
@@ -167,35 +176,31 @@ where
         })?;
     let parsed = parse_webhook(platform, &request.headers, &request.body, &check)?;
     tracing::info!(topic = %parsed.topic, "webhook verified");
-    if let Some(delivery) = &parsed.delivery {
-        if deps
-            .store
-            .delivery_seen(&shop_id, delivery)
-            .await
-            .map_err(unavailable)?
-        {
+    // Checked first, and again after a conflict (a concurrent delivery of the same id).
+    for _ in 0..WRITE_ATTEMPTS {
+        if already_delivered(&parsed, &shop_id, &deps.store).await? {
             return Ok(Accepted::Duplicate);
         }
-    }
-    for _ in 0..WRITE_ATTEMPTS {
-        match attempt(&parsed, &shop, deps).await.map_err(unavailable)? {
-            Attempt::Done(accepted) => return Ok(accepted),
-            Attempt::Conflict => {
-                if let Some(delivery) = &parsed.delivery {
-                    if deps
-                        .store
-                        .delivery_seen(&shop_id, delivery)
-                        .await
-                        .map_err(unavailable)?
-                    {
-                        return Ok(Accepted::Duplicate);
-                    }
-                }
-            }
+        if let Attempt::Done(accepted) = attempt(&parsed, &shop, deps).await.map_err(unavailable)? {
+            return Ok(accepted);
         }
     }
     tracing::error!("gave up after repeated write conflicts");
     Err(Refused::Unavailable)
+}
+
+async fn already_delivered<S: CartStore>(
+    parsed: &ParsedWebhook,
+    shop: &ShopId,
+    store: &S,
+) -> Result<bool, Refused> {
+    match &parsed.delivery {
+        Some(delivery) => store
+            .delivery_seen(shop, delivery)
+            .await
+            .map_err(unavailable),
+        None => Ok(false),
+    }
 }
 
 enum Attempt {
@@ -293,9 +298,12 @@ where
 {
     for key in conversion.contact_keys() {
         let existing = deps.store.contact(&shop.id, &key).await?;
-        if let Some(record) =
-            contact_ordered(existing.as_ref().map(|v| &v.value), &shop.id, &key, conversion.at.min(now))
-        {
+        if let Some(record) = contact_ordered(
+            existing.as_ref().map(|v| &v.value),
+            &shop.id,
+            &key,
+            conversion.at.min(now),
+        ) {
             puts.push(Put::Contact {
                 record,
                 expected: existing.map(|v| v.version),

@@ -70,7 +70,9 @@ pub fn snapshot(email: Option<&str>, phone: Option<&str>) -> CartSnapshot {
             image_url: None,
         }],
         total: eur("24.90"),
-        recovery_url: None,
+        recovery_url: Some(
+            url::Url::parse("https://demo-shop.example.com/cart/recover").expect("literal URL"),
+        ),
     }
 }
 
