@@ -41,8 +41,14 @@ fn mapping_error(what: &str, error: impl std::fmt::Display) -> PortError {
     PortError::permanent(SERVICE, format!("{what}: {error}"))
 }
 
-fn to_item<T: Serialize>(value: &T, pk: String, sk: String, version: u64) -> Result<Item, PortError> {
-    let mut item: Item = serde_dynamo::to_item(value).map_err(|e| mapping_error("encoding item", e))?;
+fn to_item<T: Serialize>(
+    value: &T,
+    pk: String,
+    sk: String,
+    version: u64,
+) -> Result<Item, PortError> {
+    let mut item: Item =
+        serde_dynamo::to_item(value).map_err(|e| mapping_error("encoding item", e))?;
     item.insert("pk".into(), s(pk));
     item.insert("sk".into(), s(sk));
     item.insert("version".into(), n(version));
@@ -92,7 +98,10 @@ impl DynamoCartStore {
     }
 
     /// The item and condition for one put.
-    fn prepare(&self, put: Put) -> Result<(Item, String, HashMap<String, AttributeValue>), PortError> {
+    fn prepare(
+        &self,
+        put: Put,
+    ) -> Result<(Item, String, HashMap<String, AttributeValue>), PortError> {
         let (expected, item) = match put {
             Put::Cart { record, expected } => {
                 let version = expected.map_or(1, |v| v + 1);
@@ -104,7 +113,10 @@ impl DynamoCartStore {
                 )?;
                 item.insert("kind".into(), s("cart"));
                 if let Some(contact) = &record.contact {
-                    item.insert("gsi1pk".into(), s(keys::contact_gsi_pk(&record.shop, contact)));
+                    item.insert(
+                        "gsi1pk".into(),
+                        s(keys::contact_gsi_pk(&record.shop, contact)),
+                    );
                     item.insert("gsi1sk".into(), s(keys::cart_sk(&record.cart)));
                 }
                 (expected, item)
@@ -147,14 +159,22 @@ impl DynamoCartStore {
 }
 
 impl CartStore for DynamoCartStore {
-    async fn cart(&self, shop: &ShopId, cart: &CartId) -> Result<Option<Versioned<CartRecord>>, PortError> {
+    async fn cart(
+        &self,
+        shop: &ShopId,
+        cart: &CartId,
+    ) -> Result<Option<Versioned<CartRecord>>, PortError> {
         self.get(keys::shop_pk(shop), keys::cart_sk(cart))
             .await?
             .map(from_item)
             .transpose()
     }
 
-    async fn contact(&self, shop: &ShopId, key: &ContactKey) -> Result<Option<Versioned<ContactRecord>>, PortError> {
+    async fn contact(
+        &self,
+        shop: &ShopId,
+        key: &ContactKey,
+    ) -> Result<Option<Versioned<ContactRecord>>, PortError> {
         self.get(keys::shop_pk(shop), keys::contact_sk(key))
             .await?
             .map(from_item)
@@ -188,7 +208,9 @@ impl CartStore for DynamoCartStore {
                 .await;
             return match result {
                 Ok(_) => Ok(WriteOutcome::Written),
-                Err(e) if code(&e) == Some("ConditionalCheckFailedException") => Ok(WriteOutcome::Conflict),
+                Err(e) if code(&e) == Some("ConditionalCheckFailedException") => {
+                    Ok(WriteOutcome::Conflict)
+                }
                 Err(e) => Err(port_error(SERVICE, "PutItem", &e)),
             };
         }
@@ -214,7 +236,10 @@ impl CartStore for DynamoCartStore {
                     })
                     .is_some_and(|tc| {
                         tc.cancellation_reasons().iter().any(|reason| {
-                            matches!(reason.code(), Some("ConditionalCheckFailed" | "TransactionConflict"))
+                            matches!(
+                                reason.code(),
+                                Some("ConditionalCheckFailed" | "TransactionConflict")
+                            )
                         })
                     });
                 if conflict {
@@ -257,7 +282,11 @@ impl DynamoShopDirectory {
     }
 
     /// Writes a shop's settings (used by tools and tests; the functions only read them).
-    pub async fn put_settings(&self, id: &ShopId, settings: &ShopSettings) -> Result<(), PortError> {
+    pub async fn put_settings(
+        &self,
+        id: &ShopId,
+        settings: &ShopSettings,
+    ) -> Result<(), PortError> {
         let item = to_item(settings, keys::shop_pk(id), keys::CONFIG_SK.to_owned(), 1)?;
         self.store
             .client
@@ -284,11 +313,15 @@ impl ShopDirectory for DynamoShopDirectory {
             None => None,
             Some(item) => {
                 let settings: Versioned<ShopSettings> = from_item(item).map_err(|e| {
-                    PortError::permanent(SERVICE, format!("shop {id}: CONFIG item is invalid: {}", e.message))
+                    PortError::permanent(
+                        SERVICE,
+                        format!("shop {id}: CONFIG item is invalid: {}", e.message),
+                    )
                 })?;
-                Some(Shop::new(id.clone(), settings.value).map_err(|e| {
-                    PortError::permanent(SERVICE, format!("shop {id}: {e}"))
-                })?)
+                Some(
+                    Shop::new(id.clone(), settings.value)
+                        .map_err(|e| PortError::permanent(SERVICE, format!("shop {id}: {e}")))?,
+                )
             }
         };
         if let Ok(mut cache) = self.cache.lock() {

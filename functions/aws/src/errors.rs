@@ -23,7 +23,11 @@ const RETRYABLE_CODES: &[&str] = &[
 ];
 
 /// Classifies an SDK error: transport failures, throttling and 5xx are retryable.
-pub fn port_error<E>(service: &'static str, operation: &str, error: &SdkError<E, HttpResponse>) -> PortError
+pub fn port_error<E>(
+    service: &'static str,
+    operation: &str,
+    error: &SdkError<E, HttpResponse>,
+) -> PortError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
 {
@@ -38,9 +42,10 @@ where
                 PortError::permanent(service, message)
             }
         }
-        SdkError::ConstructionFailure(_) => {
-            PortError::permanent(service, format!("{operation}: request could not be built: {error}"))
-        }
+        SdkError::ConstructionFailure(_) => PortError::permanent(
+            service,
+            format!("{operation}: request could not be built: {error}"),
+        ),
         SdkError::ResponseError(_) | SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => {
             PortError::retryable(service, format!("{operation}: {error}"))
         }

@@ -2,7 +2,8 @@
 
 use aws_sdk_scheduler::Client;
 use aws_sdk_scheduler::types::{
-    ActionAfterCompletion, DeadLetterConfig, FlexibleTimeWindow, FlexibleTimeWindowMode, RetryPolicy, Target,
+    ActionAfterCompletion, DeadLetterConfig, FlexibleTimeWindow, FlexibleTimeWindowMode,
+    RetryPolicy, Target,
 };
 use cartback_core::ports::{PortError, Schedules};
 use cartback_core::schedule::ScheduleSpec;
@@ -16,8 +17,10 @@ const SERVICE: &str = "scheduler";
 /// `at(yyyy-mm-ddThh:mm:ss)` in UTC, rounded up to the whole second.
 pub fn at_expression(at: Timestamp) -> String {
     let rounded = if at.subsec_nanosecond() > 0 {
-        at.checked_add(SignedDuration::from_nanos(i64::from(1_000_000_000 - at.subsec_nanosecond())))
-            .unwrap_or(at)
+        at.checked_add(SignedDuration::from_nanos(i64::from(
+            1_000_000_000 - at.subsec_nanosecond(),
+        )))
+        .unwrap_or(at)
     } else {
         at
     };

@@ -47,7 +47,11 @@ impl Mailer for SesMailer {
             .client
             .send_email()
             .from_email_address(email.from.as_str())
-            .destination(Destination::builder().to_addresses(email.to.as_str()).build())
+            .destination(
+                Destination::builder()
+                    .to_addresses(email.to.as_str())
+                    .build(),
+            )
             .content(EmailContent::builder().raw(raw).build())
             .set_email_tags(Some(tags))
             .set_configuration_set_name(self.configuration_set.clone())

@@ -43,7 +43,11 @@ impl SsmWebhookSecrets {
     fn cached(&self, shop: &ShopId) -> Option<Option<Secret>> {
         let cache = self.cache.lock().ok()?;
         let (at, secret) = cache.get(shop)?;
-        let ttl = if secret.is_some() { CACHE_TTL } else { MISSING_CACHE_TTL };
+        let ttl = if secret.is_some() {
+            CACHE_TTL
+        } else {
+            MISSING_CACHE_TTL
+        };
         (at.elapsed() < ttl).then(|| secret.clone())
     }
 }

@@ -51,7 +51,10 @@ fn sample_cart() -> Result<CartRecord, String> {
                 image_url: None,
             }],
             total: price,
-            recovery_url: None,
+            recovery_url: Some(
+                url::Url::parse("https://check-shop.example.com/cart/recover")
+                    .map_err(|e| e.to_string())?,
+            ),
         }),
         contact: None,
         last_activity_at: now,
@@ -71,7 +74,17 @@ fn sample_cart() -> Result<CartRecord, String> {
 }
 
 pub fn run(files: &[PathBuf]) -> Result<(), String> {
-    let files = if files.is_empty() { default_files() } else { files.to_vec() };
+    let files = if files.is_empty() {
+        let found = default_files();
+        if found.is_empty() {
+            return Err(format!(
+                "no sequence files given and none found in ./{DEFAULT_DIR}: run from the repository root or name the files"
+            ));
+        }
+        found
+    } else {
+        files.to_vec()
+    };
     let mut errors = 0;
     for file in &files {
         match std::fs::read_to_string(file) {
@@ -80,7 +93,12 @@ pub fn run(files: &[PathBuf]) -> Result<(), String> {
                 errors += 1;
             }
             Ok(source) => match Sequence::parse(&file.display().to_string(), &source) {
-                Ok(sequence) => println!("ok   {} (sequence `{}`, {} steps)", file.display(), sequence.name, sequence.steps.len()),
+                Ok(sequence) => println!(
+                    "ok   {} (sequence `{}`, {} steps)",
+                    file.display(),
+                    sequence.name,
+                    sequence.steps.len()
+                ),
                 Err(e) => {
                     eprintln!("{e}");
                     errors += 1;
@@ -93,9 +111,13 @@ pub fn run(files: &[PathBuf]) -> Result<(), String> {
     let settings = ShopSettings::defaults_for(&cart.shop);
     for locale in LOCALES {
         for (step, template) in KNOWN_TEMPLATES.iter().enumerate() {
-            let ctx = EmailContext::for_cart(&cart, &settings, step as u32).map_err(|e| e.to_string())?;
-            match renderer.render_email(template, Some(locale), &ctx) {
-                Ok(email) => println!("ok   template {locale}/{template} ({} bytes of HTML)", email.html.len()),
+            let rendered = EmailContext::for_cart(&cart, &settings, step as u32)
+                .and_then(|ctx| renderer.render_email(template, Some(locale), &ctx));
+            match rendered {
+                Ok(email) => println!(
+                    "ok   template {locale}/{template} ({} bytes of HTML)",
+                    email.html.len()
+                ),
                 Err(e) => {
                     eprintln!("templates/email/{locale}/{template}: {e}");
                     errors += 1;

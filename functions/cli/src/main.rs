@@ -12,7 +12,11 @@ use clap::{Parser, Subcommand};
 use jiff::Timestamp;
 
 #[derive(Parser)]
-#[command(name = "cartback", version, about = "Abandoned-cart recovery you run in your own AWS account")]
+#[command(
+    name = "cartback",
+    version,
+    about = "Abandoned-cart recovery you run in your own AWS account"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -51,7 +55,10 @@ fn read(path: &PathBuf) -> Result<String, String> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(e) => {
             eprintln!("cartback: cannot start the async runtime: {e}");
@@ -112,7 +119,9 @@ async fn simulate_command(
     .await
     .map_err(|e| e.to_string())?;
     match write_error {
-        Some(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(format!("writing output: {e}")),
+        Some(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(format!("writing output: {e}"))
+        }
         _ => Ok(()),
     }
 }

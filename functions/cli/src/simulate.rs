@@ -97,10 +97,14 @@ pub fn parse_events(file: &str, source: &str) -> Result<Vec<InputLine>, InputErr
         if text.is_empty() || text.starts_with('#') || text.starts_with("//") {
             continue;
         }
-        let value: Value = serde_json::from_str(text).map_err(|e| error(format!("not JSON: {e}")))?;
+        let value: Value =
+            serde_json::from_str(text).map_err(|e| error(format!("not JSON: {e}")))?;
         let parsed = if value.get("event").is_some() {
-            let r: RecipientLine = serde_json::from_value(value)
-                .map_err(|e| error(format!("recipient event: {e} (expected at, shop, event, cart, step)")))?;
+            let r: RecipientLine = serde_json::from_value(value).map_err(|e| {
+                error(format!(
+                    "recipient event: {e} (expected at, shop, event, cart, step)"
+                ))
+            })?;
             let kind = match r.event.as_str() {
                 "open" => RecipientKind::Open,
                 "click" => RecipientKind::Click,
@@ -124,8 +128,11 @@ pub fn parse_events(file: &str, source: &str) -> Result<Vec<InputLine>, InputErr
                 },
             }
         } else {
-            let w: WebhookLine = serde_json::from_value(value)
-                .map_err(|e| error(format!("webhook: {e} (expected at, shop, platform, topic, payload)")))?;
+            let w: WebhookLine = serde_json::from_value(value).map_err(|e| {
+                error(format!(
+                    "webhook: {e} (expected at, shop, platform, topic, payload)"
+                ))
+            })?;
             let body = serde_json::to_vec(&w.payload).map_err(|e| error(e.to_string()))?;
             InputLine {
                 line,
@@ -165,14 +172,15 @@ struct ShopsFile {
 /// Reads a `--shops` file.
 pub fn parse_shops(file: &Path, source: &str) -> Result<LocalShops, String> {
     let parsed: ShopsFile = toml::from_str(source).map_err(|e| {
-        let line = e
-            .span()
-            .map_or(0, |span| source[..span.start.min(source.len())].matches('\n').count() + 1);
+        let line = e.span().map_or(0, |span| {
+            source[..span.start.min(source.len())].matches('\n').count() + 1
+        });
         format!("{}:{line}: {}", file.display(), e.message())
     })?;
     let mut shops = LocalShops::defaults();
     for (id, entry) in parsed.shops {
-        let id = ShopId::parse(id.as_str()).map_err(|e| format!("{}: shop `{id}`: {e}", file.display()))?;
+        let id = ShopId::parse(id.as_str())
+            .map_err(|e| format!("{}: shop `{id}`: {e}", file.display()))?;
         if let Err(e) = entry.settings.sequence(&id) {
             return Err(e.to_string());
         }
@@ -185,7 +193,11 @@ pub fn parse_shops(file: &Path, source: &str) -> Result<LocalShops, String> {
 }
 
 /// Applies `--sequence` to every shop named in the input.
-pub fn with_sequence(mut shops: LocalShops, events: &[InputLine], sequence_toml: &str) -> LocalShops {
+pub fn with_sequence(
+    mut shops: LocalShops,
+    events: &[InputLine],
+    sequence_toml: &str,
+) -> LocalShops {
     let ids: BTreeSet<String> = events
         .iter()
         .map(|l| match &l.event {
@@ -220,7 +232,10 @@ fn webhook_request(
     if platform == "shopify" {
         all.insert(cartback_core::shopify::TOPIC_HEADER, topic);
         if let Some(secret) = ShopId::parse(shop).ok().and_then(|id| shops.secret_of(&id)) {
-            all.insert(cartback_core::shopify::HMAC_HEADER, cartback_core::shopify::sign(&secret, body));
+            all.insert(
+                cartback_core::shopify::HMAC_HEADER,
+                cartback_core::shopify::sign(&secret, body),
+            );
         }
     }
     for (name, value) in headers {
@@ -268,7 +283,11 @@ pub async fn run(
         if input.at > until {
             break;
         }
-        for report in stack.run_until(input.at).await.map_err(|e| runtime_error(input.line, &e))? {
+        for report in stack
+            .run_until(input.at)
+            .await
+            .map_err(|e| runtime_error(input.line, &e))?
+        {
             progress(Progress::Decision(&report));
         }
         match &input.event {
@@ -299,7 +318,9 @@ pub async fn run(
                     progress(Progress::Decision(report));
                 }
             }
-            InputEvent::Recipient { shop, cart, kind, .. } => {
+            InputEvent::Recipient {
+                shop, cart, kind, ..
+            } => {
                 let reason = match kind {
                     RecipientKind::Bounce => Some(SuppressionReason::Bounced),
                     RecipientKind::Complaint => Some(SuppressionReason::Complained),

@@ -5,7 +5,9 @@ use cartback_core::cart::{CartRecord, SentStep, Versioned};
 use cartback_core::contact::Email;
 use cartback_core::decide::{Decision, StopReason, decide};
 use cartback_core::lifecycle::{Stale, check_wakeup, claim, rearm, record_sent, release, stop};
-use cartback_core::ports::{CartStore, Mailer, OutgoingEmail, PortError, Put, ShopDirectory, WriteOutcome};
+use cartback_core::ports::{
+    CartStore, Mailer, OutgoingEmail, PortError, Put, ShopDirectory, WriteOutcome,
+};
 use cartback_core::render::{EmailContext, Envelope, RenderError, Renderer, mime_message};
 use cartback_core::schedule::WakeUp;
 use cartback_core::sequence::Channel;
@@ -37,8 +39,13 @@ pub enum Outcome {
         message_id: String,
     },
     /// The cart moved: woken again later.
-    Rearmed { until: Timestamp },
-    Stopped { reason: StopReason, step: u32 },
+    Rearmed {
+        until: Timestamp,
+    },
+    Stopped {
+        reason: StopReason,
+        step: u32,
+    },
     /// The wake-up no longer matches the cart (duplicate, superseded or late).
     Stale(Stale),
     /// Shop or cart no longer exists.
@@ -75,7 +82,10 @@ impl From<PortError> for SendError {
 
 /// Handles one wake-up.
 #[tracing::instrument(skip_all, fields(shop = %wake.shop, cart = %cartback_core::ids::log_hash(&[wake.shop.as_str(), wake.cart.as_str()]), step = wake.step, generation = wake.generation))]
-pub async fn handle<S, M, D, C>(wake: &WakeUp, deps: &SenderDeps<S, M, D, C>) -> Result<Outcome, SendError>
+pub async fn handle<S, M, D, C>(
+    wake: &WakeUp,
+    deps: &SenderDeps<S, M, D, C>,
+) -> Result<Outcome, SendError>
 where
     S: CartStore,
     M: Mailer,
@@ -103,19 +113,15 @@ where
         let decision = decide(&cart.value, contact.as_ref(), &shop.sequence, now);
         tracing::info!(decision = ?decision_name(&decision), "decided");
         let outcome = match decision {
-            Decision::Wait { until } => {
-                write_cart(deps, rearm(&cart.value, until), cart.version)
-                    .await?
-                    .then_some(Outcome::Rearmed { until })
-            }
-            Decision::Stop { reason } => {
-                write_cart(deps, stop(&cart.value, reason), cart.version)
-                    .await?
-                    .then_some(Outcome::Stopped {
-                        reason,
-                        step: wake.step,
-                    })
-            }
+            Decision::Wait { until } => write_cart(deps, rearm(&cart.value, until), cart.version)
+                .await?
+                .then_some(Outcome::Rearmed { until }),
+            Decision::Stop { reason } => write_cart(deps, stop(&cart.value, reason), cart.version)
+                .await?
+                .then_some(Outcome::Stopped {
+                    reason,
+                    step: wake.step,
+                }),
             Decision::Send { step, channel } => {
                 if !write_cart(deps, claim(&cart.value, step), cart.version).await? {
                     continue;
@@ -131,7 +137,9 @@ where
             return Ok(outcome);
         }
     }
-    Err(SendError::Retryable("too many concurrent writes to the cart".into()))
+    Err(SendError::Retryable(
+        "too many concurrent writes to the cart".into(),
+    ))
 }
 
 fn decision_name(decision: &Decision) -> String {
@@ -188,7 +196,7 @@ where
         Ok(prepared) => prepared,
         Err(error) => {
             tracing::error!(error = %error, "could not render; claim released, invocation fails");
-            release_claim(deps, &claimed).await;
+            release_claim(deps, &claimed, step).await;
             return Err(error);
         }
     };
@@ -214,13 +222,15 @@ where
         }
         Err(error) if error.retryable => {
             tracing::warn!(service = error.service, error = %error.message, "send failed; claim released for retry");
-            release_claim(deps, &claimed).await;
+            release_claim(deps, &claimed, step).await;
             Err(SendError::Retryable(error.to_string()))
         }
         Err(error) => {
             tracing::error!(service = error.service, error = %error.message, "send refused for good; cart stopped");
-            let stopped = stop(cart, StopReason::SendFailed);
-            write_cart(deps, stopped, claimed.version).await?;
+            update_claimed(deps, &claimed, step, |cart| {
+                stop(cart, StopReason::SendFailed)
+            })
+            .await?;
             Ok(Outcome::Stopped {
                 reason: StopReason::SendFailed,
                 step,
@@ -259,7 +269,13 @@ where
     )?;
     let tag = |v: &str| {
         v.chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect::<String>()
     };
     let email = OutgoingEmail {
@@ -276,7 +292,41 @@ where
     Ok((email, rendered.subject))
 }
 
-/// Records the sent step, re-reading on a conflict (a webhook may have written meanwhile).
+/// Applies `change` to the cart while we still hold the claim on `step`, re-reading after a
+/// conflict (a webhook may have written meanwhile). `Ok(false)`: the claim is gone.
+async fn update_claimed<S, M, D, C>(
+    deps: &SenderDeps<S, M, D, C>,
+    claimed: &Versioned<CartRecord>,
+    step: u32,
+    change: impl Fn(&CartRecord) -> CartRecord,
+) -> Result<bool, PortError>
+where
+    S: CartStore,
+{
+    let mut current = claimed.clone();
+    for _ in 0..ATTEMPTS {
+        if current.value.claimed_step != Some(step) {
+            return Ok(false);
+        }
+        if write_cart(deps, change(&current.value), current.version).await? {
+            return Ok(true);
+        }
+        match deps
+            .store
+            .cart(&current.value.shop, &current.value.cart)
+            .await?
+        {
+            Some(fresh) => current = fresh,
+            None => return Ok(false),
+        }
+    }
+    Err(PortError::retryable(
+        "store",
+        "the cart kept changing while the claim was being settled",
+    ))
+}
+
+/// Records the sent step and arms the next one.
 async fn record<S, M, D, C>(
     deps: &SenderDeps<S, M, D, C>,
     shop: &Shop,
@@ -286,42 +336,26 @@ async fn record<S, M, D, C>(
 where
     S: CartStore,
 {
-    let mut current = claimed.clone();
-    for _ in 0..ATTEMPTS {
-        if current.value.claimed_step != Some(sent.step) {
-            tracing::error!("claim vanished after sending; not recorded");
-            return Ok(());
-        }
-        let updated = record_sent(&current.value, sent.clone(), &shop.sequence);
-        if write_cart(deps, updated, current.version).await? {
-            return Ok(());
-        }
-        match deps.store.cart(&current.value.shop, &current.value.cart).await? {
-            Some(fresh) => current = fresh,
-            None => return Ok(()),
-        }
+    let step = sent.step;
+    if !update_claimed(deps, claimed, step, |cart| {
+        record_sent(cart, sent.clone(), &shop.sequence)
+    })
+    .await?
+    {
+        tracing::error!("claim vanished after sending; not recorded");
     }
-    Err(SendError::Retryable("could not record the sent step".into()))
+    Ok(())
 }
 
 /// Gives the claim back so a retry can send; best effort (a stuck claim sends nothing).
-async fn release_claim<S, M, D, C>(deps: &SenderDeps<S, M, D, C>, claimed: &Versioned<CartRecord>)
-where
+async fn release_claim<S, M, D, C>(
+    deps: &SenderDeps<S, M, D, C>,
+    claimed: &Versioned<CartRecord>,
+    step: u32,
+) where
     S: CartStore,
 {
-    let mut current = claimed.clone();
-    for _ in 0..ATTEMPTS {
-        match write_cart(deps, release(&current.value), current.version).await {
-            Ok(true) => return,
-            Ok(false) => {}
-            Err(error) => {
-                tracing::error!(error = %error, "could not release the claim");
-                return;
-            }
-        }
-        match deps.store.cart(&current.value.shop, &current.value.cart).await {
-            Ok(Some(fresh)) if fresh.value.claimed_step.is_some() => current = fresh,
-            _ => return,
-        }
+    if let Err(error) = update_claimed(deps, claimed, step, release).await {
+        tracing::error!(error = %error, "could not release the claim");
     }
 }

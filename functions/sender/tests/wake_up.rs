@@ -1,0 +1,736 @@
+//! The sender on in-memory ports: one wake-up at a time, on a virtual clock, with the real
+//! renderer. Carts are written through `MemoryStore` as the webhook would write them.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use cartback_core::cart::{
+    CartActivity, CartEvent, CartRecord, CartStatus, Platform, SuppressionReason, Versioned,
+};
+use cartback_core::decide::StopReason;
+use cartback_core::ids::{CartId, ShopId};
+use cartback_core::lifecycle::{
+    Applied, Stale, apply_activity, apply_conversion, claim, contact_ordered, contact_suppressed,
+    rearm,
+};
+use cartback_core::ports::{CartStore, Mailer, OutgoingEmail, PortError, Put};
+use cartback_core::render::Renderer;
+use cartback_core::schedule::WakeUp;
+use cartback_core::sequence::{Channel, Sequence};
+use cartback_core::webhook::Headers;
+use cartback_local::{LocalShops, MemoryMailer, MemoryStore, VirtualClock};
+use cartback_sender::{Outcome, SendError, SenderDeps, handle};
+use jiff::{SignedDuration, Timestamp};
+
+const SHOP: &str = "demo-shop.myshopify.com";
+const TOKEN: &str = "4f3c2a1b9e8d7c6b5a4f3e2d1c0b9a87";
+const RECOVERY_URL: &str = "https://demo-shop.myshopify.com/90123456789/checkouts/4f3c2a1b9e8d7c6b5a4f3e2d1c0b9a87/recover?key=5e0b1d7c2a9f48e3b6c1d0a9f8e7d6c5";
+const CHECKOUT: &[u8] = include_bytes!("../../core/tests/fixtures/shopify/checkouts_create.json");
+const CHECKOUT_NO_CONTACT: &[u8] =
+    include_bytes!("../../core/tests/fixtures/shopify/checkouts_create_no_contact.json");
+const ORDER: &[u8] = include_bytes!("../../core/tests/fixtures/shopify/orders_create.json");
+
+fn ts(text: &str) -> Timestamp {
+    text.parse().expect("valid timestamp")
+}
+
+/// 2026-11-02T08:00:00Z, the fixture checkout's updated_at.
+fn t0() -> Timestamp {
+    ts("2026-11-02T08:00:00Z")
+}
+
+fn at(offset: SignedDuration) -> Timestamp {
+    t0().checked_add(offset).expect("in range")
+}
+
+fn hours(h: i64) -> SignedDuration {
+    SignedDuration::from_hours(h)
+}
+
+fn mins(m: i64) -> SignedDuration {
+    SignedDuration::from_mins(m)
+}
+
+fn shop() -> ShopId {
+    ShopId::parse(SHOP).expect("valid shop id")
+}
+
+fn cart_id() -> CartId {
+    CartId::parse(TOKEN).expect("valid cart id")
+}
+
+fn parse(topic: &str, body: &[u8]) -> CartEvent {
+    cartback_core::shopify::parse(&Headers::new().with("X-Shopify-Topic", topic), body)
+        .expect("the fixture parses")
+        .event
+        .expect("an event")
+}
+
+/// A fixture checkout as activity at `updated_at`.
+fn activity(body: &[u8], updated_at: Timestamp) -> CartActivity {
+    let CartEvent::Activity(mut activity) = parse("checkouts/create", body) else {
+        panic!("checkouts are cart activity");
+    };
+    activity.updated_at = updated_at;
+    activity
+}
+
+/// A fixture body with `edit` applied.
+fn edited(body: &[u8], edit: impl FnOnce(&mut serde_json::Value)) -> Vec<u8> {
+    let mut value: serde_json::Value = serde_json::from_slice(body).expect("JSON");
+    edit(&mut value);
+    serde_json::to_vec(&value).expect("serialises")
+}
+
+fn changed(applied: Applied) -> CartRecord {
+    match applied {
+        Applied::Changed(record) => *record,
+        other => panic!("expected a change, got {other:?}"),
+    }
+}
+
+fn wake(step: u32, generation: u32) -> WakeUp {
+    WakeUp {
+        shop: shop(),
+        cart: cart_id(),
+        step,
+        generation,
+    }
+}
+
+struct Harness<M> {
+    store: MemoryStore,
+    clock: VirtualClock,
+    deps: SenderDeps<MemoryStore, M, LocalShops, VirtualClock>,
+}
+
+impl Harness<MemoryMailer> {
+    fn new() -> Self {
+        Self::with_mailer(MemoryMailer::default())
+    }
+
+    fn outbox(&self) -> Vec<cartback_local::SentEmail> {
+        self.deps.mailer.outbox()
+    }
+}
+
+impl<M: Mailer> Harness<M> {
+    fn with_mailer(mailer: M) -> Self {
+        let store = MemoryStore::default();
+        let clock = VirtualClock::new(t0());
+        Self {
+            deps: SenderDeps {
+                store: store.clone(),
+                mailer,
+                shops: LocalShops::defaults(),
+                clock: clock.clone(),
+                renderer: Renderer::embedded(),
+            },
+            store,
+            clock,
+        }
+    }
+
+    async fn cart(&self) -> Versioned<CartRecord> {
+        self.store
+            .cart(&shop(), &cart_id())
+            .await
+            .expect("reads")
+            .expect("the cart is stored")
+    }
+
+    async fn put(&self, record: CartRecord) {
+        let expected = self
+            .store
+            .cart(&record.shop, &record.cart)
+            .await
+            .expect("reads")
+            .map(|v| v.version);
+        self.store
+            .write(vec![Put::Cart {
+                record: Box::new(record),
+                expected,
+            }])
+            .await
+            .expect("writes");
+    }
+
+    /// Ada's checkout (last activity t0), armed for step 1 at t0 + 1 h.
+    async fn checkout(&self) -> CartRecord {
+        self.checkout_of(CHECKOUT).await
+    }
+
+    async fn checkout_of(&self, body: &[u8]) -> CartRecord {
+        let record = changed(apply_activity(
+            None,
+            &shop(),
+            Platform::Shopify,
+            &activity(body, t0()),
+            &Sequence::default_sequence(),
+            t0(),
+        ));
+        self.put(record.clone()).await;
+        record
+    }
+
+    async fn wake_at(&self, when: Timestamp, wake_up: &WakeUp) -> Result<Outcome, SendError> {
+        self.clock.advance_to(when);
+        handle(wake_up, &self.deps).await
+    }
+}
+
+fn sent_step(outcome: &Outcome) -> Option<u32> {
+    match outcome {
+        Outcome::Sent { step, .. } => Some(*step),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn a_due_wake_up_sends_step_1_and_arms_step_2() {
+    let harness = Harness::new();
+    harness.checkout().await;
+
+    let outcome = harness
+        .wake_at(at(hours(1)), &wake(0, 1))
+        .await
+        .expect("handled");
+
+    match &outcome {
+        Outcome::Sent {
+            step,
+            channel,
+            template,
+            to,
+            subject,
+            message_id,
+        } => {
+            assert_eq!(*step, 0);
+            assert_eq!(*channel, Channel::Email);
+            assert_eq!(template, "reminder");
+            assert_eq!(to.as_str(), "ada@example.com");
+            assert_eq!(subject, "Ada, did you forget something?");
+            assert_eq!(message_id, "local-000001");
+        }
+        other => panic!("expected a send, got {other:?}"),
+    }
+    let cart = harness.cart().await.value;
+    assert_eq!(cart.sent.len(), 1);
+    assert_eq!(cart.sent[0].sent_at, at(hours(1)));
+    assert_eq!(cart.next_step, 1);
+    assert_eq!(cart.generation, 2);
+    assert_eq!(cart.claimed_step, None);
+    assert_eq!(cart.next_due_at, Some(at(hours(24))));
+}
+
+#[tokio::test]
+async fn the_same_wake_up_delivered_twice_sends_one_email() {
+    let harness = Harness::new();
+    harness.checkout().await;
+
+    let first = harness
+        .wake_at(at(hours(1)), &wake(0, 1))
+        .await
+        .expect("handled");
+    let second = harness
+        .wake_at(at(hours(1) + mins(1)), &wake(0, 1))
+        .await
+        .expect("handled");
+
+    assert_eq!(sent_step(&first), Some(0));
+    assert_eq!(second, Outcome::Stale(Stale::Generation));
+    assert_eq!(harness.outbox().len(), 1);
+    assert_eq!(harness.cart().await.value.sent.len(), 1);
+}
+
+#[tokio::test]
+async fn two_copies_of_a_wake_up_running_together_send_one_email() {
+    let harness = Harness::new();
+    harness.checkout().await;
+    harness.clock.advance_to(at(hours(1)));
+
+    let (first, second) = (wake(0, 1), wake(0, 1));
+
+    let (a, b) = tokio::join!(
+        handle(&first, &harness.deps),
+        handle(&second, &harness.deps)
+    );
+
+    let sends = [a.expect("handled"), b.expect("handled")]
+        .iter()
+        .filter_map(sent_step)
+        .count();
+    assert_eq!(sends, 1);
+    assert_eq!(harness.outbox().len(), 1);
+}
+
+#[tokio::test]
+async fn a_wake_up_of_an_old_generation_is_stale_and_sends_nothing() {
+    let harness = Harness::new();
+    let cart = harness.checkout().await;
+    // The cart was re-armed since: generation 2 at t0 + 2 h.
+    harness.put(rearm(&cart, at(hours(2)))).await;
+    let before = harness.cart().await;
+
+    let outcome = harness
+        .wake_at(at(hours(1)), &wake(0, 1))
+        .await
+        .expect("handled");
+
+    assert_eq!(outcome, Outcome::Stale(Stale::Generation));
+    assert!(harness.outbox().is_empty());
+    assert_eq!(harness.cart().await, before);
+}
+
+#[tokio::test]
+async fn a_wake_up_for_a_step_already_past_is_stale() {
+    let harness = Harness::new();
+    harness.checkout().await;
+    harness
+        .wake_at(at(hours(1)), &wake(0, 1))
+        .await
+        .expect("handled");
+
+    // Generation 2 is right, but step 1 (index 0) is done.
+    let outcome = harness
+        .wake_at(at(hours(24)), &wake(0, 2))
+        .await
+        .expect("handled");
+
+    assert_eq!(outcome, Outcome::Stale(Stale::Step));
+    assert_eq!(harness.outbox().len(), 1);
+}
+
+#[tokio::test]
+async fn a_cart_updated_after_arming_is_rearmed_for_its_new_due_time_and_sends_nothing_now() {
+    let harness = Harness::new();
+    let cart = harness.checkout().await;
+    let updated_at = at(mins(20));
+    let updated = changed(apply_activity(
+        Some(&cart),
+        &shop(),
+        Platform::Shopify,
+        &activity(CHECKOUT, updated_at),
+        &Sequence::default_sequence(),
+        updated_at,
+    ));
+    assert_eq!(
+        updated.next_due_at,
+        Some(at(hours(1))),
+        "an update does not move the schedule"
+    );
+    harness.put(updated).await;
+
+    let outcome = harness
+        .wake_at(at(hours(1)), &wake(0, 1))
+        .await
+        .expect("handled");
+
+    assert_eq!(
+        outcome,
+        Outcome::Rearmed {
+            until: at(hours(1) + mins(20))
+        }
+    );
+    assert!(harness.outbox().is_empty());
+    let cart = harness.cart().await.value;
+    assert_eq!(cart.next_due_at, Some(at(hours(1) + mins(20))));
+    assert_eq!(cart.generation, 2);
+    assert_eq!(cart.next_step, 0);
+    assert!(cart.sent.is_empty());
+
+    // The planner's new schedule fires at the new time and sends.
+    let outcome = harness
+        .wake_at(at(hours(1) + mins(20)), &wake(0, 2))
+        .await
+        .expect("handled");
+    assert_eq!(sent_step(&outcome), Some(0));
+    assert_eq!(harness.outbox().len(), 1);
+}
+
+#[tokio::test]
+async fn a_converted_cart_sends_nothing() {
+    let harness = Harness::new();
+    let cart = harness.checkout().await;
+    let CartEvent::Conversion(order) = parse("orders/create", ORDER) else {
+        panic!("orders are conversions");
+    };
+    harness
+        .put(changed(apply_conversion(
+            Some(&cart),
+            &shop(),
+            Platform::Shopify,
+            &order,
+            &cart.cart,
+            at(mins(30)),
+        )))
+        .await;
+
+    let outcome = harness
+        .wake_at(at(hours(1)), &wake(0, 1))
+        .await
+        .expect("handled");
+
+    assert!(
+        matches!(
+            outcome,
+            Outcome::Stale(Stale::Closed)
+                | Outcome::Stopped {
+                    reason: StopReason::Purchased,
+                    ..
+                }
+        ),
+        "{outcome:?}"
+    );
+    assert!(harness.outbox().is_empty());
+    let cart = harness.cart().await.value;
+    assert_eq!(cart.status, CartStatus::Converted);
+    assert!(cart.sent.is_empty());
+}
+
+#[tokio::test]
+async fn a_person_who_bought_since_the_cart_was_left_gets_nothing() {
+    let harness = Harness::new();
+    let cart = harness.checkout().await;
+    let key = cart.contact.clone().expect("a contact");
+    // An order on another cart, after this cart's last activity.
+    let contact = contact_ordered(None, &shop(), &key, at(mins(30))).expect("a change");
+    harness
+        .store
+        .write(vec![Put::Contact {
+            record: contact,
+            expected: None,
+        }])
+        .await
+        .expect("writes");
+
+    let outcome = harness
+        .wake_at(at(hours(1)), &wake(0, 1))
+        .await
+        .expect("handled");
+
+    assert_eq!(
+        outcome,
+        Outcome::Stopped {
+            reason: StopReason::PurchasedElsewhere,
+            step: 0
+        }
+    );
+    assert!(harness.outbox().is_empty());
+    let cart = harness.cart().await.value;
+    assert_eq!(cart.next_due_at, None);
+    assert_eq!(cart.stop_reason, Some(StopReason::PurchasedElsewhere));
+}
+
+#[tokio::test]
+async fn an_unsubscribed_person_gets_nothing() {
+    let harness = Harness::new();
+    let cart = harness.checkout().await;
+    let key = cart.contact.clone().expect("a contact");
+    let contact = contact_suppressed(
+        None,
+        &shop(),
+        &key,
+        SuppressionReason::Unsubscribed,
+        at(mins(10)),
+    )
+    .expect("a change");
+    harness
+        .store
+        .write(vec![Put::Contact {
+            record: contact,
+            expected: None,
+        }])
+        .await
+        .expect("writes");
+
+    let outcome = harness
+        .wake_at(at(hours(1)), &wake(0, 1))
+        .await
+        .expect("handled");
+
+    assert_eq!(
+        outcome,
+        Outcome::Stopped {
+            reason: StopReason::Unsubscribed,
+            step: 0
+        }
+    );
+    assert!(harness.outbox().is_empty());
+}
+
+#[tokio::test]
+async fn a_checkout_without_email_or_phone_stops_with_no_contact() {
+    let harness = Harness::new();
+    let record = harness.checkout_of(CHECKOUT_NO_CONTACT).await;
+    let wake_up = WakeUp {
+        cart: record.cart.clone(),
+        ..wake(0, 1)
+    };
+
+    let outcome = harness
+        .wake_at(at(hours(1)), &wake_up)
+        .await
+        .expect("handled");
+
+    assert_eq!(
+        outcome,
+        Outcome::Stopped {
+            reason: StopReason::NoContact,
+            step: 0
+        }
+    );
+    assert!(harness.outbox().is_empty());
+}
+
+#[tokio::test]
+async fn a_wake_up_for_a_cart_that_is_gone_is_harmless() {
+    let harness = Harness::new();
+
+    let outcome = harness
+        .wake_at(at(hours(1)), &wake(0, 1))
+        .await
+        .expect("handled");
+
+    assert_eq!(outcome, Outcome::Gone);
+    assert!(harness.outbox().is_empty());
+}
+
+#[tokio::test]
+async fn the_three_default_steps_go_out_at_1_24_and_72_hours_then_the_sequence_is_complete() {
+    let harness = Harness::new();
+    harness.checkout().await;
+    let mut templates = Vec::new();
+
+    for (step, due) in [(0, hours(1)), (1, hours(24)), (2, hours(72))] {
+        let cart = harness.cart().await.value;
+        assert_eq!(cart.next_due_at, Some(at(due)), "step {}", step + 1);
+        let outcome = harness
+            .wake_at(at(due), &wake(step, cart.generation))
+            .await
+            .expect("handled");
+        match outcome {
+            Outcome::Sent { template, .. } => templates.push(template),
+            other => panic!("step {}: {other:?}", step + 1),
+        }
+    }
+
+    assert_eq!(templates, ["reminder", "reassure", "offer"]);
+    let cart = harness.cart().await.value;
+    assert_eq!(cart.next_due_at, None);
+    assert_eq!(cart.stop_reason, Some(StopReason::SequenceComplete));
+    assert_eq!(harness.outbox().len(), 3);
+}
+
+/// A mail service that fails the first calls with the given errors, then delivers.
+struct FlakyMailer {
+    inner: MemoryMailer,
+    /// Popped from the end: the last one is the first failure.
+    failures: Mutex<Vec<PortError>>,
+    attempts: AtomicUsize,
+}
+
+impl FlakyMailer {
+    fn failing_with(error: PortError) -> Self {
+        Self {
+            inner: MemoryMailer::default(),
+            failures: Mutex::new(vec![error]),
+            attempts: AtomicUsize::new(0),
+        }
+    }
+}
+
+impl Mailer for FlakyMailer {
+    async fn send_email(&self, email: &OutgoingEmail) -> Result<String, PortError> {
+        self.attempts.fetch_add(1, Ordering::SeqCst);
+        let failure = self.failures.lock().expect("not poisoned").pop();
+        match failure {
+            Some(error) => Err(error),
+            None => self.inner.send_email(email).await,
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_retryable_mail_error_fails_the_invocation_and_releases_the_claim_so_a_retry_sends_once()
+{
+    let harness = Harness::with_mailer(FlakyMailer::failing_with(PortError::retryable(
+        "ses",
+        "TooManyRequestsException",
+    )));
+    harness.checkout().await;
+
+    let first = harness.wake_at(at(hours(1)), &wake(0, 1)).await;
+
+    assert!(matches!(first, Err(SendError::Retryable(_))), "{first:?}");
+    let cart = harness.cart().await.value;
+    assert_eq!(cart.claimed_step, None, "the claim is released");
+    assert!(cart.sent.is_empty());
+    assert_eq!(cart.generation, 1);
+    assert_eq!(cart.next_due_at, Some(at(hours(1))));
+
+    // Lambda retries the same asynchronous invocation.
+    let second = harness
+        .wake_at(at(hours(1) + mins(1)), &wake(0, 1))
+        .await
+        .expect("handled");
+    let third = harness
+        .wake_at(at(hours(1) + mins(3)), &wake(0, 1))
+        .await
+        .expect("handled");
+
+    assert_eq!(sent_step(&second), Some(0));
+    assert_eq!(third, Outcome::Stale(Stale::Generation));
+    assert_eq!(harness.deps.mailer.inner.outbox().len(), 1);
+    assert_eq!(harness.deps.mailer.attempts.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_permanent_mail_error_stops_the_cart_with_send_failed() {
+    let harness = Harness::with_mailer(FlakyMailer::failing_with(PortError::permanent(
+        "ses",
+        "MessageRejected: Email address is not verified",
+    )));
+    harness.checkout().await;
+
+    let outcome = harness
+        .wake_at(at(hours(1)), &wake(0, 1))
+        .await
+        .expect("a permanent error is an outcome, not a retry");
+
+    assert_eq!(
+        outcome,
+        Outcome::Stopped {
+            reason: StopReason::SendFailed,
+            step: 0
+        }
+    );
+    let cart = harness.cart().await.value;
+    assert_eq!(cart.stop_reason, Some(StopReason::SendFailed));
+    assert_eq!(cart.next_due_at, None);
+    assert_eq!(cart.claimed_step, None);
+    assert!(cart.sent.is_empty());
+    let again = harness
+        .wake_at(at(hours(1) + mins(1)), &wake(0, 1))
+        .await
+        .expect("handled");
+    assert!(sent_step(&again).is_none(), "{again:?}");
+    assert!(harness.deps.mailer.inner.outbox().is_empty());
+    assert_eq!(harness.deps.mailer.attempts.load(Ordering::SeqCst), 1);
+}
+
+fn html_unescape(html: &str) -> String {
+    html.replace("&#x2f;", "/")
+        .replace("&#x3d;", "=")
+        .replace("&#39;", "'")
+        .replace("&quot;", "\"")
+        .replace("&amp;", "&")
+}
+
+#[tokio::test]
+async fn the_sent_message_has_the_items_and_the_link_back_to_the_cart() {
+    let harness = Harness::new();
+    harness.checkout().await;
+
+    harness
+        .wake_at(at(hours(1)), &wake(0, 1))
+        .await
+        .expect("handled");
+
+    let outbox = harness.outbox();
+    assert_eq!(outbox.len(), 1);
+    let email = &outbox[0];
+    assert_eq!(email.to.as_str(), "ada@example.com");
+    let message = mail_parser::MessageParser::default()
+        .parse(&email.raw)
+        .expect("a MIME message");
+    assert_eq!(message.subject(), Some("Ada, did you forget something?"));
+    let to = message
+        .to()
+        .and_then(|to| to.first())
+        .and_then(|addr| addr.address())
+        .expect("a To address");
+    assert_eq!(to, "ada@example.com");
+    let text = message.body_text(0).expect("a text part").into_owned();
+    let html = html_unescape(&message.body_html(0).expect("an HTML part"));
+    for body in [&text, &html] {
+        assert!(body.contains("Merino Wool Beanie"), "{body}");
+        assert!(body.contains("Organic Cotton Tote"), "{body}");
+        assert!(body.contains(RECOVERY_URL), "{body}");
+    }
+    assert!(text.contains("Total: €49.90"), "{text}");
+    // Tags identify the message without personal data.
+    assert!(
+        email
+            .tags
+            .iter()
+            .all(|(k, v)| !k.contains('@') && !v.contains('@'))
+    );
+    assert!(email.tags.contains(&("step".to_owned(), "1".to_owned())));
+}
+
+#[tokio::test]
+async fn a_wake_up_while_another_invocation_holds_the_claim_sends_nothing() {
+    let harness = Harness::new();
+    let cart = harness.checkout().await;
+    harness.put(claim(&cart, 0)).await;
+
+    let outcome = harness
+        .wake_at(at(hours(1)), &wake(0, 1))
+        .await
+        .expect("handled");
+
+    assert_eq!(outcome, Outcome::Stale(Stale::Claimed));
+    assert!(harness.outbox().is_empty());
+}
+
+#[tokio::test]
+async fn a_checkout_without_a_link_back_stops_with_no_recovery_link_and_sends_nothing() {
+    let harness = Harness::new();
+    let body = edited(CHECKOUT, |checkout| {
+        checkout["abandoned_checkout_url"] = serde_json::Value::Null;
+    });
+    harness.checkout_of(&body).await;
+
+    let outcome = harness
+        .wake_at(at(hours(1)), &wake(0, 1))
+        .await
+        .expect("handled");
+
+    assert_eq!(
+        outcome,
+        Outcome::Stopped {
+            reason: StopReason::NoRecoveryLink,
+            step: 0
+        }
+    );
+    assert!(harness.outbox().is_empty());
+}
+
+#[tokio::test]
+async fn without_marketing_consent_the_email_does_not_use_the_first_name() {
+    let harness = Harness::new();
+    let body = edited(CHECKOUT, |checkout| {
+        checkout["buyer_accepts_marketing"] = serde_json::Value::Bool(false);
+    });
+    harness.checkout_of(&body).await;
+
+    let outcome = harness
+        .wake_at(at(hours(1)), &wake(0, 1))
+        .await
+        .expect("handled");
+
+    let Outcome::Sent { subject, .. } = outcome else {
+        panic!("expected a send, got {outcome:?}");
+    };
+    assert!(!subject.contains("Ada"), "{subject}");
+    let outbox = harness.outbox();
+    let message = mail_parser::MessageParser::default()
+        .parse(&outbox[0].raw)
+        .expect("a MIME message");
+    let text = message.body_text(0).expect("a text part");
+    assert!(text.contains("Hi there,"), "{text}");
+    assert!(!text.contains("Ada"), "{text}");
+    let html = message.body_html(0).expect("an HTML part");
+    assert!(!html.contains("Ada"), "{html}");
+}

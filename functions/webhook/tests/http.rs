@@ -1,0 +1,601 @@
+//! The webhook handler behind API Gateway: HTTP API (payload format 2.0) events as AWS
+//! delivers them, parsed by `lambda_http` and answered by `handle_http` on in-memory ports.
+//!
+//! The fixtures in `tests/fixtures/` are whole API Gateway events whose bodies are the exact
+//! bytes of the Shopify fixtures in `functions/core/tests/fixtures/shopify/`, signed with the
+//! fixture secret `cartback-fixture-secret` (the HMACs listed in that folder's README).
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use cartback_core::cart::{CartRecord, CartStatus, ContactRecord, Versioned};
+use cartback_core::decide::StopReason;
+use cartback_core::ids::{CartId, ContactKey, DeliveryId, ShopId};
+use cartback_core::ports::{CartStore, PortError, Put, WriteOutcome};
+use cartback_core::shop::Secret;
+use cartback_core::webhook::MAX_BODY_BYTES;
+use cartback_local::{LocalShops, MemoryStore, VirtualClock};
+use cartback_webhook::{WebhookDeps, handle_http};
+use jiff::Timestamp;
+use lambda_http::Body;
+use serde_json::{Value, json};
+
+const SHOP: &str = "demo-shop.myshopify.com";
+const SECRET: &str = "cartback-fixture-secret";
+/// The checkout token of `checkouts_create.json` / `checkouts_update.json`.
+const TOKEN: &str = "4f3c2a1b9e8d7c6b5a4f3e2d1c0b9a87";
+
+const CHECKOUTS_CREATE: &str = include_str!("fixtures/checkouts_create.json");
+const CHECKOUTS_CREATE_BASE64: &str = include_str!("fixtures/checkouts_create_base64.json");
+const CHECKOUTS_UPDATE: &str = include_str!("fixtures/checkouts_update.json");
+const ORDERS_CREATE: &str = include_str!("fixtures/orders_create.json");
+
+fn ts(text: &str) -> Timestamp {
+    text.parse().expect("valid timestamp")
+}
+
+fn shop_id() -> ShopId {
+    ShopId::parse(SHOP).expect("valid shop id")
+}
+
+fn cart_id() -> CartId {
+    CartId::parse(TOKEN).expect("valid cart id")
+}
+
+fn event(source: &str) -> Value {
+    serde_json::from_str(source).expect("fixture is JSON")
+}
+
+fn header(event: &Value, name: &str) -> String {
+    event["headers"][name]
+        .as_str()
+        .expect("fixture has the header")
+        .to_owned()
+}
+
+/// Replaces the request body (as plain text) and its content-length.
+fn with_body(mut event: Value, body: &str) -> Value {
+    event["body"] = json!(body);
+    event["isBase64Encoded"] = json!(false);
+    event["headers"]["content-length"] = json!(body.len().to_string());
+    event
+}
+
+fn with_signature(mut event: Value, signature: Option<&str>) -> Value {
+    let headers = event["headers"]
+        .as_object_mut()
+        .expect("fixture has headers");
+    match signature {
+        Some(value) => {
+            headers.insert("x-shopify-hmac-sha256".into(), json!(value));
+        }
+        None => {
+            headers.remove("x-shopify-hmac-sha256");
+        }
+    }
+    event
+}
+
+fn sign(body: &str) -> String {
+    cartback_core::shopify::sign(&Secret::new(SECRET), body.as_bytes())
+}
+
+fn deps_on<S: CartStore>(store: S) -> WebhookDeps<S, LocalShops, LocalShops, VirtualClock> {
+    let shops = LocalShops::defaults().with_secret(shop_id(), Secret::new(SECRET));
+    WebhookDeps {
+        store,
+        shops: shops.clone(),
+        secrets: shops,
+        // Half an hour after the first checkout: every fixture's time has passed.
+        clock: VirtualClock::new(ts("2026-11-02T08:30:00Z")),
+    }
+}
+
+struct Harness {
+    store: MemoryStore,
+    deps: WebhookDeps<MemoryStore, LocalShops, LocalShops, VirtualClock>,
+}
+
+impl Harness {
+    fn new() -> Self {
+        let store = MemoryStore::default();
+        Self {
+            deps: deps_on(store.clone()),
+            store,
+        }
+    }
+
+    async fn post(&self, event: &Value) -> (u16, Value) {
+        post(&self.deps, event).await
+    }
+
+    async fn cart(&self) -> Option<Versioned<CartRecord>> {
+        self.store
+            .cart(&shop_id(), &cart_id())
+            .await
+            .expect("the memory store reads")
+    }
+}
+
+/// Parses the event exactly as the Lambda runtime would, then calls the handler.
+async fn post<S: CartStore>(
+    deps: &WebhookDeps<S, LocalShops, LocalShops, VirtualClock>,
+    event: &Value,
+) -> (u16, Value) {
+    let request = lambda_http::request::from_str(&event.to_string())
+        .expect("an API Gateway HTTP API (payload 2.0) event");
+    let response = handle_http(request, deps)
+        .await
+        .expect("a response is built");
+    assert_eq!(
+        response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("application/json")
+    );
+    let body = match response.body() {
+        Body::Text(text) => serde_json::from_str(text).expect("the reply is JSON"),
+        other => panic!("expected a text body, got {other:?}"),
+    };
+    (response.status().as_u16(), body)
+}
+
+#[test]
+fn the_fixtures_are_shaped_like_api_gateway_http_api_events() {
+    for source in [
+        CHECKOUTS_CREATE,
+        CHECKOUTS_CREATE_BASE64,
+        CHECKOUTS_UPDATE,
+        ORDERS_CREATE,
+    ] {
+        let event = event(source);
+        assert_eq!(event["version"], "2.0");
+        assert_eq!(event["routeKey"], "POST /webhooks/{shop}/{platform}");
+        assert_eq!(event["requestContext"]["routeKey"], event["routeKey"]);
+        assert_eq!(event["requestContext"]["http"]["method"], "POST");
+        assert_eq!(event["requestContext"]["http"]["path"], event["rawPath"]);
+        assert_eq!(event["rawPath"], format!("/webhooks/{SHOP}/shopify"));
+        assert_eq!(
+            event["pathParameters"],
+            json!({ "shop": SHOP, "platform": "shopify" })
+        );
+        let headers = event["headers"].as_object().expect("headers");
+        assert!(
+            headers
+                .keys()
+                .all(|name| *name == name.to_ascii_lowercase()),
+            "API Gateway lowercases header names"
+        );
+        assert!(event["body"].is_string());
+        assert!(event["isBase64Encoded"].is_boolean());
+    }
+}
+
+#[tokio::test]
+async fn a_signed_checkouts_create_is_stored_with_the_first_reminder_due_an_hour_after_its_updated_at()
+ {
+    let harness = Harness::new();
+
+    let (status, body) = harness.post(&event(CHECKOUTS_CREATE)).await;
+
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, json!({ "result": "stored", "cart": TOKEN }));
+    let cart = harness.cart().await.expect("the cart is stored").value;
+    // updated_at is 2026-11-02T10:00:00+02:00.
+    assert_eq!(cart.source_updated_at, ts("2026-11-02T08:00:00Z"));
+    assert_eq!(cart.last_activity_at, ts("2026-11-02T08:00:00Z"));
+    assert_eq!(cart.next_due_at, Some(ts("2026-11-02T09:00:00Z")));
+    assert_eq!(cart.next_step, 0);
+    assert_eq!(cart.status, CartStatus::Open);
+    let snapshot = cart.snapshot.expect("a snapshot");
+    assert_eq!(
+        snapshot.email.as_ref().map(|e| e.as_str()),
+        Some("ada@example.com")
+    );
+    let titles: Vec<&str> = snapshot.items.iter().map(|i| i.title.as_str()).collect();
+    assert_eq!(titles, ["Merino Wool Beanie", "Organic Cotton Tote"]);
+    let stream = harness.store.take_stream();
+    assert_eq!(stream.len(), 1);
+    assert_eq!(stream[0]["eventName"], "INSERT");
+}
+
+#[tokio::test]
+async fn a_bad_signature_is_refused_with_401_and_nothing_is_stored() {
+    let harness = Harness::new();
+    // A real signature, of another body.
+    let other = header(&event(CHECKOUTS_UPDATE), "x-shopify-hmac-sha256");
+    let wrong = with_signature(event(CHECKOUTS_CREATE), Some(&other));
+
+    let (status, body) = harness.post(&wrong).await;
+
+    assert_eq!(status, 401, "{body}");
+    assert!(body["error"].is_string(), "{body}");
+    assert!(harness.cart().await.is_none());
+    assert!(harness.store.take_stream().is_empty());
+}
+
+#[tokio::test]
+async fn a_body_changed_after_signing_is_refused_with_401() {
+    let harness = Harness::new();
+    let original = event(CHECKOUTS_CREATE);
+    let tampered_body = original["body"]
+        .as_str()
+        .expect("a text body")
+        .replace("\"24.90\"", "\"0.01\"");
+    assert_ne!(tampered_body, original["body"].as_str().unwrap_or_default());
+    let tampered = with_body(original, &tampered_body);
+
+    let (status, _) = harness.post(&tampered).await;
+
+    assert_eq!(status, 401);
+    assert!(harness.cart().await.is_none());
+    assert!(harness.store.take_stream().is_empty());
+}
+
+#[tokio::test]
+async fn a_missing_signature_is_refused_with_401_and_nothing_is_stored() {
+    let harness = Harness::new();
+    let unsigned = with_signature(event(CHECKOUTS_CREATE), None);
+
+    let (status, body) = harness.post(&unsigned).await;
+
+    assert_eq!(status, 401, "{body}");
+    assert!(harness.cart().await.is_none());
+    assert!(harness.store.take_stream().is_empty());
+}
+
+#[tokio::test]
+async fn a_signature_that_is_not_base64_is_refused_with_401() {
+    let harness = Harness::new();
+    let garbled = with_signature(event(CHECKOUTS_CREATE), Some("not base64 at all!"));
+
+    let (status, _) = harness.post(&garbled).await;
+
+    assert_eq!(status, 401);
+    assert!(harness.cart().await.is_none());
+}
+
+#[tokio::test]
+async fn malformed_json_with_a_valid_signature_is_refused_with_400_and_nothing_is_stored() {
+    let harness = Harness::new();
+    let body = r#"{"token": "4f3c2a1b9e8d7c6b5a4f3e2d1c0b9a87", "updated_at": "#;
+    let malformed = with_signature(with_body(event(CHECKOUTS_CREATE), body), Some(&sign(body)));
+
+    let (status, reply) = harness.post(&malformed).await;
+
+    assert_eq!(status, 400, "{reply}");
+    assert!(reply["error"].is_string(), "{reply}");
+    assert!(harness.cart().await.is_none());
+    assert!(harness.store.take_stream().is_empty());
+}
+
+#[tokio::test]
+async fn a_signed_checkout_without_a_token_is_refused_with_400() {
+    let harness = Harness::new();
+    let mut checkout: Value = serde_json::from_str(
+        event(CHECKOUTS_CREATE)["body"]
+            .as_str()
+            .expect("a text body"),
+    )
+    .expect("the checkout is JSON");
+    checkout.as_object_mut().expect("an object").remove("token");
+    let body = checkout.to_string();
+    let request = with_signature(
+        with_body(event(CHECKOUTS_CREATE), &body),
+        Some(&sign(&body)),
+    );
+
+    let (status, _) = harness.post(&request).await;
+
+    assert_eq!(status, 400);
+    assert!(harness.store.carts().is_empty());
+}
+
+#[tokio::test]
+async fn an_unknown_platform_is_answered_with_404() {
+    let harness = Harness::new();
+    let mut request = event(CHECKOUTS_CREATE);
+    let path = format!("/webhooks/{SHOP}/magento");
+    request["pathParameters"]["platform"] = json!("magento");
+    request["rawPath"] = json!(path);
+    request["requestContext"]["http"]["path"] = json!(path);
+
+    let (status, body) = harness.post(&request).await;
+
+    assert_eq!(status, 404, "{body}");
+    assert!(harness.store.carts().is_empty());
+    assert!(harness.store.take_stream().is_empty());
+}
+
+#[tokio::test]
+async fn a_shop_id_that_cannot_be_a_shop_is_answered_with_404() {
+    let harness = Harness::new();
+    let mut request = event(CHECKOUTS_CREATE);
+    request["pathParameters"]["shop"] = json!("demo shop*");
+
+    let (status, _) = harness.post(&request).await;
+
+    assert_eq!(status, 404);
+    assert!(harness.store.carts().is_empty());
+}
+
+#[tokio::test]
+async fn a_body_over_512_kib_is_refused_with_413_and_nothing_is_stored() {
+    let harness = Harness::new();
+    let padding = "x".repeat(MAX_BODY_BYTES);
+    let body = format!(r#"{{"token":"{TOKEN}","pad":"{padding}"}}"#);
+    assert!(body.len() > 512 * 1024);
+    let request = with_signature(
+        with_body(event(CHECKOUTS_CREATE), &body),
+        Some(&sign(&body)),
+    );
+
+    let (status, reply) = harness.post(&request).await;
+
+    assert_eq!(status, 413, "{reply}");
+    assert!(harness.store.carts().is_empty());
+    assert!(harness.store.take_stream().is_empty());
+}
+
+#[tokio::test]
+async fn a_body_of_exactly_512_kib_is_not_refused_as_too_large() {
+    let harness = Harness::new();
+    let skeleton = r#"{"pad":""}"#;
+    let padding = "x".repeat(MAX_BODY_BYTES - skeleton.len());
+    let body = format!(r#"{{"pad":"{padding}"}}"#);
+    assert_eq!(body.len(), 512 * 1024);
+    let request = with_signature(
+        with_body(event(CHECKOUTS_CREATE), &body),
+        Some(&sign(&body)),
+    );
+
+    let (status, _) = harness.post(&request).await;
+
+    // Signed and small enough, but not a checkout.
+    assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn a_base64_encoded_body_is_decoded_before_the_signature_check() {
+    let plain = Harness::new();
+    let encoded = Harness::new();
+    let base64_event = event(CHECKOUTS_CREATE_BASE64);
+    assert_eq!(base64_event["isBase64Encoded"], true);
+    let decoded = BASE64
+        .decode(base64_event["body"].as_str().expect("a text body"))
+        .expect("valid base64");
+    assert_eq!(
+        decoded,
+        event(CHECKOUTS_CREATE)["body"]
+            .as_str()
+            .expect("a text body")
+            .as_bytes()
+    );
+
+    let (status, body) = encoded.post(&base64_event).await;
+    plain.post(&event(CHECKOUTS_CREATE)).await;
+
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, json!({ "result": "stored", "cart": TOKEN }));
+    let from_base64 = encoded.cart().await.expect("stored");
+    assert_eq!(Some(from_base64), plain.cart().await);
+}
+
+#[tokio::test]
+async fn a_repeated_webhook_id_is_a_duplicate_and_writes_nothing_more() {
+    let harness = Harness::new();
+    let (first, _) = harness.post(&event(CHECKOUTS_CREATE)).await;
+    assert_eq!(first, 200);
+    let after_first = harness.cart().await.expect("stored");
+    assert_eq!(harness.store.take_stream().len(), 1);
+
+    let (status, body) = harness.post(&event(CHECKOUTS_CREATE)).await;
+
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, json!({ "result": "duplicate" }));
+    assert!(harness.store.take_stream().is_empty());
+    assert_eq!(harness.cart().await, Some(after_first));
+}
+
+#[tokio::test]
+async fn a_repeated_webhook_id_is_a_duplicate_even_with_a_newer_body() {
+    let harness = Harness::new();
+    harness.post(&event(CHECKOUTS_CREATE)).await;
+    harness.store.take_stream();
+    let before = harness.cart().await.expect("stored");
+    // The update's body and signature, under the first delivery's id.
+    let mut replay = event(CHECKOUTS_UPDATE);
+    replay["headers"]["x-shopify-webhook-id"] =
+        json!(header(&event(CHECKOUTS_CREATE), "x-shopify-webhook-id"));
+
+    let (status, body) = harness.post(&replay).await;
+
+    assert_eq!(status, 200);
+    assert_eq!(body["result"], "duplicate");
+    assert_eq!(harness.cart().await, Some(before));
+}
+
+#[tokio::test]
+async fn an_older_checkouts_update_after_a_newer_one_is_stale_and_changes_nothing() {
+    let harness = Harness::new();
+    let (status, _) = harness.post(&event(CHECKOUTS_UPDATE)).await;
+    assert_eq!(status, 200);
+    let newer = harness.cart().await.expect("stored");
+    harness.store.take_stream();
+
+    // checkouts/create carries updated_at 10:00+02:00, the update 10:20+02:00.
+    let (status, body) = harness.post(&event(CHECKOUTS_CREATE)).await;
+
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, json!({ "result": "stale", "cart": TOKEN }));
+    assert_eq!(harness.cart().await, Some(newer.clone()));
+    assert_eq!(newer.value.source_updated_at, ts("2026-11-02T08:20:00Z"));
+    let quantities: Vec<u32> = newer
+        .value
+        .snapshot
+        .expect("a snapshot")
+        .items
+        .iter()
+        .map(|i| i.quantity)
+        .collect();
+    assert_eq!(quantities, [2, 2], "the update's quantities are kept");
+}
+
+#[tokio::test]
+async fn a_newer_checkouts_update_replaces_the_snapshot_but_keeps_the_schedule() {
+    let harness = Harness::new();
+    harness.post(&event(CHECKOUTS_CREATE)).await;
+    let before = harness.cart().await.expect("stored").value;
+
+    let (status, body) = harness.post(&event(CHECKOUTS_UPDATE)).await;
+
+    assert_eq!(status, 200);
+    assert_eq!(body["result"], "stored");
+    let after = harness.cart().await.expect("stored").value;
+    assert_eq!(after.source_updated_at, ts("2026-11-02T08:20:00Z"));
+    assert_eq!(after.last_activity_at, ts("2026-11-02T08:20:00Z"));
+    assert_ne!(after.snapshot, before.snapshot);
+    // Lazy re-arm: the sender moves the wake-up when it fires.
+    assert_eq!(after.next_due_at, before.next_due_at);
+    assert_eq!(after.generation, before.generation);
+}
+
+#[tokio::test]
+async fn orders_create_after_the_checkout_converts_the_cart_and_removes_its_next_due_at() {
+    let harness = Harness::new();
+    harness.post(&event(CHECKOUTS_CREATE)).await;
+    harness.post(&event(CHECKOUTS_UPDATE)).await;
+
+    let (status, body) = harness.post(&event(ORDERS_CREATE)).await;
+
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        json!({ "result": "converted", "cart": TOKEN, "stopped_step": 0 })
+    );
+    let cart = harness.cart().await.expect("stored").value;
+    assert_eq!(cart.status, CartStatus::Converted);
+    assert_eq!(cart.next_due_at, None);
+    assert_eq!(cart.stop_reason, Some(StopReason::Purchased));
+    // processed_at 2026-11-02T10:24:31+02:00
+    assert_eq!(cart.converted_at, Some(ts("2026-11-02T08:24:31Z")));
+    let contact = harness
+        .store
+        .contact(&shop_id(), cart.contact.as_ref().expect("a contact key"))
+        .await
+        .expect("reads")
+        .expect("the buyer is remembered");
+    assert_eq!(
+        contact.value.last_order_at,
+        Some(ts("2026-11-02T08:24:31Z"))
+    );
+}
+
+#[tokio::test]
+async fn an_order_for_a_checkout_never_seen_is_stored_as_converted() {
+    let harness = Harness::new();
+
+    let (status, body) = harness.post(&event(ORDERS_CREATE)).await;
+
+    assert_eq!(status, 200);
+    assert_eq!(body["result"], "converted");
+    let cart = harness.cart().await.expect("a converted placeholder").value;
+    assert_eq!(cart.status, CartStatus::Converted);
+    assert_eq!(cart.next_due_at, None);
+}
+
+#[tokio::test]
+async fn checkouts_update_after_the_order_is_already_converted_and_the_cart_stays_converted() {
+    let harness = Harness::new();
+    harness.post(&event(CHECKOUTS_CREATE)).await;
+    harness.post(&event(ORDERS_CREATE)).await;
+    let converted = harness.cart().await.expect("stored");
+    harness.store.take_stream();
+
+    let (status, body) = harness.post(&event(CHECKOUTS_UPDATE)).await;
+
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        json!({ "result": "already_converted", "cart": TOKEN })
+    );
+    let after = harness.cart().await.expect("stored");
+    assert_eq!(after.value.status, CartStatus::Converted);
+    assert_eq!(after.value.next_due_at, None);
+    assert_eq!(after.value.snapshot, converted.value.snapshot);
+}
+
+/// A table that cannot be written (throttled, or down): reads may work, writes fail.
+#[derive(Clone, Copy)]
+struct FailingStore {
+    reads_fail: bool,
+}
+
+impl FailingStore {
+    fn read<T>(&self, empty: T) -> Result<T, PortError> {
+        if self.reads_fail {
+            Err(PortError::retryable("dynamodb", "service unavailable"))
+        } else {
+            Ok(empty)
+        }
+    }
+}
+
+impl CartStore for FailingStore {
+    async fn cart(
+        &self,
+        _shop: &ShopId,
+        _cart: &CartId,
+    ) -> Result<Option<Versioned<CartRecord>>, PortError> {
+        self.read(None)
+    }
+
+    async fn contact(
+        &self,
+        _shop: &ShopId,
+        _key: &ContactKey,
+    ) -> Result<Option<Versioned<ContactRecord>>, PortError> {
+        self.read(None)
+    }
+
+    async fn delivery_seen(&self, _shop: &ShopId, _id: &DeliveryId) -> Result<bool, PortError> {
+        self.read(false)
+    }
+
+    async fn write(&self, _puts: Vec<Put>) -> Result<WriteOutcome, PortError> {
+        Err(PortError::retryable(
+            "dynamodb",
+            "ProvisionedThroughputExceededException",
+        ))
+    }
+}
+
+#[tokio::test]
+async fn a_store_whose_writes_fail_answers_500_so_shopify_delivers_again() {
+    let deps = deps_on(FailingStore { reads_fail: false });
+
+    let (status, body) = post(&deps, &event(CHECKOUTS_CREATE)).await;
+
+    assert_eq!(status, 500, "{body}");
+    assert!(body["error"].is_string(), "{body}");
+}
+
+#[tokio::test]
+async fn a_store_whose_reads_fail_answers_500_so_shopify_delivers_again() {
+    let deps = deps_on(FailingStore { reads_fail: true });
+
+    let (status, _) = post(&deps, &event(ORDERS_CREATE)).await;
+
+    assert_eq!(status, 500);
+}
+
+#[tokio::test]
+async fn a_bad_signature_is_refused_before_the_store_is_touched() {
+    // Even a failing store cannot turn a forged request into a retry (500).
+    let deps = deps_on(FailingStore { reads_fail: true });
+    let forged = with_signature(event(CHECKOUTS_CREATE), Some(&sign("something else")));
+
+    let (status, _) = post(&deps, &forged).await;
+
+    assert_eq!(status, 401);
+}
