@@ -13,7 +13,8 @@ use jiff::{SignedDuration, Timestamp};
 
 const SHOP: &str = "demo-shop.myshopify.com";
 const SECRET: &str = "cartback-fixture-secret";
-const CHECKOUT: &str = include_str!("../../functions/core/tests/fixtures/shopify/checkouts_create.json");
+const CHECKOUT: &str =
+    include_str!("../../functions/core/tests/fixtures/shopify/checkouts_create.json");
 const ORDER: &str = include_str!("../../functions/core/tests/fixtures/shopify/orders_create.json");
 const RECOVERY_PATH: &str = "/90123456789/checkouts/4f3c2a1b9e8d7c6b5a4f3e2d1c0b9a87/recover?key=5e0b1d7c2a9f48e3b6c1d0a9f8e7d6c5";
 const TOKEN: &str = "4f3c2a1b9e8d7c6b5a4f3e2d1c0b9a87";
@@ -25,7 +26,10 @@ fn at(text: &str) -> Timestamp {
 fn signed(topic: &'static str, body: &str, id: &'static str) -> Vec<(&'static str, String)> {
     vec![
         ("X-Shopify-Topic", topic.to_owned()),
-        ("X-Shopify-Hmac-Sha256", cartback_core::shopify::sign(&Secret::new(SECRET), body.as_bytes())),
+        (
+            "X-Shopify-Hmac-Sha256",
+            cartback_core::shopify::sign(&Secret::new(SECRET), body.as_bytes()),
+        ),
         ("X-Shopify-Webhook-Id", id.to_owned()),
         ("X-Shopify-Shop-Domain", SHOP.to_owned()),
     ]
@@ -38,16 +42,26 @@ fn as_refs<'a>(headers: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signed_checkout_becomes_an_email_and_the_order_cancels_the_rest() {
     // The fixture's checkout was last updated 2026-11-02T10:00:00+02:00 = 08:00 UTC.
-    let env = TestEnv::start(at("2026-11-02T08:00:30Z"), SHOP, SECRET).await.expect("test env");
+    let env = TestEnv::start(at("2026-11-02T08:00:30Z"), SHOP, SECRET)
+        .await
+        .expect("test env");
     let shop = ShopId::parse(SHOP).unwrap();
     let cart = CartId::parse(TOKEN).unwrap();
 
     let headers = signed("checkouts/create", CHECKOUT, "wh-checkout-1");
-    let (status, body) = env.post_webhook("shopify", &as_refs(&headers), CHECKOUT).await.unwrap();
+    let (status, body) = env
+        .post_webhook("shopify", &as_refs(&headers), CHECKOUT)
+        .await
+        .unwrap();
     assert_eq!(status, 200, "{body}");
 
     // The cart is in DynamoDB, armed for the first reminder one hour after its activity.
-    let stored = env.store().cart(&shop, &cart).await.unwrap().expect("cart stored");
+    let stored = env
+        .store()
+        .cart(&shop, &cart)
+        .await
+        .unwrap()
+        .expect("cart stored");
     assert_eq!(stored.value.next_due_at, Some(at("2026-11-02T09:00:00Z")));
     assert_eq!(stored.value.generation, 1);
 
@@ -62,10 +76,20 @@ async fn signed_checkout_becomes_an_email_and_the_order_cancels_the_rest() {
     assert!(first.delete_after_completion);
     assert_eq!(first.target_arn, SENDER_ARN);
     assert_eq!(first.role_arn, SCHEDULER_ROLE_ARN);
-    assert!(first.name.len() <= 64 && first.name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)));
+    assert!(
+        first.name.len() <= 64
+            && first
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    );
     let wake: WakeUp = serde_json::from_str(&first.input).unwrap();
     assert_eq!((wake.step, wake.generation), (0, 1));
-    assert!(!first.input.contains('@') && !first.input.contains("Ada"), "schedule input carries ids only: {}", first.input);
+    assert!(
+        !first.input.contains('@') && !first.input.contains("Ada"),
+        "schedule input carries ids only: {}",
+        first.input
+    );
 
     // Nothing fires before its time.
     assert!(env.fire_due_schedules().await.unwrap().is_empty());
@@ -73,19 +97,28 @@ async fn signed_checkout_becomes_an_email_and_the_order_cancels_the_rest() {
     // At 09:00 the schedule fires and the sender emails through SES.
     env.clock.advance_to(at("2026-11-02T09:00:00Z"));
     let outcomes = env.fire_due_schedules().await.unwrap();
-    assert!(matches!(outcomes.as_slice(), [Outcome::Sent { step: 0, .. }]), "{outcomes:?}");
+    assert!(
+        matches!(outcomes.as_slice(), [Outcome::Sent { step: 0, .. }]),
+        "{outcomes:?}"
+    );
     let mails = env.sent_emails().await.unwrap();
     assert_eq!(mails.len(), 1);
     let mail = &mails[0];
     assert_eq!(mail.destinations, vec!["ada@example.com".to_owned()]);
     for needle in ["multipart/alternative", "Message-ID: <cartback."] {
-        assert!(mail.raw.contains(needle), "missing {needle:?} in the sent message");
+        assert!(
+            mail.raw.contains(needle),
+            "missing {needle:?} in the sent message"
+        );
     }
     let (subject, text, html) = mail.decoded().unwrap();
     assert_eq!(subject, "Ada, did you forget something?");
     for part in [&text, &html] {
         assert!(part.contains(RECOVERY_PATH), "recovery link missing");
-        assert!(part.contains("Merino Wool Beanie") && part.contains("€24.90"), "items and prices");
+        assert!(
+            part.contains("Merino Wool Beanie") && part.contains("€24.90"),
+            "items and prices"
+        );
     }
 
     // The sent step is recorded and the next one is scheduled 24 h after the activity.
@@ -98,37 +131,64 @@ async fn signed_checkout_becomes_an_email_and_the_order_cancels_the_rest() {
     assert_eq!(stored.value.next_step, 1);
 
     // A second delivery of the same wake-up (at-least-once) sends nothing.
-    let duplicate = WakeUp { shop: shop.clone(), cart: cart.clone(), step: 0, generation: 1 };
+    let duplicate = WakeUp {
+        shop: shop.clone(),
+        cart: cart.clone(),
+        step: 0,
+        generation: 1,
+    };
     let replay = env.fire_wake_up(&duplicate).await.unwrap();
     assert!(matches!(replay, Outcome::Stale(_)), "{replay:?}");
 
     // The order arrives: the pending schedule is deleted.
     env.clock.advance_to(at("2026-11-02T10:30:00Z"));
     let headers = signed("orders/create", ORDER, "wh-order-1");
-    let (status, body) = env.post_webhook("shopify", &as_refs(&headers), ORDER).await.unwrap();
+    let (status, body) = env
+        .post_webhook("shopify", &as_refs(&headers), ORDER)
+        .await
+        .unwrap();
     assert_eq!(status, 200, "{body}");
     env.drain_stream().await.unwrap();
-    assert!(env.schedules().await.unwrap().is_empty(), "the pending schedule must be gone");
+    assert!(
+        env.schedules().await.unwrap().is_empty(),
+        "the pending schedule must be gone"
+    );
 
     // A month later, nothing more was sent.
     env.clock.advance_to(at("2026-12-02T10:30:00Z"));
     assert!(env.fire_due_schedules().await.unwrap().is_empty());
     assert_eq!(env.sent_emails().await.unwrap().len(), 1);
     let stored = env.store().cart(&shop, &cart).await.unwrap().unwrap();
-    assert_eq!(stored.value.status, cartback_core::cart::CartStatus::Converted);
+    assert_eq!(
+        stored.value.status,
+        cartback_core::cart::CartStatus::Converted
+    );
     assert_eq!(stored.value.order_id.as_deref(), Some("6012345678901"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_signature_gets_401_and_stores_nothing() {
-    let env = TestEnv::start(at("2026-11-02T08:00:30Z"), SHOP, SECRET).await.expect("test env");
+    let env = TestEnv::start(at("2026-11-02T08:00:30Z"), SHOP, SECRET)
+        .await
+        .expect("test env");
     let mut headers = signed("checkouts/create", CHECKOUT, "wh-forged");
-    headers[1].1 = cartback_core::shopify::sign(&Secret::new("not-the-secret"), CHECKOUT.as_bytes());
-    let (status, _) = env.post_webhook("shopify", &as_refs(&headers), CHECKOUT).await.unwrap();
+    headers[1].1 =
+        cartback_core::shopify::sign(&Secret::new("not-the-secret"), CHECKOUT.as_bytes());
+    let (status, _) = env
+        .post_webhook("shopify", &as_refs(&headers), CHECKOUT)
+        .await
+        .unwrap();
     assert_eq!(status, 401);
 
-    let without: Vec<_> = headers.iter().filter(|(n, _)| *n != "X-Shopify-Hmac-Sha256").cloned().collect();
-    let (status, _) = env.post_webhook("shopify", &as_refs(&without), CHECKOUT).await.unwrap();
+    let without: Vec<_> = headers
+        .iter()
+        .filter(|(n, _)| *n != "X-Shopify-Hmac-Sha256")
+        .cloned()
+        .collect();
+    let (status, _) = env
+        .post_webhook("shopify", &as_refs(&without), CHECKOUT)
+        .await
+        .unwrap();
     assert_eq!(status, 401);
 
     let items = aws_sdk_dynamodb::Client::new(&env.sdk)
@@ -144,20 +204,28 @@ async fn bad_signature_gets_401_and_stores_nothing() {
         .filter_map(|i| i.get("sk").and_then(|v| v.as_s().ok()).cloned())
         .collect();
     assert_eq!(keys, vec!["CONFIG".to_owned()]);
-    assert_eq!(env.drain_stream().await.unwrap(), 1, "only the CONFIG write is on the stream");
+    assert_eq!(
+        env.drain_stream().await.unwrap(),
+        1,
+        "only the CONFIG write is on the stream"
+    );
     assert!(env.schedules().await.unwrap().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_shop_gets_404_and_the_clock_is_not_needed_for_it() {
-    let env = TestEnv::start(at("2026-11-02T08:00:30Z"), SHOP, SECRET).await.expect("test env");
+    let env = TestEnv::start(at("2026-11-02T08:00:30Z"), SHOP, SECRET)
+        .await
+        .expect("test env");
     let headers = signed("checkouts/create", CHECKOUT, "wh-x");
     let (status, _) = env
         .post_webhook_to("other-shop", "shopify", &as_refs(&headers), CHECKOUT)
         .await
         .unwrap();
     assert_eq!(status, 404);
-    let later = at("2026-11-02T08:00:30Z").checked_add(SignedDuration::from_hours(1)).unwrap();
+    let later = at("2026-11-02T08:00:30Z")
+        .checked_add(SignedDuration::from_hours(1))
+        .unwrap();
     env.clock.advance_to(later);
     assert!(env.fire_due_schedules().await.unwrap().is_empty());
 }

@@ -110,7 +110,10 @@ impl Moto {
                 return Ok(moto);
             }
             if Instant::now() > deadline {
-                bail!("moto server did not answer on {} within 30 s", moto.endpoint);
+                bail!(
+                    "moto server did not answer on {} within 30 s",
+                    moto.endpoint
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -118,11 +121,13 @@ impl Moto {
 
     /// moto's whole state (`GET /moto-api/data.json`).
     pub async fn data(&self) -> Result<Value> {
-        Ok(reqwest::get(format!("{}/moto-api/data.json", self.endpoint))
-            .await?
-            .error_for_status()?
-            .json()
-            .await?)
+        Ok(
+            reqwest::get(format!("{}/moto-api/data.json", self.endpoint))
+                .await?
+                .error_for_status()?
+                .json()
+                .await?,
+        )
     }
 }
 
@@ -172,7 +177,11 @@ impl TestEnv {
             .endpoint_url(&moto.endpoint)
             .region(aws_config::Region::new(REGION))
             .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
-                "testing", "testing", None, None, "cartback-e2e",
+                "testing",
+                "testing",
+                None,
+                None,
+                "cartback-e2e",
             ))
             .load()
             .await;
@@ -318,7 +327,9 @@ impl TestEnv {
             .unwrap_or_default();
         let mut records = Vec::new();
         for shard in shards {
-            let Some(shard_id) = shard.shard_id else { continue };
+            let Some(shard_id) = shard.shard_id else {
+                continue;
+            };
             let known = self
                 .shard_iterators
                 .lock()
@@ -327,17 +338,23 @@ impl TestEnv {
                 .cloned();
             let mut iterator = match known {
                 Some(iterator) => iterator,
-                None => streams
-                    .get_shard_iterator()
-                    .stream_arn(&arn)
-                    .shard_id(&shard_id)
-                    .shard_iterator_type(ShardIteratorType::TrimHorizon)
-                    .send()
-                    .await?
-                    .shard_iterator,
+                None => {
+                    streams
+                        .get_shard_iterator()
+                        .stream_arn(&arn)
+                        .shard_id(&shard_id)
+                        .shard_iterator_type(ShardIteratorType::TrimHorizon)
+                        .send()
+                        .await?
+                        .shard_iterator
+                }
             };
             while let Some(current) = iterator.clone() {
-                let page = streams.get_records().shard_iterator(&current).send().await?;
+                let page = streams
+                    .get_records()
+                    .shard_iterator(&current)
+                    .send()
+                    .await?;
                 let got = page.records.unwrap_or_default();
                 let empty = got.is_empty();
                 records.extend(got);
@@ -358,7 +375,10 @@ impl TestEnv {
         let event = lambda_event(records)?;
         let response = cartback_planner::handle(&event, &self.planner).await;
         if let Some(failure) = response.batch_item_failures.first() {
-            bail!("planner reported a failed record: {:?}", failure.item_identifier);
+            bail!(
+                "planner reported a failed record: {:?}",
+                failure.item_identifier
+            );
         }
         Ok(count)
     }
@@ -370,16 +390,23 @@ impl TestEnv {
         let mut found = Vec::new();
         for summary in listed.schedules {
             let Some(name) = summary.name else { continue };
-            let s = client.get_schedule().group_name(GROUP).name(&name).send().await?;
+            let s = client
+                .get_schedule()
+                .group_name(GROUP)
+                .name(&name)
+                .send()
+                .await?;
             let expression = s.schedule_expression.unwrap_or_default();
-            let target = s.target.ok_or_else(|| anyhow!("schedule {name} has no target"))?;
+            let target = s
+                .target
+                .ok_or_else(|| anyhow!("schedule {name} has no target"))?;
             let at = parse_at(&expression)?;
             found.push(StoredSchedule {
                 name,
                 timezone: s.schedule_expression_timezone,
-                flexible_window_off: s
-                    .flexible_time_window
-                    .is_some_and(|w| w.mode == aws_sdk_scheduler::types::FlexibleTimeWindowMode::Off),
+                flexible_window_off: s.flexible_time_window.is_some_and(|w| {
+                    w.mode == aws_sdk_scheduler::types::FlexibleTimeWindowMode::Off
+                }),
                 delete_after_completion: s.action_after_completion
                     == Some(aws_sdk_scheduler::types::ActionAfterCompletion::Delete),
                 target_arn: target.arn,
@@ -465,14 +492,21 @@ fn collect_mails(value: &Value, mails: &mut Vec<SentMail>) {
         Value::Object(map) => {
             if let Some(raw) = map.get("raw_data").and_then(Value::as_str) {
                 mails.push(SentMail {
-                    source: map.get("source").and_then(Value::as_str).unwrap_or_default().to_owned(),
+                    source: map
+                        .get("source")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_owned(),
                     destinations: map
                         .get("destinations")
                         .and_then(Value::as_array)
                         .map(|a| {
                             // moto lists the envelope recipient and the To header both.
-                            let mut to: Vec<String> =
-                                a.iter().filter_map(Value::as_str).map(str::to_owned).collect();
+                            let mut to: Vec<String> = a
+                                .iter()
+                                .filter_map(Value::as_str)
+                                .map(str::to_owned)
+                                .collect();
                             to.dedup();
                             to
                         })
@@ -497,11 +531,18 @@ fn parse_at(expression: &str) -> Result<Timestamp> {
 }
 
 /// Streams SDK records → the Lambda event the planner receives.
-fn lambda_event(records: Vec<aws_sdk_dynamodbstreams::types::Record>) -> Result<aws_lambda_events::dynamodb::Event> {
+fn lambda_event(
+    records: Vec<aws_sdk_dynamodbstreams::types::Record>,
+) -> Result<aws_lambda_events::dynamodb::Event> {
     let mut out = Vec::new();
     for record in records {
-        let change = record.dynamodb.ok_or_else(|| anyhow!("stream record without dynamodb"))?;
-        let image = |item: Option<HashMap<String, aws_sdk_dynamodbstreams::types::AttributeValue>>| -> Value {
+        let change = record
+            .dynamodb
+            .ok_or_else(|| anyhow!("stream record without dynamodb"))?;
+        let image = |item: Option<
+            HashMap<String, aws_sdk_dynamodbstreams::types::AttributeValue>,
+        >|
+         -> Value {
             item.map(|i| serde_json::to_value(serde_dynamo::Item::from(i)).unwrap_or(Value::Null))
                 .unwrap_or(Value::Null)
         };
@@ -538,7 +579,12 @@ async fn create_resources(sdk: &aws_config::SdkConfig) -> Result<()> {
             .attribute_type(ScalarAttributeType::S)
             .build()
     };
-    let key = |name: &str, kind: KeyType| KeySchemaElement::builder().attribute_name(name).key_type(kind).build();
+    let key = |name: &str, kind: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+    };
     dynamo
         .create_table()
         .table_name(TABLE)
@@ -554,7 +600,11 @@ async fn create_resources(sdk: &aws_config::SdkConfig) -> Result<()> {
                 .index_name("gsi1")
                 .key_schema(key("gsi1pk", KeyType::Hash)?)
                 .key_schema(key("gsi1sk", KeyType::Range)?)
-                .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
                 .build()?,
         )
         .stream_specification(
