@@ -2,12 +2,14 @@
 
 use std::path::PathBuf;
 
-use cartback_core::cart::{CartRecord, CartSnapshot, CartStatus, Consent, LineItem, Platform};
-use cartback_core::ids::{CartId, ShopId};
-use cartback_core::money::{CurrencyCode, Money};
+use cartback_core::cart::{CartEvent, CartRecord, Platform};
+use cartback_core::ids::ShopId;
+use cartback_core::lifecycle::{Applied, apply_activity};
 use cartback_core::render::{EmailContext, LOCALES, Renderer};
 use cartback_core::sequence::{KNOWN_TEMPLATES, Sequence};
 use cartback_core::shop::ShopSettings;
+use cartback_core::shopify;
+use cartback_core::webhook::Headers;
 
 const DEFAULT_DIR: &str = "templates/sequences";
 
@@ -25,52 +27,27 @@ fn default_files() -> Vec<PathBuf> {
     files
 }
 
-/// A cart to render every template with.
+/// A cart to render every template with: the demo's Shopify checkout, through the real
+/// adapter and the real first state change.
 fn sample_cart() -> Result<CartRecord, String> {
+    let headers = Headers::new().with(shopify::TOPIC_HEADER, "checkouts/create");
+    let parsed =
+        shopify::parse(&headers, crate::demo::CHECKOUT.as_bytes()).map_err(|e| e.to_string())?;
+    let Some(CartEvent::Activity(activity)) = parsed.event else {
+        return Err("the sample checkout is not cart activity".into());
+    };
     let shop = ShopId::parse("check-shop").map_err(|e| e.to_string())?;
-    let eur = CurrencyCode::parse("EUR").map_err(|e| e.to_string())?;
-    let price = Money::parse("24.90", eur).map_err(|e| e.to_string())?;
-    let now = jiff::Timestamp::UNIX_EPOCH;
-    Ok(CartRecord {
-        shop,
-        cart: CartId::parse("check").map_err(|e| e.to_string())?,
-        platform: Platform::Shopify,
-        status: CartStatus::Open,
-        snapshot: Some(CartSnapshot {
-            email: None,
-            phone: None,
-            first_name: Some("Ada".into()),
-            orders_count: 0,
-            consent: Consent::default(),
-            locale: None,
-            items: vec![LineItem {
-                title: "Merino Wool Beanie".into(),
-                variant: Some("Charcoal".into()),
-                quantity: 2,
-                unit_price: price,
-                image_url: None,
-            }],
-            total: price,
-            recovery_url: Some(
-                url::Url::parse("https://check-shop.example.com/cart/recover")
-                    .map_err(|e| e.to_string())?,
-            ),
-        }),
-        contact: None,
-        last_activity_at: now,
-        source_updated_at: now,
-        sequence: "default".into(),
-        sent: Vec::new(),
-        next_step: 0,
-        next_due_at: None,
-        generation: 1,
-        claimed_step: None,
-        stop_reason: None,
-        converted_at: None,
-        order_id: None,
-        order_total: None,
-        expires_at: 0,
-    })
+    match apply_activity(
+        None,
+        &shop,
+        Platform::Shopify,
+        &activity,
+        &Sequence::default_sequence(),
+        activity.updated_at,
+    ) {
+        Applied::Changed(record) => Ok(*record),
+        other => Err(format!("the sample checkout was not stored: {other:?}")),
+    }
 }
 
 pub fn run(files: &[PathBuf]) -> Result<(), String> {

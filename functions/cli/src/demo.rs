@@ -8,7 +8,8 @@ use serde_json::{Value, json};
 use crate::simulate::{self, InputEvent, Progress};
 
 const SHOP: &str = "demo-shop.myshopify.com";
-const CHECKOUT: &str = include_str!("../../core/tests/fixtures/shopify/checkouts_create.json");
+pub(crate) const CHECKOUT: &str =
+    include_str!("../../core/tests/fixtures/shopify/checkouts_create.json");
 const CHECKOUT_UPDATE: &str =
     include_str!("../../core/tests/fixtures/shopify/checkouts_update.json");
 const CHECKOUT_NO_CONTACT: &str =
