@@ -164,6 +164,23 @@ async fn signed_checkout_becomes_an_email_and_the_order_cancels_the_rest() {
         cartback_core::cart::CartStatus::Converted
     );
     assert_eq!(stored.value.order_id.as_deref(), Some("6012345678901"));
+
+    // The whole flow logged, and never a person's data.
+    let logs = cartback_e2e::captured_logs();
+    for expected in ["webhook accepted", "schedule created", "sent"] {
+        assert!(logs.contains(expected), "no {expected:?} log line");
+    }
+    for personal in ["ada@example.com", "Ada", "Example Street", "+358", TOKEN] {
+        assert!(
+            !logs.contains(personal),
+            "personal data {personal:?} in the logs"
+        );
+    }
+    assert!(
+        logs.lines()
+            .all(|l| serde_json::from_str::<serde_json::Value>(l).is_ok()),
+        "every log line is JSON"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -43,6 +43,40 @@ pub const SCHEDULER_ROLE_ARN: &str = "arn:aws:iam::123456789012:role/cartback-sc
 pub const SCHEDULER_DLQ_ARN: &str = "arn:aws:sqs:eu-north-1:123456789012:cartback-scheduler-dlq";
 pub const REGION: &str = "eu-north-1";
 
+/// Every log line the handlers wrote in this test process, as JSON (the Lambda format).
+pub fn captured_logs() -> String {
+    LOGS.lock()
+        .map(|buffer| String::from_utf8_lossy(&buffer).into_owned())
+        .unwrap_or_default()
+}
+
+static LOGS: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+
+struct LogWriter;
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut buffer) = LOGS.lock() {
+            buffer.extend_from_slice(bytes);
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Installs the same JSON log format the functions use, writing into `captured_logs()`.
+fn capture_logs() {
+    let _ = tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+        .with_current_span(true)
+        .with_writer(|| LogWriter)
+        .try_init();
+}
+
 fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -172,6 +206,7 @@ pub struct TestEnv {
 impl TestEnv {
     /// Starts moto and creates what `infra/template.yaml` creates, plus one connected shop.
     pub async fn start(now: Timestamp, shop: &str, secret: &str) -> Result<Self> {
+        capture_logs();
         let moto = Moto::start().await?;
         let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .endpoint_url(&moto.endpoint)

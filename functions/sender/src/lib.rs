@@ -111,7 +111,7 @@ where
         };
         let now = deps.clock.now();
         let decision = decide(&cart.value, contact.as_ref(), &shop.sequence, now);
-        tracing::info!(decision = ?decision_name(&decision), "decided");
+        tracing::info!(decision = %decision_name(&decision), "decided");
         let outcome = match decision {
             Decision::Wait { until } => write_cart(deps, rearm(&cart.value, until), cart.version)
                 .await?

@@ -124,7 +124,11 @@ where
     let reply = WebhookReply(process(request, deps).await);
     match &reply.0 {
         Ok(accepted) => {
-            tracing::info!(status = 200, outcome = ?outcome_name(accepted), "webhook accepted")
+            tracing::info!(
+                status = 200,
+                outcome = outcome_name(accepted),
+                "webhook accepted"
+            )
         }
         Err(refused) => {
             tracing::warn!(status = refused.status(), reason = %refused, "webhook refused")
