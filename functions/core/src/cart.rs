@@ -67,6 +67,15 @@ pub struct CartSnapshot {
     pub total: Money,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recovery_url: Option<Url>,
+    /// An IANA zone, when the platform gives one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
+    /// ISO 3166-1 country of the shipping (else billing) address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    /// Its subdivision (province or state code), for countries with several zones.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
 }
 
 impl CartSnapshot {
@@ -76,6 +85,15 @@ impl CartSnapshot {
             .as_ref()
             .map(Email::key)
             .or_else(|| self.phone.as_ref().map(Phone::key))
+    }
+
+    /// Every key the person is known by here: email and phone.
+    pub fn contact_keys(&self) -> Vec<ContactKey> {
+        self.email
+            .iter()
+            .map(Email::key)
+            .chain(self.phone.iter().map(Phone::key))
+            .collect()
     }
 }
 
@@ -111,6 +129,10 @@ impl Conversion {
 
 /// One normalised event from any platform.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one short-lived value per webhook; boxing buys nothing"
+)]
 pub enum CartEvent {
     Activity(CartActivity),
     Conversion(Conversion),
@@ -123,15 +145,30 @@ pub enum CartStatus {
     Converted,
 }
 
-/// A message sent for one step of a cart's sequence.
+/// A step of a cart's sequence that is done: sent (with its engagement), or skipped.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SentStep {
     pub step: u32,
     pub channel: crate::sequence::Channel,
     pub template: String,
+    /// The mail or SMS service's id; empty for a skipped step.
     pub message_id: String,
+    /// When it was sent (or skipped).
     #[serde(with = "millis")]
     pub sent_at: Timestamp,
+    /// Why the step was not sent, if it was not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
+    #[serde(default, with = "millis_opt", skip_serializing_if = "Option::is_none")]
+    pub opened_at: Option<Timestamp>,
+    #[serde(default, with = "millis_opt", skip_serializing_if = "Option::is_none")]
+    pub clicked_at: Option<Timestamp>,
+}
+
+impl SentStep {
+    pub fn is_sent(&self) -> bool {
+        self.skipped.is_none()
+    }
 }
 
 /// The cart as cartback keeps it (one table item).
@@ -166,6 +203,10 @@ pub struct CartRecord {
     /// A step whose message is being sent; only the claimer sends it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub claimed_step: Option<u32>,
+    /// The generation whose schedule fired (set by the sender): that schedule deleted
+    /// itself, so the planner need not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fired: Option<u32>,
     /// Why nothing more is planned, when nothing is.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_reason: Option<crate::decide::StopReason>,
@@ -188,6 +229,18 @@ impl CartRecord {
     pub fn log_id(&self) -> String {
         crate::ids::log_hash(&[self.shop.as_str(), self.cart.as_str()])
     }
+
+    /// The recipient's engagement so far in this sequence.
+    pub fn engagement(&self) -> crate::sequence::Engagement {
+        use crate::sequence::Engagement;
+        if self.sent.iter().any(|s| s.clicked_at.is_some()) {
+            Engagement::Clicked
+        } else if self.sent.iter().any(|s| s.opened_at.is_some()) {
+            Engagement::Opened
+        } else {
+            Engagement::None
+        }
+    }
 }
 
 /// Why a person gets no more messages from a shop.
@@ -206,6 +259,14 @@ pub struct Suppression {
     pub at: Timestamp,
 }
 
+/// The person's most recent cart: a newer cart supersedes older ones.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LatestCart {
+    pub cart: CartId,
+    #[serde(with = "millis")]
+    pub activity_at: Timestamp,
+}
+
 /// What we know of a person across carts (keyed by the hash of their email or phone).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContactRecord {
@@ -213,9 +274,17 @@ pub struct ContactRecord {
     pub key: ContactKey,
     #[serde(default, with = "millis_opt", skip_serializing_if = "Option::is_none")]
     pub last_order_at: Option<Timestamp>,
-    /// Set once the person unsubscribed, bounced or complained; never lifted automatically.
+    /// No more email: unsubscribed, bounced or complained. Never lifted automatically.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub suppressed: Option<Suppression>,
+    pub email_suppressed: Option<Suppression>,
+    /// No more SMS: opted out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sms_suppressed: Option<Suppression>,
+    /// Messages sent to the person recently (any cart, any channel), for the frequency cap.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recent_sends: Vec<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latest_cart: Option<LatestCart>,
     pub expires_at: i64,
 }
 
@@ -225,9 +294,59 @@ impl ContactRecord {
             shop: shop.clone(),
             key: key.clone(),
             last_order_at: None,
-            suppressed: None,
+            email_suppressed: None,
+            sms_suppressed: None,
+            recent_sends: Vec::new(),
+            latest_cart: None,
             expires_at: 0,
         }
+    }
+
+    pub fn suppression(&self, channel: crate::sequence::Channel) -> Option<Suppression> {
+        match channel {
+            crate::sequence::Channel::Email => self.email_suppressed,
+            crate::sequence::Channel::Sms => self.sms_suppressed,
+        }
+    }
+}
+
+/// Everything known about the person behind a cart, merged over their keys (email, phone).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Person {
+    pub last_order_at: Option<Timestamp>,
+    pub email_suppressed: Option<Suppression>,
+    pub sms_suppressed: Option<Suppression>,
+    /// Send times (any cart, any channel), newest last.
+    pub recent_sends: Vec<Timestamp>,
+    pub latest_cart: Option<LatestCart>,
+    /// The SMS service says the number opted out (checked before each SMS).
+    pub sms_opted_out: bool,
+}
+
+impl Person {
+    pub fn merge(contacts: &[ContactRecord]) -> Self {
+        let mut person = Self::default();
+        for c in contacts {
+            person.last_order_at = person.last_order_at.max(c.last_order_at);
+            person.email_suppressed = person.email_suppressed.or(c.email_suppressed);
+            person.sms_suppressed = person.sms_suppressed.or(c.sms_suppressed);
+            person.recent_sends.extend(
+                c.recent_sends
+                    .iter()
+                    .filter_map(|ms| crate::time::from_millis(*ms)),
+            );
+            if let Some(latest) = &c.latest_cart
+                && person
+                    .latest_cart
+                    .as_ref()
+                    .is_none_or(|known| known.activity_at < latest.activity_at)
+            {
+                person.latest_cart = Some(latest.clone());
+            }
+        }
+        person.recent_sends.sort();
+        person.recent_sends.dedup();
+        person
     }
 }
 

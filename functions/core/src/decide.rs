@@ -1,10 +1,13 @@
-//! The decision at wake-up: a pure function of the cart, the person, the sequence and now.
+//! The decision at wake-up: a pure function of the cart, the person, the sequence, the
+//! shop's rules, the recipient's time zone and now.
 
 use jiff::Timestamp;
+use jiff::tz::TimeZone;
 use serde::{Deserialize, Serialize};
 
-use crate::cart::{CartRecord, CartStatus, ContactRecord, SuppressionReason};
-use crate::sequence::{Channel, DelayFrom, Sequence};
+use crate::cart::{CartRecord, CartStatus, Person, Suppression, SuppressionReason};
+use crate::sequence::{Channel, ChannelChoice, DelayFrom, Sequence, Step};
+use crate::shop::{EmailConsent, Rules};
 
 /// Why a cart gets no (more) messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -14,10 +17,14 @@ pub enum StopReason {
     Purchased,
     /// The same person bought after this cart's last activity (another cart or device).
     PurchasedElsewhere,
+    /// A newer cart of the same person took over.
+    Superseded,
     /// Neither an email address nor a phone number.
     NoContact,
-    /// The step needs an email address and the cart has none.
+    /// The remaining steps need an email address and the cart has none.
     NoEmail,
+    /// No remaining step may reach the person with the consent given.
+    NoConsent,
     /// Every step of the sequence was sent.
     SequenceComplete,
     /// The sequence configured for the cart no longer exists.
@@ -39,8 +46,10 @@ impl StopReason {
         match self {
             Self::Purchased => "purchased",
             Self::PurchasedElsewhere => "purchased_elsewhere",
+            Self::Superseded => "superseded",
             Self::NoContact => "no_contact",
             Self::NoEmail => "no_email",
+            Self::NoConsent => "no_consent",
             Self::SequenceComplete => "sequence_complete",
             Self::UnknownSequence => "unknown_sequence",
             Self::SendFailed => "send_failed",
@@ -56,99 +65,307 @@ impl StopReason {
         match self {
             Self::NoContact => snapshot.email.is_some() || snapshot.phone.is_some(),
             Self::NoEmail => snapshot.email.is_some(),
+            Self::NoConsent => snapshot.consent.email_marketing || snapshot.consent.sms_marketing,
             Self::NoRecoveryLink => snapshot.recovery_url.is_some(),
+            // Coming back to an older cart makes it the person's latest again.
+            Self::Superseded => true,
             _ => false,
+        }
+    }
+}
+
+/// Why one step is passed over (the sequence goes on).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SkipReason {
+    NoEmail,
+    NoEmailConsent,
+    EmailSuppressed,
+    NoPhone,
+    NoSmsConsent,
+    SmsSuppressed,
+    SmsOptedOut,
+    /// The step's `send_when` condition does not hold.
+    ConditionNotMet,
+}
+
+impl SkipReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NoEmail => "no_email",
+            Self::NoEmailConsent => "no_email_consent",
+            Self::EmailSuppressed => "email_suppressed",
+            Self::NoPhone => "no_phone",
+            Self::NoSmsConsent => "no_sms_consent",
+            Self::SmsSuppressed => "sms_suppressed",
+            Self::SmsOptedOut => "sms_opted_out",
+            Self::ConditionNotMet => "condition_not_met",
+        }
+    }
+}
+
+/// Why a due message waits a little longer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeferReason {
+    /// Night time where the recipient is.
+    QuietHours,
+    /// The person already got the most messages a week allows.
+    FrequencyCap,
+}
+
+impl DeferReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::QuietHours => "quiet_hours",
+            Self::FrequencyCap => "frequency_cap",
         }
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
-    /// Send this step now.
+    /// Send this step now, this way.
     Send { step: u32, channel: Channel },
-    /// Not yet: wake up again then (the cart moved since the schedule was set).
+    /// Pass over this step (no allowed channel, or its condition fails) and go on.
+    Skip {
+        step: u32,
+        channel: Channel,
+        reason: SkipReason,
+    },
+    /// Due, but not now: quiet hours or the frequency cap.
+    Defer {
+        until: Timestamp,
+        reason: DeferReason,
+    },
+    /// Not due yet (the cart moved, or engagement chose a later branch).
     Wait { until: Timestamp },
     /// Nothing more for this cart.
     Stop { reason: StopReason },
 }
 
-/// When step `step` falls due for this cart, or `None` past the last step.
-pub fn due_at(cart: &CartRecord, sequence: &Sequence, step: u32) -> Option<Timestamp> {
-    let spec = sequence.steps.get(usize::try_from(step).ok()?)?;
-    let base = match spec.from {
+/// Everything a decision depends on.
+#[derive(Debug, Clone, Copy)]
+pub struct Situation<'a> {
+    pub cart: &'a CartRecord,
+    pub person: &'a Person,
+    pub sequence: &'a Sequence,
+    pub rules: &'a Rules,
+    /// The recipient's time zone (for quiet hours).
+    pub zone: &'a TimeZone,
+    pub now: Timestamp,
+}
+
+fn base_time(cart: &CartRecord, spec: &Step, step: u32) -> Timestamp {
+    match spec.from {
         DelayFrom::LastActivity => cart.last_activity_at,
         DelayFrom::PreviousStep => cart
             .sent
             .iter()
             .rev()
-            .find(|sent| sent.step + 1 == step)
-            .map_or(cart.last_activity_at, |sent| sent.sent_at),
-    };
-    base.checked_add(spec.delay).ok()
+            .find(|done| done.step + 1 == step)
+            .map_or(cart.last_activity_at, |done| done.sent_at),
+    }
 }
 
-/// What to do for `cart` at `now`.
-pub fn decide(
-    cart: &CartRecord,
-    contact: Option<&ContactRecord>,
-    sequence: &Sequence,
-    now: Timestamp,
-) -> Decision {
+/// When step `step` falls due for this cart with the engagement so far, or `None` past the
+/// last step.
+pub fn due_at(cart: &CartRecord, sequence: &Sequence, step: u32) -> Option<Timestamp> {
+    let spec = sequence.steps.get(usize::try_from(step).ok()?)?;
+    base_time(cart, spec, step)
+        .checked_add(spec.delay.for_engagement(cart.engagement()))
+        .ok()
+}
+
+/// The earliest step `step` could fall due, whatever engagement may still come (the planner
+/// schedules this; the wake-up re-arms if a later branch applies).
+pub fn earliest_due_at(cart: &CartRecord, sequence: &Sequence, step: u32) -> Option<Timestamp> {
+    let spec = sequence.steps.get(usize::try_from(step).ok()?)?;
+    base_time(cart, spec, step)
+        .checked_add(spec.delay.earliest_from(cart.engagement()))
+        .ok()
+}
+
+fn suppression_stop(suppression: Suppression) -> StopReason {
+    match suppression.reason {
+        SuppressionReason::Unsubscribed => StopReason::Unsubscribed,
+        SuppressionReason::Bounced => StopReason::Bounced,
+        SuppressionReason::Complained => StopReason::Complained,
+    }
+}
+
+/// Whether email may reach the person.
+fn email_allowed(s: &Situation<'_>) -> Result<(), SkipReason> {
+    let snapshot = s.cart.snapshot.as_ref().ok_or(SkipReason::NoEmail)?;
+    if snapshot.email.is_none() {
+        return Err(SkipReason::NoEmail);
+    }
+    if s.rules.email_consent == EmailConsent::Required && !snapshot.consent.email_marketing {
+        return Err(SkipReason::NoEmailConsent);
+    }
+    if s.person.email_suppressed.is_some() {
+        return Err(SkipReason::EmailSuppressed);
+    }
+    Ok(())
+}
+
+/// Whether SMS may reach the person: a number, SMS marketing consent, never opted out.
+fn sms_allowed(s: &Situation<'_>) -> Result<(), SkipReason> {
+    let snapshot = s.cart.snapshot.as_ref().ok_or(SkipReason::NoPhone)?;
+    if snapshot.phone.is_none() {
+        return Err(SkipReason::NoPhone);
+    }
+    if !snapshot.consent.sms_marketing {
+        return Err(SkipReason::NoSmsConsent);
+    }
+    if s.person.sms_suppressed.is_some() {
+        return Err(SkipReason::SmsSuppressed);
+    }
+    if s.person.sms_opted_out {
+        return Err(SkipReason::SmsOptedOut);
+    }
+    Ok(())
+}
+
+/// The channel a step would use now, or why it cannot be sent.
+fn channel_for(s: &Situation<'_>, spec: &Step) -> Result<Channel, (Channel, SkipReason)> {
+    let engagement = s.cart.engagement();
+    match spec.channel {
+        ChannelChoice::Email => email_allowed(s)
+            .map(|()| Channel::Email)
+            .map_err(|r| (Channel::Email, r)),
+        ChannelChoice::Sms => sms_allowed(s)
+            .map(|()| Channel::Sms)
+            .map_err(|r| (Channel::Sms, r)),
+        ChannelChoice::SmsOrEmail => {
+            if spec.prefer_sms_when.holds(engagement) && sms_allowed(s).is_ok() {
+                Ok(Channel::Sms)
+            } else {
+                email_allowed(s)
+                    .map(|()| Channel::Email)
+                    .map_err(|r| (Channel::Email, r))
+            }
+        }
+    }
+}
+
+/// Why nothing at all can reach the person any more, if that is so.
+fn unreachable(s: &Situation<'_>, from_step: usize) -> Option<StopReason> {
+    let any_left = s.sequence.steps[from_step..]
+        .iter()
+        .any(|spec| channel_for(s, spec).is_ok());
+    if any_left {
+        return None;
+    }
+    let snapshot = s.cart.snapshot.as_ref()?;
+    Some(
+        if let Some(suppression) = s
+            .person
+            .email_suppressed
+            .filter(|_| snapshot.email.is_some())
+        {
+            suppression_stop(suppression)
+        } else if snapshot.email.is_none() {
+            StopReason::NoEmail
+        } else {
+            StopReason::NoConsent
+        },
+    )
+}
+
+/// Messages in the cap's window ending at `at`.
+fn sends_in_window(s: &Situation<'_>, at: Timestamp) -> Vec<Timestamp> {
+    let window_start = at.checked_sub(s.rules.frequency_cap.window()).unwrap_or(at);
+    s.person
+        .recent_sends
+        .iter()
+        .copied()
+        .filter(|t| *t > window_start && *t <= at)
+        .collect()
+}
+
+/// What to do for the cart now.
+pub fn decide(s: &Situation<'_>) -> Decision {
+    let cart = s.cart;
+    let stop = |reason| Decision::Stop { reason };
     if cart.status == CartStatus::Converted {
-        return Decision::Stop {
-            reason: StopReason::Purchased,
-        };
+        return stop(StopReason::Purchased);
     }
-    if let Some(suppression) = contact.and_then(|c| c.suppressed) {
-        let reason = match suppression.reason {
-            SuppressionReason::Unsubscribed => StopReason::Unsubscribed,
-            SuppressionReason::Bounced => StopReason::Bounced,
-            SuppressionReason::Complained => StopReason::Complained,
-        };
-        return Decision::Stop { reason };
-    }
-    if contact
-        .and_then(|c| c.last_order_at)
+    if s.person
+        .last_order_at
         .is_some_and(|ordered| ordered >= cart.last_activity_at)
     {
-        return Decision::Stop {
-            reason: StopReason::PurchasedElsewhere,
-        };
+        return stop(StopReason::PurchasedElsewhere);
     }
-    let Some(spec) = usize::try_from(cart.next_step)
+    if s.person.latest_cart.as_ref().is_some_and(|latest| {
+        latest.cart != cart.cart && latest.activity_at > cart.last_activity_at
+    }) {
+        return stop(StopReason::Superseded);
+    }
+    let Some(index) = usize::try_from(cart.next_step)
         .ok()
-        .and_then(|i| sequence.steps.get(i))
+        .filter(|i| *i < s.sequence.steps.len())
     else {
-        return Decision::Stop {
-            reason: StopReason::SequenceComplete,
-        };
+        return stop(StopReason::SequenceComplete);
     };
+    let spec = &s.sequence.steps[index];
     let Some(snapshot) = cart.snapshot.as_ref() else {
-        return Decision::Stop {
-            reason: StopReason::NoContact,
-        };
+        return stop(StopReason::NoContact);
     };
-    match spec.channel {
-        Channel::Email if snapshot.email.is_none() => {
-            let reason = if snapshot.phone.is_none() {
-                StopReason::NoContact
-            } else {
-                StopReason::NoEmail
-            };
-            return Decision::Stop { reason };
-        }
-        Channel::Email => {}
+    if snapshot.email.is_none() && snapshot.phone.is_none() {
+        return stop(StopReason::NoContact);
     }
     if snapshot.recovery_url.is_none() {
-        return Decision::Stop {
-            reason: StopReason::NoRecoveryLink,
+        return stop(StopReason::NoRecoveryLink);
+    }
+    if let Some(reason) = unreachable(s, index) {
+        return stop(reason);
+    }
+    match due_at(cart, s.sequence, cart.next_step) {
+        Some(due) if due > s.now => return Decision::Wait { until: due },
+        Some(_) => {}
+        None => return stop(StopReason::SequenceComplete),
+    }
+    if !spec.send_when.holds(cart.engagement()) {
+        return Decision::Skip {
+            step: cart.next_step,
+            channel: channel_for(s, spec).unwrap_or_else(|(c, _)| c),
+            reason: SkipReason::ConditionNotMet,
         };
     }
-    match due_at(cart, sequence, cart.next_step) {
-        Some(due) if due > now => Decision::Wait { until: due },
+    let channel = match channel_for(s, spec) {
+        Ok(channel) => channel,
+        Err((channel, reason)) => {
+            return Decision::Skip {
+                step: cart.next_step,
+                channel,
+                reason,
+            };
+        }
+    };
+    // The frequency cap: at most N messages per person in any window, across carts.
+    let cap = &s.rules.frequency_cap;
+    let mut until = s.now;
+    let recent = sends_in_window(s, s.now);
+    let mut reason = None;
+    if cap.messages > 0 && recent.len() >= cap.messages as usize {
+        // Free again once the oldest of the last N leaves the window.
+        let oldest = recent[recent.len() - cap.messages as usize];
+        until = oldest.checked_add(cap.window()).unwrap_or(s.now);
+        reason = Some(DeferReason::FrequencyCap);
+    }
+    if let Some(quiet) = s.rules.quiet_hours(channel) {
+        let allowed = crate::zone::next_allowed(until, s.zone, quiet.from, quiet.until);
+        if allowed > until {
+            until = allowed;
+            reason = reason.or(Some(DeferReason::QuietHours));
+        }
+    }
+    match reason {
+        Some(reason) if until > s.now => Decision::Defer { until, reason },
         _ => Decision::Send {
             step: cart.next_step,
-            channel: spec.channel,
+            channel,
         },
     }
 }

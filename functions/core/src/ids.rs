@@ -103,6 +103,22 @@ pub fn log_hash(parts: &[&str]) -> String {
     hex::encode(&hasher.finalize()[..8])
 }
 
+/// An id in a form SES message tags accept (base64url: letters, digits, `-`, `_`), so
+/// delivery events can name the cart they are about.
+pub fn tag_value(id: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id.as_bytes())
+}
+
+/// The id behind a `tag_value`.
+pub fn from_tag_value(tag: &str) -> Option<String> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(tag.as_bytes())
+        .ok()?;
+    String::from_utf8(bytes).ok()
+}
+
 /// The hashed key of a person (normalised email or E.164 phone); never the address itself.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]

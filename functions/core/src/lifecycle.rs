@@ -7,8 +7,9 @@ use crate::cart::{
     CartActivity, CartRecord, CartStatus, ContactRecord, Conversion, Platform, SentStep,
     Suppression, SuppressionReason,
 };
-use crate::decide::{StopReason, due_at};
+use crate::decide::{StopReason, earliest_due_at};
 use crate::ids::{ContactKey, ShopId};
+use crate::sequence::Channel;
 use crate::sequence::Sequence;
 
 /// How long a cart's item lives after its last change (DynamoDB TTL).
@@ -63,13 +64,14 @@ pub fn apply_activity(
             next_due_at: None,
             generation: 1,
             claimed_step: None,
+            fired: None,
             stop_reason: None,
             converted_at: None,
             order_id: None,
             order_total: None,
             expires_at: expiry(activity_at, CART_RETENTION),
         };
-        record.next_due_at = due_at(&record, sequence, 0);
+        record.next_due_at = earliest_due_at(&record, sequence, 0);
         return Applied::Changed(Box::new(record));
     };
     if existing.status == CartStatus::Converted {
@@ -91,7 +93,7 @@ pub fn apply_activity(
             .is_some_and(|reason| reason.lifted_by(&activity.snapshot))
     {
         record.stop_reason = None;
-        record.next_due_at = due_at(&record, sequence, record.next_step);
+        record.next_due_at = earliest_due_at(&record, sequence, record.next_step);
         record.generation += 1;
     }
     Applied::Changed(Box::new(record))
@@ -128,6 +130,7 @@ pub fn apply_conversion(
             next_due_at: None,
             generation: 0,
             claimed_step: None,
+            fired: None,
             stop_reason: None,
             converted_at: None,
             order_id: None,
@@ -172,16 +175,21 @@ pub fn contact_suppressed(
     existing: Option<&ContactRecord>,
     shop: &ShopId,
     key: &ContactKey,
+    channel: Channel,
     reason: SuppressionReason,
     at: Timestamp,
 ) -> Option<ContactRecord> {
-    if existing.is_some_and(|c| c.suppressed.is_some()) {
+    if existing.is_some_and(|c| c.suppression(channel).is_some()) {
         return None;
     }
     let mut record = existing
         .cloned()
         .unwrap_or_else(|| ContactRecord::new(shop, key));
-    record.suppressed = Some(Suppression { reason, at });
+    let suppression = Some(Suppression { reason, at });
+    match channel {
+        Channel::Email => record.email_suppressed = suppression,
+        Channel::Sms => record.sms_suppressed = suppression,
+    }
     record.expires_at = record.expires_at.max(expiry(at, CONTACT_RETENTION));
     Some(record)
 }
@@ -226,15 +234,17 @@ pub fn release(cart: &CartRecord) -> CartRecord {
     record
 }
 
-/// Records a sent step and arms the next one (if any, and if the cart is still open).
-pub fn record_sent(cart: &CartRecord, sent: SentStep, sequence: &Sequence) -> CartRecord {
+/// Records a done step (sent or skipped) and arms the next one, if any and if the cart is
+/// still open. Called by the sender after its wake-up fired.
+pub fn record_sent(cart: &CartRecord, done: SentStep, sequence: &Sequence) -> CartRecord {
     let mut record = cart.clone();
     record.claimed_step = None;
-    record.next_step = sent.step + 1;
-    record.sent.push(sent);
+    record.next_step = done.step + 1;
+    record.sent.push(done);
+    record.fired = Some(cart.generation);
     record.generation += 1;
     if record.is_open() {
-        record.next_due_at = due_at(&record, sequence, record.next_step);
+        record.next_due_at = earliest_due_at(&record, sequence, record.next_step);
         if record.next_due_at.is_none() {
             record.stop_reason = Some(StopReason::SequenceComplete);
         }
@@ -244,20 +254,119 @@ pub fn record_sent(cart: &CartRecord, sent: SentStep, sequence: &Sequence) -> Ca
     record
 }
 
-/// Moves the wake-up later: the cart changed since the schedule was made.
+/// Moves the wake-up later (the cart changed, a later branch applies, or the message is
+/// deferred). Called by the sender after its wake-up fired.
 pub fn rearm(cart: &CartRecord, until: Timestamp) -> CartRecord {
     let mut record = cart.clone();
     record.next_due_at = Some(until);
+    record.fired = Some(cart.generation);
     record.generation += 1;
     record
 }
 
-/// Nothing more is planned for the cart.
+/// Nothing more is planned for the cart. Called by the sender after its wake-up fired.
 pub fn stop(cart: &CartRecord, reason: StopReason) -> CartRecord {
     let mut record = cart.clone();
     record.claimed_step = None;
     record.next_due_at = None;
     record.stop_reason = Some(reason);
+    record.fired = Some(cart.generation);
     record.generation += 1;
     record
+}
+
+/// What the recipient did with a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interaction {
+    Open,
+    Click,
+}
+
+/// Records an open or click of step `step` (0-based). An engagement can make the next step
+/// due earlier (the clicked branch may come before the none branch): the cart is then
+/// re-armed for that earlier time — never before `now`. `None` when nothing changes.
+pub fn record_engagement(
+    cart: &CartRecord,
+    step: u32,
+    interaction: Interaction,
+    at: Timestamp,
+    sequence: &Sequence,
+    now: Timestamp,
+) -> Option<CartRecord> {
+    let mut record = cart.clone();
+    let done = record
+        .sent
+        .iter_mut()
+        .find(|done| done.step == step && done.is_sent())?;
+    let slot = match interaction {
+        Interaction::Open => &mut done.opened_at,
+        Interaction::Click => &mut done.clicked_at,
+    };
+    if slot.is_some() {
+        return None;
+    }
+    *slot = Some(at);
+    if interaction == Interaction::Click && done.opened_at.is_none() {
+        // A click implies the message was opened (images may have been blocked).
+        done.opened_at = Some(at);
+    }
+    if record.is_open()
+        && record.claimed_step.is_none()
+        && let (Some(current), Some(earliest)) = (
+            record.next_due_at,
+            earliest_due_at(&record, sequence, record.next_step),
+        )
+    {
+        let earlier = earliest.max(now);
+        if earlier < current {
+            record.next_due_at = Some(earlier);
+            record.generation += 1;
+        }
+    }
+    Some(record)
+}
+
+/// How long sends are remembered on the person (longer than any frequency-cap window).
+pub const SEND_MEMORY: SignedDuration = SignedDuration::from_hours(24 * 31);
+
+/// Remembers a message sent to the person (for the frequency cap across carts).
+pub fn contact_sent(
+    existing: Option<&ContactRecord>,
+    shop: &ShopId,
+    key: &ContactKey,
+    at: Timestamp,
+) -> ContactRecord {
+    let mut record = existing
+        .cloned()
+        .unwrap_or_else(|| ContactRecord::new(shop, key));
+    let horizon = at.checked_sub(SEND_MEMORY).unwrap_or(at).as_millisecond();
+    record.recent_sends.retain(|ms| *ms > horizon);
+    record.recent_sends.push(at.as_millisecond());
+    record.expires_at = record.expires_at.max(expiry(at, CONTACT_RETENTION));
+    record
+}
+
+/// Makes `cart` the person's latest cart if its activity is the newest; `None` when it
+/// already is (or an other cart is newer).
+pub fn contact_latest_cart(
+    existing: Option<&ContactRecord>,
+    shop: &ShopId,
+    key: &ContactKey,
+    cart: &crate::ids::CartId,
+    activity_at: Timestamp,
+) -> Option<ContactRecord> {
+    if let Some(latest) = existing.and_then(|c| c.latest_cart.as_ref())
+        && (latest.cart == *cart || latest.activity_at >= activity_at)
+    {
+        return None;
+    }
+    let mut record = existing
+        .cloned()
+        .unwrap_or_else(|| ContactRecord::new(shop, key));
+    record.latest_cart = Some(crate::cart::LatestCart {
+        cart: cart.clone(),
+        activity_at,
+    });
+    record.expires_at = record.expires_at.max(expiry(activity_at, CART_RETENTION));
+    Some(record)
 }

@@ -124,6 +124,36 @@ pub trait Mailer: Send + Sync {
     ) -> impl Future<Output = Result<String, PortError>> + Send;
 }
 
+/// An SMS ready to publish.
+#[derive(Clone)]
+pub struct OutgoingSms {
+    pub to: crate::contact::Phone,
+    pub text: String,
+    /// Sender id where the destination country allows one.
+    pub sender_id: Option<String>,
+}
+
+impl fmt::Debug for OutgoingSms {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OutgoingSms")
+            .field("to", &self.to)
+            .field("chars", &self.text.chars().count())
+            .finish()
+    }
+}
+
+pub trait SmsSender: Send + Sync {
+    /// Publishes a promotional SMS and returns the service's message id.
+    fn send_sms(&self, sms: &OutgoingSms)
+    -> impl Future<Output = Result<String, PortError>> + Send;
+
+    /// Whether the number opted out of SMS (replied STOP): checked before every SMS.
+    fn is_opted_out(
+        &self,
+        phone: &crate::contact::Phone,
+    ) -> impl Future<Output = Result<bool, PortError>> + Send;
+}
+
 pub trait ShopDirectory: Send + Sync {
     /// The shop's settings and sequence, or `None` for a shop we do not serve.
     fn shop(&self, id: &ShopId) -> impl Future<Output = Result<Option<Shop>, PortError>> + Send;

@@ -41,6 +41,16 @@ pub const EMBEDDED_TEMPLATES: &[(&str, &str)] = embedded![
     "en/offer.preheader.txt",
 ];
 
+macro_rules! embedded_sms {
+    ($($path:literal),* $(,)?) => {
+        &[$((concat!("sms/", $path), include_str!(concat!("../../../templates/sms/", $path)))),*]
+    };
+}
+
+/// SMS texts per step, by their path under `templates/` (`sms/<locale>/<step>.txt`).
+pub const EMBEDDED_SMS: &[(&str, &str)] =
+    embedded_sms!["en/reminder.txt", "en/reassure.txt", "en/offer.txt"];
+
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
     #[error("template {template}: {source}")]
@@ -105,11 +115,41 @@ pub struct EmailContext {
 }
 
 impl EmailContext {
-    /// The context for step `step` (0-based) of `cart`.
+    /// The context for an email of step `step` (0-based) of `cart`.
     pub fn for_cart(
         cart: &CartRecord,
         shop: &ShopSettings,
         step: u32,
+    ) -> Result<Self, RenderError> {
+        Self::for_channel(cart, shop, step, crate::sequence::Channel::Email)
+    }
+
+    /// Adds a step's offer, its expiry written in the recipient's zone.
+    pub fn with_offer(
+        mut self,
+        offer: &crate::sequence::Offer,
+        sent_at: Timestamp,
+        zone: &jiff::tz::TimeZone,
+    ) -> Self {
+        let expires = sent_at
+            .checked_add(offer.valid_for)
+            .unwrap_or(sent_at)
+            .to_zoned(zone.clone());
+        self.offer = Some(OfferContext {
+            code: offer.code.clone().unwrap_or_default(),
+            description: offer.description.clone(),
+            expires: expires.strftime("%A %-d %B, %H:%M").to_string(),
+        });
+        self
+    }
+
+    /// The context for a message of step `step` (0-based) of `cart` on `channel`: the first
+    /// name only with that channel's marketing consent.
+    pub fn for_channel(
+        cart: &CartRecord,
+        shop: &ShopSettings,
+        step: u32,
+        channel: crate::sequence::Channel,
     ) -> Result<Self, RenderError> {
         let snapshot = cart.snapshot.as_ref().ok_or(RenderError::NoSnapshot)?;
         let cart_url = snapshot
@@ -128,10 +168,10 @@ impl EmailContext {
             },
             // Personal touches only for people who agreed to marketing email.
             customer: CustomerContext {
-                first_name: snapshot
-                    .first_name
-                    .clone()
-                    .filter(|_| snapshot.consent.email_marketing),
+                first_name: snapshot.first_name.clone().filter(|_| match channel {
+                    crate::sequence::Channel::Email => snapshot.consent.email_marketing,
+                    crate::sequence::Channel::Sms => snapshot.consent.sms_marketing,
+                }),
             },
             items: snapshot
                 .items
@@ -189,7 +229,7 @@ impl Renderer {
             }
         });
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Chainable);
-        for (name, source) in EMBEDDED_TEMPLATES {
+        for (name, source) in EMBEDDED_TEMPLATES.iter().chain(EMBEDDED_SMS) {
             // The embedded templates are checked by the tests below; a syntax error there
             // is a build defect, reported when rendering.
             let _ = env.add_template(name, source);
@@ -248,6 +288,32 @@ impl Renderer {
             html,
             text,
         })
+    }
+}
+
+/// An SMS text, ready to send, with its length.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderedSms {
+    pub text: String,
+    pub length: crate::sms::SmsLength,
+}
+
+impl Renderer {
+    /// Renders the SMS text of `template` in the cart's locale (English as fallback).
+    pub fn render_sms(
+        &self,
+        template: &str,
+        locale: Option<&str>,
+        ctx: &EmailContext,
+    ) -> Result<RenderedSms, RenderError> {
+        let name = format!("sms/{}/{template}.txt", Self::locale_of(locale));
+        let text = self
+            .render_one(&name, ctx)?
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        let length = crate::sms::length(&text);
+        Ok(RenderedSms { text, length })
     }
 }
 

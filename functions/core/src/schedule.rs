@@ -65,11 +65,11 @@ pub enum ScheduleOp {
 /// The operations that move the scheduler from the old record's schedule to the new one's.
 /// Creates come before deletes so a failure half-way leaves a wake-up, never none.
 ///
-/// Only the sender bumps the generation of a cart that had a schedule, and the sender only
-/// runs when that schedule fired — and a fired one-shot schedule deletes itself
-/// (ActionAfterCompletion DELETE). So a bumped generation needs no DeleteSchedule call.
+/// When the sender writes after its wake-up it marks the generation whose schedule fired
+/// (`fired`); a fired one-shot schedule deleted itself (ActionAfterCompletion DELETE), so it
+/// needs no DeleteSchedule call.
 pub fn reconcile(old: Option<&CartRecord>, new: Option<&CartRecord>) -> Vec<ScheduleOp> {
-    let fired = matches!((old, new), (Some(o), Some(n)) if n.generation > o.generation);
+    let fired = matches!((old, new), (Some(o), Some(n)) if n.fired == Some(o.generation));
     let before = old.and_then(desired_schedule).filter(|_| !fired);
     let after = new.and_then(desired_schedule);
     if before == after {

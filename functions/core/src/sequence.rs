@@ -1,10 +1,23 @@
-//! Reminder sequences are data: a TOML file names each step's channel, template and delay.
+//! Reminder sequences are data: a TOML file names each step's channel, template, delay,
+//! conditions and offer.
 //!
 //! ```toml
-//! name = "default"
+//! name = "new-visitor"
+//!
 //! [[step]]
 //! template = "reminder"
-//! delay = "1h"            # after the cart's last activity
+//! delay = "1h"                      # step 1: after the cart's last activity
+//!
+//! [[step]]
+//! template = "reassure"
+//! channel = "sms_or_email"          # SMS where allowed, else email
+//! prefer_sms_when = "not_opened"    # ... and only if step 1 was not opened
+//! delay = { clicked = "8h", opened = "6h", none = "10h" }   # after the previous step
+//!
+//! [[step]]
+//! template = "offer"
+//! delay = { clicked = "1 day", opened = "1 day", none = "2 days" }
+//! offer = { description = "10 % off your cart", code = "COMEBACK10", valid_for = "24h" }
 //! ```
 
 use std::ops::Range;
@@ -12,17 +25,75 @@ use std::ops::Range;
 use jiff::{SignedDuration, Span, SpanRelativeTo};
 use serde::{Deserialize, Serialize};
 
-/// How a step reaches the person.
+/// How a message reaches the person.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Channel {
     Email,
+    Sms,
 }
 
 impl Channel {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Email => "email",
+            Self::Sms => "sms",
+        }
+    }
+}
+
+/// The channel a step asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChannelChoice {
+    Email,
+    Sms,
+    /// SMS where allowed (and `prefer_sms_when` holds), else email.
+    SmsOrEmail,
+}
+
+/// The recipient's engagement so far in this sequence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Engagement {
+    /// Nothing opened or clicked.
+    None,
+    /// Something opened, nothing clicked.
+    Opened,
+    /// Something clicked.
+    Clicked,
+}
+
+impl Engagement {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::Opened => "opened",
+            Self::Clicked => "clicked",
+        }
+    }
+}
+
+/// A condition on the engagement so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Condition {
+    #[default]
+    Always,
+    Opened,
+    NotOpened,
+    Clicked,
+    NotClicked,
+}
+
+impl Condition {
+    pub fn holds(self, engagement: Engagement) -> bool {
+        match self {
+            Self::Always => true,
+            Self::Opened => engagement >= Engagement::Opened,
+            Self::NotOpened => engagement == Engagement::None,
+            Self::Clicked => engagement == Engagement::Clicked,
+            Self::NotClicked => engagement < Engagement::Clicked,
         }
     }
 }
@@ -33,16 +104,68 @@ impl Channel {
 pub enum DelayFrom {
     /// The cart's last activity (the classic "1 h, 24 h, 72 h after abandonment").
     LastActivity,
-    /// The time the previous step was sent.
+    /// The time the previous step was sent (or skipped).
     PreviousStep,
+}
+
+/// How long to wait, possibly depending on the engagement so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delay {
+    Fixed(SignedDuration),
+    ByEngagement {
+        clicked: SignedDuration,
+        opened: SignedDuration,
+        none: SignedDuration,
+    },
+}
+
+impl Delay {
+    pub fn for_engagement(self, engagement: Engagement) -> SignedDuration {
+        match self {
+            Self::Fixed(delay) => delay,
+            Self::ByEngagement {
+                clicked,
+                opened,
+                none,
+            } => match engagement {
+                Engagement::Clicked => clicked,
+                Engagement::Opened => opened,
+                Engagement::None => none,
+            },
+        }
+    }
+
+    /// The shortest delay any engagement from `at_least` on could still lead to
+    /// (engagement only grows: none → opened → clicked).
+    pub fn earliest_from(self, at_least: Engagement) -> SignedDuration {
+        [Engagement::None, Engagement::Opened, Engagement::Clicked]
+            .into_iter()
+            .filter(|e| *e >= at_least)
+            .map(|e| self.for_engagement(e))
+            .min()
+            .unwrap_or_else(|| self.for_engagement(at_least))
+    }
+}
+
+/// A time-limited offer shown in a step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Offer {
+    pub description: String,
+    pub code: Option<String>,
+    pub valid_for: SignedDuration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Step {
-    pub channel: Channel,
+    pub channel: ChannelChoice,
     pub template: String,
-    pub delay: SignedDuration,
+    pub delay: Delay,
     pub from: DelayFrom,
+    /// The step is skipped unless this holds at its time.
+    pub send_when: Condition,
+    /// For `sms_or_email`: SMS only when this holds, else email.
+    pub prefer_sms_when: Condition,
+    pub offer: Option<Offer>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,7 +174,7 @@ pub struct Sequence {
     pub steps: Vec<Step>,
 }
 
-/// Templates a step may name (the files under `templates/email/<locale>/`).
+/// Templates a step may name (the files under `templates/email/<locale>/` and `templates/sms/<locale>/`).
 pub const KNOWN_TEMPLATES: &[&str] = &["reminder", "reassure", "offer"];
 /// The most steps a sequence may have: more is fatigue, not recovery.
 pub const MAX_STEPS: usize = 5;
@@ -84,19 +207,45 @@ struct SequenceFile {
 #[serde(deny_unknown_fields)]
 struct StepFile {
     #[serde(default = "default_channel")]
-    channel: Channel,
+    channel: ChannelChoice,
     template: toml::Spanned<String>,
-    delay: toml::Spanned<String>,
-    #[serde(default = "default_from")]
-    from: DelayFrom,
+    delay: toml::Spanned<DelayFile>,
+    #[serde(default)]
+    from: Option<toml::Spanned<DelayFrom>>,
+    #[serde(default)]
+    send_when: Condition,
+    #[serde(default)]
+    prefer_sms_when: Option<toml::Spanned<Condition>>,
+    #[serde(default)]
+    offer: Option<toml::Spanned<OfferFile>>,
 }
 
-fn default_channel() -> Channel {
-    Channel::Email
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum DelayFile {
+    Text(String),
+    ByEngagement(EngagementDelays),
 }
 
-fn default_from() -> DelayFrom {
-    DelayFrom::LastActivity
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EngagementDelays {
+    clicked: String,
+    opened: String,
+    none: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OfferFile {
+    description: String,
+    #[serde(default)]
+    code: Option<String>,
+    valid_for: String,
+}
+
+fn default_channel() -> ChannelChoice {
+    ChannelChoice::Email
 }
 
 /// Parses "1h", "24h", "3 days", "90m" or ISO 8601 ("PT1H") into an exact duration.
@@ -131,17 +280,30 @@ impl Sequence {
             }
         };
         let raw: SequenceFile = toml::from_str(source).map_err(|e| {
+            // serde's words for a delay of the wrong shape name an internal type.
+            let message = if e.message().contains("DelayFile") {
+                let given = e
+                    .span()
+                    .and_then(|span| source.get(span))
+                    .unwrap_or("this value")
+                    .trim();
+                format!(
+                    "`{given}` is not a delay: write a duration such as \"1h\", or a table `{{ clicked = \"8h\", opened = \"6h\", none = \"10h\" }}`"
+                )
+            } else {
+                e.message().to_owned()
+            };
             error(
                 e.span().unwrap_or(0..0),
-                e.message().to_owned(),
-                "write the file as in templates/sequences/default.toml: `name = \"...\"` and one `[[step]]` table per step with `template` and `delay`",
+                message,
+                "write the file as in templates/sequences/new-visitor.toml: `name = \"...\"` and one `[[step]]` table per step with `template` and `delay`",
             )
         })?;
         if raw.name.get_ref().trim().is_empty() {
             return Err(error(
                 raw.name.span(),
                 "the sequence name is empty".into(),
-                "give the sequence a name, e.g. `name = \"default\"`",
+                "give the sequence a name, e.g. `name = \"new-visitor\"`",
             ));
         }
         if raw.step.is_empty() {
@@ -161,6 +323,8 @@ impl Sequence {
             ));
         }
         let mut steps = Vec::with_capacity(raw.step.len());
+        // The offset from the last activity of the previous step, while every step so far
+        // counts from the last activity.
         let mut previous_offset: Option<SignedDuration> = None;
         for (index, spanned) in raw.step.into_iter().enumerate() {
             let step_span = spanned.span();
@@ -173,67 +337,138 @@ impl Sequence {
                     &format!("use one of: {}", KNOWN_TEMPLATES.join(", ")),
                 ));
             }
-            let delay = parse_delay(step.delay.get_ref()).ok_or_else(|| {
-                error(
-                    step.delay.span(),
-                    format!("`{}` is not a duration", step.delay.get_ref()),
-                    "write a duration such as \"1h\", \"24h\", \"90m\" or \"3 days\"",
-                )
-            })?;
-            if delay.is_negative() {
-                return Err(error(
-                    step.delay.span(),
-                    "the delay is negative".into(),
-                    "use a positive duration",
-                ));
-            }
+            let delay_span = step.delay.span();
+            let duration = |text: &str| {
+                parse_delay(text)
+                    .filter(|d| !d.is_negative())
+                    .ok_or_else(|| {
+                        error(
+                            delay_span.clone(),
+                            format!("`{text}` is not a duration"),
+                            "write a positive duration such as \"1h\", \"24h\", \"90m\" or \"3 days\"",
+                        )
+                    })
+            };
+            let delay = match step.delay.get_ref() {
+                DelayFile::Text(text) => Delay::Fixed(duration(text)?),
+                DelayFile::ByEngagement(d) => Delay::ByEngagement {
+                    clicked: duration(&d.clicked)?,
+                    opened: duration(&d.opened)?,
+                    none: duration(&d.none)?,
+                },
+            };
+            let default_from = if index == 0 {
+                DelayFrom::LastActivity
+            } else {
+                DelayFrom::PreviousStep
+            };
+            let from = step.from.as_ref().map_or(default_from, |f| *f.get_ref());
+            let from_span = step.from.as_ref().map_or(step_span.clone(), |f| f.span());
             if index == 0 {
-                if step.from != DelayFrom::LastActivity {
+                if from != DelayFrom::LastActivity {
                     return Err(error(
-                        step_span,
+                        from_span,
                         "the first step can only count from the cart's last activity".into(),
                         "remove `from` from the first step",
                     ));
                 }
-                if delay < MIN_FIRST_DELAY {
+                if matches!(delay, Delay::ByEngagement { .. }) {
                     return Err(error(
-                        step.delay.span(),
+                        delay_span,
+                        "the first step has no earlier message whose engagement it could depend on"
+                            .into(),
+                        "give the first step one delay, e.g. `delay = \"1h\"`",
+                    ));
+                }
+                if delay.for_engagement(Engagement::None) < MIN_FIRST_DELAY {
+                    return Err(error(
+                        delay_span,
                         format!(
-                            "the first reminder would go out {delay:#} after the last activity"
+                            "the first reminder would go out {:#} after the last activity",
+                            delay.for_engagement(Engagement::None)
                         ),
                         "wait at least 10 minutes: the shopper may still be checking out",
                     ));
                 }
             }
-            // Steps counting from the last activity must come strictly later than the one
-            // before; after a step that counts from the previous send, their order depends on
-            // when that send happened, so they must count from the previous step too.
-            match (step.from, previous_offset) {
-                (DelayFrom::LastActivity, Some(previous)) if delay <= previous => {
+            match (from, &delay, previous_offset) {
+                (DelayFrom::LastActivity, Delay::ByEngagement { .. }, _) => {
                     return Err(error(
-                        step.delay.span(),
-                        format!("step {} is due no later than the step before it", index + 1),
-                        "give each step a longer delay than the previous one, or set `from = \"previous_step\"`",
+                        delay_span,
+                        "a delay that depends on engagement must count from the previous step"
+                            .into(),
+                        "remove `from = \"last_activity\"` or give one delay",
                     ));
                 }
-                (DelayFrom::LastActivity, None) if index > 0 => {
+                (DelayFrom::LastActivity, Delay::Fixed(delay), Some(previous))
+                    if *delay <= previous =>
+                {
                     return Err(error(
-                        step.delay.span(),
+                        delay_span,
+                        format!("step {} is due no later than the step before it", index + 1),
+                        "give each step a longer delay than the previous one, or count from the previous step",
+                    ));
+                }
+                (DelayFrom::LastActivity, Delay::Fixed(_), None) if index > 0 => {
+                    return Err(error(
+                        from_span,
                         format!(
                             "step {} counts from the last activity but follows a step that counts from the previous send",
                             index + 1
                         ),
-                        "set `from = \"previous_step\"` on this step too",
+                        "count this step from the previous step too (remove `from`)",
                     ));
                 }
-                (DelayFrom::LastActivity, _) => previous_offset = Some(delay),
-                (DelayFrom::PreviousStep, _) => previous_offset = None,
+                (DelayFrom::LastActivity, Delay::Fixed(delay), _) => previous_offset = Some(*delay),
+                (DelayFrom::PreviousStep, _, _) => previous_offset = None,
             }
+            let prefer_sms_when = match &step.prefer_sms_when {
+                Some(condition) if step.channel != ChannelChoice::SmsOrEmail => {
+                    return Err(error(
+                        condition.span(),
+                        "`prefer_sms_when` only applies to `channel = \"sms_or_email\"`".into(),
+                        "remove it, or set `channel = \"sms_or_email\"`",
+                    ));
+                }
+                Some(condition) => *condition.get_ref(),
+                None => Condition::Always,
+            };
+            let offer = match step.offer {
+                None => None,
+                Some(offer) => {
+                    let span = offer.span();
+                    let offer = offer.into_inner();
+                    if offer.description.trim().is_empty() {
+                        return Err(error(
+                            span,
+                            "the offer has no description".into(),
+                            "describe it, e.g. `description = \"10 % off your cart\"`",
+                        ));
+                    }
+                    let valid_for = parse_delay(&offer.valid_for)
+                        .filter(|d| d.is_positive())
+                        .ok_or_else(|| {
+                            error(
+                                span.clone(),
+                                format!("offer validity `{}` is not a duration", offer.valid_for),
+                                "write how long the offer holds, e.g. `valid_for = \"24h\"`",
+                            )
+                        })?;
+                    Some(Offer {
+                        description: offer.description,
+                        code: offer.code.filter(|c| !c.trim().is_empty()),
+                        valid_for,
+                    })
+                }
+            };
             steps.push(Step {
                 channel: step.channel,
                 template,
                 delay,
-                from: step.from,
+                from,
+                send_when: step.send_when,
+                prefer_sms_when,
+                offer,
             });
         }
         Ok(Self {
@@ -242,18 +477,42 @@ impl Sequence {
         })
     }
 
-    /// The sequence shipped with cartback: three emails at 1 h, 24 h and 72 h.
+    /// A sequence shipped with cartback, by name.
+    pub fn builtin(name: &str) -> Option<Self> {
+        BUILTIN_SEQUENCES
+            .iter()
+            .find(|(file, _)| {
+                file.trim_end_matches(".toml")
+                    .ends_with(&format!("/{name}"))
+            })
+            .map(|(file, source)| match Self::parse(file, source) {
+                Ok(sequence) => sequence,
+                // The embedded files are checked by a unit test; a broken build must not ship.
+                Err(error) => panic!("embedded sequence {file} is invalid: {error}"),
+            })
+    }
+
+    /// The classic three emails at 1 h, 24 h and 72 h after the last activity.
     pub fn default_sequence() -> Self {
-        match Self::parse(DEFAULT_SEQUENCE_FILE, DEFAULT_SEQUENCE) {
-            Ok(sequence) => sequence,
-            // The embedded file is checked by a unit test; a broken build must not ship.
-            Err(error) => panic!("embedded default sequence is invalid: {error}"),
-        }
+        Self::builtin("default").expect("the default sequence is embedded")
     }
 }
 
-pub const DEFAULT_SEQUENCE_FILE: &str = "templates/sequences/default.toml";
-pub const DEFAULT_SEQUENCE: &str = include_str!("../../../templates/sequences/default.toml");
+/// The sequences shipped with cartback (file, contents).
+pub const BUILTIN_SEQUENCES: &[(&str, &str)] = &[
+    (
+        "templates/sequences/new-visitor.toml",
+        include_str!("../../../templates/sequences/new-visitor.toml"),
+    ),
+    (
+        "templates/sequences/returning-customer.toml",
+        include_str!("../../../templates/sequences/returning-customer.toml"),
+    ),
+    (
+        "templates/sequences/default.toml",
+        include_str!("../../../templates/sequences/default.toml"),
+    ),
+];
 
 #[cfg(test)]
 mod tests {
@@ -262,9 +521,16 @@ mod tests {
     #[test]
     fn default_sequence_is_three_emails_at_1_24_72_hours() {
         let seq = Sequence::default_sequence();
-        let hours: Vec<i64> = seq.steps.iter().map(|s| s.delay.as_hours()).collect();
+        let hours: Vec<i64> = seq
+            .steps
+            .iter()
+            .map(|s| match s.delay {
+                Delay::Fixed(delay) => delay.as_hours(),
+                Delay::ByEngagement { .. } => panic!("the classic sequence does not branch"),
+            })
+            .collect();
         assert_eq!(hours, vec![1, 24, 72]);
-        assert!(seq.steps.iter().all(|s| s.channel == Channel::Email));
+        assert!(seq.steps.iter().all(|s| s.channel == ChannelChoice::Email));
         assert!(seq.steps.iter().all(|s| s.from == DelayFrom::LastActivity));
         assert_eq!(
             seq.steps
@@ -298,9 +564,13 @@ mod tests {
         let src = "name = \"x\"\n[[step]]\ntemplate = \"reminder\"\ndelay = \"whenever\"\n";
         let err = Sequence::parse("a.toml", src).unwrap_err();
         assert_eq!(err.line, 4);
-        let src = "name = \"x\"\n[[step]]\ntemplate = \"reminder\"\ndelay = \"2h\"\n[[step]]\ntemplate = \"offer\"\ndelay = \"1h\"\n";
+        // Both from the last activity: step 2 before step 1 is refused.
+        let src = "name = \"x\"\n[[step]]\ntemplate = \"reminder\"\ndelay = \"2h\"\n[[step]]\ntemplate = \"offer\"\ndelay = \"1h\"\nfrom = \"last_activity\"\n";
         let err = Sequence::parse("a.toml", src).unwrap_err();
         assert_eq!(err.line, 7, "{err}");
+        // Counted from the previous step (the default after step 1) the same delays are fine.
+        let src = "name = \"x\"\n[[step]]\ntemplate = \"reminder\"\ndelay = \"2h\"\n[[step]]\ntemplate = \"offer\"\ndelay = \"1h\"\n";
+        assert!(Sequence::parse("a.toml", src).is_ok());
         let src = "name = \"x\"\n[[step]]\ntemplate = \"reminder\"\ndelay = \"1m\"\n";
         assert!(Sequence::parse("a.toml", src).is_err());
     }

@@ -55,9 +55,143 @@ pub struct ShopSettings {
     pub signature: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<Url>,
-    /// A sequence file's contents; the default sequence when absent.
+    /// A sequence file's contents used for every segment, instead of the segment defaults.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sequence_toml: Option<String>,
+    /// Which built-in sequence each segment gets.
+    #[serde(default)]
+    pub segments: Segments,
+    /// The recovery rules (consent, quiet hours, frequency cap, zone).
+    #[serde(default)]
+    pub rules: Rules,
+    /// SNS SMS sender id (3–11 letters and digits, where the country allows one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sms_sender_id: Option<String>,
+}
+
+/// Sequences per segment: new visitors (no previous orders) and returning customers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Segments {
+    #[serde(default = "default_new_visitor")]
+    pub new_visitor: String,
+    #[serde(default = "default_returning_customer")]
+    pub returning_customer: String,
+}
+
+fn default_new_visitor() -> String {
+    "new-visitor".to_owned()
+}
+
+fn default_returning_customer() -> String {
+    "returning-customer".to_owned()
+}
+
+impl Default for Segments {
+    fn default() -> Self {
+        Self {
+            new_visitor: default_new_visitor(),
+            returning_customer: default_returning_customer(),
+        }
+    }
+}
+
+/// Whether email needs marketing consent (the default) or may go without it where the
+/// shop's law allows (e.g. a soft opt-in for existing customers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EmailConsent {
+    #[default]
+    Required,
+    NotRequired,
+}
+
+/// A daily window in the recipient's local time when a channel stays silent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuietHours {
+    pub from: jiff::civil::Time,
+    pub until: jiff::civil::Time,
+}
+
+impl QuietHours {
+    /// 21:00–09:00, the default for SMS.
+    pub const NIGHT: Self = Self {
+        from: jiff::civil::Time::constant(21, 0, 0, 0),
+        until: jiff::civil::Time::constant(9, 0, 0, 0),
+    };
+}
+
+/// At most `messages` per person in any `days` days, across carts and channels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FrequencyCap {
+    pub messages: u32,
+    pub days: u32,
+}
+
+impl FrequencyCap {
+    pub fn window(&self) -> jiff::SignedDuration {
+        jiff::SignedDuration::from_hours(24 * i64::from(self.days))
+    }
+}
+
+impl Default for FrequencyCap {
+    fn default() -> Self {
+        Self {
+            messages: 3,
+            days: 7,
+        }
+    }
+}
+
+/// The rules `decide()` applies; all on by default.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rules {
+    #[serde(default)]
+    pub email_consent: EmailConsent,
+    /// Quiet hours for SMS (default 21:00–09:00); `None` turns them off.
+    #[serde(default = "default_sms_quiet")]
+    pub sms_quiet_hours: Option<QuietHours>,
+    /// Quiet hours for email (default off).
+    #[serde(default)]
+    pub email_quiet_hours: Option<QuietHours>,
+    #[serde(default)]
+    pub frequency_cap: FrequencyCap,
+    /// The shop's IANA zone: the recipient's zone when nothing better is known.
+    #[serde(default = "default_zone")]
+    pub time_zone: String,
+}
+
+fn default_sms_quiet() -> Option<QuietHours> {
+    Some(QuietHours::NIGHT)
+}
+
+fn default_zone() -> String {
+    "UTC".to_owned()
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        Self {
+            email_consent: EmailConsent::default(),
+            sms_quiet_hours: default_sms_quiet(),
+            email_quiet_hours: None,
+            frequency_cap: FrequencyCap::default(),
+            time_zone: default_zone(),
+        }
+    }
+}
+
+impl Rules {
+    pub fn quiet_hours(&self, channel: crate::sequence::Channel) -> Option<QuietHours> {
+        match channel {
+            crate::sequence::Channel::Email => self.email_quiet_hours,
+            crate::sequence::Channel::Sms => self.sms_quiet_hours,
+        }
+        .filter(|q| q.from != q.until)
+    }
 }
 
 fn default_accent() -> String {
@@ -86,13 +220,9 @@ impl ShopSettings {
             signature: None,
             url: None,
             sequence_toml: None,
-        }
-    }
-
-    pub fn sequence(&self, shop: &ShopId) -> Result<Sequence, SequenceError> {
-        match &self.sequence_toml {
-            Some(source) => Sequence::parse(&format!("shop {shop} CONFIG sequence_toml"), source),
-            None => Ok(Sequence::default_sequence()),
+            segments: Segments::default(),
+            rules: Rules::default(),
+            sms_sender_id: None,
         }
     }
 }
@@ -105,21 +235,79 @@ fn local_domain(id: &ShopId) -> String {
     }
 }
 
-/// A shop ready to serve: its settings and its parsed sequence.
+/// Why a shop's settings cannot be served.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ShopError {
+    #[error(transparent)]
+    Sequence(#[from] SequenceError),
+    #[error(
+        "segment {segment}: no sequence named `{name}`; use new-visitor, returning-customer or default"
+    )]
+    UnknownSequence { segment: &'static str, name: String },
+    #[error("time_zone `{0}` is not an IANA time zone (e.g. Europe/Helsinki)")]
+    TimeZone(String),
+}
+
+/// A shop ready to serve: its settings, its parsed sequences and its zone.
 #[derive(Debug, Clone)]
 pub struct Shop {
     pub id: ShopId,
     pub settings: ShopSettings,
-    pub sequence: Sequence,
+    /// The sequence for new visitors, then for returning customers (the same one when the
+    /// shop set `sequence_toml`).
+    pub new_visitor: Sequence,
+    pub returning_customer: Sequence,
+    pub zone: jiff::tz::TimeZone,
 }
 
 impl Shop {
-    pub fn new(id: ShopId, settings: ShopSettings) -> Result<Self, SequenceError> {
-        let sequence = settings.sequence(&id)?;
+    pub fn new(id: ShopId, settings: ShopSettings) -> Result<Self, ShopError> {
+        let pick = |segment: &'static str, name: &str| {
+            Sequence::builtin(name).ok_or_else(|| ShopError::UnknownSequence {
+                segment,
+                name: name.to_owned(),
+            })
+        };
+        let (new_visitor, returning_customer) = match &settings.sequence_toml {
+            Some(source) => {
+                let sequence = Sequence::parse(&format!("shop {id} CONFIG sequence_toml"), source)?;
+                (sequence.clone(), sequence)
+            }
+            None => (
+                pick("new_visitor", &settings.segments.new_visitor)?,
+                pick("returning_customer", &settings.segments.returning_customer)?,
+            ),
+        };
+        let zone = jiff::tz::TimeZone::get(&settings.rules.time_zone)
+            .map_err(|_| ShopError::TimeZone(settings.rules.time_zone.clone()))?;
         Ok(Self {
             id,
             settings,
-            sequence,
+            new_visitor,
+            returning_customer,
+            zone,
         })
+    }
+
+    /// The sequence for a new cart: by segment (previous orders or not).
+    pub fn sequence_for(&self, snapshot: &crate::cart::CartSnapshot) -> &Sequence {
+        if snapshot.orders_count > 0 {
+            &self.returning_customer
+        } else {
+            &self.new_visitor
+        }
+    }
+
+    /// A cart's sequence by the name it was started with (the shop's, else a built-in one).
+    pub fn sequence_named(&self, name: &str) -> Option<Sequence> {
+        [&self.new_visitor, &self.returning_customer]
+            .into_iter()
+            .find(|s| s.name == name)
+            .cloned()
+            .or_else(|| Sequence::builtin(name))
+    }
+
+    pub fn rules(&self) -> &Rules {
+        &self.settings.rules
     }
 }

@@ -126,6 +126,8 @@ struct Customer {
 struct Address {
     #[serde(default)]
     country_code: Option<String>,
+    #[serde(default)]
+    province_code: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -221,11 +223,11 @@ fn checkout_event(body: &[u8]) -> Result<CartEvent, WebhookError> {
         checkout.currency.as_deref(),
     )?;
     let total = Money::parse(&checkout.total_price.0, currency).map_err(malformed)?;
-    let region = checkout
+    let address = checkout
         .shipping_address
         .as_ref()
-        .or(checkout.billing_address.as_ref())
-        .and_then(|a| a.country_code.as_deref());
+        .or(checkout.billing_address.as_ref());
+    let region = address.and_then(|a| a.country_code.as_deref());
     let customer = checkout.customer.as_ref();
     let email = email_of(checkout.email.as_deref())
         .or_else(|| email_of(customer.and_then(|c| c.email.as_deref())));
@@ -276,6 +278,14 @@ fn checkout_event(body: &[u8]) -> Result<CartEvent, WebhookError> {
         items,
         total,
         recovery_url: non_empty(checkout.abandoned_checkout_url.as_deref()).and_then(https_url),
+        // Shopify gives no zone for a checkout: the address (or the phone) decides it.
+        time_zone: None,
+        country: address
+            .and_then(|a| non_empty(a.country_code.as_deref()))
+            .map(str::to_ascii_uppercase),
+        region: address
+            .and_then(|a| non_empty(a.province_code.as_deref()))
+            .map(str::to_ascii_uppercase),
     };
     Ok(CartEvent::Activity(CartActivity {
         cart,

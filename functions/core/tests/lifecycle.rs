@@ -4,7 +4,7 @@
 mod common;
 
 use cartback_core::cart::{CartRecord, CartStatus, ContactRecord, SentStep};
-use cartback_core::decide::{Decision, StopReason, decide, due_at};
+use cartback_core::decide::{Decision, StopReason, due_at};
 use cartback_core::lifecycle::{
     Applied, Stale, apply_activity, apply_conversion, check_wakeup, claim, contact_ordered, rearm,
     record_sent, release, stop,
@@ -32,6 +32,9 @@ fn send(cart: &CartRecord, step: u32, now: Timestamp, sequence: &Sequence) -> Ca
             template,
             message_id: format!("ses-{step}"),
             sent_at: now,
+            skipped: None,
+            opened_at: None,
+            clicked_at: None,
         },
         sequence,
     )
@@ -89,12 +92,12 @@ fn default_sequence_sends_at_1_24_and_72_hours_then_completes() {
             .checked_sub(SignedDuration::from_secs(1))
             .expect("range");
         assert_eq!(
-            decide(&cart, None, &sequence, just_before),
+            decide_for(&cart, &[], &sequence, just_before),
             Decision::Wait { until: due },
             "step {step} a second early"
         );
         assert_eq!(
-            decide(&cart, None, &sequence, due),
+            decide_for(&cart, &[], &sequence, due),
             Decision::Send {
                 step,
                 channel: Channel::Email
@@ -125,7 +128,7 @@ fn default_sequence_sends_at_1_24_and_72_hours_then_completes() {
     );
     assert_eq!(cart.stop_reason, Some(StopReason::SequenceComplete));
     assert_eq!(
-        decide(&cart, None, &sequence, at(hours(24 * 30))),
+        decide_for(&cart, &[], &sequence, at(hours(24 * 30))),
         Decision::Stop {
             reason: StopReason::SequenceComplete
         }
@@ -175,6 +178,9 @@ fn sent_steps_are_remembered_with_channel_and_time() {
             template: "reminder".to_owned(),
             message_id: "ses-0".to_owned(),
             sent_at: at(hours(1)),
+            skipped: None,
+            opened_at: None,
+            clicked_at: None,
         }]
     );
 }
@@ -196,7 +202,7 @@ fn update_after_arming_keeps_the_schedule_but_the_wake_up_waits() {
     check_wakeup(&updated, 0, armed.generation).expect("the old wake-up still applies");
     let until = at(hours(1) + mins(20));
     assert_eq!(
-        decide(&updated, None, &sequence, at(hours(1))),
+        decide_for(&updated, &[], &sequence, at(hours(1))),
         Decision::Wait { until }
     );
     let rearmed = rearm(&updated, until);
@@ -207,7 +213,7 @@ fn update_after_arming_keeps_the_schedule_but_the_wake_up_waits() {
         Err(Stale::Generation)
     );
     assert_eq!(
-        decide(&rearmed, None, &sequence, until),
+        decide_for(&rearmed, &[], &sequence, until),
         Decision::Send {
             step: 0,
             channel: Channel::Email
@@ -264,7 +270,7 @@ fn bought_cart_gets_no_second_reminder() {
     assert_eq!(bought.order_total, Some(eur("79.70")));
     assert_eq!(bought.stop_reason, Some(StopReason::Purchased));
     assert_eq!(
-        decide(&bought, None, &sequence, at(hours(24))),
+        decide_for(&bought, &[], &sequence, at(hours(24))),
         Decision::Stop {
             reason: StopReason::Purchased
         }
@@ -326,7 +332,7 @@ fn conversion_of_an_unknown_cart_creates_a_converted_record() {
         Applied::AlreadyConverted
     );
     assert_eq!(
-        decide(&bought, None, &default_sequence(), at(hours(1))),
+        decide_for(&bought, &[], &default_sequence(), at(hours(1))),
         Decision::Stop {
             reason: StopReason::Purchased
         }
@@ -345,7 +351,12 @@ fn a_purchase_elsewhere_after_the_last_activity_stops_the_cart() {
     let cart = new_cart();
     let contact = contact_who_ordered_at(&cart, at(mins(30)));
     assert_eq!(
-        decide(&cart, Some(&contact), &sequence, at(hours(1))),
+        decide_for(
+            &cart,
+            std::slice::from_ref(&contact),
+            &sequence,
+            at(hours(1))
+        ),
         Decision::Stop {
             reason: StopReason::PurchasedElsewhere
         }
@@ -358,7 +369,12 @@ fn an_order_before_the_last_activity_does_not_stop_the_cart() {
     let cart = new_cart();
     let contact = contact_who_ordered_at(&cart, t0() - hours(24 * 7));
     assert_eq!(
-        decide(&cart, Some(&contact), &sequence, at(hours(1))),
+        decide_for(
+            &cart,
+            std::slice::from_ref(&contact),
+            &sequence,
+            at(hours(1))
+        ),
         Decision::Send {
             step: 0,
             channel: Channel::Email
@@ -378,7 +394,12 @@ fn a_contact_without_orders_does_not_stop_the_cart() {
     .expect("a stored contact without orders");
     assert_eq!(contact.last_order_at, None);
     assert_eq!(
-        decide(&cart, Some(&contact), &default_sequence(), at(hours(1))),
+        decide_for(
+            &cart,
+            std::slice::from_ref(&contact),
+            &default_sequence(),
+            at(hours(1))
+        ),
         Decision::Send {
             step: 0,
             channel: Channel::Email
@@ -413,7 +434,7 @@ fn cart_without_email_or_phone_stops_for_no_contact() {
     let cart = apply(None, &activity_with(snapshot(None, None), t0()), t0());
     assert_eq!(cart.contact, None);
     assert_eq!(
-        decide(&cart, None, &default_sequence(), at(hours(1))),
+        decide_for(&cart, &[], &default_sequence(), at(hours(1))),
         Decision::Stop {
             reason: StopReason::NoContact
         }
@@ -429,7 +450,7 @@ fn cart_with_only_a_phone_stops_for_no_email() {
     );
     assert_eq!(cart.contact, Some(phone("+358401234567").key()));
     assert_eq!(
-        decide(&cart, None, &default_sequence(), at(hours(1))),
+        decide_for(&cart, &[], &default_sequence(), at(hours(1))),
         Decision::Stop {
             reason: StopReason::NoEmail
         }
@@ -440,7 +461,7 @@ fn cart_with_only_a_phone_stops_for_no_email() {
 fn email_typed_after_a_no_contact_stop_rearms_the_cart() {
     let sequence = default_sequence();
     let cart = apply(None, &activity_with(snapshot(None, None), t0()), t0());
-    let Decision::Stop { reason } = decide(&cart, None, &sequence, at(hours(1))) else {
+    let Decision::Stop { reason } = decide_for(&cart, &[], &sequence, at(hours(1))) else {
         panic!("expected a stop");
     };
     let stopped = stop(&cart, reason);
@@ -455,7 +476,7 @@ fn email_typed_after_a_no_contact_stop_rearms_the_cart() {
     assert_eq!(typed.contact, Some(email("ada@example.com").key()));
     check_wakeup(&typed, 0, typed.generation).expect("new wake-up applies");
     assert_eq!(
-        decide(&typed, None, &sequence, at(hours(3))),
+        decide_for(&typed, &[], &sequence, at(hours(3))),
         Decision::Send {
             step: 0,
             channel: Channel::Email
@@ -548,6 +569,9 @@ fn a_step_sent_after_the_cart_converted_arms_nothing() {
             template: "reminder".to_owned(),
             message_id: "ses-0".to_owned(),
             sent_at: at(hours(1)),
+            skipped: None,
+            opened_at: None,
+            clicked_at: None,
         },
         &sequence,
     );

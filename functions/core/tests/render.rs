@@ -6,7 +6,7 @@ use cartback_core::cart::{CartEvent, CartRecord, Platform};
 use cartback_core::contact::Email;
 use cartback_core::lifecycle::apply_activity;
 use cartback_core::render::{EmailContext, Envelope, RenderedEmail, Renderer, mime_message};
-use cartback_core::sequence::{KNOWN_TEMPLATES, Sequence};
+use cartback_core::sequence::{Channel, KNOWN_TEMPLATES, Sequence};
 use cartback_core::shop::{ShopSettings, SignatureCheck};
 use cartback_core::shopify;
 use cartback_core::webhook::{Headers, parse_webhook};
@@ -396,4 +396,82 @@ fn a_cart_without_any_link_gets_no_email_with_an_empty_button() {
             assert!(!html.contains("href=\"\""), "an empty link in the HTML");
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// SMS
+
+/// The fixture cart with a short link back, as a shop with a link shortener would send it.
+fn short_link_cart() -> CartRecord {
+    let mut cart = fixture_cart();
+    cart.snapshot.as_mut().expect("snapshot").recovery_url =
+        Some(url::Url::parse("https://demo.example/c/4f3c2a").expect("literal URL"));
+    cart
+}
+
+fn render_sms(cart: &CartRecord, template: &str, step: u32) -> cartback_core::render::RenderedSms {
+    let ctx = EmailContext::for_channel(cart, &settings(), step, Channel::Sms).expect("context");
+    let ctx = match Sequence::builtin("new-visitor")
+        .expect("shipped")
+        .steps
+        .get(step as usize)
+        .and_then(|s| s.offer.clone())
+    {
+        Some(offer) => ctx.with_offer(&offer, at(hours(1)), &jiff::tz::TimeZone::UTC),
+        None => ctx,
+    };
+    Renderer::embedded()
+        .render_sms(template, Some("en"), &ctx)
+        .unwrap_or_else(|e| panic!("{template}: {e}"))
+}
+
+#[test]
+fn every_sms_is_one_line_with_the_shop_the_link_and_how_to_opt_out() {
+    let cart = fixture_cart();
+    for (step, template) in steps() {
+        let sms = render_sms(&cart, template, step);
+        assert!(!sms.text.contains('\n'), "{template}: {}", sms.text);
+        assert!(
+            sms.text.starts_with("demo shop"),
+            "{template}: {}",
+            sms.text
+        );
+        assert!(sms.text.contains(RECOVERY_URL), "{template}: {}", sms.text);
+        assert!(sms.text.contains("STOP"), "{template}: {}", sms.text);
+        assert_eq!(
+            sms.length,
+            cartback_core::sms::length(&sms.text),
+            "{template}"
+        );
+    }
+    let offer = render_sms(&cart, "offer", 2);
+    assert!(offer.text.contains("COMEBACK10"), "{}", offer.text);
+}
+
+#[test]
+fn english_sms_texts_fit_one_gsm_segment_with_a_short_link() {
+    let cart = short_link_cart();
+    for (step, template) in steps() {
+        let sms = render_sms(&cart, template, step);
+        assert!(sms.length.gsm7, "{template}: {}", sms.text);
+        assert_eq!(
+            sms.length.segments, 1,
+            "{template} ({} septets): {}",
+            sms.length.units, sms.text
+        );
+    }
+}
+
+#[test]
+fn the_sms_uses_the_first_name_only_with_sms_consent() {
+    let mut cart = short_link_cart();
+    let snapshot = cart.snapshot.as_mut().expect("snapshot");
+    snapshot.consent.sms_marketing = true;
+    assert!(render_sms(&cart, "reminder", 0).text.contains("Ada"));
+    cart.snapshot
+        .as_mut()
+        .expect("snapshot")
+        .consent
+        .sms_marketing = false;
+    assert!(!render_sms(&cart, "reminder", 0).text.contains("Ada"));
 }

@@ -31,6 +31,9 @@ fn sent_first_step(cart: &CartRecord) -> CartRecord {
             template: "reminder".to_owned(),
             message_id: "ses-0".to_owned(),
             sent_at: at(hours(1)),
+            skipped: None,
+            opened_at: None,
+            clicked_at: None,
         },
         &Sequence::default_sequence(),
     )
@@ -230,6 +233,9 @@ fn the_last_step_sent_leaves_nothing_to_schedule() {
                 template: sequence.steps[step as usize].template.clone(),
                 message_id: format!("ses-{step}"),
                 sent_at: due,
+                skipped: None,
+                opened_at: None,
+                clicked_at: None,
             },
             &sequence,
         );

@@ -1,7 +1,7 @@
 //! Sequence files a shop owner might get wrong, and where the error points.
 
 use cartback_core::sequence::{
-    DEFAULT_SEQUENCE, DEFAULT_SEQUENCE_FILE, DelayFrom, MAX_STEPS, Sequence,
+    BUILTIN_SEQUENCES, ChannelChoice, Condition, Delay, DelayFrom, Engagement, MAX_STEPS, Sequence,
 };
 use jiff::SignedDuration;
 
@@ -37,18 +37,11 @@ const BROKEN: &[Broken] = &[
         message: "1 month",
     },
     Broken {
-        what: "delay as a number",
-        source: "name = \"x\"\n[[step]]\ntemplate = \"reminder\"\ndelay = 60\n",
-        line: 4,
-        column: 9,
-        message: "60",
-    },
-    Broken {
         what: "negative delay",
         source: "name = \"x\"\n[[step]]\ntemplate = \"reminder\"\ndelay = \"1h\"\n[[step]]\ntemplate = \"offer\"\ndelay = \"-2h\"\nfrom = \"previous_step\"\n",
         line: 7,
         column: 9,
-        message: "negative",
+        message: "-2h",
     },
     Broken {
         what: "first reminder too early",
@@ -58,15 +51,15 @@ const BROKEN: &[Broken] = &[
         message: "5m",
     },
     Broken {
-        what: "second step earlier than the first",
-        source: "name = \"x\"\n[[step]]\ntemplate = \"reminder\"\ndelay = \"2h\"\n[[step]]\ntemplate = \"offer\"\ndelay = \"1h\"\n",
+        what: "second step earlier than the first (both from the last activity)",
+        source: "name = \"x\"\n[[step]]\ntemplate = \"reminder\"\ndelay = \"2h\"\n[[step]]\ntemplate = \"offer\"\ndelay = \"1h\"\nfrom = \"last_activity\"\n",
         line: 7,
         column: 9,
         message: "step 2",
     },
     Broken {
-        what: "second step at the same time as the first",
-        source: "name = \"x\"\n[[step]]\ntemplate = \"reminder\"\ndelay = \"1h\"\n[[step]]\ntemplate = \"offer\"\ndelay = \"60m\"\n",
+        what: "second step at the same time as the first (both from the last activity)",
+        source: "name = \"x\"\n[[step]]\ntemplate = \"reminder\"\ndelay = \"1h\"\n[[step]]\ntemplate = \"offer\"\ndelay = \"60m\"\nfrom = \"last_activity\"\n",
         line: 7,
         column: 9,
         message: "step 2",
@@ -74,8 +67,9 @@ const BROKEN: &[Broken] = &[
     Broken {
         what: "first step counting from a previous step",
         source: "name = \"x\"\n\n[[step]]\ntemplate = \"reminder\"\ndelay = \"1h\"\nfrom = \"previous_step\"\n",
-        line: 3,
-        column: 1,
+        // Points at the `from` value itself.
+        line: 6,
+        column: 8,
         message: "first step",
     },
     Broken {
@@ -122,10 +116,10 @@ const BROKEN: &[Broken] = &[
     },
     Broken {
         what: "unknown channel",
-        source: "name = \"x\"\n[[step]]\nchannel = \"sms\"\ntemplate = \"reminder\"\ndelay = \"1h\"\n",
+        source: "name = \"x\"\n[[step]]\nchannel = \"fax\"\ntemplate = \"reminder\"\ndelay = \"1h\"\n",
         line: 3,
         column: 11,
-        message: "sms",
+        message: "fax",
     },
     Broken {
         what: "unknown `from`",
@@ -183,38 +177,104 @@ const BROKEN: &[Broken] = &[
         column: 12,
         message: "réminder",
     },
+    Broken {
+        what: "engagement delays on the first step",
+        source: "name = \"x\"\n[[step]]\ntemplate = \"reminder\"\ndelay = { clicked = \"1h\", opened = \"1h\", none = \"2h\" }\n",
+        line: 4,
+        column: 9,
+        message: "first step",
+    },
+    Broken {
+        what: "engagement delays counted from the last activity",
+        source: "name = \"x\"\n[[step]]\ntemplate = \"reminder\"\ndelay = \"1h\"\n[[step]]\ntemplate = \"offer\"\nfrom = \"last_activity\"\ndelay = { clicked = \"8h\", opened = \"6h\", none = \"10h\" }\n",
+        line: 8,
+        column: 9,
+        message: "previous step",
+    },
+    Broken {
+        what: "an engagement delay that is not a duration",
+        source: "name = \"x\"\n[[step]]\ntemplate = \"reminder\"\ndelay = \"1h\"\n[[step]]\ntemplate = \"offer\"\ndelay = { clicked = \"8h\", opened = \"later\", none = \"10h\" }\n",
+        line: 7,
+        column: 9,
+        message: "later",
+    },
+    Broken {
+        what: "prefer_sms_when on an email step",
+        source: "name = \"x\"\n[[step]]\ntemplate = \"reminder\"\ndelay = \"1h\"\n[[step]]\ntemplate = \"reassure\"\nchannel = \"email\"\nprefer_sms_when = \"not_opened\"\ndelay = \"10h\"\n",
+        line: 8,
+        column: 19,
+        message: "sms_or_email",
+    },
+    Broken {
+        what: "unknown condition",
+        source: "name = \"x\"\n[[step]]\ntemplate = \"reminder\"\ndelay = \"1h\"\n[[step]]\ntemplate = \"offer\"\nsend_when = \"bought\"\ndelay = \"1h\"\n",
+        line: 7,
+        column: 13,
+        message: "bought",
+    },
+    Broken {
+        what: "offer without a description",
+        source: "name = \"x\"\n[[step]]\ntemplate = \"reminder\"\ndelay = \"1h\"\n[[step]]\ntemplate = \"offer\"\ndelay = \"1 day\"\noffer = { description = \" \", valid_for = \"24h\" }\n",
+        line: 8,
+        column: 9,
+        message: "description",
+    },
+    Broken {
+        what: "offer validity that is not a duration",
+        source: "name = \"x\"\n[[step]]\ntemplate = \"reminder\"\ndelay = \"1h\"\n[[step]]\ntemplate = \"offer\"\ndelay = \"1 day\"\noffer = { description = \"10 % off\", valid_for = \"a while\" }\n",
+        line: 8,
+        column: 9,
+        message: "a while",
+    },
 ];
 
-#[test]
-fn broken_sequence_files_report_the_line_and_column_of_the_mistake() {
+/// What is wrong with how `case` is reported, if anything.
+fn misreported(case: &Broken) -> Vec<String> {
     let mut failures = Vec::new();
-    for case in BROKEN {
-        match Sequence::parse("shop.toml", case.source) {
-            Ok(sequence) => failures.push(format!("{}: accepted as {sequence:?}", case.what)),
-            Err(err) => {
-                if (err.line, err.column) != (case.line, case.column) {
-                    failures.push(format!(
-                        "{}: reported {}:{}, expected {}:{} ({})",
-                        case.what, err.line, err.column, case.line, case.column, err.message
-                    ));
-                }
-                if !err.message.contains(case.message) {
-                    failures.push(format!(
-                        "{}: message {:?} does not mention {:?}",
-                        case.what, err.message, case.message
-                    ));
-                }
-                if err.fix.trim().is_empty() {
-                    failures.push(format!("{}: no fix given", case.what));
-                }
-                let shown = err.to_string();
-                let prefix = format!("shop.toml:{}:{}: ", case.line, case.column);
-                if !shown.starts_with(&prefix) || !shown.contains("fix: ") {
-                    failures.push(format!("{}: displayed as {shown:?}", case.what));
-                }
+    match Sequence::parse("shop.toml", case.source) {
+        Ok(sequence) => failures.push(format!("{}: accepted as {sequence:?}", case.what)),
+        Err(err) => {
+            if (err.line, err.column) != (case.line, case.column) {
+                failures.push(format!(
+                    "{}: reported {}:{}, expected {}:{} ({})",
+                    case.what, err.line, err.column, case.line, case.column, err.message
+                ));
+            }
+            if !err.message.contains(case.message) {
+                failures.push(format!(
+                    "{}: message {:?} does not mention {:?}",
+                    case.what, err.message, case.message
+                ));
+            }
+            if err.fix.trim().is_empty() {
+                failures.push(format!("{}: no fix given", case.what));
+            }
+            let shown = err.to_string();
+            let prefix = format!("shop.toml:{}:{}: ", case.line, case.column);
+            if !shown.starts_with(&prefix) || !shown.contains("fix: ") {
+                failures.push(format!("{}: displayed as {shown:?}", case.what));
             }
         }
     }
+    failures
+}
+
+#[test]
+fn broken_sequence_files_report_the_line_and_column_of_the_mistake() {
+    let failures: Vec<String> = BROKEN.iter().flat_map(misreported).collect();
+    assert!(failures.is_empty(), "\n{}", failures.join("\n"));
+}
+
+#[test]
+fn a_delay_given_as_a_number_is_reported_as_such() {
+    let case = Broken {
+        what: "delay as a number",
+        source: "name = \"x\"\n[[step]]\ntemplate = \"reminder\"\ndelay = 60\n",
+        line: 4,
+        column: 9,
+        message: "60",
+    };
+    let failures = misreported(&case);
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
 }
 
@@ -228,9 +288,18 @@ fn errors_name_the_file_they_were_given() {
     );
 }
 
+fn builtin_source(file: &str) -> &'static str {
+    BUILTIN_SEQUENCES
+        .iter()
+        .find(|(name, _)| *name == file)
+        .map(|(_, source)| *source)
+        .unwrap_or_else(|| panic!("{file} is not embedded"))
+}
+
 #[test]
 fn the_default_sequence_file_parses_to_three_steps() {
-    let sequence = Sequence::parse(DEFAULT_SEQUENCE_FILE, DEFAULT_SEQUENCE).expect("valid");
+    let file = "templates/sequences/default.toml";
+    let sequence = Sequence::parse(file, builtin_source(file)).expect("valid");
     assert_eq!(sequence, Sequence::default_sequence());
     assert_eq!(sequence.name, "default");
     assert_eq!(sequence.steps.len(), 3);
@@ -247,29 +316,35 @@ fn valid_edge_cases_are_accepted() {
         [[step]]\nchannel = \"email\"\ntemplate = \"offer\"\ndelay = \"1 week\"\nfrom = \"previous_step\"\n";
     let sequence = Sequence::parse("edge.toml", source).expect("valid");
     assert_eq!(sequence.steps.len(), MAX_STEPS);
-    let delays: Vec<SignedDuration> = sequence.steps.iter().map(|s| s.delay).collect();
+    let delays: Vec<Delay> = sequence.steps.iter().map(|s| s.delay).collect();
     assert_eq!(
         delays,
         vec![
-            SignedDuration::from_mins(10),
-            SignedDuration::from_hours(2),
-            SignedDuration::from_hours(24),
-            SignedDuration::from_hours(6),
-            SignedDuration::from_hours(168),
+            Delay::Fixed(SignedDuration::from_mins(10)),
+            Delay::Fixed(SignedDuration::from_hours(2)),
+            Delay::Fixed(SignedDuration::from_hours(24)),
+            Delay::Fixed(SignedDuration::from_hours(6)),
+            Delay::Fixed(SignedDuration::from_hours(168)),
         ]
     );
-    assert_eq!(sequence.steps[3].from, DelayFrom::PreviousStep);
+    // After step 1, a step counts from the previous one unless it says otherwise.
+    assert_eq!(sequence.steps[0].from, DelayFrom::LastActivity);
+    assert!(
+        sequence.steps[1..]
+            .iter()
+            .all(|s| s.from == DelayFrom::PreviousStep)
+    );
 }
 
 #[test]
 fn a_last_activity_step_due_before_the_previous_step_is_refused() {
-    // Step 2 goes out at least 1 h + 24 h after the last activity; step 3 is due 2 h after it,
-    // i.e. long before step 2. Once step 2 is sent, step 3 is overdue and goes out at once.
+    // Step 2 goes out at least 1 h + 24 h after the last activity; step 3 counts 2 h from the
+    // last activity, i.e. long before step 2. Once step 2 is sent, step 3 would be overdue.
     let source = "name = \"x\"\n[[step]]\ntemplate = \"reminder\"\ndelay = \"1h\"\n\
         [[step]]\ntemplate = \"reassure\"\ndelay = \"24h\"\nfrom = \"previous_step\"\n\
-        [[step]]\ntemplate = \"offer\"\ndelay = \"2h\"\n";
+        [[step]]\ntemplate = \"offer\"\ndelay = \"2h\"\nfrom = \"last_activity\"\n";
     let err = Sequence::parse("shop.toml", source).expect_err("step 3 is due before step 2");
-    assert_eq!(err.line, 11, "{err}");
+    assert_eq!(err.line, 12, "{err}");
 }
 
 #[test]
@@ -277,4 +352,170 @@ fn columns_count_characters_not_bytes() {
     // `name = "✓" ✓`: the stray ✓ is the 12th character (byte 14).
     let err = Sequence::parse("shop.toml", "name = \"✓\" ✓\n").expect_err("stray character");
     assert_eq!((err.line, err.column), (1, 12), "{err}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Version 2: channels, engagement delays, conditions, offers, and the shipped sequences
+
+#[test]
+fn every_shipped_sequence_parses_and_is_found_by_name() {
+    assert_eq!(BUILTIN_SEQUENCES.len(), 3);
+    for (file, source) in BUILTIN_SEQUENCES {
+        let sequence = Sequence::parse(file, source).unwrap_or_else(|e| panic!("{e}"));
+        assert!(
+            file.ends_with(&format!("/{}.toml", sequence.name)),
+            "{file}"
+        );
+        assert_eq!(Sequence::builtin(&sequence.name), Some(sequence));
+    }
+    assert_eq!(Sequence::builtin("no-such-sequence"), None);
+}
+
+#[test]
+fn new_visitor_branches_on_engagement_and_prefers_sms_for_the_unopened() {
+    let sequence = Sequence::builtin("new-visitor").expect("shipped");
+    assert_eq!(sequence.name, "new-visitor");
+    let [reminder, reassure, offer] = sequence.steps.as_slice() else {
+        panic!("three steps: {sequence:?}");
+    };
+    assert_eq!(
+        (reminder.template.as_str(), reminder.channel, reminder.from),
+        ("reminder", ChannelChoice::Email, DelayFrom::LastActivity)
+    );
+    assert_eq!(reminder.delay, Delay::Fixed(SignedDuration::from_hours(1)));
+    assert_eq!(reminder.offer, None);
+
+    assert_eq!(
+        (reassure.template.as_str(), reassure.channel, reassure.from),
+        (
+            "reassure",
+            ChannelChoice::SmsOrEmail,
+            DelayFrom::PreviousStep
+        )
+    );
+    assert_eq!(reassure.prefer_sms_when, Condition::NotOpened);
+    assert_eq!(reassure.send_when, Condition::Always);
+    assert_eq!(
+        reassure.delay,
+        Delay::ByEngagement {
+            clicked: SignedDuration::from_hours(8),
+            opened: SignedDuration::from_hours(6),
+            none: SignedDuration::from_hours(10),
+        }
+    );
+
+    assert_eq!(
+        (offer.template.as_str(), offer.channel, offer.from),
+        ("offer", ChannelChoice::Email, DelayFrom::PreviousStep)
+    );
+    assert_eq!(
+        offer.delay,
+        Delay::ByEngagement {
+            clicked: SignedDuration::from_hours(24),
+            opened: SignedDuration::from_hours(24),
+            none: SignedDuration::from_hours(48),
+        }
+    );
+    let time_limited = offer.offer.as_ref().expect("step 3 carries the offer");
+    assert_eq!(time_limited.valid_for, SignedDuration::from_hours(24));
+    assert_eq!(time_limited.code.as_deref(), Some("COMEBACK10"));
+}
+
+#[test]
+fn returning_customer_is_three_emails_one_day_then_two_days_apart() {
+    let sequence = Sequence::builtin("returning-customer").expect("shipped");
+    let shape: Vec<_> = sequence
+        .steps
+        .iter()
+        .map(|s| (s.template.as_str(), s.channel, s.from, s.delay))
+        .collect();
+    let fixed = |h| Delay::Fixed(SignedDuration::from_hours(h));
+    assert_eq!(
+        shape,
+        vec![
+            (
+                "reminder",
+                ChannelChoice::Email,
+                DelayFrom::LastActivity,
+                fixed(1)
+            ),
+            (
+                "reassure",
+                ChannelChoice::Email,
+                DelayFrom::PreviousStep,
+                fixed(24)
+            ),
+            (
+                "offer",
+                ChannelChoice::Email,
+                DelayFrom::PreviousStep,
+                fixed(48)
+            ),
+        ]
+    );
+    assert!(sequence.steps[2].offer.is_some());
+    assert!(sequence.steps[..2].iter().all(|s| s.offer.is_none()));
+}
+
+#[test]
+fn channels_conditions_and_offers_parse() {
+    let source = "name = \"mixed\"\n\
+        [[step]]\ntemplate = \"reminder\"\nchannel = \"sms\"\ndelay = \"15m\"\n\
+        [[step]]\ntemplate = \"reassure\"\nchannel = \"sms_or_email\"\ndelay = \"4h\"\n\
+        [[step]]\ntemplate = \"offer\"\nsend_when = \"opened\"\ndelay = \"1 day\"\n\
+        offer = { description = \"free shipping\", valid_for = \"5h\" }\n";
+    let sequence = Sequence::parse("mixed.toml", source).expect("valid");
+    let channels: Vec<ChannelChoice> = sequence.steps.iter().map(|s| s.channel).collect();
+    assert_eq!(
+        channels,
+        vec![
+            ChannelChoice::Sms,
+            ChannelChoice::SmsOrEmail,
+            ChannelChoice::Email
+        ]
+    );
+    // `sms_or_email` without `prefer_sms_when`: SMS whenever it is allowed.
+    assert_eq!(sequence.steps[1].prefer_sms_when, Condition::Always);
+    assert_eq!(sequence.steps[2].send_when, Condition::Opened);
+    let offer = sequence.steps[2].offer.as_ref().expect("offer");
+    assert_eq!(offer.code, None);
+    assert_eq!(offer.valid_for, SignedDuration::from_hours(5));
+}
+
+#[test]
+fn conditions_hold_for_the_engagement_they_name() {
+    use Engagement::{Clicked, None as Nothing, Opened};
+    let table = [
+        (Condition::Always, [true, true, true]),
+        (Condition::Opened, [false, true, true]),
+        (Condition::NotOpened, [true, false, false]),
+        (Condition::Clicked, [false, false, true]),
+        (Condition::NotClicked, [true, true, false]),
+    ];
+    for (condition, expected) in table {
+        let got = [Nothing, Opened, Clicked].map(|e| condition.holds(e));
+        assert_eq!(got, expected, "{condition:?}");
+    }
+}
+
+#[test]
+fn engagement_delays_pick_a_branch_and_the_earliest_reachable_one() {
+    let h = SignedDuration::from_hours;
+    let delay = Delay::ByEngagement {
+        clicked: h(8),
+        opened: h(6),
+        none: h(10),
+    };
+    assert_eq!(delay.for_engagement(Engagement::Clicked), h(8));
+    assert_eq!(delay.for_engagement(Engagement::Opened), h(6));
+    assert_eq!(delay.for_engagement(Engagement::None), h(10));
+    // Engagement only grows: from none every branch is still possible, from clicked only one.
+    assert_eq!(delay.earliest_from(Engagement::None), h(6));
+    assert_eq!(delay.earliest_from(Engagement::Opened), h(6));
+    assert_eq!(delay.earliest_from(Engagement::Clicked), h(8));
+    let fixed = Delay::Fixed(h(24));
+    for e in [Engagement::None, Engagement::Opened, Engagement::Clicked] {
+        assert_eq!(fixed.for_engagement(e), h(24));
+        assert_eq!(fixed.earliest_from(e), h(24));
+    }
 }

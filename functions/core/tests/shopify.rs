@@ -277,6 +277,48 @@ fn national_phone_numbers_use_the_shipping_country_as_region() {
 }
 
 #[test]
+fn the_shipping_address_gives_country_and_province_for_the_recipients_zone() {
+    // The fixture ships to Helsinki: no province.
+    let snapshot = activity("checkouts/create", CHECKOUT_CREATE).snapshot;
+    assert_eq!(snapshot.country.as_deref(), Some("FI"));
+    assert_eq!(snapshot.region, None);
+    assert_eq!(
+        snapshot.time_zone, None,
+        "Shopify gives no zone for a checkout"
+    );
+    // A Californian address: province code, upper-cased.
+    let body = edited(CHECKOUT_CREATE, |v| {
+        v["shipping_address"]["country_code"] = "us".into();
+        v["shipping_address"]["province_code"] = "ca".into();
+    });
+    let snapshot = activity("checkouts/create", &body).snapshot;
+    assert_eq!(
+        (snapshot.country.as_deref(), snapshot.region.as_deref()),
+        (Some("US"), Some("CA"))
+    );
+}
+
+#[test]
+fn without_a_shipping_address_the_billing_address_counts_and_without_either_nothing() {
+    let body = edited(CHECKOUT_CREATE, |v| {
+        v["shipping_address"] = serde_json::Value::Null;
+        v["billing_address"]["country_code"] = "BR".into();
+        v["billing_address"]["province_code"] = "AM".into();
+    });
+    let snapshot = activity("checkouts/create", &body).snapshot;
+    assert_eq!(
+        (snapshot.country.as_deref(), snapshot.region.as_deref()),
+        (Some("BR"), Some("AM"))
+    );
+    let body = edited(CHECKOUT_CREATE, |v| {
+        v["shipping_address"] = serde_json::Value::Null;
+        v["billing_address"] = serde_json::Value::Null;
+    });
+    let snapshot = activity("checkouts/create", &body).snapshot;
+    assert_eq!((snapshot.country, snapshot.region), (None, None));
+}
+
+#[test]
 fn yen_checkout_has_whole_yen_prices_and_orders_count_from_a_string() {
     let activity = activity("checkouts/create", CHECKOUT_YEN);
     assert_eq!(activity.cart.as_str(), "9f8e7d6c5b4a39281706f5e4d3c2b1a0");

@@ -2,13 +2,17 @@
 #![allow(dead_code)]
 
 use cartback_core::cart::{
-    CartActivity, CartRecord, CartSnapshot, Consent, Conversion, LineItem, Platform,
+    CartActivity, CartRecord, CartSnapshot, Consent, ContactRecord, Conversion, LineItem, Person,
+    Platform, SentStep,
 };
 use cartback_core::contact::{Email, Phone};
+use cartback_core::decide::{Decision, Situation, decide};
 use cartback_core::ids::{CartId, ShopId};
 use cartback_core::lifecycle::{Applied, apply_activity, apply_conversion};
 use cartback_core::money::{CurrencyCode, Money};
+use cartback_core::sequence::Channel;
 use cartback_core::sequence::Sequence;
+use cartback_core::shop::Rules;
 use jiff::{SignedDuration, Timestamp};
 
 pub const SHOP: &str = "demo-shop.myshopify.com";
@@ -73,6 +77,9 @@ pub fn snapshot(email: Option<&str>, phone: Option<&str>) -> CartSnapshot {
         recovery_url: Some(
             url::Url::parse("https://demo-shop.example.com/cart/recover").expect("literal URL"),
         ),
+        time_zone: None,
+        country: None,
+        region: None,
     }
 }
 
@@ -137,4 +144,36 @@ pub fn convert(
 /// A fresh cart whose last activity is `t0()`.
 pub fn new_cart() -> CartRecord {
     apply(None, &activity(t0()), t0())
+}
+
+/// `decide` with the default rules, in UTC, for the person behind `contacts`.
+pub fn decide_for(
+    cart: &CartRecord,
+    contacts: &[ContactRecord],
+    sequence: &Sequence,
+    now: Timestamp,
+) -> Decision {
+    let person = Person::merge(contacts);
+    decide(&Situation {
+        cart,
+        person: &person,
+        sequence,
+        rules: &Rules::default(),
+        zone: &jiff::tz::TimeZone::UTC,
+        now,
+    })
+}
+
+/// A step sent by email at `sent_at`, not (yet) opened or clicked.
+pub fn sent_step(step: u32, template: &str, sent_at: Timestamp) -> SentStep {
+    SentStep {
+        step,
+        channel: Channel::Email,
+        template: template.to_owned(),
+        message_id: format!("ses-{step}"),
+        sent_at,
+        skipped: None,
+        opened_at: None,
+        clicked_at: None,
+    }
 }
