@@ -7,10 +7,12 @@ mod dynamo;
 mod errors;
 mod scheduler;
 mod ses;
+mod sns;
 mod ssm;
 
 pub use config::{AwsConfig, ConfigError, SchedulerTarget, init_tracing, load_sdk_config};
 pub use dynamo::{DynamoCartStore, DynamoShopDirectory, keys};
 pub use scheduler::SchedulerSchedules;
 pub use ses::SesMailer;
+pub use sns::SnsSms;
 pub use ssm::SsmWebhookSecrets;

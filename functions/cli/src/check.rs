@@ -6,7 +6,7 @@ use cartback_core::cart::{CartEvent, CartRecord, Platform};
 use cartback_core::ids::ShopId;
 use cartback_core::lifecycle::{Applied, apply_activity};
 use cartback_core::render::{EmailContext, LOCALES, Renderer};
-use cartback_core::sequence::{KNOWN_TEMPLATES, Sequence};
+use cartback_core::sequence::{Channel, KNOWN_TEMPLATES, Sequence};
 use cartback_core::shop::ShopSettings;
 use cartback_core::shopify;
 use cartback_core::webhook::Headers;
@@ -97,6 +97,20 @@ pub fn run(files: &[PathBuf]) -> Result<(), String> {
                 ),
                 Err(e) => {
                     eprintln!("templates/email/{locale}/{template}: {e}");
+                    errors += 1;
+                }
+            }
+            let sms = EmailContext::for_channel(&cart, &settings, step as u32, Channel::Sms)
+                .and_then(|ctx| renderer.render_sms(template, Some(locale), &ctx));
+            match sms {
+                Ok(sms) => println!(
+                    "ok   sms {locale}/{template} ({} characters, {}, {} part(s) with the sample link)",
+                    sms.text.chars().count(),
+                    if sms.length.gsm7 { "GSM-7" } else { "UCS-2" },
+                    sms.length.segments
+                ),
+                Err(e) => {
+                    eprintln!("templates/sms/{locale}/{template}.txt: {e}");
                     errors += 1;
                 }
             }

@@ -1,11 +1,20 @@
-//! `cartback demo`: four shoppers on one shop, run through the real pipeline on the
+//! `cartback demo`: seven shoppers on one shop, run through the real pipeline on the
 //! in-memory stack with a virtual clock, printed as a readable timeline.
+
+use std::io::Write;
 
 use cartback_local::{LocalShops, Report, ReportKind};
 use cartback_webhook::Accepted;
 use serde_json::{Value, json};
 
 use crate::simulate::{self, InputEvent, Progress};
+
+/// Like `println!`, but a closed pipe (`cartback demo | head`) is not an error.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
 
 const SHOP: &str = "demo-shop.myshopify.com";
 pub(crate) const CHECKOUT: &str =
@@ -16,6 +25,8 @@ const CHECKOUT_NO_CONTACT: &str =
     include_str!("../../core/tests/fixtures/shopify/checkouts_create_no_contact.json");
 const CHECKOUT_YEN: &str =
     include_str!("../../core/tests/fixtures/shopify/checkouts_create_yen.json");
+const CHECKOUT_PHONE_ONLY: &str =
+    include_str!("../../core/tests/fixtures/shopify/checkouts_create_phone_only.json");
 const ORDER: &str = include_str!("../../core/tests/fixtures/shopify/orders_create.json");
 
 fn payload(source: &str) -> Result<Value, String> {
@@ -36,11 +47,18 @@ fn webhook(at: &str, topic: &str, payload: &Value, delivery: &str) -> Value {
     })
 }
 
+fn recipient(at: &str, event: &str, cart: &Value, step: u32) -> Value {
+    json!({ "at": at, "shop": SHOP, "event": event, "cart": cart, "step": step })
+}
+
 /// The scenario as `simulate` input lines.
 fn scenario() -> Result<String, String> {
+    // Ada, a new visitor in Finland: opens the first email, clicks the second.
     let ada = payload(CHECKOUT)?;
     let ada_update = payload(CHECKOUT_UPDATE)?;
+    let ada_token = ada["token"].clone();
 
+    // Ben buys after the first email.
     let mut ben = payload(CHECKOUT)?;
     set(
         &mut ben,
@@ -63,13 +81,53 @@ fn scenario() -> Result<String, String> {
         json!("2026-11-02T11:30:00Z"),
     );
 
+    // A guest who left before typing any contact details.
     let mut guest = payload(CHECKOUT_NO_CONTACT)?;
     set(&mut guest, "/updated_at", json!("2026-11-02T08:10:00Z"));
 
+    // Hanako, a returning customer in Japan, unsubscribes after the first email.
     let mut hanako = payload(CHECKOUT_YEN)?;
+    set(&mut hanako, "/buyer_accepts_marketing", json!(true));
     set(&mut hanako, "/created_at", json!("2026-11-02T08:30:00Z"));
     set(&mut hanako, "/updated_at", json!("2026-11-02T08:30:00Z"));
     let hanako_token = hanako["token"].clone();
+
+    // Sami gave only a phone number, with SMS consent: email steps are skipped and the SMS
+    // waits for the morning in Helsinki.
+    let mut sami = payload(CHECKOUT_PHONE_ONLY)?;
+    set(&mut sami, "/created_at", json!("2026-11-02T09:30:00Z"));
+    set(&mut sami, "/updated_at", json!("2026-11-02T09:30:00Z"));
+
+    // Dora starts a second cart: the newer one takes over.
+    let mut dora_first = payload(CHECKOUT)?;
+    set(
+        &mut dora_first,
+        "/token",
+        json!("a1d0ad0ad0ad0ad0ad0ad0ad0ad0a01"),
+    );
+    set(&mut dora_first, "/email", json!("dora@example.com"));
+    set(&mut dora_first, "/customer/first_name", json!("Dora"));
+    set(
+        &mut dora_first,
+        "/customer/email",
+        json!("dora@example.com"),
+    );
+    set(
+        &mut dora_first,
+        "/updated_at",
+        json!("2026-11-02T13:00:00Z"),
+    );
+    let mut dora_second = dora_first.clone();
+    set(
+        &mut dora_second,
+        "/token",
+        json!("b2d0ad0ad0ad0ad0ad0ad0ad0ad0a02"),
+    );
+    set(
+        &mut dora_second,
+        "/updated_at",
+        json!("2026-11-02T13:40:00Z"),
+    );
 
     let lines = [
         webhook("2026-11-02T08:00:00Z", "checkouts/create", &ada, "d-ada-1"),
@@ -106,12 +164,32 @@ fn scenario() -> Result<String, String> {
             "d-ada-1-late",
         ),
         webhook(
+            "2026-11-02T09:30:00Z",
+            "checkouts/create",
+            &sami,
+            "d-sami-1",
+        ),
+        recipient("2026-11-02T09:40:00Z", "open", &ada_token, 1),
+        webhook(
             "2026-11-02T11:30:00Z",
             "orders/create",
             &ben_order,
             "d-ben-order",
         ),
-        json!({ "at": "2026-11-02T12:00:00Z", "shop": SHOP, "event": "unsubscribe", "cart": hanako_token, "step": 1 }),
+        recipient("2026-11-02T12:00:00Z", "unsubscribe", &hanako_token, 1),
+        webhook(
+            "2026-11-02T13:00:00Z",
+            "checkouts/create",
+            &dora_first,
+            "d-dora-1",
+        ),
+        webhook(
+            "2026-11-02T13:40:00Z",
+            "checkouts/create",
+            &dora_second,
+            "d-dora-2",
+        ),
+        recipient("2026-11-02T16:00:00Z", "click", &ada_token, 2),
     ];
     Ok(lines
         .iter()
@@ -123,7 +201,12 @@ fn scenario() -> Result<String, String> {
 fn mask(address: &str) -> String {
     match address.split_once('@') {
         Some((local, domain)) => format!("{}…@{domain}", local.chars().next().unwrap_or('?')),
-        None => "…".into(),
+        None => {
+            let digits: Vec<char> = address.chars().collect();
+            let head: String = digits.iter().take(4).collect();
+            let tail: String = digits.iter().skip(digits.len().saturating_sub(2)).collect();
+            format!("{head}…{tail}")
+        }
     }
 }
 
@@ -137,38 +220,53 @@ fn time(at: jiff::Timestamp) -> String {
 
 fn decision_line(report: &Report) -> String {
     let cart = short(&report.cart);
+    let when = time(report.at);
+    let step = report.step;
+    let reason = report.reason.as_deref().unwrap_or("");
     match report.kind {
-        ReportKind::Sent => format!(
-            "{}  ✉  cart {cart}  step {} `{}` → {}  \"{}\"",
-            time(report.at),
-            report.step,
+        ReportKind::Sent if report.channel == Some("sms") => format!(
+            "{when}  ✆  cart {cart}  step {step} `{}` by SMS → {} ({} part): \"{}\"",
             report.template.as_deref().unwrap_or("?"),
+            mask(report.to.as_deref().unwrap_or("")),
+            report.segments.unwrap_or(0),
+            report.text.as_deref().unwrap_or(""),
+        ),
+        ReportKind::Sent => format!(
+            "{when}  ✉  cart {cart}  step {step} `{}` [{}] → {}  \"{}\"",
+            report.template.as_deref().unwrap_or("?"),
+            report.sequence.as_deref().unwrap_or("?"),
             mask(report.to.as_deref().unwrap_or("")),
             report.subject.as_deref().unwrap_or(""),
         ),
-        kind => format!(
-            "{}  ■  cart {cart}  step {} {:?}: {}",
-            time(report.at),
-            report.step,
-            kind,
-            report.reason.as_deref().unwrap_or(""),
-        )
-        .to_lowercase()
-        .replacen(&time(report.at).to_lowercase(), &time(report.at), 1),
+        ReportKind::Deferred => format!(
+            "{when}  ⏸  cart {cart}  step {step} deferred until {}: {reason}",
+            report.until.map_or_else(String::new, time)
+        ),
+        ReportKind::Skipped => format!(
+            "{when}  ↷  cart {cart}  step {step} skipped ({}): {reason}",
+            report.channel.unwrap_or("?")
+        ),
+        ReportKind::Stopped => {
+            format!("{when}  ■  cart {cart}  stopped before step {step}: {reason}")
+        }
     }
 }
 
 pub async fn run() -> Result<(), String> {
     let source = scenario()?;
     let events = simulate::parse_events("demo", &source).map_err(|e| e.to_string())?;
-    println!(
-        "cartback demo: one Shopify shop, four shoppers, default sequence (emails at +1 h, +24 h, +72 h)."
+    say!("cartback demo: one Shopify shop, seven shoppers, the default sequences by segment");
+    say!(
+        "(new visitors: email +1 h, then email or SMS 6/8/10 h later by engagement, then an offer;"
     );
-    println!(
-        "Everything runs on the in-memory stack with a virtual clock; nothing leaves this machine.\n"
+    say!(
+        " returning customers: email +1 h, +24 h, +48 h). Times are UTC; SMS wait for the morning in"
+    );
+    say!(
+        "the recipient's zone. Everything runs in memory on a virtual clock: nothing leaves this machine.\n"
     );
     let mut sent = 0;
-    let mut stopped = 0;
+    let mut other = 0;
     let stack =
         simulate::run(
             &events,
@@ -180,9 +278,9 @@ pub async fn run() -> Result<(), String> {
                     if report.kind == ReportKind::Sent {
                         sent += 1;
                     } else {
-                        stopped += 1;
+                        other += 1;
                     }
-                    println!("{}", decision_line(report));
+                    say!("{}", decision_line(report));
                 }
                 Progress::Webhook { input, reply } => {
                     let InputEvent::Webhook { topic, .. } = &input.event else {
@@ -206,7 +304,7 @@ pub async fn run() -> Result<(), String> {
                         Ok(Accepted::Ignored { topic }) => format!("topic {topic} not used"),
                         Err(e) => format!("refused: {e}"),
                     };
-                    println!("{}  ←  {topic:<17} {what}", time(input.at));
+                    say!("{}  ←  {topic:<17} {what}", time(input.at));
                 }
                 Progress::Recipient { input } => {
                     if let InputEvent::Recipient {
@@ -214,7 +312,7 @@ pub async fn run() -> Result<(), String> {
                     } = &input.event
                     {
                         let step = step.map_or(String::new(), |s| format!(", after step {s}"));
-                        println!(
+                        say!(
                             "{}  ←  recipient {kind:?} (cart {}{step})",
                             time(input.at),
                             short(cart.as_str())
@@ -226,8 +324,9 @@ pub async fn run() -> Result<(), String> {
         .await
         .map_err(|e| e.to_string())?;
     let (creates, deletes) = stack.schedules.calls();
-    println!(
-        "\n{sent} emails sent, {stopped} stops, {} carts tracked; scheduler: {creates} schedules created, {deletes} deleted, {} pending.",
+    say!(
+        "\n{sent} messages sent ({} SMS), {other} skipped, deferred or stopped, {} carts tracked;\nscheduler: {creates} schedules created, {deletes} deleted, {} pending.",
+        stack.sms.outbox().len(),
         stack.store.carts().len(),
         stack.schedules.pending().len()
     );

@@ -4,11 +4,12 @@
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
-use cartback_core::cart::SuppressionReason;
 use cartback_core::ids::{CartId, ShopId};
+use cartback_core::sequence::Channel;
 use cartback_core::sequence::Sequence;
 use cartback_core::shop::{Secret, ShopSettings};
 use cartback_core::webhook::Headers;
+use cartback_feedback::{Action, RecipientEvent};
 use cartback_local::{LocalShops, LocalStack, Report};
 use cartback_webhook::WebhookRequest;
 use jiff::{SignedDuration, Timestamp};
@@ -40,7 +41,9 @@ pub enum InputEvent {
         shop: ShopId,
         cart: CartId,
         kind: RecipientKind,
+        /// 1-based, as in the output.
         step: Option<u32>,
+        channel: Channel,
     },
 }
 
@@ -81,6 +84,9 @@ struct RecipientLine {
     cart: CartId,
     #[serde(default)]
     step: Option<u32>,
+    /// For an unsubscribe: the channel it came from (default email).
+    #[serde(default)]
+    channel: Option<Channel>,
 }
 
 /// Parses the events file; every error names the line.
@@ -125,6 +131,7 @@ pub fn parse_events(file: &str, source: &str) -> Result<Vec<InputLine>, InputErr
                     cart: r.cart,
                     kind,
                     step: r.step,
+                    channel: r.channel.unwrap_or(Channel::Email),
                 },
             }
         } else {
@@ -181,8 +188,8 @@ pub fn parse_shops(file: &Path, source: &str) -> Result<LocalShops, String> {
     for (id, entry) in parsed.shops {
         let id = ShopId::parse(id.as_str())
             .map_err(|e| format!("{}: shop `{id}`: {e}", file.display()))?;
-        if let Err(e) = entry.settings.sequence(&id) {
-            return Err(e.to_string());
+        if let Err(e) = cartback_core::shop::Shop::new(id.clone(), entry.settings.clone()) {
+            return Err(format!("{}: shop `{id}`: {e}", file.display()));
         }
         if let Some(secret) = entry.webhook_secret {
             shops = shops.with_secret(id.clone(), Secret::new(secret));
@@ -319,21 +326,30 @@ pub async fn run(
                 }
             }
             InputEvent::Recipient {
-                shop, cart, kind, ..
+                shop,
+                cart,
+                kind,
+                step,
+                channel,
             } => {
-                let reason = match kind {
-                    RecipientKind::Bounce => Some(SuppressionReason::Bounced),
-                    RecipientKind::Complaint => Some(SuppressionReason::Complained),
-                    RecipientKind::Unsubscribe => Some(SuppressionReason::Unsubscribed),
-                    // Engagement branching arrives with the full recovery flow.
-                    RecipientKind::Open | RecipientKind::Click => None,
+                let event = RecipientEvent {
+                    shop: shop.clone(),
+                    cart: cart.clone(),
+                    step: step.and_then(|s| s.checked_sub(1)),
+                    action: match kind {
+                        RecipientKind::Open => Action::Open,
+                        RecipientKind::Click => Action::Click,
+                        RecipientKind::Bounce => Action::Bounce,
+                        RecipientKind::Complaint => Action::Complaint,
+                        RecipientKind::Unsubscribe => Action::Unsubscribe(*channel),
+                    },
+                    at: input.at,
+                    address: None,
                 };
-                if let Some(reason) = reason {
-                    stack
-                        .suppress(shop, cart, reason)
-                        .await
-                        .map_err(|e| runtime_error(input.line, &e))?;
-                }
+                stack
+                    .recipient_event(&event)
+                    .await
+                    .map_err(|e| runtime_error(input.line, &e))?;
                 progress(Progress::Recipient { input });
             }
         }

@@ -1,8 +1,10 @@
 //! `cartback simulate` as a user runs it: JSON lines built from the Shopify fixtures in a
 //! temporary file, the real binary, decisions read back from stdout. These encode the
-//! acceptance criteria of the reminder flow: three emails at +1 h, +24 h and +72 h after the
-//! last activity, one only when bought after the first, none without a contact, never a
-//! duplicate or a reordering, and clear errors (with line numbers) on bad input.
+//! acceptance criteria of the walking skeleton: with the classic sequence
+//! (`--sequence templates/sequences/default.toml`) three emails at +1 h, +24 h and +72 h
+//! after the last activity; one only when bought after the first, none without a contact,
+//! never a duplicate or a reordering, and clear errors (with line numbers) on bad input.
+//! The full recovery flow with the default segments is in `recovery_flow.rs`.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -180,6 +182,22 @@ fn simulate(lines: &[Value]) -> Run {
     simulate_in(&TempDir::new().expect("a temp dir"), lines, &[])
 }
 
+/// The classic sequence shipped with cartback: three emails 1 h, 24 h and 72 h after the
+/// last activity (shops get it only when they pick it; the defaults go by segment).
+const CLASSIC: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../templates/sequences/default.toml"
+);
+
+/// `simulate --sequence templates/sequences/default.toml`.
+fn simulate_classic(lines: &[Value]) -> Run {
+    simulate_in(
+        &TempDir::new().expect("a temp dir"),
+        lines,
+        &["--sequence", CLASSIC],
+    )
+}
+
 fn simulate_in(dir: &TempDir, lines: &[Value], args: &[&str]) -> Run {
     simulate_text(dir, &jsonl(lines), args)
 }
@@ -217,7 +235,7 @@ fn abandoned_cart() -> Vec<Value> {
 #[test]
 fn an_abandoned_cart_never_bought_gets_exactly_three_emails_at_1_24_and_72_hours_after_its_last_activity()
  {
-    let run = simulate(&abandoned_cart());
+    let run = simulate_classic(&abandoned_cart());
 
     let sent = run.sent();
 
@@ -251,7 +269,7 @@ fn the_last_activity_counts_even_when_the_shopper_returns_after_the_first_email(
         "d-ada-3",
     ));
 
-    let run = simulate(&lines);
+    let run = simulate_classic(&lines);
 
     let times: Vec<String> = run
         .sent()
@@ -424,13 +442,15 @@ fn a_guest_who_types_an_email_later_gets_reminders_from_then_on() {
     set(&mut guest, "/updated_at", json!("2026-11-02T08:10:00Z"));
     let mut with_email = guest.clone();
     set(&mut with_email, "/email", json!("guest@example.com"));
+    // ...and ticks the marketing box: email needs consent.
+    set(&mut with_email, "/buyer_accepts_marketing", json!(true));
     set(
         &mut with_email,
         "/updated_at",
         json!("2026-11-02T10:00:00Z"),
     );
 
-    let run = simulate(&[
+    let run = simulate_classic(&[
         webhook("2026-11-02T08:10:00Z", "checkouts/create", &guest),
         webhook("2026-11-02T10:00:00Z", "checkouts/update", &with_email),
     ]);
@@ -439,6 +459,7 @@ fn a_guest_who_types_an_email_later_gets_reminders_from_then_on() {
     assert_eq!(sent.len(), 3, "{sent:#?}");
     assert_eq!(sent[0]["at"], "2026-11-02T11:00:00Z");
     assert_eq!(sent[0]["to"], "guest@example.com");
+    assert_eq!(sent[2]["at"], "2026-11-05T10:00:00Z");
 }
 
 #[test]
@@ -460,18 +481,20 @@ fn an_unsubscribe_after_step_1_stops_the_rest() {
 
 #[test]
 fn an_unsubscribe_reaches_the_same_persons_other_carts() {
+    // (A newer cart of the same person now supersedes the older one, so the other cart here
+    // is one Ada leaves after unsubscribing from the first cart's email.)
     let mut lines = abandoned_cart();
+    lines.push(recipient("2026-11-02T09:30:00Z", "unsubscribe", ADA, 1));
     lines.push(webhook(
-        "2026-11-02T09:00:00Z",
+        "2026-11-02T10:00:00Z",
         "checkouts/create",
         &checkout_of(
             "ada-second-cart",
             "ada@example.com",
             "Ada",
-            "2026-11-02T09:00:00Z",
+            "2026-11-02T10:00:00Z",
         ),
     ));
-    lines.push(recipient("2026-11-02T09:30:00Z", "unsubscribe", ADA, 1));
 
     let run = simulate(&lines);
 
@@ -482,6 +505,15 @@ fn an_unsubscribe_reaches_the_same_persons_other_carts() {
         run.stopped()
             .iter()
             .any(|d| d["cart"] == "ada-second-cart" && d["reason"] == "unsubscribed"),
+        "{:#?}",
+        run.decisions()
+    );
+    // The first cart stops too (unsubscribed, or superseded by the second one).
+    assert!(
+        run.stopped()
+            .iter()
+            .any(|d| d["cart"] == ADA
+                && (d["reason"] == "unsubscribed" || d["reason"] == "superseded")),
         "{:#?}",
         run.decisions()
     );
@@ -632,7 +664,11 @@ fn until_limits_the_run() {
         &order_for(ORDER, ADA, "ada@example.com", "2026-11-03T10:00:00Z"),
     ));
 
-    let run = simulate_in(&dir, &lines, &["--until", "2026-11-03T09:00:00Z"]);
+    let run = simulate_in(
+        &dir,
+        &lines,
+        &["--until", "2026-11-03T09:00:00Z", "--sequence", CLASSIC],
+    );
 
     let decisions = run.decisions();
     let until: Timestamp = "2026-11-03T09:00:00Z".parse().expect("valid");
@@ -676,7 +712,8 @@ fn a_sequence_file_replaces_the_default_sequence() {
     assert_eq!(sent.len(), 2, "{sent:#?}");
     assert_eq!(sent[0]["at"], "2026-11-02T10:20:00Z");
     assert_eq!(sent[0]["template"], "reminder");
-    assert_eq!(sent[1]["at"], "2026-11-04T08:20:00Z");
+    // After step 1 a delay counts from the previous step unless `from = "last_activity"`.
+    assert_eq!(sent[1]["at"], "2026-11-04T10:20:00Z");
     assert_eq!(sent[1]["template"], "offer");
     assert!(sent.iter().all(|d| d["sequence"] == "two-step"));
 }

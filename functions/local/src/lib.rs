@@ -7,6 +7,7 @@ mod mailer;
 mod runtime;
 mod schedules;
 mod shops;
+mod sms;
 mod store;
 
 pub use clock::VirtualClock;
@@ -14,4 +15,5 @@ pub use mailer::{MemoryMailer, SentEmail};
 pub use runtime::{LocalStack, Report, ReportKind};
 pub use schedules::MemorySchedules;
 pub use shops::LocalShops;
+pub use sms::{MemorySms, SentSms};
 pub use store::MemoryStore;

@@ -2,13 +2,11 @@
 //! ports, with a virtual clock. The table's stream feeds the planner; due schedules fire
 //! the sender; a failed sender invocation is retried like Lambda's asynchronous invoke.
 
-use cartback_core::cart::SuppressionReason;
-use cartback_core::ids::{CartId, ShopId};
-use cartback_core::lifecycle::contact_suppressed;
-use cartback_core::ports::{CartStore, Put, ShopDirectory};
 use cartback_core::render::Renderer;
 use cartback_core::schedule::WakeUp;
+use cartback_core::sequence::Channel;
 use cartback_core::time::Clock;
+use cartback_feedback::{Applied, FeedbackDeps, RecipientEvent};
 use cartback_planner::PlannerDeps;
 use cartback_sender::{Outcome, SendError, SenderDeps};
 use cartback_webhook::{Accepted, WebhookDeps, WebhookReply, WebhookRequest};
@@ -16,7 +14,7 @@ use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 use std::sync::Mutex;
 
-use crate::{LocalShops, MemoryMailer, MemorySchedules, MemoryStore, VirtualClock};
+use crate::{LocalShops, MemoryMailer, MemorySchedules, MemorySms, MemoryStore, VirtualClock};
 
 /// Lambda retries a failed asynchronous invocation twice, about a minute then two apart.
 const ASYNC_RETRY_DELAYS: [SignedDuration; 2] =
@@ -47,14 +45,35 @@ pub struct Report {
     pub to: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
+    /// The SMS text (SMS only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub template: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sequence: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message_id: Option<String>,
+    /// SMS parts (SMS only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub segments: Option<usize>,
+    /// When a deferred message is due again.
+    #[serde(skip_serializing_if = "Option::is_none", with = "rfc3339_opt")]
+    pub until: Option<Timestamp>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+}
+
+mod rfc3339_opt {
+    use jiff::Timestamp;
+    use serde::Serializer;
+
+    pub fn serialize<S: Serializer>(t: &Option<Timestamp>, s: S) -> Result<S::Ok, S::Error> {
+        match t {
+            Some(t) => s.collect_str(&t.strftime("%Y-%m-%dT%H:%M:%SZ")),
+            None => s.serialize_none(),
+        }
+    }
 }
 
 mod rfc3339 {
@@ -88,10 +107,12 @@ pub struct LocalStack {
     pub store: MemoryStore,
     pub schedules: MemorySchedules,
     pub mailer: MemoryMailer,
+    pub sms: MemorySms,
     pub shops: LocalShops,
+    feedback: FeedbackDeps<MemoryStore, LocalShops, VirtualClock>,
     webhook: WebhookDeps<MemoryStore, LocalShops, LocalShops, VirtualClock>,
     planner: PlannerDeps<MemorySchedules, VirtualClock>,
-    sender: SenderDeps<MemoryStore, MemoryMailer, LocalShops, VirtualClock>,
+    sender: SenderDeps<MemoryStore, MemoryMailer, MemorySms, LocalShops, VirtualClock>,
     retries: Mutex<Vec<Retry>>,
 }
 
@@ -101,7 +122,13 @@ impl LocalStack {
         let store = MemoryStore::default();
         let schedules = MemorySchedules::default();
         let mailer = MemoryMailer::default();
+        let sms = MemorySms::default();
         Self {
+            feedback: FeedbackDeps {
+                store: store.clone(),
+                shops: shops.clone(),
+                clock: clock.clone(),
+            },
             webhook: WebhookDeps {
                 store: store.clone(),
                 shops: shops.clone(),
@@ -115,6 +142,7 @@ impl LocalStack {
             sender: SenderDeps {
                 store: store.clone(),
                 mailer: mailer.clone(),
+                sms: sms.clone(),
                 shops: shops.clone(),
                 clock: clock.clone(),
                 renderer: Renderer::embedded(),
@@ -123,6 +151,7 @@ impl LocalStack {
             store,
             schedules,
             mailer,
+            sms,
             shops,
             retries: Mutex::new(Vec::new()),
         }
@@ -149,43 +178,12 @@ impl LocalStack {
         Ok((reply, reports))
     }
 
-    /// A recipient unsubscribed, bounced or complained about a message for `cart`:
-    /// suppress the person in every cart of the shop.
-    pub async fn suppress(
-        &self,
-        shop: &ShopId,
-        cart: &CartId,
-        reason: SuppressionReason,
-    ) -> Result<bool, RuntimeError> {
-        for _ in 0..5 {
-            let Some(key) = self
-                .store
-                .cart(shop, cart)
-                .await?
-                .and_then(|c| c.value.contact)
-            else {
-                return Ok(false);
-            };
-            let existing = self.store.contact(shop, &key).await?;
-            let Some(record) = contact_suppressed(
-                existing.as_ref().map(|v| &v.value),
-                shop,
-                &key,
-                reason,
-                self.clock.now(),
-            ) else {
-                return Ok(true);
-            };
-            let put = Put::Contact {
-                record,
-                expected: existing.map(|v| v.version),
-            };
-            if self.store.write(vec![put]).await? == cartback_core::ports::WriteOutcome::Written {
-                self.drain_stream().await?;
-                return Ok(true);
-            }
-        }
-        Ok(false)
+    /// A recipient opened, clicked, bounced, complained or unsubscribed: applied as the
+    /// feedback function would. Returns what changed.
+    pub async fn recipient_event(&self, event: &RecipientEvent) -> Result<Applied, RuntimeError> {
+        let applied = cartback_feedback::apply(event, &self.feedback).await?;
+        self.drain_stream().await?;
+        Ok(applied)
     }
 
     /// Feeds every pending stream record to the planner, as Lambda's event source mapping would.
@@ -298,9 +296,12 @@ impl LocalStack {
             channel: None,
             to: None,
             subject: None,
+            text: None,
             template: None,
             sequence: None,
             message_id: None,
+            segments: None,
+            until: None,
             reason: None,
         }
     }
@@ -313,24 +314,40 @@ impl LocalStack {
                 step,
                 channel,
                 template,
+                sequence,
                 to,
                 subject,
                 message_id,
-            } => {
-                let sequence = match self.shops.shop(&wake.shop).await {
-                    Ok(Some(shop)) => Some(shop.sequence.name),
-                    _ => None,
-                };
-                Some(Report {
-                    channel: Some(channel.as_str()),
-                    to: Some(to.as_str().to_owned()),
-                    subject: Some(subject),
-                    template: Some(template),
-                    sequence,
-                    message_id: Some(message_id),
-                    ..base(ReportKind::Sent, step)
-                })
-            }
+                segments,
+            } => Some(Report {
+                channel: Some(channel.as_str()),
+                to: Some(to),
+                subject: (channel == Channel::Email).then(|| subject.clone()),
+                text: (channel == Channel::Sms).then_some(subject),
+                template: Some(template),
+                sequence: Some(sequence),
+                message_id: Some(message_id),
+                segments: (channel == Channel::Sms).then_some(segments),
+                ..base(ReportKind::Sent, step)
+            }),
+            Outcome::Skipped {
+                step,
+                channel,
+                reason,
+            } => Some(Report {
+                channel: Some(channel.as_str()),
+                reason: Some(reason.as_str().to_owned()),
+                ..base(ReportKind::Skipped, step)
+            }),
+            Outcome::Deferred {
+                step,
+                until,
+                reason,
+            } => Some(Report {
+                until: Some(until),
+                reason: Some(reason.as_str().to_owned()),
+                ..base(ReportKind::Deferred, step)
+            }),
             Outcome::Stopped { reason, step } => Some(Report {
                 reason: Some(reason.as_str().to_owned()),
                 ..base(ReportKind::Stopped, step)

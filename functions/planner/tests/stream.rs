@@ -433,6 +433,9 @@ async fn a_sent_step_arms_the_next_one_without_deleting_the_fired_schedule() {
             template: "reminder".into(),
             message_id: "local-000001".into(),
             sent_at,
+            skipped: None,
+            opened_at: None,
+            clicked_at: None,
         },
         &Sequence::default_sequence(),
     );
@@ -452,6 +455,93 @@ async fn a_sent_step_arms_the_next_one_without_deleting_the_fired_schedule() {
     assert_eq!(next.wake_up.step, 1);
     assert_eq!(next.wake_up.generation, 2);
     assert_eq!(next.at, later(t0(), hours(24)));
+}
+
+/// The cart of `token` started on `sequence` instead of the default one.
+async fn new_cart_on(
+    store: &MemoryStore,
+    token: &str,
+    updated_at: Timestamp,
+    sequence: &Sequence,
+) -> CartRecord {
+    let record = changed(apply_activity(
+        None,
+        &shop(),
+        Platform::Shopify,
+        &activity(token, updated_at),
+        sequence,
+        updated_at,
+    ));
+    put(store, record.clone()).await;
+    record
+}
+
+#[tokio::test]
+async fn engagement_that_brings_a_step_forward_replaces_the_pending_schedule() {
+    let sequence = Sequence::builtin("new-visitor").expect("shipped");
+    let store = MemoryStore::default();
+    let schedules = MemorySchedules::default();
+    let cart = new_cart_on(&store, TOKEN, t0(), &sequence).await;
+    handle(&event(store.take_stream()), &deps(schedules.clone(), t0())).await;
+    assert_eq!(only_pending(&schedules).at, later(t0(), hours(1)));
+
+    // Step 1 fires at +1 h and is sent: step 2 is armed for the earliest branch (+6 h after).
+    let step_1 = later(t0(), hours(1));
+    schedules.take_due(step_1).expect("step 1 fires");
+    let sent = cartback_core::lifecycle::record_sent(
+        &cartback_core::lifecycle::claim(&cart, 0),
+        SentStep {
+            step: 0,
+            channel: Channel::Email,
+            template: "reminder".into(),
+            message_id: "local-000001".into(),
+            sent_at: step_1,
+            skipped: None,
+            opened_at: None,
+            clicked_at: None,
+        },
+        &sequence,
+    );
+    put(&store, sent.clone()).await;
+    handle(
+        &event(store.take_stream()),
+        &deps(schedules.clone(), step_1),
+    )
+    .await;
+    assert_eq!(only_pending(&schedules).at, later(step_1, hours(6)));
+    assert_eq!(schedules.calls(), (2, 0));
+
+    // At +6 h nothing was opened: the sender re-arms for the none branch (+10 h). The fired
+    // schedule deleted itself, so only a create.
+    let woke = later(step_1, hours(6));
+    schedules.take_due(woke).expect("the +6 h wake-up fires");
+    let waiting = cartback_core::lifecycle::rearm(&sent, later(step_1, hours(10)));
+    put(&store, waiting.clone()).await;
+    handle(&event(store.take_stream()), &deps(schedules.clone(), woke)).await;
+    assert_eq!(only_pending(&schedules).at, later(step_1, hours(10)));
+    assert_eq!(schedules.calls(), (3, 0));
+
+    // A click at +7 h: the clicked branch (+8 h) is earlier than the pending +10 h. The
+    // pending schedule never fired, so it is deleted and the earlier one created.
+    let click = later(step_1, hours(7));
+    let clicked = cartback_core::lifecycle::record_engagement(
+        &waiting,
+        0,
+        cartback_core::lifecycle::Interaction::Click,
+        click,
+        &sequence,
+        click,
+    )
+    .expect("a new click");
+    put(&store, clicked.clone()).await;
+    let response = handle(&event(store.take_stream()), &deps(schedules.clone(), click)).await;
+
+    assert!(failures(&response).is_empty());
+    assert_eq!(schedules.calls(), (4, 1));
+    let next = only_pending(&schedules);
+    assert_eq!(next.at, later(step_1, hours(8)));
+    assert_eq!(next.wake_up.step, 1);
+    assert_eq!(next.wake_up.generation, clicked.generation);
 }
 
 #[tokio::test]

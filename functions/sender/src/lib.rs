@@ -1,26 +1,33 @@
-//! The sender function, woken by a schedule: re-read the cart, decide, claim, render, send,
-//! record, and arm the next step. Duplicate and late wake-ups are harmless.
+//! The sender function, woken by a schedule: re-read the cart and the person, decide, claim,
+//! render, send by email or SMS, record, and arm the next step. Duplicate and late wake-ups
+//! are harmless; quiet hours and the frequency cap defer; consent and suppression skip or stop.
 
-use cartback_core::cart::{CartRecord, SentStep, Versioned};
-use cartback_core::contact::Email;
-use cartback_core::decide::{Decision, StopReason, decide};
-use cartback_core::lifecycle::{Stale, check_wakeup, claim, rearm, record_sent, release, stop};
+use cartback_core::cart::{CartRecord, ContactRecord, Person, SentStep, Versioned};
+use cartback_core::decide::{Decision, DeferReason, Situation, SkipReason, StopReason, decide};
+use cartback_core::ids::{log_hash, tag_value};
+use cartback_core::lifecycle::{
+    Stale, check_wakeup, claim, contact_sent, rearm, record_sent, release, stop,
+};
 use cartback_core::ports::{
-    CartStore, Mailer, OutgoingEmail, PortError, Put, ShopDirectory, WriteOutcome,
+    CartStore, Mailer, OutgoingEmail, OutgoingSms, PortError, Put, ShopDirectory, SmsSender,
+    WriteOutcome,
 };
 use cartback_core::render::{EmailContext, Envelope, RenderError, Renderer, mime_message};
 use cartback_core::schedule::WakeUp;
-use cartback_core::sequence::Channel;
+use cartback_core::sequence::{Channel, Sequence};
 use cartback_core::shop::Shop;
 use cartback_core::time::Clock;
+use cartback_core::zone::{ZoneHints, recipient_zone};
 use jiff::Timestamp;
+use jiff::tz::TimeZone;
 
 /// Re-reads after a write conflict before giving up (and letting the invocation retry).
 const ATTEMPTS: usize = 5;
 
-pub struct SenderDeps<S, M, D, C> {
+pub struct SenderDeps<S, M, T, D, C> {
     pub store: S,
     pub mailer: M,
+    pub sms: T,
     pub shops: D,
     pub clock: C,
     /// Compiled once per warm container.
@@ -34,11 +41,28 @@ pub enum Outcome {
         step: u32,
         channel: Channel,
         template: String,
-        to: Email,
+        sequence: String,
+        /// The email address or E.164 number (never logged).
+        to: String,
+        /// The subject (email) or the text (SMS).
         subject: String,
         message_id: String,
+        /// SMS parts the text takes (0 for email).
+        segments: usize,
     },
-    /// The cart moved: woken again later.
+    /// The step was passed over; the sequence goes on.
+    Skipped {
+        step: u32,
+        channel: Channel,
+        reason: SkipReason,
+    },
+    /// Due, but not now: woken again at `until`.
+    Deferred {
+        step: u32,
+        until: Timestamp,
+        reason: DeferReason,
+    },
+    /// Not due yet: woken again later.
     Rearmed {
         until: Timestamp,
     },
@@ -57,6 +81,8 @@ impl Outcome {
     pub fn summary(&self) -> &'static str {
         match self {
             Self::Sent { .. } => "sent",
+            Self::Skipped { .. } => "skipped",
+            Self::Deferred { .. } => "deferred",
             Self::Rearmed { .. } => "rearmed",
             Self::Stopped { .. } => "stopped",
             Self::Stale(_) => "stale",
@@ -80,15 +106,53 @@ impl From<PortError> for SendError {
     }
 }
 
+/// The recipient's zone: the platform's, the address's, the phone's, else the shop's.
+pub fn zone_of(cart: &CartRecord, shop: &Shop) -> TimeZone {
+    let snapshot = cart.snapshot.as_ref();
+    let hints = ZoneHints {
+        explicit: snapshot.and_then(|s| s.time_zone.as_deref()),
+        country: snapshot.and_then(|s| s.country.as_deref()),
+        region: snapshot.and_then(|s| s.region.as_deref()),
+        phone_e164: snapshot.and_then(|s| s.phone.as_ref()).map(|p| p.as_str()),
+    };
+    recipient_zone(&hints, &shop.zone).0
+}
+
+/// Reads every record of the person behind the cart (email and phone keys).
+async fn contacts_of<S: CartStore>(
+    store: &S,
+    cart: &CartRecord,
+) -> Result<Vec<Versioned<ContactRecord>>, PortError> {
+    let mut found = Vec::new();
+    let keys = cart
+        .snapshot
+        .as_ref()
+        .map(|s| s.contact_keys())
+        .unwrap_or_default();
+    for key in keys.iter().chain(cart.contact.iter()) {
+        if found
+            .iter()
+            .any(|c: &Versioned<ContactRecord>| c.value.key == *key)
+        {
+            continue;
+        }
+        if let Some(contact) = store.contact(&cart.shop, key).await? {
+            found.push(contact);
+        }
+    }
+    Ok(found)
+}
+
 /// Handles one wake-up.
-#[tracing::instrument(skip_all, fields(shop = %wake.shop, cart = %cartback_core::ids::log_hash(&[wake.shop.as_str(), wake.cart.as_str()]), step = wake.step, generation = wake.generation))]
-pub async fn handle<S, M, D, C>(
+#[tracing::instrument(skip_all, fields(shop = %wake.shop, cart = %log_hash(&[wake.shop.as_str(), wake.cart.as_str()]), step = wake.step + 1, generation = wake.generation))]
+pub async fn handle<S, M, T, D, C>(
     wake: &WakeUp,
-    deps: &SenderDeps<S, M, D, C>,
+    deps: &SenderDeps<S, M, T, D, C>,
 ) -> Result<Outcome, SendError>
 where
     S: CartStore,
     M: Mailer,
+    T: SmsSender,
     D: ShopDirectory,
     C: Clock,
 {
@@ -105,23 +169,95 @@ where
             tracing::info!(why = ?stale, "stale wake-up ignored");
             return Ok(Outcome::Stale(stale));
         }
-        let contact = match &cart.value.contact {
-            Some(key) => deps.store.contact(&wake.shop, key).await?.map(|v| v.value),
-            None => None,
+        let Some(sequence) = shop.sequence_named(&cart.value.sequence) else {
+            tracing::error!(sequence = %cart.value.sequence, "the cart's sequence is gone");
+            let reason = StopReason::UnknownSequence;
+            if write_cart(deps, stop(&cart.value, reason), cart.version).await? {
+                return Ok(Outcome::Stopped {
+                    reason,
+                    step: wake.step,
+                });
+            }
+            continue;
         };
+        let contacts = contacts_of(&deps.store, &cart.value).await?;
+        let mut person =
+            Person::merge(&contacts.iter().map(|c| c.value.clone()).collect::<Vec<_>>());
+        let zone = zone_of(&cart.value, &shop);
         let now = deps.clock.now();
-        let decision = decide(&cart.value, contact.as_ref(), &shop.sequence, now);
+        let mut decision = decide(&Situation {
+            cart: &cart.value,
+            person: &person,
+            sequence: &sequence,
+            rules: shop.rules(),
+            zone: &zone,
+            now,
+        });
+        // SMS opt-outs live with the SMS service: ask it before every SMS.
+        if let Decision::Send {
+            channel: Channel::Sms,
+            ..
+        } = decision
+            && let Some(phone) = cart.value.snapshot.as_ref().and_then(|s| s.phone.as_ref())
+            && deps.sms.is_opted_out(phone).await?
+        {
+            person.sms_opted_out = true;
+            decision = decide(&Situation {
+                cart: &cart.value,
+                person: &person,
+                sequence: &sequence,
+                rules: shop.rules(),
+                zone: &zone,
+                now,
+            });
+        }
         tracing::info!(decision = %decision_name(&decision), "decided");
         let outcome = match decision {
             Decision::Wait { until } => write_cart(deps, rearm(&cart.value, until), cart.version)
                 .await?
                 .then_some(Outcome::Rearmed { until }),
+            Decision::Defer { until, reason } => {
+                write_cart(deps, rearm(&cart.value, until), cart.version)
+                    .await?
+                    .then_some(Outcome::Deferred {
+                        step: wake.step,
+                        until,
+                        reason,
+                    })
+            }
             Decision::Stop { reason } => write_cart(deps, stop(&cart.value, reason), cart.version)
                 .await?
                 .then_some(Outcome::Stopped {
                     reason,
                     step: wake.step,
                 }),
+            Decision::Skip {
+                step,
+                channel,
+                reason,
+            } => {
+                let skipped = SentStep {
+                    step,
+                    channel,
+                    template: template_of(&sequence, step),
+                    message_id: String::new(),
+                    sent_at: now,
+                    skipped: Some(reason.as_str().to_owned()),
+                    opened_at: None,
+                    clicked_at: None,
+                };
+                write_cart(
+                    deps,
+                    record_sent(&cart.value, skipped, &sequence),
+                    cart.version,
+                )
+                .await?
+                .then_some(Outcome::Skipped {
+                    step,
+                    channel,
+                    reason,
+                })
+            }
             Decision::Send { step, channel } => {
                 if !write_cart(deps, claim(&cart.value, step), cart.version).await? {
                     continue;
@@ -130,7 +266,12 @@ where
                     value: claim(&cart.value, step),
                     version: cart.version + 1,
                 };
-                Some(send_claimed(&shop, claimed, step, channel, deps).await?)
+                let target = Target {
+                    shop: &shop,
+                    sequence: &sequence,
+                    zone: &zone,
+                };
+                Some(send_claimed(target, claimed, step, channel, deps).await?)
             }
         };
         if let Some(outcome) = outcome {
@@ -142,17 +283,31 @@ where
     ))
 }
 
+fn template_of(sequence: &Sequence, step: u32) -> String {
+    sequence
+        .steps
+        .get(step as usize)
+        .map(|s| s.template.clone())
+        .unwrap_or_default()
+}
+
 fn decision_name(decision: &Decision) -> String {
     match decision {
-        Decision::Send { step, .. } => format!("send step {}", step + 1),
+        Decision::Send { step, channel } => {
+            format!("send step {} by {}", step + 1, channel.as_str())
+        }
+        Decision::Skip { step, reason, .. } => {
+            format!("skip step {}: {}", step + 1, reason.as_str())
+        }
+        Decision::Defer { reason, .. } => format!("defer: {}", reason.as_str()),
         Decision::Wait { .. } => "wait".into(),
         Decision::Stop { reason } => format!("stop: {}", reason.as_str()),
     }
 }
 
 /// Writes the cart if nobody else did since we read it; `false` on a conflict.
-async fn write_cart<S, M, D, C>(
-    deps: &SenderDeps<S, M, D, C>,
+async fn write_cart<S, M, T, D, C>(
+    deps: &SenderDeps<S, M, T, D, C>,
     record: CartRecord,
     expected: u64,
 ) -> Result<bool, PortError>
@@ -169,30 +324,38 @@ where
     Ok(outcome == WriteOutcome::Written)
 }
 
+/// Where a claimed message goes and under which rules.
+struct Target<'a> {
+    shop: &'a Shop,
+    sequence: &'a Sequence,
+    zone: &'a TimeZone,
+}
+
+/// A rendered message for one channel.
+enum Prepared {
+    Email(OutgoingEmail, String),
+    Sms(OutgoingSms, usize),
+}
+
 /// We hold the claim on `step`: render, send, record. Never sends twice: after the claim,
 /// errors either release the claim (retryable) or stop the cart (permanent).
-async fn send_claimed<S, M, D, C>(
-    shop: &Shop,
+async fn send_claimed<S, M, T, D, C>(
+    target: Target<'_>,
     claimed: Versioned<CartRecord>,
     step: u32,
     channel: Channel,
-    deps: &SenderDeps<S, M, D, C>,
+    deps: &SenderDeps<S, M, T, D, C>,
 ) -> Result<Outcome, SendError>
 where
     S: CartStore,
     M: Mailer,
+    T: SmsSender,
     D: ShopDirectory,
     C: Clock,
 {
     let cart = &claimed.value;
-    let template = shop
-        .sequence
-        .steps
-        .get(step as usize)
-        .map(|s| s.template.clone())
-        .unwrap_or_default();
-    let prepared = prepare_email(shop, cart, step, &template, deps);
-    let (email, subject) = match prepared {
+    let template = template_of(target.sequence, step);
+    let prepared = match prepare(&target, cart, step, channel, &template, deps) {
         Ok(prepared) => prepared,
         Err(error) => {
             tracing::error!(error = %error, "could not render; claim released, invocation fails");
@@ -200,24 +363,45 @@ where
             return Err(error);
         }
     };
-    match deps.mailer.send_email(&email).await {
+    let (result, to, subject, segments) = match &prepared {
+        Prepared::Email(email, subject) => (
+            deps.mailer.send_email(email).await,
+            email.to.as_str().to_owned(),
+            subject.clone(),
+            0,
+        ),
+        Prepared::Sms(sms, segments) => (
+            deps.sms.send_sms(sms).await,
+            sms.to.as_str().to_owned(),
+            sms.text.clone(),
+            *segments,
+        ),
+    };
+    match result {
         Ok(message_id) => {
+            let sent_at = deps.clock.now();
             let sent = SentStep {
                 step,
                 channel,
                 template: template.clone(),
                 message_id: message_id.clone(),
-                sent_at: deps.clock.now(),
+                sent_at,
+                skipped: None,
+                opened_at: None,
+                clicked_at: None,
             };
-            record(deps, shop, &claimed, sent).await?;
-            tracing::info!(channel = channel.as_str(), template = %template, message_id = %message_id, "sent");
+            record(deps, target.sequence, &claimed, sent).await?;
+            remember_send(deps, cart, sent_at).await?;
+            tracing::info!(channel = channel.as_str(), template = %template, segments, message_id = %message_id, "sent");
             Ok(Outcome::Sent {
                 step,
                 channel,
                 template,
-                to: email.to,
+                sequence: target.sequence.name.clone(),
+                to,
                 subject,
                 message_id,
+                segments,
             })
         }
         Err(error) if error.retryable => {
@@ -239,63 +423,90 @@ where
     }
 }
 
-fn prepare_email<S, M, D, C>(
-    shop: &Shop,
+fn prepare<S, M, T, D, C>(
+    target: &Target<'_>,
     cart: &CartRecord,
     step: u32,
+    channel: Channel,
     template: &str,
-    deps: &SenderDeps<S, M, D, C>,
-) -> Result<(OutgoingEmail, String), SendError>
+    deps: &SenderDeps<S, M, T, D, C>,
+) -> Result<Prepared, SendError>
 where
     C: Clock,
 {
+    let settings = &target.shop.settings;
     let snapshot = cart.snapshot.as_ref().ok_or(RenderError::NoSnapshot)?;
-    let to = snapshot.email.clone().ok_or(RenderError::NoSnapshot)?;
-    let ctx = EmailContext::for_cart(cart, &shop.settings, step)?;
-    let rendered = deps
-        .renderer
-        .render_email(template, snapshot.locale.as_deref(), &ctx)?;
-    let settings = &shop.settings;
-    let raw = mime_message(
-        &Envelope {
-            from: &settings.from_address,
-            from_name: settings.from_name.as_deref().unwrap_or(&settings.name),
-            to: &to,
-            cart,
-            step,
-            date: deps.clock.now(),
-        },
-        &rendered,
-    )?;
-    let tag = |v: &str| {
-        v.chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect::<String>()
-    };
-    let email = OutgoingEmail {
-        to,
-        from: settings.from_address.clone(),
-        raw,
-        tags: vec![
-            ("shop".into(), tag(shop.id.as_str())),
-            ("cart".into(), cart.log_id()),
-            ("step".into(), (step + 1).to_string()),
-            ("template".into(), tag(template)),
-        ],
-    };
-    Ok((email, rendered.subject))
+    let now = deps.clock.now();
+    let mut ctx = EmailContext::for_channel(cart, settings, step, channel)?;
+    if let Some(offer) = target
+        .sequence
+        .steps
+        .get(step as usize)
+        .and_then(|s| s.offer.as_ref())
+    {
+        ctx = ctx.with_offer(offer, now, target.zone);
+    }
+    let locale = snapshot.locale.as_deref();
+    match channel {
+        Channel::Sms => {
+            let to = snapshot.phone.clone().ok_or(RenderError::NoSnapshot)?;
+            let rendered = deps.renderer.render_sms(template, locale, &ctx)?;
+            Ok(Prepared::Sms(
+                OutgoingSms {
+                    to,
+                    text: rendered.text,
+                    sender_id: settings.sms_sender_id.clone(),
+                },
+                rendered.length.segments,
+            ))
+        }
+        Channel::Email => {
+            let to = snapshot.email.clone().ok_or(RenderError::NoSnapshot)?;
+            let rendered = deps.renderer.render_email(template, locale, &ctx)?;
+            let raw = mime_message(
+                &Envelope {
+                    from: &settings.from_address,
+                    from_name: settings.from_name.as_deref().unwrap_or(&settings.name),
+                    to: &to,
+                    cart,
+                    step,
+                    date: now,
+                },
+                &rendered,
+            )?;
+            let readable = |v: &str| {
+                v.chars()
+                    .map(|c| {
+                        if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                            c
+                        } else {
+                            '_'
+                        }
+                    })
+                    .collect::<String>()
+            };
+            let email = OutgoingEmail {
+                to,
+                from: settings.from_address.clone(),
+                raw,
+                tags: vec![
+                    ("shop".into(), readable(target.shop.id.as_str())),
+                    ("step".into(), (step + 1).to_string()),
+                    ("template".into(), readable(template)),
+                    // Delivery events name the cart through these (base64url ids).
+                    ("shop_ref".into(), tag_value(cart.shop.as_str())),
+                    ("cart_ref".into(), tag_value(cart.cart.as_str())),
+                ],
+            };
+            Ok(Prepared::Email(email, rendered.subject))
+        }
+    }
 }
 
 /// Applies `change` to the cart while we still hold the claim on `step`, re-reading after a
 /// conflict (a webhook may have written meanwhile). `Ok(false)`: the claim is gone.
-async fn update_claimed<S, M, D, C>(
-    deps: &SenderDeps<S, M, D, C>,
+async fn update_claimed<S, M, T, D, C>(
+    deps: &SenderDeps<S, M, T, D, C>,
     claimed: &Versioned<CartRecord>,
     step: u32,
     change: impl Fn(&CartRecord) -> CartRecord,
@@ -327,9 +538,9 @@ where
 }
 
 /// Records the sent step and arms the next one.
-async fn record<S, M, D, C>(
-    deps: &SenderDeps<S, M, D, C>,
-    shop: &Shop,
+async fn record<S, M, T, D, C>(
+    deps: &SenderDeps<S, M, T, D, C>,
+    sequence: &Sequence,
     claimed: &Versioned<CartRecord>,
     sent: SentStep,
 ) -> Result<(), SendError>
@@ -338,7 +549,7 @@ where
 {
     let step = sent.step;
     if !update_claimed(deps, claimed, step, |cart| {
-        record_sent(cart, sent.clone(), &shop.sequence)
+        record_sent(cart, sent.clone(), sequence)
     })
     .await?
     {
@@ -347,9 +558,47 @@ where
     Ok(())
 }
 
+/// Counts the message against the person's frequency cap, under every key they are known by
+/// here (email and phone), so a later cart that knows only one of them still sees it.
+async fn remember_send<S, M, T, D, C>(
+    deps: &SenderDeps<S, M, T, D, C>,
+    cart: &CartRecord,
+    at: Timestamp,
+) -> Result<(), PortError>
+where
+    S: CartStore,
+{
+    let mut keys = cart
+        .snapshot
+        .as_ref()
+        .map(|s| s.contact_keys())
+        .unwrap_or_default();
+    keys.extend(cart.contact.clone());
+    keys.dedup();
+    for key in &keys {
+        let mut counted = false;
+        for _ in 0..ATTEMPTS {
+            let existing = deps.store.contact(&cart.shop, key).await?;
+            let record = contact_sent(existing.as_ref().map(|v| &v.value), &cart.shop, key, at);
+            let put = Put::Contact {
+                record,
+                expected: existing.map(|v| v.version),
+            };
+            if deps.store.write(vec![put]).await? == WriteOutcome::Written {
+                counted = true;
+                break;
+            }
+        }
+        if !counted {
+            tracing::error!("could not count the message against the frequency cap");
+        }
+    }
+    Ok(())
+}
+
 /// Gives the claim back so a retry can send; best effort (a stuck claim sends nothing).
-async fn release_claim<S, M, D, C>(
-    deps: &SenderDeps<S, M, D, C>,
+async fn release_claim<S, M, T, D, C>(
+    deps: &SenderDeps<S, M, T, D, C>,
     claimed: &Versioned<CartRecord>,
     step: u32,
 ) where

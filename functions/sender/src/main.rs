@@ -1,6 +1,6 @@
 //! Lambda wiring for the sender: a schedule's wake-up in, an email out.
 
-use cartback_aws::{AwsConfig, DynamoCartStore, DynamoShopDirectory, SesMailer};
+use cartback_aws::{AwsConfig, DynamoCartStore, DynamoShopDirectory, SesMailer, SnsSms};
 use cartback_core::render::Renderer;
 use cartback_core::schedule::WakeUp;
 use cartback_core::time::SystemClock;
@@ -15,6 +15,7 @@ async fn main() -> Result<(), Error> {
     let deps = SenderDeps {
         store: DynamoCartStore::new(&sdk, &config.table),
         mailer: SesMailer::new(&sdk, config.configuration_set.clone()),
+        sms: SnsSms::new(&sdk),
         shops: DynamoShopDirectory::new(&sdk, &config.table),
         clock: SystemClock,
         renderer: Renderer::embedded(),

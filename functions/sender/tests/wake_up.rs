@@ -17,8 +17,9 @@ use cartback_core::ports::{CartStore, Mailer, OutgoingEmail, PortError, Put};
 use cartback_core::render::Renderer;
 use cartback_core::schedule::WakeUp;
 use cartback_core::sequence::{Channel, Sequence};
+use cartback_core::shop::{EmailConsent, ShopSettings};
 use cartback_core::webhook::Headers;
-use cartback_local::{LocalShops, MemoryMailer, MemoryStore, VirtualClock};
+use cartback_local::{LocalShops, MemoryMailer, MemorySms, MemoryStore, VirtualClock};
 use cartback_sender::{Outcome, SendError, SenderDeps, handle};
 use jiff::{SignedDuration, Timestamp};
 
@@ -101,7 +102,7 @@ fn wake(step: u32, generation: u32) -> WakeUp {
 struct Harness<M> {
     store: MemoryStore,
     clock: VirtualClock,
-    deps: SenderDeps<MemoryStore, M, LocalShops, VirtualClock>,
+    deps: SenderDeps<MemoryStore, M, MemorySms, LocalShops, VirtualClock>,
 }
 
 impl Harness<MemoryMailer> {
@@ -122,6 +123,7 @@ impl<M: Mailer> Harness<M> {
             deps: SenderDeps {
                 store: store.clone(),
                 mailer,
+                sms: MemorySms::default(),
                 shops: LocalShops::defaults(),
                 clock: clock.clone(),
                 renderer: Renderer::embedded(),
@@ -201,11 +203,15 @@ async fn a_due_wake_up_sends_step_1_and_arms_step_2() {
             step,
             channel,
             template,
+            sequence,
             to,
             subject,
             message_id,
+            segments,
         } => {
             assert_eq!(*step, 0);
+            assert_eq!(sequence, "default");
+            assert_eq!(*segments, 0, "an email has no SMS segments");
             assert_eq!(*channel, Channel::Email);
             assert_eq!(template, "reminder");
             assert_eq!(to.as_str(), "ada@example.com");
@@ -431,6 +437,7 @@ async fn an_unsubscribed_person_gets_nothing() {
         None,
         &shop(),
         &key,
+        Channel::Email,
         SuppressionReason::Unsubscribed,
         at(mins(10)),
     )
@@ -709,7 +716,11 @@ async fn a_checkout_without_a_link_back_stops_with_no_recovery_link_and_sends_no
 
 #[tokio::test]
 async fn without_marketing_consent_the_email_does_not_use_the_first_name() {
-    let harness = Harness::new();
+    // Email without marketing consent only goes out where the shop lifted the requirement.
+    let mut harness = Harness::new();
+    let mut settings = ShopSettings::defaults_for(&shop());
+    settings.rules.email_consent = EmailConsent::NotRequired;
+    harness.deps.shops = LocalShops::defaults().with_settings(shop(), settings);
     let body = edited(CHECKOUT, |checkout| {
         checkout["buyer_accepts_marketing"] = serde_json::Value::Bool(false);
     });
@@ -733,4 +744,477 @@ async fn without_marketing_consent_the_email_does_not_use_the_first_name() {
     assert!(!text.contains("Ada"), "{text}");
     let html = message.body_html(0).expect("an HTML part");
     assert!(!html.contains("Ada"), "{html}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The full recovery flow: segments, SMS, quiet hours, the cap, one sequence per person
+
+const ADA_PHONE: &str = "+358401234567";
+
+fn new_visitor() -> Sequence {
+    Sequence::builtin("new-visitor").expect("shipped")
+}
+
+fn cart_of(token: &str) -> CartId {
+    CartId::parse(token).expect("valid cart id")
+}
+
+/// The fixture checkout (Finnish address) with Ada's phone and the given consents.
+fn checkout_with(email: bool, email_consent: bool, phone: bool, sms_consent: bool) -> Vec<u8> {
+    edited(CHECKOUT, |checkout| {
+        if !email {
+            checkout["email"] = serde_json::Value::Null;
+            checkout["customer"]["email"] = serde_json::Value::Null;
+        }
+        checkout["buyer_accepts_marketing"] = serde_json::Value::Bool(email_consent);
+        if phone {
+            checkout["phone"] = serde_json::Value::String(ADA_PHONE.into());
+        }
+        checkout["buyer_accepts_sms_marketing"] = serde_json::Value::Bool(sms_consent);
+    })
+}
+
+fn phone() -> cartback_core::contact::Phone {
+    cartback_core::contact::Phone::parse(ADA_PHONE, None).expect("valid phone")
+}
+
+impl<M: Mailer> Harness<M> {
+    /// A checkout as cart `token`, last active at `at`, started on `sequence`.
+    async fn checkout_on(
+        &self,
+        token: &str,
+        body: &[u8],
+        sequence: &Sequence,
+        at: Timestamp,
+    ) -> CartRecord {
+        let mut activity = activity(body, at);
+        activity.cart = cart_of(token);
+        let record = changed(apply_activity(
+            None,
+            &shop(),
+            Platform::Shopify,
+            &activity,
+            sequence,
+            at,
+        ));
+        self.put(record.clone()).await;
+        record
+    }
+
+    async fn cart_named(&self, token: &str) -> CartRecord {
+        self.store
+            .cart(&shop(), &cart_of(token))
+            .await
+            .expect("reads")
+            .expect("stored")
+            .value
+    }
+
+    /// Fires the cart's schedules (as the planner would create them) until none is due
+    /// by `until`; returns each wake-up's time and outcome.
+    async fn run(&self, token: &str, until: Timestamp) -> Vec<(Timestamp, Outcome)> {
+        let mut outcomes = Vec::new();
+        for _ in 0..20 {
+            let cart = self.cart_named(token).await;
+            let Some(due) = cart.next_due_at.filter(|due| *due <= until) else {
+                break;
+            };
+            let wake_up = WakeUp {
+                shop: shop(),
+                cart: cart.cart.clone(),
+                step: cart.next_step,
+                generation: cart.generation,
+            };
+            let outcome = self.wake_at(due, &wake_up).await.expect("handled");
+            outcomes.push((due, outcome));
+        }
+        outcomes
+    }
+}
+
+/// What each wake-up led to, in short: "sent email 1", "deferred quiet_hours", ...
+fn summary(outcomes: &[(Timestamp, Outcome)]) -> Vec<(Timestamp, String)> {
+    outcomes
+        .iter()
+        .filter_map(|(at, outcome)| {
+            let text = match outcome {
+                Outcome::Sent { step, channel, .. } => {
+                    format!("sent {} {}", channel.as_str(), step + 1)
+                }
+                Outcome::Skipped { step, reason, .. } => {
+                    format!("skipped {} {}", step + 1, reason.as_str())
+                }
+                Outcome::Deferred { step, reason, .. } => {
+                    format!("deferred {} {}", step + 1, reason.as_str())
+                }
+                Outcome::Stopped { reason, .. } => format!("stopped {}", reason.as_str()),
+                Outcome::Rearmed { .. } => return None,
+                other => format!("{other:?}"),
+            };
+            Some((*at, text))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_new_visitor_who_did_not_open_gets_step_2_by_sms_at_nine_in_the_morning_helsinki() {
+    let harness = Harness::new();
+    // Last active 10:00 Helsinki (08:00 UTC), a Finnish address, both consents.
+    harness
+        .checkout_on(
+            TOKEN,
+            &checkout_with(true, true, true, true),
+            &new_visitor(),
+            t0(),
+        )
+        .await;
+
+    let outcomes = harness.run(TOKEN, at(hours(24 * 5))).await;
+
+    // Step 2 is due 10 h after step 1: 21:00 Helsinki, quiet. It goes at 09:00 Helsinki.
+    let next_morning = ts("2026-11-03T07:00:00Z");
+    assert_eq!(
+        summary(&outcomes),
+        vec![
+            (at(hours(1)), "sent email 1".to_owned()),
+            (at(hours(11)), "deferred 2 quiet_hours".to_owned()),
+            (next_morning, "sent sms 2".to_owned()),
+            (
+                next_morning.checked_add(hours(48)).expect("range"),
+                "sent email 3".to_owned()
+            ),
+        ]
+    );
+    let deferred = outcomes
+        .iter()
+        .find_map(|(_, o)| match o {
+            Outcome::Deferred { until, .. } => Some(*until),
+            _ => None,
+        })
+        .expect("a deferral");
+    assert_eq!(deferred, next_morning);
+
+    let sms = harness.deps.sms.outbox();
+    assert_eq!(sms.len(), 1);
+    assert_eq!(sms[0].to.as_str(), ADA_PHONE);
+    assert!(sms[0].text.contains(RECOVERY_URL), "{}", sms[0].text);
+    assert!(sms[0].text.contains("STOP"), "{}", sms[0].text);
+    let Some((
+        _,
+        Outcome::Sent {
+            channel: Channel::Sms,
+            template,
+            sequence,
+            to,
+            subject,
+            segments,
+            ..
+        },
+    )) = outcomes.iter().find(|(at, _)| *at == next_morning)
+    else {
+        panic!("the SMS outcome: {outcomes:?}");
+    };
+    assert_eq!(template, "reassure");
+    assert_eq!(sequence, "new-visitor");
+    assert_eq!(to, ADA_PHONE);
+    assert_eq!(subject, &sms[0].text, "an SMS outcome carries its text");
+    assert_eq!(*segments, cartback_core::sms::length(&sms[0].text).segments);
+    assert!(*segments >= 1);
+    assert_eq!(harness.outbox().len(), 2, "steps 1 and 3 by email");
+    let cart = harness.cart().await.value;
+    assert_eq!(cart.stop_reason, Some(StopReason::SequenceComplete));
+    assert_eq!(
+        cart.sent.iter().map(|s| s.channel).collect::<Vec<_>>(),
+        vec![Channel::Email, Channel::Sms, Channel::Email]
+    );
+}
+
+#[tokio::test]
+async fn a_number_that_opted_out_gets_step_2_by_email_instead() {
+    let harness = Harness::new();
+    harness.deps.sms.opt_out(&phone());
+    // Last active 04:00 UTC, so step 2 (10 h after step 1) falls at 17:00 Helsinki.
+    let start = at(hours(20));
+    harness
+        .checkout_on(
+            TOKEN,
+            &checkout_with(true, true, true, true),
+            &new_visitor(),
+            start,
+        )
+        .await;
+
+    let outcomes = harness.run(TOKEN, at(hours(44))).await;
+
+    assert_eq!(
+        summary(&outcomes),
+        vec![
+            (at(hours(21)), "sent email 1".to_owned()),
+            (at(hours(31)), "sent email 2".to_owned()),
+        ]
+    );
+    assert!(harness.deps.sms.outbox().is_empty());
+}
+
+#[tokio::test]
+async fn the_shops_sms_sender_id_goes_with_the_sms() {
+    let mut harness = Harness::new();
+    let mut settings = ShopSettings::defaults_for(&shop());
+    settings.sms_sender_id = Some("DemoShop".into());
+    harness.deps.shops = LocalShops::defaults().with_settings(shop(), settings);
+    let start = at(hours(20));
+    harness
+        .checkout_on(
+            TOKEN,
+            &checkout_with(true, true, true, true),
+            &new_visitor(),
+            start,
+        )
+        .await;
+
+    harness.run(TOKEN, at(hours(44))).await;
+
+    let sms = harness.deps.sms.outbox();
+    assert_eq!(sms.len(), 1);
+    assert_eq!(sms[0].sender_id.as_deref(), Some("DemoShop"));
+}
+
+#[tokio::test]
+async fn without_email_consent_step_1_is_skipped_and_recorded_and_sms_carries_on() {
+    let harness = Harness::new();
+    let start = at(hours(20));
+    harness
+        .checkout_on(
+            TOKEN,
+            &checkout_with(true, false, true, true),
+            &new_visitor(),
+            start,
+        )
+        .await;
+
+    let outcomes = harness.run(TOKEN, at(hours(24 * 5))).await;
+
+    assert_eq!(
+        summary(&outcomes),
+        vec![
+            (at(hours(21)), "skipped 1 no_email_consent".to_owned()),
+            (at(hours(31)), "sent sms 2".to_owned()),
+            // Step 3 is email only: at its earliest wake-up (1 day later) nothing left may
+            // reach her, so the cart stops.
+            (at(hours(31 + 24)), "stopped no_consent".to_owned()),
+        ]
+    );
+    assert!(harness.outbox().is_empty());
+    let cart = harness.cart().await.value;
+    assert_eq!(cart.sent[0].skipped.as_deref(), Some("no_email_consent"));
+    assert_eq!(cart.sent[0].message_id, "");
+    assert!(cart.sent[1].is_sent());
+}
+
+#[tokio::test]
+async fn without_email_consent_and_without_sms_nothing_is_sent() {
+    let harness = Harness::new();
+    harness
+        .checkout_on(
+            TOKEN,
+            &checkout_with(true, false, false, false),
+            &new_visitor(),
+            t0(),
+        )
+        .await;
+
+    let outcomes = harness.run(TOKEN, at(hours(24 * 5))).await;
+
+    assert_eq!(
+        summary(&outcomes),
+        vec![(at(hours(1)), "stopped no_consent".to_owned())]
+    );
+    assert!(harness.outbox().is_empty());
+    assert!(harness.deps.sms.outbox().is_empty());
+}
+
+#[tokio::test]
+async fn a_third_message_in_a_week_waits_until_the_oldest_leaves_the_window() {
+    let harness = Harness::new();
+    let cart = harness.checkout().await;
+    let key = cart.contact.clone().expect("a contact");
+    // Three messages to Ada from other carts in the past days.
+    let oldest = at(hours(-24 * 5));
+    let mut contact = None;
+    for sent_at in [oldest, at(hours(-24 * 2)), at(hours(-3))] {
+        contact = Some(cartback_core::lifecycle::contact_sent(
+            contact.as_ref(),
+            &shop(),
+            &key,
+            sent_at,
+        ));
+    }
+    harness
+        .store
+        .write(vec![Put::Contact {
+            record: contact.expect("written"),
+            expected: None,
+        }])
+        .await
+        .expect("writes");
+
+    let outcome = harness
+        .wake_at(at(hours(1)), &wake(0, 1))
+        .await
+        .expect("handled");
+
+    let free = oldest.checked_add(hours(24 * 7)).expect("range");
+    assert_eq!(
+        outcome,
+        Outcome::Deferred {
+            step: 0,
+            until: free,
+            reason: cartback_core::decide::DeferReason::FrequencyCap
+        }
+    );
+    assert!(harness.outbox().is_empty());
+    let cart = harness.cart().await.value;
+    assert_eq!(cart.next_due_at, Some(free));
+    assert_eq!(cart.generation, 2);
+    assert_eq!(cart.fired, Some(1), "the fired schedule deleted itself");
+    // At that time it goes out, and counts against the cap.
+    let outcome = harness.wake_at(free, &wake(0, 2)).await.expect("handled");
+    assert_eq!(sent_step(&outcome), Some(0));
+    let contact = harness
+        .store
+        .contact(&shop(), &key)
+        .await
+        .expect("reads")
+        .expect("stored")
+        .value;
+    assert_eq!(contact.recent_sends.last(), Some(&free.as_millisecond()));
+}
+
+#[tokio::test]
+async fn a_newer_cart_of_the_same_person_stops_this_one_as_superseded() {
+    let harness = Harness::new();
+    let cart = harness.checkout().await;
+    let key = cart.contact.clone().expect("a contact");
+    let newer = cartback_core::lifecycle::contact_latest_cart(
+        None,
+        &shop(),
+        &key,
+        &cart_of("a-newer-cart"),
+        at(mins(30)),
+    )
+    .expect("a change");
+    harness
+        .store
+        .write(vec![Put::Contact {
+            record: newer,
+            expected: None,
+        }])
+        .await
+        .expect("writes");
+
+    let outcome = harness
+        .wake_at(at(hours(1)), &wake(0, 1))
+        .await
+        .expect("handled");
+
+    assert_eq!(
+        outcome,
+        Outcome::Stopped {
+            reason: StopReason::Superseded,
+            step: 0
+        }
+    );
+    assert!(harness.outbox().is_empty());
+}
+
+#[tokio::test]
+async fn an_sms_unsubscribe_under_the_phone_sends_sms_or_email_steps_by_email() {
+    let harness = Harness::new();
+    let start = at(hours(20));
+    harness
+        .checkout_on(
+            TOKEN,
+            &checkout_with(true, true, true, true),
+            &new_visitor(),
+            start,
+        )
+        .await;
+    let opted_out = contact_suppressed(
+        None,
+        &shop(),
+        &phone().key(),
+        Channel::Sms,
+        SuppressionReason::Unsubscribed,
+        start,
+    )
+    .expect("a change");
+    harness
+        .store
+        .write(vec![Put::Contact {
+            record: opted_out,
+            expected: None,
+        }])
+        .await
+        .expect("writes");
+
+    let outcomes = harness.run(TOKEN, at(hours(44))).await;
+
+    assert_eq!(
+        summary(&outcomes),
+        vec![
+            (at(hours(21)), "sent email 1".to_owned()),
+            (at(hours(31)), "sent email 2".to_owned()),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn the_cap_counts_the_persons_messages_whichever_key_a_later_cart_knows_them_by() {
+    let harness = Harness::new();
+    // Cart A: email and phone, email consent only: three emails within 59 h.
+    harness
+        .checkout_on(
+            "cart-a",
+            &checkout_with(true, true, true, false),
+            &new_visitor(),
+            t0(),
+        )
+        .await;
+    let a = harness.run("cart-a", at(hours(24 * 3))).await;
+    assert_eq!(
+        summary(&a)
+            .iter()
+            .filter(|(_, s)| s.starts_with("sent"))
+            .count(),
+        3,
+        "{a:?}"
+    );
+    // Cart B, a day later: the same person on their phone only, SMS consent.
+    let b_start = at(hours(60));
+    harness
+        .checkout_on(
+            "cart-b",
+            &checkout_with(false, false, true, true),
+            &new_visitor(),
+            b_start,
+        )
+        .await;
+
+    let b = harness.run("cart-b", at(hours(24 * 6))).await;
+
+    // Four messages in a week would be one too many: the SMS must wait for the first email
+    // to leave the window (t0 + 1 h + 7 days).
+    let sent_in_week: Vec<Timestamp> = a
+        .iter()
+        .chain(&b)
+        .filter(|(_, o)| matches!(o, Outcome::Sent { .. }))
+        .map(|(at, _)| *at)
+        .collect();
+    assert!(
+        sent_in_week
+            .windows(4)
+            .all(|w| w[3].duration_since(w[0]) >= hours(24 * 7)),
+        "{:?}",
+        summary(&b)
+    );
 }

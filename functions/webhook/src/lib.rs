@@ -7,7 +7,8 @@
 use cartback_core::cart::{CartEvent, CartRecord, Conversion, Platform};
 use cartback_core::ids::{CartId, ShopId, log_hash};
 use cartback_core::lifecycle::{
-    Applied, DELIVERY_RETENTION, apply_activity, apply_conversion, contact_ordered, expiry,
+    Applied, DELIVERY_RETENTION, apply_activity, apply_conversion, contact_latest_cart,
+    contact_ordered, expiry,
 };
 use cartback_core::ports::{
     CartStore, PortError, Put, ShopDirectory, WebhookSecrets, WriteOutcome,
@@ -243,16 +244,37 @@ where
         CartEvent::Activity(activity) => {
             let existing = deps.store.cart(&shop.id, &activity.cart).await?;
             let log_id = log_hash(&[shop.id.as_str(), activity.cart.as_str()]);
+            // A known cart keeps the sequence it started with; a new one gets its segment's.
+            let sequence = existing
+                .as_ref()
+                .and_then(|v| shop.sequence_named(&v.value.sequence))
+                .unwrap_or_else(|| shop.sequence_for(&activity.snapshot).clone());
             match apply_activity(
                 existing.as_ref().map(|v| &v.value),
                 &shop.id,
                 parsed.platform,
                 activity,
-                &shop.sequence,
+                &sequence,
                 now,
             ) {
                 Applied::Changed(record) => {
-                    tracing::info!(cart = %log_id, new = existing.is_none(), "cart activity stored");
+                    tracing::info!(cart = %log_id, new = existing.is_none(), sequence = %record.sequence, "cart activity stored");
+                    // The newest cart of a person supersedes their older ones.
+                    for key in activity.snapshot.contact_keys() {
+                        let contact = deps.store.contact(&shop.id, &key).await?;
+                        if let Some(latest) = contact_latest_cart(
+                            contact.as_ref().map(|v| &v.value),
+                            &shop.id,
+                            &key,
+                            &activity.cart,
+                            record.last_activity_at,
+                        ) {
+                            puts.push(Put::Contact {
+                                record: latest,
+                                expected: contact.map(|v| v.version),
+                            });
+                        }
+                    }
                     puts.push(Put::Cart {
                         record,
                         expected: existing.map(|v| v.version),

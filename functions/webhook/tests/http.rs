@@ -109,11 +109,52 @@ impl Harness {
     }
 
     async fn cart(&self) -> Option<Versioned<CartRecord>> {
+        self.cart_of(&cart_id()).await
+    }
+
+    async fn cart_of(&self, cart: &CartId) -> Option<Versioned<CartRecord>> {
         self.store
-            .cart(&shop_id(), &cart_id())
+            .cart(&shop_id(), cart)
             .await
             .expect("the memory store reads")
     }
+
+    async fn contact_of(&self, key: &ContactKey) -> Option<ContactRecord> {
+        self.store
+            .contact(&shop_id(), key)
+            .await
+            .expect("the memory store reads")
+            .map(|v| v.value)
+    }
+}
+
+/// (eventName, the kind of item: the sort key up to and including `#`) of stream records.
+fn stream_items(records: &[Value]) -> Vec<(String, String)> {
+    records
+        .iter()
+        .map(|r| {
+            let sk = r["dynamodb"]["Keys"]["sk"]["S"]
+                .as_str()
+                .unwrap_or_default();
+            let kind = sk.split_inclusive('#').next().unwrap_or_default();
+            (
+                r["eventName"].as_str().unwrap_or_default().to_owned(),
+                kind.to_owned(),
+            )
+        })
+        .collect()
+}
+
+/// A fixture event with its Shopify body edited, signed again, under a new delivery id.
+fn edited(source: &str, delivery: &str, edit: impl FnOnce(&mut Value)) -> Value {
+    let original = event(source);
+    let mut body: Value =
+        serde_json::from_str(original["body"].as_str().expect("a text body")).expect("JSON body");
+    edit(&mut body);
+    let body = body.to_string();
+    let mut event = with_signature(with_body(original, &body), Some(&sign(&body)));
+    event["headers"]["x-shopify-webhook-id"] = json!(delivery);
+    event
 }
 
 /// Parses the event exactly as the Lambda runtime would, then calls the handler.
@@ -194,9 +235,26 @@ async fn a_signed_checkouts_create_is_stored_with_the_first_reminder_due_an_hour
     );
     let titles: Vec<&str> = snapshot.items.iter().map(|i| i.title.as_str()).collect();
     assert_eq!(titles, ["Merino Wool Beanie", "Organic Cotton Tote"]);
-    let stream = harness.store.take_stream();
-    assert_eq!(stream.len(), 1);
-    assert_eq!(stream[0]["eventName"], "INSERT");
+    // A new visitor (no previous orders) gets the new-visitor sequence.
+    assert_eq!(cart.sequence, "new-visitor");
+    // The cart item, and the person's item remembering it as their latest cart.
+    let mut items = stream_items(&harness.store.take_stream());
+    items.sort();
+    assert_eq!(
+        items,
+        [
+            ("INSERT".to_owned(), "CART#".to_owned()),
+            ("INSERT".to_owned(), "CONTACT#".to_owned())
+        ]
+    );
+    let contact = harness
+        .contact_of(cart.contact.as_ref().expect("a contact key"))
+        .await
+        .expect("the person is remembered");
+    assert_eq!(
+        contact.latest_cart.map(|l| (l.cart, l.activity_at)),
+        Some((cart_id(), ts("2026-11-02T08:00:00Z")))
+    );
 }
 
 #[tokio::test]
@@ -387,7 +445,8 @@ async fn a_repeated_webhook_id_is_a_duplicate_and_writes_nothing_more() {
     let (first, _) = harness.post(&event(CHECKOUTS_CREATE)).await;
     assert_eq!(first, 200);
     let after_first = harness.cart().await.expect("stored");
-    assert_eq!(harness.store.take_stream().len(), 1);
+    // The cart and the person's latest-cart marker.
+    assert_eq!(harness.store.take_stream().len(), 2);
 
     let (status, body) = harness.post(&event(CHECKOUTS_CREATE)).await;
 
@@ -598,4 +657,91 @@ async fn a_bad_signature_is_refused_before_the_store_is_touched() {
     let (status, _) = post(&deps, &forged).await;
 
     assert_eq!(status, 401);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Segments and one sequence per person
+
+#[tokio::test]
+async fn a_returning_customer_gets_the_returning_customer_sequence() {
+    let harness = Harness::new();
+    let returning = edited(CHECKOUTS_CREATE, "delivery-returning", |checkout| {
+        checkout["customer"]["orders_count"] = json!(1);
+    });
+
+    let (status, body) = harness.post(&returning).await;
+
+    assert_eq!(status, 200, "{body}");
+    let cart = harness.cart().await.expect("stored").value;
+    assert_eq!(cart.snapshot.as_ref().map(|s| s.orders_count), Some(1));
+    assert_eq!(cart.sequence, "returning-customer");
+    assert_eq!(cart.next_due_at, Some(ts("2026-11-02T09:00:00Z")));
+}
+
+#[tokio::test]
+async fn a_known_cart_keeps_the_sequence_it_started_with() {
+    let harness = Harness::new();
+    harness.post(&event(CHECKOUTS_CREATE)).await;
+    // The update says the shopper has ordered before (e.g. they logged in).
+    let update = edited(CHECKOUTS_UPDATE, "delivery-logged-in", |checkout| {
+        checkout["customer"]["orders_count"] = json!(3);
+    });
+
+    let (status, _) = harness.post(&update).await;
+
+    assert_eq!(status, 200);
+    let cart = harness.cart().await.expect("stored").value;
+    assert_eq!(cart.snapshot.as_ref().map(|s| s.orders_count), Some(3));
+    assert_eq!(cart.sequence, "new-visitor");
+}
+
+#[tokio::test]
+async fn the_persons_newest_cart_is_remembered_under_their_email_and_phone() {
+    let harness = Harness::new();
+    harness.post(&event(CHECKOUTS_CREATE)).await;
+    let first = harness.cart().await.expect("stored").value;
+    // Twenty minutes later, a second checkout of the same person, with a phone number.
+    let second_token = "9a8b7c6d5e4f30211203f4e5d6c7b8a9";
+    let second = edited(CHECKOUTS_UPDATE, "delivery-second-cart", |checkout| {
+        checkout["token"] = json!(second_token);
+        checkout["phone"] = json!("+358401234567");
+    });
+
+    let (status, body) = harness.post(&second).await;
+
+    assert_eq!(status, 200, "{body}");
+    let second_id = CartId::parse(second_token).expect("valid cart id");
+    let second_cart = harness.cart_of(&second_id).await.expect("stored").value;
+    let snapshot = second_cart.snapshot.as_ref().expect("a snapshot");
+    let keys = snapshot.contact_keys();
+    assert_eq!(keys.len(), 2, "email and phone");
+    for key in &keys {
+        let contact = harness.contact_of(key).await.expect("remembered");
+        assert_eq!(
+            contact.latest_cart.map(|l| (l.cart, l.activity_at)),
+            Some((second_id.clone(), ts("2026-11-02T08:20:00Z"))),
+        );
+    }
+    // The first cart is left as it is: its wake-up finds it superseded.
+    assert_eq!(harness.cart().await.expect("stored").value, first);
+}
+
+#[tokio::test]
+async fn an_older_cart_of_the_person_arriving_late_does_not_take_over() {
+    let harness = Harness::new();
+    harness.post(&event(CHECKOUTS_UPDATE)).await;
+    // A different checkout of the same person, last active before the first one.
+    let older = edited(CHECKOUTS_CREATE, "delivery-older-cart", |checkout| {
+        checkout["token"] = json!("0123456789abcdef0123456789abcdef");
+    });
+
+    let (status, _) = harness.post(&older).await;
+
+    assert_eq!(status, 200);
+    let cart = harness.cart().await.expect("stored").value;
+    let contact = harness
+        .contact_of(cart.contact.as_ref().expect("a key"))
+        .await
+        .expect("remembered");
+    assert_eq!(contact.latest_cart.map(|l| l.cart), Some(cart_id()));
 }

@@ -1,0 +1,64 @@
+//! SMS through SNS: promotional messages to E.164 numbers, and the opt-out list.
+
+use aws_sdk_sns::Client;
+use aws_sdk_sns::types::MessageAttributeValue;
+use cartback_core::contact::Phone;
+use cartback_core::ports::{OutgoingSms, PortError, SmsSender};
+
+use crate::errors::port_error;
+
+const SERVICE: &str = "sns";
+
+pub struct SnsSms {
+    client: Client,
+}
+
+impl SnsSms {
+    pub fn new(sdk: &aws_config::SdkConfig) -> Self {
+        Self::from_client(Client::new(sdk))
+    }
+
+    pub fn from_client(client: Client) -> Self {
+        Self { client }
+    }
+}
+
+fn attribute(value: &str) -> Result<MessageAttributeValue, PortError> {
+    MessageAttributeValue::builder()
+        .data_type("String")
+        .string_value(value)
+        .build()
+        .map_err(|e| PortError::permanent(SERVICE, format!("building the request: {e}")))
+}
+
+impl SmsSender for SnsSms {
+    async fn send_sms(&self, sms: &OutgoingSms) -> Result<String, PortError> {
+        let mut request = self
+            .client
+            .publish()
+            .phone_number(sms.to.as_str())
+            .message(&sms.text)
+            .message_attributes("AWS.SNS.SMS.SMSType", attribute("Promotional")?);
+        if let Some(sender_id) = &sms.sender_id {
+            request = request.message_attributes("AWS.SNS.SMS.SenderID", attribute(sender_id)?);
+        }
+        let output = request
+            .send()
+            .await
+            .map_err(|e| port_error(SERVICE, "Publish", &e))?;
+        output
+            .message_id
+            .ok_or_else(|| PortError::retryable(SERVICE, "Publish answered without a message id"))
+    }
+
+    async fn is_opted_out(&self, phone: &Phone) -> Result<bool, PortError> {
+        let output = self
+            .client
+            .check_if_phone_number_is_opted_out()
+            .phone_number(phone.as_str())
+            .send()
+            .await
+            .map_err(|e| port_error(SERVICE, "CheckIfPhoneNumberIsOptedOut", &e))?;
+        Ok(output.is_opted_out)
+    }
+}

@@ -1,0 +1,277 @@
+//! The feedback function: what recipients do with our messages. Opens and clicks become
+//! engagement (and may bring the next step forward); hard bounces, complaints and
+//! unsubscribes suppress that channel for the person in every cart. Idempotent: the same
+//! event twice changes nothing the second time.
+//!
+//! On AWS, SES publishes its configuration-set events to an SNS topic that invokes this
+//! function ([`handle`]); locally, `simulate` and the demo call [`apply`] directly.
+
+use aws_lambda_events::sns::SnsEvent;
+use cartback_core::cart::{CartRecord, SuppressionReason};
+use cartback_core::ids::{CartId, ContactKey, ShopId, log_hash};
+use cartback_core::lifecycle::{Interaction, contact_suppressed, record_engagement};
+use cartback_core::ports::{CartStore, PortError, Put, ShopDirectory, WriteOutcome};
+use cartback_core::sequence::Channel;
+use cartback_core::ses_event::{FeedbackKind, SesFeedback, SesOutcome, interpret};
+use cartback_core::time::Clock;
+use jiff::Timestamp;
+use serde::Serialize;
+
+const ATTEMPTS: usize = 5;
+
+/// What the recipient did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Open,
+    Click,
+    /// A permanent (hard) bounce.
+    Bounce,
+    Complaint,
+    Unsubscribe(Channel),
+}
+
+/// One recipient event about a cart's message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecipientEvent {
+    pub shop: ShopId,
+    pub cart: CartId,
+    /// The step (0-based) the message belonged to; the latest sent step when unknown.
+    pub step: Option<u32>,
+    pub action: Action,
+    pub at: Timestamp,
+    /// The key of the address the message went to, when the event says (suppression then
+    /// follows that address, not whatever the cart holds now).
+    pub address: Option<ContactKey>,
+}
+
+impl From<FeedbackKind> for Action {
+    fn from(kind: FeedbackKind) -> Self {
+        match kind {
+            FeedbackKind::Open => Self::Open,
+            FeedbackKind::Click => Self::Click,
+            FeedbackKind::Bounce => Self::Bounce,
+            FeedbackKind::Complaint => Self::Complaint,
+        }
+    }
+}
+
+impl From<SesFeedback> for RecipientEvent {
+    fn from(feedback: SesFeedback) -> Self {
+        Self {
+            shop: feedback.shop,
+            cart: feedback.cart,
+            step: feedback.step,
+            action: feedback.kind.into(),
+            at: feedback.at,
+            address: feedback.recipient,
+        }
+    }
+}
+
+/// What applying an event changed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Applied {
+    /// Engagement recorded; `rearmed` when the next step became due earlier.
+    Engagement { rearmed: bool },
+    /// The channel is now suppressed for the person (in every cart).
+    Suppressed { channel: Channel },
+    /// Nothing to change (already known, unknown cart, no such step).
+    Unchanged,
+}
+
+pub struct FeedbackDeps<S, D, C> {
+    pub store: S,
+    pub shops: D,
+    pub clock: C,
+}
+
+/// Applies one recipient event.
+#[tracing::instrument(skip_all, fields(shop = %event.shop, cart = %log_hash(&[event.shop.as_str(), event.cart.as_str()]), action = ?event.action))]
+pub async fn apply<S, D, C>(
+    event: &RecipientEvent,
+    deps: &FeedbackDeps<S, D, C>,
+) -> Result<Applied, PortError>
+where
+    S: CartStore,
+    D: ShopDirectory,
+    C: Clock,
+{
+    let applied = match event.action {
+        Action::Open => engage(event, Interaction::Open, deps).await?,
+        Action::Click => engage(event, Interaction::Click, deps).await?,
+        Action::Bounce => suppress(event, Channel::Email, SuppressionReason::Bounced, deps).await?,
+        Action::Complaint => {
+            suppress(event, Channel::Email, SuppressionReason::Complained, deps).await?
+        }
+        Action::Unsubscribe(channel) => {
+            suppress(event, channel, SuppressionReason::Unsubscribed, deps).await?
+        }
+    };
+    tracing::info!(applied = ?applied, "recipient event applied");
+    Ok(applied)
+}
+
+fn step_of(event: &RecipientEvent, cart: &CartRecord) -> Option<u32> {
+    event
+        .step
+        .or_else(|| cart.sent.iter().rev().find(|s| s.is_sent()).map(|s| s.step))
+}
+
+async fn engage<S, D, C>(
+    event: &RecipientEvent,
+    interaction: Interaction,
+    deps: &FeedbackDeps<S, D, C>,
+) -> Result<Applied, PortError>
+where
+    S: CartStore,
+    D: ShopDirectory,
+    C: Clock,
+{
+    let Some(shop) = deps.shops.shop(&event.shop).await? else {
+        return Ok(Applied::Unchanged);
+    };
+    for _ in 0..ATTEMPTS {
+        let Some(cart) = deps.store.cart(&event.shop, &event.cart).await? else {
+            return Ok(Applied::Unchanged);
+        };
+        let Some(sequence) = shop.sequence_named(&cart.value.sequence) else {
+            return Ok(Applied::Unchanged);
+        };
+        let Some(step) = step_of(event, &cart.value) else {
+            return Ok(Applied::Unchanged);
+        };
+        let now = deps.clock.now();
+        let Some(updated) =
+            record_engagement(&cart.value, step, interaction, event.at, &sequence, now)
+        else {
+            return Ok(Applied::Unchanged);
+        };
+        let rearmed = updated.next_due_at != cart.value.next_due_at;
+        let put = Put::Cart {
+            record: Box::new(updated),
+            expected: Some(cart.version),
+        };
+        if deps.store.write(vec![put]).await? == WriteOutcome::Written {
+            return Ok(Applied::Engagement { rearmed });
+        }
+    }
+    Err(PortError::retryable("store", "the cart kept changing"))
+}
+
+async fn suppress<S, D, C>(
+    event: &RecipientEvent,
+    channel: Channel,
+    reason: SuppressionReason,
+    deps: &FeedbackDeps<S, D, C>,
+) -> Result<Applied, PortError>
+where
+    S: CartStore,
+    D: ShopDirectory,
+    C: Clock,
+{
+    let Some(cart) = deps.store.cart(&event.shop, &event.cart).await? else {
+        return Ok(Applied::Unchanged);
+    };
+    let Some(snapshot) = cart.value.snapshot.as_ref() else {
+        return Ok(Applied::Unchanged);
+    };
+    // The address the message went to (else the one the channel uses now): suppression
+    // follows the person into every cart.
+    let key = event.address.clone().or_else(|| match channel {
+        Channel::Email => snapshot.email.as_ref().map(|e| e.key()),
+        Channel::Sms => snapshot.phone.as_ref().map(|p| p.key()),
+    });
+    let Some(key) = key else {
+        return Ok(Applied::Unchanged);
+    };
+    for _ in 0..ATTEMPTS {
+        let existing = deps.store.contact(&event.shop, &key).await?;
+        let Some(record) = contact_suppressed(
+            existing.as_ref().map(|v| &v.value),
+            &event.shop,
+            &key,
+            channel,
+            reason,
+            event.at.min(deps.clock.now()),
+        ) else {
+            return Ok(Applied::Unchanged);
+        };
+        let put = Put::Contact {
+            record,
+            expected: existing.map(|v| v.version),
+        };
+        if deps.store.write(vec![put]).await? == WriteOutcome::Written {
+            return Ok(Applied::Suppressed { channel });
+        }
+    }
+    Err(PortError::retryable(
+        "store",
+        "the person's record kept changing",
+    ))
+}
+
+/// What one invocation did with its SNS records (counts only: no personal data).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Handled {
+    /// Recorded engagement or a new suppression.
+    pub changed: usize,
+    /// Ours and well-formed, but nothing new (a repeat, a proxy open, a delivery, ...).
+    pub unchanged: usize,
+    /// Not an SES event of ours (malformed, foreign mail, unknown cart shape): skipped.
+    pub skipped: usize,
+    /// Refused for good by the store or the shop's settings: logged and skipped.
+    pub failed: usize,
+}
+
+/// Handles one SNS delivery of SES events (each record's `Message` is one SES event).
+///
+/// Malformed or foreign messages are logged (by SNS message id and reason, never their
+/// content) and skipped. A retryable store error fails the invocation so Lambda's
+/// asynchronous retries (and then the on-failure destination) take over; records already
+/// applied are applied again harmlessly, because [`apply`] is idempotent.
+pub async fn handle<S, D, C>(
+    event: &SnsEvent,
+    deps: &FeedbackDeps<S, D, C>,
+) -> Result<Handled, PortError>
+where
+    S: CartStore,
+    D: ShopDirectory,
+    C: Clock,
+{
+    let mut handled = Handled::default();
+    for record in &event.records {
+        let sns_message_id = record.sns.message_id.as_str();
+        let feedback = match interpret(&record.sns.message) {
+            Ok(SesOutcome::Feedback(feedback)) => feedback,
+            Ok(SesOutcome::Ignored { event_type, reason }) => {
+                tracing::info!(sns_message_id, event_type = %event_type, reason = reason.as_str(), "SES event ignored");
+                handled.unchanged += 1;
+                continue;
+            }
+            Err(error) => {
+                tracing::warn!(sns_message_id, error = %error, "not an SES event of ours; skipped");
+                handled.skipped += 1;
+                continue;
+            }
+        };
+        tracing::info!(
+            sns_message_id,
+            kind = feedback.kind.as_str(),
+            step = feedback.step.map(|s| s + 1),
+            "SES event"
+        );
+        match apply(&RecipientEvent::from(feedback), deps).await {
+            Ok(Applied::Unchanged) => handled.unchanged += 1,
+            Ok(_) => handled.changed += 1,
+            Err(error) if error.retryable => {
+                tracing::warn!(sns_message_id, error = %error, "store unavailable; the invocation fails for a retry");
+                return Err(error);
+            }
+            Err(error) => {
+                tracing::error!(sns_message_id, error = %error, "SES event could not be applied; skipped");
+                handled.failed += 1;
+            }
+        }
+    }
+    Ok(handled)
+}

@@ -1,0 +1,31 @@
+//! Lambda wiring for the feedback function: SES events (through SNS) in, engagement and
+//! suppression out.
+
+// The handler's future (SDK clients inside nested async fns) is deeper than rustc's default
+// layout query limit.
+#![recursion_limit = "256"]
+
+use aws_lambda_events::sns::SnsEvent;
+use cartback_aws::{AwsConfig, DynamoCartStore, DynamoShopDirectory};
+use cartback_core::time::SystemClock;
+use cartback_feedback::{FeedbackDeps, handle};
+use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    cartback_aws::init_tracing();
+    let config = AwsConfig::from_env()?;
+    let sdk = cartback_aws::load_sdk_config().await;
+    let deps = FeedbackDeps {
+        store: DynamoCartStore::new(&sdk, &config.table),
+        shops: DynamoShopDirectory::new(&sdk, &config.table),
+        clock: SystemClock,
+    };
+    let deps = &deps;
+    run(service_fn(move |event: LambdaEvent<SnsEvent>| async move {
+        // A retryable error fails the invocation: Lambda retries it, then the on-failure
+        // destination keeps it.
+        handle(&event.payload, deps).await.map_err(Error::from)
+    }))
+    .await
+}
