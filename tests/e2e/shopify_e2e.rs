@@ -1,7 +1,8 @@
-//! End to end on emulated AWS (moto): a signed Shopify checkout becomes a cart in DynamoDB,
-//! the planner (fed from the table's stream) makes one Scheduler schedule, firing it makes
-//! the sender email through SES; the order removes the pending schedule and nothing more
-//! is sent. A bad signature stores nothing.
+//! End to end on emulated AWS (moto): a signed Shopify checkout (a new visitor who agreed to
+//! marketing email) becomes a cart in DynamoDB, the planner (fed from the table's stream)
+//! makes one Scheduler schedule at +1 h, firing it makes the sender email the reminder with
+//! the cart's items and link through SES; the order removes the pending schedule of step 2
+//! and nothing more is sent. A bad signature stores nothing.
 
 use cartback_core::ids::{CartId, ShopId};
 use cartback_core::ports::CartStore;
@@ -121,11 +122,13 @@ async fn signed_checkout_becomes_an_email_and_the_order_cancels_the_rest() {
         );
     }
 
-    // The sent step is recorded and the next one is scheduled 24 h after the activity.
+    // The sent step is recorded. A new visitor's step 2 comes 6, 8 or 10 h after step 1
+    // (opened, clicked, neither): the planner schedules the earliest, 6 h; the wake-up then
+    // re-arms for the branch that applies.
     env.drain_stream().await.unwrap();
     let schedules = env.schedules().await.unwrap();
     assert_eq!(schedules.len(), 1, "{schedules:?}");
-    assert_eq!(schedules[0].expression, "at(2026-11-03T08:00:00)");
+    assert_eq!(schedules[0].expression, "at(2026-11-02T15:00:00)");
     let stored = env.store().cart(&shop, &cart).await.unwrap().unwrap();
     assert_eq!(stored.value.sent.len(), 1);
     assert_eq!(stored.value.next_step, 1);

@@ -1,11 +1,14 @@
 //! The end-to-end test harness: a moto server (installed into a pinned venv by
 //! `scripts/pyenv` and started on a free loopback port), the same resources the SAM template
-//! creates, and the real webhook, planner and sender handlers on the real AWS adapters.
+//! creates, and the real webhook, planner, sender and feedback handlers on the real AWS
+//! adapters.
 //!
-//! moto keeps DynamoDB (with streams), Scheduler, SES v2 and SSM faithfully but never fires
-//! a schedule: `fire_due_schedules` does, like EventBridge Scheduler would. The planner is
-//! fed from the table's real stream (DescribeStream / GetShardIterator / GetRecords), the
-//! way Lambda's event source mapping polls it.
+//! moto keeps DynamoDB (with streams), Scheduler, SES v2, SNS (SMS) and SSM faithfully but
+//! never fires a schedule: `fire_due_schedules` does, like EventBridge Scheduler would. The
+//! planner is fed from the table's real stream (DescribeStream / GetShardIterator /
+//! GetRecords), the way Lambda's event source mapping polls it. moto publishes no SES events
+//! either: `post_ses_events` hands documented-shape SES events to the feedback handler in the
+//! SNS envelope Lambda would receive.
 
 use std::collections::HashMap;
 use std::net::TcpListener;
@@ -21,13 +24,14 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_dynamodbstreams::types::ShardIteratorType;
 use cartback_aws::{
-    DynamoCartStore, DynamoShopDirectory, SchedulerSchedules, SchedulerTarget, SesMailer,
+    DynamoCartStore, DynamoShopDirectory, SchedulerSchedules, SchedulerTarget, SesMailer, SnsSms,
     SsmWebhookSecrets,
 };
 use cartback_core::ids::ShopId;
 use cartback_core::render::Renderer;
 use cartback_core::schedule::WakeUp;
-use cartback_core::shop::ShopSettings;
+use cartback_core::shop::{Secret, ShopSettings};
+use cartback_feedback::{FeedbackDeps, Handled};
 use cartback_local::VirtualClock;
 use cartback_planner::PlannerDeps;
 use cartback_sender::{Outcome, SenderDeps};
@@ -174,7 +178,8 @@ impl Drop for Moto {
 
 type Webhook = WebhookDeps<DynamoCartStore, DynamoShopDirectory, SsmWebhookSecrets, VirtualClock>;
 type Planner = PlannerDeps<SchedulerSchedules, VirtualClock>;
-type Sender = SenderDeps<DynamoCartStore, SesMailer, DynamoShopDirectory, VirtualClock>;
+type Sender = SenderDeps<DynamoCartStore, SesMailer, SnsSms, DynamoShopDirectory, VirtualClock>;
+type Feedback = FeedbackDeps<DynamoCartStore, DynamoShopDirectory, VirtualClock>;
 
 /// A schedule as read back from moto's Scheduler.
 #[derive(Debug, Clone)]
@@ -200,6 +205,7 @@ pub struct TestEnv {
     webhook: Webhook,
     planner: Planner,
     sender: Sender,
+    feedback: Feedback,
     shard_iterators: Mutex<HashMap<String, Option<String>>>,
 }
 
@@ -262,9 +268,15 @@ impl TestEnv {
             sender: SenderDeps {
                 store: DynamoCartStore::new(&sdk, TABLE),
                 mailer: SesMailer::new(&sdk, Some("cartback".into())),
+                sms: SnsSms::new(&sdk),
                 shops: DynamoShopDirectory::new(&sdk, TABLE),
                 clock: clock.clone(),
                 renderer: Renderer::embedded(),
+            },
+            feedback: FeedbackDeps {
+                store: DynamoCartStore::new(&sdk, TABLE),
+                shops: DynamoShopDirectory::new(&sdk, TABLE),
+                clock: clock.clone(),
             },
             moto,
             sdk,
@@ -337,6 +349,24 @@ impl TestEnv {
             _ => String::new(),
         };
         Ok((status, body))
+    }
+
+    /// POSTs a Shopify webhook for the shop, signed with its secret as Shopify signs it.
+    pub async fn post_shopify(
+        &self,
+        topic: &str,
+        body: &str,
+        webhook_id: &str,
+    ) -> Result<(u16, String)> {
+        let hmac =
+            cartback_core::shopify::sign(&Secret::new(self.secret.as_str()), body.as_bytes());
+        let headers = [
+            ("X-Shopify-Topic", topic),
+            ("X-Shopify-Hmac-Sha256", hmac.as_str()),
+            ("X-Shopify-Webhook-Id", webhook_id),
+            ("X-Shopify-Shop-Domain", self.shop.as_str()),
+        ];
+        self.post_webhook("shopify", &headers, body).await
     }
 
     /// Reads every new record from the table's stream and hands them to the planner in one
@@ -489,6 +519,23 @@ impl TestEnv {
             .map_err(|e| anyhow!("sender: {e}"))
     }
 
+    /// Delivers SES events to the feedback handler as SNS would (one record per message).
+    pub async fn post_ses_events(&self, messages: &[String]) -> Result<Handled> {
+        cartback_feedback::handle(&sns_event(messages)?, &self.feedback)
+            .await
+            .map_err(|e| anyhow!("feedback: {e}"))
+    }
+
+    /// SMS messages SNS accepted, from moto's state (`sns` → `SMS`: phone_number, message).
+    pub async fn sent_sms(&self) -> Result<Vec<SentSms>> {
+        let data = self.moto.data().await?;
+        let mut sms = Vec::new();
+        if let Some(sns) = data.get("sns") {
+            collect_sms(sns, &mut sms);
+        }
+        Ok(sms)
+    }
+
     /// Raw MIME messages SES accepted, from moto's state.
     pub async fn sent_emails(&self) -> Result<Vec<SentMail>> {
         let data = self.moto.data().await?;
@@ -520,6 +567,94 @@ impl SentMail {
             message.body_html(0).unwrap_or_default().into_owned(),
         ))
     }
+}
+
+/// One SMS as moto recorded it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SentSms {
+    pub phone_number: String,
+    pub message: String,
+    pub message_id: String,
+}
+
+/// moto 5 keeps published SMS as `{"sns": {"SMS": [{"phone_number", "message",
+/// "message_id"}]}}`; any object with those keys is one, wherever moto nests it.
+fn collect_sms(value: &Value, found: &mut Vec<SentSms>) {
+    match value {
+        Value::Object(map) => {
+            let text = |key: &str| map.get(key).and_then(Value::as_str).map(str::to_owned);
+            if let (Some(phone_number), Some(message)) = (text("phone_number"), text("message")) {
+                found.push(SentSms {
+                    phone_number,
+                    message,
+                    message_id: text("message_id").unwrap_or_default(),
+                });
+                return;
+            }
+            map.values().for_each(|v| collect_sms(v, found));
+        }
+        Value::Array(items) => items.iter().for_each(|v| collect_sms(v, found)),
+        _ => {}
+    }
+}
+
+/// SNS's Lambda event around SES event JSON, one record per message (the shape of AWS's
+/// sample SNS event for Lambda).
+pub fn sns_event(messages: &[String]) -> Result<aws_lambda_events::sns::SnsEvent> {
+    let topic = format!("arn:aws:sns:{REGION}:123456789012:cartback-ses-events");
+    let records: Vec<Value> = messages
+        .iter()
+        .enumerate()
+        .map(|(i, message)| {
+            json!({
+                "EventVersion": "1.0",
+                "EventSubscriptionArn": format!("{topic}:2bcfbf39-05c3-41de-beaa-fcfcc21c8f55"),
+                "EventSource": "aws:sns",
+                "Sns": {
+                    "SignatureVersion": "1",
+                    "Timestamp": "2026-11-02T09:00:06.000Z",
+                    "Signature": "EXAMPLEpH+DcEwjAPg8O9mY8dReBSwksfg2S7WKQcikcNKWLQjwu6A4VbeS0QHVCkhRS7fUQvi2egU3N858fiTDN6bkkOxYDVrY0Ad8L10Hs3zH81mtnPk5uvvolIC1CXGu43obcgFxeL3khZl8IKvO61GWB6jI9b5+gLPoBc1Q=",
+                    "SigningCertUrl": format!("https://sns.{REGION}.amazonaws.com/SimpleNotificationService-example.pem"),
+                    "MessageId": format!("95df01b4-ee98-5cb9-9903-4c221d41eb{i:02}"),
+                    "Message": message,
+                    "MessageAttributes": {},
+                    "Type": "Notification",
+                    "UnsubscribeUrl": format!("https://sns.{REGION}.amazonaws.com/?Action=Unsubscribe&SubscriptionArn={topic}:2bcfbf39"),
+                    "TopicArn": topic,
+                    "Subject": null
+                }
+            })
+        })
+        .collect();
+    Ok(serde_json::from_value(json!({ "Records": records }))?)
+}
+
+/// An SES event in the documented shape (a fixture of `functions/core/tests/fixtures/ses`)
+/// about one of our emails: SES's message id, the recipient, the send time
+/// (`mail.timestamp`) and the time of the event (its block's `timestamp`) replaced.
+pub fn ses_event(
+    fixture: &str,
+    message_id: &str,
+    to: &str,
+    sent_at: Timestamp,
+    happened_at: Timestamp,
+) -> Result<String> {
+    let mut event: Value = serde_json::from_str(fixture)?;
+    let block = match event.get("eventType").and_then(Value::as_str) {
+        Some("Open") => "open",
+        Some("Click") => "click",
+        Some("Bounce") => "bounce",
+        Some("Complaint") => "complaint",
+        Some("Delivery") => "delivery",
+        other => bail!("no timestamp block for event type {other:?}"),
+    };
+    let stamp = |t: Timestamp| json!(t.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string());
+    event["mail"]["timestamp"] = stamp(sent_at);
+    event["mail"]["messageId"] = json!(message_id);
+    event["mail"]["destination"] = json!([to]);
+    event["mail"]["commonHeaders"]["messageId"] = json!(message_id);
+    event[block]["timestamp"] = stamp(happened_at);
+    Ok(event.to_string())
 }
 
 fn collect_mails(value: &Value, mails: &mut Vec<SentMail>) {
