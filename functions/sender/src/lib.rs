@@ -185,14 +185,17 @@ where
             Person::merge(&contacts.iter().map(|c| c.value.clone()).collect::<Vec<_>>());
         let zone = zone_of(&cart.value, &shop);
         let now = deps.clock.now();
-        let mut decision = decide(&Situation {
-            cart: &cart.value,
-            person: &person,
-            sequence: &sequence,
-            rules: shop.rules(),
-            zone: &zone,
-            now,
-        });
+        let decide_for = |person: &Person| {
+            decide(&Situation {
+                cart: &cart.value,
+                person,
+                sequence: &sequence,
+                rules: shop.rules(),
+                zone: &zone,
+                now,
+            })
+        };
+        let mut decision = decide_for(&person);
         // SMS opt-outs live with the SMS service: ask it before every SMS.
         if let Decision::Send {
             channel: Channel::Sms,
@@ -202,14 +205,7 @@ where
             && deps.sms.is_opted_out(phone).await?
         {
             person.sms_opted_out = true;
-            decision = decide(&Situation {
-                cart: &cart.value,
-                person: &person,
-                sequence: &sequence,
-                rules: shop.rules(),
-                zone: &zone,
-                now,
-            });
+            decision = decide_for(&person);
         }
         tracing::info!(decision = %decision_name(&decision), "decided");
         let outcome = match decision {
