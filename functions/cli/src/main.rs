@@ -41,6 +41,11 @@ enum Command {
         /// Run the clock until this time (RFC 3339); default 30 days after the last event.
         #[arg(long)]
         until: Option<Timestamp>,
+        /// Print to stderr, as one JSON line, the AWS calls the real functions would make,
+        /// by service and operation (shop settings and secrets are cached per container and
+        /// not counted).
+        #[arg(long)]
+        stats: bool,
     },
     /// Check sequence files and the built-in templates; errors name file, line and fix.
     Check {
@@ -72,7 +77,8 @@ fn main() -> ExitCode {
             sequence,
             shops,
             until,
-        } => runtime.block_on(simulate_command(events, sequence, shops, until)),
+            stats,
+        } => runtime.block_on(simulate_command(events, sequence, shops, until, stats)),
         Command::Check { files } => check::run(&files),
     };
     match result {
@@ -89,6 +95,7 @@ async fn simulate_command(
     sequence: Option<PathBuf>,
     shops: Option<PathBuf>,
     until: Option<Timestamp>,
+    stats: bool,
 ) -> Result<(), String> {
     let source = read(&events)?;
     let file = events.display().to_string();
@@ -105,7 +112,7 @@ async fn simulate_command(
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let mut write_error = None;
-    simulate::run(&lines, local_shops, until, &file, |progress| {
+    let stack = simulate::run(&lines, local_shops, until, &file, |progress| {
         let simulate::Progress::Decision(report) = progress else {
             return;
         };
@@ -118,6 +125,9 @@ async fn simulate_command(
     })
     .await
     .map_err(|e| e.to_string())?;
+    if stats {
+        eprintln!("{}", stack.calls.to_json());
+    }
     match write_error {
         Some(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
             Err(format!("writing output: {e}"))

@@ -2,6 +2,7 @@
 //! handlers: webhook → table → stream → planner → schedules → (fired by us) → sender.
 //! Used by handler tests, `cartback simulate`, `cartback demo` and property tests.
 
+mod calls;
 mod clock;
 mod mailer;
 mod runtime;
@@ -10,6 +11,7 @@ mod shops;
 mod sms;
 mod store;
 
+pub use calls::CallCounts;
 pub use clock::VirtualClock;
 pub use mailer::{MemoryMailer, SentEmail};
 pub use runtime::{LocalStack, Report, ReportKind};

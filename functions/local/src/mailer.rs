@@ -5,6 +5,8 @@ use std::sync::{Arc, Mutex};
 use cartback_core::contact::Email;
 use cartback_core::ports::{Mailer, OutgoingEmail, PortError};
 
+use crate::calls::CallCounts;
+
 #[derive(Debug, Clone)]
 pub struct SentEmail {
     pub message_id: String,
@@ -15,9 +17,14 @@ pub struct SentEmail {
 }
 
 #[derive(Debug, Clone, Default)]
-pub struct MemoryMailer(Arc<Mutex<Vec<SentEmail>>>);
+pub struct MemoryMailer(Arc<Mutex<Vec<SentEmail>>>, CallCounts);
 
 impl MemoryMailer {
+    /// An outbox that counts the SES calls the real adapter would make.
+    pub fn counting(calls: CallCounts) -> Self {
+        Self(Arc::default(), calls)
+    }
+
     pub fn outbox(&self) -> Vec<SentEmail> {
         self.0.lock().map(|o| o.clone()).unwrap_or_default()
     }
@@ -25,6 +32,7 @@ impl MemoryMailer {
 
 impl Mailer for MemoryMailer {
     async fn send_email(&self, email: &OutgoingEmail) -> Result<String, PortError> {
+        self.1.count("sesv2", "SendEmail");
         let mut outbox = self
             .0
             .lock()

@@ -14,7 +14,9 @@ use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 use std::sync::Mutex;
 
-use crate::{LocalShops, MemoryMailer, MemorySchedules, MemorySms, MemoryStore, VirtualClock};
+use crate::{
+    CallCounts, LocalShops, MemoryMailer, MemorySchedules, MemorySms, MemoryStore, VirtualClock,
+};
 
 /// Lambda retries a failed asynchronous invocation twice, about a minute then two apart.
 const ASYNC_RETRY_DELAYS: [SignedDuration; 2] =
@@ -109,6 +111,8 @@ pub struct LocalStack {
     pub mailer: MemoryMailer,
     pub sms: MemorySms,
     pub shops: LocalShops,
+    /// The AWS calls the real functions would have made.
+    pub calls: CallCounts,
     feedback: FeedbackDeps<MemoryStore, LocalShops, VirtualClock>,
     webhook: WebhookDeps<MemoryStore, LocalShops, LocalShops, VirtualClock>,
     planner: PlannerDeps<MemorySchedules, VirtualClock>,
@@ -119,10 +123,11 @@ pub struct LocalStack {
 impl LocalStack {
     pub fn new(start: Timestamp, shops: LocalShops) -> Self {
         let clock = VirtualClock::new(start);
-        let store = MemoryStore::default();
-        let schedules = MemorySchedules::default();
-        let mailer = MemoryMailer::default();
-        let sms = MemorySms::default();
+        let calls = CallCounts::default();
+        let store = MemoryStore::counting(calls.clone());
+        let schedules = MemorySchedules::counting(calls.clone());
+        let mailer = MemoryMailer::counting(calls.clone());
+        let sms = MemorySms::counting(calls.clone());
         Self {
             feedback: FeedbackDeps {
                 store: store.clone(),
@@ -153,6 +158,7 @@ impl LocalStack {
             mailer,
             sms,
             shops,
+            calls,
             retries: Mutex::new(Vec::new()),
         }
     }

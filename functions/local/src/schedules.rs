@@ -7,6 +7,8 @@ use cartback_core::ports::{PortError, Schedules};
 use cartback_core::schedule::ScheduleSpec;
 use jiff::Timestamp;
 
+use crate::calls::CallCounts;
+
 #[derive(Debug, Default)]
 struct State {
     pending: BTreeMap<String, ScheduleSpec>,
@@ -15,9 +17,14 @@ struct State {
 }
 
 #[derive(Debug, Clone, Default)]
-pub struct MemorySchedules(Arc<Mutex<State>>);
+pub struct MemorySchedules(Arc<Mutex<State>>, CallCounts);
 
 impl MemorySchedules {
+    /// A scheduler that counts the calls the real adapter would make.
+    pub fn counting(calls: CallCounts) -> Self {
+        Self(Arc::default(), calls)
+    }
+
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, State>, PortError> {
         self.0
             .lock()
@@ -54,6 +61,7 @@ impl MemorySchedules {
 
 impl Schedules for MemorySchedules {
     async fn create(&self, spec: &ScheduleSpec) -> Result<(), PortError> {
+        self.1.count("scheduler", "CreateSchedule");
         let mut state = self.lock()?;
         state.creates += 1;
         state
@@ -64,6 +72,7 @@ impl Schedules for MemorySchedules {
     }
 
     async fn delete(&self, name: &str) -> Result<(), PortError> {
+        self.1.count("scheduler", "DeleteSchedule");
         let mut state = self.lock()?;
         state.deletes += 1;
         state.pending.remove(name);

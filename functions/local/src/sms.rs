@@ -7,6 +7,8 @@ use std::sync::{Arc, Mutex};
 use cartback_core::contact::Phone;
 use cartback_core::ports::{OutgoingSms, PortError, SmsSender};
 
+use crate::calls::CallCounts;
+
 #[derive(Debug, Clone)]
 pub struct SentSms {
     pub message_id: String,
@@ -22,9 +24,14 @@ struct State {
 }
 
 #[derive(Debug, Clone, Default)]
-pub struct MemorySms(Arc<Mutex<State>>);
+pub struct MemorySms(Arc<Mutex<State>>, CallCounts);
 
 impl MemorySms {
+    /// SMS that counts the SNS calls the real adapter would make.
+    pub fn counting(calls: CallCounts) -> Self {
+        Self(Arc::default(), calls)
+    }
+
     pub fn outbox(&self) -> Vec<SentSms> {
         self.0.lock().map(|s| s.outbox.clone()).unwrap_or_default()
     }
@@ -39,6 +46,7 @@ impl MemorySms {
 
 impl SmsSender for MemorySms {
     async fn send_sms(&self, sms: &OutgoingSms) -> Result<String, PortError> {
+        self.1.count("sns", "Publish");
         let mut state = self
             .0
             .lock()
@@ -54,6 +62,7 @@ impl SmsSender for MemorySms {
     }
 
     async fn is_opted_out(&self, phone: &Phone) -> Result<bool, PortError> {
+        self.1.count("sns", "CheckIfPhoneNumberIsOptedOut");
         let state = self
             .0
             .lock()

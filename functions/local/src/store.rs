@@ -8,6 +8,8 @@ use cartback_core::cart::{CartRecord, ContactRecord, Versioned};
 use cartback_core::ids::{CartId, ContactKey, DeliveryId, ShopId};
 use cartback_core::ports::{CartStore, PortError, Put, WriteOutcome};
 use cartback_core::table;
+
+use crate::calls::CallCounts;
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -22,7 +24,7 @@ struct State {
 }
 
 #[derive(Debug, Clone, Default)]
-pub struct MemoryStore(Arc<Mutex<State>>);
+pub struct MemoryStore(Arc<Mutex<State>>, CallCounts);
 
 fn image<T: Serialize>(
     value: &T,
@@ -42,6 +44,11 @@ fn image<T: Serialize>(
 }
 
 impl MemoryStore {
+    /// A store that counts the DynamoDB calls the real adapter would make.
+    pub fn counting(calls: CallCounts) -> Self {
+        Self(Arc::default(), calls)
+    }
+
     fn lock(&self) -> Result<MutexGuard<'_, State>, PortError> {
         self.0
             .lock()
@@ -106,6 +113,7 @@ impl CartStore for MemoryStore {
         shop: &ShopId,
         cart: &CartId,
     ) -> Result<Option<Versioned<CartRecord>>, PortError> {
+        self.1.count("dynamodb", "GetItem");
         Ok(self
             .lock()?
             .carts
@@ -118,6 +126,7 @@ impl CartStore for MemoryStore {
         shop: &ShopId,
         key: &ContactKey,
     ) -> Result<Option<Versioned<ContactRecord>>, PortError> {
+        self.1.count("dynamodb", "GetItem");
         Ok(self
             .lock()?
             .contacts
@@ -126,6 +135,7 @@ impl CartStore for MemoryStore {
     }
 
     async fn delivery_seen(&self, shop: &ShopId, id: &DeliveryId) -> Result<bool, PortError> {
+        self.1.count("dynamodb", "GetItem");
         Ok(self
             .lock()?
             .deliveries
@@ -133,6 +143,15 @@ impl CartStore for MemoryStore {
     }
 
     async fn write(&self, puts: Vec<Put>) -> Result<WriteOutcome, PortError> {
+        // The DynamoDB adapter: one PutItem for one item, a transaction for more.
+        self.1.count(
+            "dynamodb",
+            if puts.len() == 1 {
+                "PutItem"
+            } else {
+                "TransactWriteItems"
+            },
+        );
         let mut state = self.lock()?;
         // All conditions first: all or nothing, like a transaction.
         for put in &puts {
