@@ -15,7 +15,7 @@ use crate::ids::log_hash;
 use crate::shop::ShopSettings;
 
 /// The locales templates exist for; others fall back to the first.
-pub const LOCALES: &[&str] = &["en"];
+pub const LOCALES: &[&str] = &["en", "fi", "pl", "ja"];
 
 macro_rules! embedded {
     ($($path:literal),* $(,)?) => {
@@ -39,6 +39,51 @@ pub const EMBEDDED_TEMPLATES: &[(&str, &str)] = embedded![
     "en/offer.txt",
     "en/offer.subject.txt",
     "en/offer.preheader.txt",
+    "fi/layout.mjml",
+    "fi/layout.txt",
+    "fi/expires.txt",
+    "fi/reminder.mjml",
+    "fi/reminder.txt",
+    "fi/reminder.subject.txt",
+    "fi/reminder.preheader.txt",
+    "fi/reassure.mjml",
+    "fi/reassure.txt",
+    "fi/reassure.subject.txt",
+    "fi/reassure.preheader.txt",
+    "fi/offer.mjml",
+    "fi/offer.txt",
+    "fi/offer.subject.txt",
+    "fi/offer.preheader.txt",
+    "pl/layout.mjml",
+    "pl/layout.txt",
+    "pl/expires.txt",
+    "pl/reminder.mjml",
+    "pl/reminder.txt",
+    "pl/reminder.subject.txt",
+    "pl/reminder.preheader.txt",
+    "pl/reassure.mjml",
+    "pl/reassure.txt",
+    "pl/reassure.subject.txt",
+    "pl/reassure.preheader.txt",
+    "pl/offer.mjml",
+    "pl/offer.txt",
+    "pl/offer.subject.txt",
+    "pl/offer.preheader.txt",
+    "ja/layout.mjml",
+    "ja/layout.txt",
+    "ja/expires.txt",
+    "ja/reminder.mjml",
+    "ja/reminder.txt",
+    "ja/reminder.subject.txt",
+    "ja/reminder.preheader.txt",
+    "ja/reassure.mjml",
+    "ja/reassure.txt",
+    "ja/reassure.subject.txt",
+    "ja/reassure.preheader.txt",
+    "ja/offer.mjml",
+    "ja/offer.txt",
+    "ja/offer.subject.txt",
+    "ja/offer.preheader.txt",
 ];
 
 macro_rules! embedded_sms {
@@ -48,8 +93,20 @@ macro_rules! embedded_sms {
 }
 
 /// SMS texts per step, by their path under `templates/` (`sms/<locale>/<step>.txt`).
-pub const EMBEDDED_SMS: &[(&str, &str)] =
-    embedded_sms!["en/reminder.txt", "en/reassure.txt", "en/offer.txt"];
+pub const EMBEDDED_SMS: &[(&str, &str)] = embedded_sms![
+    "en/reminder.txt",
+    "en/reassure.txt",
+    "en/offer.txt",
+    "fi/reminder.txt",
+    "fi/reassure.txt",
+    "fi/offer.txt",
+    "pl/reminder.txt",
+    "pl/reassure.txt",
+    "pl/offer.txt",
+    "ja/reminder.txt",
+    "ja/reassure.txt",
+    "ja/offer.txt",
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
@@ -98,7 +155,21 @@ pub struct ItemContext {
 pub struct OfferContext {
     pub code: String,
     pub description: String,
+    /// The expiry written in English ("Friday 14 March, 23:59").
     pub expires: String,
+    /// The same moment as numbers, for locales that write dates their own way.
+    pub expires_parts: DateParts,
+}
+
+/// A local date and time as numbers; `weekday` is 1 (Monday) to 7 (Sunday).
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct DateParts {
+    pub year: i16,
+    pub month: i8,
+    pub day: i8,
+    pub weekday: i8,
+    pub hour: i8,
+    pub minute: i8,
 }
 
 /// Everything a template may use; every string is already formatted.
@@ -139,6 +210,14 @@ impl EmailContext {
             code: offer.code.clone().unwrap_or_default(),
             description: offer.description.clone(),
             expires: expires.strftime("%A %-d %B, %H:%M").to_string(),
+            expires_parts: DateParts {
+                year: expires.year(),
+                month: expires.month(),
+                day: expires.day(),
+                weekday: expires.weekday().to_monday_one_offset(),
+                hour: expires.hour(),
+                minute: expires.minute(),
+            },
         });
         self
     }
