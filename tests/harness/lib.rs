@@ -272,6 +272,7 @@ impl TestEnv {
                 shops: DynamoShopDirectory::new(&sdk, TABLE),
                 clock: clock.clone(),
                 renderer: Renderer::embedded(),
+                unsubscribe: None,
             },
             feedback: FeedbackDeps {
                 store: DynamoCartStore::new(&sdk, TABLE),

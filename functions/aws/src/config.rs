@@ -12,7 +12,12 @@ pub struct AwsConfig {
     pub sender_arn: Option<String>,
     pub scheduler_role_arn: Option<String>,
     pub scheduler_dlq_arn: Option<String>,
+    /// The HTTP API's public base URL (`https://…`), for the links in our emails.
+    pub public_url: Option<String>,
 }
+
+/// The environment variable naming the SSM SecureString with the unsubscribe token secret.
+pub const UNSUBSCRIBE_SECRET_PARAM_ENV: &str = "CARTBACK_UNSUBSCRIBE_SECRET_PARAM";
 
 #[derive(Debug, thiserror::Error)]
 #[error("environment variable {name} is not set: {fix}")]
@@ -48,6 +53,7 @@ impl AwsConfig {
             sender_arn: var("CARTBACK_SENDER_ARN"),
             scheduler_role_arn: var("CARTBACK_SCHEDULER_ROLE_ARN"),
             scheduler_dlq_arn: var("CARTBACK_SCHEDULER_DLQ_ARN"),
+            public_url: var("CARTBACK_PUBLIC_URL"),
         })
     }
 

@@ -10,9 +10,12 @@ mod ses;
 mod sns;
 mod ssm;
 
-pub use config::{AwsConfig, ConfigError, SchedulerTarget, init_tracing, load_sdk_config};
+pub use config::{
+    AwsConfig, ConfigError, SchedulerTarget, UNSUBSCRIBE_SECRET_PARAM_ENV, init_tracing,
+    load_sdk_config,
+};
 pub use dynamo::{DynamoCartStore, DynamoShopDirectory, keys};
 pub use scheduler::SchedulerSchedules;
 pub use ses::SesMailer;
 pub use sns::SnsSms;
-pub use ssm::SsmWebhookSecrets;
+pub use ssm::{SecretParameterError, SsmWebhookSecrets, secret_from_parameter_env};

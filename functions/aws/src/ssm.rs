@@ -82,3 +82,44 @@ impl WebhookSecrets for SsmWebhookSecrets {
         Ok(secret.map(SignatureCheck::Required))
     }
 }
+
+#[derive(Debug, thiserror::Error)]
+pub enum SecretParameterError {
+    #[error(transparent)]
+    Config(#[from] crate::ConfigError),
+    #[error("SSM parameter {name}: {error}")]
+    Read { name: String, error: PortError },
+    #[error("SSM parameter {name} is empty")]
+    Empty { name: String },
+}
+
+/// Reads the SecureString named by the environment variable `env_name` once (at start):
+/// used for the unsubscribe token secret (`CARTBACK_UNSUBSCRIBE_SECRET_PARAM`).
+pub async fn secret_from_parameter_env(
+    sdk: &aws_config::SdkConfig,
+    env_name: &'static str,
+) -> Result<Secret, SecretParameterError> {
+    let name = std::env::var(env_name)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .ok_or(crate::ConfigError {
+            name: env_name,
+            fix: "set it to the name of the SSM SecureString holding the secret",
+        })?;
+    let output = Client::new(sdk)
+        .get_parameter()
+        .name(&name)
+        .with_decryption(true)
+        .send()
+        .await
+        .map_err(|e| SecretParameterError::Read {
+            name: name.clone(),
+            error: port_error(SERVICE, "GetParameter", &e),
+        })?;
+    output
+        .parameter
+        .and_then(|p| p.value)
+        .filter(|v| !v.is_empty())
+        .map(Secret::new)
+        .ok_or(SecretParameterError::Empty { name })
+}

@@ -17,5 +17,6 @@ pub mod shopify;
 pub mod sms;
 pub mod table;
 pub mod time;
+pub mod unsubscribe;
 pub mod webhook;
 pub mod zone;

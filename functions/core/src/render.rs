@@ -6,6 +6,7 @@
 
 use jiff::Timestamp;
 use mail_builder::MessageBuilder;
+use mail_builder::headers::raw::Raw;
 use minijinja::{AutoEscape, Environment};
 use serde::Serialize;
 
@@ -404,6 +405,9 @@ pub struct Envelope<'a> {
     pub cart: &'a CartRecord,
     pub step: u32,
     pub date: Timestamp,
+    /// The one-click unsubscribe link (RFC 8058): when set, the message carries
+    /// `List-Unsubscribe` and `List-Unsubscribe-Post`.
+    pub unsubscribe_url: Option<&'a str>,
 }
 
 /// The full MIME message (multipart/alternative text + HTML).
@@ -421,7 +425,17 @@ pub fn mime_message(
         log_hash(&[envelope.cart.shop.as_str(), envelope.cart.cart.as_str()]),
         envelope.step + 1
     );
-    let bytes = MessageBuilder::new()
+    let mut builder = MessageBuilder::new();
+    if let Some(url) = envelope.unsubscribe_url {
+        // Raw: written as is (no encoding); a URL has no whitespace, so it is never folded.
+        builder = builder
+            .header("List-Unsubscribe", Raw::new(format!("<{url}>")))
+            .header(
+                "List-Unsubscribe-Post",
+                Raw::new("List-Unsubscribe=One-Click"),
+            );
+    }
+    let bytes = builder
         .from((envelope.from_name, envelope.from.as_str()))
         .to(envelope.to.as_str())
         .subject(email.subject.as_str())

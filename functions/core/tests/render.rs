@@ -295,6 +295,10 @@ fn subject_is_not_html_escaped() {
 // MIME
 
 fn mime(cart: &CartRecord, step: u32) -> String {
+    mime_with(cart, step, None)
+}
+
+fn mime_with(cart: &CartRecord, step: u32, unsubscribe_url: Option<&str>) -> String {
     let (_, template) = steps()
         .nth(usize::try_from(step).expect("small"))
         .expect("a step");
@@ -313,6 +317,7 @@ fn mime(cart: &CartRecord, step: u32) -> String {
             cart,
             step,
             date: at(hours(1)),
+            unsubscribe_url,
         },
         &email,
     )
@@ -344,6 +349,27 @@ fn mime_message_is_multipart_alternative_with_envelope_headers() {
     assert!(header(&message, "Date").is_some());
     assert!(message.contains("text/plain"));
     assert!(message.contains("text/html"));
+}
+
+#[test]
+fn list_unsubscribe_headers_only_with_a_link() {
+    let cart = fixture_cart();
+    let plain = mime(&cart, 0);
+    assert_eq!(header(&plain, "List-Unsubscribe"), None);
+    assert_eq!(header(&plain, "List-Unsubscribe-Post"), None);
+
+    // Long enough that a folding writer would be tempted to wrap it.
+    let url = format!("https://example.com/unsubscribe?t={}", "a".repeat(120));
+    let message = mime_with(&cart, 0, Some(&url));
+    assert_eq!(
+        header(&message, "List-Unsubscribe"),
+        Some(format!("<{url}>").as_str()),
+        "{message}"
+    );
+    assert_eq!(
+        header(&message, "List-Unsubscribe-Post"),
+        Some("List-Unsubscribe=One-Click")
+    );
 }
 
 #[test]

@@ -14,7 +14,7 @@ mod store;
 pub use calls::CallCounts;
 pub use clock::VirtualClock;
 pub use mailer::{MemoryMailer, SentEmail};
-pub use runtime::{LocalStack, Report, ReportKind};
+pub use runtime::{LOCAL_PUBLIC_URL, LOCAL_UNSUBSCRIBE_SECRET, LocalStack, Report, ReportKind};
 pub use schedules::MemorySchedules;
 pub use shops::LocalShops;
 pub use sms::{MemorySms, SentSms};

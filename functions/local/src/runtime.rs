@@ -5,10 +5,11 @@
 use cartback_core::render::Renderer;
 use cartback_core::schedule::WakeUp;
 use cartback_core::sequence::Channel;
+use cartback_core::shop::Secret;
 use cartback_core::time::Clock;
 use cartback_feedback::{Applied, FeedbackDeps, RecipientEvent};
 use cartback_planner::PlannerDeps;
-use cartback_sender::{Outcome, SendError, SenderDeps};
+use cartback_sender::{Outcome, SendError, SenderDeps, UnsubscribeLinks};
 use cartback_webhook::{Accepted, WebhookDeps, WebhookReply, WebhookRequest};
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
@@ -19,6 +20,11 @@ use crate::{
 };
 
 /// Lambda retries a failed asynchronous invocation twice, about a minute then two apart.
+/// Where local unsubscribe links point (nothing listens there unless a local server does).
+pub const LOCAL_PUBLIC_URL: &str = "http://localhost:8787";
+/// The fixed secret local unsubscribe tokens are signed with; never used on AWS.
+pub const LOCAL_UNSUBSCRIBE_SECRET: &str = "cartback-local-unsubscribe-secret";
+
 const ASYNC_RETRY_DELAYS: [SignedDuration; 2] =
     [SignedDuration::from_mins(1), SignedDuration::from_mins(2)];
 
@@ -151,6 +157,10 @@ impl LocalStack {
                 shops: shops.clone(),
                 clock: clock.clone(),
                 renderer: Renderer::embedded(),
+                unsubscribe: Some(UnsubscribeLinks {
+                    base_url: LOCAL_PUBLIC_URL.to_owned(),
+                    secret: Secret::new(LOCAL_UNSUBSCRIBE_SECRET),
+                }),
             },
             clock,
             store,

@@ -15,8 +15,9 @@ use cartback_core::ports::{
 use cartback_core::render::{EmailContext, Envelope, RenderError, Renderer, mime_message};
 use cartback_core::schedule::WakeUp;
 use cartback_core::sequence::{Channel, Sequence};
-use cartback_core::shop::Shop;
+use cartback_core::shop::{Secret, Shop};
 use cartback_core::time::Clock;
+use cartback_core::unsubscribe::{self, UnsubscribeClaim};
 use cartback_core::zone::{ZoneHints, recipient_zone};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
@@ -32,6 +33,34 @@ pub struct SenderDeps<S, M, T, D, C> {
     pub clock: C,
     /// Compiled once per warm container.
     pub renderer: Renderer,
+    /// Where unsubscribe links point and how they are signed; `None`: emails carry no
+    /// unsubscribe link (and no `List-Unsubscribe` header).
+    pub unsubscribe: Option<UnsubscribeLinks>,
+}
+
+/// How the sender makes the signed unsubscribe link of each email.
+#[derive(Debug, Clone)]
+pub struct UnsubscribeLinks {
+    /// The public base URL of the HTTP API (`https://…`), without `/unsubscribe`.
+    pub base_url: String,
+    pub secret: Secret,
+}
+
+impl UnsubscribeLinks {
+    /// `<base>/unsubscribe?t=<token>` for `channel` of `cart`, valid for
+    /// [`unsubscribe::VALIDITY`] from `sent_at`.
+    pub fn url_for(&self, cart: &CartRecord, channel: Channel, sent_at: Timestamp) -> String {
+        let claim = UnsubscribeClaim {
+            shop: cart.shop.clone(),
+            cart: cart.cart.clone(),
+            channel,
+        };
+        let token = unsubscribe::issue(&self.secret, &claim, unsubscribe::expiry_for(sent_at));
+        format!(
+            "{}/unsubscribe?t={token}",
+            self.base_url.trim_end_matches('/')
+        )
+    }
 }
 
 /// What a wake-up led to.
@@ -458,6 +487,11 @@ where
         }
         Channel::Email => {
             let to = snapshot.email.clone().ok_or(RenderError::NoSnapshot)?;
+            let unsubscribe_url = deps
+                .unsubscribe
+                .as_ref()
+                .map(|links| links.url_for(cart, Channel::Email, now));
+            ctx.unsubscribe_url = unsubscribe_url.clone();
             let rendered = deps.renderer.render_email(template, locale, &ctx)?;
             let raw = mime_message(
                 &Envelope {
@@ -467,6 +501,7 @@ where
                     cart,
                     step,
                     date: now,
+                    unsubscribe_url: unsubscribe_url.as_deref(),
                 },
                 &rendered,
             )?;

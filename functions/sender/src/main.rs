@@ -1,10 +1,13 @@
 //! Lambda wiring for the sender: a schedule's wake-up in, an email out.
 
-use cartback_aws::{AwsConfig, DynamoCartStore, DynamoShopDirectory, SesMailer, SnsSms};
+use cartback_aws::{
+    AwsConfig, DynamoCartStore, DynamoShopDirectory, SesMailer, SnsSms,
+    UNSUBSCRIBE_SECRET_PARAM_ENV,
+};
 use cartback_core::render::Renderer;
 use cartback_core::schedule::WakeUp;
 use cartback_core::time::SystemClock;
-use cartback_sender::{SenderDeps, handle};
+use cartback_sender::{SenderDeps, UnsubscribeLinks, handle};
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 
 #[tokio::main]
@@ -12,6 +15,15 @@ async fn main() -> Result<(), Error> {
     cartback_aws::init_tracing();
     let config = AwsConfig::from_env()?;
     let sdk = cartback_aws::load_sdk_config().await;
+    // Unsubscribe links need both the public URL and the signing secret (read once).
+    let unsubscribe = match config.public_url.clone() {
+        Some(base_url) => Some(UnsubscribeLinks {
+            base_url,
+            secret: cartback_aws::secret_from_parameter_env(&sdk, UNSUBSCRIBE_SECRET_PARAM_ENV)
+                .await?,
+        }),
+        None => None,
+    };
     let deps = SenderDeps {
         store: DynamoCartStore::new(&sdk, &config.table),
         mailer: SesMailer::new(&sdk, config.configuration_set.clone()),
@@ -19,6 +31,7 @@ async fn main() -> Result<(), Error> {
         shops: DynamoShopDirectory::new(&sdk, &config.table),
         clock: SystemClock,
         renderer: Renderer::embedded(),
+        unsubscribe,
     };
     let deps = &deps;
     run(service_fn(move |event: LambdaEvent<WakeUp>| async move {

@@ -127,6 +127,7 @@ impl<M: Mailer> Harness<M> {
                 shops: LocalShops::defaults(),
                 clock: clock.clone(),
                 renderer: Renderer::embedded(),
+                unsubscribe: None,
             },
             store,
             clock,
