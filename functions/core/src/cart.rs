@@ -230,6 +230,22 @@ impl CartRecord {
         crate::ids::log_hash(&[self.shop.as_str(), self.cart.as_str()])
     }
 
+    /// Every key the person behind the cart is known by (email, phone, and the key the cart
+    /// was first filed under), each once.
+    pub fn contact_keys(&self) -> Vec<ContactKey> {
+        let mut keys = self
+            .snapshot
+            .as_ref()
+            .map(CartSnapshot::contact_keys)
+            .unwrap_or_default();
+        if let Some(key) = &self.contact
+            && !keys.contains(key)
+        {
+            keys.push(key.clone());
+        }
+        keys
+    }
+
     /// The recipient's engagement so far in this sequence.
     pub fn engagement(&self) -> crate::sequence::Engagement {
         use crate::sequence::Engagement;

@@ -1,16 +1,14 @@
 //! The feedback handler on SNS deliveries of SES events (the documented shapes, with the
 //! sender's tags), against the in-memory ports: a cart whose first email went out at 09:00.
 
-use std::sync::atomic::{AtomicBool, Ordering};
-
 use aws_lambda_events::sns::SnsEvent;
-use cartback_core::cart::{CartRecord, ContactRecord, SuppressionReason, Versioned};
+use cartback_core::cart::{CartRecord, ContactRecord, SuppressionReason};
 use cartback_core::contact::Email;
-use cartback_core::ids::{CartId, ContactKey, DeliveryId, ShopId};
-use cartback_core::ports::{CartStore, PortError, Put, WriteOutcome};
+use cartback_core::ids::{CartId, ShopId};
+use cartback_core::ports::CartStore;
 use cartback_core::webhook::Headers;
 use cartback_feedback::{FeedbackDeps, Handled, handle};
-use cartback_local::{LocalShops, LocalStack, MemoryStore, ReportKind, VirtualClock};
+use cartback_local::{LocalShops, LocalStack, MemoryStore, OutageStore, ReportKind, VirtualClock};
 use jiff::Timestamp;
 use serde_json::{Value, json};
 
@@ -342,67 +340,13 @@ async fn malformed_foreign_and_unknown_messages_are_skipped() {
     );
 }
 
-/// A store that fails while `down` is set, retryably or for good.
-#[derive(Clone)]
-struct Outage {
-    inner: MemoryStore,
-    retryable: bool,
-    down: std::sync::Arc<AtomicBool>,
-}
-
-impl Outage {
-    fn check(&self) -> Result<(), PortError> {
-        if !self.down.load(Ordering::SeqCst) {
-            return Ok(());
-        }
-        Err(if self.retryable {
-            PortError::retryable("dynamodb", "GetItem: ThrottlingException")
-        } else {
-            PortError::permanent("dynamodb", "decoding item: missing field")
-        })
-    }
-}
-
-impl CartStore for Outage {
-    async fn cart(
-        &self,
-        shop: &ShopId,
-        cart: &CartId,
-    ) -> Result<Option<Versioned<CartRecord>>, PortError> {
-        self.check()?;
-        self.inner.cart(shop, cart).await
-    }
-
-    async fn contact(
-        &self,
-        shop: &ShopId,
-        key: &ContactKey,
-    ) -> Result<Option<Versioned<ContactRecord>>, PortError> {
-        self.check()?;
-        self.inner.contact(shop, key).await
-    }
-
-    async fn delivery_seen(&self, shop: &ShopId, id: &DeliveryId) -> Result<bool, PortError> {
-        self.check()?;
-        self.inner.delivery_seen(shop, id).await
-    }
-
-    async fn write(&self, puts: Vec<Put>) -> Result<WriteOutcome, PortError> {
-        self.check()?;
-        self.inner.write(puts).await
-    }
-}
-
 #[tokio::test]
 async fn a_store_outage_fails_the_invocation_for_a_retry_and_the_retry_applies_it() {
     let stack = stack_after_first_email().await;
-    let down = std::sync::Arc::new(AtomicBool::new(true));
+    let store = OutageStore::new(stack.store.clone());
+    store.fail_retryably();
     let deps = FeedbackDeps {
-        store: Outage {
-            inner: stack.store.clone(),
-            retryable: true,
-            down: down.clone(),
-        },
+        store: store.clone(),
         shops: stack.shops.clone(),
         clock: stack.clock.clone(),
     };
@@ -410,7 +354,7 @@ async fn a_store_outage_fails_the_invocation_for_a_retry_and_the_retry_applies_i
     let error = handle(&bounce, &deps).await.expect_err("fails for a retry");
     assert!(error.retryable);
 
-    down.store(false, Ordering::SeqCst);
+    store.recover();
     assert_eq!(handle(&bounce, &deps).await.expect("retried").changed, 1);
     assert!(
         person(&stack)
@@ -423,12 +367,10 @@ async fn a_store_outage_fails_the_invocation_for_a_retry_and_the_retry_applies_i
 #[tokio::test]
 async fn a_permanent_store_error_is_logged_and_skipped() {
     let stack = stack_after_first_email().await;
+    let store = OutageStore::new(stack.store.clone());
+    store.fail_permanently();
     let deps = FeedbackDeps {
-        store: Outage {
-            inner: stack.store.clone(),
-            retryable: false,
-            down: std::sync::Arc::new(AtomicBool::new(true)),
-        },
+        store,
         shops: stack.shops.clone(),
         clock: stack.clock.clone(),
     };

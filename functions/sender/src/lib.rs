@@ -4,7 +4,7 @@
 
 use cartback_core::cart::{CartRecord, ContactRecord, Person, SentStep, Versioned};
 use cartback_core::decide::{Decision, DeferReason, Situation, SkipReason, StopReason, decide};
-use cartback_core::ids::{log_hash, tag_value};
+use cartback_core::ids::{ContactKey, log_hash, tag_value};
 use cartback_core::lifecycle::{
     Stale, check_wakeup, claim, contact_sent, rearm, record_sent, release, stop,
 };
@@ -147,27 +147,15 @@ pub fn zone_of(cart: &CartRecord, shop: &Shop) -> TimeZone {
     recipient_zone(&hints, &shop.zone).0
 }
 
+/// The person's records behind the cart, by key (`None`: no record yet).
+type Contacts = Vec<(ContactKey, Option<Versioned<ContactRecord>>)>;
+
 /// Reads every record of the person behind the cart (email and phone keys).
-async fn contacts_of<S: CartStore>(
-    store: &S,
-    cart: &CartRecord,
-) -> Result<Vec<Versioned<ContactRecord>>, PortError> {
+async fn contacts_of<S: CartStore>(store: &S, cart: &CartRecord) -> Result<Contacts, PortError> {
     let mut found = Vec::new();
-    let keys = cart
-        .snapshot
-        .as_ref()
-        .map(|s| s.contact_keys())
-        .unwrap_or_default();
-    for key in keys.iter().chain(cart.contact.iter()) {
-        if found
-            .iter()
-            .any(|c: &Versioned<ContactRecord>| c.value.key == *key)
-        {
-            continue;
-        }
-        if let Some(contact) = store.contact(&cart.shop, key).await? {
-            found.push(contact);
-        }
+    for key in cart.contact_keys() {
+        let contact = store.contact(&cart.shop, &key).await?;
+        found.push((key, contact));
     }
     Ok(found)
 }
@@ -210,8 +198,12 @@ where
             continue;
         };
         let contacts = contacts_of(&deps.store, &cart.value).await?;
-        let mut person =
-            Person::merge(&contacts.iter().map(|c| c.value.clone()).collect::<Vec<_>>());
+        let mut person = Person::merge(
+            &contacts
+                .iter()
+                .filter_map(|(_, c)| c.as_ref().map(|c| c.value.clone()))
+                .collect::<Vec<_>>(),
+        );
         let zone = zone_of(&cart.value, &shop);
         let now = deps.clock.now();
         let decide_for = |person: &Person| {
@@ -295,6 +287,7 @@ where
                     shop: &shop,
                     sequence: &sequence,
                     zone: &zone,
+                    contacts: &contacts,
                 };
                 Some(send_claimed(target, claimed, step, channel, deps).await?)
             }
@@ -354,6 +347,8 @@ struct Target<'a> {
     shop: &'a Shop,
     sequence: &'a Sequence,
     zone: &'a TimeZone,
+    /// The person's records as read before the claim (reused to count the send).
+    contacts: &'a Contacts,
 }
 
 /// A rendered message for one channel.
@@ -416,7 +411,7 @@ where
                 clicked_at: None,
             };
             record(deps, target.sequence, &claimed, sent).await?;
-            remember_send(deps, cart, sent_at).await?;
+            remember_send(deps, cart, target.contacts, sent_at).await?;
             tracing::info!(channel = channel.as_str(), template = %template, segments, message_id = %message_id, "sent");
             Ok(Outcome::Sent {
                 step,
@@ -594,31 +589,27 @@ where
 async fn remember_send<S, M, T, D, C>(
     deps: &SenderDeps<S, M, T, D, C>,
     cart: &CartRecord,
+    known: &Contacts,
     at: Timestamp,
 ) -> Result<(), PortError>
 where
     S: CartStore,
 {
-    let mut keys = cart
-        .snapshot
-        .as_ref()
-        .map(|s| s.contact_keys())
-        .unwrap_or_default();
-    keys.extend(cart.contact.clone());
-    keys.dedup();
-    for key in &keys {
+    for (key, read) in known {
+        // The record as read before the claim; re-read only after a conflict.
+        let mut existing = read.clone();
         let mut counted = false;
         for _ in 0..ATTEMPTS {
-            let existing = deps.store.contact(&cart.shop, key).await?;
             let record = contact_sent(existing.as_ref().map(|v| &v.value), &cart.shop, key, at);
             let put = Put::Contact {
                 record,
-                expected: existing.map(|v| v.version),
+                expected: existing.as_ref().map(|v| v.version),
             };
             if deps.store.write(vec![put]).await? == WriteOutcome::Written {
                 counted = true;
                 break;
             }
+            existing = deps.store.contact(&cart.shop, key).await?;
         }
         if !counted {
             tracing::error!("could not count the message against the frequency cap");

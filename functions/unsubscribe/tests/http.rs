@@ -3,21 +3,18 @@
 //! `lambda_http` and answered by `handle_http` on the in-memory ports, after the local stack
 //! sent the fixture cart's first email with its signed link.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-
-use cartback_core::cart::{CartRecord, ContactRecord, SuppressionReason, Versioned};
+use cartback_core::cart::{ContactRecord, SuppressionReason};
 use cartback_core::contact::Email;
-use cartback_core::ids::{CartId, ContactKey, DeliveryId, ShopId};
-use cartback_core::ports::{CartStore, PortError, Put, WriteOutcome};
+use cartback_core::ids::{CartId, ContactKey, ShopId};
+use cartback_core::ports::CartStore;
 use cartback_core::sequence::Channel;
 use cartback_core::shop::Secret;
 use cartback_core::unsubscribe::{UnsubscribeClaim, issue};
 use cartback_core::webhook::Headers;
 use cartback_feedback::FeedbackDeps;
 use cartback_local::{
-    LOCAL_PUBLIC_URL, LOCAL_UNSUBSCRIBE_SECRET, LocalShops, LocalStack, MemoryStore, ReportKind,
-    VirtualClock,
+    LOCAL_PUBLIC_URL, LOCAL_UNSUBSCRIBE_SECRET, LocalShops, LocalStack, MemoryStore, OutageStore,
+    ReportKind, VirtualClock,
 };
 use cartback_unsubscribe::{UnsubscribeDeps, handle, handle_http};
 use jiff::Timestamp;
@@ -343,67 +340,15 @@ async fn other_methods_are_refused() {
     assert_eq!(reply.status(), 405);
 }
 
-/// A store that fails while `down` is set.
-#[derive(Clone)]
-struct Outage {
-    inner: MemoryStore,
-    down: Arc<AtomicBool>,
-}
-
-impl Outage {
-    fn check(&self) -> Result<(), PortError> {
-        if self.down.load(Ordering::SeqCst) {
-            Err(PortError::retryable(
-                "dynamodb",
-                "PutItem: ThrottlingException",
-            ))
-        } else {
-            Ok(())
-        }
-    }
-}
-
-impl CartStore for Outage {
-    async fn cart(
-        &self,
-        shop: &ShopId,
-        cart: &CartId,
-    ) -> Result<Option<Versioned<CartRecord>>, PortError> {
-        self.check()?;
-        self.inner.cart(shop, cart).await
-    }
-
-    async fn contact(
-        &self,
-        shop: &ShopId,
-        key: &ContactKey,
-    ) -> Result<Option<Versioned<ContactRecord>>, PortError> {
-        self.check()?;
-        self.inner.contact(shop, key).await
-    }
-
-    async fn delivery_seen(&self, shop: &ShopId, id: &DeliveryId) -> Result<bool, PortError> {
-        self.check()?;
-        self.inner.delivery_seen(shop, id).await
-    }
-
-    async fn write(&self, puts: Vec<Put>) -> Result<WriteOutcome, PortError> {
-        self.check()?;
-        self.inner.write(puts).await
-    }
-}
-
 #[tokio::test]
 async fn a_store_outage_is_a_500_so_the_client_retries_and_the_retry_works() {
     let stack = stack_after_first_email().await;
     let token = token_in_first_email(&stack);
-    let down = Arc::new(AtomicBool::new(true));
+    let store = OutageStore::new(stack.store.clone());
+    store.fail_retryably();
     let deps = UnsubscribeDeps {
         feedback: FeedbackDeps {
-            store: Outage {
-                inner: stack.store.clone(),
-                down: down.clone(),
-            },
+            store: store.clone(),
             shops: stack.shops.clone(),
             clock: stack.clock.clone(),
         },
@@ -418,7 +363,7 @@ async fn a_store_outage_is_a_500_so_the_client_retries_and_the_retry_works() {
             .is_none()
     );
 
-    down.store(false, Ordering::SeqCst);
+    store.recover();
     let (status, _) = call(&deps, &request(POST, &token)).await;
     assert_eq!(status, 200);
     assert!(
