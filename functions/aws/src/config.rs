@@ -14,6 +14,8 @@ pub struct AwsConfig {
     pub scheduler_dlq_arn: Option<String>,
     /// The HTTP API's public base URL (`https://…`), for the links in our emails.
     pub public_url: Option<String>,
+    /// Shops' own templates, one folder per shop id (`CARTBACK_TEMPLATES_DIR`).
+    pub templates_dir: Option<std::path::PathBuf>,
 }
 
 /// The environment variable naming the SSM SecureString with the unsubscribe token secret.
@@ -54,6 +56,7 @@ impl AwsConfig {
             scheduler_role_arn: var("CARTBACK_SCHEDULER_ROLE_ARN"),
             scheduler_dlq_arn: var("CARTBACK_SCHEDULER_DLQ_ARN"),
             public_url: var("CARTBACK_PUBLIC_URL"),
+            templates_dir: var("CARTBACK_TEMPLATES_DIR").map(Into::into),
         })
     }
 

@@ -1,17 +1,21 @@
 //! `cartback check`: sequence files and templates, with file, line and fix for each error.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use cartback_core::cart::{CartEvent, CartRecord, Platform};
 use cartback_core::ids::ShopId;
 use cartback_core::lifecycle::{Applied, apply_activity};
-use cartback_core::render::{EmailContext, LOCALES, Renderer};
+use cartback_core::render::{EmailContext, Renderer};
 use cartback_core::sequence::{Channel, KNOWN_TEMPLATES, Sequence};
 use cartback_core::shop::ShopSettings;
 use cartback_core::shopify;
 use cartback_core::webhook::Headers;
 
 const DEFAULT_DIR: &str = "templates/sequences";
+/// The shop the sample cart belongs to (and a checked template directory is loaded for).
+const SAMPLE_SHOP: &str = "check-shop";
+/// Gmail clips a message whose HTML is larger than this.
+pub const GMAIL_CLIP_BYTES: usize = 102 * 1024;
 
 fn default_files() -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(DEFAULT_DIR)
@@ -36,7 +40,7 @@ fn sample_cart() -> Result<CartRecord, String> {
     let Some(CartEvent::Activity(activity)) = parsed.event else {
         return Err("the sample checkout is not cart activity".into());
     };
-    let shop = ShopId::parse("check-shop").map_err(|e| e.to_string())?;
+    let shop = ShopId::parse(SAMPLE_SHOP).map_err(|e| e.to_string())?;
     match apply_activity(
         None,
         &shop,
@@ -50,7 +54,9 @@ fn sample_cart() -> Result<CartRecord, String> {
     }
 }
 
-pub fn run(files: &[PathBuf]) -> Result<(), String> {
+/// Checks sequence files and the templates: the built-in ones, or `templates` (a shop's
+/// directory laid out like `templates/`) over them.
+pub fn run(files: &[PathBuf], templates: Option<&Path>) -> Result<(), String> {
     let files = if files.is_empty() {
         let found = default_files();
         if found.is_empty() {
@@ -83,41 +89,95 @@ pub fn run(files: &[PathBuf]) -> Result<(), String> {
             },
         }
     }
-    let renderer = Renderer::embedded();
-    let cart = sample_cart()?;
-    let settings = ShopSettings::defaults_for(&cart.shop);
-    for locale in LOCALES {
-        for (step, template) in KNOWN_TEMPLATES.iter().enumerate() {
-            let rendered = EmailContext::for_cart(&cart, &settings, step as u32)
-                .and_then(|ctx| renderer.render_email(template, Some(locale), &ctx));
-            match rendered {
-                Ok(email) => println!(
-                    "ok   template {locale}/{template} ({} bytes of HTML)",
-                    email.html.len()
-                ),
-                Err(e) => {
-                    eprintln!("templates/email/{locale}/{template}: {e}");
-                    errors += 1;
-                }
-            }
-            let sms = EmailContext::for_channel(&cart, &settings, step as u32, Channel::Sms)
-                .and_then(|ctx| renderer.render_sms(template, Some(locale), &ctx));
-            match sms {
-                Ok(sms) => println!(
-                    "ok   sms {locale}/{template} ({} characters, {}, {} part(s) with the sample link)",
-                    sms.text.chars().count(),
-                    if sms.length.gsm7 { "GSM-7" } else { "UCS-2" },
-                    sms.length.segments
-                ),
-                Err(e) => {
-                    eprintln!("templates/sms/{locale}/{template}.txt: {e}");
-                    errors += 1;
-                }
-            }
-        }
+    let renderer = match templates {
+        None => Renderer::embedded(),
+        Some(dir) => Renderer::embedded()
+            .with_shop_templates(SAMPLE_SHOP, dir)
+            .map_err(|e| e.to_string())?,
+    };
+    if let Some(dir) = templates {
+        println!("ok   templates in {} compile", dir.display());
     }
+    errors += check_templates(&renderer)?;
     if errors > 0 {
         return Err(format!("{errors} problem(s) found"));
     }
     Ok(())
+}
+
+/// Renders every step template in every language the set has, by email and SMS, with the
+/// sample cart; a language without a template is reported (those carts get English).
+fn check_templates(renderer: &Renderer) -> Result<usize, String> {
+    let cart = sample_cart()?;
+    let settings = ShopSettings::defaults_for(&cart.shop);
+    let templates = renderer.for_shop(SAMPLE_SHOP);
+    let sequence = Sequence::default_sequence();
+    let offer = sequence.steps.iter().find_map(|s| s.offer.clone());
+    let mut errors = 0;
+    let languages: Vec<String> = templates.languages().map(str::to_owned).collect();
+    for lang in &languages {
+        for (step, template) in KNOWN_TEMPLATES.iter().enumerate() {
+            let step = step as u32;
+            for channel in [Channel::Email, Channel::Sms] {
+                let kind = match channel {
+                    Channel::Email => "email",
+                    Channel::Sms => "sms",
+                };
+                if !templates.has(&channel, lang, template) {
+                    let fallback = templates.locale_for(&channel, template, None, None);
+                    println!(
+                        "warn {kind} {lang}/{template}: no translation; carts in `{lang}` get it in `{}`",
+                        fallback.language()
+                    );
+                    continue;
+                }
+                let locale = templates.locale_for(&channel, template, Some(lang), None);
+                let ctx =
+                    EmailContext::for_channel(&cart, &settings, step, channel, locale).map(|ctx| {
+                        match &offer {
+                            Some(offer) if *template == "offer" => ctx.with_offer(
+                                offer,
+                                cart.last_activity_at,
+                                &jiff::tz::TimeZone::UTC,
+                            ),
+                            _ => ctx,
+                        }
+                    });
+                let outcome = match channel {
+                    Channel::Email => ctx
+                        .and_then(|ctx| templates.render_email(template, &ctx))
+                        .map_err(|e| e.to_string())
+                        .and_then(|email| {
+                            if email.html.len() > GMAIL_CLIP_BYTES {
+                                Err(format!(
+                                    "{} bytes of HTML: Gmail clips messages over {GMAIL_CLIP_BYTES}; make the template smaller",
+                                    email.html.len()
+                                ))
+                            } else {
+                                Ok(format!("{} bytes of HTML", email.html.len()))
+                            }
+                        }),
+                    Channel::Sms => ctx
+                        .and_then(|ctx| templates.render_sms(template, &ctx))
+                        .map_err(|e| e.to_string())
+                        .map(|sms| {
+                            format!(
+                                "{} characters, {}, {} part(s) with the sample link",
+                                sms.text.chars().count(),
+                                if sms.length.gsm7 { "GSM-7" } else { "UCS-2" },
+                                sms.length.segments
+                            )
+                        }),
+                };
+                match outcome {
+                    Ok(summary) => println!("ok   {kind} {lang}/{template} ({summary})"),
+                    Err(e) => {
+                        eprintln!("{kind} {lang}/{template}: {e}");
+                        errors += 1;
+                    }
+                }
+            }
+        }
+    }
+    Ok(errors)
 }

@@ -51,6 +51,10 @@ enum Command {
     Check {
         /// Sequence files (default: templates/sequences/*.toml).
         files: Vec<PathBuf>,
+        /// A shop's template directory (laid out like `templates/`: email/<lang>/...,
+        /// sms/<lang>/...) to check over the built-in templates.
+        #[arg(long)]
+        templates: Option<PathBuf>,
     },
 }
 
@@ -79,7 +83,7 @@ fn main() -> ExitCode {
             until,
             stats,
         } => runtime.block_on(simulate_command(events, sequence, shops, until, stats)),
-        Command::Check { files } => check::run(&files),
+        Command::Check { files, templates } => check::run(&files, templates.as_deref()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -4,6 +4,7 @@
 pub mod cart;
 pub mod contact;
 pub mod decide;
+pub mod format;
 pub mod ids;
 pub mod lifecycle;
 pub mod money;

@@ -4,14 +4,19 @@
 //! The templates under `templates/email/` are compiled into the binary; the environment is
 //! built once per warm container.
 
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
 use jiff::Timestamp;
 use mail_builder::MessageBuilder;
 use mail_builder::headers::raw::Raw;
 use minijinja::{AutoEscape, Environment};
 use serde::Serialize;
+use url::Url;
 
 use crate::cart::CartRecord;
 use crate::contact::Email;
+use crate::format::{self, MessageLocale};
 use crate::ids::log_hash;
 use crate::shop::ShopSettings;
 
@@ -42,7 +47,6 @@ pub const EMBEDDED_TEMPLATES: &[(&str, &str)] = embedded![
     "en/offer.preheader.txt",
     "fi/layout.mjml",
     "fi/layout.txt",
-    "fi/expires.txt",
     "fi/reminder.mjml",
     "fi/reminder.txt",
     "fi/reminder.subject.txt",
@@ -57,7 +61,6 @@ pub const EMBEDDED_TEMPLATES: &[(&str, &str)] = embedded![
     "fi/offer.preheader.txt",
     "pl/layout.mjml",
     "pl/layout.txt",
-    "pl/expires.txt",
     "pl/reminder.mjml",
     "pl/reminder.txt",
     "pl/reminder.subject.txt",
@@ -72,7 +75,6 @@ pub const EMBEDDED_TEMPLATES: &[(&str, &str)] = embedded![
     "pl/offer.preheader.txt",
     "ja/layout.mjml",
     "ja/layout.txt",
-    "ja/expires.txt",
     "ja/reminder.mjml",
     "ja/reminder.txt",
     "ja/reminder.subject.txt",
@@ -156,30 +158,26 @@ pub struct ItemContext {
 pub struct OfferContext {
     pub code: String,
     pub description: String,
-    /// The expiry written in English ("Friday 14 March, 23:59").
+    /// The expiry in the recipient's zone, written for running text in the message's
+    /// locale ("March 14 at 11:59 PM", "14. maaliskuuta klo 23.59").
     pub expires: String,
-    /// The same moment as numbers, for locales that write dates their own way.
-    pub expires_parts: DateParts,
+    /// The same, shorter, for SMS ("Mar 14, 11:59 PM", "14.3. klo 23.59").
+    pub expires_short: String,
 }
 
-/// A local date and time as numbers; `weekday` is 1 (Monday) to 7 (Sunday).
-#[derive(Debug, Clone, Copy, Serialize)]
-pub struct DateParts {
-    pub year: i16,
-    pub month: i8,
-    pub day: i8,
-    pub weekday: i8,
-    pub hour: i8,
-    pub minute: i8,
-}
-
-/// Everything a template may use; every string is already formatted.
+/// Everything a template may use; every string is already formatted for `lang`.
 #[derive(Debug, Clone, Serialize)]
 pub struct EmailContext {
+    /// The template language the message is written in (`en`, `fi`, ...).
+    pub lang: String,
+    /// The full locale numbers and dates follow (`fi-FI`, `en-GB`).
+    #[serde(skip)]
+    pub locale: MessageLocale,
     pub shop: ShopContext,
     pub customer: CustomerContext,
     pub items: Vec<ItemContext>,
     pub total: String,
+    /// The link back to the cart, with UTM parameters naming channel, sequence and step.
     pub cart_url: String,
     pub step: u32,
     pub offer: Option<OfferContext>,
@@ -187,13 +185,37 @@ pub struct EmailContext {
 }
 
 impl EmailContext {
-    /// The context for an email of step `step` (0-based) of `cart`.
+    /// The context for an email of step `step` (0-based) of `cart`, in the cart's locale
+    /// among the built-in languages (English when there is none).
     pub fn for_cart(
         cart: &CartRecord,
         shop: &ShopSettings,
         step: u32,
     ) -> Result<Self, RenderError> {
-        Self::for_channel(cart, shop, step, crate::sequence::Channel::Email)
+        Self::in_cart_locale(cart, shop, step, crate::sequence::Channel::Email)
+    }
+
+    /// [`EmailContext::for_channel`] in the cart's locale, else the shop's default, among the
+    /// built-in languages (which have every template), else English.
+    pub fn in_cart_locale(
+        cart: &CartRecord,
+        shop: &ShopSettings,
+        step: u32,
+        channel: crate::sequence::Channel,
+    ) -> Result<Self, RenderError> {
+        let wanted = cart.snapshot.as_ref().and_then(|s| s.locale.as_deref());
+        let locale = [wanted, shop.default_locale.as_deref()]
+            .into_iter()
+            .flatten()
+            .find_map(|tag| {
+                let language = language_of(tag);
+                LOCALES
+                    .iter()
+                    .find(|l| **l == language)
+                    .map(|lang| MessageLocale::resolve(Some(tag), lang))
+            })
+            .unwrap_or_else(|| MessageLocale::resolve(None, LOCALES[0]));
+        Self::for_channel(cart, shop, step, channel, locale)
     }
 
     /// Adds a step's offer, its expiry written in the recipient's zone.
@@ -206,38 +228,36 @@ impl EmailContext {
         let expires = sent_at
             .checked_add(offer.valid_for)
             .unwrap_or(sent_at)
-            .to_zoned(zone.clone());
+            .to_zoned(zone.clone())
+            .datetime();
         self.offer = Some(OfferContext {
             code: offer.code.clone().unwrap_or_default(),
             description: offer.description.clone(),
-            expires: expires.strftime("%A %-d %B, %H:%M").to_string(),
-            expires_parts: DateParts {
-                year: expires.year(),
-                month: expires.month(),
-                day: expires.day(),
-                weekday: expires.weekday().to_monday_one_offset(),
-                hour: expires.hour(),
-                minute: expires.minute(),
-            },
+            expires: format::date_time(expires, &self.locale),
+            expires_short: format::date_time_short(expires, &self.locale),
         });
         self
     }
 
-    /// The context for a message of step `step` (0-based) of `cart` on `channel`: the first
-    /// name only with that channel's marketing consent.
+    /// The context for a message of step `step` (0-based) of `cart` on `channel`, written
+    /// for `locale` (see [`Templates::locale_for`]): the first name only with that channel's
+    /// marketing consent.
     pub fn for_channel(
         cart: &CartRecord,
         shop: &ShopSettings,
         step: u32,
         channel: crate::sequence::Channel,
+        locale: MessageLocale,
     ) -> Result<Self, RenderError> {
         let snapshot = cart.snapshot.as_ref().ok_or(RenderError::NoSnapshot)?;
-        let cart_url = snapshot
+        let recovery = snapshot
             .recovery_url
             .as_ref()
-            .ok_or(RenderError::NoRecoveryLink)?
-            .to_string();
+            .ok_or(RenderError::NoRecoveryLink)?;
+        let cart_url = tracked_link(recovery, channel, &cart.sequence, step).to_string();
+        let money = |m: crate::money::Money| format::money(m, &locale);
         Ok(Self {
+            lang: locale.language().to_owned(),
             shop: ShopContext {
                 name: shop.name.clone(),
                 logo_url: shop.logo_url.as_ref().map(ToString::to_string),
@@ -260,21 +280,48 @@ impl EmailContext {
                     title: item.title.clone(),
                     variant: item.variant.clone(),
                     quantity: item.quantity,
-                    unit_price: item.unit_price.to_string(),
+                    unit_price: money(item.unit_price),
                     line_total: item
                         .unit_price
                         .times(item.quantity)
-                        .map_or_else(String::new, |m| m.to_string()),
+                        .map_or_else(String::new, money),
                     image_url: item.image_url.as_ref().map(ToString::to_string),
                 })
                 .collect(),
-            total: snapshot.total.to_string(),
+            total: money(snapshot.total),
             cart_url,
             step: step + 1,
             offer: None,
             unsubscribe_url: None,
+            locale,
         })
     }
+}
+
+/// The cart link as sent: `utm_source=cartback`, `utm_medium` the channel, `utm_campaign`
+/// the sequence, `utm_content` the step (`step-1`), replacing any UTM values already there
+/// and keeping every other parameter. SES click tracking wraps this link as it stands.
+pub fn tracked_link(
+    url: &Url,
+    channel: crate::sequence::Channel,
+    sequence: &str,
+    step: u32,
+) -> Url {
+    let mut tracked = url.clone();
+    let kept: Vec<(String, String)> = url
+        .query_pairs()
+        .filter(|(k, _)| !k.starts_with("utm_"))
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    tracked
+        .query_pairs_mut()
+        .clear()
+        .extend_pairs(kept)
+        .append_pair("utm_source", "cartback")
+        .append_pair("utm_medium", channel.as_str())
+        .append_pair("utm_campaign", sequence)
+        .append_pair("utm_content", &format!("step-{}", step + 1));
+    tracked
 }
 
 /// A rendered email, before MIME.
@@ -286,9 +333,24 @@ pub struct RenderedEmail {
     pub text: String,
 }
 
-/// The compiled templates; build once, render many times.
+/// An SMS text, ready to send, with its length.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenderedSms {
+    pub text: String,
+    pub length: crate::sms::SmsLength,
+}
+
+/// The compiled templates: the built-in set, and per shop the built-in set under the shop's
+/// own files. Build once per warm container, render many times.
 pub struct Renderer {
+    base: TemplateSet,
+    shops: HashMap<String, TemplateSet>,
+}
+
+/// One environment of compiled templates and the languages it has.
+struct TemplateSet {
     env: Environment<'static>,
+    languages: Vec<String>,
 }
 
 impl Default for Renderer {
@@ -297,35 +359,278 @@ impl Default for Renderer {
     }
 }
 
+fn environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    env.set_auto_escape_callback(|name| {
+        if name.ends_with(".mjml") {
+            AutoEscape::Html
+        } else {
+            AutoEscape::None
+        }
+    });
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Chainable);
+    for (name, source) in EMBEDDED_TEMPLATES.iter().chain(EMBEDDED_SMS) {
+        // The embedded templates are checked by the tests; a syntax error there is a build
+        // defect, reported when rendering.
+        let _ = env.add_template(name, source);
+    }
+    env
+}
+
+/// A shop's template directory could not be used: which file, which line, and the fix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}{}: {problem}\n  fix: {fix}", line.map(|l| format!(":{l}")).unwrap_or_default())]
+pub struct TemplateDirError {
+    pub file: String,
+    pub line: Option<usize>,
+    pub problem: String,
+    pub fix: String,
+}
+
 impl Renderer {
     /// The templates compiled into the binary.
     pub fn embedded() -> Self {
-        let mut env = Environment::new();
-        env.set_auto_escape_callback(|name| {
-            if name.ends_with(".mjml") {
-                AutoEscape::Html
-            } else {
-                AutoEscape::None
-            }
-        });
-        env.set_undefined_behavior(minijinja::UndefinedBehavior::Chainable);
-        for (name, source) in EMBEDDED_TEMPLATES.iter().chain(EMBEDDED_SMS) {
-            // The embedded templates are checked by the tests below; a syntax error there
-            // is a build defect, reported when rendering.
-            let _ = env.add_template(name, source);
+        Self {
+            base: TemplateSet {
+                env: environment(),
+                languages: LOCALES.iter().map(|l| (*l).to_owned()).collect(),
+            },
+            shops: HashMap::new(),
         }
-        Self { env }
     }
 
-    fn locale_of(locale: Option<&str>) -> &'static str {
-        let wanted = locale
-            .and_then(|l| l.split(['-', '_']).next())
-            .map(str::to_ascii_lowercase);
-        LOCALES
-            .iter()
-            .find(|l| Some(**l) == wanted.as_deref())
-            .copied()
-            .unwrap_or(LOCALES[0])
+    /// Adds `shop`'s own templates from `dir`, laid out like the built-in `templates/`:
+    /// `email/layout.mjml`, `email/<lang>/<step>.mjml` (and `.txt`, `.subject.txt`,
+    /// `.preheader.txt`), `email/<lang>/layout.mjml`, `sms/<lang>/<step>.txt`. A file there
+    /// replaces the built-in one of the same name; a new `<lang>` adds a language. Every file
+    /// is compiled now, so a mistake shows at start-up with its file and line.
+    pub fn with_shop_templates(mut self, shop: &str, dir: &Path) -> Result<Self, TemplateDirError> {
+        let mut set = TemplateSet {
+            env: environment(),
+            languages: self.base.languages.clone(),
+        };
+        let files = template_files(dir)?;
+        if files.is_empty() {
+            return Err(TemplateDirError {
+                file: dir.display().to_string(),
+                line: None,
+                problem: "no template files found".into(),
+                fix: "put files under email/<lang>/ and sms/<lang>/, as in the built-in templates/ directory".into(),
+            });
+        }
+        for (path, name) in files {
+            let file = path.display().to_string();
+            let source = std::fs::read_to_string(&path).map_err(|e| TemplateDirError {
+                file: file.clone(),
+                line: None,
+                problem: format!("cannot read: {e}"),
+                fix: "make the file readable UTF-8 text".into(),
+            })?;
+            if let Some(lang) = name.split('/').next().filter(|l| is_language(l))
+                && !set.languages.iter().any(|known| known == lang)
+            {
+                set.languages.push(lang.to_owned());
+            }
+            set.env
+                .add_template_owned(name, source)
+                .map_err(|e| TemplateDirError {
+                    file,
+                    line: e.line(),
+                    problem: e.detail().unwrap_or("template syntax error").to_owned(),
+                    fix: "correct the template syntax (minijinja, like Jinja2)".into(),
+                })?;
+        }
+        self.shops.insert(shop.to_owned(), set);
+        Ok(self)
+    }
+
+    /// Adds every shop directory under `root` (`root/<shop id>/email/...`), as
+    /// [`Renderer::with_shop_templates`] does for one.
+    pub fn with_template_root(mut self, root: &Path) -> Result<Self, TemplateDirError> {
+        let entries = std::fs::read_dir(root).map_err(|e| TemplateDirError {
+            file: root.display().to_string(),
+            line: None,
+            problem: format!("cannot read the directory: {e}"),
+            fix: "point CARTBACK_TEMPLATES_DIR at a directory with one folder per shop id".into(),
+        })?;
+        let mut dirs: Vec<_> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.is_dir())
+            .collect();
+        dirs.sort();
+        for dir in dirs {
+            if let Some(shop) = dir.file_name().and_then(|n| n.to_str()).map(str::to_owned) {
+                self = self.with_shop_templates(&shop, &dir)?;
+            }
+        }
+        Ok(self)
+    }
+
+    /// The shops with templates of their own.
+    pub fn shops_with_templates(&self) -> impl Iterator<Item = &str> {
+        self.shops.keys().map(String::as_str)
+    }
+
+    /// The templates a shop's messages use: its own over the built-in ones.
+    pub fn for_shop(&self, shop: &str) -> Templates<'_> {
+        Templates {
+            set: self.shops.get(shop).unwrap_or(&self.base),
+        }
+    }
+
+    fn base(&self) -> Templates<'_> {
+        Templates { set: &self.base }
+    }
+
+    /// See [`Templates::locale_for`]; the built-in templates.
+    pub fn locale_for(
+        &self,
+        channel: &crate::sequence::Channel,
+        template: &str,
+        wanted: Option<&str>,
+        shop_default: Option<&str>,
+    ) -> MessageLocale {
+        self.base()
+            .locale_for(channel, template, wanted, shop_default)
+    }
+
+    /// See [`Templates::render_email`]; the built-in templates.
+    pub fn render_email(
+        &self,
+        template: &str,
+        ctx: &EmailContext,
+    ) -> Result<RenderedEmail, RenderError> {
+        self.base().render_email(template, ctx)
+    }
+
+    /// See [`Templates::render_sms`]; the built-in templates.
+    pub fn render_sms(
+        &self,
+        template: &str,
+        ctx: &EmailContext,
+    ) -> Result<RenderedSms, RenderError> {
+        self.base().render_sms(template, ctx)
+    }
+}
+
+/// The language subtag of a platform's locale tag, lower case (`fi` of `fi_FI`).
+fn language_of(tag: &str) -> String {
+    tag.trim()
+        .split(['-', '_'])
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase()
+}
+
+/// `en`, `fi`, `pt-BR`: a directory name that can be a language.
+fn is_language(name: &str) -> bool {
+    name.parse::<icu_locale_core::Locale>().is_ok() && !name.contains('.')
+}
+
+/// Every template file under `dir`, with the name it is known by (`fi/reminder.mjml`,
+/// `sms/fi/reminder.txt`); anything else there is an error rather than silently ignored.
+fn template_files(dir: &Path) -> Result<Vec<(PathBuf, String)>, TemplateDirError> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(current) = pending.pop() {
+        let entries = std::fs::read_dir(&current).map_err(|e| TemplateDirError {
+            file: current.display().to_string(),
+            line: None,
+            problem: format!("cannot read the directory: {e}"),
+            fix: "check the path and its permissions".into(),
+        })?;
+        for entry in entries.filter_map(Result::ok) {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+                continue;
+            }
+            let relative = path
+                .strip_prefix(dir)
+                .unwrap_or(&path)
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect::<Vec<_>>();
+            let name = match relative.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+                ["email", file] if file.ends_with(".mjml") || file.ends_with(".txt") => {
+                    Some(file.to_owned())
+                }
+                ["email", lang, file]
+                    if is_language(lang) && (file.ends_with(".mjml") || file.ends_with(".txt")) =>
+                {
+                    Some(format!("{lang}/{file}"))
+                }
+                ["sms", lang, file] if is_language(lang) && file.ends_with(".txt") => {
+                    Some(format!("sms/{lang}/{file}"))
+                }
+                [file]
+                    if file.starts_with('.')
+                        || file.ends_with(".md")
+                        || file.ends_with(".json") =>
+                {
+                    None
+                }
+                _ => {
+                    return Err(TemplateDirError {
+                        file: path.display().to_string(),
+                        line: None,
+                        problem: "not a template cartback knows where to use".into(),
+                        fix: "email templates go under email/ or email/<lang>/ (.mjml, .txt), SMS texts under sms/<lang>/<step>.txt".into(),
+                    });
+                }
+            };
+            if let Some(name) = name {
+                found.push((path, name));
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+/// The compiled templates one shop's messages use.
+#[derive(Clone, Copy)]
+pub struct Templates<'a> {
+    set: &'a TemplateSet,
+}
+
+impl Templates<'_> {
+    /// The languages these templates are written in.
+    pub fn languages(&self) -> impl Iterator<Item = &str> {
+        self.set.languages.iter().map(String::as_str)
+    }
+
+    /// Whether `template` exists in `lang` for `channel` (every part of it for email).
+    pub fn has(&self, channel: &crate::sequence::Channel, lang: &str, template: &str) -> bool {
+        let exists = |name: String| self.set.env.get_template(&name).is_ok();
+        match channel {
+            crate::sequence::Channel::Email => ["mjml", "txt", "subject.txt", "preheader.txt"]
+                .iter()
+                .all(|part| exists(format!("{lang}/{template}.{part}"))),
+            crate::sequence::Channel::Sms => exists(format!("sms/{lang}/{template}.txt")),
+        }
+    }
+
+    /// The locale a message is written in: the cart's, else the shop's default, else
+    /// English, taking the first that has `template` for `channel`. A region (`fi-FI`,
+    /// `en-GB`) is kept for numbers and dates.
+    pub fn locale_for(
+        &self,
+        channel: &crate::sequence::Channel,
+        template: &str,
+        wanted: Option<&str>,
+        shop_default: Option<&str>,
+    ) -> MessageLocale {
+        for tag in [wanted, shop_default].into_iter().flatten() {
+            let language = language_of(tag);
+            if let Some(lang) = self.set.languages.iter().find(|l| **l == language)
+                && self.has(channel, lang, template)
+            {
+                return MessageLocale::resolve(Some(tag), lang);
+            }
+        }
+        MessageLocale::resolve(None, LOCALES[0])
     }
 
     fn render_one(&self, name: &str, ctx: &EmailContext) -> Result<String, RenderError> {
@@ -333,21 +638,21 @@ impl Renderer {
             template: name.to_owned(),
             source,
         };
-        self.env
+        self.set
+            .env
             .get_template(name)
             .map_err(template_error)?
             .render(ctx)
             .map_err(template_error)
     }
 
-    /// Renders `template` ("reminder", ...) in the cart's locale (English as fallback).
+    /// Renders `template` ("reminder", ...) in the context's language.
     pub fn render_email(
         &self,
         template: &str,
-        locale: Option<&str>,
         ctx: &EmailContext,
     ) -> Result<RenderedEmail, RenderError> {
-        let base = format!("{}/{template}", Self::locale_of(locale));
+        let base = format!("{}/{template}", ctx.lang);
         let one_line = |s: String| s.split_whitespace().collect::<Vec<_>>().join(" ");
         let subject = one_line(self.render_one(&format!("{base}.subject.txt"), ctx)?);
         let preheader = one_line(self.render_one(&format!("{base}.preheader.txt"), ctx)?);
@@ -369,24 +674,15 @@ impl Renderer {
             text,
         })
     }
-}
 
-/// An SMS text, ready to send, with its length.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RenderedSms {
-    pub text: String,
-    pub length: crate::sms::SmsLength,
-}
-
-impl Renderer {
-    /// Renders the SMS text of `template` in the cart's locale (English as fallback).
+    /// Renders the SMS text of `template` in the context's language, on one line (every
+    /// run of whitespace, no-break spaces too, becomes one plain space: GSM-7 has no other).
     pub fn render_sms(
         &self,
         template: &str,
-        locale: Option<&str>,
         ctx: &EmailContext,
     ) -> Result<RenderedSms, RenderError> {
-        let name = format!("sms/{}/{template}.txt", Self::locale_of(locale));
+        let name = format!("sms/{}/{template}.txt", ctx.lang);
         let text = self
             .render_one(&name, ctx)?
             .split_whitespace()

@@ -67,6 +67,10 @@ pub struct ShopSettings {
     /// SNS SMS sender id (3–11 letters and digits, where the country allows one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sms_sender_id: Option<String>,
+    /// The language of messages to carts that name none (or one without templates), e.g.
+    /// `fi`; English when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_locale: Option<String>,
 }
 
 /// Sequences per segment: new visitors (no previous orders) and returning customers.
@@ -223,6 +227,7 @@ impl ShopSettings {
             segments: Segments::default(),
             rules: Rules::default(),
             sms_sender_id: None,
+            default_locale: None,
         }
     }
 }

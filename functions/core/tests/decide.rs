@@ -505,7 +505,7 @@ fn the_first_name_is_used_only_with_marketing_consent_for_that_channel() {
             ..EVERYTHING
         };
         let cart = cart_of(who, &classic(), t0());
-        let ctx = EmailContext::for_channel(&cart, &settings, 0, channel).expect("context");
+        let ctx = EmailContext::in_cart_locale(&cart, &settings, 0, channel).expect("context");
         assert_eq!(
             ctx.customer.first_name.as_deref(),
             shown.then_some("Ada"),
@@ -526,7 +526,7 @@ fn the_first_name_is_used_only_with_marketing_consent_for_that_channel() {
     );
     let ctx = EmailContext::for_cart(&cart, &settings, 0).expect("context");
     let email = cartback_core::render::Renderer::embedded()
-        .render_email("reminder", Some("en"), &ctx)
+        .render_email("reminder", &ctx)
         .expect("renders");
     assert!(!email.text.contains("Ada"), "{}", email.text);
     assert!(!email.html.contains("Ada"));

@@ -48,9 +48,8 @@ fn settings() -> ShopSettings {
 
 fn render(cart: &CartRecord, template: &str, step: u32) -> RenderedEmail {
     let ctx = EmailContext::for_cart(cart, &settings(), step).expect("context");
-    let locale = cart.snapshot.as_ref().and_then(|s| s.locale.as_deref());
     Renderer::embedded()
-        .render_email(template, locale, &ctx)
+        .render_email(template, &ctx)
         .unwrap_or_else(|e| panic!("{template}: {e}"))
 }
 
@@ -70,7 +69,28 @@ fn context_formats_prices_totals_and_the_cart_link() {
     let ctx = EmailContext::for_cart(&fixture_cart(), &settings(), 0).expect("context");
     assert_eq!(ctx.step, 1);
     assert_eq!(ctx.total, "€49.90");
-    assert_eq!(ctx.cart_url, RECOVERY_URL);
+    // The platform's link, its own parameters kept, with UTM parameters after them.
+    let tracked = url::Url::parse(&ctx.cart_url).expect("a URL");
+    let original = url::Url::parse(RECOVERY_URL).expect("a URL");
+    assert_eq!(tracked.path(), original.path());
+    let pairs: Vec<(String, String)> = tracked.query_pairs().into_owned().collect();
+    for pair in original.query_pairs().into_owned() {
+        assert!(pairs.contains(&pair), "{pair:?} lost");
+    }
+    let utm: Vec<(&str, &str)> = pairs
+        .iter()
+        .filter(|(k, _)| k.starts_with("utm_"))
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    assert_eq!(
+        utm,
+        [
+            ("utm_source", "cartback"),
+            ("utm_medium", "email"),
+            ("utm_campaign", "default"),
+            ("utm_content", "step-1"),
+        ]
+    );
     assert_eq!(ctx.customer.first_name.as_deref(), Some("Ada"));
     assert_eq!(ctx.shop.name, "demo shop");
     let items: Vec<(&str, &str, &str)> = ctx
@@ -147,8 +167,12 @@ fn every_step_html_shows_items_prices_total_and_the_cart_link() {
             assert!(html.contains(needle), "{template}: {needle:?} missing");
         }
         assert!(
-            html.contains(&format!("href=\"{RECOVERY_URL}\"")),
+            html.contains(&format!("href=\"{}", RECOVERY_URL.replace('&', "&amp;"))),
             "{template}: the cart link is not a link"
+        );
+        assert!(
+            html.contains(&format!("utm_content=step-{}", step + 1)),
+            "{template}: the link does not name the step"
         );
     }
 }
@@ -203,43 +227,51 @@ fn without_a_first_name_there_is_no_empty_greeting() {
 }
 
 #[test]
-fn yen_prices_have_no_decimals() {
+fn yen_prices_have_no_decimals_and_japanese_grouping() {
+    // The fixture's customer_locale is `ja`: the full-width yen sign CLDR gives Japanese.
     let cart = cart_from(CHECKOUT_YEN);
     let email = render(&cart, "reminder", 0);
-    assert!(email.html.contains("¥1290"), "yen price missing");
-    assert!(email.html.contains("¥2580"), "yen total missing");
-    assert!(!email.html.contains("¥1290.00"));
+    assert!(email.html.contains("￥1,290"), "yen price missing");
+    assert!(email.html.contains("￥2,580"), "yen total missing");
+    assert!(!email.html.contains("1,290.00"));
     assert!(email.html.contains("手ぬぐい"));
+    assert!(email.html.contains("lang=\"ja\""));
 }
 
 #[test]
-fn unknown_locale_falls_back_to_english() {
-    let cart = fixture_cart();
-    let ctx = EmailContext::for_cart(&cart, &settings(), 0).expect("context");
+fn unknown_locale_falls_back_to_the_shop_default_then_english() {
     let renderer = Renderer::embedded();
-    let english = renderer
-        .render_email("reminder", Some("en"), &ctx)
-        .expect("en renders");
+    let in_locale = |cart_locale: Option<&str>, shop_default: Option<&str>| {
+        let mut cart = fixture_cart();
+        cart.snapshot.as_mut().expect("snapshot").locale = cart_locale.map(str::to_owned);
+        let mut shop = settings();
+        shop.default_locale = shop_default.map(str::to_owned);
+        let ctx = EmailContext::for_cart(&cart, &shop, 0).expect("context");
+        (ctx.lang.clone(), ctx.locale.to_string(), ctx.total.clone())
+    };
     for locale in [Some("xx"), Some("de-AT"), Some(""), None] {
-        let email = renderer
-            .render_email("reminder", locale, &ctx)
-            .unwrap_or_else(|e| panic!("{locale:?}: {e}"));
-        assert_eq!(email, english, "{locale:?}");
+        assert_eq!(in_locale(locale, None).0, "en", "{locale:?}");
+        assert_eq!(in_locale(locale, Some("fi")).0, "fi", "{locale:?}");
     }
-    let regional = renderer
-        .render_email("reminder", Some("en-GB"), &ctx)
-        .expect("en-GB renders");
-    assert_eq!(regional, english);
+    // The cart's own language wins over the shop's; its region shapes the numbers.
+    assert_eq!(in_locale(Some("pl-PL"), Some("fi")).1, "pl-PL");
+    let (lang, tag, total) = in_locale(Some("en-GB"), None);
+    assert_eq!((lang.as_str(), tag.as_str()), ("en", "en-GB"));
+    assert!(total.starts_with('€'), "{total}");
+    let (_, _, total) = in_locale(Some("fi-FI"), None);
+    assert!(total.ends_with('€'), "{total}");
+    // And the English templates render for a locale we have no words for.
+    let mut cart = fixture_cart();
+    cart.snapshot.as_mut().expect("snapshot").locale = Some("de-AT".into());
+    let ctx = EmailContext::for_cart(&cart, &settings(), 0).expect("context");
+    let email = renderer.render_email("reminder", &ctx).expect("renders");
+    assert!(email.html.contains("lang=\"en\""));
 }
 
 #[test]
 fn an_unknown_template_is_an_error() {
     let ctx = EmailContext::for_cart(&fixture_cart(), &settings(), 0).expect("context");
-    assert!(
-        Renderer::embedded()
-            .render_email("welcome", Some("en"), &ctx)
-            .is_err()
-    );
+    assert!(Renderer::embedded().render_email("welcome", &ctx).is_err());
 }
 
 #[test]
@@ -274,7 +306,7 @@ fn markup_in_the_shop_name_and_first_name_is_escaped_in_the_html() {
     let ctx = EmailContext::for_cart(&cart, &shop, 0).expect("context");
     for (_, template) in steps() {
         let email = Renderer::embedded()
-            .render_email(template, Some("en"), &ctx)
+            .render_email(template, &ctx)
             .expect("renders");
         assert!(!email.html.contains("<b>Ada"), "{template}");
         assert!(!email.html.contains("<img src=x"), "{template}");
@@ -416,7 +448,7 @@ fn a_cart_without_any_link_gets_no_email_with_an_empty_button() {
         Ok(ctx) => {
             assert!(!ctx.cart_url.is_empty(), "the cart link is empty");
             let html = Renderer::embedded()
-                .render_email("reminder", Some("en"), &ctx)
+                .render_email("reminder", &ctx)
                 .expect("renders")
                 .html;
             assert!(!html.contains("href=\"\""), "an empty link in the HTML");
@@ -436,7 +468,7 @@ fn short_link_cart() -> CartRecord {
 }
 
 fn render_sms(cart: &CartRecord, template: &str, step: u32) -> cartback_core::render::RenderedSms {
-    let ctx = EmailContext::for_channel(cart, &settings(), step, Channel::Sms).expect("context");
+    let ctx = EmailContext::in_cart_locale(cart, &settings(), step, Channel::Sms).expect("context");
     let ctx = match Sequence::builtin("new-visitor")
         .expect("shipped")
         .steps
@@ -447,7 +479,7 @@ fn render_sms(cart: &CartRecord, template: &str, step: u32) -> cartback_core::re
         None => ctx,
     };
     Renderer::embedded()
-        .render_sms(template, Some("en"), &ctx)
+        .render_sms(template, &ctx)
         .unwrap_or_else(|e| panic!("{template}: {e}"))
 }
 
@@ -475,15 +507,17 @@ fn every_sms_is_one_line_with_the_shop_the_link_and_how_to_opt_out() {
 }
 
 #[test]
-fn english_sms_texts_fit_one_gsm_segment_with_a_short_link() {
+fn english_sms_texts_fit_two_gsm_segments_with_a_short_link() {
     let cart = short_link_cart();
     for (step, template) in steps() {
         let sms = render_sms(&cart, template, step);
         assert!(sms.length.gsm7, "{template}: {}", sms.text);
-        assert_eq!(
-            sms.length.segments, 1,
+        // The words take one part; the UTM parameters of the link a second.
+        assert!(
+            sms.length.segments <= 2,
             "{template} ({} septets): {}",
-            sms.length.units, sms.text
+            sms.length.units,
+            sms.text
         );
     }
 }
@@ -500,4 +534,152 @@ fn the_sms_uses_the_first_name_only_with_sms_consent() {
         .consent
         .sms_marketing = false;
     assert!(!render_sms(&cart, "reminder", 0).text.contains("Ada"));
+}
+
+/// Writes `files` (path under the directory, contents) into a fresh directory.
+fn template_dir(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (path, contents) in files {
+        let path = dir.path().join(path);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(path, contents).expect("write");
+    }
+    dir
+}
+
+#[test]
+fn a_shops_own_templates_replace_the_built_in_ones_for_that_shop_only() {
+    let dir = template_dir(&[
+        (
+            "email/en/reminder.subject.txt",
+            "{{ shop.name }} kept your basket",
+        ),
+        (
+            "email/layout.mjml",
+            &cartback_core::render::EMBEDDED_TEMPLATES
+                .iter()
+                .find(|(name, _)| *name == "layout.mjml")
+                .expect("layout")
+                .1
+                .replace(
+                    "<mj-body background-color=\"#f4f4f5\"",
+                    "<mj-body background-color=\"#fdf6e3\"",
+                ),
+        ),
+        (
+            "sms/en/reminder.txt",
+            "{{ shop.name }}: basket {{ cart_url }} STOP to end",
+        ),
+    ]);
+    let renderer = Renderer::embedded()
+        .with_shop_templates("demo-shop", dir.path())
+        .expect("loads");
+    let ctx = EmailContext::for_cart(&fixture_cart(), &settings(), 0).expect("context");
+    let own = renderer
+        .for_shop("demo-shop")
+        .render_email("reminder", &ctx)
+        .expect("renders");
+    assert_eq!(own.subject, "demo shop kept your basket");
+    assert!(
+        own.html.contains("#fdf6e3"),
+        "the shop's layout is not used"
+    );
+    // Not overridden: the built-in text part and preheader.
+    let builtin = renderer.render_email("reminder", &ctx).expect("renders");
+    assert_eq!(own.text, builtin.text);
+    assert_eq!(own.preheader, builtin.preheader);
+    // Another shop still gets the built-in set.
+    let other = renderer
+        .for_shop("other-shop")
+        .render_email("reminder", &ctx)
+        .expect("renders");
+    assert_eq!(other, builtin);
+    let sms_ctx =
+        EmailContext::in_cart_locale(&fixture_cart(), &settings(), 0, Channel::Sms).expect("ctx");
+    let sms = renderer
+        .for_shop("demo-shop")
+        .render_sms("reminder", &sms_ctx)
+        .expect("renders");
+    assert!(
+        sms.text.starts_with("demo shop: basket https://"),
+        "{}",
+        sms.text
+    );
+}
+
+#[test]
+fn a_shop_may_add_a_language_and_a_missing_step_falls_back() {
+    let mut files = Vec::new();
+    for part in ["mjml", "txt", "subject.txt", "preheader.txt"] {
+        let source = cartback_core::render::EMBEDDED_TEMPLATES
+            .iter()
+            .find(|(name, _)| *name == format!("en/reminder.{part}"))
+            .expect("built in")
+            .1
+            .replace("Hi", "Hej");
+        files.push((format!("email/sv/reminder.{part}"), source));
+    }
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, s)| (p.as_str(), s.as_str()))
+        .collect();
+    let dir = template_dir(&refs);
+    let renderer = Renderer::embedded()
+        .with_shop_templates("demo-shop", dir.path())
+        .expect("loads");
+    let templates = renderer.for_shop("demo-shop");
+    assert!(templates.languages().any(|l| l == "sv"));
+    let email = Channel::Email;
+    assert_eq!(
+        templates
+            .locale_for(&email, "reminder", Some("sv-SE"), None)
+            .to_string(),
+        "sv-SE"
+    );
+    // No Swedish offer: the shop's default language, else English.
+    assert!(!templates.has(&email, "sv", "offer"));
+    assert_eq!(
+        templates
+            .locale_for(&email, "offer", Some("sv-SE"), None)
+            .to_string(),
+        "en"
+    );
+    assert_eq!(
+        templates
+            .locale_for(&email, "offer", Some("sv-SE"), Some("fi"))
+            .to_string(),
+        "fi"
+    );
+    let locale = templates.locale_for(&email, "reminder", Some("sv-SE"), None);
+    let ctx =
+        EmailContext::for_channel(&fixture_cart(), &settings(), 0, email, locale).expect("context");
+    let rendered = templates.render_email("reminder", &ctx).expect("renders");
+    assert!(rendered.text.contains("Hej"), "{}", rendered.text);
+    // Swedish numbers: a comma and the euro sign after the amount.
+    assert!(
+        rendered.html.contains("49,90\u{a0}€"),
+        "total not in Swedish style"
+    );
+}
+
+#[test]
+fn a_broken_shop_template_names_its_file_and_line() {
+    let dir = template_dir(&[("email/en/reminder.subject.txt", "Hello\n{{ shop.name }\n")]);
+    let error = Renderer::embedded()
+        .with_shop_templates("demo-shop", dir.path())
+        .err()
+        .expect("rejected");
+    assert!(
+        error.file.ends_with("email/en/reminder.subject.txt"),
+        "{error}"
+    );
+    assert_eq!(error.line, Some(2), "{error}");
+    assert!(error.to_string().contains("fix:"), "{error}");
+
+    let dir = template_dir(&[("email/en/remider.mjml.bak", "x")]);
+    let error = Renderer::embedded()
+        .with_shop_templates("demo-shop", dir.path())
+        .err()
+        .expect("an unknown file is rejected, not ignored");
+    assert!(error.file.ends_with("remider.mjml.bak"), "{error}");
 }

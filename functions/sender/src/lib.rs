@@ -12,7 +12,9 @@ use cartback_core::ports::{
     CartStore, Mailer, OutgoingEmail, OutgoingSms, PortError, Put, ShopDirectory, SmsSender,
     WriteOutcome,
 };
-use cartback_core::render::{EmailContext, Envelope, RenderError, Renderer, mime_message};
+use cartback_core::render::{
+    EmailContext, Envelope, RenderError, RenderedEmail, RenderedSms, Renderer, mime_message,
+};
 use cartback_core::schedule::WakeUp;
 use cartback_core::sequence::{Channel, Sequence};
 use cartback_core::shop::{Secret, Shop};
@@ -351,12 +353,6 @@ struct Target<'a> {
     contacts: &'a Contacts,
 }
 
-/// A rendered message for one channel.
-enum Prepared {
-    Email(OutgoingEmail, String),
-    Sms(OutgoingSms, usize),
-}
-
 /// We hold the claim on `step`: render, send, record. Never sends twice: after the claim,
 /// errors either release the claim (retryable) or stop the cart (permanent).
 async fn send_claimed<S, M, T, D, C>(
@@ -375,7 +371,15 @@ where
 {
     let cart = &claimed.value;
     let template = template_of(target.sequence, step);
-    let prepared = match prepare(&target, cart, step, channel, &template, deps) {
+    let composer = Composer {
+        shop: target.shop,
+        sequence: target.sequence,
+        zone: target.zone,
+        renderer: &deps.renderer,
+        unsubscribe: deps.unsubscribe.as_ref(),
+        now: deps.clock.now(),
+    };
+    let prepared = match composer.compose(cart, step, channel) {
         Ok(prepared) => prepared,
         Err(error) => {
             tracing::error!(error = %error, "could not render; claim released, invocation fails");
@@ -384,17 +388,17 @@ where
         }
     };
     let (result, to, subject, segments) = match &prepared {
-        Prepared::Email(email, subject) => (
+        Composed::Email { email, rendered } => (
             deps.mailer.send_email(email).await,
             email.to.as_str().to_owned(),
-            subject.clone(),
+            rendered.subject.clone(),
             0,
         ),
-        Prepared::Sms(sms, segments) => (
+        Composed::Sms { sms, rendered } => (
             deps.sms.send_sms(sms).await,
             sms.to.as_str().to_owned(),
             sms.text.clone(),
-            *segments,
+            rendered.length.segments,
         ),
     };
     match result {
@@ -443,90 +447,122 @@ where
     }
 }
 
-fn prepare<S, M, T, D, C>(
-    target: &Target<'_>,
-    cart: &CartRecord,
-    step: u32,
-    channel: Channel,
-    template: &str,
-    deps: &SenderDeps<S, M, T, D, C>,
-) -> Result<Prepared, SendError>
-where
-    C: Clock,
-{
-    let settings = &target.shop.settings;
-    let snapshot = cart.snapshot.as_ref().ok_or(RenderError::NoSnapshot)?;
-    let now = deps.clock.now();
-    let mut ctx = EmailContext::for_channel(cart, settings, step, channel)?;
-    if let Some(offer) = target
-        .sequence
-        .steps
-        .get(step as usize)
-        .and_then(|s| s.offer.as_ref())
-    {
-        ctx = ctx.with_offer(offer, now, target.zone);
-    }
-    let locale = snapshot.locale.as_deref();
-    match channel {
-        Channel::Sms => {
-            let to = snapshot.phone.clone().ok_or(RenderError::NoSnapshot)?;
-            let rendered = deps.renderer.render_sms(template, locale, &ctx)?;
-            Ok(Prepared::Sms(
-                OutgoingSms {
+/// A message ready for its channel, with what was rendered.
+#[derive(Debug, Clone)]
+pub enum Composed {
+    Email {
+        email: OutgoingEmail,
+        rendered: RenderedEmail,
+    },
+    Sms {
+        sms: OutgoingSms,
+        rendered: RenderedSms,
+    },
+}
+
+/// What composing a message needs besides the cart: a pure function of these.
+pub struct Composer<'a> {
+    pub shop: &'a Shop,
+    pub sequence: &'a Sequence,
+    /// The recipient's zone (the offer's expiry is written in it).
+    pub zone: &'a TimeZone,
+    pub renderer: &'a Renderer,
+    pub unsubscribe: Option<&'a UnsubscribeLinks>,
+    pub now: Timestamp,
+}
+
+impl Composer<'_> {
+    /// Step `step` of `cart` on `channel`, exactly as the sender sends it: the shop's
+    /// templates in the recipient's locale, the offer, the tracked cart link, the signed
+    /// unsubscribe link and (email) the full MIME message with its headers and SES tags.
+    pub fn compose(
+        &self,
+        cart: &CartRecord,
+        step: u32,
+        channel: Channel,
+    ) -> Result<Composed, SendError> {
+        let template = template_of(self.sequence, step);
+        let settings = &self.shop.settings;
+        let snapshot = cart.snapshot.as_ref().ok_or(RenderError::NoSnapshot)?;
+        let templates = self.renderer.for_shop(self.shop.id.as_str());
+        let locale = templates.locale_for(
+            &channel,
+            &template,
+            snapshot.locale.as_deref(),
+            settings.default_locale.as_deref(),
+        );
+        let mut ctx = EmailContext::for_channel(cart, settings, step, channel, locale)?;
+        if let Some(offer) = self
+            .sequence
+            .steps
+            .get(step as usize)
+            .and_then(|s| s.offer.as_ref())
+        {
+            ctx = ctx.with_offer(offer, self.now, self.zone);
+        }
+        match channel {
+            Channel::Sms => {
+                let to = snapshot.phone.clone().ok_or(RenderError::NoSnapshot)?;
+                let rendered = templates.render_sms(&template, &ctx)?;
+                Ok(Composed::Sms {
+                    sms: OutgoingSms {
+                        to,
+                        text: rendered.text.clone(),
+                        sender_id: settings.sms_sender_id.clone(),
+                    },
+                    rendered,
+                })
+            }
+            Channel::Email => {
+                let to = snapshot.email.clone().ok_or(RenderError::NoSnapshot)?;
+                let unsubscribe_url = self
+                    .unsubscribe
+                    .map(|links| links.url_for(cart, Channel::Email, self.now));
+                ctx.unsubscribe_url = unsubscribe_url.clone();
+                let rendered = templates.render_email(&template, &ctx)?;
+                let raw = mime_message(
+                    &Envelope {
+                        from: &settings.from_address,
+                        from_name: settings.from_name.as_deref().unwrap_or(&settings.name),
+                        to: &to,
+                        cart,
+                        step,
+                        date: self.now,
+                        unsubscribe_url: unsubscribe_url.as_deref(),
+                    },
+                    &rendered,
+                )?;
+                let email = OutgoingEmail {
                     to,
-                    text: rendered.text,
-                    sender_id: settings.sms_sender_id.clone(),
-                },
-                rendered.length.segments,
-            ))
-        }
-        Channel::Email => {
-            let to = snapshot.email.clone().ok_or(RenderError::NoSnapshot)?;
-            let unsubscribe_url = deps
-                .unsubscribe
-                .as_ref()
-                .map(|links| links.url_for(cart, Channel::Email, now));
-            ctx.unsubscribe_url = unsubscribe_url.clone();
-            let rendered = deps.renderer.render_email(template, locale, &ctx)?;
-            let raw = mime_message(
-                &Envelope {
-                    from: &settings.from_address,
-                    from_name: settings.from_name.as_deref().unwrap_or(&settings.name),
-                    to: &to,
-                    cart,
-                    step,
-                    date: now,
-                    unsubscribe_url: unsubscribe_url.as_deref(),
-                },
-                &rendered,
-            )?;
-            let readable = |v: &str| {
-                v.chars()
-                    .map(|c| {
-                        if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                            c
-                        } else {
-                            '_'
-                        }
-                    })
-                    .collect::<String>()
-            };
-            let email = OutgoingEmail {
-                to,
-                from: settings.from_address.clone(),
-                raw,
-                tags: vec![
-                    ("shop".into(), readable(target.shop.id.as_str())),
-                    ("step".into(), (step + 1).to_string()),
-                    ("template".into(), readable(template)),
-                    // Delivery events name the cart through these (base64url ids).
-                    ("shop_ref".into(), tag_value(cart.shop.as_str())),
-                    ("cart_ref".into(), tag_value(cart.cart.as_str())),
-                ],
-            };
-            Ok(Prepared::Email(email, rendered.subject))
+                    from: settings.from_address.clone(),
+                    raw,
+                    tags: vec![
+                        ("shop".into(), tag_safe(self.shop.id.as_str())),
+                        ("step".into(), (step + 1).to_string()),
+                        ("template".into(), tag_safe(&template)),
+                        // Delivery events name the cart through these (base64url ids).
+                        ("shop_ref".into(), tag_value(cart.shop.as_str())),
+                        ("cart_ref".into(), tag_value(cart.cart.as_str())),
+                    ],
+                };
+                Ok(Composed::Email { email, rendered })
+            }
         }
     }
+}
+
+/// A value SES accepts in a message tag: letters, digits, `-` and `_`; anything else `_`.
+fn tag_safe(value: &str) -> String {
+    value
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 /// Applies `change` to the cart while we still hold the claim on `step`, re-reading after a

@@ -24,13 +24,19 @@ async fn main() -> Result<(), Error> {
         }),
         None => None,
     };
+    // Shops' own templates are compiled here, once: a broken file stops the start with its
+    // file and line instead of failing sends later.
+    let renderer = match &config.templates_dir {
+        Some(dir) => Renderer::embedded().with_template_root(dir)?,
+        None => Renderer::embedded(),
+    };
     let deps = SenderDeps {
         store: DynamoCartStore::new(&sdk, &config.table),
         mailer: SesMailer::new(&sdk, config.configuration_set.clone()),
         sms: SnsSms::new(&sdk),
         shops: DynamoShopDirectory::new(&sdk, &config.table),
         clock: SystemClock,
-        renderer: Renderer::embedded(),
+        renderer,
         unsubscribe,
     };
     let deps = &deps;
