@@ -76,12 +76,15 @@ pub fn run(files: &[PathBuf], templates: Option<&Path>) -> Result<(), String> {
                 errors += 1;
             }
             Ok(source) => match Sequence::parse(&file.display().to_string(), &source) {
-                Ok(sequence) => println!(
-                    "ok   {} (sequence `{}`, {} steps)",
-                    file.display(),
-                    sequence.name,
-                    sequence.steps.len()
-                ),
+                Ok(sequence) => {
+                    println!(
+                        "ok   {} (sequence `{}`, {} steps)",
+                        file.display(),
+                        sequence.name,
+                        sequence.steps.len()
+                    );
+                    warn_untranslated_offers(file, &sequence, templates);
+                }
                 Err(e) => {
                     eprintln!("{e}");
                     errors += 1;
@@ -180,4 +183,34 @@ fn check_templates(renderer: &Renderer) -> Result<usize, String> {
         }
     }
     Ok(errors)
+}
+
+/// An offer whose description lacks a language the templates have: those carts read it in
+/// English (or the one language it has).
+fn warn_untranslated_offers(file: &Path, sequence: &Sequence, templates: Option<&Path>) {
+    let renderer = match templates {
+        Some(dir) => Renderer::embedded()
+            .with_shop_templates(SAMPLE_SHOP, dir)
+            .ok(),
+        None => Some(Renderer::embedded()),
+    };
+    let Some(renderer) = renderer else { return };
+    let languages: Vec<String> = renderer
+        .for_shop(SAMPLE_SHOP)
+        .languages()
+        .map(str::to_owned)
+        .collect();
+    for (index, step) in sequence.steps.iter().enumerate() {
+        let Some(offer) = &step.offer else { continue };
+        for lang in &languages {
+            if !offer.description.has(lang) {
+                println!(
+                    "warn {}: step {} offer has no `{lang}` description; carts in `{lang}` read `{}`",
+                    file.display(),
+                    index + 1,
+                    offer.description.get(lang)
+                );
+            }
+        }
+    }
 }

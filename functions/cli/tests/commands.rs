@@ -139,3 +139,45 @@ fn check_outside_the_repository_root_says_it_found_no_sequence_files() {
         output.status
     );
 }
+
+#[test]
+fn check_reports_an_offer_without_a_translation() {
+    let dir = TempDir::new().expect("a temp dir");
+    let file = dir.path().join("seq.toml");
+    std::fs::write(
+        &file,
+        "name = \"x\"\n[[step]]\ntemplate = \"offer\"\ndelay = \"1h\"\n\
+         offer = { description = { en = \"5 off\", fi = \"5 pois\" }, code = \"X\", valid_for = \"2h\" }\n",
+    )
+    .expect("write");
+    let output = cartback(&["check", file.to_str().expect("utf-8")], &workspace_root());
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    for lang in ["pl", "ja"] {
+        assert!(
+            stdout.contains(&format!("offer has no `{lang}` description")),
+            "{stdout}"
+        );
+    }
+    assert!(!stdout.contains("no `fi` description"), "{stdout}");
+    assert!(!stdout.contains("no `en` description"), "{stdout}");
+}
+
+#[test]
+fn check_names_the_file_and_line_of_a_broken_shop_template() {
+    let dir = TempDir::new().expect("a temp dir");
+    let email = dir.path().join("email/fi");
+    std::fs::create_dir_all(&email).expect("mkdir");
+    std::fs::write(email.join("reminder.subject.txt"), "Hei\n{% if x %}\n").expect("write");
+    let output = cartback(
+        &["check", "--templates", dir.path().to_str().expect("utf-8")],
+        &workspace_root(),
+    );
+    assert!(!output.status.success());
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("email/fi/reminder.subject.txt:"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("fix:"), "{stderr}");
+}

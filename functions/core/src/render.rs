@@ -125,6 +125,8 @@ pub enum RenderError {
     NoSnapshot,
     #[error("the cart has no link back to it")]
     NoRecoveryLink,
+    #[error("the cart has no {0} to send to")]
+    NoRecipient(&'static str),
     #[error("writing the MIME message: {0}")]
     Mime(#[from] std::io::Error),
 }
@@ -170,6 +172,7 @@ pub struct OfferContext {
 pub struct EmailContext {
     /// The template language the message is written in (`en`, `fi`, ...).
     pub lang: String,
+    pub channel: crate::sequence::Channel,
     /// The full locale numbers and dates follow (`fi-FI`, `en-GB`).
     #[serde(skip)]
     pub locale: MessageLocale,
@@ -232,7 +235,12 @@ impl EmailContext {
             .datetime();
         self.offer = Some(OfferContext {
             code: offer.code.clone().unwrap_or_default(),
-            description: offer.description.clone(),
+            description: match (self.channel, &offer.sms_description) {
+                (crate::sequence::Channel::Sms, Some(text)) if text.has(&self.lang) => {
+                    text.get(&self.lang).to_owned()
+                }
+                _ => offer.description.get(&self.lang).to_owned(),
+            },
             expires: format::date_time(expires, &self.locale),
             expires_short: format::date_time_short(expires, &self.locale),
         });
@@ -258,6 +266,7 @@ impl EmailContext {
         let money = |m: crate::money::Money| format::money(m, &locale);
         Ok(Self {
             lang: locale.language().to_owned(),
+            channel,
             shop: ShopContext {
                 name: shop.name.clone(),
                 logo_url: shop.logo_url.as_ref().map(ToString::to_string),

@@ -147,10 +147,53 @@ impl Delay {
     }
 }
 
+/// A text the shop writes once per language (`{ en = "...", fi = "..." }`) or once for all
+/// (`"..."`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum LocalizedText {
+    Same(String),
+    PerLanguage(std::collections::BTreeMap<String, String>),
+}
+
+impl LocalizedText {
+    /// The text for `lang`, else the English one, else any.
+    pub fn get(&self, lang: &str) -> &str {
+        match self {
+            Self::Same(text) => text,
+            Self::PerLanguage(texts) => texts
+                .get(lang)
+                .or_else(|| texts.get("en"))
+                .or_else(|| texts.values().next())
+                .map_or("", String::as_str),
+        }
+    }
+
+    /// Whether a text was written for `lang` (a single text counts for every language).
+    pub fn has(&self, lang: &str) -> bool {
+        match self {
+            Self::Same(_) => true,
+            Self::PerLanguage(texts) => texts.contains_key(lang),
+        }
+    }
+
+    fn is_blank(&self) -> bool {
+        match self {
+            Self::Same(text) => text.trim().is_empty(),
+            Self::PerLanguage(texts) => {
+                texts.is_empty() || texts.values().any(|t| t.trim().is_empty())
+            }
+        }
+    }
+}
+
 /// A time-limited offer shown in a step.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Offer {
-    pub description: String,
+    pub description: LocalizedText,
+    /// A shorter text for SMS, where one accented letter can double the price (GSM-7 has
+    /// no `ł`); the description when unset.
+    pub sms_description: Option<LocalizedText>,
     pub code: Option<String>,
     pub valid_for: SignedDuration,
 }
@@ -238,7 +281,9 @@ struct EngagementDelays {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct OfferFile {
-    description: String,
+    description: LocalizedText,
+    #[serde(default)]
+    sms_description: Option<LocalizedText>,
     #[serde(default)]
     code: Option<String>,
     valid_for: String,
@@ -438,11 +483,11 @@ impl Sequence {
                 Some(offer) => {
                     let span = offer.span();
                     let offer = offer.into_inner();
-                    if offer.description.trim().is_empty() {
+                    if offer.description.is_blank() {
                         return Err(error(
                             span,
-                            "the offer has no description".into(),
-                            "describe it, e.g. `description = \"10 % off your cart\"`",
+                            "the offer has an empty description".into(),
+                            "describe it, e.g. `description = \"10 % off your cart\"`, or per language `description = { en = \"10 % off your cart\", fi = \"10 % alennus ostoskoristasi\" }`",
                         ));
                     }
                     let valid_for = parse_delay(&offer.valid_for)
@@ -456,6 +501,7 @@ impl Sequence {
                         })?;
                     Some(Offer {
                         description: offer.description,
+                        sms_description: offer.sms_description.filter(|d| !d.is_blank()),
                         code: offer.code.filter(|c| !c.trim().is_empty()),
                         valid_for,
                     })

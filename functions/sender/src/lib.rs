@@ -502,7 +502,10 @@ impl Composer<'_> {
         }
         match channel {
             Channel::Sms => {
-                let to = snapshot.phone.clone().ok_or(RenderError::NoSnapshot)?;
+                let to = snapshot
+                    .phone
+                    .clone()
+                    .ok_or(RenderError::NoRecipient("phone number"))?;
                 let rendered = templates.render_sms(&template, &ctx)?;
                 Ok(Composed::Sms {
                     sms: OutgoingSms {
@@ -514,7 +517,10 @@ impl Composer<'_> {
                 })
             }
             Channel::Email => {
-                let to = snapshot.email.clone().ok_or(RenderError::NoSnapshot)?;
+                let to = snapshot
+                    .email
+                    .clone()
+                    .ok_or(RenderError::NoRecipient("email address"))?;
                 let unsubscribe_url = self
                     .unsubscribe
                     .map(|links| links.url_for(cart, Channel::Email, self.now));
