@@ -4,7 +4,7 @@
 //! `POST /unsubscribe?t=TOKEN` (RFC 8058 one-click, body `List-Unsubscribe=One-Click`, or
 //! the page's form) → the channel is suppressed for the person in every cart (through
 //! [`cartback_feedback::apply`]) and 200 a short confirmation. An invalid, tampered or
-//! expired token → 400 (nothing stored); the store failing → 500, so a mail client's
+//! expired token (or none) → 403 (nothing stored); the store failing → 500, so a mail client's
 //! one-click POST is retried. Idempotent: a second POST answers 200 again.
 //!
 //! The signed token is the only authority; the POST body is not needed to act (some clients
@@ -58,7 +58,7 @@ impl Reply {
     pub fn status(&self) -> u16 {
         match self.page {
             Page::Confirm { .. } | Page::Done => 200,
-            Page::Invalid => 400,
+            Page::Invalid => 403,
             Page::MethodNotAllowed => 405,
             Page::Unavailable => 500,
         }

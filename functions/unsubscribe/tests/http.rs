@@ -268,7 +268,7 @@ async fn the_page_speaks_the_carts_language() {
 }
 
 #[tokio::test]
-async fn a_tampered_or_missing_token_is_a_400_and_stores_nothing() {
+async fn a_tampered_or_missing_token_is_a_403_and_stores_nothing() {
     let stack = stack_after_first_email().await;
     let token = token_in_first_email(&stack);
     // Another cart's id under this cart's signature.
@@ -293,7 +293,7 @@ async fn a_tampered_or_missing_token_is_a_400_and_stores_nothing() {
     ] {
         for fixture in [GET, POST] {
             let (status, html) = call(&deps(&stack), &request(fixture, &bad)).await;
-            assert_eq!(status, 400, "{bad}: {html}");
+            assert_eq!(status, 403, "{bad}: {html}");
             assert!(html.contains("invalid or has expired"), "{html}");
         }
     }
@@ -304,7 +304,7 @@ async fn a_tampered_or_missing_token_is_a_400_and_stores_nothing() {
         .as_object_mut()
         .expect("object")
         .remove("queryStringParameters");
-    assert_eq!(call(&deps(&stack), &event).await.0, 400);
+    assert_eq!(call(&deps(&stack), &event).await.0, 403);
 
     assert!(
         person(&stack)
@@ -315,14 +315,14 @@ async fn a_tampered_or_missing_token_is_a_400_and_stores_nothing() {
 }
 
 #[tokio::test]
-async fn an_expired_link_is_a_400_and_stores_nothing() {
+async fn an_expired_link_is_a_403_and_stores_nothing() {
     let stack = stack_after_first_email().await;
     let token = token_in_first_email(&stack);
     // 90 days after sending, to the second.
     stack.clock.advance_to(ts("2027-01-31T09:00:00Z"));
     for fixture in [GET, POST] {
         let (status, html) = call(&deps(&stack), &request(fixture, &token)).await;
-        assert_eq!(status, 400, "{html}");
+        assert_eq!(status, 403, "{html}");
     }
     assert!(
         person(&stack)
