@@ -67,6 +67,17 @@ pub struct ShopSettings {
     /// SNS SMS sender id (3–11 letters and digits, where the country allows one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sms_sender_id: Option<String>,
+    /// A claim that leaves fewer free codes than this in an offer code pool logs a warning
+    /// (`offer_pool_low`) and emits the `OfferCodesRemaining` metric.
+    #[serde(default = "default_offer_pool_low_water")]
+    pub offer_pool_low_water: u64,
+}
+
+/// The default low-water mark of an offer code pool.
+pub const DEFAULT_OFFER_POOL_LOW_WATER: u64 = 50;
+
+fn default_offer_pool_low_water() -> u64 {
+    DEFAULT_OFFER_POOL_LOW_WATER
 }
 
 /// Sequences per segment: new visitors (no previous orders) and returning customers.
@@ -223,6 +234,7 @@ impl ShopSettings {
             segments: Segments::default(),
             rules: Rules::default(),
             sms_sender_id: None,
+            offer_pool_low_water: DEFAULT_OFFER_POOL_LOW_WATER,
         }
     }
 }
