@@ -17,6 +17,10 @@ use crate::ports::{OfferCodes, PortError};
 /// The longest code accepted: checkout discount codes are short, and every code is a key.
 pub const MAX_CODE_LEN: usize = 64;
 
+/// Codes per import transaction: two items each (the check that the code was never claimed,
+/// and the free code) plus the pool's counters, within DynamoDB's 100 items per transaction.
+pub const IMPORT_BATCH: usize = 49;
+
 /// One single-use code: 1 to 64 characters, none of them whitespace or control characters.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
