@@ -24,8 +24,8 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_dynamodbstreams::types::ShardIteratorType;
 use cartback_aws::{
-    DynamoCartStore, DynamoShopDirectory, SchedulerSchedules, SchedulerTarget, SesMailer, SnsSms,
-    SsmWebhookSecrets,
+    DynamoCartStore, DynamoOfferCodes, DynamoShopDirectory, SchedulerSchedules, SchedulerTarget,
+    SesMailer, SnsSms, SsmWebhookSecrets,
 };
 use cartback_core::ids::ShopId;
 use cartback_core::render::Renderer;
@@ -34,7 +34,7 @@ use cartback_core::shop::{Secret, ShopSettings};
 use cartback_feedback::{FeedbackDeps, Handled};
 use cartback_local::VirtualClock;
 use cartback_planner::PlannerDeps;
-use cartback_sender::{Outcome, SenderDeps};
+use cartback_sender::{Metrics, Outcome, SenderDeps};
 use cartback_webhook::WebhookDeps;
 use jiff::Timestamp;
 use serde_json::{Value, json};
@@ -178,7 +178,14 @@ impl Drop for Moto {
 
 type Webhook = WebhookDeps<DynamoCartStore, DynamoShopDirectory, SsmWebhookSecrets, VirtualClock>;
 type Planner = PlannerDeps<SchedulerSchedules, VirtualClock>;
-type Sender = SenderDeps<DynamoCartStore, SesMailer, SnsSms, DynamoShopDirectory, VirtualClock>;
+type Sender = SenderDeps<
+    DynamoCartStore,
+    SesMailer,
+    SnsSms,
+    DynamoShopDirectory,
+    VirtualClock,
+    DynamoOfferCodes,
+>;
 type Feedback = FeedbackDeps<DynamoCartStore, DynamoShopDirectory, VirtualClock>;
 
 /// A schedule as read back from moto's Scheduler.
@@ -271,6 +278,8 @@ impl TestEnv {
                 sms: SnsSms::new(&sdk),
                 shops: DynamoShopDirectory::new(&sdk, TABLE),
                 clock: clock.clone(),
+                offer_codes: DynamoOfferCodes::new(&sdk, TABLE),
+                metrics: Metrics::memory(),
                 renderer: Renderer::embedded(),
                 unsubscribe: None,
             },

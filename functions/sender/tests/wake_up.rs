@@ -19,8 +19,10 @@ use cartback_core::schedule::WakeUp;
 use cartback_core::sequence::{Channel, Sequence};
 use cartback_core::shop::{EmailConsent, ShopSettings};
 use cartback_core::webhook::Headers;
-use cartback_local::{LocalShops, MemoryMailer, MemorySms, MemoryStore, VirtualClock};
-use cartback_sender::{Outcome, SendError, SenderDeps, handle};
+use cartback_local::{
+    LocalShops, MemoryMailer, MemoryOfferCodes, MemorySms, MemoryStore, VirtualClock,
+};
+use cartback_sender::{Metrics, Outcome, SendError, SenderDeps, handle};
 use jiff::{SignedDuration, Timestamp};
 
 const SHOP: &str = "demo-shop.myshopify.com";
@@ -102,7 +104,7 @@ fn wake(step: u32, generation: u32) -> WakeUp {
 struct Harness<M> {
     store: MemoryStore,
     clock: VirtualClock,
-    deps: SenderDeps<MemoryStore, M, MemorySms, LocalShops, VirtualClock>,
+    deps: SenderDeps<MemoryStore, M, MemorySms, LocalShops, VirtualClock, MemoryOfferCodes>,
 }
 
 impl Harness<MemoryMailer> {
@@ -126,6 +128,8 @@ impl<M: Mailer> Harness<M> {
                 sms: MemorySms::default(),
                 shops: LocalShops::defaults(),
                 clock: clock.clone(),
+                offer_codes: MemoryOfferCodes::default(),
+                metrics: Metrics::memory(),
                 renderer: Renderer::embedded(),
                 unsubscribe: None,
             },
@@ -209,8 +213,10 @@ async fn a_due_wake_up_sends_step_1_and_arms_step_2() {
             subject,
             message_id,
             segments,
+            offer_code,
         } => {
             assert_eq!(*step, 0);
+            assert_eq!(*offer_code, None, "the reminder has no offer");
             assert_eq!(sequence, "default");
             assert_eq!(*segments, 0, "an email has no SMS segments");
             assert_eq!(*channel, Channel::Email);
