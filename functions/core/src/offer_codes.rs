@@ -198,6 +198,16 @@ pub async fn import_file<O: OfferCodes>(
     source: &str,
 ) -> Result<ImportReport, ImportError> {
     let parsed = parse_code_file(file, source)?;
+    Ok(import_parsed(store, shop, pool, &parsed).await?)
+}
+
+/// Imports the codes of a parsed file; lines repeating a code count as already present.
+pub async fn import_parsed<O: OfferCodes>(
+    store: &O,
+    shop: &ShopId,
+    pool: &PoolName,
+    parsed: &CodeFile,
+) -> Result<ImportReport, PortError> {
     let mut report = store.import(shop, pool, &parsed.codes).await?;
     report.already_present += parsed.repeated;
     Ok(report)
