@@ -122,12 +122,54 @@ pub struct Moto {
     pub endpoint: String,
 }
 
+/// moto's own server (`moto_server`) with `threaded=False`: one request at a time.
+///
+/// moto's threaded server runs requests side by side, and its `TransactWriteItems` is not
+/// atomic under that: it checks each condition and applies each item in turn, and a cancelled
+/// transaction restores a copy of the whole table taken when it began, wiping out what other
+/// requests wrote meanwhile. DynamoDB transactions are serializable; serving one request at
+/// a time gives moto that property back, while the clients still race (their requests
+/// interleave).
+const SERIAL_MOTO: &str = "import os, sys
+from werkzeug.serving import run_simple
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+os.environ.setdefault('MOTO_PORT', sys.argv[2])
+app = DomainDispatcherApplication(create_backend_app)
+app.debug = True
+run_simple(sys.argv[1], int(sys.argv[2]), app, threaded=False, request_handler=MotoRequestHandler)
+";
+
 impl Moto {
     pub async fn start() -> Result<Self> {
+        Self::start_with(false).await
+    }
+
+    /// A moto that serves one request at a time (see `SERIAL_MOTO`): for tests of
+    /// concurrent transactions.
+    pub async fn start_serialised() -> Result<Self> {
+        Self::start_with(true).await
+    }
+
+    async fn start_with(serialised: bool) -> Result<Self> {
         let binary = moto_binary()?;
-        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let child = Command::new(&binary)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        let port = TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port()
+            .to_string();
+        let mut command = if serialised {
+            let python = binary
+                .parent()
+                .map(|bin| bin.join("python"))
+                .ok_or_else(|| anyhow!("no venv next to {}", binary.display()))?;
+            let mut command = Command::new(python);
+            command.args(["-c", SERIAL_MOTO, "127.0.0.1", &port]);
+            command
+        } else {
+            let mut command = Command::new(&binary);
+            command.args(["-H", "127.0.0.1", "-p", &port]);
+            command
+        };
+        let child = command
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -219,8 +261,16 @@ pub struct TestEnv {
 impl TestEnv {
     /// Starts moto and creates what `infra/template.yaml` creates, plus one connected shop.
     pub async fn start(now: Timestamp, shop: &str, secret: &str) -> Result<Self> {
+        Self::start_on(Moto::start().await?, now, shop, secret).await
+    }
+
+    /// Like `start`, on a moto that serves one request at a time (`Moto::start_serialised`).
+    pub async fn start_serialised(now: Timestamp, shop: &str, secret: &str) -> Result<Self> {
+        Self::start_on(Moto::start_serialised().await?, now, shop, secret).await
+    }
+
+    async fn start_on(moto: Moto, now: Timestamp, shop: &str, secret: &str) -> Result<Self> {
         capture_logs();
-        let moto = Moto::start().await?;
         let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .endpoint_url(&moto.endpoint)
             .region(aws_config::Region::new(REGION))
@@ -299,6 +349,16 @@ impl TestEnv {
 
     pub fn store(&self) -> DynamoCartStore {
         DynamoCartStore::new(&self.sdk, TABLE)
+    }
+
+    /// The offer code pools on the table.
+    pub fn offer_codes(&self) -> DynamoOfferCodes {
+        DynamoOfferCodes::new(&self.sdk, TABLE)
+    }
+
+    /// The CloudWatch metrics (EMF objects) the sender emitted.
+    pub fn sender_metrics(&self) -> Vec<cartback_core::metrics::Emf> {
+        self.sender.metrics.emitted()
     }
 
     /// POSTs a webhook through the real HTTP handler, as API Gateway (HTTP API, payload 2.0)
