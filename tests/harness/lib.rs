@@ -24,8 +24,8 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_dynamodbstreams::types::ShardIteratorType;
 use cartback_aws::{
-    DynamoCartStore, DynamoShopDirectory, SchedulerSchedules, SchedulerTarget, SesMailer, SnsSms,
-    SsmWebhookSecrets,
+    DynamoCartStore, DynamoOfferCodes, DynamoShopDirectory, SchedulerSchedules, SchedulerTarget,
+    SesMailer, SnsSms, SsmWebhookSecrets,
 };
 use cartback_core::ids::ShopId;
 use cartback_core::render::Renderer;
@@ -34,7 +34,7 @@ use cartback_core::shop::{Secret, ShopSettings};
 use cartback_feedback::{FeedbackDeps, Handled};
 use cartback_local::VirtualClock;
 use cartback_planner::PlannerDeps;
-use cartback_sender::{Outcome, SenderDeps};
+use cartback_sender::{Metrics, Outcome, SenderDeps};
 use cartback_webhook::WebhookDeps;
 use jiff::Timestamp;
 use serde_json::{Value, json};
@@ -122,12 +122,54 @@ pub struct Moto {
     pub endpoint: String,
 }
 
+/// moto's own server (`moto_server`) with `threaded=False`: one request at a time.
+///
+/// moto's threaded server runs requests side by side, and its `TransactWriteItems` is not
+/// atomic under that: it checks each condition and applies each item in turn, and a cancelled
+/// transaction restores a copy of the whole table taken when it began, wiping out what other
+/// requests wrote meanwhile. DynamoDB transactions are serializable; serving one request at
+/// a time gives moto that property back, while the clients still race (their requests
+/// interleave).
+const SERIAL_MOTO: &str = "import os, sys
+from werkzeug.serving import run_simple
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+os.environ.setdefault('MOTO_PORT', sys.argv[2])
+app = DomainDispatcherApplication(create_backend_app)
+app.debug = True
+run_simple(sys.argv[1], int(sys.argv[2]), app, threaded=False, request_handler=MotoRequestHandler)
+";
+
 impl Moto {
     pub async fn start() -> Result<Self> {
+        Self::start_with(false).await
+    }
+
+    /// A moto that serves one request at a time (see `SERIAL_MOTO`): for tests of
+    /// concurrent transactions.
+    pub async fn start_serialised() -> Result<Self> {
+        Self::start_with(true).await
+    }
+
+    async fn start_with(serialised: bool) -> Result<Self> {
         let binary = moto_binary()?;
-        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let child = Command::new(&binary)
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        let port = TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port()
+            .to_string();
+        let mut command = if serialised {
+            let python = binary
+                .parent()
+                .map(|bin| bin.join("python"))
+                .ok_or_else(|| anyhow!("no venv next to {}", binary.display()))?;
+            let mut command = Command::new(python);
+            command.args(["-c", SERIAL_MOTO, "127.0.0.1", &port]);
+            command
+        } else {
+            let mut command = Command::new(&binary);
+            command.args(["-H", "127.0.0.1", "-p", &port]);
+            command
+        };
+        let child = command
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -178,7 +220,14 @@ impl Drop for Moto {
 
 type Webhook = WebhookDeps<DynamoCartStore, DynamoShopDirectory, SsmWebhookSecrets, VirtualClock>;
 type Planner = PlannerDeps<SchedulerSchedules, VirtualClock>;
-type Sender = SenderDeps<DynamoCartStore, SesMailer, SnsSms, DynamoShopDirectory, VirtualClock>;
+type Sender = SenderDeps<
+    DynamoCartStore,
+    SesMailer,
+    SnsSms,
+    DynamoShopDirectory,
+    VirtualClock,
+    DynamoOfferCodes,
+>;
 type Feedback = FeedbackDeps<DynamoCartStore, DynamoShopDirectory, VirtualClock>;
 
 /// A schedule as read back from moto's Scheduler.
@@ -212,8 +261,16 @@ pub struct TestEnv {
 impl TestEnv {
     /// Starts moto and creates what `infra/template.yaml` creates, plus one connected shop.
     pub async fn start(now: Timestamp, shop: &str, secret: &str) -> Result<Self> {
+        Self::start_on(Moto::start().await?, now, shop, secret).await
+    }
+
+    /// Like `start`, on a moto that serves one request at a time (`Moto::start_serialised`).
+    pub async fn start_serialised(now: Timestamp, shop: &str, secret: &str) -> Result<Self> {
+        Self::start_on(Moto::start_serialised().await?, now, shop, secret).await
+    }
+
+    async fn start_on(moto: Moto, now: Timestamp, shop: &str, secret: &str) -> Result<Self> {
         capture_logs();
-        let moto = Moto::start().await?;
         let sdk = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .endpoint_url(&moto.endpoint)
             .region(aws_config::Region::new(REGION))
@@ -271,6 +328,8 @@ impl TestEnv {
                 sms: SnsSms::new(&sdk),
                 shops: DynamoShopDirectory::new(&sdk, TABLE),
                 clock: clock.clone(),
+                offer_codes: DynamoOfferCodes::new(&sdk, TABLE),
+                metrics: Metrics::memory(),
                 renderer: Renderer::embedded(),
                 unsubscribe: None,
             },
@@ -290,6 +349,16 @@ impl TestEnv {
 
     pub fn store(&self) -> DynamoCartStore {
         DynamoCartStore::new(&self.sdk, TABLE)
+    }
+
+    /// The offer code pools on the table.
+    pub fn offer_codes(&self) -> DynamoOfferCodes {
+        DynamoOfferCodes::new(&self.sdk, TABLE)
+    }
+
+    /// The CloudWatch metrics (EMF objects) the sender emitted.
+    pub fn sender_metrics(&self) -> Vec<cartback_core::metrics::Emf> {
+        self.sender.metrics.emitted()
     }
 
     /// POSTs a webhook through the real HTTP handler, as API Gateway (HTTP API, payload 2.0)

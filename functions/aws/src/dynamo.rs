@@ -27,17 +27,17 @@ const UNKNOWN_SHOP_CACHE_TTL: Duration = Duration::from_secs(30);
 
 pub use cartback_core::table as keys;
 
-type Item = HashMap<String, AttributeValue>;
+pub(crate) type Item = HashMap<String, AttributeValue>;
 
-fn s(value: impl Into<String>) -> AttributeValue {
+pub(crate) fn s(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
 
-fn n(value: impl ToString) -> AttributeValue {
+pub(crate) fn n(value: impl ToString) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 
-fn mapping_error(what: &str, error: impl std::fmt::Display) -> PortError {
+pub(crate) fn mapping_error(what: &str, error: impl std::fmt::Display) -> PortError {
     PortError::permanent(SERVICE, format!("{what}: {error}"))
 }
 

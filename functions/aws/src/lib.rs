@@ -1,10 +1,11 @@
-//! cartback's ports on AWS: DynamoDB (carts, contacts, deliveries, shop settings),
+//! cartback's ports on AWS: DynamoDB (carts, contacts, deliveries, shop settings, offer code pools),
 //! EventBridge Scheduler, SES v2 and SSM Parameter Store. Thin: mapping and error
 //! classification only; every decision lives in `cartback-core`.
 
 mod config;
 mod dynamo;
 mod errors;
+mod offer_codes;
 mod scheduler;
 mod ses;
 mod sns;
@@ -15,6 +16,7 @@ pub use config::{
     load_sdk_config,
 };
 pub use dynamo::{DynamoCartStore, DynamoShopDirectory, keys};
+pub use offer_codes::DynamoOfferCodes;
 pub use scheduler::SchedulerSchedules;
 pub use ses::SesMailer;
 pub use sns::SnsSms;

@@ -1,8 +1,12 @@
-//! `cartback demo`: seven shoppers on one shop, run through the real pipeline on the
-//! in-memory stack with a virtual clock, printed as a readable timeline.
+//! `cartback demo`: seven shoppers on one shop, and one on a second shop whose offer draws a
+//! single-use code from a pool, run through the real pipeline on the in-memory stack with a
+//! virtual clock, printed as a readable timeline.
 
 use std::io::Write;
 
+use cartback_core::ids::{PoolName, ShopId};
+use cartback_core::offer_codes::OfferCode;
+use cartback_core::shop::ShopSettings;
 use cartback_local::{LocalShops, Report, ReportKind};
 use cartback_webhook::Accepted;
 use serde_json::{Value, json};
@@ -17,6 +21,18 @@ macro_rules! say {
 }
 
 const SHOP: &str = "demo-shop.myshopify.com";
+/// The second shop: its offer gives each cart a single-use code from pool `winter10`.
+const POOL_SHOP: &str = "winter-shop.myshopify.com";
+const POOL_SEQUENCE: &str = r#"name = "winter-sale"
+[[step]]
+template = "reminder"
+delay = "1h"
+[[step]]
+template = "offer"
+delay = "1 day"
+offer = { description = "10 % off your cart", pool = "winter10", valid_for = "24h" }
+"#;
+const POOL_CODES: &[&str] = &["WINTER10-7KQ2", "WINTER10-M4XD", "WINTER10-P9LC"];
 pub(crate) const CHECKOUT: &str =
     include_str!("../../core/tests/fixtures/shopify/checkouts_create.json");
 const CHECKOUT_UPDATE: &str =
@@ -40,8 +56,12 @@ fn set(value: &mut Value, pointer: &str, new: Value) {
 }
 
 fn webhook(at: &str, topic: &str, payload: &Value, delivery: &str) -> Value {
+    webhook_to(SHOP, at, topic, payload, delivery)
+}
+
+fn webhook_to(shop: &str, at: &str, topic: &str, payload: &Value, delivery: &str) -> Value {
     json!({
-        "at": at, "shop": SHOP, "platform": "shopify", "topic": topic,
+        "at": at, "shop": shop, "platform": "shopify", "topic": topic,
         "headers": { "X-Shopify-Webhook-Id": delivery },
         "payload": payload,
     })
@@ -129,6 +149,18 @@ fn scenario() -> Result<String, String> {
         json!("2026-11-02T13:40:00Z"),
     );
 
+    // Eve shops at the winter shop: its offer draws a single-use code for her cart.
+    let mut eve = payload(CHECKOUT)?;
+    set(
+        &mut eve,
+        "/token",
+        json!("e5e0e5e0e5e0e5e0e5e0e5e0e5e0e5e0"),
+    );
+    set(&mut eve, "/email", json!("eve@example.com"));
+    set(&mut eve, "/customer/first_name", json!("Eve"));
+    set(&mut eve, "/customer/email", json!("eve@example.com"));
+    set(&mut eve, "/updated_at", json!("2026-11-02T14:30:00Z"));
+
     let lines = [
         webhook("2026-11-02T08:00:00Z", "checkouts/create", &ada, "d-ada-1"),
         webhook("2026-11-02T08:05:00Z", "checkouts/create", &ben, "d-ben-1"),
@@ -189,6 +221,13 @@ fn scenario() -> Result<String, String> {
             &dora_second,
             "d-dora-2",
         ),
+        webhook_to(
+            POOL_SHOP,
+            "2026-11-02T14:30:00Z",
+            "checkouts/create",
+            &eve,
+            "d-eve-1",
+        ),
         recipient("2026-11-02T16:00:00Z", "click", &ada_token, 2),
     ];
     Ok(lines
@@ -232,11 +271,15 @@ fn decision_line(report: &Report) -> String {
             report.text.as_deref().unwrap_or(""),
         ),
         ReportKind::Sent => format!(
-            "{when}  ✉  cart {cart}  step {step} `{}` [{}] → {}  \"{}\"",
+            "{when}  ✉  cart {cart}  step {step} `{}` [{}] → {}  \"{}\"{}",
             report.template.as_deref().unwrap_or("?"),
             report.sequence.as_deref().unwrap_or("?"),
             mask(report.to.as_deref().unwrap_or("")),
             report.subject.as_deref().unwrap_or(""),
+            report
+                .offer_code
+                .as_deref()
+                .map_or_else(String::new, |code| format!("  code {code}")),
         ),
         ReportKind::Deferred => format!(
             "{when}  ⏸  cart {cart}  step {step} deferred until {}: {reason}",
@@ -252,10 +295,30 @@ fn decision_line(report: &Report) -> String {
     }
 }
 
+/// The demo shop on the defaults; the winter shop with its pool sequence and three codes.
+fn shops() -> Result<LocalShops, String> {
+    let id = ShopId::parse(POOL_SHOP).map_err(|e| e.to_string())?;
+    let mut settings = ShopSettings::defaults_for(&id);
+    settings.sequence_toml = Some(POOL_SEQUENCE.to_owned());
+    let pool = PoolName::parse("winter10").map_err(|e| e.to_string())?;
+    let codes = POOL_CODES
+        .iter()
+        .map(|code| OfferCode::parse(*code).map_err(|e| e.to_string()))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(LocalShops::defaults()
+        .with_settings(id.clone(), settings)
+        .with_offer_pool(id, pool, codes))
+}
+
 pub async fn run() -> Result<(), String> {
     let source = scenario()?;
     let events = simulate::parse_events("demo", &source).map_err(|e| e.to_string())?;
-    say!("cartback demo: one Shopify shop, seven shoppers, the default sequences by segment");
+    say!(
+        "cartback demo: one Shopify shop, seven shoppers, the default sequences by segment; and a"
+    );
+    say!(
+        "second shop whose last email gives each cart its own single-use code from a pool of three."
+    );
     say!(
         "(new visitors: email +1 h, then email or SMS 6/8/10 h later by engagement, then an offer;"
     );
@@ -267,62 +330,55 @@ pub async fn run() -> Result<(), String> {
     );
     let mut sent = 0;
     let mut other = 0;
-    let stack =
-        simulate::run(
-            &events,
-            LocalShops::defaults(),
-            None,
-            "demo",
-            |progress| match progress {
-                Progress::Decision(report) => {
-                    if report.kind == ReportKind::Sent {
-                        sent += 1;
-                    } else {
-                        other += 1;
-                    }
-                    say!("{}", decision_line(report));
+    let stack = simulate::run(&events, shops()?, None, "demo", |progress| match progress {
+        Progress::Decision(report) => {
+            if report.kind == ReportKind::Sent {
+                sent += 1;
+            } else {
+                other += 1;
+            }
+            say!("{}", decision_line(report));
+        }
+        Progress::Webhook { input, reply } => {
+            let InputEvent::Webhook { topic, .. } = &input.event else {
+                return;
+            };
+            let what = match &reply.0 {
+                Ok(Accepted::Stored { cart }) => {
+                    format!("cart {} stored", short(cart.as_str()))
                 }
-                Progress::Webhook { input, reply } => {
-                    let InputEvent::Webhook { topic, .. } = &input.event else {
-                        return;
-                    };
-                    let what = match &reply.0 {
-                        Ok(Accepted::Stored { cart }) => {
-                            format!("cart {} stored", short(cart.as_str()))
-                        }
-                        Ok(Accepted::Converted { cart, .. }) => format!(
-                            "order for cart {}: reminders stop",
-                            cart.as_ref().map_or("?".into(), |c| short(c.as_str()))
-                        ),
-                        Ok(Accepted::Duplicate) => "same delivery again: ignored".into(),
-                        Ok(Accepted::Stale { cart }) => {
-                            format!("older than cart {} we hold: ignored", short(cart.as_str()))
-                        }
-                        Ok(Accepted::AlreadyConverted { cart }) => {
-                            format!("cart {} already bought", short(cart.as_str()))
-                        }
-                        Ok(Accepted::Ignored { topic }) => format!("topic {topic} not used"),
-                        Err(e) => format!("refused: {e}"),
-                    };
-                    say!("{}  ←  {topic:<17} {what}", time(input.at));
+                Ok(Accepted::Converted { cart, .. }) => format!(
+                    "order for cart {}: reminders stop",
+                    cart.as_ref().map_or("?".into(), |c| short(c.as_str()))
+                ),
+                Ok(Accepted::Duplicate) => "same delivery again: ignored".into(),
+                Ok(Accepted::Stale { cart }) => {
+                    format!("older than cart {} we hold: ignored", short(cart.as_str()))
                 }
-                Progress::Recipient { input } => {
-                    if let InputEvent::Recipient {
-                        cart, kind, step, ..
-                    } = &input.event
-                    {
-                        let step = step.map_or(String::new(), |s| format!(", after step {s}"));
-                        say!(
-                            "{}  ←  recipient {kind:?} (cart {}{step})",
-                            time(input.at),
-                            short(cart.as_str())
-                        );
-                    }
+                Ok(Accepted::AlreadyConverted { cart }) => {
+                    format!("cart {} already bought", short(cart.as_str()))
                 }
-            },
-        )
-        .await
-        .map_err(|e| e.to_string())?;
+                Ok(Accepted::Ignored { topic }) => format!("topic {topic} not used"),
+                Err(e) => format!("refused: {e}"),
+            };
+            say!("{}  ←  {topic:<17} {what}", time(input.at));
+        }
+        Progress::Recipient { input } => {
+            if let InputEvent::Recipient {
+                cart, kind, step, ..
+            } = &input.event
+            {
+                let step = step.map_or(String::new(), |s| format!(", after step {s}"));
+                say!(
+                    "{}  ←  recipient {kind:?} (cart {}{step})",
+                    time(input.at),
+                    short(cart.as_str())
+                );
+            }
+        }
+    })
+    .await
+    .map_err(|e| e.to_string())?;
     let (creates, deletes) = stack.schedules.calls();
     say!(
         "\n{sent} messages sent ({} SMS), {other} skipped, deferred or stopped, {} carts tracked;\nscheduler: {creates} schedules created, {deletes} deleted, {} pending.",

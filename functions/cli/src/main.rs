@@ -1,6 +1,7 @@
-//! `cartback`: run the demo, simulate event files, check sequence files.
+//! `cartback`: run the demo, simulate event files, check sequence files, import offer codes.
 
 mod check;
+mod codes;
 mod demo;
 mod render;
 mod simulate;
@@ -85,6 +86,32 @@ enum Command {
         #[arg(long)]
         templates: Option<PathBuf>,
     },
+    /// Single-use offer codes on the DynamoDB table (AWS credentials and region from the
+    /// environment, as for the AWS CLI; `AWS_ENDPOINT_URL` for an emulator).
+    Codes {
+        #[command(subcommand)]
+        command: CodesCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum CodesCommand {
+    /// Add a file's codes (one per line; blank lines and `#` comments skipped) to a shop's
+    /// pool. Known codes, and codes ever claimed, are not added again. Prints
+    /// {"added": N, "already_present": M, "available": K}.
+    Import {
+        /// The shop's id, as in its webhook URL.
+        #[arg(long)]
+        shop: String,
+        /// The pool's name, as a sequence's `offer = { pool = "…" }` names it.
+        #[arg(long)]
+        pool: String,
+        /// The code file.
+        file: PathBuf,
+        /// The DynamoDB table (default: $CARTBACK_TABLE).
+        #[arg(long)]
+        table: Option<String>,
+    },
 }
 
 fn parse_channel(value: &str) -> Result<cartback_core::sequence::Channel, String> {
@@ -147,6 +174,20 @@ fn main() -> ExitCode {
             })
         }
         Command::Check { files, templates } => check::run(&files, templates.as_deref()),
+        Command::Codes {
+            command:
+                CodesCommand::Import {
+                    shop,
+                    pool,
+                    file,
+                    table,
+                },
+        } => runtime
+            .block_on(codes::import(&shop, &pool, &file, table))
+            .and_then(|line| {
+                writeln!(std::io::stdout().lock(), "{line}")
+                    .map_err(|e| format!("writing output: {e}"))
+            }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

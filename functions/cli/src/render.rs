@@ -136,6 +136,12 @@ pub async fn run(request: &RenderRequest) -> Result<Rendered, String> {
     };
     let zone = zone_of(&cart, &shop);
     let now: Timestamp = stack.clock.now();
+    // A pool's code is drawn only when sending: the preview shows a stand-in.
+    let sample_code = step
+        .offer
+        .as_ref()
+        .and_then(|o| o.pool.as_ref())
+        .map(|pool| format!("{}-SAMPLE", pool.as_str().to_ascii_uppercase()));
     let composer = Composer {
         shop: &shop,
         sequence: &sequence,
@@ -143,6 +149,7 @@ pub async fn run(request: &RenderRequest) -> Result<Rendered, String> {
         renderer: &renderer,
         unsubscribe: Some(&links),
         now,
+        drawn_code: sample_code.as_deref(),
     };
     let composed = composer
         .compose(&cart, index, channel)

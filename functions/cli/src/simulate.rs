@@ -1,10 +1,11 @@
 //! `cartback simulate`: JSON lines of webhooks and recipient events in, the decisions the
 //! real pipeline makes on a virtual clock out (one JSON object per line, in time order).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
-use cartback_core::ids::{CartId, ShopId};
+use cartback_core::ids::{CartId, PoolName, ShopId};
+use cartback_core::offer_codes::OfferCode;
 use cartback_core::sequence::Channel;
 use cartback_core::sequence::Sequence;
 use cartback_core::shop::{Secret, ShopSettings};
@@ -167,6 +168,9 @@ struct ShopEntry {
     settings: ShopSettings,
     #[serde(default)]
     webhook_secret: Option<String>,
+    /// Offer code pools filled before the run: `[shops.<id>.offer_pools] winter10 = ["A1", "A2"]`.
+    #[serde(default)]
+    offer_pools: BTreeMap<String, Vec<String>>,
 }
 
 #[derive(Deserialize)]
@@ -193,6 +197,19 @@ pub fn parse_shops(file: &Path, source: &str) -> Result<LocalShops, String> {
         }
         if let Some(secret) = entry.webhook_secret {
             shops = shops.with_secret(id.clone(), Secret::new(secret));
+        }
+        for (pool, codes) in entry.offer_pools {
+            let where_ = format!("{}: shop `{id}`: offer_pools.{pool}", file.display());
+            let name = PoolName::parse(pool.as_str()).map_err(|e| format!("{where_}: {e}"))?;
+            let codes = codes
+                .into_iter()
+                .enumerate()
+                .map(|(index, code)| {
+                    OfferCode::parse(code.as_str())
+                        .map_err(|e| format!("{where_}: code {} `{code}`: {e}", index + 1))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            shops = shops.with_offer_pool(id.clone(), name, codes);
         }
         shops = shops.with_settings(id, entry.settings);
     }

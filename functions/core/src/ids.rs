@@ -92,6 +92,11 @@ string_id!(
     /// A platform's delivery id for one webhook call, used to drop re-deliveries.
     DeliveryId, "delivery id", 128, "-_.:"
 );
+string_id!(
+    /// The name of a shop's pool of single-use offer codes (`winter10`), as a sequence's
+    /// offer names it and `cartback codes import --pool` fills it.
+    PoolName, "pool name", 64, "-_."
+);
 
 /// A short, stable, non-reversible id for logs: the first 16 hex digits of SHA-256.
 pub fn log_hash(parts: &[&str]) -> String {

@@ -6,7 +6,8 @@ use std::future::Future;
 
 use crate::cart::{CartRecord, ContactRecord, Versioned};
 use crate::contact::Email;
-use crate::ids::{CartId, ContactKey, DeliveryId, ShopId};
+use crate::ids::{CartId, ContactKey, DeliveryId, PoolName, ShopId};
+use crate::offer_codes::{ClaimedCode, ImportReport, OfferCode};
 use crate::schedule::ScheduleSpec;
 use crate::shop::{Shop, SignatureCheck};
 
@@ -165,4 +166,29 @@ pub trait WebhookSecrets: Send + Sync {
         &self,
         shop: &ShopId,
     ) -> impl Future<Output = Result<Option<SignatureCheck>, PortError>> + Send;
+}
+
+/// The shops' pools of single-use offer codes.
+pub trait OfferCodes: Send + Sync {
+    /// The code for `cart`'s step `step` (0-based) from the shop's `pool`: the code the step
+    /// already holds (a retry or a duplicate wake-up gets the same one), else a free code,
+    /// taken atomically so no other cart step ever gets it. `None`: no free code is left
+    /// (or the pool was never filled). `at` is recorded with the claim.
+    fn claim(
+        &self,
+        shop: &ShopId,
+        pool: &PoolName,
+        cart: &CartId,
+        step: u32,
+        at: jiff::Timestamp,
+    ) -> impl Future<Output = Result<Option<ClaimedCode>, PortError>> + Send;
+
+    /// Makes the codes the pool has never seen available (`codes` holds each code once). A
+    /// code that is free, or was ever claimed, is counted as already present and left as it is.
+    fn import(
+        &self,
+        shop: &ShopId,
+        pool: &PoolName,
+        codes: &[OfferCode],
+    ) -> impl Future<Output = Result<ImportReport, PortError>> + Send;
 }

@@ -19,11 +19,17 @@
 //! delay = { clicked = "1 day", opened = "1 day", none = "2 days" }
 //! offer = { description = "10 % off your cart", code = "COMEBACK10", valid_for = "24h" }
 //! ```
+//!
+//! Instead of one `code` for everyone, an offer may draw a single-use code per cart from a
+//! pool the shop uploaded (`cartback codes import --pool winter10 codes.txt`):
+//! `offer = { description = "10 % off your cart", pool = "winter10", valid_for = "24h" }`.
 
 use std::ops::Range;
 
 use jiff::{SignedDuration, Span, SpanRelativeTo};
 use serde::{Deserialize, Serialize};
+
+use crate::ids::PoolName;
 
 /// How a message reaches the person.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -194,7 +200,10 @@ pub struct Offer {
     /// A shorter text for SMS, where one accented letter can double the price (GSM-7 has
     /// no `ł`); the description when unset.
     pub sms_description: Option<LocalizedText>,
+    /// One code shown to everyone.
     pub code: Option<String>,
+    /// Or: a single-use code per cart, drawn from this pool of the shop's at send time.
+    pub pool: Option<PoolName>,
     pub valid_for: SignedDuration,
 }
 
@@ -285,7 +294,9 @@ struct OfferFile {
     #[serde(default)]
     sms_description: Option<LocalizedText>,
     #[serde(default)]
-    code: Option<String>,
+    code: Option<toml::Spanned<String>>,
+    #[serde(default)]
+    pool: Option<toml::Spanned<String>>,
     valid_for: String,
 }
 
@@ -499,10 +510,40 @@ impl Sequence {
                                 "write how long the offer holds, e.g. `valid_for = \"24h\"`",
                             )
                         })?;
+                    let code = offer
+                        .code
+                        .map(toml::Spanned::into_inner)
+                        .filter(|c| !c.trim().is_empty());
+                    let pool = match offer.pool {
+                        None => None,
+                        Some(pool) => {
+                            let pool_span = pool.span();
+                            let name = pool.into_inner();
+                            if let Some(code) = &code {
+                                return Err(error(
+                                    pool_span,
+                                    format!(
+                                        "the offer has both `code = \"{code}\"` and `pool = \"{name}\"`"
+                                    ),
+                                    &format!(
+                                        "keep one: `pool = \"{name}\"` gives each cart its own single-use code, `code = \"{code}\"` shows the same code to everyone"
+                                    ),
+                                ));
+                            }
+                            Some(PoolName::parse(name.as_str()).map_err(|e| {
+                                error(
+                                    pool_span,
+                                    format!("`{name}` is not a pool name: {e}"),
+                                    "name the pool as you imported it, e.g. `pool = \"winter10\"` (letters, digits, `-`, `_`, `.`; at most 64)",
+                                )
+                            })?)
+                        }
+                    };
                     Some(Offer {
                         description: offer.description,
                         sms_description: offer.sms_description.filter(|d| !d.is_blank()),
-                        code: offer.code.filter(|c| !c.trim().is_empty()),
+                        code,
+                        pool,
                         valid_for,
                     })
                 }
@@ -619,6 +660,50 @@ mod tests {
         assert!(Sequence::parse("a.toml", src).is_ok());
         let src = "name = \"x\"\n[[step]]\ntemplate = \"reminder\"\ndelay = \"1m\"\n";
         assert!(Sequence::parse("a.toml", src).is_err());
+    }
+
+    const OFFER_STEP: &str = "name = \"x\"\n[[step]]\ntemplate = \"reminder\"\ndelay = \"1h\"\n[[step]]\ntemplate = \"offer\"\ndelay = \"1 day\"\n";
+
+    #[test]
+    fn an_offer_may_draw_its_code_from_a_pool() {
+        let src = format!(
+            "{OFFER_STEP}offer = {{ description = \"10 % off\", pool = \"winter10\", valid_for = \"24h\" }}\n"
+        );
+        let sequence = Sequence::parse("a.toml", &src).expect("valid");
+        let offer = sequence.steps[1].offer.as_ref().expect("an offer");
+        assert_eq!(offer.pool.as_ref().map(PoolName::as_str), Some("winter10"));
+        assert_eq!(offer.code, None);
+    }
+
+    #[test]
+    fn an_offer_with_both_a_code_and_a_pool_is_refused_where_the_pool_is() {
+        let src = format!(
+            "{OFFER_STEP}offer = {{ description = \"10 % off\", code = \"COMEBACK10\", pool = \"winter10\", valid_for = \"24h\" }}\n"
+        );
+        let err = Sequence::parse("shop.toml", &src).unwrap_err();
+        assert_eq!(
+            (err.file.as_str(), err.line, err.column),
+            ("shop.toml", 8, 65)
+        );
+        assert!(err.message.contains("COMEBACK10"), "{err}");
+        assert!(err.message.contains("winter10"), "{err}");
+        assert!(err.fix.contains("keep one"), "{err}");
+        assert!(err.to_string().starts_with("shop.toml:8:65: "), "{err}");
+    }
+
+    #[test]
+    fn a_pool_name_that_could_not_be_imported_is_refused() {
+        let src = format!(
+            "{OFFER_STEP}offer = {{ description = \"10 % off\", pool = \"winter 10\", valid_for = \"24h\" }}\n"
+        );
+        let err = Sequence::parse("shop.toml", &src).unwrap_err();
+        assert_eq!(err.line, 8, "{err}");
+        assert!(err.message.contains("winter 10"), "{err}");
+        assert!(err.fix.contains("as you imported it"), "{err}");
+        let src = format!(
+            "{OFFER_STEP}offer = {{ description = \"10 % off\", pool = \"\", valid_for = \"24h\" }}\n"
+        );
+        assert!(Sequence::parse("shop.toml", &src).is_err());
     }
 
     #[test]

@@ -71,6 +71,17 @@ pub struct ShopSettings {
     /// `fi`; English when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_locale: Option<String>,
+    /// A claim that leaves fewer free codes than this in an offer code pool logs a warning
+    /// (`offer_pool_low`) and emits the `OfferCodesRemaining` metric.
+    #[serde(default = "default_offer_pool_low_water")]
+    pub offer_pool_low_water: u64,
+}
+
+/// The default low-water mark of an offer code pool.
+pub const DEFAULT_OFFER_POOL_LOW_WATER: u64 = 50;
+
+fn default_offer_pool_low_water() -> u64 {
+    DEFAULT_OFFER_POOL_LOW_WATER
 }
 
 /// Sequences per segment: new visitors (no previous orders) and returning customers.
@@ -228,6 +239,7 @@ impl ShopSettings {
             rules: Rules::default(),
             sms_sender_id: None,
             default_locale: None,
+            offer_pool_low_water: DEFAULT_OFFER_POOL_LOW_WATER,
         }
     }
 }

@@ -226,6 +226,20 @@ const BROKEN: &[Broken] = &[
         column: 9,
         message: "a while",
     },
+    Broken {
+        what: "offer with both a code for everyone and a pool of single-use codes",
+        source: "name = \"x\"\n[[step]]\ntemplate = \"reminder\"\ndelay = \"1h\"\n[[step]]\ntemplate = \"offer\"\ndelay = \"1 day\"\noffer = { description = \"10 % off\", code = \"COMEBACK10\", pool = \"winter10\", valid_for = \"24h\" }\n",
+        line: 8,
+        column: 65,
+        message: "pool",
+    },
+    Broken {
+        what: "offer pool name with a space",
+        source: "name = \"x\"\n[[step]]\ntemplate = \"reminder\"\ndelay = \"1h\"\n[[step]]\ntemplate = \"offer\"\ndelay = \"1 day\"\noffer = { description = \"10 % off\", pool = \"winter 10\", valid_for = \"24h\" }\n",
+        line: 8,
+        column: 44,
+        message: "winter 10",
+    },
 ];
 
 /// What is wrong with how `case` is reported, if anything.

@@ -5,6 +5,7 @@
 mod calls;
 mod clock;
 mod mailer;
+mod offer_codes;
 mod outage;
 mod runtime;
 mod schedules;
@@ -15,6 +16,7 @@ mod store;
 pub use calls::CallCounts;
 pub use clock::VirtualClock;
 pub use mailer::{MemoryMailer, SentEmail};
+pub use offer_codes::MemoryOfferCodes;
 pub use outage::OutageStore;
 pub use runtime::{LOCAL_PUBLIC_URL, LOCAL_UNSUBSCRIBE_SECRET, LocalStack, Report, ReportKind};
 pub use schedules::MemorySchedules;

@@ -9,14 +9,15 @@ use cartback_core::shop::Secret;
 use cartback_core::time::Clock;
 use cartback_feedback::{Applied, FeedbackDeps, RecipientEvent};
 use cartback_planner::PlannerDeps;
-use cartback_sender::{Outcome, SendError, SenderDeps, UnsubscribeLinks};
+use cartback_sender::{Metrics, Outcome, SendError, SenderDeps, UnsubscribeLinks};
 use cartback_webhook::{Accepted, WebhookDeps, WebhookReply, WebhookRequest};
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 use std::sync::Mutex;
 
 use crate::{
-    CallCounts, LocalShops, MemoryMailer, MemorySchedules, MemorySms, MemoryStore, VirtualClock,
+    CallCounts, LocalShops, MemoryMailer, MemoryOfferCodes, MemorySchedules, MemorySms,
+    MemoryStore, VirtualClock,
 };
 
 /// Lambda retries a failed asynchronous invocation twice, about a minute then two apart.
@@ -65,6 +66,9 @@ pub struct Report {
     /// SMS parts (SMS only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub segments: Option<usize>,
+    /// The offer code the message shows (the step's, or the one drawn from its pool).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offer_code: Option<String>,
     /// When a deferred message is due again.
     #[serde(skip_serializing_if = "Option::is_none", with = "rfc3339_opt")]
     pub until: Option<Timestamp>,
@@ -117,12 +121,23 @@ pub struct LocalStack {
     pub mailer: MemoryMailer,
     pub sms: MemorySms,
     pub shops: LocalShops,
+    /// The shops' offer code pools (filled from the shops' `offer_pools`).
+    pub offer_codes: MemoryOfferCodes,
+    /// The CloudWatch metrics the sender emitted.
+    pub metrics: Metrics,
     /// The AWS calls the real functions would have made.
     pub calls: CallCounts,
     feedback: FeedbackDeps<MemoryStore, LocalShops, VirtualClock>,
     webhook: WebhookDeps<MemoryStore, LocalShops, LocalShops, VirtualClock>,
     planner: PlannerDeps<MemorySchedules, VirtualClock>,
-    sender: SenderDeps<MemoryStore, MemoryMailer, MemorySms, LocalShops, VirtualClock>,
+    sender: SenderDeps<
+        MemoryStore,
+        MemoryMailer,
+        MemorySms,
+        LocalShops,
+        VirtualClock,
+        MemoryOfferCodes,
+    >,
     retries: Mutex<Vec<Retry>>,
 }
 
@@ -134,6 +149,11 @@ impl LocalStack {
         let schedules = MemorySchedules::counting(calls.clone());
         let mailer = MemoryMailer::counting(calls.clone());
         let sms = MemorySms::counting(calls.clone());
+        let offer_codes = MemoryOfferCodes::counting(calls.clone());
+        for (shop, pool, codes) in shops.offer_pools() {
+            offer_codes.seed(&shop, &pool, &codes);
+        }
+        let metrics = Metrics::memory();
         Self {
             feedback: FeedbackDeps {
                 store: store.clone(),
@@ -156,6 +176,8 @@ impl LocalStack {
                 sms: sms.clone(),
                 shops: shops.clone(),
                 clock: clock.clone(),
+                offer_codes: offer_codes.clone(),
+                metrics: metrics.clone(),
                 renderer: Renderer::embedded(),
                 unsubscribe: Some(UnsubscribeLinks {
                     base_url: LOCAL_PUBLIC_URL.to_owned(),
@@ -168,6 +190,8 @@ impl LocalStack {
             mailer,
             sms,
             shops,
+            offer_codes,
+            metrics,
             calls,
             retries: Mutex::new(Vec::new()),
         }
@@ -317,6 +341,7 @@ impl LocalStack {
             sequence: None,
             message_id: None,
             segments: None,
+            offer_code: None,
             until: None,
             reason: None,
         }
@@ -335,6 +360,7 @@ impl LocalStack {
                 subject,
                 message_id,
                 segments,
+                offer_code,
             } => Some(Report {
                 channel: Some(channel.as_str()),
                 to: Some(to),
@@ -344,6 +370,7 @@ impl LocalStack {
                 sequence: Some(sequence),
                 message_id: Some(message_id),
                 segments: (channel == Channel::Sms).then_some(segments),
+                offer_code,
                 ..base(ReportKind::Sent, step)
             }),
             Outcome::Skipped {

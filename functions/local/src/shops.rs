@@ -1,10 +1,11 @@
 //! Shops for local runs: every shop counts as configured with the defaults unless settings
 //! were given; signatures are checked only for shops given a secret.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use cartback_core::ids::ShopId;
+use cartback_core::ids::{PoolName, ShopId};
+use cartback_core::offer_codes::OfferCode;
 use cartback_core::ports::{PortError, ShopDirectory, WebhookSecrets};
 use cartback_core::shop::{Secret, Shop, ShopSettings, SignatureCheck};
 
@@ -12,6 +13,8 @@ use cartback_core::shop::{Secret, Shop, ShopSettings, SignatureCheck};
 pub struct LocalShops {
     settings: Arc<HashMap<ShopId, ShopSettings>>,
     secrets: Arc<HashMap<ShopId, Secret>>,
+    /// Offer code pools to fill before a run, as the shop would import them.
+    pools: Arc<BTreeMap<(ShopId, PoolName), Vec<OfferCode>>>,
 }
 
 impl LocalShops {
@@ -40,6 +43,20 @@ impl LocalShops {
     pub fn with_secret(mut self, id: ShopId, secret: Secret) -> Self {
         Arc::make_mut(&mut self.secrets).insert(id, secret);
         self
+    }
+
+    /// The shop's pool `pool` holds `codes` when a local run starts.
+    pub fn with_offer_pool(mut self, id: ShopId, pool: PoolName, codes: Vec<OfferCode>) -> Self {
+        Arc::make_mut(&mut self.pools).insert((id, pool), codes);
+        self
+    }
+
+    /// Every pool to fill: shop, pool, codes.
+    pub fn offer_pools(&self) -> Vec<(ShopId, PoolName, Vec<OfferCode>)> {
+        self.pools
+            .iter()
+            .map(|((shop, pool), codes)| (shop.clone(), pool.clone(), codes.clone()))
+            .collect()
     }
 }
 

@@ -1,22 +1,27 @@
 //! The sender function, woken by a schedule: re-read the cart and the person, decide, claim,
 //! render, send by email or SMS, record, and arm the next step. Duplicate and late wake-ups
 //! are harmless; quiet hours and the frequency cap defer; consent and suppression skip or stop.
+//! A step whose offer names a pool shows a single-use code claimed for the cart step.
+
+use std::sync::{Arc, Mutex};
 
 use cartback_core::cart::{CartRecord, ContactRecord, Person, SentStep, Versioned};
 use cartback_core::decide::{Decision, DeferReason, Situation, SkipReason, StopReason, decide};
-use cartback_core::ids::{ContactKey, log_hash, tag_value};
+use cartback_core::ids::{ContactKey, PoolName, log_hash, tag_value};
 use cartback_core::lifecycle::{
     Stale, check_wakeup, claim, contact_sent, rearm, record_sent, release, stop,
 };
+use cartback_core::metrics::{Emf, NAMESPACE, Unit};
+use cartback_core::offer_codes::OfferCode;
 use cartback_core::ports::{
-    CartStore, Mailer, OutgoingEmail, OutgoingSms, PortError, Put, ShopDirectory, SmsSender,
-    WriteOutcome,
+    CartStore, Mailer, OfferCodes, OutgoingEmail, OutgoingSms, PortError, Put, ShopDirectory,
+    SmsSender, WriteOutcome,
 };
 use cartback_core::render::{
     EmailContext, Envelope, RenderError, RenderedEmail, RenderedSms, Renderer, mime_message,
 };
 use cartback_core::schedule::WakeUp;
-use cartback_core::sequence::{Channel, Sequence};
+use cartback_core::sequence::{Channel, Offer, Sequence};
 use cartback_core::shop::{Secret, Shop};
 use cartback_core::time::Clock;
 use cartback_core::unsubscribe::{self, UnsubscribeClaim};
@@ -27,17 +32,64 @@ use jiff::tz::TimeZone;
 /// Re-reads after a write conflict before giving up (and letting the invocation retry).
 const ATTEMPTS: usize = 5;
 
-pub struct SenderDeps<S, M, T, D, C> {
+pub struct SenderDeps<S, M, T, D, C, O> {
     pub store: S,
     pub mailer: M,
     pub sms: T,
     pub shops: D,
     pub clock: C,
+    /// The shops' pools of single-use offer codes.
+    pub offer_codes: O,
+    /// Where CloudWatch metrics go (stdout in Lambda).
+    pub metrics: Metrics,
     /// Compiled once per warm container.
     pub renderer: Renderer,
     /// Where unsubscribe links point and how they are signed; `None`: emails carry no
     /// unsubscribe link (and no `List-Unsubscribe` header).
     pub unsubscribe: Option<UnsubscribeLinks>,
+}
+
+/// Where the sender's CloudWatch metrics (EMF objects, `core::metrics`) go.
+#[derive(Debug, Clone, Default)]
+pub enum Metrics {
+    /// One JSON line on stdout each: in Lambda, CloudWatch Logs turns them into metrics.
+    Stdout,
+    /// Kept in memory (local runs and tests).
+    Memory(Arc<Mutex<Vec<Emf>>>),
+    /// Dropped.
+    #[default]
+    Off,
+}
+
+impl Metrics {
+    /// Metrics kept in memory, for `emitted`.
+    pub fn memory() -> Self {
+        Self::Memory(Arc::default())
+    }
+
+    pub fn emit(&self, emf: Emf) {
+        match self {
+            Self::Stdout => {
+                use std::io::Write;
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "{}", emf.to_line());
+            }
+            Self::Memory(kept) => {
+                if let Ok(mut kept) = kept.lock() {
+                    kept.push(emf);
+                }
+            }
+            Self::Off => {}
+        }
+    }
+
+    /// What was emitted so far (memory only).
+    pub fn emitted(&self) -> Vec<Emf> {
+        match self {
+            Self::Memory(kept) => kept.lock().map(|k| k.clone()).unwrap_or_default(),
+            _ => Vec::new(),
+        }
+    }
 }
 
 /// How the sender makes the signed unsubscribe link of each email.
@@ -80,6 +132,8 @@ pub enum Outcome {
         message_id: String,
         /// SMS parts the text takes (0 for email).
         segments: usize,
+        /// The offer code the message shows: the step's code, or the one drawn from its pool.
+        offer_code: Option<String>,
     },
     /// The step was passed over; the sequence goes on.
     Skipped {
@@ -129,6 +183,10 @@ pub enum SendError {
     Retryable(String),
     #[error("render failed: {0}")]
     Render(#[from] RenderError),
+    /// The offer code pool refused for good (a misconfigured table or role): the invocation
+    /// fails and ends in the dead-letter queue rather than send without the promised offer.
+    #[error("offer code pool failed: {0}")]
+    OfferCodes(PortError),
 }
 
 impl From<PortError> for SendError {
@@ -164,9 +222,9 @@ async fn contacts_of<S: CartStore>(store: &S, cart: &CartRecord) -> Result<Conta
 
 /// Handles one wake-up.
 #[tracing::instrument(skip_all, fields(shop = %wake.shop, cart = %log_hash(&[wake.shop.as_str(), wake.cart.as_str()]), step = wake.step + 1, generation = wake.generation))]
-pub async fn handle<S, M, T, D, C>(
+pub async fn handle<S, M, T, D, C, O>(
     wake: &WakeUp,
-    deps: &SenderDeps<S, M, T, D, C>,
+    deps: &SenderDeps<S, M, T, D, C, O>,
 ) -> Result<Outcome, SendError>
 where
     S: CartStore,
@@ -174,6 +232,7 @@ where
     T: SmsSender,
     D: ShopDirectory,
     C: Clock,
+    O: OfferCodes,
 {
     let Some(shop) = deps.shops.shop(&wake.shop).await? else {
         tracing::warn!("wake-up for a shop we no longer serve");
@@ -326,8 +385,8 @@ fn decision_name(decision: &Decision) -> String {
 }
 
 /// Writes the cart if nobody else did since we read it; `false` on a conflict.
-async fn write_cart<S, M, T, D, C>(
-    deps: &SenderDeps<S, M, T, D, C>,
+async fn write_cart<S, M, T, D, C, O>(
+    deps: &SenderDeps<S, M, T, D, C, O>,
     record: CartRecord,
     expected: u64,
 ) -> Result<bool, PortError>
@@ -353,14 +412,108 @@ struct Target<'a> {
     contacts: &'a Contacts,
 }
 
+/// The offer a message shows.
+enum ShownOffer<'a> {
+    None,
+    /// The step's offer with its own code (or none).
+    Fixed(&'a Offer),
+    /// The step's offer with a single-use code claimed for this cart step.
+    Drawn(OfferCode),
+}
+
+impl ShownOffer<'_> {
+    fn code(&self) -> Option<String> {
+        match self {
+            Self::None => None,
+            Self::Fixed(offer) => offer.code.clone(),
+            Self::Drawn(code) => Some(code.as_str().to_owned()),
+        }
+    }
+}
+
+/// The counters of pool metrics, one object per event.
+fn pool_metric(name: &str, pool: &PoolName, shop_hash: &str, value: f64, at: Timestamp) -> Emf {
+    Emf::new(NAMESPACE, at)
+        .dimension("Pool", pool.as_str())
+        .metric(name, Unit::Count, value)
+        .property("shop_hash", shop_hash)
+}
+
+/// The offer of `step`: when it names a pool, the code claimed for the cart step (the same
+/// one on a retry). An empty pool sends the step without the offer; a store error fails.
+async fn offer_for<'a, S, M, T, D, C, O>(
+    target: &Target<'a>,
+    cart: &CartRecord,
+    step: u32,
+    deps: &SenderDeps<S, M, T, D, C, O>,
+) -> Result<ShownOffer<'a>, SendError>
+where
+    C: Clock,
+    O: OfferCodes,
+{
+    let Some(offer) = target
+        .sequence
+        .steps
+        .get(step as usize)
+        .and_then(|s| s.offer.as_ref())
+    else {
+        return Ok(ShownOffer::None);
+    };
+    let Some(pool) = &offer.pool else {
+        return Ok(ShownOffer::Fixed(offer));
+    };
+    let now = deps.clock.now();
+    let shop_hash = log_hash(&[cart.shop.as_str()]);
+    match deps
+        .offer_codes
+        .claim(&cart.shop, pool, &cart.cart, step, now)
+        .await
+    {
+        Ok(Some(claimed)) => {
+            let low_water = target.shop.settings.offer_pool_low_water;
+            if claimed.remaining < low_water {
+                tracing::warn!(
+                    event = "offer_pool_low",
+                    pool = %pool,
+                    remaining = claimed.remaining,
+                    low_water,
+                    shop_hash = %shop_hash,
+                    "offer code pool running low; import more codes"
+                );
+                deps.metrics.emit(pool_metric(
+                    "OfferCodesRemaining",
+                    pool,
+                    &shop_hash,
+                    claimed.remaining as f64,
+                    now,
+                ));
+            }
+            Ok(ShownOffer::Drawn(claimed.code))
+        }
+        Ok(None) => {
+            tracing::warn!(
+                event = "offer_pool_empty",
+                pool = %pool,
+                shop_hash = %shop_hash,
+                "offer code pool is empty; the step goes out without its offer"
+            );
+            deps.metrics
+                .emit(pool_metric("OfferPoolEmpty", pool, &shop_hash, 1.0, now));
+            Ok(ShownOffer::None)
+        }
+        Err(error) if error.retryable => Err(SendError::Retryable(error.to_string())),
+        Err(error) => Err(SendError::OfferCodes(error)),
+    }
+}
+
 /// We hold the claim on `step`: render, send, record. Never sends twice: after the claim,
 /// errors either release the claim (retryable) or stop the cart (permanent).
-async fn send_claimed<S, M, T, D, C>(
+async fn send_claimed<S, M, T, D, C, O>(
     target: Target<'_>,
     claimed: Versioned<CartRecord>,
     step: u32,
     channel: Channel,
-    deps: &SenderDeps<S, M, T, D, C>,
+    deps: &SenderDeps<S, M, T, D, C, O>,
 ) -> Result<Outcome, SendError>
 where
     S: CartStore,
@@ -368,9 +521,27 @@ where
     T: SmsSender,
     D: ShopDirectory,
     C: Clock,
+    O: OfferCodes,
 {
     let cart = &claimed.value;
     let template = template_of(target.sequence, step);
+    let offer = match offer_for(&target, cart, step, deps).await {
+        Ok(offer) => offer,
+        Err(error) => {
+            if matches!(error, SendError::Retryable(_)) {
+                tracing::warn!(error = %error, "could not draw the offer code; claim released, invocation fails");
+            } else {
+                tracing::error!(error = %error, "the offer code pool refused; claim released, invocation fails");
+            }
+            release_claim(deps, &claimed, step).await;
+            return Err(error);
+        }
+    };
+    let offer_code = offer.code();
+    let drawn = match &offer {
+        ShownOffer::Drawn(code) => Some(code.as_str()),
+        _ => None,
+    };
     let composer = Composer {
         shop: target.shop,
         sequence: target.sequence,
@@ -378,6 +549,7 @@ where
         renderer: &deps.renderer,
         unsubscribe: deps.unsubscribe.as_ref(),
         now: deps.clock.now(),
+        drawn_code: drawn,
     };
     let prepared = match composer.compose(cart, step, channel) {
         Ok(prepared) => prepared,
@@ -426,6 +598,7 @@ where
                 subject,
                 message_id,
                 segments,
+                offer_code,
             })
         }
         Err(error) if error.retryable => {
@@ -469,6 +642,9 @@ pub struct Composer<'a> {
     pub renderer: &'a Renderer,
     pub unsubscribe: Option<&'a UnsubscribeLinks>,
     pub now: Timestamp,
+    /// The single-use code claimed for this cart step when the step's offer names a pool;
+    /// `None` there means the pool was empty and the step goes out without its offer.
+    pub drawn_code: Option<&'a str>,
 }
 
 impl Composer<'_> {
@@ -498,7 +674,17 @@ impl Composer<'_> {
             .get(step as usize)
             .and_then(|s| s.offer.as_ref())
         {
-            ctx = ctx.with_offer(offer, self.now, self.zone);
+            match (&offer.pool, self.drawn_code) {
+                // An empty pool: the step's no-offer words.
+                (Some(_), None) => {}
+                (Some(_), Some(code)) => {
+                    ctx = ctx.with_offer(offer, self.now, self.zone);
+                    if let Some(shown) = ctx.offer.as_mut() {
+                        code.clone_into(&mut shown.code);
+                    }
+                }
+                (None, _) => ctx = ctx.with_offer(offer, self.now, self.zone),
+            }
         }
         match channel {
             Channel::Sms => {
@@ -573,8 +759,8 @@ fn tag_safe(value: &str) -> String {
 
 /// Applies `change` to the cart while we still hold the claim on `step`, re-reading after a
 /// conflict (a webhook may have written meanwhile). `Ok(false)`: the claim is gone.
-async fn update_claimed<S, M, T, D, C>(
-    deps: &SenderDeps<S, M, T, D, C>,
+async fn update_claimed<S, M, T, D, C, O>(
+    deps: &SenderDeps<S, M, T, D, C, O>,
     claimed: &Versioned<CartRecord>,
     step: u32,
     change: impl Fn(&CartRecord) -> CartRecord,
@@ -606,8 +792,8 @@ where
 }
 
 /// Records the sent step and arms the next one.
-async fn record<S, M, T, D, C>(
-    deps: &SenderDeps<S, M, T, D, C>,
+async fn record<S, M, T, D, C, O>(
+    deps: &SenderDeps<S, M, T, D, C, O>,
     sequence: &Sequence,
     claimed: &Versioned<CartRecord>,
     sent: SentStep,
@@ -628,8 +814,8 @@ where
 
 /// Counts the message against the person's frequency cap, under every key they are known by
 /// here (email and phone), so a later cart that knows only one of them still sees it.
-async fn remember_send<S, M, T, D, C>(
-    deps: &SenderDeps<S, M, T, D, C>,
+async fn remember_send<S, M, T, D, C, O>(
+    deps: &SenderDeps<S, M, T, D, C, O>,
     cart: &CartRecord,
     known: &Contacts,
     at: Timestamp,
@@ -661,8 +847,8 @@ where
 }
 
 /// Gives the claim back so a retry can send; best effort (a stuck claim sends nothing).
-async fn release_claim<S, M, T, D, C>(
-    deps: &SenderDeps<S, M, T, D, C>,
+async fn release_claim<S, M, T, D, C, O>(
+    deps: &SenderDeps<S, M, T, D, C, O>,
     claimed: &Versioned<CartRecord>,
     step: u32,
 ) where

@@ -1,13 +1,13 @@
 //! Lambda wiring for the sender: a schedule's wake-up in, an email out.
 
 use cartback_aws::{
-    AwsConfig, DynamoCartStore, DynamoShopDirectory, SesMailer, SnsSms,
+    AwsConfig, DynamoCartStore, DynamoOfferCodes, DynamoShopDirectory, SesMailer, SnsSms,
     UNSUBSCRIBE_SECRET_PARAM_ENV,
 };
 use cartback_core::render::Renderer;
 use cartback_core::schedule::WakeUp;
 use cartback_core::time::SystemClock;
-use cartback_sender::{SenderDeps, UnsubscribeLinks, handle};
+use cartback_sender::{Metrics, SenderDeps, UnsubscribeLinks, handle};
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 
 #[tokio::main]
@@ -36,6 +36,9 @@ async fn main() -> Result<(), Error> {
         sms: SnsSms::new(&sdk),
         shops: DynamoShopDirectory::new(&sdk, &config.table),
         clock: SystemClock,
+        offer_codes: DynamoOfferCodes::new(&sdk, &config.table),
+        // EMF lines on stdout: CloudWatch Logs turns them into metrics.
+        metrics: Metrics::Stdout,
         renderer,
         unsubscribe,
     };

@@ -19,8 +19,10 @@ use cartback_core::schedule::WakeUp;
 use cartback_core::sequence::{Channel, Sequence};
 use cartback_core::shop::{EmailConsent, ShopSettings};
 use cartback_core::webhook::Headers;
-use cartback_local::{LocalShops, MemoryMailer, MemorySms, MemoryStore, VirtualClock};
-use cartback_sender::{Outcome, SendError, SenderDeps, handle};
+use cartback_local::{
+    LocalShops, MemoryMailer, MemoryOfferCodes, MemorySms, MemoryStore, VirtualClock,
+};
+use cartback_sender::{Metrics, Outcome, SendError, SenderDeps, handle};
 use jiff::{SignedDuration, Timestamp};
 
 const SHOP: &str = "demo-shop.myshopify.com";
@@ -102,7 +104,7 @@ fn wake(step: u32, generation: u32) -> WakeUp {
 struct Harness<M> {
     store: MemoryStore,
     clock: VirtualClock,
-    deps: SenderDeps<MemoryStore, M, MemorySms, LocalShops, VirtualClock>,
+    deps: SenderDeps<MemoryStore, M, MemorySms, LocalShops, VirtualClock, MemoryOfferCodes>,
 }
 
 impl Harness<MemoryMailer> {
@@ -126,6 +128,8 @@ impl<M: Mailer> Harness<M> {
                 sms: MemorySms::default(),
                 shops: LocalShops::defaults(),
                 clock: clock.clone(),
+                offer_codes: MemoryOfferCodes::default(),
+                metrics: Metrics::memory(),
                 renderer: Renderer::embedded(),
                 unsubscribe: None,
             },
@@ -209,8 +213,10 @@ async fn a_due_wake_up_sends_step_1_and_arms_step_2() {
             subject,
             message_id,
             segments,
+            offer_code,
         } => {
             assert_eq!(*step, 0);
+            assert_eq!(*offer_code, None, "the reminder has no offer");
             assert_eq!(sequence, "default");
             assert_eq!(*segments, 0, "an email has no SMS segments");
             assert_eq!(*channel, Channel::Email);
@@ -1218,4 +1224,278 @@ async fn the_cap_counts_the_persons_messages_whichever_key_a_later_cart_knows_th
         "{:?}",
         summary(&b)
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Offers with single-use codes drawn from the shop's pool
+
+const POOL_SEQUENCE: &str = "name = \"pool-offer\"\n\
+    [[step]]\ntemplate = \"offer\"\ndelay = \"1h\"\n\
+    offer = { description = \"10 % off your cart\", pool = \"winter10\", valid_for = \"24h\" }\n";
+
+fn winter10() -> cartback_core::ids::PoolName {
+    cartback_core::ids::PoolName::parse("winter10").expect("valid pool name")
+}
+
+fn offer_codes(names: &[&str]) -> Vec<cartback_core::offer_codes::OfferCode> {
+    names
+        .iter()
+        .map(|c| cartback_core::offer_codes::OfferCode::parse(*c).expect("valid code"))
+        .collect()
+}
+
+impl<M: Mailer> Harness<M> {
+    /// The shop sends `POOL_SEQUENCE` (an offer from pool `winter10` 1 h after the last
+    /// activity), warns below `low_water`; the pool holds `codes`.
+    fn with_pool(mut self, codes: &[&str], low_water: u64) -> Self {
+        let mut settings = ShopSettings::defaults_for(&shop());
+        settings.sequence_toml = Some(POOL_SEQUENCE.to_owned());
+        settings.offer_pool_low_water = low_water;
+        self.deps.shops = LocalShops::defaults().with_settings(shop(), settings);
+        self.deps
+            .offer_codes
+            .seed(&shop(), &winter10(), &offer_codes(codes));
+        self
+    }
+
+    /// A checkout as cart `token` on the pool sequence, last active at t0.
+    async fn pool_checkout(&self, token: &str) {
+        let sequence = Sequence::parse("pool.toml", POOL_SEQUENCE).expect("valid sequence");
+        self.checkout_on(token, CHECKOUT, &sequence, t0()).await;
+    }
+
+    fn available(&self) -> u64 {
+        self.deps.offer_codes.available(&shop(), &winter10())
+    }
+
+    fn metric_values(&self, name: &str) -> Vec<f64> {
+        self.deps
+            .metrics
+            .emitted()
+            .iter()
+            .filter_map(|m| m.value_of(name))
+            .collect()
+    }
+}
+
+fn offer_code_of(outcome: &Outcome) -> Option<String> {
+    match outcome {
+        Outcome::Sent { offer_code, .. } => offer_code.clone(),
+        _ => None,
+    }
+}
+
+/// The text part of an email in the outbox.
+fn text_of(email: &cartback_local::SentEmail) -> String {
+    mail_parser::MessageParser::default()
+        .parse(&email.raw)
+        .expect("a MIME message")
+        .body_text(0)
+        .expect("a text part")
+        .into_owned()
+}
+
+#[tokio::test]
+async fn an_offer_from_a_pool_shows_the_code_drawn_for_the_cart() {
+    let harness = Harness::new().with_pool(&["WINTER-A1", "WINTER-B2", "WINTER-C3"], 1);
+    harness.pool_checkout(TOKEN).await;
+
+    let outcome = harness
+        .wake_at(at(hours(1)), &wake(0, 1))
+        .await
+        .expect("handled");
+
+    let code = offer_code_of(&outcome).expect("the offer shows a code");
+    assert!(code.starts_with("WINTER-"), "{code}");
+    assert_eq!(
+        harness.deps.offer_codes.claimed_by(
+            &shop(),
+            &winter10(),
+            &cartback_core::offer_codes::OfferCode::parse(code.as_str()).expect("valid")
+        ),
+        Some((cart_id(), 0)),
+        "claimed for this cart's step"
+    );
+    assert_eq!(harness.available(), 2);
+    let outbox = harness.outbox();
+    assert_eq!(outbox.len(), 1);
+    let text = text_of(&outbox[0]);
+    assert!(
+        text.contains(&format!("Use this code at checkout: {code}")),
+        "{text}"
+    );
+    assert!(text.contains("10 % off your cart"), "{text}");
+    let message = mail_parser::MessageParser::default()
+        .parse(&outbox[0].raw)
+        .expect("a MIME message");
+    let html = message.body_html(0).expect("an HTML part");
+    assert!(html.contains(code.as_str()), "{html}");
+    assert!(
+        harness.metric_values("OfferCodesRemaining").is_empty(),
+        "2 left is not below 1"
+    );
+}
+
+#[tokio::test]
+async fn a_fixed_offer_code_is_reported_with_the_send() {
+    let harness = Harness::new();
+    harness
+        .checkout_on(
+            TOKEN,
+            CHECKOUT,
+            &Sequence::builtin("returning-customer").expect("shipped"),
+            t0(),
+        )
+        .await;
+
+    let outcomes = harness.run(TOKEN, at(hours(24 * 5))).await;
+
+    let codes: Vec<Option<String>> = outcomes.iter().map(|(_, o)| offer_code_of(o)).collect();
+    assert_eq!(codes, [None, None, Some("COMEBACK10".to_owned())]);
+}
+
+#[tokio::test]
+async fn a_retry_after_a_failed_send_shows_the_same_code_and_takes_no_other() {
+    let harness = Harness::with_mailer(FlakyMailer::failing_with(PortError::retryable(
+        "ses",
+        "TooManyRequestsException",
+    )))
+    .with_pool(&["WINTER-A1", "WINTER-B2", "WINTER-C3"], 1);
+    harness.pool_checkout(TOKEN).await;
+
+    let first = harness.wake_at(at(hours(1)), &wake(0, 1)).await;
+    assert!(matches!(first, Err(SendError::Retryable(_))), "{first:?}");
+    assert_eq!(harness.available(), 2, "the code stays with the cart step");
+    let retry = harness
+        .wake_at(at(hours(1) + mins(1)), &wake(0, 1))
+        .await
+        .expect("handled");
+
+    let code = offer_code_of(&retry).expect("a code");
+    assert_eq!(harness.available(), 2, "no second code taken");
+    let outbox = harness.deps.mailer.inner.outbox();
+    assert_eq!(outbox.len(), 1);
+    assert!(text_of(&outbox[0]).contains(&code));
+    assert_eq!(
+        harness.deps.offer_codes.claimed_by(
+            &shop(),
+            &winter10(),
+            &cartback_core::offer_codes::OfferCode::parse(code.as_str()).expect("valid")
+        ),
+        Some((cart_id(), 0))
+    );
+}
+
+#[tokio::test]
+async fn an_empty_pool_sends_the_step_without_the_offer_and_counts_it() {
+    let harness = Harness::new().with_pool(&[], 50);
+    harness.pool_checkout(TOKEN).await;
+
+    let outcome = harness
+        .wake_at(at(hours(1)), &wake(0, 1))
+        .await
+        .expect("handled");
+
+    assert_eq!(sent_step(&outcome), Some(0), "{outcome:?}");
+    assert_eq!(offer_code_of(&outcome), None);
+    let text = text_of(&harness.outbox()[0]);
+    assert!(!text.contains("Use this code"), "{text}");
+    assert!(!text.contains("10 % off"), "{text}");
+    assert!(
+        text.contains("still in your cart"),
+        "the no-offer wording: {text}"
+    );
+    assert_eq!(harness.metric_values("OfferPoolEmpty"), [1.0]);
+    let emitted = harness.deps.metrics.emitted();
+    let line: serde_json::Value =
+        serde_json::from_str(&emitted[0].to_line()).expect("one JSON object");
+    assert_eq!(line["Pool"], "winter10");
+    assert_eq!(
+        line["_aws"]["CloudWatchMetrics"][0]["Namespace"],
+        "cartback"
+    );
+    let cart = harness.cart().await.value;
+    assert_eq!(cart.sent.len(), 1, "the step is done");
+}
+
+#[tokio::test]
+async fn a_claim_that_leaves_the_pool_below_its_low_water_mark_emits_the_remaining_count() {
+    let harness = Harness::new().with_pool(&["WINTER-A1", "WINTER-B2", "WINTER-C3"], 2);
+    harness.pool_checkout("cart-a").await;
+    harness.pool_checkout("cart-b").await;
+
+    harness.run("cart-a", at(hours(2))).await;
+    assert!(
+        harness.metric_values("OfferCodesRemaining").is_empty(),
+        "2 left is not below 2"
+    );
+    harness.run("cart-b", at(hours(2))).await;
+
+    assert_eq!(harness.metric_values("OfferCodesRemaining"), [1.0]);
+    let emitted = harness.deps.metrics.emitted();
+    let line: serde_json::Value =
+        serde_json::from_str(&emitted[0].to_line()).expect("one JSON object");
+    assert_eq!(
+        line["_aws"]["CloudWatchMetrics"][0],
+        serde_json::json!({
+            "Namespace": "cartback",
+            "Dimensions": [["Pool"]],
+            "Metrics": [{ "Name": "OfferCodesRemaining", "Unit": "Count" }],
+        })
+    );
+    assert_eq!(line["Pool"], "winter10");
+    assert_eq!(
+        line["shop_hash"],
+        cartback_core::ids::log_hash(&[SHOP]),
+        "the shop by its hash"
+    );
+    assert!(!line.to_string().contains('@'));
+}
+
+#[tokio::test]
+async fn a_transient_error_drawing_the_code_releases_the_step_and_fails_so_a_retry_sends() {
+    let harness = Harness::new().with_pool(&["WINTER-A1"], 1);
+    harness.pool_checkout(TOKEN).await;
+    harness
+        .deps
+        .offer_codes
+        .fail_next_claim(PortError::retryable("dynamodb", "ThrottlingException"));
+
+    let first = harness.wake_at(at(hours(1)), &wake(0, 1)).await;
+
+    assert!(matches!(first, Err(SendError::Retryable(_))), "{first:?}");
+    assert!(harness.outbox().is_empty(), "nothing sent without its code");
+    let cart = harness.cart().await.value;
+    assert_eq!(cart.claimed_step, None, "the step claim is released");
+    assert!(cart.sent.is_empty());
+    assert_eq!(cart.next_due_at, Some(at(hours(1))));
+    assert_eq!(harness.available(), 1);
+
+    let retry = harness
+        .wake_at(at(hours(1) + mins(1)), &wake(0, 1))
+        .await
+        .expect("handled");
+    assert_eq!(offer_code_of(&retry).as_deref(), Some("WINTER-A1"));
+    assert_eq!(harness.outbox().len(), 1);
+}
+
+#[tokio::test]
+async fn a_permanent_pool_error_releases_the_step_and_fails_the_invocation() {
+    let harness = Harness::new().with_pool(&["WINTER-A1"], 1);
+    harness.pool_checkout(TOKEN).await;
+    harness
+        .deps
+        .offer_codes
+        .fail_next_claim(PortError::permanent(
+            "dynamodb",
+            "AccessDeniedException: not authorized to perform dynamodb:Query",
+        ));
+
+    let first = harness.wake_at(at(hours(1)), &wake(0, 1)).await;
+
+    assert!(matches!(first, Err(SendError::OfferCodes(_))), "{first:?}");
+    assert!(harness.outbox().is_empty());
+    let cart = harness.cart().await.value;
+    assert_eq!(cart.claimed_step, None);
+    assert_eq!(cart.stop_reason, None, "the cart is not given up on");
 }
