@@ -25,7 +25,7 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_dynamodbstreams::types::ShardIteratorType;
 use cartback_aws::{
     DynamoCartStore, DynamoOfferCodes, DynamoShopDirectory, SchedulerSchedules, SchedulerTarget,
-    SesMailer, SnsSms, SsmWebhookSecrets,
+    SesMailer, SnsSms, SsmWebhookSecrets, secret_from_parameter,
 };
 use cartback_core::ids::ShopId;
 use cartback_core::render::Renderer;
@@ -34,7 +34,8 @@ use cartback_core::shop::{Secret, ShopSettings};
 use cartback_feedback::{FeedbackDeps, Handled};
 use cartback_local::VirtualClock;
 use cartback_planner::PlannerDeps;
-use cartback_sender::{Metrics, Outcome, SenderDeps};
+use cartback_sender::{Metrics, Outcome, SenderDeps, UnsubscribeLinks};
+use cartback_unsubscribe::UnsubscribeDeps;
 use cartback_webhook::WebhookDeps;
 use jiff::Timestamp;
 use serde_json::{Value, json};
@@ -46,6 +47,10 @@ pub const SENDER_ARN: &str = "arn:aws:lambda:eu-north-1:123456789012:function:ca
 pub const SCHEDULER_ROLE_ARN: &str = "arn:aws:iam::123456789012:role/cartback-scheduler";
 pub const SCHEDULER_DLQ_ARN: &str = "arn:aws:sqs:eu-north-1:123456789012:cartback-scheduler-dlq";
 pub const REGION: &str = "eu-north-1";
+/// The SecureString with the unsubscribe token secret, as `infra/template.yaml` names it.
+pub const UNSUBSCRIBE_SECRET_PARAM: &str = "/cartback/unsubscribe-secret";
+/// The HTTP API's base URL the emails link to (nothing listens: tests call the handler).
+pub const PUBLIC_URL: &str = "https://abc123.execute-api.eu-north-1.amazonaws.com";
 
 /// Every log line the handlers wrote in this test process, as JSON (the Lambda format).
 pub fn captured_logs() -> String {
@@ -229,6 +234,7 @@ type Sender = SenderDeps<
     DynamoOfferCodes,
 >;
 type Feedback = FeedbackDeps<DynamoCartStore, DynamoShopDirectory, VirtualClock>;
+type Unsubscribe = UnsubscribeDeps<DynamoCartStore, DynamoShopDirectory, VirtualClock>;
 
 /// A schedule as read back from moto's Scheduler.
 #[derive(Debug, Clone)]
@@ -255,6 +261,7 @@ pub struct TestEnv {
     planner: Planner,
     sender: Sender,
     feedback: Feedback,
+    unsubscribe: Unsubscribe,
     shard_iterators: Mutex<HashMap<String, Option<String>>>,
 }
 
@@ -304,6 +311,18 @@ impl TestEnv {
             .send()
             .await
             .context("storing the webhook secret")?;
+        // The operator creates this secret before deploying; both functions read it at start.
+        aws_sdk_ssm::Client::new(&sdk)
+            .put_parameter()
+            .name(UNSUBSCRIBE_SECRET_PARAM)
+            .value("e2e-unsubscribe-secret-not-for-production")
+            .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+            .send()
+            .await
+            .context("storing the unsubscribe secret")?;
+        let unsubscribe_secret = secret_from_parameter(&sdk, UNSUBSCRIBE_SECRET_PARAM)
+            .await
+            .map_err(|e| anyhow!("{e}"))?;
         let clock = VirtualClock::new(now);
         let target = SchedulerTarget {
             group: GROUP.into(),
@@ -331,7 +350,18 @@ impl TestEnv {
                 offer_codes: DynamoOfferCodes::new(&sdk, TABLE),
                 metrics: Metrics::memory(),
                 renderer: Renderer::embedded(),
-                unsubscribe: None,
+                unsubscribe: Some(UnsubscribeLinks {
+                    base_url: PUBLIC_URL.to_owned(),
+                    secret: unsubscribe_secret.clone(),
+                }),
+            },
+            unsubscribe: UnsubscribeDeps {
+                feedback: FeedbackDeps {
+                    store: DynamoCartStore::new(&sdk, TABLE),
+                    shops: DynamoShopDirectory::new(&sdk, TABLE),
+                    clock: clock.clone(),
+                },
+                secret: unsubscribe_secret,
             },
             feedback: FeedbackDeps {
                 store: DynamoCartStore::new(&sdk, TABLE),
@@ -594,6 +624,56 @@ impl TestEnv {
         cartback_feedback::handle(&sns_event(messages)?, &self.feedback)
             .await
             .map_err(|e| anyhow!("feedback: {e}"))
+    }
+
+    /// Calls the unsubscribe function as API Gateway would (HTTP API, payload 2.0): `method`
+    /// GET or POST to `/unsubscribe?t=<token>`, a POST with the RFC 8058 one-click body.
+    /// Returns status and page.
+    pub async fn call_unsubscribe(&self, method: &str, token: &str) -> Result<(u16, String)> {
+        let query = format!("t={token}");
+        let mut event = json!({
+            "version": "2.0",
+            "routeKey": format!("{method} /unsubscribe"),
+            "rawPath": "/unsubscribe",
+            "rawQueryString": query,
+            "headers": {"host": "abc123.execute-api.eu-north-1.amazonaws.com"},
+            "queryStringParameters": {"t": token},
+            "requestContext": {
+                "accountId": "123456789012",
+                "apiId": "abc123",
+                "domainName": "abc123.execute-api.eu-north-1.amazonaws.com",
+                "domainPrefix": "abc123",
+                "http": {
+                    "method": method,
+                    "path": "/unsubscribe",
+                    "protocol": "HTTP/1.1",
+                    "sourceIp": "192.0.2.1",
+                    "userAgent": "Mozilla/5.0"
+                },
+                "requestId": "e2e",
+                "routeKey": format!("{method} /unsubscribe"),
+                "stage": "$default",
+                "time": "02/Nov/2026:09:00:00 +0000",
+                "timeEpoch": 1_793_610_000_000_u64
+            },
+            "isBase64Encoded": false
+        });
+        if method == "POST" {
+            event["headers"]["content-type"] = json!("application/x-www-form-urlencoded");
+            event["body"] = json!("List-Unsubscribe=One-Click");
+        }
+        let request = lambda_http::request::from_str(&event.to_string())
+            .map_err(|e| anyhow!("not an HTTP API event: {e}"))?;
+        let response = cartback_unsubscribe::handle_http(request, &self.unsubscribe)
+            .await
+            .map_err(|e| anyhow!("unsubscribe: {e}"))?;
+        let status = response.status().as_u16();
+        let body = match response.into_body() {
+            lambda_http::Body::Text(text) => text,
+            lambda_http::Body::Binary(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            _ => String::new(),
+        };
+        Ok((status, body))
     }
 
     /// SMS messages SNS accepted, from moto's state (`sns` → `SMS`: phone_number, message).

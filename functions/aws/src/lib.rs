@@ -20,4 +20,6 @@ pub use offer_codes::DynamoOfferCodes;
 pub use scheduler::SchedulerSchedules;
 pub use ses::SesMailer;
 pub use sns::SnsSms;
-pub use ssm::{SecretParameterError, SsmWebhookSecrets, secret_from_parameter_env};
+pub use ssm::{
+    SecretParameterError, SsmWebhookSecrets, secret_from_parameter, secret_from_parameter_env,
+};

@@ -106,14 +106,22 @@ pub async fn secret_from_parameter_env(
             name: env_name,
             fix: "set it to the name of the SSM SecureString holding the secret",
         })?;
+    secret_from_parameter(sdk, &name).await
+}
+
+/// Reads the SecureString `name` (decrypted).
+pub async fn secret_from_parameter(
+    sdk: &aws_config::SdkConfig,
+    name: &str,
+) -> Result<Secret, SecretParameterError> {
     let output = Client::new(sdk)
         .get_parameter()
-        .name(&name)
+        .name(name)
         .with_decryption(true)
         .send()
         .await
         .map_err(|e| SecretParameterError::Read {
-            name: name.clone(),
+            name: name.to_owned(),
             error: port_error(SERVICE, "GetParameter", &e),
         })?;
     output
@@ -121,5 +129,7 @@ pub async fn secret_from_parameter_env(
         .and_then(|p| p.value)
         .filter(|v| !v.is_empty())
         .map(Secret::new)
-        .ok_or(SecretParameterError::Empty { name })
+        .ok_or(SecretParameterError::Empty {
+            name: name.to_owned(),
+        })
 }
