@@ -713,6 +713,9 @@ pub struct Envelope<'a> {
     /// The one-click unsubscribe link (RFC 8058): when set, the message carries
     /// `List-Unsubscribe` and `List-Unsubscribe-Post`.
     pub unsubscribe_url: Option<&'a str>,
+    /// A mailbox the shop reads for unsubscribe requests by email (`mailto:` in
+    /// `List-Unsubscribe`, after the https link), for clients that only know mailto.
+    pub unsubscribe_mailto: Option<&'a Email>,
 }
 
 /// The full MIME message (multipart/alternative text + HTML).
@@ -731,14 +734,27 @@ pub fn mime_message(
         envelope.step + 1
     );
     let mut builder = MessageBuilder::new();
-    if let Some(url) = envelope.unsubscribe_url {
-        // Raw: written as is (no encoding); a URL has no whitespace, so it is never folded.
-        builder = builder
-            .header("List-Unsubscribe", Raw::new(format!("<{url}>")))
-            .header(
-                "List-Unsubscribe-Post",
-                Raw::new("List-Unsubscribe=One-Click"),
-            );
+    let targets: Vec<String> = envelope
+        .unsubscribe_url
+        .map(|url| format!("<{url}>"))
+        .into_iter()
+        .chain(
+            envelope
+                .unsubscribe_mailto
+                .map(|mailbox| format!("<mailto:{}?subject=unsubscribe>", mailbox.as_str())),
+        )
+        .collect();
+    if !targets.is_empty() {
+        // Raw: written as is (no encoding). No whitespace between the targets (RFC 2369 allows
+        // none), so the writer never folds the line inside the header.
+        builder = builder.header("List-Unsubscribe", Raw::new(targets.join(",")));
+    }
+    if envelope.unsubscribe_url.is_some() {
+        // One-click (RFC 8058) needs the https link; a mailto alone does not qualify.
+        builder = builder.header(
+            "List-Unsubscribe-Post",
+            Raw::new("List-Unsubscribe=One-Click"),
+        );
     }
     let bytes = builder
         .from((envelope.from_name, envelope.from.as_str()))

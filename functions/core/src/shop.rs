@@ -71,6 +71,10 @@ pub struct ShopSettings {
     /// `fi`; English when unset.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub default_locale: Option<String>,
+    /// A mailbox the shop reads for unsubscribe requests by email: added as a `mailto:` to
+    /// every email's `List-Unsubscribe`, after the one-click link.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unsubscribe_mailto: Option<Email>,
     /// A claim that leaves fewer free codes than this in an offer code pool logs a warning
     /// (`offer_pool_low`) and emits the `OfferCodesRemaining` metric.
     #[serde(default = "default_offer_pool_low_water")]
@@ -239,6 +243,7 @@ impl ShopSettings {
             rules: Rules::default(),
             sms_sender_id: None,
             default_locale: None,
+            unsubscribe_mailto: None,
             offer_pool_low_water: DEFAULT_OFFER_POOL_LOW_WATER,
         }
     }

@@ -331,6 +331,15 @@ fn mime(cart: &CartRecord, step: u32) -> String {
 }
 
 fn mime_with(cart: &CartRecord, step: u32, unsubscribe_url: Option<&str>) -> String {
+    mime_full(cart, step, unsubscribe_url, None)
+}
+
+fn mime_full(
+    cart: &CartRecord,
+    step: u32,
+    unsubscribe_url: Option<&str>,
+    mailto: Option<&Email>,
+) -> String {
     let (_, template) = steps()
         .nth(usize::try_from(step).expect("small"))
         .expect("a step");
@@ -350,6 +359,7 @@ fn mime_with(cart: &CartRecord, step: u32, unsubscribe_url: Option<&str>) -> Str
             step,
             date: at(hours(1)),
             unsubscribe_url,
+            unsubscribe_mailto: mailto,
         },
         &email,
     )
@@ -402,6 +412,21 @@ fn list_unsubscribe_headers_only_with_a_link() {
         header(&message, "List-Unsubscribe-Post"),
         Some("List-Unsubscribe=One-Click")
     );
+
+    // With the shop's mailbox: both, the one-click link first.
+    let mailbox = Email::parse("unsubscribe@demo-shop.example").expect("address");
+    let both = mime_full(&cart, 0, Some(&url), Some(&mailbox));
+    assert_eq!(
+        header(&both, "List-Unsubscribe"),
+        Some(
+            format!("<{url}>,<mailto:unsubscribe@demo-shop.example?subject=unsubscribe>").as_str()
+        )
+    );
+    assert!(header(&both, "List-Unsubscribe-Post").is_some());
+    // A mailbox alone is no one-click.
+    let mail_only = mime_full(&cart, 0, None, Some(&mailbox));
+    assert!(header(&mail_only, "List-Unsubscribe").is_some());
+    assert_eq!(header(&mail_only, "List-Unsubscribe-Post"), None);
 }
 
 #[test]

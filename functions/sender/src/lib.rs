@@ -721,6 +721,7 @@ impl Composer<'_> {
                         step,
                         date: self.now,
                         unsubscribe_url: unsubscribe_url.as_deref(),
+                        unsubscribe_mailto: settings.unsubscribe_mailto.as_ref(),
                     },
                     &rendered,
                 )?;
