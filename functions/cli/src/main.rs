@@ -51,32 +51,7 @@ enum Command {
     },
     /// Write one step of one cart exactly as it would be sent: message.eml (the full MIME
     /// given to SES), message.html and message.txt, or message.sms.txt for an SMS step.
-    Render {
-        /// JSON lines, as for `simulate`; the cart's state after the last one is rendered.
-        #[arg(long)]
-        events: PathBuf,
-        /// The cart id (for Shopify, the checkout token).
-        #[arg(long)]
-        cart: String,
-        /// The step, from 1.
-        #[arg(long)]
-        step: u32,
-        /// Render in this locale instead of the cart's (e.g. fi, pl-PL, ja).
-        #[arg(long)]
-        locale: Option<String>,
-        /// email or sms (default: the step's channel; email for sms_or_email).
-        #[arg(long, value_parser = parse_channel)]
-        channel: Option<cartback_core::sequence::Channel>,
-        /// Shop settings (TOML, as for `simulate`): branding, sequences, default locale.
-        #[arg(long)]
-        shops: Option<PathBuf>,
-        /// The shop's own template directory (email/<lang>/..., sms/<lang>/...).
-        #[arg(long)]
-        templates: Option<PathBuf>,
-        /// Where to write the files (created if missing).
-        #[arg(long)]
-        out: PathBuf,
-    },
+    Render(render::RenderRequest),
     /// Check sequence files and the built-in templates; errors name file, line and fix.
     Check {
         /// Sequence files (default: templates/sequences/*.toml).
@@ -114,14 +89,6 @@ enum CodesCommand {
     },
 }
 
-fn parse_channel(value: &str) -> Result<cartback_core::sequence::Channel, String> {
-    match value {
-        "email" => Ok(cartback_core::sequence::Channel::Email),
-        "sms" => Ok(cartback_core::sequence::Channel::Sms),
-        other => Err(format!("`{other}`: write email or sms")),
-    }
-}
-
 fn read(path: &PathBuf) -> Result<String, String> {
     std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))
 }
@@ -147,32 +114,11 @@ fn main() -> ExitCode {
             until,
             stats,
         } => runtime.block_on(simulate_command(events, sequence, shops, until, stats)),
-        Command::Render {
-            events,
-            cart,
-            step,
-            locale,
-            channel,
-            shops,
-            templates,
-            out,
-        } => {
-            let request = render::RenderRequest {
-                events,
-                cart,
-                step,
-                locale,
-                channel,
-                shops,
-                templates,
-                out,
-            };
-            runtime.block_on(render::run(&request)).and_then(|written| {
-                serde_json::to_string(&written)
-                    .map(|line| println!("{line}"))
-                    .map_err(|e| e.to_string())
-            })
-        }
+        Command::Render(request) => runtime.block_on(render::run(&request)).and_then(|written| {
+            serde_json::to_string(&written)
+                .map(|line| println!("{line}"))
+                .map_err(|e| e.to_string())
+        }),
         Command::Check { files, templates } => check::run(&files, templates.as_deref()),
         Command::Codes {
             command:

@@ -17,17 +17,41 @@ use serde::Serialize;
 
 use crate::simulate;
 
-/// What to render.
+/// What to render (the `render` command's arguments).
+#[derive(clap::Args)]
 pub struct RenderRequest {
+    /// JSON lines, as for `simulate`; the cart's state after the last one is rendered.
+    #[arg(long)]
     pub events: PathBuf,
+    /// The cart id (for Shopify, the checkout token).
+    #[arg(long)]
     pub cart: String,
-    /// 1-based.
+    /// The step, from 1.
+    #[arg(long)]
     pub step: u32,
+    /// Render in this locale instead of the cart's (e.g. fi, pl-PL, ja).
+    #[arg(long)]
     pub locale: Option<String>,
+    /// email or sms (default: the step's channel; email for sms_or_email).
+    #[arg(long, value_parser = parse_channel)]
     pub channel: Option<Channel>,
+    /// Shop settings (TOML, as for `simulate`): branding, sequences, default locale.
+    #[arg(long)]
     pub shops: Option<PathBuf>,
+    /// The shop's own template directory (email/<lang>/..., sms/<lang>/...).
+    #[arg(long)]
     pub templates: Option<PathBuf>,
+    /// Where to write the files (created if missing).
+    #[arg(long)]
     pub out: PathBuf,
+}
+
+fn parse_channel(value: &str) -> Result<Channel, String> {
+    match value {
+        "email" => Ok(Channel::Email),
+        "sms" => Ok(Channel::Sms),
+        other => Err(format!("`{other}`: write email or sms")),
+    }
 }
 
 /// What was written, printed as one JSON object.

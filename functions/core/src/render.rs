@@ -492,18 +492,6 @@ impl Renderer {
         Templates { set: &self.base }
     }
 
-    /// See [`Templates::locale_for`]; the built-in templates.
-    pub fn locale_for(
-        &self,
-        channel: &crate::sequence::Channel,
-        template: &str,
-        wanted: Option<&str>,
-        shop_default: Option<&str>,
-    ) -> MessageLocale {
-        self.base()
-            .locale_for(channel, template, wanted, shop_default)
-    }
-
     /// See [`Templates::render_email`]; the built-in templates.
     pub fn render_email(
         &self,
