@@ -5,6 +5,7 @@
 mod config;
 mod dynamo;
 mod errors;
+mod first_use;
 mod scheduler;
 mod ses;
 mod sns;
@@ -15,7 +16,10 @@ pub use config::{
     load_sdk_config,
 };
 pub use dynamo::{DynamoCartStore, DynamoShopDirectory, keys};
+pub use first_use::{FirstUse, FirstUseError};
 pub use scheduler::SchedulerSchedules;
 pub use ses::SesMailer;
 pub use sns::SnsSms;
-pub use ssm::{SecretParameterError, SsmWebhookSecrets, secret_from_parameter_env};
+pub use ssm::{
+    SecretParameter, SecretParameterError, SsmWebhookSecrets, secret_from_parameter_env,
+};

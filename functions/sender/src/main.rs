@@ -1,7 +1,7 @@
 //! Lambda wiring for the sender: a schedule's wake-up in, an email out.
 
 use cartback_aws::{
-    AwsConfig, DynamoCartStore, DynamoShopDirectory, SesMailer, SnsSms,
+    AwsConfig, DynamoCartStore, DynamoShopDirectory, FirstUse, SecretParameter, SesMailer, SnsSms,
     UNSUBSCRIBE_SECRET_PARAM_ENV,
 };
 use cartback_core::render::Renderer;
@@ -15,26 +15,43 @@ async fn main() -> Result<(), Error> {
     cartback_aws::init_tracing();
     let config = AwsConfig::from_env()?;
     let sdk = cartback_aws::load_sdk_config().await;
-    // Unsubscribe links need both the public URL and the signing secret (read once).
+    // Unsubscribe links need the public URL and the signing secret: the parameter's name is
+    // checked now, its value read from SSM on the first wake-up (no network during init).
     let unsubscribe = match config.public_url.clone() {
-        Some(base_url) => Some(UnsubscribeLinks {
+        Some(base_url) => Some((
             base_url,
-            secret: cartback_aws::secret_from_parameter_env(&sdk, UNSUBSCRIBE_SECRET_PARAM_ENV)
-                .await?,
-        }),
+            SecretParameter::from_env(&sdk, UNSUBSCRIBE_SECRET_PARAM_ENV)?,
+        )),
         None => None,
     };
-    let deps = SenderDeps {
+    let deps = FirstUse::new(SenderDeps {
         store: DynamoCartStore::new(&sdk, &config.table),
         mailer: SesMailer::new(&sdk, config.configuration_set.clone()),
         sms: SnsSms::new(&sdk),
         shops: DynamoShopDirectory::new(&sdk, &config.table),
         clock: SystemClock,
         renderer: Renderer::embedded(),
-        unsubscribe,
-    };
-    let deps = &deps;
+        unsubscribe: None,
+    });
+    let (deps, unsubscribe) = (&deps, &unsubscribe);
     run(service_fn(move |event: LambdaEvent<WakeUp>| async move {
+        let deps = deps
+            .get(
+                || async {
+                    match unsubscribe {
+                        Some((base_url, parameter)) => Ok(Some(UnsubscribeLinks {
+                            base_url: base_url.clone(),
+                            secret: parameter.read().await?,
+                        })),
+                        None => Ok::<_, cartback_aws::SecretParameterError>(None),
+                    }
+                },
+                |partial, links| SenderDeps {
+                    unsubscribe: links,
+                    ..partial
+                },
+            )
+            .await?;
         // An error fails the invocation: Lambda's async retries and the DLQ take over.
         handle(&event.payload, deps)
             .await
