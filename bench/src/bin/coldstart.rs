@@ -129,6 +129,8 @@ struct Args {
     json: Option<PathBuf>,
     only: Option<Vec<String>>,
     first_invocation: bool,
+    /// Extra variables for every function (experiments, e.g. SSL_CERT_FILE).
+    env: Vec<(String, String)>,
 }
 
 fn args() -> Result<Args, String> {
@@ -138,6 +140,7 @@ fn args() -> Result<Args, String> {
         json: None,
         only: None,
         first_invocation: true,
+        env: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
@@ -148,9 +151,14 @@ fn args() -> Result<Args, String> {
             "--json" => parsed.json = Some(PathBuf::from(value()?)),
             "--only" => parsed.only = Some(value()?.split(',').map(str::to_owned).collect()),
             "--no-invoke" => parsed.first_invocation = false,
+            "--env" => {
+                let pair = value()?;
+                let (k, v) = pair.split_once('=').ok_or("--env NAME=VALUE")?;
+                parsed.env.push((k.to_owned(), v.to_owned()));
+            }
             other => {
                 return Err(format!(
-                    "unknown argument {other}; usage: coldstart --bins DIR [--runs N] [--json FILE] [--only a,b] [--no-invoke]"
+                    "unknown argument {other}; usage: coldstart --bins DIR [--runs N] [--json FILE] [--only a,b] [--no-invoke] [--env NAME=VALUE]..."
                 ));
             }
         }
@@ -169,17 +177,14 @@ struct Samples {
     last_failure: Option<String>,
 }
 
-fn measure(
-    function: &Function,
-    bins: &Path,
-    logs: &Path,
-    invoke: bool,
-) -> Result<Measured, String> {
-    let env: Vec<(String, String)> = function
+fn measure(function: &Function, args: &Args, logs: &Path) -> Result<Measured, String> {
+    let (bins, invoke) = (&args.bins, args.first_invocation);
+    let mut env: Vec<(String, String)> = function
         .env
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
+    env.extend(args.env.iter().cloned());
     let name = format!("cartback-{}", function.name);
     cold_start(&Launch {
         program: &bins.join(function.name),
@@ -231,7 +236,7 @@ fn main() -> ExitCode {
             // Rotate the order so no function always goes first.
             let i = (k + run) % functions.len();
             let function = &functions[i];
-            let measured = match measure(function, &args.bins, &logs, args.first_invocation) {
+            let measured = match measure(function, &args, &logs) {
                 Ok(m) => m,
                 Err(e) => {
                     eprintln!("coldstart: {e}");

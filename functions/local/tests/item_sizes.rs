@@ -2,13 +2,26 @@
 //! lifecycle (DynamoDB bills a write per started KB and a consistent read per started 4 KB).
 //! Run with `--nocapture` to see the sizes.
 
-use cartback_bench::fixtures;
 use cartback_core::cart::CartRecord;
 use cartback_core::webhook::Headers;
 use cartback_local::{LocalShops, LocalStack};
 use cartback_webhook::WebhookRequest;
 use jiff::{SignedDuration, Timestamp};
 use serde_dynamo::AttributeValue;
+use serde_json::Value;
+
+const CHECKOUT: &str = include_str!("../../core/tests/fixtures/shopify/checkouts_create.json");
+
+/// The fixture checkout with its two line items repeated to `items`.
+fn checkout(items: usize) -> Vec<u8> {
+    let mut checkout: Value = serde_json::from_str(CHECKOUT).expect("fixture");
+    let lines = checkout["line_items"]
+        .as_array()
+        .cloned()
+        .expect("line items");
+    checkout["line_items"] = Value::Array(lines.iter().cycle().take(items).cloned().collect());
+    serde_json::to_vec(&checkout).expect("JSON")
+}
 
 /// DynamoDB's item size rules: attribute names plus values; numbers about one byte per two
 /// digits plus one; lists and maps 3 bytes plus 1 per element.
@@ -54,10 +67,10 @@ async fn cart_after_lifecycle(items: usize) -> CartRecord {
     let start: Timestamp = "2026-11-02T08:00:00Z".parse().expect("time");
     let stack = LocalStack::new(start, LocalShops::defaults());
     let request = WebhookRequest {
-        shop: fixtures::SHOP.to_owned(),
+        shop: "demo-shop.myshopify.com".to_owned(),
         platform: "shopify".to_owned(),
         headers: Headers::new().with("X-Shopify-Topic", "checkouts/create"),
-        body: fixtures::checkout(items),
+        body: checkout(items),
     };
     let (reply, _) = stack.deliver(&request).await.expect("delivered");
     assert_eq!(reply.status(), 200, "{}", reply.body());
