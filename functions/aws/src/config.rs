@@ -77,8 +77,22 @@ impl AwsConfig {
 }
 
 /// The SDK configuration from the environment (region, credentials, `AWS_ENDPOINT_URL`).
+///
+/// Lambda always sets `AWS_REGION` and the execution role's keys in the environment: when
+/// they are there, they are used directly, so init builds no provider chain (profile files,
+/// SSO, STS web identity, container and instance metadata clients) that would never be asked.
+/// Without them (a developer's machine with a profile) the default chains apply.
 pub async fn load_sdk_config() -> aws_config::SdkConfig {
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if let Some(region) = var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION")) {
+        loader = loader.region(aws_config::Region::new(region));
+    }
+    if var("AWS_ACCESS_KEY_ID").is_some() && var("AWS_SECRET_ACCESS_KEY").is_some() {
+        loader = loader.credentials_provider(
+            aws_config::environment::EnvironmentVariableCredentialsProvider::new(),
+        );
+    }
+    loader.load().await
 }
 
 /// JSON logs, one object per line, level from `AWS_LAMBDA_LOG_LEVEL` or `RUST_LOG`.

@@ -5,6 +5,7 @@
 mod config;
 mod dynamo;
 mod errors;
+mod first_use;
 mod offer_codes;
 mod scheduler;
 mod ses;
@@ -16,10 +17,12 @@ pub use config::{
     load_sdk_config,
 };
 pub use dynamo::{DynamoCartStore, DynamoShopDirectory, keys};
+pub use first_use::{FirstUse, FirstUseError};
 pub use offer_codes::DynamoOfferCodes;
 pub use scheduler::SchedulerSchedules;
 pub use ses::SesMailer;
 pub use sns::SnsSms;
 pub use ssm::{
-    SecretParameterError, SsmWebhookSecrets, secret_from_parameter, secret_from_parameter_env,
+    SecretParameter, SecretParameterError, SsmWebhookSecrets, secret_from_parameter,
+    secret_from_parameter_env,
 };

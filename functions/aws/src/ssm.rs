@@ -93,43 +93,83 @@ pub enum SecretParameterError {
     Empty { name: String },
 }
 
-/// Reads the SecureString named by the environment variable `env_name` once (at start):
-/// used for the unsubscribe token secret (`CARTBACK_UNSUBSCRIBE_SECRET_PARAM`).
+/// A SecureString named by an environment variable (the unsubscribe token secret,
+/// `CARTBACK_UNSUBSCRIBE_SECRET_PARAM`): the name is checked at start, the value is read
+/// with [`SecretParameter::read`] when a handler first needs it, so init makes no network
+/// call (see [`crate::FirstUse`]).
+pub struct SecretParameter {
+    client: Client,
+    name: String,
+}
+
+impl SecretParameter {
+    /// Checks that `env_name` names a parameter; reads nothing yet.
+    pub fn from_env(
+        sdk: &aws_config::SdkConfig,
+        env_name: &'static str,
+    ) -> Result<Self, crate::ConfigError> {
+        let name = std::env::var(env_name)
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+            .ok_or(crate::ConfigError {
+                name: env_name,
+                fix: "set it to the name of the SSM SecureString holding the secret",
+            })?;
+        Ok(Self {
+            client: Client::new(sdk),
+            name,
+        })
+    }
+
+    /// The parameter `name` (no environment variable involved).
+    pub fn new(sdk: &aws_config::SdkConfig, name: &str) -> Self {
+        Self {
+            client: Client::new(sdk),
+            name: name.to_owned(),
+        }
+    }
+
+    /// The parameter's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// One `GetParameter` (with decryption).
+    pub async fn read(&self) -> Result<Secret, SecretParameterError> {
+        let output = self
+            .client
+            .get_parameter()
+            .name(&self.name)
+            .with_decryption(true)
+            .send()
+            .await
+            .map_err(|e| SecretParameterError::Read {
+                name: self.name.clone(),
+                error: port_error(SERVICE, "GetParameter", &e),
+            })?;
+        output
+            .parameter
+            .and_then(|p| p.value)
+            .filter(|v| !v.is_empty())
+            .map(Secret::new)
+            .ok_or(SecretParameterError::Empty {
+                name: self.name.clone(),
+            })
+    }
+}
+
+/// Reads the SecureString named by the environment variable `env_name` now.
 pub async fn secret_from_parameter_env(
     sdk: &aws_config::SdkConfig,
     env_name: &'static str,
 ) -> Result<Secret, SecretParameterError> {
-    let name = std::env::var(env_name)
-        .ok()
-        .filter(|v| !v.trim().is_empty())
-        .ok_or(crate::ConfigError {
-            name: env_name,
-            fix: "set it to the name of the SSM SecureString holding the secret",
-        })?;
-    secret_from_parameter(sdk, &name).await
+    SecretParameter::from_env(sdk, env_name)?.read().await
 }
 
-/// Reads the SecureString `name` (decrypted).
+/// Reads the SecureString `name` now (decrypted).
 pub async fn secret_from_parameter(
     sdk: &aws_config::SdkConfig,
     name: &str,
 ) -> Result<Secret, SecretParameterError> {
-    let output = Client::new(sdk)
-        .get_parameter()
-        .name(name)
-        .with_decryption(true)
-        .send()
-        .await
-        .map_err(|e| SecretParameterError::Read {
-            name: name.to_owned(),
-            error: port_error(SERVICE, "GetParameter", &e),
-        })?;
-    output
-        .parameter
-        .and_then(|p| p.value)
-        .filter(|v| !v.is_empty())
-        .map(Secret::new)
-        .ok_or(SecretParameterError::Empty {
-            name: name.to_owned(),
-        })
+    SecretParameter::new(sdk, name).read().await
 }

@@ -298,6 +298,9 @@ pub async fn run(
     let last = events.last().map_or(start, |l| l.at);
     let until = until.unwrap_or_else(|| last.checked_add(DEFAULT_TAIL).unwrap_or(last));
     let stack = LocalStack::new(start, shops.clone());
+    // Decisions are reported as they happen; keeping every MIME message as well would hold
+    // gigabytes for a large input.
+    stack.mailer.forget_messages();
     let runtime_error = |line: usize, e: &dyn std::fmt::Display| InputError {
         file: file.to_owned(),
         line,

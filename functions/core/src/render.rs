@@ -1,8 +1,8 @@
 //! Rendering a step's email: minijinja fills the MJML, text, subject and preheader
 //! templates; mrml turns MJML into HTML; mail-builder writes the MIME message SES sends.
 //!
-//! The templates under `templates/email/` are compiled into the binary; the environment is
-//! built once per warm container.
+//! The templates under `templates/email/` are embedded in the binary; the environment is
+//! built once per warm container and compiles each template on first use.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -378,11 +378,18 @@ fn environment() -> Environment<'static> {
         }
     });
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Chainable);
-    for (name, source) in EMBEDDED_TEMPLATES.iter().chain(EMBEDDED_SMS) {
-        // The embedded templates are checked by the tests; a syntax error there is a build
-        // defect, reported when rendering.
-        let _ = env.add_template(name, source);
-    }
+    // Each built-in template is compiled when first used and kept in the environment for the
+    // container's life: a container compiles only the locales and steps it renders, and
+    // none of them during init. The embedded templates are checked by the tests; a syntax
+    // error there is a build defect, reported when rendering. A shop's own files are added
+    // to the environment explicitly and take precedence over the loader.
+    env.set_loader(|name| {
+        Ok(EMBEDDED_TEMPLATES
+            .iter()
+            .chain(EMBEDDED_SMS)
+            .find(|(path, _)| *path == name)
+            .map(|(_, source)| (*source).to_owned()))
+    });
     env
 }
 

@@ -16,8 +16,16 @@ pub struct SentEmail {
     pub tags: Vec<(String, String)>,
 }
 
+#[derive(Debug, Default)]
+struct State {
+    outbox: Vec<SentEmail>,
+    sent: usize,
+    /// Sends are only counted, not kept (long simulations: no copy of every message).
+    forget: bool,
+}
+
 #[derive(Debug, Clone, Default)]
-pub struct MemoryMailer(Arc<Mutex<Vec<SentEmail>>>, CallCounts);
+pub struct MemoryMailer(Arc<Mutex<State>>, CallCounts);
 
 impl MemoryMailer {
     /// An outbox that counts the SES calls the real adapter would make.
@@ -26,19 +34,30 @@ impl MemoryMailer {
     }
 
     pub fn outbox(&self) -> Vec<SentEmail> {
-        self.0.lock().map(|o| o.clone()).unwrap_or_default()
+        self.0.lock().map(|s| s.outbox.clone()).unwrap_or_default()
+    }
+
+    /// From now on, messages are counted (and get ids) but not kept in the outbox.
+    pub fn forget_messages(&self) {
+        if let Ok(mut state) = self.0.lock() {
+            state.forget = true;
+        }
     }
 }
 
 impl Mailer for MemoryMailer {
     async fn send_email(&self, email: &OutgoingEmail) -> Result<String, PortError> {
         self.1.count("sesv2", "SendEmail");
-        let mut outbox = self
+        let mut state = self
             .0
             .lock()
             .map_err(|_| PortError::permanent("outbox", "lock poisoned"))?;
-        let message_id = format!("local-{:06}", outbox.len() + 1);
-        outbox.push(SentEmail {
+        state.sent += 1;
+        let message_id = format!("local-{:06}", state.sent);
+        if state.forget {
+            return Ok(message_id);
+        }
+        state.outbox.push(SentEmail {
             message_id: message_id.clone(),
             to: email.to.clone(),
             from: email.from.clone(),

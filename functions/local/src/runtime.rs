@@ -246,12 +246,7 @@ impl LocalStack {
     }
 
     fn next_wake(&self, until: Timestamp) -> Option<(Timestamp, WakeUp, usize)> {
-        let scheduled = self
-            .schedules
-            .pending()
-            .into_iter()
-            .filter(|s| s.at <= until)
-            .min_by_key(|s| s.at);
+        let scheduled = self.schedules.next_due_at().filter(|at| *at <= until);
         let mut retries = self.retries.lock().ok()?;
         let retry_index = retries
             .iter()
@@ -260,7 +255,7 @@ impl LocalStack {
             .min_by_key(|(_, r)| r.at)
             .map(|(i, _)| i);
         match (scheduled, retry_index) {
-            (Some(s), Some(i)) if retries[i].at < s.at => {
+            (Some(at), Some(i)) if retries[i].at < at => {
                 let r = retries.remove(i);
                 Some((r.at, r.wake, r.attempt))
             }

@@ -1,6 +1,6 @@
 //! The scheduler in memory: one-shot schedules by name, fired by the runtime.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 use cartback_core::ports::{PortError, Schedules};
@@ -12,6 +12,8 @@ use crate::calls::CallCounts;
 #[derive(Debug, Default)]
 struct State {
     pending: BTreeMap<String, ScheduleSpec>,
+    /// The same schedules by (time, name): the next one to fire is the first.
+    due: BTreeSet<(Timestamp, String)>,
     creates: u64,
     deletes: u64,
 }
@@ -35,14 +37,17 @@ impl MemorySchedules {
     /// like ActionAfterCompletion DELETE, is gone).
     pub fn take_due(&self, until: Timestamp) -> Option<ScheduleSpec> {
         let mut state = self.lock().ok()?;
-        let name = state
-            .pending
-            .values()
-            .filter(|spec| spec.at <= until)
-            .min_by(|a, b| a.at.cmp(&b.at).then_with(|| a.name.cmp(&b.name)))?
-            .name
-            .clone();
+        let (at, _) = state.due.first()?;
+        if *at > until {
+            return None;
+        }
+        let (_, name) = state.due.pop_first()?;
         state.pending.remove(&name)
+    }
+
+    /// When the earliest pending schedule fires.
+    pub fn next_due_at(&self) -> Option<Timestamp> {
+        self.lock().ok()?.due.first().map(|(at, _)| *at)
     }
 
     pub fn pending(&self) -> Vec<ScheduleSpec> {
@@ -64,10 +69,10 @@ impl Schedules for MemorySchedules {
         self.1.count("scheduler", "CreateSchedule");
         let mut state = self.lock()?;
         state.creates += 1;
-        state
-            .pending
-            .entry(spec.name.clone())
-            .or_insert_with(|| spec.clone());
+        if !state.pending.contains_key(&spec.name) {
+            state.due.insert((spec.at, spec.name.clone()));
+            state.pending.insert(spec.name.clone(), spec.clone());
+        }
         Ok(())
     }
 
@@ -75,7 +80,9 @@ impl Schedules for MemorySchedules {
         self.1.count("scheduler", "DeleteSchedule");
         let mut state = self.lock()?;
         state.deletes += 1;
-        state.pending.remove(name);
+        if let Some(spec) = state.pending.remove(name) {
+            state.due.remove(&(spec.at, spec.name));
+        }
         Ok(())
     }
 }

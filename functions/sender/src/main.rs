@@ -1,8 +1,8 @@
 //! Lambda wiring for the sender: a schedule's wake-up in, an email out.
 
 use cartback_aws::{
-    AwsConfig, DynamoCartStore, DynamoOfferCodes, DynamoShopDirectory, SesMailer, SnsSms,
-    UNSUBSCRIBE_SECRET_PARAM_ENV,
+    AwsConfig, DynamoCartStore, DynamoOfferCodes, DynamoShopDirectory, FirstUse, SecretParameter,
+    SesMailer, SnsSms, UNSUBSCRIBE_SECRET_PARAM_ENV,
 };
 use cartback_core::render::Renderer;
 use cartback_core::schedule::WakeUp;
@@ -15,22 +15,22 @@ async fn main() -> Result<(), Error> {
     cartback_aws::init_tracing();
     let config = AwsConfig::from_env()?;
     let sdk = cartback_aws::load_sdk_config().await;
-    // Unsubscribe links need both the public URL and the signing secret (read once).
+    // Unsubscribe links need the public URL and the signing secret: the parameter's name is
+    // checked now, its value read from SSM on the first wake-up (no network during init).
     let unsubscribe = match config.public_url.clone() {
-        Some(base_url) => Some(UnsubscribeLinks {
+        Some(base_url) => Some((
             base_url,
-            secret: cartback_aws::secret_from_parameter_env(&sdk, UNSUBSCRIBE_SECRET_PARAM_ENV)
-                .await?,
-        }),
+            SecretParameter::from_env(&sdk, UNSUBSCRIBE_SECRET_PARAM_ENV)?,
+        )),
         None => None,
     };
-    // Shops' own templates are compiled here, once: a broken file stops the start with its
-    // file and line instead of failing sends later.
+    // Shops' own templates are compiled here, once (local files, no network): a broken file
+    // stops the start with its file and line instead of failing sends later.
     let renderer = match &config.templates_dir {
         Some(dir) => Renderer::embedded().with_template_root(dir)?,
         None => Renderer::embedded(),
     };
-    let deps = SenderDeps {
+    let deps = FirstUse::new(SenderDeps {
         store: DynamoCartStore::new(&sdk, &config.table),
         mailer: SesMailer::new(&sdk, config.configuration_set.clone()),
         sms: SnsSms::new(&sdk),
@@ -40,10 +40,27 @@ async fn main() -> Result<(), Error> {
         // EMF lines on stdout: CloudWatch Logs turns them into metrics.
         metrics: Metrics::Stdout,
         renderer,
-        unsubscribe,
-    };
-    let deps = &deps;
+        unsubscribe: None,
+    });
+    let (deps, unsubscribe) = (&deps, &unsubscribe);
     run(service_fn(move |event: LambdaEvent<WakeUp>| async move {
+        let deps = deps
+            .get(
+                || async {
+                    match unsubscribe {
+                        Some((base_url, parameter)) => Ok(Some(UnsubscribeLinks {
+                            base_url: base_url.clone(),
+                            secret: parameter.read().await?,
+                        })),
+                        None => Ok::<_, cartback_aws::SecretParameterError>(None),
+                    }
+                },
+                |partial, links| SenderDeps {
+                    unsubscribe: links,
+                    ..partial
+                },
+            )
+            .await?;
         // An error fails the invocation: Lambda's async retries and the DLQ take over.
         handle(&event.payload, deps)
             .await

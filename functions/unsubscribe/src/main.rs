@@ -1,7 +1,10 @@
-//! Lambda wiring for the unsubscribe function: config, AWS clients and the token secret
-//! once, then serve `GET|POST /unsubscribe?t=TOKEN`.
+//! Lambda wiring for the unsubscribe function: config and AWS clients once, the token
+//! secret on the first request, then serve `GET|POST /unsubscribe?t=TOKEN`.
 
-use cartback_aws::{AwsConfig, DynamoCartStore, DynamoShopDirectory, UNSUBSCRIBE_SECRET_PARAM_ENV};
+use cartback_aws::{
+    AwsConfig, DynamoCartStore, DynamoShopDirectory, FirstUse, SecretParameter,
+    UNSUBSCRIBE_SECRET_PARAM_ENV,
+};
 use cartback_core::time::SystemClock;
 use cartback_feedback::FeedbackDeps;
 use cartback_unsubscribe::{UnsubscribeDeps, handle_http};
@@ -12,18 +15,22 @@ async fn main() -> Result<(), Error> {
     cartback_aws::init_tracing();
     let config = AwsConfig::from_env()?;
     let sdk = cartback_aws::load_sdk_config().await;
-    let secret =
-        cartback_aws::secret_from_parameter_env(&sdk, UNSUBSCRIBE_SECRET_PARAM_ENV).await?;
-    let deps = UnsubscribeDeps {
-        feedback: FeedbackDeps {
-            store: DynamoCartStore::new(&sdk, &config.table),
-            shops: DynamoShopDirectory::new(&sdk, &config.table),
-            clock: SystemClock,
-        },
-        secret,
-    };
-    let deps = &deps;
+    // The parameter's name is checked now; its value is read from SSM on the first request
+    // (no network during init; a failed read fails that request, the next one tries again).
+    let secret = SecretParameter::from_env(&sdk, UNSUBSCRIBE_SECRET_PARAM_ENV)?;
+    let deps = FirstUse::new(FeedbackDeps {
+        store: DynamoCartStore::new(&sdk, &config.table),
+        shops: DynamoShopDirectory::new(&sdk, &config.table),
+        clock: SystemClock,
+    });
+    let (deps, secret) = (&deps, &secret);
     run(service_fn(move |request: Request| async move {
+        let deps = deps
+            .get(
+                || secret.read(),
+                |feedback, secret| UnsubscribeDeps { feedback, secret },
+            )
+            .await?;
         handle_http(request, deps).await.map_err(Error::from)
     }))
     .await

@@ -1,0 +1,220 @@
+//! Generated abandoned carts for `cartback simulate` at scale: a deterministic mix of
+//! shoppers over a week — most abandon and get the whole sequence, some update their cart
+//! first, some buy, some open or click, some have SMS consent, some come back with a newer
+//! cart — in four locales across ten shops. Payloads carry only the fields a Shopify
+//! checkout or order webhook is read for, so 100,000 carts stay around 160 MB of input.
+
+use std::io::{self, Write};
+
+use jiff::{SignedDuration, Timestamp};
+use serde_json::{Value, json};
+
+/// How many shops the carts are spread over.
+pub const SHOPS: u64 = 10;
+
+/// What the generator wrote.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Written {
+    pub carts: u64,
+    pub lines: u64,
+    pub bytes: u64,
+    pub orders: u64,
+    pub recipient_events: u64,
+}
+
+/// splitmix64: small, fast, deterministic; good enough to pick a mix.
+struct Mix(u64);
+
+impl Mix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// True with probability `percent` %.
+    fn chance(&mut self, percent: u64) -> bool {
+        self.next() % 100 < percent
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+fn at(t: Timestamp) -> String {
+    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+fn plus(t: Timestamp, secs: u64) -> Timestamp {
+    t.checked_add(SignedDuration::from_secs(secs as i64))
+        .unwrap_or(t)
+}
+
+struct Shopper {
+    shop: String,
+    token: String,
+    email: String,
+    phone: Option<String>,
+    first_name: &'static str,
+    locale: &'static str,
+    country: &'static str,
+    email_consent: bool,
+    returning: bool,
+}
+
+fn checkout(s: &Shopper, updated_at: Timestamp, quantity: u64) -> Value {
+    let beanie = 2490 * quantity;
+    let total = beanie + 2500;
+    let money = |cents: u64| format!("{}.{:02}", cents / 100, cents % 100);
+    json!({
+        "token": s.token,
+        "email": s.email,
+        "phone": s.phone,
+        "sms_marketing_phone": s.phone,
+        "buyer_accepts_marketing": s.email_consent,
+        "buyer_accepts_sms_marketing": s.phone.is_some(),
+        "customer_locale": s.locale,
+        "currency": "EUR",
+        "presentment_currency": "EUR",
+        "total_price": money(total),
+        "updated_at": at(updated_at),
+        "completed_at": null,
+        "abandoned_checkout_url": format!("https://{}/90123456789/checkouts/{}/recover?key=k{}", s.shop, s.token, &s.token[..8]),
+        "line_items": [
+            { "title": "Merino Wool Beanie", "variant_title": "Charcoal", "quantity": quantity, "price": "24.90" },
+            { "title": "Organic Cotton Tote", "variant_title": "Natural", "quantity": 2, "price": "12.50" }
+        ],
+        "shipping_address": { "country_code": s.country, "province_code": null },
+        "customer": { "first_name": s.first_name, "email": s.email, "phone": s.phone, "orders_count": u64::from(s.returning) * 2 }
+    })
+}
+
+fn order(s: &Shopper, number: u64, created_at: Timestamp) -> Value {
+    json!({
+        "id": 6_000_000_000_000_u64 + number,
+        "checkout_token": s.token,
+        "email": s.email,
+        "phone": s.phone,
+        "total_price": "49.90",
+        "currency": "EUR",
+        "created_at": at(created_at),
+        "processed_at": at(created_at),
+        "cancelled_at": null
+    })
+}
+
+/// Writes `carts` generated carts, one JSON line per input event, in time order per cart
+/// (`simulate` sorts the whole file by time).
+pub fn write(out: &mut impl Write, carts: u64, seed: u64) -> io::Result<Written> {
+    let mut mix = Mix(seed);
+    let start: Timestamp = "2026-11-02T00:00:00Z"
+        .parse()
+        .unwrap_or(Timestamp::UNIX_EPOCH);
+    // One week of carts, evenly spread.
+    let spacing = (7 * 24 * 3600 * 1000 / carts.max(1)).max(1);
+    let mut written = Written::default();
+    let line = |out: &mut dyn Write, value: Value, written: &mut Written| -> io::Result<()> {
+        let text = value.to_string();
+        out.write_all(text.as_bytes())?;
+        out.write_all(b"\n")?;
+        written.lines += 1;
+        written.bytes += text.len() as u64 + 1;
+        Ok(())
+    };
+    let locales = [
+        ("en", "IE", "Ada"),
+        ("en", "GB", "Grace"),
+        ("fi", "FI", "Aino"),
+        ("fi", "FI", "Eino"),
+        ("pl", "PL", "Zofia"),
+        ("ja", "JP", "Hanako"),
+    ];
+    for i in 0..carts {
+        let created = start
+            .checked_add(SignedDuration::from_millis((i * spacing) as i64))
+            .unwrap_or(start);
+        // One in twenty shoppers comes back with a newer cart (the older one is superseded).
+        let person = if i > 50 && mix.chance(5) {
+            i - 1 - mix.below(50)
+        } else {
+            i
+        };
+        let (locale, country, first_name) = locales[(person % locales.len() as u64) as usize];
+        let shopper = Shopper {
+            shop: format!("shop-{}.myshopify.com", person % SHOPS),
+            token: format!("{:032x}", (u128::from(seed) << 64) | (u128::from(i) + 1)),
+            email: format!("shopper{person}@example.com"),
+            // One in five gave a mobile number with SMS consent.
+            phone: (person % 5 == 0).then(|| format!("+35840{:07}", person % 10_000_000)),
+            first_name,
+            locale,
+            country,
+            email_consent: person % 7 != 0,
+            returning: person % 4 == 0,
+        };
+        let webhook = |topic: &str, t: Timestamp, payload: Value| json!({ "at": at(t), "shop": shopper.shop, "platform": "shopify", "topic": topic, "payload": payload });
+        line(
+            out,
+            webhook("checkouts/create", created, checkout(&shopper, created, 1)),
+            &mut written,
+        )?;
+        // Three in ten update their cart once to three times over the next half hour.
+        let mut last = created;
+        if mix.chance(30) {
+            for u in 0..=mix.below(3) {
+                last = plus(last, 60 + mix.below(600));
+                line(
+                    out,
+                    webhook("checkouts/update", last, checkout(&shopper, last, 2 + u)),
+                    &mut written,
+                )?;
+            }
+        }
+        // One in ten buys: half before the first reminder, half after it.
+        if mix.chance(10) {
+            let bought = plus(
+                last,
+                if mix.chance(50) { 600 } else { 2 * 3600 } + mix.below(1800),
+            );
+            line(
+                out,
+                webhook("orders/create", bought, order(&shopper, i, bought)),
+                &mut written,
+            )?;
+            written.orders += 1;
+        } else if shopper.email_consent && mix.chance(25) {
+            // A quarter of the emailed ones open the first reminder; some of those click.
+            let opened = plus(last, 3600 + 600 + mix.below(3600));
+            let event = if mix.chance(30) { "click" } else { "open" };
+            line(
+                out,
+                json!({ "at": at(opened), "shop": shopper.shop, "event": event, "cart": shopper.token, "step": 1 }),
+                &mut written,
+            )?;
+            written.recipient_events += 1;
+        }
+        written.carts += 1;
+    }
+    Ok(written)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_seed_gives_the_same_carts() {
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        let wa = write(&mut a, 200, 7).ok();
+        let wb = write(&mut b, 200, 7).ok();
+        assert_eq!(wa, wb);
+        assert_eq!(a, b);
+        let w = wa.unwrap_or_default();
+        assert_eq!(w.carts, 200);
+        assert!(w.orders > 0 && w.recipient_events > 0, "{w:?}");
+        assert!(w.bytes / w.lines < 1500, "compact lines: {w:?}");
+    }
+}
