@@ -297,7 +297,7 @@ fn standing(input: &ExplainInput<'_>) -> (CartState, Option<StopReason>, Option<
         now,
     };
     let step = cart.next_step;
-    let timing = step_timing(cart, sequence, step);
+    let (timing, due) = step_timing(cart, sequence, step);
     let (decision, at) = match decide(&situation(input.now)) {
         Decision::Wait { until } => (decide(&situation(until)), until),
         other => (other, cart.next_due_at.unwrap_or(input.now).max(input.now)),
@@ -327,7 +327,10 @@ fn standing(input: &ExplainInput<'_>) -> (CartState, Option<StopReason>, Option<
             step: step + 1,
             channel: None,
             at: until,
-            reason: format!("{} (due {timing})", reason.as_str()),
+            reason: match due {
+                Some(due) => format!("{} (due {}: {timing})", reason.as_str(), short_time(due)),
+                None => format!("{} ({timing})", reason.as_str()),
+            },
         },
         // Due again later still (only if the facts moved under us): say when.
         Decision::Wait { until } => NextDecision {
@@ -341,10 +344,10 @@ fn standing(input: &ExplainInput<'_>) -> (CartState, Option<StopReason>, Option<
     (CartState::Open, None, Some(next))
 }
 
-/// `1h after the last activity (14:00 UTC)` / `6h after step 1 (opened)`.
-fn step_timing(cart: &CartRecord, sequence: &Sequence, step: u32) -> String {
+/// `1h after the last activity` / `6h after step 1 (opened)`, and when that is.
+fn step_timing(cart: &CartRecord, sequence: &Sequence, step: u32) -> (String, Option<Timestamp>) {
     let Some(spec) = sequence.steps.get(step as usize) else {
-        return "past the last step".to_owned();
+        return ("past the last step".to_owned(), None);
     };
     let engagement = cart.engagement();
     let delay = spec.delay.for_engagement(engagement);
@@ -352,14 +355,14 @@ fn step_timing(cart: &CartRecord, sequence: &Sequence, step: u32) -> String {
         crate::sequence::Delay::Fixed(_) => String::new(),
         crate::sequence::Delay::ByEngagement { .. } => format!(" ({})", engagement_words(cart)),
     };
-    let due = due_at(cart, sequence, step)
-        .map(|t| format!(", due {}", short_time(t)))
-        .unwrap_or_default();
     let from = match spec.from {
         DelayFrom::PreviousStep if step > 0 => format!("step {step}"),
         _ => "the last activity".to_owned(),
     };
-    format!("{} after {from}{branch}{due}", duration(delay))
+    (
+        format!("{} after {from}{branch}", duration(delay)),
+        due_at(cart, sequence, step),
+    )
 }
 
 fn engagement_words(cart: &CartRecord) -> &'static str {
