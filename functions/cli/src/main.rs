@@ -1,8 +1,10 @@
-//! `cartback`: run the demo, simulate event files, check sequence files, import offer codes.
+//! `cartback`: run the demo, simulate event files, check sequence files, import offer codes,
+//! and explain a cart.
 
 mod check;
 mod codes;
 mod demo;
+mod explain;
 mod render;
 mod simulate;
 
@@ -91,6 +93,32 @@ enum Command {
     Codes {
         #[command(subcommand)]
         command: CodesCommand,
+    },
+    /// Explain one cart: its state, what was sent and why, and the next decision with its
+    /// reason and time — on a deployed table or on the running `cartback dev`.
+    Explain {
+        /// The shop's id, as in its webhook URL.
+        #[arg(long)]
+        shop: String,
+        /// The cart id (for Shopify, the checkout token).
+        #[arg(long)]
+        cart: String,
+        /// Ask the `cartback dev` running on --port (its moto and its clock).
+        #[arg(long, conflicts_with = "table")]
+        local: bool,
+        /// The deployed DynamoDB table (default: $CARTBACK_TABLE; AWS credentials, region
+        /// and `AWS_ENDPOINT_URL` from the environment).
+        #[arg(long)]
+        table: Option<String>,
+        /// The port of the `cartback dev` to ask (with --local).
+        #[arg(long, default_value_t = 8787)]
+        port: u16,
+        /// Explain as of this time (RFC 3339) instead of now.
+        #[arg(long)]
+        at: Option<Timestamp>,
+        /// One JSON object instead of text.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -188,6 +216,15 @@ fn main() -> ExitCode {
                 writeln!(std::io::stdout().lock(), "{line}")
                     .map_err(|e| format!("writing output: {e}"))
             }),
+        Command::Explain {
+            shop,
+            cart,
+            local,
+            table,
+            port,
+            at,
+            json,
+        } => runtime.block_on(explain_command(&shop, &cart, local, table, port, at, json)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -242,4 +279,36 @@ async fn simulate_command(
         }
         _ => Ok(()),
     }
+}
+
+async fn explain_command(
+    shop: &str,
+    cart: &str,
+    local: bool,
+    table: Option<String>,
+    port: u16,
+    at: Option<Timestamp>,
+    json: bool,
+) -> Result<(), String> {
+    let source = if local {
+        explain::Source::Local(port)
+    } else {
+        let table = table
+            .or_else(|| std::env::var(codes::TABLE_ENV).ok())
+            .filter(|t| !t.trim().is_empty())
+            .ok_or_else(|| {
+                format!(
+                    "pass --local (ask the running `cartback dev`) or --table NAME (or set {})",
+                    codes::TABLE_ENV
+                )
+            })?;
+        explain::Source::Table(table)
+    };
+    let explanation = explain::run(shop, cart, source, at).await?;
+    let text = if json {
+        serde_json::to_string(&explanation).map_err(|e| e.to_string())? + "\n"
+    } else {
+        explain::text(&explanation)
+    };
+    write!(std::io::stdout().lock(), "{text}").map_err(|e| format!("writing output: {e}"))
 }
