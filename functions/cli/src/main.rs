@@ -1,9 +1,10 @@
 //! `cartback`: run the demo, simulate event files, check sequence files, import offer codes,
-//! and explain a cart.
+//! explain a cart, and run the whole stack locally (`dev`).
 
 mod check;
 mod codes;
 mod demo;
+mod dev;
 mod explain;
 mod render;
 mod simulate;
@@ -120,6 +121,23 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The whole stack on this machine: a local AWS emulator (moto, installed on first use)
+    /// with the SAM template's resources, the real functions on it, HTTP webhooks and
+    /// unsubscribe routes, and an outbox page. Ctrl-C stops everything it started.
+    Dev {
+        /// The HTTP port (webhooks, unsubscribe, the outbox).
+        #[arg(long, default_value_t = 8787)]
+        port: u16,
+        /// moto's port (default: --port + 1); a moto already answering there is reused.
+        #[arg(long)]
+        moto_port: Option<u16>,
+        /// Run the clock N times faster: 60 = an hour a minute, 3600 = an hour a second.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+        speed: u32,
+        /// Print the functions' JSON logs too.
+        #[arg(long)]
+        logs: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -225,6 +243,17 @@ fn main() -> ExitCode {
             at,
             json,
         } => runtime.block_on(explain_command(&shop, &cart, local, table, port, at, json)),
+        Command::Dev {
+            port,
+            moto_port,
+            speed,
+            logs,
+        } => runtime.block_on(dev::run(dev::DevOptions {
+            port,
+            moto_port,
+            speed,
+            logs,
+        })),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
