@@ -337,8 +337,118 @@ pub async fn render(app: &App) -> Result<String, String> {
         carts: views,
         requests,
     };
-    app.templates
+    render_page(&app.templates, &page)
+}
+
+fn render_page(templates: &minijinja::Environment<'_>, page: &Page) -> Result<String, String> {
+    templates
         .get_template(TEMPLATE_NAME)
-        .and_then(|t| t.render(&page))
+        .and_then(|t| t.render(page))
         .map_err(|e| format!("rendering the outbox: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EVIL: &str = r#""><script>alert(1)</script><img src=x onerror=alert(2)>"#;
+
+    fn page() -> Page {
+        let at: Timestamp = "2026-11-23T14:00:00Z".parse().expect("time");
+        Page {
+            now: short_time(at),
+            speed: 60,
+            version: 7,
+            webhook_url: "http://localhost:8787/webhooks/{shop}/shopify".into(),
+            carts: vec![CartView {
+                anchor: "cart-0123456789abcdef".into(),
+                shop: "kuura-knitwear".into(),
+                cart: "c0ffee".into(),
+                state: "open",
+                summary: EVIL.into(),
+                sequence: Some("new-visitor".into()),
+                engagement: Some("none"),
+                reach: "email with marketing consent, no phone".into(),
+                timeline: vec![Item {
+                    sort: at,
+                    at: when(at),
+                    kind: "email",
+                    title: EVIL.into(),
+                    email: Some(EmailView {
+                        subject: EVIL.into(),
+                        from: EVIL.into(),
+                        to: EVIL.into(),
+                        html: framed(&format!("<html><head></head><body>{EVIL}</body></html>")),
+                        text: EVIL.into(),
+                        headers: vec![("Subject".into(), EVIL.into())],
+                    }),
+                    sms: Some(SmsView {
+                        to: "+358401234567".into(),
+                        text: EVIL.into(),
+                    }),
+                }],
+                next: Some(EVIL.into()),
+                wake_up: None,
+                actions: vec![ActionView {
+                    name: "purchase",
+                    label: "Purchase",
+                }],
+            }],
+            requests: vec![Line {
+                at: when(at),
+                text: EVIL.into(),
+            }],
+        }
+    }
+
+    fn templates() -> minijinja::Environment<'static> {
+        let mut env = minijinja::Environment::new();
+        env.add_template(TEMPLATE_NAME, TEMPLATE).expect("template");
+        env
+    }
+
+    #[test]
+    fn shoppers_input_is_escaped_everywhere() {
+        let html = render_page(&templates(), &page()).expect("renders");
+        // Only the page's own refresh script.
+        assert_eq!(html.matches("<script").count(), 1, "{html}");
+        assert!(!html.contains("<img src=x"), "{html}");
+        assert!(html.contains("&lt;script&gt;alert(1)"), "{html}");
+    }
+
+    #[test]
+    fn emails_are_framed_in_a_sandbox_without_scripts() {
+        let html = render_page(&templates(), &page()).expect("renders");
+        let frame = html
+            .split("<iframe ")
+            .nth(1)
+            .and_then(|rest| rest.split('>').next())
+            .expect("an iframe");
+        assert!(
+            frame.starts_with(r#"sandbox="allow-popups allow-popups-to-escape-sandbox""#),
+            "{frame}"
+        );
+        assert!(
+            !frame.contains("allow-scripts") && !frame.contains("allow-same-origin"),
+            "{frame}"
+        );
+        assert!(
+            html.contains(
+                "srcdoc=\"&lt;html&gt;&lt;head&gt;&lt;base target=&quot;_blank&quot;&gt;"
+            ),
+            "{html}"
+        );
+    }
+
+    #[test]
+    fn the_page_refreshes_itself_and_has_a_form_per_button() {
+        let html = render_page(&templates(), &page()).expect("renders");
+        assert!(html.contains(r#"<main data-version="7">"#), "{html}");
+        assert!(html.contains(r#"fetch("/outbox/version""#), "{html}");
+        assert!(
+            html.contains(r#"<button type="submit" data-action="purchase">Purchase</button>"#),
+            "{html}"
+        );
+        assert!(html.contains(r#"name="viewport" content="width=device-width, initial-scale=1""#));
+    }
 }
