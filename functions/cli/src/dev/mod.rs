@@ -179,6 +179,8 @@ pub async fn run(options: DevOptions) -> Result<(), String> {
     drop(app);
     let started_here = moto.started_here();
     moto.stop();
+    // The sample checkout and moto's log; kept when something failed before this point.
+    let _ = std::fs::remove_dir_all(&dir);
     println!(
         "cartback dev: stopped{}",
         if started_here {
