@@ -165,11 +165,12 @@ pub fn text(e: &Explanation) -> String {
         }
     }
     if let Some(wake) = e.wake_up_at {
-        let _ = writeln!(
-            out,
-            "  wake-up   {} (the scheduled wake-up; the sender re-arms if a later branch applies)",
-            short_time(wake)
-        );
+        let why = if e.next.is_some() {
+            "the scheduled wake-up; the sender re-arms if a later branch applies"
+        } else {
+            "still scheduled: the sender wakes then, sends nothing and stops the cart"
+        };
+        let _ = writeln!(out, "  wake-up   {} ({why})", short_time(wake));
     }
     out
 }
