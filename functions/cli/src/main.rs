@@ -1,8 +1,11 @@
-//! `cartback`: run the demo, simulate event files, check sequence files, import offer codes.
+//! `cartback`: run the demo, simulate event files, check sequence files, import offer codes,
+//! explain a cart, and run the whole stack locally (`dev`).
 
 mod check;
 mod codes;
 mod demo;
+mod dev;
+mod explain;
 mod render;
 mod simulate;
 
@@ -66,6 +69,49 @@ enum Command {
     Codes {
         #[command(subcommand)]
         command: CodesCommand,
+    },
+    /// Explain one cart: its state, what was sent and why, and the next decision with its
+    /// reason and time — on a deployed table or on the running `cartback dev`.
+    Explain {
+        /// The shop's id, as in its webhook URL.
+        #[arg(long)]
+        shop: String,
+        /// The cart id (for Shopify, the checkout token).
+        #[arg(long)]
+        cart: String,
+        /// Ask the `cartback dev` running on --port (its moto and its clock).
+        #[arg(long, conflicts_with = "table")]
+        local: bool,
+        /// The deployed DynamoDB table (default: $CARTBACK_TABLE; AWS credentials, region
+        /// and `AWS_ENDPOINT_URL` from the environment).
+        #[arg(long)]
+        table: Option<String>,
+        /// The port of the `cartback dev` to ask (with --local).
+        #[arg(long, default_value_t = 8787)]
+        port: u16,
+        /// Explain as of this time (RFC 3339) instead of now.
+        #[arg(long)]
+        at: Option<Timestamp>,
+        /// One JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// The whole stack on this machine: a local AWS emulator (moto, installed on first use)
+    /// with the SAM template's resources, the real functions on it, HTTP webhooks and
+    /// unsubscribe routes, and an outbox page. Ctrl-C stops everything it started.
+    Dev {
+        /// The HTTP port (webhooks, unsubscribe, the outbox).
+        #[arg(long, default_value_t = 8787)]
+        port: u16,
+        /// moto's port (default: --port + 1); a moto already answering there is reused.
+        #[arg(long)]
+        moto_port: Option<u16>,
+        /// Run the clock N times faster: 60 = an hour a minute, 3600 = an hour a second.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+        speed: u32,
+        /// Print the functions' JSON logs too.
+        #[arg(long)]
+        logs: bool,
     },
 }
 
@@ -134,6 +180,26 @@ fn main() -> ExitCode {
                 writeln!(std::io::stdout().lock(), "{line}")
                     .map_err(|e| format!("writing output: {e}"))
             }),
+        Command::Explain {
+            shop,
+            cart,
+            local,
+            table,
+            port,
+            at,
+            json,
+        } => runtime.block_on(explain_command(&shop, &cart, local, table, port, at, json)),
+        Command::Dev {
+            port,
+            moto_port,
+            speed,
+            logs,
+        } => runtime.block_on(dev::run(dev::DevOptions {
+            port,
+            moto_port,
+            speed,
+            logs,
+        })),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -188,4 +254,36 @@ async fn simulate_command(
         }
         _ => Ok(()),
     }
+}
+
+async fn explain_command(
+    shop: &str,
+    cart: &str,
+    local: bool,
+    table: Option<String>,
+    port: u16,
+    at: Option<Timestamp>,
+    json: bool,
+) -> Result<(), String> {
+    let source = if local {
+        explain::Source::Local(port)
+    } else {
+        let table = table
+            .or_else(|| std::env::var(codes::TABLE_ENV).ok())
+            .filter(|t| !t.trim().is_empty())
+            .ok_or_else(|| {
+                format!(
+                    "pass --local (ask the running `cartback dev`) or --table NAME (or set {})",
+                    codes::TABLE_ENV
+                )
+            })?;
+        explain::Source::Table(table)
+    };
+    let explanation = explain::run(shop, cart, source, at).await?;
+    let text = if json {
+        serde_json::to_string(&explanation).map_err(|e| e.to_string())? + "\n"
+    } else {
+        explain::text(&explanation)
+    };
+    write!(std::io::stdout().lock(), "{text}").map_err(|e| format!("writing output: {e}"))
 }

@@ -4,6 +4,7 @@
 pub mod cart;
 pub mod contact;
 pub mod decide;
+pub mod explain;
 pub mod format;
 pub mod ids;
 pub mod lifecycle;

@@ -3,6 +3,8 @@
 //! are harmless; quiet hours and the frequency cap defer; consent and suppression skip or stop.
 //! A step whose offer names a pool shows a single-use code claimed for the cart step.
 
+mod explain;
+
 use std::sync::{Arc, Mutex};
 
 use cartback_core::cart::{CartRecord, ContactRecord, Person, SentStep, Versioned};
@@ -28,6 +30,8 @@ use cartback_core::unsubscribe::{self, UnsubscribeClaim};
 use cartback_core::zone::{ZoneHints, recipient_zone};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
+
+pub use explain::{ExplainError, explain_cart};
 
 /// Re-reads after a write conflict before giving up (and letting the invocation retry).
 const ATTEMPTS: usize = 5;

@@ -1,0 +1,283 @@
+//! The outbox's buttons: what a recipient or the shop would do, delivered to the real
+//! functions the way AWS and Shopify deliver it — SES events through SNS to the feedback
+//! function, a one-click unsubscribe to the unsubscribe function, an `orders/create` webhook
+//! signed with the shop's secret to the webhook function.
+
+use cartback_core::cart::CartRecord;
+use cartback_core::ids::{CartId, ShopId};
+use cartback_core::ports::{CartStore, WebhookSecrets};
+use cartback_core::sequence::Channel;
+use cartback_core::ses_event::PROXY_OPEN_WINDOW;
+use cartback_core::shop::SignatureCheck;
+use cartback_core::time::Clock;
+use cartback_core::unsubscribe::{UnsubscribeClaim, expiry_for, issue};
+use cartback_devstack::apigw::HttpCall;
+use cartback_devstack::events::SesEventOf;
+use jiff::Timestamp;
+use serde_json::json;
+
+use super::App;
+
+const OPEN: &str = include_str!("../../../core/tests/fixtures/ses/open_later.json");
+const CLICK: &str = include_str!("../../../core/tests/fixtures/ses/click.json");
+const BOUNCE: &str = include_str!("../../../core/tests/fixtures/ses/bounce_permanent.json");
+const COMPLAINT: &str = include_str!("../../../core/tests/fixtures/ses/complaint.json");
+const ORDER: &str = include_str!("../../../core/tests/fixtures/shopify/orders_create.json");
+
+/// A button.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Open,
+    Click,
+    Bounce,
+    Complaint,
+    Unsubscribe,
+    Purchase,
+}
+
+impl Action {
+    pub const ALL: [Self; 6] = [
+        Self::Open,
+        Self::Click,
+        Self::Bounce,
+        Self::Complaint,
+        Self::Unsubscribe,
+        Self::Purchase,
+    ];
+
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.name() == name)
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Click => "click",
+            Self::Bounce => "bounce",
+            Self::Complaint => "complaint",
+            Self::Unsubscribe => "unsubscribe",
+            Self::Purchase => "purchase",
+        }
+    }
+
+    /// Whether the action is about an email the cart was sent.
+    pub fn needs_email(self) -> bool {
+        matches!(
+            self,
+            Self::Open | Self::Click | Self::Bounce | Self::Complaint
+        )
+    }
+}
+
+/// What an action did, for the journal: for the page, and for the terminal.
+pub struct Done {
+    pub text: String,
+    pub console: String,
+}
+
+fn done(text: String) -> Done {
+    Done {
+        console: text.clone(),
+        text,
+    }
+}
+
+/// Applies `action` to the cart.
+pub async fn apply(
+    app: &App,
+    shop: &ShopId,
+    cart: &CartId,
+    action: Action,
+) -> Result<Done, String> {
+    let store = app.stack.store();
+    let record = store
+        .cart(shop, cart)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or("no such cart (erased?)")?
+        .value;
+    match action {
+        Action::Open => ses(app, &record, OPEN, "open").await,
+        Action::Click => ses(app, &record, CLICK, "click").await,
+        Action::Bounce => ses(app, &record, BOUNCE, "hard bounce").await,
+        Action::Complaint => ses(app, &record, COMPLAINT, "complaint").await,
+        Action::Unsubscribe => unsubscribe(app, &record).await,
+        Action::Purchase => purchase(app, &record).await,
+    }
+}
+
+/// An SES event about the cart's latest email, through SNS to the feedback function.
+async fn ses(app: &App, cart: &CartRecord, fixture: &str, what: &str) -> Result<Done, String> {
+    let sent = cart
+        .sent
+        .iter()
+        .rev()
+        .find(|s| s.is_sent() && s.channel == Channel::Email)
+        .ok_or("no email was sent for this cart yet")?;
+    let to = cart
+        .snapshot
+        .as_ref()
+        .and_then(|s| s.email.as_ref())
+        .ok_or("the cart has no email address")?;
+    let now = app.stack.clock.now();
+    let event = cartback_devstack::events::ses_event(
+        fixture,
+        &SesEventOf {
+            message_id: &sent.message_id,
+            to: to.as_str(),
+            sent_at: sent.sent_at,
+            happened_at: now,
+            tags: Some((cart.shop.as_str(), cart.cart.as_str(), sent.step + 1)),
+        },
+    )
+    .map_err(|e| e.to_string())?;
+    let handled = app
+        .stack
+        .post_ses_events(&[event])
+        .await
+        .map_err(|e| e.to_string())?;
+    let step = sent.step + 1;
+    let outcome = if handled.changed > 0 {
+        "recorded".to_owned()
+    } else if what == "open"
+        && sent
+            .sent_at
+            .checked_add(PROXY_OPEN_WINDOW)
+            .is_ok_and(|proxy_until| now < proxy_until)
+    {
+        "ignored: an open within a minute of sending is a mail privacy proxy fetching images"
+            .to_owned()
+    } else {
+        "nothing changed (already known)".to_owned()
+    };
+    Ok(done(format!(
+        "{what} of step {step} (SES event through SNS to the feedback function): {outcome}"
+    )))
+}
+
+/// The one-click unsubscribe of the cart's emails (or SMS, when it has no email address).
+async fn unsubscribe(app: &App, cart: &CartRecord) -> Result<Done, String> {
+    let channel = if cart.snapshot.as_ref().is_some_and(|s| s.email.is_some()) {
+        Channel::Email
+    } else {
+        Channel::Sms
+    };
+    let now = app.stack.clock.now();
+    let token = issue(
+        app.stack.unsubscribe_secret(),
+        &UnsubscribeClaim {
+            shop: cart.shop.clone(),
+            cart: cart.cart.clone(),
+            channel,
+        },
+        expiry_for(now),
+    );
+    let query = format!("t={token}");
+    let reply = app
+        .stack
+        .call_unsubscribe(&HttpCall {
+            method: "POST",
+            route: "/unsubscribe",
+            path: "/unsubscribe",
+            query: &query,
+            headers: vec![(
+                "content-type".into(),
+                "application/x-www-form-urlencoded".into(),
+            )],
+            body: b"List-Unsubscribe=One-Click",
+            domain: &app.host,
+            source_ip: "127.0.0.1",
+            ..HttpCall::default()
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(done(format!(
+        "one-click unsubscribe ({}) to the unsubscribe function: {}",
+        channel.as_str(),
+        reply.status
+    )))
+}
+
+/// The cart bought: Shopify's `orders/create` for its checkout, signed with the shop's
+/// secret, to the webhook function.
+async fn purchase(app: &App, cart: &CartRecord) -> Result<Done, String> {
+    let now = app.stack.clock.now();
+    let body = order_body(cart, now)?;
+    let secrets =
+        cartback_aws::SsmWebhookSecrets::new(&app.stack.sdk, &app.stack.names.secrets_prefix);
+    let secret = match secrets
+        .webhook_check(&cart.shop)
+        .await
+        .map_err(|e| e.to_string())?
+    {
+        Some(SignatureCheck::Required(secret)) => secret,
+        _ => return Err(format!("shop {} has no webhook secret", cart.shop)),
+    };
+    let hmac = cartback_core::shopify::sign(&secret, body.as_bytes());
+    let path = format!("/webhooks/{}/shopify", cart.shop);
+    let reply = app
+        .stack
+        .call_webhook(&HttpCall {
+            method: "POST",
+            route: "/webhooks/{shop}/{platform}",
+            path: &path,
+            headers: vec![
+                ("content-type".into(), "application/json".into()),
+                ("x-shopify-topic".into(), "orders/create".into()),
+                ("x-shopify-hmac-sha256".into(), hmac),
+                (
+                    "x-shopify-webhook-id".into(),
+                    format!("dev-order-{}", now.as_millisecond()),
+                ),
+                ("x-shopify-shop-domain".into(), cart.shop.to_string()),
+            ],
+            path_parameters: vec![
+                ("shop", cart.shop.to_string()),
+                ("platform", "shopify".to_owned()),
+            ],
+            body: body.as_bytes(),
+            domain: &app.host,
+            source_ip: "127.0.0.1",
+            ..HttpCall::default()
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    let answer: serde_json::Value = serde_json::from_slice(&reply.body).unwrap_or_default();
+    let result = answer["result"]
+        .as_str()
+        .or_else(|| answer["error"].as_str())
+        .unwrap_or("?");
+    Ok(done(format!(
+        "purchase: a signed orders/create to the webhook function → {} {result}",
+        reply.status
+    )))
+}
+
+/// Shopify's order for the cart's checkout, placed at `now`.
+fn order_body(cart: &CartRecord, now: Timestamp) -> Result<String, String> {
+    let mut order: serde_json::Value =
+        serde_json::from_str(ORDER).map_err(|e| format!("order fixture: {e}"))?;
+    let snapshot = cart.snapshot.as_ref();
+    let email = snapshot.and_then(|s| s.email.as_ref()).map(|e| e.as_str());
+    let phone = snapshot.and_then(|s| s.phone.as_ref()).map(|p| p.as_str());
+    let stamp = json!(now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string());
+    order["id"] = json!(now.as_millisecond());
+    order["checkout_token"] = json!(cart.cart.as_str());
+    order["email"] = json!(email);
+    order["contact_email"] = json!(email);
+    order["phone"] = json!(phone);
+    order["customer"]["email"] = json!(email);
+    order["customer"]["phone"] = json!(phone);
+    order["created_at"] = stamp.clone();
+    order["processed_at"] = stamp.clone();
+    order["updated_at"] = stamp;
+    if let Some(total) = snapshot.map(|s| s.total) {
+        order["total_price"] = json!(total.to_decimal().to_string());
+        order["currency"] = json!(total.currency.code());
+        order["presentment_currency"] = json!(total.currency.code());
+        if let Some(map) = order.as_object_mut() {
+            map.remove("total_price_set");
+        }
+    }
+    serde_json::to_string(&order).map_err(|e| e.to_string())
+}

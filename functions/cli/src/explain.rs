@@ -1,0 +1,176 @@
+//! `cartback explain`: where one cart stands, what was sent and why, and the next decision —
+//! on a deployed table (`--table`, the AWS environment as usual) or on the running
+//! `cartback dev` (`--local`, its moto and its clock).
+
+use std::fmt::Write as _;
+
+use cartback_aws::{DynamoCartStore, DynamoShopDirectory};
+use cartback_core::explain::{Explanation, StepStatus, short_time};
+use cartback_core::ids::{CartId, ShopId};
+use jiff::Timestamp;
+use serde::Deserialize;
+
+/// Where the cart lives.
+pub enum Source {
+    /// A deployed table (credentials, region and `AWS_ENDPOINT_URL` from the environment).
+    Table(String),
+    /// The `cartback dev` listening on this port.
+    Local(u16),
+}
+
+/// What a running `cartback dev` says about itself (`GET /dev/state`).
+#[derive(Debug, Deserialize)]
+pub struct DevState {
+    pub moto_endpoint: String,
+    pub region: String,
+    pub table: String,
+    /// The dev stack's clock (it may run faster than the wall clock).
+    pub now: Timestamp,
+}
+
+/// Explains the cart; `at` overrides the time (default: now, or the dev stack's clock).
+pub async fn run(
+    shop: &str,
+    cart: &str,
+    source: Source,
+    at: Option<Timestamp>,
+) -> Result<Explanation, String> {
+    let shop = ShopId::parse(shop).map_err(|e| format!("--shop `{shop}`: {e}"))?;
+    let cart = CartId::parse(cart).map_err(|e| format!("--cart `{cart}`: {e}"))?;
+    let (sdk, table, now) = match source {
+        Source::Table(table) => (
+            cartback_aws::load_sdk_config().await,
+            table,
+            Timestamp::now(),
+        ),
+        Source::Local(port) => {
+            let state = dev_state(port).await?;
+            let sdk = cartback_devstack::sdk_config(&state.moto_endpoint, &state.region).await;
+            (sdk, state.table, state.now)
+        }
+    };
+    let store = DynamoCartStore::new(&sdk, &table);
+    let shops = DynamoShopDirectory::new(&sdk, &table);
+    cartback_sender::explain_cart(&store, &shops, &shop, &cart, at.unwrap_or(now))
+        .await
+        .map_err(|e| format!("table {table}: {e}"))
+}
+
+async fn dev_state(port: u16) -> Result<DevState, String> {
+    let url = format!("http://127.0.0.1:{port}/dev/state");
+    let not_running = |e: &dyn std::fmt::Display| {
+        format!("no `cartback dev` answers on port {port} ({e}): start it, or pass --port")
+    };
+    reqwest::get(&url)
+        .await
+        .map_err(|e| not_running(&e))?
+        .error_for_status()
+        .map_err(|e| not_running(&e))?
+        .json()
+        .await
+        .map_err(|e| format!("{url}: {e}"))
+}
+
+/// The explanation for a terminal.
+pub fn text(e: &Explanation) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{} / {}", e.shop, e.cart);
+    let _ = writeln!(out, "  state     {}: {}", e.state.as_str(), e.summary);
+    if let Some(sequence) = &e.sequence {
+        let _ = writeln!(
+            out,
+            "  sequence  {sequence} (engagement so far: {})",
+            e.engagement.unwrap_or("none")
+        );
+    }
+    if let Some(last) = e.last_activity_at {
+        let _ = writeln!(out, "  activity  last {}", short_time(last));
+    }
+    if let Some(reach) = &e.reach {
+        let email = match (reach.email, reach.email_consent) {
+            (false, _) => "no email",
+            (true, true) => "email (marketing consent)",
+            (true, false) => "email (no marketing consent)",
+        };
+        let phone = match (reach.phone, reach.sms_consent) {
+            (false, _) => "no phone",
+            (true, true) => "phone (SMS consent)",
+            (true, false) => "phone (no SMS consent)",
+        };
+        let _ = writeln!(out, "  reach     {email}, {phone}");
+    }
+    for s in &e.suppressed {
+        let _ = writeln!(
+            out,
+            "  blocked   {} {} at {}",
+            s.channel,
+            s.reason,
+            short_time(s.at)
+        );
+    }
+    if let Some(at) = e.converted_at {
+        let order = e.order_id.as_deref().unwrap_or("?");
+        let total = e.order_total.as_deref().unwrap_or("?");
+        let _ = writeln!(
+            out,
+            "  bought    {} (order {order}, {total})",
+            short_time(at)
+        );
+    }
+    if !e.steps.is_empty() {
+        let _ = writeln!(out, "  steps");
+    }
+    for s in &e.steps {
+        let what = match s.status {
+            StepStatus::Sent | StepStatus::Skipped => {
+                let mut done = format!(
+                    "{} by {} {}",
+                    s.status.as_str(),
+                    s.channel.unwrap_or("?"),
+                    s.at.map(short_time).unwrap_or_default()
+                );
+                if let Some(reason) = &s.reason {
+                    let _ = write!(done, ": {reason}");
+                }
+                if let Some(opened) = s.opened_at {
+                    let _ = write!(done, ", opened {}", short_time(opened));
+                }
+                if let Some(clicked) = s.clicked_at {
+                    let _ = write!(done, ", clicked {}", short_time(clicked));
+                }
+                done
+            }
+            other => format!("{} ({})", other.as_str(), s.timing),
+        };
+        let _ = writeln!(
+            out,
+            "    {} {:<9} {:<13} {what}",
+            s.step, s.template, s.wants
+        );
+    }
+    match &e.next {
+        Some(next) => {
+            let channel = next.channel.map(|c| format!(" by {c}")).unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "  next      {} step {}{channel} at {}: {}",
+                next.decision,
+                next.step,
+                short_time(next.at),
+                next.reason
+            );
+        }
+        None => {
+            let _ = writeln!(out, "  next      nothing: no more messages for this cart");
+        }
+    }
+    if let Some(wake) = e.wake_up_at {
+        let why = if e.next.is_some() {
+            "the scheduled wake-up; the sender re-arms if a later branch applies"
+        } else {
+            "still scheduled: the sender wakes then, sends nothing and stops the cart"
+        };
+        let _ = writeln!(out, "  wake-up   {} ({why})", short_time(wake));
+    }
+    out
+}

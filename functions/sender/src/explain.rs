@@ -1,0 +1,53 @@
+//! `explain` on the ports: reads the cart, the person behind it and the shop as the sender
+//! does at wake-up, then asks the pure [`cartback_core::explain::explain`].
+
+use cartback_core::cart::Person;
+use cartback_core::explain::{ExplainInput, Explanation, explain, explain_missing};
+use cartback_core::ids::{CartId, ShopId};
+use cartback_core::ports::{CartStore, PortError, ShopDirectory};
+use jiff::Timestamp;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExplainError {
+    #[error("shop `{0}` is not configured (no CONFIG item on the table)")]
+    UnknownShop(String),
+    #[error(transparent)]
+    Port(#[from] PortError),
+}
+
+/// Where `cart` of `shop` stands at `now`, what was sent and why, and what comes next.
+pub async fn explain_cart<S, D>(
+    store: &S,
+    shops: &D,
+    shop: &ShopId,
+    cart: &CartId,
+    now: Timestamp,
+) -> Result<Explanation, ExplainError>
+where
+    S: CartStore,
+    D: ShopDirectory,
+{
+    let Some(settings) = shops.shop(shop).await? else {
+        return Err(ExplainError::UnknownShop(shop.to_string()));
+    };
+    let Some(record) = store.cart(shop, cart).await? else {
+        return Ok(explain_missing(shop.as_str(), cart.as_str(), now));
+    };
+    let contacts = super::contacts_of(store, &record.value).await?;
+    let person = Person::merge(
+        &contacts
+            .iter()
+            .filter_map(|(_, c)| c.as_ref().map(|c| c.value.clone()))
+            .collect::<Vec<_>>(),
+    );
+    let sequence = settings.sequence_named(&record.value.sequence);
+    let zone = super::zone_of(&record.value, &settings);
+    Ok(explain(&ExplainInput {
+        cart: &record.value,
+        person: &person,
+        sequence: sequence.as_ref(),
+        rules: settings.rules(),
+        zone: &zone,
+        now,
+    }))
+}
