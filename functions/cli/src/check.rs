@@ -68,6 +68,12 @@ pub fn run(files: &[PathBuf], templates: Option<&Path>) -> Result<(), String> {
     } else {
         files.to_vec()
     };
+    let renderer = match templates {
+        None => Renderer::embedded(),
+        Some(dir) => Renderer::embedded()
+            .with_shop_templates(SAMPLE_SHOP, dir)
+            .map_err(|e| e.to_string())?,
+    };
     let mut errors = 0;
     for file in &files {
         match std::fs::read_to_string(file) {
@@ -83,7 +89,7 @@ pub fn run(files: &[PathBuf], templates: Option<&Path>) -> Result<(), String> {
                         sequence.name,
                         sequence.steps.len()
                     );
-                    warn_untranslated_offers(file, &sequence, templates);
+                    warn_untranslated_offers(file, &sequence, &renderer);
                 }
                 Err(e) => {
                     eprintln!("{e}");
@@ -92,12 +98,6 @@ pub fn run(files: &[PathBuf], templates: Option<&Path>) -> Result<(), String> {
             },
         }
     }
-    let renderer = match templates {
-        None => Renderer::embedded(),
-        Some(dir) => Renderer::embedded()
-            .with_shop_templates(SAMPLE_SHOP, dir)
-            .map_err(|e| e.to_string())?,
-    };
     if let Some(dir) = templates {
         println!("ok   templates in {} compile", dir.display());
     }
@@ -187,22 +187,11 @@ fn check_templates(renderer: &Renderer) -> Result<usize, String> {
 
 /// An offer whose description lacks a language the templates have: those carts read it in
 /// English (or the one language it has).
-fn warn_untranslated_offers(file: &Path, sequence: &Sequence, templates: Option<&Path>) {
-    let renderer = match templates {
-        Some(dir) => Renderer::embedded()
-            .with_shop_templates(SAMPLE_SHOP, dir)
-            .ok(),
-        None => Some(Renderer::embedded()),
-    };
-    let Some(renderer) = renderer else { return };
-    let languages: Vec<String> = renderer
-        .for_shop(SAMPLE_SHOP)
-        .languages()
-        .map(str::to_owned)
-        .collect();
+fn warn_untranslated_offers(file: &Path, sequence: &Sequence, renderer: &Renderer) {
+    let languages: Vec<&str> = renderer.for_shop(SAMPLE_SHOP).languages().collect();
     for (index, step) in sequence.steps.iter().enumerate() {
         let Some(offer) = &step.offer else { continue };
-        for lang in &languages {
+        for &lang in &languages {
             if !offer.description.has(lang) {
                 println!(
                     "warn {}: step {} offer has no `{lang}` description; carts in `{lang}` read `{}`",

@@ -184,29 +184,22 @@ pub async fn run(request: &RenderRequest) -> Result<Rendered, String> {
         std::fs::write(&path, bytes).map_err(|e| format!("{}: {e}", path.display()))?;
         Ok(path.display().to_string())
     };
-    let locale = renderer
-        .for_shop(cart.shop.as_str())
-        .locale_for(
-            &channel,
-            &step.template,
-            cart.snapshot.as_ref().and_then(|s| s.locale.as_deref()),
-            shop.settings.default_locale.as_deref(),
-        )
-        .to_string();
     let mut rendered = Rendered {
         shop: cart.shop.to_string(),
         cart: cart.cart.to_string(),
         step: request.step,
         template: step.template.clone(),
         channel: channel.as_str(),
-        locale,
+        locale: composed.locale().to_string(),
         subject: None,
         html_bytes: None,
         sms_parts: None,
         files: Vec::new(),
     };
     match composed {
-        Composed::Email { email, rendered: r } => {
+        Composed::Email {
+            email, rendered: r, ..
+        } => {
             rendered.files.push(write("message.eml", &email.raw)?);
             rendered
                 .files
@@ -217,7 +210,9 @@ pub async fn run(request: &RenderRequest) -> Result<Rendered, String> {
             rendered.html_bytes = Some(r.html.len());
             rendered.subject = Some(r.subject);
         }
-        Composed::Sms { sms, rendered: r } => {
+        Composed::Sms {
+            sms, rendered: r, ..
+        } => {
             rendered.files.push(write(
                 "message.sms.txt",
                 format!("{}\n", sms.text).as_bytes(),

@@ -207,17 +207,9 @@ impl EmailContext {
         channel: crate::sequence::Channel,
     ) -> Result<Self, RenderError> {
         let wanted = cart.snapshot.as_ref().and_then(|s| s.locale.as_deref());
-        let locale = [wanted, shop.default_locale.as_deref()]
-            .into_iter()
-            .flatten()
-            .find_map(|tag| {
-                let language = language_of(tag);
-                LOCALES
-                    .iter()
-                    .find(|l| **l == language)
-                    .map(|lang| MessageLocale::resolve(Some(tag), lang))
-            })
-            .unwrap_or_else(|| MessageLocale::resolve(None, LOCALES[0]));
+        let locale = choose_locale(wanted, shop.default_locale.as_deref(), |language| {
+            LOCALES.contains(&language)
+        });
         Self::for_channel(cart, shop, step, channel, locale)
     }
 
@@ -518,6 +510,23 @@ impl Renderer {
     }
 }
 
+/// The first of the cart's tag and the shop's default whose language `usable` accepts, its
+/// region kept for numbers and dates; English when neither is.
+fn choose_locale(
+    wanted: Option<&str>,
+    shop_default: Option<&str>,
+    mut usable: impl FnMut(&str) -> bool,
+) -> MessageLocale {
+    [wanted, shop_default]
+        .into_iter()
+        .flatten()
+        .find_map(|tag| {
+            let language = language_of(tag);
+            usable(&language).then(|| MessageLocale::resolve(Some(tag), &language))
+        })
+        .unwrap_or_else(|| MessageLocale::resolve(None, LOCALES[0]))
+}
+
 /// The language subtag of a platform's locale tag, lower case (`fi` of `fi_FI`).
 fn language_of(tag: &str) -> String {
     tag.trim()
@@ -599,12 +608,14 @@ pub struct Templates<'a> {
     set: &'a TemplateSet,
 }
 
-impl Templates<'_> {
+impl<'a> Templates<'a> {
     /// The languages these templates are written in.
-    pub fn languages(&self) -> impl Iterator<Item = &str> {
+    pub fn languages(self) -> impl Iterator<Item = &'a str> {
         self.set.languages.iter().map(String::as_str)
     }
+}
 
+impl Templates<'_> {
     /// Whether `template` exists in `lang` for `channel` (every part of it for email).
     pub fn has(&self, channel: &crate::sequence::Channel, lang: &str, template: &str) -> bool {
         let exists = |name: String| self.set.env.get_template(&name).is_ok();
@@ -626,15 +637,10 @@ impl Templates<'_> {
         wanted: Option<&str>,
         shop_default: Option<&str>,
     ) -> MessageLocale {
-        for tag in [wanted, shop_default].into_iter().flatten() {
-            let language = language_of(tag);
-            if let Some(lang) = self.set.languages.iter().find(|l| **l == language)
-                && self.has(channel, lang, template)
-            {
-                return MessageLocale::resolve(Some(tag), lang);
-            }
-        }
-        MessageLocale::resolve(None, LOCALES[0])
+        choose_locale(wanted, shop_default, |language| {
+            self.set.languages.iter().any(|l| l == language)
+                && self.has(channel, language, template)
+        })
     }
 
     fn render_one(&self, name: &str, ctx: &EmailContext) -> Result<String, RenderError> {

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use cartback_core::cart::{CartRecord, ContactRecord, Person, SentStep, Versioned};
 use cartback_core::decide::{Decision, DeferReason, Situation, SkipReason, StopReason, decide};
+use cartback_core::format::MessageLocale;
 use cartback_core::ids::{ContactKey, PoolName, log_hash, tag_value};
 use cartback_core::lifecycle::{
     Stale, check_wakeup, claim, contact_sent, rearm, record_sent, release, stop,
@@ -564,13 +565,15 @@ where
         }
     };
     let (result, to, subject, segments) = match &prepared {
-        Composed::Email { email, rendered } => (
+        Composed::Email {
+            email, rendered, ..
+        } => (
             deps.mailer.send_email(email).await,
             email.to.as_str().to_owned(),
             rendered.subject.clone(),
             0,
         ),
-        Composed::Sms { sms, rendered } => (
+        Composed::Sms { sms, rendered, .. } => (
             deps.sms.send_sms(sms).await,
             sms.to.as_str().to_owned(),
             sms.text.clone(),
@@ -630,11 +633,23 @@ pub enum Composed {
     Email {
         email: OutgoingEmail,
         rendered: RenderedEmail,
+        /// The locale the message is written in.
+        locale: MessageLocale,
     },
     Sms {
         sms: OutgoingSms,
         rendered: RenderedSms,
+        locale: MessageLocale,
     },
+}
+
+impl Composed {
+    /// The locale the message is written in (its language and the region of its numbers).
+    pub fn locale(&self) -> &MessageLocale {
+        match self {
+            Self::Email { locale, .. } | Self::Sms { locale, .. } => locale,
+        }
+    }
 }
 
 /// What composing a message needs besides the cart: a pure function of these.
@@ -704,6 +719,7 @@ impl Composer<'_> {
                         sender_id: settings.sms_sender_id.clone(),
                     },
                     rendered,
+                    locale: ctx.locale,
                 })
             }
             Channel::Email => {
@@ -742,7 +758,11 @@ impl Composer<'_> {
                         ("cart_ref".into(), tag_value(cart.cart.as_str())),
                     ],
                 };
-                Ok(Composed::Email { email, rendered })
+                Ok(Composed::Email {
+                    email,
+                    rendered,
+                    locale: ctx.locale,
+                })
             }
         }
     }
