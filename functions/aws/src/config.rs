@@ -82,8 +82,12 @@ impl AwsConfig {
 /// they are there, they are used directly, so init builds no provider chain (profile files,
 /// SSO, STS web identity, container and instance metadata clients) that would never be asked.
 /// Without them (a developer's machine with a profile) the default chains apply.
+///
+/// Every client made from it shares one HTTPS client, built on the first request
+/// ([`crate::LazyHttpsClient`]): init loads no certificates.
 pub async fn load_sdk_config() -> aws_config::SdkConfig {
-    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(crate::LazyHttpsClient::new().shared());
     if let Some(region) = var("AWS_REGION").or_else(|| var("AWS_DEFAULT_REGION")) {
         loader = loader.region(aws_config::Region::new(region));
     }

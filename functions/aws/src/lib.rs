@@ -6,6 +6,7 @@ mod config;
 mod dynamo;
 mod errors;
 mod first_use;
+mod https;
 mod offer_codes;
 mod scheduler;
 mod ses;
@@ -18,6 +19,7 @@ pub use config::{
 };
 pub use dynamo::{DynamoCartStore, DynamoShopDirectory, keys};
 pub use first_use::{FirstUse, FirstUseError};
+pub use https::LazyHttpsClient;
 pub use offer_codes::DynamoOfferCodes;
 pub use scheduler::SchedulerSchedules;
 pub use ses::SesMailer;
