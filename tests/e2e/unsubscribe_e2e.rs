@@ -140,4 +140,7 @@ async fn the_sent_email_unsubscribes_in_one_click_and_forged_tokens_change_nothi
         "{outcomes:?}"
     );
     assert_eq!(env.sent_emails().await.expect("moto data").len(), 1);
+    env.assert_no_personal_data(&[CHECKOUT])
+        .await
+        .expect("no personal data in logs, schedules or metrics");
 }

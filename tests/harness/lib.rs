@@ -10,6 +10,8 @@
 //! either: `post_ses_events` hands documented-shape SES events to the feedback handler in the
 //! SNS envelope Lambda would receive.
 
+mod personal;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
@@ -27,6 +29,7 @@ use cartback_sender::Outcome;
 use jiff::Timestamp;
 
 pub use cartback_devstack::{Moto, SentMail, SentSms, StoredSchedule};
+pub use personal::{Personal, leaks, occurs_in, personal_data};
 
 pub const TABLE: &str = "cartback-e2e";
 pub const GROUP: &str = "cartback";
@@ -103,6 +106,8 @@ pub struct TestEnv {
     pub shop: ShopId,
     pub secret: String,
     pub stack: Stack<VirtualClock>,
+    /// Every schedule fired so far (name and input), for the personal-data guard.
+    fired: Mutex<Vec<StoredSchedule>>,
 }
 
 impl TestEnv {
@@ -151,6 +156,7 @@ impl TestEnv {
             shop,
             secret: secret.to_owned(),
             stack,
+            fired: Mutex::default(),
         })
     }
 
@@ -246,10 +252,49 @@ impl TestEnv {
     /// schedule is deleted (ActionAfterCompletion DELETE) and the sender runs on its input.
     pub async fn fire_due_schedules(&self) -> Result<Vec<Outcome>> {
         let mut outcomes = Vec::new();
-        for (_, wake) in self.stack.take_due_schedules().await? {
+        for (schedule, wake) in self.stack.take_due_schedules().await? {
+            if let Ok(mut fired) = self.fired.lock() {
+                fired.push(schedule);
+            }
             outcomes.push(self.fire_wake_up(&wake).await?);
         }
         Ok(outcomes)
+    }
+
+    /// Fails when a person from `inputs` (webhook bodies, SES events: see `personal_data`)
+    /// appears in a log line of this process, a schedule's name or input (fired or
+    /// pending), or a metric. Returns how many personal values were looked for.
+    pub async fn assert_no_personal_data(&self, inputs: &[&str]) -> Result<usize> {
+        let mut personal: Vec<Personal> = inputs.iter().flat_map(|i| personal_data(i)).collect();
+        personal.sort_by(|a, b| a.value.cmp(&b.value));
+        personal.dedup_by(|a, b| a.value == b.value);
+        if personal.is_empty() {
+            return Err(anyhow!(
+                "the inputs hold no personal data: the guard would prove nothing"
+            ));
+        }
+        let logs = captured_logs();
+        let mut schedules: Vec<StoredSchedule> =
+            self.fired.lock().map(|f| f.clone()).unwrap_or_default();
+        schedules.extend(self.schedules().await?);
+        let schedules: Vec<String> = schedules
+            .iter()
+            .map(|s| format!("{} {}", s.name, s.input))
+            .collect();
+        let metrics: Vec<String> = self.sender_metrics().iter().map(|m| m.to_line()).collect();
+        let mut places = vec![("logs", logs.as_str())];
+        places.extend(schedules.iter().map(|s| ("a schedule", s.as_str())));
+        places.extend(metrics.iter().map(|m| ("a metric", m.as_str())));
+        let found = leaks(&personal, &places);
+        if let Some((place, value)) = found.first() {
+            return Err(anyhow!(
+                "personal data ({} {:?}) in {place}; {} leak(s) in all",
+                value.field,
+                value.value,
+                found.len()
+            ));
+        }
+        Ok(personal.len())
     }
 
     /// Delivers one wake-up to the sender directly (a duplicate or late delivery).
