@@ -344,7 +344,7 @@ async fn a_pool_offer_goes_out_through_ses_with_the_code_drawn_for_the_cart() {
     );
     assert!(html.contains(code.as_str()));
     // One code left, below the default low-water mark of 50: a warning and the metric.
-    let metrics = env.sender_metrics();
+    let metrics = env.metrics();
     assert_eq!(
         metrics
             .iter()

@@ -169,9 +169,9 @@ impl TestEnv {
         self.stack.offer_codes()
     }
 
-    /// The CloudWatch metrics (EMF objects) the sender emitted.
-    pub fn sender_metrics(&self) -> Vec<cartback_core::metrics::Emf> {
-        self.stack.sender_metrics()
+    /// The CloudWatch metrics (EMF objects) every function emitted.
+    pub fn metrics(&self) -> Vec<cartback_core::metrics::Emf> {
+        self.stack.metrics()
     }
 
     /// POSTs a webhook through the real HTTP handler, as API Gateway (HTTP API, payload 2.0)
@@ -281,7 +281,7 @@ impl TestEnv {
             .iter()
             .map(|s| format!("{} {}", s.name, s.input))
             .collect();
-        let metrics: Vec<String> = self.sender_metrics().iter().map(|m| m.to_line()).collect();
+        let metrics: Vec<String> = self.metrics().iter().map(|m| m.to_line()).collect();
         let mut places = vec![("logs", logs.as_str())];
         places.extend(schedules.iter().map(|s| ("a schedule", s.as_str())));
         places.extend(metrics.iter().map(|m| ("a metric", m.as_str())));

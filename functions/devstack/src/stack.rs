@@ -79,10 +79,13 @@ impl<C: Clock + Clone> Stack<C> {
         };
         let store = || DynamoCartStore::new(&sdk, &names.table);
         let shops = || DynamoShopDirectory::new(&sdk, &names.table);
+        // One buffer for every function's metrics, as one CloudWatch namespace holds them.
+        let metrics = Metrics::memory();
         let feedback = || FeedbackDeps {
             store: store(),
             shops: shops(),
             clock: clock.clone(),
+            metrics: metrics.clone(),
         };
         Ok(Self {
             webhook: WebhookDeps {
@@ -102,7 +105,7 @@ impl<C: Clock + Clone> Stack<C> {
                 shops: shops(),
                 clock: clock.clone(),
                 offer_codes: DynamoOfferCodes::new(&sdk, &names.table),
-                metrics: Metrics::memory(),
+                metrics: metrics.clone(),
                 renderer: Renderer::embedded(),
                 unsubscribe: Some(UnsubscribeLinks {
                     base_url: names.public_url.clone(),
@@ -139,8 +142,8 @@ impl<C: Clock + Clone> Stack<C> {
         &self.unsubscribe_secret
     }
 
-    /// The CloudWatch metrics (EMF objects) the sender emitted.
-    pub fn sender_metrics(&self) -> Vec<cartback_core::metrics::Emf> {
+    /// The CloudWatch metrics (EMF objects) the functions emitted, in order.
+    pub fn metrics(&self) -> Vec<cartback_core::metrics::Emf> {
         self.sender.metrics.emitted()
     }
 

@@ -10,6 +10,7 @@ use aws_lambda_events::sns::SnsEvent;
 use cartback_core::cart::{CartRecord, SuppressionReason};
 use cartback_core::ids::{CartId, ContactKey, ShopId, log_hash};
 use cartback_core::lifecycle::{Interaction, contact_suppressed, record_engagement};
+use cartback_core::metrics::{Emf, Metrics, NAMESPACE, Unit};
 use cartback_core::ports::{CartStore, PortError, Put, ShopDirectory, WriteOutcome};
 use cartback_core::sequence::Channel;
 use cartback_core::ses_event::{FeedbackKind, SesFeedback, SesOutcome, interpret};
@@ -83,6 +84,8 @@ pub struct FeedbackDeps<S, D, C> {
     pub store: S,
     pub shops: D,
     pub clock: C,
+    /// Where CloudWatch metrics go (stdout in Lambda).
+    pub metrics: Metrics,
 }
 
 /// Applies one recipient event.
@@ -108,7 +111,33 @@ where
         }
     };
     tracing::info!(applied = ?applied, "recipient event applied");
+    deps.metrics
+        .emit(event_metric(event, applied, deps.clock.now()));
     Ok(applied)
+}
+
+/// The metric of a recipient event (namespace `cartback`), by shop: `Opens`, `Clicks`,
+/// `Bounces`, `Complaints`, `Unsubscribes` (also by channel). `Changed` is 1 when the event
+/// changed something and 0 for a repeat or an unknown cart, so the sum counts people and
+/// the sample count counts events.
+pub fn event_metric(event: &RecipientEvent, applied: Applied, at: Timestamp) -> Emf {
+    let name = match event.action {
+        Action::Open => "Opens",
+        Action::Click => "Clicks",
+        Action::Bounce => "Bounces",
+        Action::Complaint => "Complaints",
+        Action::Unsubscribe(_) => "Unsubscribes",
+    };
+    let mut emf = Emf::new(NAMESPACE, at).dimension("Shop", event.shop.as_str());
+    if let Action::Unsubscribe(channel) = event.action {
+        emf = emf.dimension("Channel", channel.as_str());
+    }
+    let changed = if applied == Applied::Unchanged {
+        0.0
+    } else {
+        1.0
+    };
+    emf.metric(name, Unit::Count, changed)
 }
 
 fn step_of(event: &RecipientEvent, cart: &CartRecord) -> Option<u32> {
@@ -274,4 +303,62 @@ where
         }
     }
     Ok(handled)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(action: Action) -> RecipientEvent {
+        RecipientEvent {
+            shop: ShopId::parse("demo-shop.myshopify.com").expect("shop"),
+            cart: CartId::parse("4f3c2a1b9e8d7c6b5a4f3e2d1c0b9a87").expect("cart"),
+            step: Some(0),
+            action,
+            at: "2026-11-02T09:00:00Z".parse().expect("time"),
+            address: None,
+        }
+    }
+
+    fn line(emf: &Emf) -> serde_json::Value {
+        serde_json::from_str(&emf.to_line()).expect("JSON")
+    }
+
+    #[test]
+    fn a_bounce_counts_one_by_shop_and_a_repeat_counts_zero() {
+        let at = "2026-11-02T09:00:00Z".parse().expect("time");
+        let first = line(&event_metric(
+            &event(Action::Bounce),
+            Applied::Suppressed {
+                channel: Channel::Email,
+            },
+            at,
+        ));
+        assert_eq!(first["Bounces"], 1.0);
+        assert_eq!(first["Shop"], "demo-shop.myshopify.com");
+        assert_eq!(
+            first["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+            serde_json::json!([["Shop"]])
+        );
+        let repeat = line(&event_metric(
+            &event(Action::Bounce),
+            Applied::Unchanged,
+            at,
+        ));
+        assert_eq!(repeat["Bounces"], 0.0);
+    }
+
+    #[test]
+    fn an_unsubscribe_is_counted_by_channel() {
+        let at = "2026-11-02T09:00:00Z".parse().expect("time");
+        let emf = line(&event_metric(
+            &event(Action::Unsubscribe(Channel::Sms)),
+            Applied::Suppressed {
+                channel: Channel::Sms,
+            },
+            at,
+        ));
+        assert_eq!(emf["Unsubscribes"], 1.0);
+        assert_eq!(emf["Channel"], "sms");
+    }
 }

@@ -20,6 +20,7 @@ async fn main() -> Result<(), Error> {
         store: DynamoCartStore::new(&sdk, &config.table),
         shops: DynamoShopDirectory::new(&sdk, &config.table),
         clock: SystemClock,
+        metrics: cartback_core::metrics::Metrics::Stdout,
     };
     let deps = &deps;
     run(service_fn(move |event: LambdaEvent<SnsEvent>| async move {

@@ -111,6 +111,7 @@ fn deps(stack: &LocalStack) -> FeedbackDeps<MemoryStore, LocalShops, VirtualCloc
         store: stack.store.clone(),
         shops: stack.shops.clone(),
         clock: stack.clock.clone(),
+        metrics: cartback_core::metrics::Metrics::memory(),
     }
 }
 
@@ -349,6 +350,7 @@ async fn a_store_outage_fails_the_invocation_for_a_retry_and_the_retry_applies_i
         store: store.clone(),
         shops: stack.shops.clone(),
         clock: stack.clock.clone(),
+        metrics: cartback_core::metrics::Metrics::memory(),
     };
     let bounce = sns(&[ses(BOUNCE, SENT, "2026-11-02T09:00:05Z")]);
     let error = handle(&bounce, &deps).await.expect_err("fails for a retry");
@@ -373,6 +375,7 @@ async fn a_permanent_store_error_is_logged_and_skipped() {
         store,
         shops: stack.shops.clone(),
         clock: stack.clock.clone(),
+        metrics: cartback_core::metrics::Metrics::memory(),
     };
     let handled = handle(&sns(&[ses(BOUNCE, SENT, "2026-11-02T09:00:05Z")]), &deps)
         .await

@@ -159,6 +159,7 @@ impl LocalStack {
                 store: store.clone(),
                 shops: shops.clone(),
                 clock: clock.clone(),
+                metrics: metrics.clone(),
             },
             webhook: WebhookDeps {
                 store: store.clone(),

@@ -5,8 +5,6 @@
 
 mod explain;
 
-use std::sync::{Arc, Mutex};
-
 use cartback_core::cart::{CartRecord, ContactRecord, Person, SentStep, Versioned};
 use cartback_core::decide::{Decision, DeferReason, Situation, SkipReason, StopReason, decide};
 use cartback_core::format::MessageLocale;
@@ -14,6 +12,7 @@ use cartback_core::ids::{ContactKey, PoolName, log_hash, tag_value};
 use cartback_core::lifecycle::{
     Stale, check_wakeup, claim, contact_sent, rearm, record_sent, release, stop,
 };
+pub use cartback_core::metrics::Metrics;
 use cartback_core::metrics::{Emf, NAMESPACE, Unit};
 use cartback_core::offer_codes::OfferCode;
 use cartback_core::ports::{
@@ -52,49 +51,6 @@ pub struct SenderDeps<S, M, T, D, C, O> {
     /// Where unsubscribe links point and how they are signed; `None`: emails carry no
     /// unsubscribe link (and no `List-Unsubscribe` header).
     pub unsubscribe: Option<UnsubscribeLinks>,
-}
-
-/// Where the sender's CloudWatch metrics (EMF objects, `core::metrics`) go.
-#[derive(Debug, Clone, Default)]
-pub enum Metrics {
-    /// One JSON line on stdout each: in Lambda, CloudWatch Logs turns them into metrics.
-    Stdout,
-    /// Kept in memory (local runs and tests).
-    Memory(Arc<Mutex<Vec<Emf>>>),
-    /// Dropped.
-    #[default]
-    Off,
-}
-
-impl Metrics {
-    /// Metrics kept in memory, for `emitted`.
-    pub fn memory() -> Self {
-        Self::Memory(Arc::default())
-    }
-
-    pub fn emit(&self, emf: Emf) {
-        match self {
-            Self::Stdout => {
-                use std::io::Write;
-                let mut out = std::io::stdout().lock();
-                let _ = writeln!(out, "{}", emf.to_line());
-            }
-            Self::Memory(kept) => {
-                if let Ok(mut kept) = kept.lock() {
-                    kept.push(emf);
-                }
-            }
-            Self::Off => {}
-        }
-    }
-
-    /// What was emitted so far (memory only).
-    pub fn emitted(&self) -> Vec<Emf> {
-        match self {
-            Self::Memory(kept) => kept.lock().map(|k| k.clone()).unwrap_or_default(),
-            _ => Vec::new(),
-        }
-    }
 }
 
 /// How the sender makes the signed unsubscribe link of each email.
@@ -225,9 +181,74 @@ async fn contacts_of<S: CartStore>(store: &S, cart: &CartRecord) -> Result<Conta
     Ok(found)
 }
 
-/// Handles one wake-up.
+/// Handles one wake-up, and counts what came of it (`outcome_metric`, `error_metric`).
 #[tracing::instrument(skip_all, fields(shop = %wake.shop, cart = %log_hash(&[wake.shop.as_str(), wake.cart.as_str()]), step = wake.step + 1, generation = wake.generation))]
 pub async fn handle<S, M, T, D, C, O>(
+    wake: &WakeUp,
+    deps: &SenderDeps<S, M, T, D, C, O>,
+) -> Result<Outcome, SendError>
+where
+    S: CartStore,
+    M: Mailer,
+    T: SmsSender,
+    D: ShopDirectory,
+    C: Clock,
+    O: OfferCodes,
+{
+    let result = wake_up(wake, deps).await;
+    let now = deps.clock.now();
+    let metric = match &result {
+        Ok(outcome) => outcome_metric(outcome, wake, now),
+        Err(error) => Some(error_metric(error, wake, now)),
+    };
+    if let Some(metric) = metric {
+        deps.metrics.emit(metric);
+    }
+    result
+}
+
+/// The metric of a wake-up's outcome (namespace `cartback`): `MessagesSent` by shop,
+/// channel and step; `Skipped`, `Stopped` and `Deferred` by shop and reason; `StaleWakeUps`
+/// (duplicate, superseded or late deliveries, harmless) by shop. No personal data: the
+/// shop's id and our own words only.
+pub fn outcome_metric(outcome: &Outcome, wake: &WakeUp, at: Timestamp) -> Option<Emf> {
+    let base = Emf::new(NAMESPACE, at).dimension("Shop", wake.shop.as_str());
+    let counted = |emf: Emf, name: &str| Some(emf.metric(name, Unit::Count, 1.0));
+    match outcome {
+        Outcome::Sent { step, channel, .. } => counted(
+            base.dimension("Channel", channel.as_str())
+                .dimension("Step", &(step + 1).to_string()),
+            "MessagesSent",
+        ),
+        Outcome::Skipped { reason, .. } => {
+            counted(base.dimension("Reason", reason.as_str()), "Skipped")
+        }
+        Outcome::Stopped { reason, .. } => {
+            counted(base.dimension("Reason", reason.as_str()), "Stopped")
+        }
+        Outcome::Deferred { reason, .. } => {
+            counted(base.dimension("Reason", reason.as_str()), "Deferred")
+        }
+        Outcome::Stale(_) => counted(base, "StaleWakeUps"),
+        Outcome::Rearmed { .. } | Outcome::Gone => None,
+    }
+}
+
+/// `SendErrors` by shop and kind (`retryable`: the invocation is retried; `render`,
+/// `offer_codes`: it goes to the dead-letter queue).
+pub fn error_metric(error: &SendError, wake: &WakeUp, at: Timestamp) -> Emf {
+    let kind = match error {
+        SendError::Retryable(_) => "retryable",
+        SendError::Render(_) => "render",
+        SendError::OfferCodes(_) => "offer_codes",
+    };
+    Emf::new(NAMESPACE, at)
+        .dimension("Shop", wake.shop.as_str())
+        .dimension("Kind", kind)
+        .metric("SendErrors", Unit::Count, 1.0)
+}
+
+async fn wake_up<S, M, T, D, C, O>(
     wake: &WakeUp,
     deps: &SenderDeps<S, M, T, D, C, O>,
 ) -> Result<Outcome, SendError>

@@ -600,6 +600,49 @@ async fn a_retryable_mail_error_fails_the_invocation_and_releases_the_claim_so_a
 }
 
 #[tokio::test]
+async fn every_outcome_is_counted_by_shop_and_no_person_is_in_a_metric() {
+    let harness = Harness::with_mailer(FlakyMailer::failing_with(PortError::retryable(
+        "ses",
+        "TooManyRequestsException",
+    )));
+    harness.checkout().await;
+
+    let _ = harness.wake_at(at(hours(1)), &wake(0, 1)).await;
+    let _ = harness.wake_at(at(hours(1) + mins(1)), &wake(0, 1)).await;
+    let _ = harness.wake_at(at(hours(1) + mins(2)), &wake(0, 1)).await;
+
+    let emitted = harness.deps.metrics.emitted();
+    let counted: Vec<(String, serde_json::Value)> = emitted
+        .iter()
+        .map(|m| {
+            let line: serde_json::Value = serde_json::from_str(&m.to_line()).expect("JSON");
+            let name = line["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"]
+                .as_str()
+                .expect("a metric name")
+                .to_owned();
+            (name, line)
+        })
+        .collect();
+    let names: Vec<&str> = counted.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["SendErrors", "MessagesSent", "StaleWakeUps"]);
+    assert_eq!(counted[0].1["Kind"], "retryable");
+    assert_eq!(counted[1].1["Channel"], "email");
+    assert_eq!(counted[1].1["Step"], "1");
+    assert_eq!(
+        counted[1].1["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+        serde_json::json!([["Shop", "Channel", "Step"]])
+    );
+    for (_, line) in &counted {
+        assert_eq!(line["Shop"], SHOP);
+        let text = line.to_string();
+        assert!(
+            !text.contains("ada@example.com") && !text.contains("Ada"),
+            "{text}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_permanent_mail_error_stops_the_cart_with_send_failed() {
     let harness = Harness::with_mailer(FlakyMailer::failing_with(PortError::permanent(
         "ses",
@@ -1268,6 +1311,16 @@ impl<M: Mailer> Harness<M> {
         self.deps.offer_codes.available(&shop(), &winter10())
     }
 
+    /// The first EMF object carrying metric `name`, as the JSON line Lambda would print.
+    fn metric_line(&self, name: &str) -> serde_json::Value {
+        let emitted = self.deps.metrics.emitted();
+        let emf = emitted
+            .iter()
+            .find(|m| m.value_of(name).is_some())
+            .expect("the metric was emitted");
+        serde_json::from_str(&emf.to_line()).expect("one JSON object")
+    }
+
     fn metric_values(&self, name: &str) -> Vec<f64> {
         self.deps
             .metrics
@@ -1406,9 +1459,7 @@ async fn an_empty_pool_sends_the_step_without_the_offer_and_counts_it() {
         "the no-offer wording: {text}"
     );
     assert_eq!(harness.metric_values("OfferPoolEmpty"), [1.0]);
-    let emitted = harness.deps.metrics.emitted();
-    let line: serde_json::Value =
-        serde_json::from_str(&emitted[0].to_line()).expect("one JSON object");
+    let line = harness.metric_line("OfferPoolEmpty");
     assert_eq!(line["Pool"], "winter10");
     assert_eq!(
         line["_aws"]["CloudWatchMetrics"][0]["Namespace"],
@@ -1432,9 +1483,7 @@ async fn a_claim_that_leaves_the_pool_below_its_low_water_mark_emits_the_remaini
     harness.run("cart-b", at(hours(2))).await;
 
     assert_eq!(harness.metric_values("OfferCodesRemaining"), [1.0]);
-    let emitted = harness.deps.metrics.emitted();
-    let line: serde_json::Value =
-        serde_json::from_str(&emitted[0].to_line()).expect("one JSON object");
+    let line = harness.metric_line("OfferCodesRemaining");
     assert_eq!(
         line["_aws"]["CloudWatchMetrics"][0],
         serde_json::json!({

@@ -22,6 +22,7 @@ async fn main() -> Result<(), Error> {
         store: DynamoCartStore::new(&sdk, &config.table),
         shops: DynamoShopDirectory::new(&sdk, &config.table),
         clock: SystemClock,
+        metrics: cartback_core::metrics::Metrics::Stdout,
     });
     let (deps, secret) = (&deps, &secret);
     run(service_fn(move |request: Request| async move {

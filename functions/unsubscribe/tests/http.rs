@@ -78,6 +78,7 @@ fn deps(stack: &LocalStack) -> UnsubscribeDeps<MemoryStore, LocalShops, VirtualC
             store: stack.store.clone(),
             shops: stack.shops.clone(),
             clock: stack.clock.clone(),
+            metrics: cartback_core::metrics::Metrics::memory(),
         },
         secret: secret(),
     }
@@ -351,6 +352,7 @@ async fn a_store_outage_is_a_500_so_the_client_retries_and_the_retry_works() {
             store: store.clone(),
             shops: stack.shops.clone(),
             clock: stack.clock.clone(),
+            metrics: cartback_core::metrics::Metrics::memory(),
         },
         secret: secret(),
     };
