@@ -12,6 +12,7 @@ pub mod metrics;
 pub mod money;
 pub mod offer_codes;
 pub mod ports;
+pub mod redact;
 pub mod render;
 pub mod schedule;
 pub mod sequence;

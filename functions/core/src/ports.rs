@@ -20,19 +20,29 @@ pub struct PortError {
     pub retryable: bool,
 }
 
+fn redacted(message: String) -> String {
+    match crate::redact::personal_data(&message) {
+        std::borrow::Cow::Borrowed(_) => message,
+        std::borrow::Cow::Owned(clean) => clean,
+    }
+}
+
 impl PortError {
+    /// A failure worth retrying. Email addresses and phone numbers in `message` (AWS error
+    /// texts quote them) are replaced: the message is logged.
     pub fn retryable(service: &'static str, message: impl Into<String>) -> Self {
         Self {
             service,
-            message: message.into(),
+            message: redacted(message.into()),
             retryable: true,
         }
     }
 
+    /// A failure a retry will not fix; `message` redacted as for [`PortError::retryable`].
     pub fn permanent(service: &'static str, message: impl Into<String>) -> Self {
         Self {
             service,
-            message: message.into(),
+            message: redacted(message.into()),
             retryable: false,
         }
     }
