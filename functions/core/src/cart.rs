@@ -203,6 +203,13 @@ pub struct CartRecord {
     /// A step whose message is being sent; only the claimer sends it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub claimed_step: Option<u32>,
+    /// When the step was claimed: a claim older than `lifecycle::CLAIM_EXPIRY` belongs to an
+    /// invocation that died between the claim and the send.
+    #[serde(default, with = "millis_opt", skip_serializing_if = "Option::is_none")]
+    pub claimed_at: Option<Timestamp>,
+    /// The channel the claimed step was going out by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claimed_channel: Option<crate::sequence::Channel>,
     /// The generation whose schedule fired (set by the sender): that schedule deleted
     /// itself, so the planner need not.
     #[serde(default, skip_serializing_if = "Option::is_none")]

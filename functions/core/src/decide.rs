@@ -87,6 +87,9 @@ pub enum SkipReason {
     SmsOptedOut,
     /// The step's `send_when` condition does not hold.
     ConditionNotMet,
+    /// The sender died between claiming the step and sending it: whether the message left
+    /// is unknown, so it is not sent again (at most once).
+    CrashAfterClaim,
 }
 
 impl SkipReason {
@@ -100,6 +103,7 @@ impl SkipReason {
             Self::SmsSuppressed => "sms_suppressed",
             Self::SmsOptedOut => "sms_opted_out",
             Self::ConditionNotMet => "condition_not_met",
+            Self::CrashAfterClaim => "crash_after_claim",
         }
     }
 }

@@ -275,12 +275,23 @@ fn standing(input: &ExplainInput<'_>) -> (CartState, Option<StopReason>, Option<
         return stopped(StopReason::UnknownSequence);
     };
     if let Some(step) = cart.claimed_step {
-        let next = NextDecision {
-            decision: "send",
-            step: step + 1,
-            channel: None,
-            at: input.now,
-            reason: "a sender claimed this step and is sending it now".to_owned(),
+        let next = match crate::lifecycle::held_claim(cart, step, cart.generation, input.now) {
+            Some(crate::lifecycle::HeldClaim::Orphaned { channel, .. }) => NextDecision {
+                decision: "skip",
+                step: step + 1,
+                channel: Some(channel.as_str()),
+                at: input.now,
+                reason: "a sender claimed this step and died before finishing: the next wake-up \
+                         records it as skipped (crash_after_claim), not sent again"
+                    .to_owned(),
+            },
+            _ => NextDecision {
+                decision: "send",
+                step: step + 1,
+                channel: cart.claimed_channel.map(Channel::as_str),
+                at: input.now,
+                reason: "a sender claimed this step and is sending it now".to_owned(),
+            },
         };
         return (CartState::Open, None, Some(next));
     }

@@ -64,6 +64,8 @@ pub fn apply_activity(
             next_due_at: None,
             generation: 1,
             claimed_step: None,
+            claimed_at: None,
+            claimed_channel: None,
             fired: None,
             stop_reason: None,
             converted_at: None,
@@ -130,6 +132,8 @@ pub fn apply_conversion(
             next_due_at: None,
             generation: 0,
             claimed_step: None,
+            claimed_at: None,
+            claimed_channel: None,
             fired: None,
             stop_reason: None,
             converted_at: None,
@@ -220,10 +224,18 @@ pub fn check_wakeup(cart: &CartRecord, step: u32, generation: u32) -> Result<(),
     Ok(())
 }
 
-/// Marks `step` as being sent. Only the writer whose versioned write of this wins may send.
-pub fn claim(cart: &CartRecord, step: u32) -> CartRecord {
+/// How long a claim may be held: twice the sender's Lambda timeout (30 s). An invocation
+/// cannot outlive its timeout, so an older claim was left by one that crashed or timed out
+/// between the claim and the send.
+pub const CLAIM_EXPIRY: SignedDuration = SignedDuration::from_secs(60);
+
+/// Marks `step` as being sent by `channel` at `now`. Only the writer whose versioned write
+/// of this wins may send.
+pub fn claim(cart: &CartRecord, step: u32, channel: Channel, now: Timestamp) -> CartRecord {
     let mut record = cart.clone();
     record.claimed_step = Some(step);
+    record.claimed_at = Some(now);
+    record.claimed_channel = Some(channel);
     record
 }
 
@@ -231,7 +243,46 @@ pub fn claim(cart: &CartRecord, step: u32) -> CartRecord {
 pub fn release(cart: &CartRecord) -> CartRecord {
     let mut record = cart.clone();
     record.claimed_step = None;
+    record.claimed_at = None;
+    record.claimed_channel = None;
     record
+}
+
+/// What a wake-up finds when its step is claimed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeldClaim {
+    /// Another invocation may still be sending: retry later, send nothing now.
+    Live,
+    /// The claimer died between the claim and the send: whether its message went out is
+    /// unknown, so the step is recorded as skipped (`crash_after_claim`) and never sent again
+    /// — at most once, by choice.
+    Orphaned { step: u32, channel: Channel },
+}
+
+/// The claim on `cart` as a wake-up for (`step`, `generation`) sees it at `now`, if the
+/// wake-up is for the claimed step of the current generation.
+pub fn held_claim(
+    cart: &CartRecord,
+    step: u32,
+    generation: u32,
+    now: Timestamp,
+) -> Option<HeldClaim> {
+    let claimed = cart.claimed_step?;
+    if cart.generation != generation || claimed != step {
+        return None;
+    }
+    // A claim written before claims carried their time is as old as can be.
+    let expired = cart
+        .claimed_at
+        .is_none_or(|at| now.duration_since(at) >= CLAIM_EXPIRY);
+    Some(if expired {
+        HeldClaim::Orphaned {
+            step: claimed,
+            channel: cart.claimed_channel.unwrap_or(Channel::Email),
+        }
+    } else {
+        HeldClaim::Live
+    })
 }
 
 /// Records a done step (sent or skipped) and arms the next one, if any and if the cart is
@@ -239,6 +290,8 @@ pub fn release(cart: &CartRecord) -> CartRecord {
 pub fn record_sent(cart: &CartRecord, done: SentStep, sequence: &Sequence) -> CartRecord {
     let mut record = cart.clone();
     record.claimed_step = None;
+    record.claimed_at = None;
+    record.claimed_channel = None;
     record.next_step = done.step + 1;
     record.sent.push(done);
     record.fired = Some(cart.generation);
@@ -268,6 +321,8 @@ pub fn rearm(cart: &CartRecord, until: Timestamp) -> CartRecord {
 pub fn stop(cart: &CartRecord, reason: StopReason) -> CartRecord {
     let mut record = cart.clone();
     record.claimed_step = None;
+    record.claimed_at = None;
+    record.claimed_channel = None;
     record.next_due_at = None;
     record.stop_reason = Some(reason);
     record.fired = Some(cart.generation);

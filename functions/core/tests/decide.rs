@@ -111,7 +111,7 @@ fn sent(cart: &CartRecord, channel: Channel, at: Timestamp, sequence: &Sequence)
     let step = cart.next_step;
     let mut done = sent_step(step, &sequence.steps[step as usize].template, at);
     done.channel = channel;
-    record_sent(&claim(cart, step), done, sequence)
+    record_sent(&claim(cart, step, channel, at), done, sequence)
 }
 
 /// The cart after `step` was passed over at `at`.
@@ -123,7 +123,7 @@ fn skipped(cart: &CartRecord, channel: Channel, at: Timestamp, sequence: &Sequen
         channel,
         ..sent_step(step, &sequence.steps[step as usize].template, at)
     };
-    record_sent(&claim(cart, step), done, sequence)
+    record_sent(&claim(cart, step, channel, at), done, sequence)
 }
 
 /// Marks step `step` opened (and clicked) at the given times.

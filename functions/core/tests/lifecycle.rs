@@ -20,7 +20,7 @@ fn default_sequence() -> Sequence {
 /// What the sender does when it wins the claim for `step` at `now`.
 fn send(cart: &CartRecord, step: u32, now: Timestamp, sequence: &Sequence) -> CartRecord {
     check_wakeup(cart, step, cart.generation).expect("the wake-up is current");
-    let claimed = claim(cart, step);
+    let claimed = claim(cart, step, Channel::Email, now);
     let template = sequence.steps[usize::try_from(step).expect("small")]
         .template
         .clone();
@@ -526,12 +526,55 @@ fn check_wakeup_accepts_only_the_current_step_and_generation() {
 
 #[test]
 fn check_wakeup_rejects_a_claimed_step() {
-    let claimed = claim(&new_cart(), 0);
+    let claimed = claim(&new_cart(), 0, Channel::Email, at(hours(1)));
     assert_eq!(claimed.claimed_step, Some(0));
     assert_eq!(check_wakeup(&claimed, 0, 1), Err(Stale::Claimed));
     let released = release(&claimed);
     assert_eq!(released.claimed_step, None);
     assert_eq!(check_wakeup(&released, 0, 1), Ok(()));
+}
+
+#[test]
+fn a_claim_is_live_until_it_expires_then_orphaned() {
+    use cartback_core::lifecycle::{CLAIM_EXPIRY, HeldClaim, held_claim};
+    let cart = new_cart();
+    assert_eq!(
+        held_claim(&cart, 0, 1, at(hours(1))),
+        None,
+        "nothing claimed"
+    );
+    let claimed = claim(&cart, 0, Channel::Sms, at(hours(1)));
+    assert_eq!(
+        held_claim(
+            &claimed,
+            0,
+            1,
+            at(hours(1)) + CLAIM_EXPIRY - jiff::SignedDuration::from_secs(1)
+        ),
+        Some(HeldClaim::Live)
+    );
+    assert_eq!(
+        held_claim(&claimed, 0, 1, at(hours(1)) + CLAIM_EXPIRY),
+        Some(HeldClaim::Orphaned {
+            step: 0,
+            channel: Channel::Sms
+        })
+    );
+    assert_eq!(
+        held_claim(&claimed, 0, 2, at(hours(2))),
+        None,
+        "another generation's wake-up"
+    );
+    assert_eq!(
+        held_claim(&claimed, 1, 1, at(hours(2))),
+        None,
+        "another step's wake-up"
+    );
+    let released = release(&claimed);
+    assert_eq!(
+        (released.claimed_at, released.claimed_channel),
+        (None, None)
+    );
 }
 
 #[test]
@@ -559,7 +602,7 @@ fn a_duplicate_wake_up_after_a_send_is_stale() {
 #[test]
 fn a_step_sent_after_the_cart_converted_arms_nothing() {
     let sequence = default_sequence();
-    let claimed = claim(&new_cart(), 0);
+    let claimed = claim(&new_cart(), 0, Channel::Email, at(hours(1)));
     let bought = convert(Some(&claimed), &conversion(at(hours(1))), at(hours(1)));
     let recorded = record_sent(
         &bought,

@@ -24,7 +24,7 @@ fn is_valid_name(name: &str) -> bool {
 
 fn sent_first_step(cart: &CartRecord) -> CartRecord {
     record_sent(
-        &claim(cart, 0),
+        &claim(cart, 0, Channel::Email, t0()),
         SentStep {
             step: 0,
             channel: Channel::Email,
@@ -175,7 +175,7 @@ fn moving_to_the_next_step_creates_its_schedule_and_leaves_the_fired_one_to_dele
     let sent = sent_first_step(&cart);
     assert_eq!((sent.next_step, sent.generation), (1, 2));
     // The planner sees the claim first, then the sent step.
-    let claimed = claim(&cart, 0);
+    let claimed = claim(&cart, 0, Channel::Email, t0());
     assert_eq!(reconcile(Some(&cart), Some(&claimed)), vec![]);
     assert_eq!(
         reconcile(Some(&claimed), Some(&sent)),
@@ -226,7 +226,7 @@ fn the_last_step_sent_leaves_nothing_to_schedule() {
     while let Some(due) = cart.next_due_at {
         let step = cart.next_step;
         let sent = record_sent(
-            &claim(&cart, step),
+            &claim(&cart, step, Channel::Email, due),
             SentStep {
                 step,
                 channel: Channel::Email,
@@ -254,7 +254,10 @@ fn the_last_step_sent_leaves_nothing_to_schedule() {
 #[test]
 fn a_claim_does_not_touch_the_schedule() {
     let cart = new_cart();
-    assert_eq!(reconcile(Some(&cart), Some(&claim(&cart, 0))), vec![]);
+    assert_eq!(
+        reconcile(Some(&cart), Some(&claim(&cart, 0, Channel::Email, t0()))),
+        vec![]
+    );
 }
 
 #[test]

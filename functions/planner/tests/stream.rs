@@ -426,7 +426,7 @@ async fn a_sent_step_arms_the_next_one_without_deleting_the_fired_schedule() {
     store.take_stream();
     let sent_at = later(t0(), hours(1));
     let sent = cartback_core::lifecycle::record_sent(
-        &cartback_core::lifecycle::claim(&cart, 0),
+        &cartback_core::lifecycle::claim(&cart, 0, Channel::Email, sent_at),
         SentStep {
             step: 0,
             channel: Channel::Email,
@@ -489,7 +489,7 @@ async fn engagement_that_brings_a_step_forward_replaces_the_pending_schedule() {
     let step_1 = later(t0(), hours(1));
     schedules.take_due(step_1).expect("step 1 fires");
     let sent = cartback_core::lifecycle::record_sent(
-        &cartback_core::lifecycle::claim(&cart, 0),
+        &cartback_core::lifecycle::claim(&cart, 0, Channel::Email, step_1),
         SentStep {
             step: 0,
             channel: Channel::Email,

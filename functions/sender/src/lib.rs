@@ -10,7 +10,8 @@ use cartback_core::decide::{Decision, DeferReason, Situation, SkipReason, StopRe
 use cartback_core::format::MessageLocale;
 use cartback_core::ids::{ContactKey, PoolName, log_hash, tag_value};
 use cartback_core::lifecycle::{
-    Stale, check_wakeup, claim, contact_sent, rearm, record_sent, release, stop,
+    HeldClaim, Stale, check_wakeup, claim, contact_sent, held_claim, rearm, record_sent, release,
+    stop,
 };
 pub use cartback_core::metrics::Metrics;
 use cartback_core::metrics::{Emf, NAMESPACE, Unit};
@@ -144,6 +145,10 @@ pub enum SendError {
     Retryable(String),
     #[error("render failed: {0}")]
     Render(#[from] RenderError),
+    /// Another invocation holds the step's claim and may still be sending: retried later,
+    /// when the step is either done or its claim has expired (`lifecycle::CLAIM_EXPIRY`).
+    #[error("the step is claimed by another invocation; retry later")]
+    ClaimHeld,
     /// The offer code pool refused for good (a misconfigured table or role): the invocation
     /// fails and ends in the dead-letter queue rather than send without the promised offer.
     #[error("offer code pool failed: {0}")]
@@ -241,6 +246,7 @@ pub fn error_metric(error: &SendError, wake: &WakeUp, at: Timestamp) -> Emf {
         SendError::Retryable(_) => "retryable",
         SendError::Render(_) => "render",
         SendError::OfferCodes(_) => "offer_codes",
+        SendError::ClaimHeld => "claim_held",
     };
     Emf::new(NAMESPACE, at)
         .dimension("Shop", wake.shop.as_str())
@@ -269,6 +275,36 @@ where
             tracing::warn!("wake-up for a cart that is gone");
             return Ok(Outcome::Gone);
         };
+        match held_claim(&cart.value, wake.step, wake.generation, deps.clock.now()) {
+            Some(HeldClaim::Live) => return Err(SendError::ClaimHeld),
+            Some(HeldClaim::Orphaned { step, channel }) => {
+                let Some(sequence) = shop.sequence_named(&cart.value.sequence) else {
+                    return Err(SendError::ClaimHeld);
+                };
+                let reason = SkipReason::CrashAfterClaim;
+                tracing::warn!(
+                    step = step + 1,
+                    channel = channel.as_str(),
+                    "a claimed step was never finished: recorded as skipped, not sent again"
+                );
+                let skipped = skipped_step(&sequence, step, channel, reason, deps.clock.now());
+                if write_cart(
+                    deps,
+                    record_sent(&cart.value, skipped, &sequence),
+                    cart.version,
+                )
+                .await?
+                {
+                    return Ok(Outcome::Skipped {
+                        step,
+                        channel,
+                        reason,
+                    });
+                }
+                continue;
+            }
+            None => {}
+        }
         if let Err(stale) = check_wakeup(&cart.value, wake.step, wake.generation) {
             tracing::info!(why = ?stale, "stale wake-up ignored");
             return Ok(Outcome::Stale(stale));
@@ -340,16 +376,7 @@ where
                 channel,
                 reason,
             } => {
-                let skipped = SentStep {
-                    step,
-                    channel,
-                    template: template_of(&sequence, step),
-                    message_id: String::new(),
-                    sent_at: now,
-                    skipped: Some(reason.as_str().to_owned()),
-                    opened_at: None,
-                    clicked_at: None,
-                };
+                let skipped = skipped_step(&sequence, step, channel, reason, now);
                 write_cart(
                     deps,
                     record_sent(&cart.value, skipped, &sequence),
@@ -363,11 +390,12 @@ where
                 })
             }
             Decision::Send { step, channel } => {
-                if !write_cart(deps, claim(&cart.value, step), cart.version).await? {
+                let claimed = claim(&cart.value, step, channel, now);
+                if !write_cart(deps, claimed.clone(), cart.version).await? {
                     continue;
                 }
                 let claimed = Versioned {
-                    value: claim(&cart.value, step),
+                    value: claimed,
                     version: cart.version + 1,
                 };
                 let target = Target {
@@ -386,6 +414,26 @@ where
     Err(SendError::Retryable(
         "too many concurrent writes to the cart".into(),
     ))
+}
+
+/// The record of a step passed over for `reason`.
+fn skipped_step(
+    sequence: &Sequence,
+    step: u32,
+    channel: Channel,
+    reason: SkipReason,
+    now: Timestamp,
+) -> SentStep {
+    SentStep {
+        step,
+        channel,
+        template: template_of(sequence, step),
+        message_id: String::new(),
+        sent_at: now,
+        skipped: Some(reason.as_str().to_owned()),
+        opened_at: None,
+        clicked_at: None,
+    }
 }
 
 fn template_of(sequence: &Sequence, step: u32) -> String {

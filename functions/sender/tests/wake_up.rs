@@ -7,11 +7,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use cartback_core::cart::{
     CartActivity, CartEvent, CartRecord, CartStatus, Platform, SuppressionReason, Versioned,
 };
-use cartback_core::decide::StopReason;
+use cartback_core::decide::{SkipReason, StopReason};
 use cartback_core::ids::{CartId, ShopId};
 use cartback_core::lifecycle::{
-    Applied, Stale, apply_activity, apply_conversion, claim, contact_ordered, contact_suppressed,
-    rearm,
+    Applied, CLAIM_EXPIRY, Stale, apply_activity, apply_conversion, claim, contact_ordered,
+    contact_suppressed, rearm,
 };
 use cartback_core::ports::{CartStore, Mailer, OutgoingEmail, PortError, Put};
 use cartback_core::render::Renderer;
@@ -727,17 +727,80 @@ async fn the_sent_message_has_the_items_and_the_link_back_to_the_cart() {
 }
 
 #[tokio::test]
-async fn a_wake_up_while_another_invocation_holds_the_claim_sends_nothing() {
+async fn a_wake_up_while_another_invocation_holds_the_claim_sends_nothing_and_asks_to_be_retried() {
     let harness = Harness::new();
     let cart = harness.checkout().await;
-    harness.put(claim(&cart, 0)).await;
+    // Another invocation claimed the step a few seconds ago and may still be sending.
+    harness
+        .put(claim(
+            &cart,
+            0,
+            Channel::Email,
+            at(hours(1)) - SignedDuration::from_secs(5),
+        ))
+        .await;
 
-    let outcome = harness
-        .wake_at(at(hours(1)), &wake(0, 1))
+    let outcome = harness.wake_at(at(hours(1)), &wake(0, 1)).await;
+
+    assert!(matches!(outcome, Err(SendError::ClaimHeld)), "{outcome:?}");
+    assert!(harness.outbox().is_empty());
+    let cart = harness.cart().await.value;
+    assert_eq!(
+        cart.claimed_step,
+        Some(0),
+        "the claim is the other invocation's"
+    );
+    assert!(cart.sent.is_empty());
+}
+
+#[tokio::test]
+async fn a_claim_left_by_a_crashed_sender_is_skipped_as_crash_after_claim_and_never_sent() {
+    let harness = Harness::new();
+    let cart = harness.checkout().await;
+    // The sender claimed step 1 at 1 h and died before (or while) sending.
+    harness
+        .put(claim(&cart, 0, Channel::Email, at(hours(1))))
+        .await;
+
+    // Lambda's retry of the same wake-up, a minute later: the claim has expired.
+    let retry = harness
+        .wake_at(at(hours(1)) + CLAIM_EXPIRY, &wake(0, 1))
         .await
         .expect("handled");
 
-    assert_eq!(outcome, Outcome::Stale(Stale::Claimed));
+    assert_eq!(
+        retry,
+        Outcome::Skipped {
+            step: 0,
+            channel: Channel::Email,
+            reason: SkipReason::CrashAfterClaim,
+        }
+    );
+    assert!(harness.outbox().is_empty(), "at most once: not sent again");
+    let cart = harness.cart().await.value;
+    assert_eq!(cart.claimed_step, None);
+    assert_eq!(cart.sent.len(), 1);
+    assert_eq!(cart.sent[0].skipped.as_deref(), Some("crash_after_claim"));
+    assert_eq!(cart.next_step, 1, "the sequence goes on");
+    assert_eq!(cart.next_due_at, Some(at(hours(24))));
+    let skipped = harness
+        .deps
+        .metrics
+        .emitted()
+        .iter()
+        .filter(|m| m.value_of("Skipped").is_some())
+        .map(|m| {
+            serde_json::from_str::<serde_json::Value>(&m.to_line()).expect("JSON")["Reason"].clone()
+        })
+        .collect::<Vec<_>>();
+    assert_eq!(skipped, ["crash_after_claim"]);
+
+    // A second copy of that retry finds the step done.
+    let again = harness
+        .wake_at(at(hours(1)) + CLAIM_EXPIRY + mins(1), &wake(0, 1))
+        .await
+        .expect("handled");
+    assert_eq!(again, Outcome::Stale(Stale::Generation));
     assert!(harness.outbox().is_empty());
 }
 
