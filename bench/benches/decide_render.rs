@@ -34,7 +34,14 @@ fn setup() -> Setup {
         .with("X-Shopify-Topic", "checkouts/create")
         .with("X-Shopify-Hmac-Sha256", fixtures::signature(&body));
     let check = SignatureCheck::Required(Secret::new(SECRET));
-    let parsed = parse_webhook(Platform::Shopify, &headers, &body, &check).expect("fixture");
+    let parsed = parse_webhook(
+        Platform::Shopify,
+        &headers,
+        &body,
+        &check,
+        jiff::Timestamp::UNIX_EPOCH,
+    )
+    .expect("fixture");
     let Some(CartEvent::Activity(activity)) = parsed.event else {
         panic!("the fixture is a checkout");
     };

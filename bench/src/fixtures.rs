@@ -124,7 +124,13 @@ mod tests {
             .with("X-Shopify-Topic", "checkouts/create")
             .with("X-Shopify-Hmac-Sha256", signature(&body));
         let check = SignatureCheck::Required(Secret::new(SECRET));
-        match parse_webhook(Platform::Shopify, &headers, &body, &check) {
+        match parse_webhook(
+            Platform::Shopify,
+            &headers,
+            &body,
+            &check,
+            jiff::Timestamp::UNIX_EPOCH,
+        ) {
             Ok(parsed) => match parsed.event {
                 Some(CartEvent::Activity(activity)) => {
                     let sum = activity

@@ -251,8 +251,17 @@ fn webhook_request(
     topic: &str,
     headers: &[(String, String)],
     body: &[u8],
+    at: Timestamp,
 ) -> WebhookRequest {
     let mut all = Headers::new();
+    if platform == "generic"
+        && let Some(secret) = ShopId::parse(shop).ok().and_then(|id| shops.secret_of(&id))
+    {
+        all.insert(
+            cartback_core::generic::SIGNATURE_HEADER,
+            cartback_core::generic::sign(&secret, body, at),
+        );
+    }
     if platform == "shopify" {
         all.insert(cartback_core::shopify::TOPIC_HEADER, topic);
         if let Some(secret) = ShopId::parse(shop).ok().and_then(|id| shops.secret_of(&id)) {
@@ -325,7 +334,8 @@ pub async fn run(
                 headers,
                 body,
             } => {
-                let request = webhook_request(&shops, shop, platform, topic, headers, body);
+                let request =
+                    webhook_request(&shops, shop, platform, topic, headers, body, input.at);
                 let (reply, reports) = stack
                     .deliver(&request)
                     .await

@@ -839,3 +839,37 @@ fn a_checkout_update_with_completed_at_counts_as_the_purchase() {
     assert_eq!(stopped.len(), 1, "{stopped:#?}");
     assert_eq!(stopped[0]["reason"], "purchased");
 }
+
+/// A custom store on the generic signed JSON API: its documented examples, as `simulate`
+/// input with the platform's own topic names and cart id.
+#[test]
+fn a_generic_store_gets_its_reminder_and_the_conversion_stops_the_rest() {
+    let updated = fixture(include_str!("../../../examples/generic/cart-updated.json"));
+    let converted = fixture(include_str!(
+        "../../../examples/generic/cart-converted.json"
+    ));
+    let line = |at: &str, topic: &str, payload: &Value| json!({"at": at, "shop": "kuura-knitwear", "platform": "generic", "topic": topic, "payload": payload});
+    let run = simulate(&[
+        line("2026-11-02T08:00:00Z", "cart.updated", &updated),
+        line("2026-11-02T10:15:00Z", "cart.converted", &converted),
+    ]);
+    let sent = run.sent();
+    assert_eq!(sent.len(), 1, "{:?}", run.decisions());
+    assert_eq!(field(&sent[0], "cart"), "cart-7f3a9c");
+    assert_eq!(field(&sent[0], "to"), "ada@example.com");
+    assert_eq!(field(&sent[0], "channel"), "email");
+    assert_eq!(
+        at_of(&sent[0]),
+        "2026-11-02T09:00:00Z".parse::<Timestamp>().expect("time")
+    );
+    let stopped = run.stopped();
+    assert_eq!(stopped.len(), 1, "{:?}", run.decisions());
+    assert_eq!(field(&stopped[0], "reason"), "purchased");
+    assert!(
+        run.decisions()
+            .iter()
+            .all(|d| at_of(d) <= "2026-11-02T10:15:00Z".parse::<Timestamp>().expect("time")),
+        "nothing after the purchase: {:?}",
+        run.decisions()
+    );
+}

@@ -14,12 +14,15 @@ use crate::time::{millis, millis_opt};
 #[serde(rename_all = "lowercase")]
 pub enum Platform {
     Shopify,
+    /// A custom store on the generic signed JSON API (`core::generic`).
+    Generic,
 }
 
 impl Platform {
     pub fn parse(name: &str) -> Option<Self> {
         match name {
             "shopify" => Some(Self::Shopify),
+            "generic" => Some(Self::Generic),
             _ => None,
         }
     }
@@ -27,6 +30,7 @@ impl Platform {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Shopify => "shopify",
+            Self::Generic => "generic",
         }
     }
 }

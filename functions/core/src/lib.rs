@@ -6,6 +6,7 @@ pub mod contact;
 pub mod decide;
 pub mod explain;
 pub mod format;
+pub mod generic;
 pub mod ids;
 pub mod lifecycle;
 pub mod metrics;

@@ -74,12 +74,14 @@ pub fn macs_equal(expected: &[u8], claimed: &[u8]) -> bool {
     expected.len() == claimed.len() && bool::from(expected.ct_eq(claimed))
 }
 
-/// Verifies and parses a webhook of `platform`.
+/// Verifies and parses a webhook of `platform` arriving at `now` (signatures with a
+/// timestamp are refused when stale).
 pub fn parse_webhook(
     platform: Platform,
     headers: &Headers,
     body: &[u8],
     check: &SignatureCheck,
+    now: jiff::Timestamp,
 ) -> Result<ParsedWebhook, WebhookError> {
     if body.len() > MAX_BODY_BYTES {
         return Err(WebhookError::TooLarge);
@@ -90,6 +92,17 @@ pub fn parse_webhook(
                 crate::shopify::verify(secret, headers, body)?;
             }
             crate::shopify::parse(headers, body)
+        }
+        Platform::Generic => {
+            if let SignatureCheck::Required(secret) = check {
+                crate::generic::verify(
+                    secret,
+                    headers.get(crate::generic::SIGNATURE_HEADER),
+                    body,
+                    now,
+                )?;
+            }
+            crate::generic::parse(body)
         }
     }
 }

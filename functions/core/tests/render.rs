@@ -23,6 +23,7 @@ fn cart_from(body: &[u8]) -> CartRecord {
         &Headers::new().with(shopify::TOPIC_HEADER, "checkouts/create"),
         body,
         &SignatureCheck::Skipped,
+        jiff::Timestamp::UNIX_EPOCH,
     )
     .expect("fixture parses");
     let Some(CartEvent::Activity(activity)) = parsed.event else {

@@ -83,6 +83,7 @@ fn parse_unsigned(topic: &str, body: &[u8]) -> Result<ParsedWebhook, WebhookErro
         &headers(topic),
         body,
         &SignatureCheck::Skipped,
+        jiff::Timestamp::UNIX_EPOCH,
     )
 }
 
@@ -492,6 +493,7 @@ fn missing_topic_header_is_malformed() {
         &headers,
         CHECKOUT_CREATE,
         &SignatureCheck::Skipped,
+        jiff::Timestamp::UNIX_EPOCH,
     )
     .expect_err("no topic");
     assert!(matches!(err, WebhookError::Malformed(_)), "{err:?}");
@@ -531,6 +533,7 @@ fn webhook_id_header_becomes_the_delivery_id() {
         ),
         CHECKOUT_CREATE,
         &SignatureCheck::Skipped,
+        jiff::Timestamp::UNIX_EPOCH,
     )
     .expect("parses");
     assert_eq!(
@@ -562,6 +565,7 @@ fn every_readme_hmac_verifies_its_fixture() {
             &signed_headers(topic, hmac, id),
             body,
             &secret_check(),
+            jiff::Timestamp::UNIX_EPOCH,
         )
         .unwrap_or_else(|e| panic!("{topic} {id}: {e:?}"));
         assert_eq!(parsed.topic, *topic);
@@ -583,6 +587,7 @@ fn header_names_are_case_insensitive() {
         &headers,
         CHECKOUT_CREATE,
         &secret_check(),
+        jiff::Timestamp::UNIX_EPOCH,
     )
     .expect("lower-case headers (HTTP/2) are accepted");
     assert!(matches!(parsed.event, Some(CartEvent::Activity(_))));
@@ -599,6 +604,7 @@ fn a_flipped_byte_in_the_body_is_unauthorized() {
             &signed_headers(topic, hmac, id),
             &tampered,
             &secret_check(),
+            jiff::Timestamp::UNIX_EPOCH,
         )
         .expect_err("tampered body");
         assert_eq!(err, WebhookError::Unauthorized, "byte {index}");
@@ -620,6 +626,7 @@ fn a_flipped_byte_in_the_signature_is_unauthorized() {
             &signed_headers(topic, &tampered, id),
             body,
             &secret_check(),
+            jiff::Timestamp::UNIX_EPOCH,
         )
         .expect_err("tampered signature");
         assert_eq!(err, WebhookError::Unauthorized, "char {index}");
@@ -635,6 +642,7 @@ fn a_signature_made_with_another_secret_is_unauthorized() {
         &signed_headers(topic, &other, id),
         body,
         &secret_check(),
+        jiff::Timestamp::UNIX_EPOCH,
     )
     .expect_err("wrong secret");
     assert_eq!(err, WebhookError::Unauthorized);
@@ -647,6 +655,7 @@ fn a_missing_signature_header_is_unauthorized() {
         &headers("checkouts/create"),
         CHECKOUT_CREATE,
         &secret_check(),
+        jiff::Timestamp::UNIX_EPOCH,
     )
     .expect_err("unsigned");
     assert_eq!(err, WebhookError::Unauthorized);
@@ -665,6 +674,7 @@ fn a_signature_that_is_not_base64_is_unauthorized() {
             &headers("checkouts/create").with(shopify::HMAC_HEADER, header),
             CHECKOUT_CREATE,
             &secret_check(),
+            jiff::Timestamp::UNIX_EPOCH,
         )
         .expect_err("bad header");
         assert_eq!(err, WebhookError::Unauthorized, "{header:?}");
@@ -681,6 +691,7 @@ fn a_truncated_signature_is_unauthorized() {
         &headers("checkouts/create").with(shopify::HMAC_HEADER, short),
         CHECKOUT_CREATE,
         &secret_check(),
+        jiff::Timestamp::UNIX_EPOCH,
     )
     .expect_err("half a MAC");
     assert_eq!(err, WebhookError::Unauthorized);
@@ -709,6 +720,7 @@ fn signature_is_checked_before_the_body_is_parsed() {
         ),
         body,
         &secret_check(),
+        jiff::Timestamp::UNIX_EPOCH,
     )
     .expect_err("bad signature first");
     assert_eq!(err, WebhookError::Unauthorized);
@@ -721,6 +733,7 @@ fn skipped_signature_check_accepts_unsigned_and_wrongly_signed_webhooks() {
         &headers("checkouts/create").with(shopify::HMAC_HEADER, "not base64!"),
         CHECKOUT_CREATE,
         &SignatureCheck::Skipped,
+        jiff::Timestamp::UNIX_EPOCH,
     )
     .expect("skipped check");
     assert!(matches!(parsed.event, Some(CartEvent::Activity(_))));
@@ -729,6 +742,7 @@ fn skipped_signature_check_accepts_unsigned_and_wrongly_signed_webhooks() {
         &headers("checkouts/create"),
         CHECKOUT_CREATE,
         &SignatureCheck::Skipped,
+        jiff::Timestamp::UNIX_EPOCH,
     )
     .expect("skipped check");
     assert!(matches!(parsed.event, Some(CartEvent::Activity(_))));
@@ -744,6 +758,7 @@ fn a_body_over_the_limit_is_too_large_even_when_signed() {
         &headers("checkouts/create").with(shopify::HMAC_HEADER, hmac),
         &body,
         &secret_check(),
+        jiff::Timestamp::UNIX_EPOCH,
     )
     .expect_err("too large");
     assert_eq!(err, WebhookError::TooLarge);
@@ -761,6 +776,7 @@ fn a_body_exactly_at_the_limit_is_read() {
         &headers("checkouts/create").with(shopify::HMAC_HEADER, hmac),
         &body,
         &secret_check(),
+        jiff::Timestamp::UNIX_EPOCH,
     )
     .expect("at the limit");
     assert!(matches!(parsed.event, Some(CartEvent::Activity(_))));

@@ -179,7 +179,13 @@ where
             tracing::warn!("shop has no webhook secret configured");
             Refused::UnknownShop
         })?;
-    let parsed = parse_webhook(platform, &request.headers, &request.body, &check)?;
+    let parsed = parse_webhook(
+        platform,
+        &request.headers,
+        &request.body,
+        &check,
+        deps.clock.now(),
+    )?;
     tracing::info!(topic = %parsed.topic, "webhook verified");
     // Checked first, and again after a conflict (a concurrent delivery of the same id).
     for _ in 0..WRITE_ATTEMPTS {
