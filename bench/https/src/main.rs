@@ -1,4 +1,5 @@
-//! `first-request [--runs N] [--json FILE]`: what building the HTTPS client costs, and when.
+//! `first-request [--runs N] [--json FILE]`: what building the HTTPS client costs, and when
+//! (its own package, so the criterion benches of `cartback-bench` do not link the AWS SDK).
 //!
 //! Each run is a fresh process (the SDK caches the loaded root certificates per process)
 //! that builds the SDK config and three service clients, as a function's init does, then
