@@ -1,9 +1,11 @@
 //! cartback's core: parsed domain types, sequences, the pure `decide()`, platform webhook
 //! adapters, rendering and the ports the handlers are generic over. No AWS, no network.
 
+pub mod attribution;
 pub mod cart;
 pub mod contact;
 pub mod decide;
+pub mod experiment;
 pub mod explain;
 pub mod format;
 pub mod ids;

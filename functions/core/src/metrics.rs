@@ -1,12 +1,15 @@
 //! CloudWatch metrics in the Embedded Metric Format (EMF): one JSON object that a Lambda
 //! writes as one line on stdout; CloudWatch Logs turns it into metrics, no API call needed.
-//! This module only builds the object (pure); the function decides where the line goes.
+//! This module builds the object (pure); `Metrics` is where a function sends it (stdout in
+//! Lambda, memory in local runs and tests).
 //!
 //! ```json
 //! {"_aws":{"Timestamp":1793610000000,"CloudWatchMetrics":[{"Namespace":"cartback",
 //!   "Dimensions":[["Pool"]],"Metrics":[{"Name":"OfferCodesRemaining","Unit":"Count"}]}]},
 //!  "Pool":"winter10","OfferCodesRemaining":12,"shop_hash":"3f0c…"}
 //! ```
+
+use std::sync::{Arc, Mutex};
 
 use jiff::Timestamp;
 use serde_json::{Map, Value, json};
@@ -112,6 +115,50 @@ impl Emf {
             .iter()
             .find(|(n, _, _)| n == name)
             .map(|(_, _, v)| *v)
+    }
+}
+
+/// Where a function's CloudWatch metrics (EMF objects) go: the sink, like `time::SystemClock`
+/// the one piece here that touches the outside (stdout).
+#[derive(Debug, Clone, Default)]
+pub enum Metrics {
+    /// One JSON line on stdout each: in Lambda, CloudWatch Logs turns them into metrics.
+    Stdout,
+    /// Kept in memory (local runs and tests).
+    Memory(Arc<Mutex<Vec<Emf>>>),
+    /// Dropped.
+    #[default]
+    Off,
+}
+
+impl Metrics {
+    /// Metrics kept in memory, for `emitted`.
+    pub fn memory() -> Self {
+        Self::Memory(Arc::default())
+    }
+
+    pub fn emit(&self, emf: Emf) {
+        match self {
+            Self::Stdout => {
+                use std::io::Write;
+                let mut out = std::io::stdout().lock();
+                let _ = writeln!(out, "{}", emf.to_line());
+            }
+            Self::Memory(kept) => {
+                if let Ok(mut kept) = kept.lock() {
+                    kept.push(emf);
+                }
+            }
+            Self::Off => {}
+        }
+    }
+
+    /// What was emitted so far (memory only).
+    pub fn emitted(&self) -> Vec<Emf> {
+        match self {
+            Self::Memory(kept) => kept.lock().map(|k| k.clone()).unwrap_or_default(),
+            _ => Vec::new(),
+        }
     }
 }
 

@@ -79,6 +79,8 @@ impl<C: Clock + Clone> Stack<C> {
         };
         let store = || DynamoCartStore::new(&sdk, &names.table);
         let shops = || DynamoShopDirectory::new(&sdk, &names.table);
+        // The functions' CloudWatch metrics, kept in memory (one sink for all of them).
+        let metrics = Metrics::memory();
         let feedback = || FeedbackDeps {
             store: store(),
             shops: shops(),
@@ -90,6 +92,7 @@ impl<C: Clock + Clone> Stack<C> {
                 shops: shops(),
                 secrets: SsmWebhookSecrets::new(&sdk, &names.secrets_prefix),
                 clock: clock.clone(),
+                metrics: metrics.clone(),
             },
             planner: PlannerDeps {
                 schedules: SchedulerSchedules::new(&sdk, target),
@@ -102,7 +105,7 @@ impl<C: Clock + Clone> Stack<C> {
                 shops: shops(),
                 clock: clock.clone(),
                 offer_codes: DynamoOfferCodes::new(&sdk, &names.table),
-                metrics: Metrics::memory(),
+                metrics,
                 renderer: Renderer::embedded(),
                 unsubscribe: Some(UnsubscribeLinks {
                     base_url: names.public_url.clone(),
