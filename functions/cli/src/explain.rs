@@ -56,7 +56,7 @@ pub async fn run(
         .map_err(|e| format!("table {table}: {e}"))
 }
 
-async fn dev_state(port: u16) -> Result<DevState, String> {
+pub(crate) async fn dev_state(port: u16) -> Result<DevState, String> {
     let url = format!("http://127.0.0.1:{port}/dev/state");
     let not_running = |e: &dyn std::fmt::Display| {
         format!("no `cartback dev` answers on port {port} ({e}): start it, or pass --port")

@@ -230,6 +230,29 @@ pub fn parse_shops(file: &Path, source: &str) -> Result<LocalShops, String> {
     Ok(shops)
 }
 
+/// Reads an events file with its optional `--sequence` and `--shops` files: the input lines,
+/// the shops they run on, and the events file's name for errors.
+pub fn load(
+    events: &Path,
+    sequence: Option<&Path>,
+    shops: Option<&Path>,
+) -> Result<(Vec<InputLine>, LocalShops, String), String> {
+    let read =
+        |path: &Path| std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()));
+    let file = events.display().to_string();
+    let lines = parse_events(&file, &read(events)?).map_err(|e| e.to_string())?;
+    let mut local_shops = match shops {
+        Some(path) => parse_shops(path, &read(path)?)?,
+        None => LocalShops::defaults(),
+    };
+    if let Some(path) = sequence {
+        let toml = read(path)?;
+        check_sequence(path, &toml)?;
+        local_shops = with_sequence(local_shops, &lines, &toml);
+    }
+    Ok((lines, local_shops, file))
+}
+
 /// Applies `--sequence` to every shop named in the input.
 pub fn with_sequence(
     mut shops: LocalShops,

@@ -375,3 +375,77 @@ fn a_conversion_emits_recovered_revenue_by_currency_and_conversions_by_arm() {
     assert_eq!(metrics.len(), 1);
     assert_eq!(metrics[0].to_json()["Arm"], "holdout");
 }
+
+#[test]
+fn the_report_groups_carts_by_arm_and_variant_and_leaves_out_other_shops_and_older_carts() {
+    use cartback_core::ids::ShopId;
+    use cartback_core::report::report;
+    let sequence = Sequence::parse("split.toml", SPLIT).expect("valid");
+    let cart = |i: u32, arm: Option<Arm>, bought: bool| {
+        let mut cart = cart_of(&format!("rep{i:029x}"), &sequence);
+        cart.arm = arm;
+        if bought {
+            cart = convert(Some(&cart), &conversion(at(hours(30))), at(hours(30)));
+        }
+        cart
+    };
+    let mut carts = vec![
+        cart(1, Some(Arm::Holdout), true),
+        cart(2, Some(Arm::Holdout), false),
+        cart(3, Some(Arm::Treatment), true),
+        cart(4, Some(Arm::Treatment), false),
+        cart(5, Some(Arm::Treatment), false),
+        cart(6, None, true),
+    ];
+    // The treated cart that bought was sent a message: recovered.
+    carts[2].recovered = true;
+    let mut elsewhere = cart(7, Some(Arm::Treatment), true);
+    elsewhere.shop = ShopId::parse("other-shop").expect("valid");
+    carts.push(elsewhere);
+    let mut old = cart(8, Some(Arm::Holdout), false);
+    old.last_activity_at = at(hours(-48));
+    carts.push(old);
+
+    let r = report(
+        &shop(),
+        HoldoutShare::DEFAULT,
+        &carts,
+        |name| (name == "split").then(|| sequence.clone()),
+        Some(at(hours(-1))),
+    );
+
+    assert_eq!((r.holdout.carts, r.holdout.conversions), (2, 1));
+    assert_eq!((r.treatment.carts, r.treatment.conversions), (3, 1));
+    assert_eq!(r.treatment.recovered_orders, 1);
+    assert_eq!(r.holdout.recovered_orders, 0);
+    assert_eq!(
+        (r.not_in_experiment.carts, r.not_in_experiment.conversions),
+        (1, 1)
+    );
+    assert_eq!(
+        r.treatment
+            .revenue
+            .iter()
+            .map(|m| m.to_string())
+            .collect::<Vec<_>>(),
+        ["€79.70"]
+    );
+    // Step 3 is split: every treated cart is in one of its variants, as assigned.
+    assert_eq!(r.variants.iter().map(|v| v.group.carts).sum::<u64>(), 3);
+    for v in &r.variants {
+        assert_eq!((v.sequence.as_str(), v.step), ("split", 3));
+        assert!(["a", "later"].contains(&v.variant.as_str()), "{v:?}");
+    }
+    // 1/3 − 1/2: a negative lift, with an interval that includes 0 (three carts and two).
+    let difference = r.lift.difference.expect("both arms have carts");
+    assert!((difference - (1.0 / 3.0 - 0.5)).abs() < 1e-12);
+    assert!(!r.lift.ci95.expect("an interval").excludes_zero());
+    // (79.70 / 3 − 79.70 / 2) × 3 = −39.85
+    assert_eq!(
+        r.lift.incremental_revenue[0].amount.map(|m| m.minor),
+        Some(-3985)
+    );
+    let json = serde_json::to_value(&r).expect("serialises");
+    assert_eq!(json["treatment"]["revenue"]["EUR"], "79.70");
+    assert_eq!(json["holdout_share"], 0.1);
+}
