@@ -157,10 +157,10 @@ fn revenue(group: &Group) -> String {
         .join(", ")
 }
 
-fn row(out: &mut String, label: &str, group: &Group) {
+fn row(out: &mut String, width: usize, label: &str, group: &Group) {
     let _ = writeln!(
         out,
-        "  {label:<28} {:>7} {:>12} {:>8} {:>10}  {}",
+        "  {label:<width$} {:>7} {:>12} {:>8} {:>10}  {}",
         group.carts,
         group.conversions,
         percent(group.conversion_rate),
@@ -182,19 +182,31 @@ pub fn text(r: &LiftReport) -> String {
         let _ = writeln!(out, "carts last active since {}", short_time(since));
     }
     let _ = writeln!(out);
+    let variants: Vec<(String, &Group)> = r
+        .variants
+        .iter()
+        .map(|v| {
+            (
+                format!("  {} step {} {}", v.sequence, v.step, v.variant),
+                &v.group,
+            )
+        })
+        .collect();
+    let width = variants
+        .iter()
+        .map(|(label, _)| label.chars().count())
+        .chain([21])
+        .max()
+        .unwrap_or(21);
     let _ = writeln!(
         out,
-        "  {:<28} {:>7} {:>12} {:>8} {:>10}  revenue",
+        "  {:<width$} {:>7} {:>12} {:>8} {:>10}  revenue",
         "", "carts", "conversions", "rate", "recovered"
     );
-    row(&mut out, "holdout (no messages)", &r.holdout);
-    row(&mut out, "treatment", &r.treatment);
-    for v in &r.variants {
-        row(
-            &mut out,
-            &format!("  {} step {} {}", v.sequence, v.step, v.variant),
-            &v.group,
-        );
+    row(&mut out, width, "holdout (no messages)", &r.holdout);
+    row(&mut out, width, "treatment", &r.treatment);
+    for (label, group) in &variants {
+        row(&mut out, width, label, group);
     }
     let _ = writeln!(out);
     let _ = writeln!(out, "  lift of the treatment over the holdout");

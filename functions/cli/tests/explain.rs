@@ -308,6 +308,31 @@ async fn explain_tells_each_state_with_what_was_sent_and_what_comes_next() {
         "{erased}"
     );
 
+    // `cartback report --table` reads the same table: the held-out cart in the holdout,
+    // the three treated ones (the erased cart is gone) in the treatment.
+    let output = Command::new(env!("CARGO_BIN_EXE_cartback"))
+        .args(["report", "--table", TABLE, "--shop", SHOP, "--json"])
+        .env("AWS_ENDPOINT_URL", &world.moto.endpoint)
+        .env("AWS_REGION", cartback_devstack::REGION)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env_remove("AWS_PROFILE")
+        .output()
+        .expect("cartback runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(report["holdout"]["carts"], 1, "{report}");
+    assert_eq!(report["holdout"]["conversions"], 1, "{report}");
+    assert_eq!(report["holdout"]["recovered_orders"], 0, "{report}");
+    assert_eq!(report["treatment"]["carts"], 3, "{report}");
+    assert_eq!(report["treatment"]["conversions"], 1, "{report}");
+    assert_eq!(report["treatment"]["recovered_orders"], 1, "{report}");
+    assert_eq!(report["treatment"]["revenue"]["EUR"], "79.70", "{report}");
+
     let json: Value = serde_json::from_str(&explain(&world, OPEN, &["--json"])).expect("JSON");
     assert_eq!(json["state"], "open");
     assert_eq!(json["next"]["decision"], "send");
