@@ -84,6 +84,7 @@ fn decide_bench(c: &mut Criterion) {
         sequence,
         rules: s.shop.rules(),
         zone: &s.zone,
+        holdout: s.shop.settings.holdout,
         now,
     };
     let due = situation(s.due);

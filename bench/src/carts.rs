@@ -201,6 +201,110 @@ pub fn write(out: &mut impl Write, carts: u64, seed: u64) -> io::Result<Written>
     Ok(written)
 }
 
+/// The shop of `write_holdout_shop`'s carts.
+pub const HOLDOUT_SHOP: &str = "holdout-demo";
+
+/// How often carts convert in each arm, in per mille.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConversionRates {
+    /// Held-out carts (no messages): the base rate.
+    pub holdout: u64,
+    /// Treated carts (the sequence).
+    pub treatment: u64,
+}
+
+impl Default for ConversionRates {
+    /// 8 % without messages, 14 % with them.
+    fn default() -> Self {
+        Self {
+            holdout: 80,
+            treatment: 140,
+        }
+    }
+}
+
+/// Writes `carts` abandoned carts of one shop (`HOLDOUT_SHOP`, on the default 10 % holdout)
+/// whose conversion depends on their arm: each cart's arm comes from the same assignment
+/// cartback makes (`experiment::arm_for`), and it converts with that arm's rate, 2 to 48
+/// hours after it was abandoned (after its first reminder, so every cart is in an arm).
+/// Every shopper has an email address and marketing consent; carts spread over a week.
+/// Lines are as short as the Shopify adapter allows, so a few thousand carts stay small.
+pub fn write_holdout_shop(
+    out: &mut impl Write,
+    carts: u64,
+    seed: u64,
+    rates: ConversionRates,
+) -> io::Result<Written> {
+    use cartback_core::experiment::{Arm, HoldoutShare, arm_for};
+    use cartback_core::ids::{CartId, ShopId};
+    let mut mix = Mix(seed);
+    let start: Timestamp = "2026-11-02T00:00:00Z"
+        .parse()
+        .unwrap_or(Timestamp::UNIX_EPOCH);
+    let spacing = (7 * 24 * 3600 * 1000 / carts.max(1)).max(1);
+    let shop = ShopId::parse(HOLDOUT_SHOP).map_err(io::Error::other)?;
+    let names = ["Ada", "Grace", "Aino", "Eino", "Zofia", "Hanako"];
+    let mut written = Written::default();
+    let mut line = |out: &mut dyn Write, value: Value| -> io::Result<()> {
+        let text = value.to_string();
+        out.write_all(text.as_bytes())?;
+        out.write_all(b"\n")?;
+        written.lines += 1;
+        written.bytes += text.len() as u64 + 1;
+        Ok(())
+    };
+    let money = |cents: u64| format!("{}.{:02}", cents / 100, cents % 100);
+    let mut orders = 0;
+    for i in 0..carts {
+        let at_ = start
+            .checked_add(SignedDuration::from_millis((i * spacing) as i64))
+            .unwrap_or(start);
+        let token = format!("{:032x}", (u128::from(seed) << 64) | (u128::from(i) + 1));
+        let cart = CartId::parse(token.as_str()).map_err(io::Error::other)?;
+        let quantity = 1 + mix.below(3);
+        let total = money(2490 * quantity);
+        let email = format!("s{i}@example.com");
+        let checkout = json!({
+            "token": token,
+            "email": email,
+            "buyer_accepts_marketing": true,
+            "currency": "EUR",
+            "total_price": total,
+            "updated_at": at(at_),
+            "abandoned_checkout_url": format!("https://{HOLDOUT_SHOP}.example/checkouts/{token}/recover"),
+            "line_items": [{ "title": "Merino Wool Beanie", "quantity": quantity, "price": "24.90" }],
+            "customer": { "first_name": names[(i % names.len() as u64) as usize] }
+        });
+        line(
+            out,
+            json!({ "at": at(at_), "shop": HOLDOUT_SHOP, "platform": "shopify", "topic": "checkouts/create", "payload": checkout }),
+        )?;
+        let rate = match arm_for(&shop, &cart, HoldoutShare::DEFAULT) {
+            Arm::Holdout => rates.holdout,
+            Arm::Treatment => rates.treatment,
+        };
+        if mix.next() % 1000 < rate {
+            let bought = plus(at_, 2 * 3600 + mix.below(46 * 3600));
+            let order = json!({
+                "id": 7_000_000_000_000_u64 + i,
+                "checkout_token": token,
+                "email": email,
+                "total_price": total,
+                "currency": "EUR",
+                "created_at": at(bought),
+            });
+            line(
+                out,
+                json!({ "at": at(bought), "shop": HOLDOUT_SHOP, "platform": "shopify", "topic": "orders/create", "payload": order }),
+            )?;
+            orders += 1;
+        }
+    }
+    written.carts = carts;
+    written.orders = orders;
+    Ok(written)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,5 +320,36 @@ mod tests {
         assert_eq!(w.carts, 200);
         assert!(w.orders > 0 && w.recipient_events > 0, "{w:?}");
         assert!(w.bytes / w.lines < 1500, "compact lines: {w:?}");
+    }
+
+    #[test]
+    fn the_holdout_shop_converts_treated_carts_more_often_and_stays_small() {
+        use cartback_core::experiment::{Arm, HoldoutShare, arm_for};
+        use cartback_core::ids::{CartId, ShopId};
+        let mut out = Vec::new();
+        let rates = ConversionRates {
+            holdout: 0,
+            treatment: 1000,
+        };
+        let w = write_holdout_shop(&mut out, 400, 3, rates).expect("written");
+        assert_eq!(w.carts, 400);
+        let text = String::from_utf8(out).expect("UTF-8");
+        let shop = ShopId::parse(HOLDOUT_SHOP).expect("valid");
+        // With these rates exactly the treated carts buy.
+        let mut held = 0;
+        for line in text.lines() {
+            let value: Value = serde_json::from_str(line).expect("JSON");
+            if value["topic"] == "checkouts/create" {
+                let token = value["payload"]["token"].as_str().expect("token");
+                let cart = CartId::parse(token).expect("valid");
+                let bought = text.contains(&format!("\"checkout_token\":\"{token}\""));
+                let arm = arm_for(&shop, &cart, HoldoutShare::DEFAULT);
+                assert_eq!(bought, arm == Arm::Treatment, "{token}");
+                held += u64::from(arm == Arm::Holdout);
+            }
+        }
+        assert_eq!(w.orders, 400 - held);
+        assert!(held > 20 && held < 60, "about a tenth held out: {held}");
+        assert!(w.bytes / w.lines < 450, "short lines: {w:?}");
     }
 }

@@ -3,6 +3,11 @@
 //!
 //! `gen-carts --one-cart-updates K --out FILE`: the fixture checkout created at 08:00 and
 //! updated K - 1 more times until 08:50, then abandoned (the `simulate --stats` scenario).
+//!
+//! `gen-carts --holdout-shop N --out FILE [--seed S] [--holdout-rate 8] [--treatment-rate 14]`:
+//! N carts of one shop on the default 10 % holdout whose conversion depends on their arm
+//! (percent), for `cartback report --events` (see `cartback_bench::carts::write_holdout_shop`;
+//! `examples/holdout-shop.jsonl` is `--holdout-shop 3000 --seed 1`).
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -40,6 +45,15 @@ fn one_cart(updates: u32) -> String {
 fn run() -> Result<(), String> {
     let mut carts_wanted = None;
     let mut updates = None;
+    let mut holdout_shop = None;
+    let mut rates = carts::ConversionRates::default();
+    let percent = |text: String, name: &str| -> Result<u64, String> {
+        let value: f64 = text.parse().map_err(|e| format!("{name}: {e}"))?;
+        if !(0.0..=100.0).contains(&value) {
+            return Err(format!("{name}: {value} is not a percentage"));
+        }
+        Ok((value * 10.0).round() as u64)
+    };
     let mut out = None;
     let mut seed = 1u64;
     let mut it = std::env::args().skip(1);
@@ -60,11 +74,20 @@ fn run() -> Result<(), String> {
                         .map_err(|e| format!("--one-cart-updates: {e}"))?,
                 )
             }
+            "--holdout-shop" => {
+                holdout_shop = Some(
+                    value()?
+                        .parse::<u64>()
+                        .map_err(|e| format!("--holdout-shop: {e}"))?,
+                )
+            }
+            "--holdout-rate" => rates.holdout = percent(value()?, "--holdout-rate")?,
+            "--treatment-rate" => rates.treatment = percent(value()?, "--treatment-rate")?,
             "--out" => out = Some(PathBuf::from(value()?)),
             "--seed" => seed = value()?.parse().map_err(|e| format!("--seed: {e}"))?,
             other => {
                 return Err(format!(
-                    "unknown argument {other}; usage: gen-carts (--carts N | --one-cart-updates K) --out FILE [--seed S]"
+                    "unknown argument {other}; usage: gen-carts (--carts N | --one-cart-updates K | --holdout-shop N [--holdout-rate P] [--treatment-rate P]) --out FILE [--seed S]"
                 ));
             }
         }
@@ -81,7 +104,20 @@ fn run() -> Result<(), String> {
         println!("{}", json!({ "carts": 1, "updates": updates }));
         return Ok(());
     }
-    let wanted = carts_wanted.ok_or("--carts N or --one-cart-updates K is required")?;
+    if let Some(wanted) = holdout_shop {
+        let written = carts::write_holdout_shop(&mut writer, wanted, seed, rates).map_err(error)?;
+        writer.flush().map_err(error)?;
+        println!(
+            "{}",
+            json!({
+                "shop": carts::HOLDOUT_SHOP, "carts": written.carts, "lines": written.lines,
+                "bytes": written.bytes, "orders": written.orders
+            })
+        );
+        return Ok(());
+    }
+    let wanted =
+        carts_wanted.ok_or("--carts N, --one-cart-updates K or --holdout-shop N is required")?;
     let written = carts::write(&mut writer, wanted, seed).map_err(error)?;
     writer.flush().map_err(error)?;
     println!(

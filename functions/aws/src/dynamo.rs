@@ -158,6 +158,37 @@ impl DynamoCartStore {
     }
 }
 
+impl DynamoCartStore {
+    /// Every cart item of `shop` (a paginated `Query` on its partition, `sk` beginning with
+    /// `CART#`), for reports. One page reads up to 1 MB; a shop's carts expire 90 days after
+    /// their last change, so this is bounded by three months of carts.
+    pub async fn carts_of(&self, shop: &ShopId) -> Result<Vec<CartRecord>, PortError> {
+        let mut carts = Vec::new();
+        let mut start: Option<Item> = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk AND begins_with(sk, :carts)")
+                .expression_attribute_values(":pk", s(keys::shop_pk(shop)))
+                .expression_attribute_values(":carts", s(keys::CART_SK_PREFIX))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| port_error(SERVICE, "Query", &e))?;
+            for item in output.items() {
+                let cart: Versioned<CartRecord> = from_item(item.clone())?;
+                carts.push(cart.value);
+            }
+            match output.last_evaluated_key() {
+                Some(key) if !key.is_empty() => start = Some(key.clone()),
+                _ => return Ok(carts),
+            }
+        }
+    }
+}
+
 impl CartStore for DynamoCartStore {
     async fn cart(
         &self,

@@ -6,7 +6,7 @@ use cartback_core::cart::{CartEvent, CartRecord, Platform};
 use cartback_core::ids::ShopId;
 use cartback_core::lifecycle::{Applied, apply_activity};
 use cartback_core::render::{EmailContext, Renderer};
-use cartback_core::sequence::{Channel, KNOWN_TEMPLATES, Sequence};
+use cartback_core::sequence::{Channel, KNOWN_TEMPLATES, Sequence, Version};
 use cartback_core::shop::ShopSettings;
 use cartback_core::shopify;
 use cartback_core::webhook::Headers;
@@ -83,13 +83,32 @@ pub fn run(files: &[PathBuf], templates: Option<&Path>) -> Result<(), String> {
             }
             Ok(source) => match Sequence::parse(&file.display().to_string(), &source) {
                 Ok(sequence) => {
+                    let splits: Vec<String> = sequence
+                        .steps
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, step)| step.split.is_some())
+                        .map(|(index, step)| {
+                            format!(
+                                "step {} split {}",
+                                index + 1,
+                                step.variant_names().join("/")
+                            )
+                        })
+                        .collect();
                     println!(
-                        "ok   {} (sequence `{}`, {} steps)",
+                        "ok   {} (sequence `{}`, {} steps{})",
                         file.display(),
                         sequence.name,
-                        sequence.steps.len()
+                        sequence.steps.len(),
+                        if splits.is_empty() {
+                            String::new()
+                        } else {
+                            format!("; {}", splits.join(", "))
+                        }
                     );
                     warn_untranslated_offers(file, &sequence, &renderer);
+                    errors += check_subjects(file, &sequence, &renderer)?;
                 }
                 Err(e) => {
                     eprintln!("{e}");
@@ -185,21 +204,86 @@ fn check_templates(renderer: &Renderer) -> Result<usize, String> {
     Ok(errors)
 }
 
+/// Every version of each step: `(step number, " variant `b`" or "", version)`.
+fn versions(sequence: &Sequence) -> Vec<(usize, String, Version<'_>)> {
+    let mut all = Vec::new();
+    for (index, step) in sequence.steps.iter().enumerate() {
+        let names = step.variant_names();
+        if names.is_empty() {
+            all.push((index + 1, String::new(), step.version(None)));
+        }
+        for name in names {
+            all.push((
+                index + 1,
+                format!(" variant `{name}`"),
+                step.version(Some(name)),
+            ));
+        }
+    }
+    all
+}
+
 /// An offer whose description lacks a language the templates have: those carts read it in
 /// English (or the one language it has).
 fn warn_untranslated_offers(file: &Path, sequence: &Sequence, renderer: &Renderer) {
     let languages: Vec<&str> = renderer.for_shop(SAMPLE_SHOP).languages().collect();
-    for (index, step) in sequence.steps.iter().enumerate() {
-        let Some(offer) = &step.offer else { continue };
+    for (step, variant, version) in versions(sequence) {
+        let Some(offer) = version.offer else { continue };
         for &lang in &languages {
             if !offer.description.has(lang) {
                 println!(
-                    "warn {}: step {} offer has no `{lang}` description; carts in `{lang}` read `{}`",
+                    "warn {}: step {step}{variant} offer has no `{lang}` description; carts in `{lang}` read `{}`",
                     file.display(),
-                    index + 1,
                     offer.description.get(lang)
                 );
             }
         }
     }
+}
+
+/// Renders each subject a step or variant writes itself, in every language it has, with the
+/// sample cart; a language it lacks gets the template's subject (a warning).
+fn check_subjects(file: &Path, sequence: &Sequence, renderer: &Renderer) -> Result<usize, String> {
+    let cart = sample_cart()?;
+    let settings = ShopSettings::defaults_for(&cart.shop);
+    let templates = renderer.for_shop(SAMPLE_SHOP);
+    let languages: Vec<String> = templates.languages().map(str::to_owned).collect();
+    let mut errors = 0;
+    for (step, variant, version) in versions(sequence) {
+        let Some(subject) = version.subject else {
+            continue;
+        };
+        for lang in &languages {
+            if !subject.has(lang) {
+                println!(
+                    "warn {}: step {step}{variant} has no `{lang}` subject; carts in `{lang}` get the template's",
+                    file.display()
+                );
+                continue;
+            }
+            let locale = templates.locale_for(&Channel::Email, version.template, Some(lang), None);
+            let rendered = EmailContext::for_channel(
+                &cart,
+                &settings,
+                u32::try_from(step - 1).unwrap_or(0),
+                Channel::Email,
+                locale,
+            )
+            .and_then(|ctx| templates.render_subject(subject.get(lang), &ctx));
+            match rendered {
+                Ok(text) => println!(
+                    "ok   {}: step {step}{variant} subject in {lang}: \"{text}\"",
+                    file.display()
+                ),
+                Err(e) => {
+                    eprintln!(
+                        "{}: step {step}{variant} subject in {lang}: {e}",
+                        file.display()
+                    );
+                    errors += 1;
+                }
+            }
+        }
+    }
+    Ok(errors)
 }

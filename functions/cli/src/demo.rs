@@ -149,12 +149,13 @@ fn scenario() -> Result<String, String> {
         json!("2026-11-02T13:40:00Z"),
     );
 
-    // Eve shops at the winter shop: its offer draws a single-use code for her cart.
+    // Eve shops at the winter shop: its offer draws a single-use code for her cart (which
+    // is not in the shop's 10 % holdout).
     let mut eve = payload(CHECKOUT)?;
     set(
         &mut eve,
         "/token",
-        json!("e5e0e5e0e5e0e5e0e5e0e5e0e5e0e5e0"),
+        json!("e5e0e5e0e5e0e5e0e5e0e5e0e5e0e5e1"),
     );
     set(&mut eve, "/email", json!("eve@example.com"));
     set(&mut eve, "/customer/first_name", json!("Eve"));
@@ -284,6 +285,9 @@ fn decision_line(report: &Report) -> String {
         ReportKind::Deferred => format!(
             "{when}  ⏸  cart {cart}  step {step} deferred until {}: {reason}",
             report.until.map_or_else(String::new, time)
+        ),
+        ReportKind::Skipped if reason == "holdout" => format!(
+            "{when}  ○  cart {cart}  held out at step {step}: no messages (the shop's holdout group)"
         ),
         ReportKind::Skipped => format!(
             "{when}  ↷  cart {cart}  step {step} skipped ({}): {reason}",

@@ -56,7 +56,7 @@ pub async fn run(
         .map_err(|e| format!("table {table}: {e}"))
 }
 
-async fn dev_state(port: u16) -> Result<DevState, String> {
+pub(crate) async fn dev_state(port: u16) -> Result<DevState, String> {
     let url = format!("http://127.0.0.1:{port}/dev/state");
     let not_running = |e: &dyn std::fmt::Display| {
         format!("no `cartback dev` answers on port {port} ({e}): start it, or pass --port")
@@ -82,6 +82,18 @@ pub fn text(e: &Explanation) -> String {
             "  sequence  {sequence} (engagement so far: {})",
             e.engagement.unwrap_or("none")
         );
+    }
+    match e.arm {
+        Some("holdout") => {
+            let _ = writeln!(
+                out,
+                "  arm       holdout: this cart gets no messages; its conversion counts as the baseline of `cartback report`"
+            );
+        }
+        Some(arm) => {
+            let _ = writeln!(out, "  arm       {arm}");
+        }
+        None => {}
     }
     if let Some(last) = e.last_activity_at {
         let _ = writeln!(out, "  activity  last {}", short_time(last));
@@ -111,9 +123,10 @@ pub fn text(e: &Explanation) -> String {
     if let Some(at) = e.converted_at {
         let order = e.order_id.as_deref().unwrap_or("?");
         let total = e.order_total.as_deref().unwrap_or("?");
+        let credit = if e.recovered { ", recovered" } else { "" };
         let _ = writeln!(
             out,
-            "  bought    {} (order {order}, {total})",
+            "  bought    {} (order {order}, {total}{credit})",
             short_time(at)
         );
     }
@@ -138,9 +151,15 @@ pub fn text(e: &Explanation) -> String {
                 if let Some(clicked) = s.clicked_at {
                     let _ = write!(done, ", clicked {}", short_time(clicked));
                 }
+                if let Some(variant) = &s.variant {
+                    let _ = write!(done, " (variant {variant})");
+                }
                 done
             }
-            other => format!("{} ({})", other.as_str(), s.timing),
+            other => match &s.variant {
+                Some(variant) => format!("{} ({}; variant {variant})", other.as_str(), s.timing),
+                None => format!("{} ({})", other.as_str(), s.timing),
+            },
         };
         let _ = writeln!(
             out,

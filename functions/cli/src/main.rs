@@ -7,6 +7,7 @@ mod demo;
 mod dev;
 mod explain;
 mod render;
+mod report;
 mod simulate;
 
 use std::io::Write;
@@ -96,6 +97,42 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// What the messages add for one shop: carts, conversions, conversion rate, revenue and
+    /// recovered orders for the holdout, the treatment and each variant of each split step,
+    /// and the lift of the treatment over the holdout with its 95 % confidence interval.
+    Report {
+        /// Run these events (JSON lines, as `simulate` reads them) and report on the end state.
+        #[arg(long, conflicts_with_all = ["local", "table"])]
+        events: Option<PathBuf>,
+        /// Shop settings for --events (as `simulate --shops`).
+        #[arg(long, requires = "events")]
+        shops: Option<PathBuf>,
+        /// A sequence file for every shop of --events (as `simulate --sequence`).
+        #[arg(long, requires = "events")]
+        sequence: Option<PathBuf>,
+        /// Run the --events clock until this time (RFC 3339); default 30 days after the last event.
+        #[arg(long, requires = "events")]
+        until: Option<Timestamp>,
+        /// Ask the `cartback dev` running on --port (its moto and its table).
+        #[arg(long, conflicts_with = "table")]
+        local: bool,
+        /// The port of the `cartback dev` to ask (with --local).
+        #[arg(long, default_value_t = 8787)]
+        port: u16,
+        /// The deployed DynamoDB table (default: $CARTBACK_TABLE; AWS credentials, region
+        /// and `AWS_ENDPOINT_URL` from the environment).
+        #[arg(long)]
+        table: Option<String>,
+        /// The shop (needed with a table; with --events, the only shop of the events by default).
+        #[arg(long)]
+        shop: Option<String>,
+        /// Only carts last active at or after this time (RFC 3339).
+        #[arg(long)]
+        since: Option<Timestamp>,
+        /// One JSON object instead of the table.
+        #[arg(long)]
+        json: bool,
+    },
     /// The whole stack on this machine: a local AWS emulator (moto, installed on first use)
     /// with the SAM template's resources, the real functions on it, HTTP webhooks and
     /// unsubscribe routes, and an outbox page. Ctrl-C stops everything it started.
@@ -133,10 +170,6 @@ enum CodesCommand {
         #[arg(long)]
         table: Option<String>,
     },
-}
-
-fn read(path: &PathBuf) -> Result<String, String> {
-    std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn main() -> ExitCode {
@@ -189,6 +222,41 @@ fn main() -> ExitCode {
             at,
             json,
         } => runtime.block_on(explain_command(&shop, &cart, local, table, port, at, json)),
+        Command::Report {
+            events,
+            shops,
+            sequence,
+            until,
+            local,
+            port,
+            table,
+            shop,
+            since,
+            json,
+        } => {
+            let source = match (events, local) {
+                (Some(events), _) => Ok(report::Source::Events {
+                    events,
+                    shops,
+                    sequence,
+                    until,
+                }),
+                (None, true) => Ok(report::Source::Local(port)),
+                (None, false) => table
+                    .or_else(|| std::env::var(codes::TABLE_ENV).ok())
+                    .filter(|t| !t.trim().is_empty())
+                    .map(report::Source::Table)
+                    .ok_or_else(|| {
+                        format!(
+                            "pass --events FILE (a simulation), --local (the running `cartback dev`) or --table NAME (or set {})",
+                            codes::TABLE_ENV
+                        )
+                    }),
+            };
+            source.and_then(|source| {
+                runtime.block_on(report_command(source, shop.as_deref(), since, json))
+            })
+        }
         Command::Dev {
             port,
             moto_port,
@@ -217,18 +285,8 @@ async fn simulate_command(
     until: Option<Timestamp>,
     stats: bool,
 ) -> Result<(), String> {
-    let source = read(&events)?;
-    let file = events.display().to_string();
-    let lines = simulate::parse_events(&file, &source).map_err(|e| e.to_string())?;
-    let mut local_shops = match &shops {
-        Some(path) => simulate::parse_shops(path, &read(path)?)?,
-        None => cartback_local::LocalShops::defaults(),
-    };
-    if let Some(path) = &sequence {
-        let toml = read(path)?;
-        simulate::check_sequence(path, &toml)?;
-        local_shops = simulate::with_sequence(local_shops, &lines, &toml);
-    }
+    let (lines, local_shops, file) =
+        simulate::load(&events, sequence.as_deref(), shops.as_deref())?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let mut write_error = None;
@@ -254,6 +312,21 @@ async fn simulate_command(
         }
         _ => Ok(()),
     }
+}
+
+async fn report_command(
+    source: report::Source,
+    shop: Option<&str>,
+    since: Option<Timestamp>,
+    json: bool,
+) -> Result<(), String> {
+    let lift = report::run(source, shop, since).await?;
+    let text = if json {
+        serde_json::to_string(&lift).map_err(|e| e.to_string())? + "\n"
+    } else {
+        report::text(&lift)
+    };
+    write!(std::io::stdout().lock(), "{text}").map_err(|e| format!("writing output: {e}"))
 }
 
 async fn explain_command(

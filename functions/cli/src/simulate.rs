@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
 
+use cartback_core::experiment::HoldoutShare;
 use cartback_core::ids::{CartId, PoolName, ShopId};
 use cartback_core::offer_codes::OfferCode;
 use cartback_core::sequence::Channel;
@@ -168,6 +169,9 @@ struct ShopEntry {
     settings: ShopSettings,
     #[serde(default)]
     webhook_secret: Option<String>,
+    /// Read here rather than through the flattened settings, so a bad share names its line.
+    #[serde(default)]
+    holdout: Option<toml::Spanned<f64>>,
     /// Offer code pools filled before the run: `[shops.<id>.offer_pools] winter10 = ["A1", "A2"]`.
     #[serde(default)]
     offer_pools: BTreeMap<String, Vec<String>>,
@@ -189,9 +193,19 @@ pub fn parse_shops(file: &Path, source: &str) -> Result<LocalShops, String> {
         format!("{}:{line}: {}", file.display(), e.message())
     })?;
     let mut shops = LocalShops::defaults();
-    for (id, entry) in parsed.shops {
+    let line_of = |offset: usize| source[..offset.min(source.len())].matches('\n').count() + 1;
+    for (id, mut entry) in parsed.shops {
         let id = ShopId::parse(id.as_str())
             .map_err(|e| format!("{}: shop `{id}`: {e}", file.display()))?;
+        if let Some(holdout) = &entry.holdout {
+            entry.settings.holdout = HoldoutShare::new(*holdout.get_ref()).map_err(|e| {
+                format!(
+                    "{}:{}: shop `{id}`: {e}",
+                    file.display(),
+                    line_of(holdout.span().start)
+                )
+            })?;
+        }
         if let Err(e) = cartback_core::shop::Shop::new(id.clone(), entry.settings.clone()) {
             return Err(format!("{}: shop `{id}`: {e}", file.display()));
         }
@@ -214,6 +228,29 @@ pub fn parse_shops(file: &Path, source: &str) -> Result<LocalShops, String> {
         shops = shops.with_settings(id, entry.settings);
     }
     Ok(shops)
+}
+
+/// Reads an events file with its optional `--sequence` and `--shops` files: the input lines,
+/// the shops they run on, and the events file's name for errors.
+pub fn load(
+    events: &Path,
+    sequence: Option<&Path>,
+    shops: Option<&Path>,
+) -> Result<(Vec<InputLine>, LocalShops, String), String> {
+    let read =
+        |path: &Path| std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()));
+    let file = events.display().to_string();
+    let lines = parse_events(&file, &read(events)?).map_err(|e| e.to_string())?;
+    let mut local_shops = match shops {
+        Some(path) => parse_shops(path, &read(path)?)?,
+        None => LocalShops::defaults(),
+    };
+    if let Some(path) = sequence {
+        let toml = read(path)?;
+        check_sequence(path, &toml)?;
+        local_shops = with_sequence(local_shops, &lines, &toml);
+    }
+    Ok((lines, local_shops, file))
 }
 
 /// Applies `--sequence` to every shop named in the input.

@@ -181,3 +181,62 @@ fn check_names_the_file_and_line_of_a_broken_shop_template() {
     );
     assert!(stderr.contains("fix:"), "{stderr}");
 }
+
+#[test]
+fn check_renders_a_variants_subject_and_names_the_line_of_a_broken_variant() {
+    let dir = TempDir::new().expect("a temp dir");
+    let good = dir.path().join("split.toml");
+    std::fs::write(
+        &good,
+        "name = \"split\"\n[[step]]\ntemplate = \"reminder\"\ndelay = \"1h\"\n[[step.variant]]\nname = \"question\"\nsubject = { en = \"{{ customer.first_name }}, still deciding?\", fi = \"Vieläkö mietit?\" }\n",
+    )
+    .expect("writable");
+
+    let output = cartback(&["check", good.to_str().expect("UTF-8")], &workspace_root());
+
+    let stdout = text(&output.stdout);
+    assert!(output.status.success(), "{stdout}{}", text(&output.stderr));
+    assert!(
+        stdout.contains("(sequence `split`, 1 steps; step 1 split a/question)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("step 1 variant `question` subject in en: \"Ada, still deciding?\""),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "step 1 variant `question` has no `pl` subject; carts in `pl` get the template's"
+        ),
+        "{stdout}"
+    );
+
+    for (source, line, words) in [
+        (
+            "name = \"x\"\n[[step]]\ntemplate = \"reminder\"\ndelay = \"1h\"\n[[step.variant]]\nname = \"b\"\ntemplate = \"welcome\"\n",
+            7,
+            "unknown template `welcome`",
+        ),
+        (
+            "name = \"x\"\n[[step]]\ntemplate = \"reminder\"\ndelay = \"1h\"\n[[step.variant]]\nname = \"b\"\n[[step.variant]]\nname = \"b\"\n",
+            8,
+            "two variants named `b`",
+        ),
+        (
+            "name = \"x\"\n[[step]]\ntemplate = \"reminder\"\ndelay = \"1h\"\n[[step.variant]]\nname = \"b\"\nweight = 0\n",
+            7,
+            "weight 0",
+        ),
+    ] {
+        let bad = dir.path().join("bad.toml");
+        std::fs::write(&bad, source).expect("writable");
+        let output = cartback(&["check", bad.to_str().expect("UTF-8")], &workspace_root());
+        assert!(!output.status.success());
+        let stderr = text(&output.stderr);
+        assert!(
+            stderr.contains(&format!("{}:{line}:", bad.display())),
+            "{stderr}"
+        );
+        assert!(stderr.contains(words), "{stderr}");
+    }
+}

@@ -23,7 +23,11 @@ const CHECKOUT: &str = include_str!("../../core/tests/fixtures/shopify/checkouts
 const ORDER: &str = include_str!("../../core/tests/fixtures/shopify/orders_create.json");
 
 const OPEN: &str = "0pe0000000000000000000000000000a";
-const CONVERTED: &str = "c0e0000000000000000000000000000b";
+/// Bought after its first reminder (in the treatment arm).
+const CONVERTED: &str = "c0e0000000000000000000000000000c";
+/// In the shop's 10 % holdout (SHA-256 of shop and cart puts it at 0.065): no reminder,
+/// and its purchase still counts.
+const HELD_OUT: &str = "c0e0000000000000000000000000000b";
 const SUPPRESSED: &str = "5e0000000000000000000000000000cc";
 const ERASED: &str = "e0a5ed0000000000000000000000000d";
 
@@ -153,6 +157,7 @@ async fn explain_tells_each_state_with_what_was_sent_and_what_comes_next() {
     for (token, email) in [
         (OPEN, "open@example.com"),
         (CONVERTED, "bought@example.com"),
+        (HELD_OUT, "held@example.com"),
         (SUPPRESSED, "gone@example.com"),
         (ERASED, "erased@example.com"),
     ] {
@@ -165,6 +170,12 @@ async fn explain_tells_each_state_with_what_was_sent_and_what_comes_next() {
         &world,
         "orders/create",
         &order(CONVERTED, "bought@example.com", "2026-11-02T09:30:00Z"),
+    )
+    .await;
+    webhook(
+        &world,
+        "orders/create",
+        &order(HELD_OUT, "held@example.com", "2026-11-02T09:30:00Z"),
     )
     .await;
     world.clock.advance_to(after(SignedDuration::from_mins(95)));
@@ -235,7 +246,7 @@ async fn explain_tells_each_state_with_what_was_sent_and_what_comes_next() {
     let converted = explain(&world, CONVERTED, &[]);
     assert!(
         converted.contains(
-            "state     converted: bought at 2026-11-02 09:30 UTC (1 message sent): no more messages"
+            "state     converted: bought at 2026-11-02 09:30 UTC (1 message sent; recovered by cartback): no more messages"
         ),
         "{converted}"
     );
@@ -244,6 +255,39 @@ async fn explain_tells_each_state_with_what_was_sent_and_what_comes_next() {
         "{converted}"
     );
     assert!(converted.contains("next      nothing"), "{converted}");
+    assert!(converted.contains("  arm       treatment\n"), "{converted}");
+    assert!(
+        converted.contains("(order 6012345678901, €79.70, recovered)"),
+        "{converted}"
+    );
+
+    let held = explain(&world, HELD_OUT, &[]);
+    assert!(
+        held.contains(
+            "state     converted: bought at 2026-11-02 09:30 UTC (0 messages sent; held out, so it counts toward the holdout's baseline)"
+        ),
+        "{held}"
+    );
+    assert!(
+        held.contains("  arm       holdout: this cart gets no messages"),
+        "{held}"
+    );
+    assert!(
+        held.contains("(order 6012345678901, €79.70)\n"),
+        "bought, not recovered: {held}"
+    );
+    assert!(
+        held.contains("    1 reminder  email         not sent"),
+        "{held}"
+    );
+    let held_json: Value =
+        serde_json::from_str(&explain(&world, HELD_OUT, &["--json"])).expect("JSON");
+    assert_eq!(held_json["arm"], "holdout");
+    assert_eq!(
+        held_json.get("recovered"),
+        None,
+        "not recovered: {held_json}"
+    );
 
     let suppressed = explain(&world, SUPPRESSED, &[]);
     assert!(
@@ -263,6 +307,31 @@ async fn explain_tells_each_state_with_what_was_sent_and_what_comes_next() {
         erased.contains("state     erased: no record of this cart"),
         "{erased}"
     );
+
+    // `cartback report --table` reads the same table: the held-out cart in the holdout,
+    // the three treated ones (the erased cart is gone) in the treatment.
+    let output = Command::new(env!("CARGO_BIN_EXE_cartback"))
+        .args(["report", "--table", TABLE, "--shop", SHOP, "--json"])
+        .env("AWS_ENDPOINT_URL", &world.moto.endpoint)
+        .env("AWS_REGION", cartback_devstack::REGION)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env_remove("AWS_PROFILE")
+        .output()
+        .expect("cartback runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(report["holdout"]["carts"], 1, "{report}");
+    assert_eq!(report["holdout"]["conversions"], 1, "{report}");
+    assert_eq!(report["holdout"]["recovered_orders"], 0, "{report}");
+    assert_eq!(report["treatment"]["carts"], 3, "{report}");
+    assert_eq!(report["treatment"]["conversions"], 1, "{report}");
+    assert_eq!(report["treatment"]["recovered_orders"], 1, "{report}");
+    assert_eq!(report["treatment"]["revenue"]["EUR"], "79.70", "{report}");
 
     let json: Value = serde_json::from_str(&explain(&world, OPEN, &["--json"])).expect("JSON");
     assert_eq!(json["state"], "open");

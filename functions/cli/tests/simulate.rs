@@ -873,3 +873,140 @@ fn a_generic_store_gets_its_reminder_and_the_conversion_stops_the_rest() {
         run.decisions()
     );
 }
+
+/// In demo-shop's 10 % holdout (SHA-256 of ("holdout", shop, cart) puts it at 0.013).
+const HELD_OUT: &str = "held0000000000000000000000000024";
+
+#[test]
+fn a_held_out_cart_is_reported_once_as_skipped_for_the_holdout_and_gets_nothing() {
+    let lines = [
+        webhook(
+            "2026-11-02T08:00:00Z",
+            "checkouts/create",
+            &checkout_of(
+                HELD_OUT,
+                "held@example.com",
+                "Hilda",
+                "2026-11-02T08:00:00Z",
+            ),
+        ),
+        webhook(
+            "2026-11-02T13:00:00Z",
+            "orders/create",
+            &order_for(ORDER, HELD_OUT, "held@example.com", "2026-11-02T13:00:00Z"),
+        ),
+    ];
+
+    let run = simulate_classic(&lines);
+
+    let decisions = run.decisions();
+    assert_eq!(decisions.len(), 1, "{decisions:#?}");
+    let held = &decisions[0];
+    assert_eq!(held["kind"], "skipped");
+    assert_eq!(held["reason"], "holdout");
+    assert_eq!(held["step"], 1);
+    assert_eq!(held["cart"], HELD_OUT);
+    assert_eq!(
+        held["at"], "2026-11-02T09:00:00Z",
+        "decided at the first step"
+    );
+    assert_eq!(held.get("variant"), None, "the step is not split");
+}
+
+#[test]
+fn a_shop_with_holdout_0_sends_every_cart_and_a_bad_share_is_refused_with_its_line() {
+    let dir = TempDir::new().expect("a temp dir");
+    let off = write(
+        &dir,
+        "shops.toml",
+        &format!(
+            "[shops.\"{SHOP}\"]\nname = \"Demo\"\nfrom_address = \"shop@example.com\"\nholdout = 0\n"
+        ),
+    );
+    let lines = [webhook(
+        "2026-11-02T08:00:00Z",
+        "checkouts/create",
+        &checkout_of(
+            HELD_OUT,
+            "held@example.com",
+            "Hilda",
+            "2026-11-02T08:00:00Z",
+        ),
+    )];
+    let run = simulate_in(
+        &dir,
+        &lines,
+        &[
+            "--sequence",
+            CLASSIC,
+            "--shops",
+            off.to_str().expect("UTF-8"),
+        ],
+    );
+    assert_eq!(run.sent().len(), 3, "{}", run.stdout());
+
+    let bad = write(
+        &dir,
+        "bad.toml",
+        &format!(
+            "[shops.\"{SHOP}\"]\nname = \"Demo\"\nfrom_address = \"shop@example.com\"\nholdout = 0.7\n"
+        ),
+    );
+    let run = simulate_in(&dir, &lines, &["--shops", bad.to_str().expect("UTF-8")]);
+    assert!(!run.succeeded());
+    let stderr = run.stderr();
+    assert!(
+        stderr.contains("bad.toml:4: shop `demo-shop.myshopify.com`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("holdout `0.7`"), "{stderr}");
+    assert!(stderr.contains("between 0 and 0.5"), "{stderr}");
+}
+
+#[test]
+fn sent_lines_of_a_split_step_name_their_variant() {
+    let dir = TempDir::new().expect("a temp dir");
+    let sequence = write(
+        &dir,
+        "split.toml",
+        "name = \"split\"\n[[step]]\ntemplate = \"reminder\"\ndelay = \"1h\"\n[[step.variant]]\nname = \"b\"\nsubject = \"{{ customer.first_name }}, your cart misses you\"\n[[step]]\ntemplate = \"reassure\"\ndelay = \"24h\"\n",
+    );
+    let mut lines = Vec::new();
+    for i in 0..12 {
+        let token = format!("5p1{i:029x}");
+        lines.push(webhook(
+            "2026-11-02T08:00:00Z",
+            "checkouts/create",
+            &checkout_of(
+                &token,
+                &format!("s{i}@example.com"),
+                "Sam",
+                "2026-11-02T08:00:00Z",
+            ),
+        ));
+    }
+    let run = simulate_in(
+        &dir,
+        &lines,
+        &["--sequence", sequence.to_str().expect("UTF-8")],
+    );
+
+    let sent = run.sent();
+    let first: Vec<&Value> = sent.iter().filter(|d| d["step"] == 1).collect();
+    assert!(!first.is_empty());
+    for decision in &first {
+        match decision["variant"].as_str() {
+            Some("a") => assert_eq!(decision["subject"], "Sam, did you forget something?"),
+            Some("b") => assert_eq!(decision["subject"], "Sam, your cart misses you"),
+            other => panic!("a split step names its variant: {other:?} in {decision}"),
+        }
+    }
+    assert!(first.iter().any(|d| d["variant"] == "a"), "{first:#?}");
+    assert!(first.iter().any(|d| d["variant"] == "b"), "{first:#?}");
+    assert!(
+        sent.iter()
+            .filter(|d| d["step"] == 2)
+            .all(|d| d.get("variant").is_none()),
+        "step 2 is not split"
+    );
+}

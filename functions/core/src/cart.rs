@@ -167,6 +167,9 @@ pub struct SentStep {
     pub opened_at: Option<Timestamp>,
     #[serde(default, with = "millis_opt", skip_serializing_if = "Option::is_none")]
     pub clicked_at: Option<Timestamp>,
+    /// The variant of a step split into variants (A/B); `None` for a step that is not split.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
 }
 
 impl SentStep {
@@ -227,6 +230,14 @@ pub struct CartRecord {
     pub order_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub order_total: Option<Money>,
+    /// The experiment arm, recorded at the first step's wake-up: held out (no messages) or
+    /// treated; `None` for a cart bought or stopped before then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arm: Option<crate::experiment::Arm>,
+    /// Bought, and credited to cartback: this cart was sent a message, or the person was
+    /// within the 7 days before the order (never for a held-out cart).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub recovered: bool,
     /// DynamoDB TTL: epoch seconds after which the item may be deleted.
     pub expires_at: i64,
 }

@@ -6,7 +6,8 @@ use jiff::tz::TimeZone;
 use serde::{Deserialize, Serialize};
 
 use crate::cart::{CartRecord, CartStatus, Person, Suppression, SuppressionReason};
-use crate::sequence::{Channel, ChannelChoice, DelayFrom, Sequence, Step};
+use crate::experiment::{Arm, HoldoutShare, arm_for};
+use crate::sequence::{Channel, ChannelChoice, DelayFrom, Sequence, Step, Version};
 use crate::shop::{EmailConsent, Rules};
 
 /// Why a cart gets no (more) messages.
@@ -39,6 +40,9 @@ pub enum StopReason {
     Bounced,
     /// The person marked a message as spam.
     Complained,
+    /// The cart fell in the shop's holdout group: it gets no messages, so its conversions
+    /// show what would have happened without them.
+    Holdout,
 }
 
 impl StopReason {
@@ -57,6 +61,7 @@ impl StopReason {
             Self::Unsubscribed => "unsubscribed",
             Self::Bounced => "bounced",
             Self::Complained => "complained",
+            Self::Holdout => "holdout",
         }
     }
 
@@ -146,6 +151,9 @@ pub enum Decision {
     Wait { until: Timestamp },
     /// Nothing more for this cart.
     Stop { reason: StopReason },
+    /// The cart falls in the shop's holdout group at its first step: record it there and
+    /// send it nothing, ever.
+    HoldOut { step: u32 },
 }
 
 /// Everything a decision depends on.
@@ -157,11 +165,39 @@ pub struct Situation<'a> {
     pub rules: &'a Rules,
     /// The recipient's time zone (for quiet hours).
     pub zone: &'a TimeZone,
+    /// The share of the shop's carts held out of every message.
+    pub holdout: HoldoutShare,
     pub now: Timestamp,
 }
 
-fn base_time(cart: &CartRecord, spec: &Step, step: u32) -> Timestamp {
-    match spec.from {
+/// Step `step` (0-based) of the cart's sequence and what the cart gets of it: the variant
+/// recorded when the step was done, else the one the cart is assigned
+/// (`experiment::variant_index`); the control's fields for a step that is not split.
+/// `None` past the last step.
+pub fn cart_step<'a>(
+    cart: &CartRecord,
+    sequence: &'a Sequence,
+    step: u32,
+) -> Option<(&'a Step, Version<'a>)> {
+    let spec = sequence.steps.get(usize::try_from(step).ok()?)?;
+    let Some(split) = &spec.split else {
+        return Some((spec, spec.version(None)));
+    };
+    let recorded = cart
+        .sent
+        .iter()
+        .find(|done| done.step == step)
+        .and_then(|done| done.variant.as_deref())
+        .filter(|name| *name == split.control || split.variants.iter().any(|v| v.name == *name));
+    let name = match recorded {
+        Some(name) => Some(name),
+        None => spec.assigned_variant(&cart.shop, &cart.cart, &sequence.name, step),
+    };
+    Some((spec, spec.version(name)))
+}
+
+fn base_time(cart: &CartRecord, from: DelayFrom, step: u32) -> Timestamp {
+    match from {
         DelayFrom::LastActivity => cart.last_activity_at,
         DelayFrom::PreviousStep => cart
             .sent
@@ -175,18 +211,18 @@ fn base_time(cart: &CartRecord, spec: &Step, step: u32) -> Timestamp {
 /// When step `step` falls due for this cart with the engagement so far, or `None` past the
 /// last step.
 pub fn due_at(cart: &CartRecord, sequence: &Sequence, step: u32) -> Option<Timestamp> {
-    let spec = sequence.steps.get(usize::try_from(step).ok()?)?;
-    base_time(cart, spec, step)
-        .checked_add(spec.delay.for_engagement(cart.engagement()))
+    let (spec, version) = cart_step(cart, sequence, step)?;
+    base_time(cart, spec.from, step)
+        .checked_add(version.delay.for_engagement(cart.engagement()))
         .ok()
 }
 
 /// The earliest step `step` could fall due, whatever engagement may still come (the planner
 /// schedules this; the wake-up re-arms if a later branch applies).
 pub fn earliest_due_at(cart: &CartRecord, sequence: &Sequence, step: u32) -> Option<Timestamp> {
-    let spec = sequence.steps.get(usize::try_from(step).ok()?)?;
-    base_time(cart, spec, step)
-        .checked_add(spec.delay.earliest_from(cart.engagement()))
+    let (spec, version) = cart_step(cart, sequence, step)?;
+    base_time(cart, spec.from, step)
+        .checked_add(version.delay.earliest_from(cart.engagement()))
         .ok()
 }
 
@@ -329,6 +365,18 @@ pub fn decide(s: &Situation<'_>) -> Decision {
         Some(due) if due > s.now => return Decision::Wait { until: due },
         Some(_) => {}
         None => return stop(StopReason::SequenceComplete),
+    }
+    // The first step is where a cart joins the experiment: after every reason to stop, so
+    // both arms hold only carts that could have been sent something.
+    if cart.arm == Some(Arm::Holdout)
+        || (cart.arm.is_none()
+            && cart.next_step == 0
+            && cart.sent.is_empty()
+            && arm_for(&cart.shop, &cart.cart, s.holdout) == Arm::Holdout)
+    {
+        return Decision::HoldOut {
+            step: cart.next_step,
+        };
     }
     if !spec.send_when.holds(cart.engagement()) {
         return Decision::Skip {

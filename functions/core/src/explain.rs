@@ -10,7 +10,8 @@ use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 
 use crate::cart::{CartRecord, CartStatus, Person, Suppression};
-use crate::decide::{Decision, Situation, StopReason, decide, due_at};
+use crate::decide::{Decision, Situation, StopReason, cart_step, decide, due_at};
+use crate::experiment::{Arm, HoldoutShare};
 use crate::sequence::{Channel, ChannelChoice, DelayFrom, Sequence, Step};
 use crate::shop::Rules;
 
@@ -77,6 +78,9 @@ pub struct StepExplained {
     /// 1-based.
     pub step: u32,
     pub template: String,
+    /// The variant of a split step: the one it went out as, else the one the cart gets.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
     /// The channel the sequence asks for: `email`, `sms` or `sms_or_email`.
     pub wants: &'static str,
     /// When it falls due, in words (`1h after the last activity`).
@@ -157,6 +161,13 @@ pub struct Explanation {
     pub order_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub order_total: Option<String>,
+    /// The experiment arm (`holdout` or `treatment`), once the cart joined it at its first
+    /// step.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arm: Option<&'static str>,
+    /// Bought and credited to cartback (`attribution::recovered`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub recovered: bool,
     /// Why nothing more is planned, when nothing is.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stop_reason: Option<&'static str>,
@@ -177,6 +188,9 @@ pub struct ExplainInput<'a> {
     pub rules: &'a Rules,
     /// The recipient's zone (quiet hours).
     pub zone: &'a TimeZone,
+    /// The share of the shop's carts held out (whether a cart not yet at its first step
+    /// will be).
+    pub holdout: HoldoutShare,
     pub now: Timestamp,
 }
 
@@ -198,6 +212,8 @@ pub fn explain_missing(shop: &str, cart: &str, now: Timestamp) -> Explanation {
         converted_at: None,
         order_id: None,
         order_total: None,
+        arm: None,
+        recovered: false,
         stop_reason: None,
         steps: Vec::new(),
         next: None,
@@ -229,6 +245,8 @@ pub fn explain(input: &ExplainInput<'_>) -> Explanation {
     out.converted_at = cart.converted_at;
     out.order_id = cart.order_id.clone();
     out.order_total = cart.order_total.map(|m| m.to_string());
+    out.arm = cart.arm.map(Arm::as_str);
+    out.recovered = cart.recovered;
     out.wake_up_at = cart.next_due_at;
     let (state, stop, next) = standing(input);
     out.state = state;
@@ -305,6 +323,7 @@ fn standing(input: &ExplainInput<'_>) -> (CartState, Option<StopReason>, Option<
         sequence,
         rules: input.rules,
         zone: input.zone,
+        holdout: input.holdout,
         now,
     };
     let step = cart.next_step;
@@ -315,6 +334,16 @@ fn standing(input: &ExplainInput<'_>) -> (CartState, Option<StopReason>, Option<
     };
     let next = match decision {
         Decision::Stop { reason } => return stopped(reason),
+        Decision::HoldOut { step } => NextDecision {
+            decision: "hold out",
+            step: step + 1,
+            channel: None,
+            at,
+            reason: format!(
+                "the cart falls in the shop's holdout ({} of carts get no messages, so their conversions show what the messages add); {timing}",
+                input.holdout.percent()
+            ),
+        },
         Decision::Send { step, channel } => NextDecision {
             decision: "send",
             step: step + 1,
@@ -357,12 +386,12 @@ fn standing(input: &ExplainInput<'_>) -> (CartState, Option<StopReason>, Option<
 
 /// `1h after the last activity` / `6h after step 1 (opened)`, and when that is.
 fn step_timing(cart: &CartRecord, sequence: &Sequence, step: u32) -> (String, Option<Timestamp>) {
-    let Some(spec) = sequence.steps.get(step as usize) else {
+    let Some((spec, version)) = cart_step(cart, sequence, step) else {
         return ("past the last step".to_owned(), None);
     };
     let engagement = cart.engagement();
-    let delay = spec.delay.for_engagement(engagement);
-    let branch = match spec.delay {
+    let delay = version.delay.for_engagement(engagement);
+    let branch = match version.delay {
         crate::sequence::Delay::Fixed(_) => String::new(),
         crate::sequence::Delay::ByEngagement { .. } => format!(" ({})", engagement_words(cart)),
     };
@@ -433,11 +462,14 @@ fn steps(
         .enumerate()
         .map(|(index, spec)| {
             let step = u32::try_from(index).unwrap_or(u32::MAX);
+            let version = cart_step(cart, sequence, step)
+                .map_or_else(|| spec.version(None), |(_, version)| version);
             let mut explained = StepExplained {
                 step: step.saturating_add(1),
-                template: spec.template.clone(),
+                template: version.template.to_owned(),
+                variant: version.name.map(str::to_owned),
                 wants: wants(spec),
-                timing: delay_words(spec, step),
+                timing: delay_words(spec.from, version.delay, step),
                 status: StepStatus::Pending,
                 channel: None,
                 at: None,
@@ -462,6 +494,7 @@ fn steps(
                 explained.status = StepStatus::Sending;
             } else if state != CartState::Open {
                 explained.status = StepStatus::NotSent;
+                explained.variant = None;
             } else if next.is_some_and(|n| n.step == explained.step) {
                 explained.status = StepStatus::Next;
             }
@@ -471,12 +504,12 @@ fn steps(
 }
 
 /// The step's delay as the sequence writes it.
-fn delay_words(spec: &Step, step: u32) -> String {
-    let from = match spec.from {
+fn delay_words(from: DelayFrom, delay: crate::sequence::Delay, step: u32) -> String {
+    let from = match from {
         DelayFrom::PreviousStep if step > 0 => format!("after step {step}"),
         _ => "after the last activity".to_owned(),
     };
-    match spec.delay {
+    match delay {
         crate::sequence::Delay::Fixed(d) => format!("{} {from}", duration(d)),
         crate::sequence::Delay::ByEngagement {
             clicked,
@@ -503,14 +536,23 @@ fn summary(
         1 => "1 message sent".to_owned(),
         n => format!("{n} messages sent"),
     };
+    let credit = match (cart.arm, cart.recovered) {
+        (Some(Arm::Holdout), _) => "; held out, so it counts toward the holdout's baseline",
+        (_, true) => "; recovered by cartback",
+        (_, false) => "",
+    };
     match state {
         CartState::Converted => match cart.converted_at {
             Some(at) => format!(
-                "bought at {} ({messages}): no more messages",
+                "bought at {} ({messages}{credit}): no more messages",
                 short_time(at)
             ),
-            None => format!("bought ({messages}): no more messages"),
+            None => format!("bought ({messages}{credit}): no more messages"),
         },
+        CartState::Stopped if stop == Some(StopReason::Holdout) => format!(
+            "held out: the cart is in the shop's holdout group ({}), which gets no messages; its conversion still counts, as the baseline `cartback report` measures the lift against",
+            input.holdout.percent()
+        ),
         CartState::Suppressed => format!(
             "{}: {} ({messages}); no more messages to this person",
             stop.map_or("suppressed", StopReason::as_str),

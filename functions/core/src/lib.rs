@@ -1,9 +1,11 @@
 //! cartback's core: parsed domain types, sequences, the pure `decide()`, platform webhook
 //! adapters, rendering and the ports the handlers are generic over. No AWS, no network.
 
+pub mod attribution;
 pub mod cart;
 pub mod contact;
 pub mod decide;
+pub mod experiment;
 pub mod explain;
 pub mod format;
 pub mod generic;
@@ -15,12 +17,14 @@ pub mod offer_codes;
 pub mod ports;
 pub mod redact;
 pub mod render;
+pub mod report;
 pub mod schedule;
 pub mod sequence;
 pub mod ses_event;
 pub mod shop;
 pub mod shopify;
 pub mod sms;
+pub mod stats;
 pub mod table;
 pub mod time;
 pub mod unsubscribe;

@@ -4,10 +4,11 @@
 use jiff::{SignedDuration, Timestamp};
 
 use crate::cart::{
-    CartActivity, CartRecord, CartStatus, ContactRecord, Conversion, Platform, SentStep,
+    CartActivity, CartRecord, CartStatus, ContactRecord, Conversion, Person, Platform, SentStep,
     Suppression, SuppressionReason,
 };
-use crate::decide::{StopReason, earliest_due_at};
+use crate::decide::{Decision, StopReason, earliest_due_at};
+use crate::experiment::Arm;
 use crate::ids::{ContactKey, ShopId};
 use crate::sequence::Channel;
 use crate::sequence::Sequence;
@@ -71,6 +72,8 @@ pub fn apply_activity(
             converted_at: None,
             order_id: None,
             order_total: None,
+            arm: None,
+            recovered: false,
             expires_at: expiry(activity_at, CART_RETENTION),
         };
         record.next_due_at = earliest_due_at(&record, sequence, 0);
@@ -102,16 +105,20 @@ pub fn apply_activity(
 }
 
 /// A purchase of this cart. Creates a converted record for an order whose checkout we never
-/// saw, so a late checkout update cannot reopen it.
+/// saw, so a late checkout update cannot reopen it. Records when, for how much, and whether
+/// cartback recovered it (`attribution::recovered`, from the cart and what is known of the
+/// `person` before the order); the cart keeps its experiment arm.
 pub fn apply_conversion(
     existing: Option<&CartRecord>,
     shop: &ShopId,
     platform: Platform,
     conversion: &Conversion,
     cart: &crate::ids::CartId,
+    person: &Person,
     now: Timestamp,
 ) -> Applied {
     let at = conversion.at.min(now);
+    let recovered = crate::attribution::recovered(existing, person, at);
     let mut record = match existing {
         Some(existing) if existing.status == CartStatus::Converted => {
             return Applied::AlreadyConverted;
@@ -139,6 +146,8 @@ pub fn apply_conversion(
             converted_at: None,
             order_id: None,
             order_total: None,
+            arm: None,
+            recovered: false,
             expires_at: 0,
         },
     };
@@ -146,6 +155,7 @@ pub fn apply_conversion(
     record.converted_at = Some(at);
     record.order_id = conversion.order_id.clone();
     record.order_total = Some(conversion.total);
+    record.recovered = recovered;
     record.next_due_at = None;
     record.stop_reason = Some(StopReason::Purchased);
     record.expires_at = expiry(at, CART_RETENTION);
@@ -228,6 +238,24 @@ pub fn check_wakeup(cart: &CartRecord, step: u32, generation: u32) -> Result<(),
 /// cannot outlive its timeout, so an older claim was left by one that crashed or timed out
 /// between the claim and the send.
 pub const CLAIM_EXPIRY: SignedDuration = SignedDuration::from_secs(60);
+
+/// The cart with its experiment arm recorded when `decision` is where it joins the
+/// experiment: held out, or a step decided (send, skip or defer) at its first step. A cart
+/// that already has an arm, or is past its first step, is returned as it is.
+pub fn enrol(cart: &CartRecord, decision: &Decision) -> CartRecord {
+    let mut record = cart.clone();
+    if record.arm.is_some() || record.next_step != 0 || !record.sent.is_empty() {
+        return record;
+    }
+    record.arm = match decision {
+        Decision::HoldOut { .. } => Some(Arm::Holdout),
+        Decision::Send { .. } | Decision::Skip { .. } | Decision::Defer { .. } => {
+            Some(Arm::Treatment)
+        }
+        Decision::Wait { .. } | Decision::Stop { .. } => None,
+    };
+    record
+}
 
 /// Marks `step` as being sent by `channel` at `now`. Only the writer whose versioned write
 /// of this wins may send.

@@ -1,6 +1,7 @@
 //! CloudWatch metrics in the Embedded Metric Format (EMF): one JSON object that a Lambda
 //! writes as one line on stdout; CloudWatch Logs turns it into metrics, no API call needed.
-//! This module only builds the object (pure); the function decides where the line goes.
+//! This module builds the object (pure); `Metrics` is where a function sends it (stdout in
+//! Lambda, memory in local runs and tests).
 //!
 //! ```json
 //! {"_aws":{"Timestamp":1793610000000,"CloudWatchMetrics":[{"Namespace":"cartback",

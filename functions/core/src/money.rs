@@ -20,7 +20,7 @@ pub enum MoneyError {
 }
 
 /// An ISO 4217 currency code, checked against the standard's list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct CurrencyCode(Currency);
 

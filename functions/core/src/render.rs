@@ -127,6 +127,8 @@ pub enum RenderError {
     NoRecoveryLink,
     #[error("the cart has no {0} to send to")]
     NoRecipient(&'static str),
+    #[error("the cart's sequence has no step {0}")]
+    NoStep(u32),
     #[error("writing the MIME message: {0}")]
     Mime(#[from] std::io::Error),
 }
@@ -683,6 +685,20 @@ impl Templates<'_> {
             html,
             text,
         })
+    }
+
+    /// Renders a subject written in a sequence file (a step's or a variant's own, over the
+    /// template's), on one line.
+    pub fn render_subject(&self, text: &str, ctx: &EmailContext) -> Result<String, RenderError> {
+        let rendered =
+            self.set
+                .env
+                .render_str(text, ctx)
+                .map_err(|source| RenderError::Template {
+                    template: "the step's subject".to_owned(),
+                    source,
+                })?;
+        Ok(rendered.split_whitespace().collect::<Vec<_>>().join(" "))
     }
 
     /// Renders the SMS text of `template` in the context's language, on one line (every

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::contact::Email;
+use crate::experiment::HoldoutShare;
 use crate::ids::ShopId;
 use crate::sequence::{Sequence, SequenceError};
 
@@ -79,6 +80,10 @@ pub struct ShopSettings {
     /// (`offer_pool_low`) and emits the `OfferCodesRemaining` metric.
     #[serde(default = "default_offer_pool_low_water")]
     pub offer_pool_low_water: u64,
+    /// The share of carts held out of every message (0 to 0.5; 0 turns the holdout off),
+    /// so `cartback report` can measure what the messages add. Default 0.1.
+    #[serde(default)]
+    pub holdout: HoldoutShare,
 }
 
 /// The default low-water mark of an offer code pool.
@@ -245,6 +250,7 @@ impl ShopSettings {
             default_locale: None,
             unsubscribe_mailto: None,
             offer_pool_low_water: DEFAULT_OFFER_POOL_LOW_WATER,
+            holdout: HoldoutShare::DEFAULT,
         }
     }
 }

@@ -11,6 +11,7 @@ use cartback_core::cart::{
 use cartback_core::decide::{
     Decision, DeferReason, Situation, SkipReason, StopReason, decide, due_at, earliest_due_at,
 };
+use cartback_core::experiment::HoldoutShare;
 use cartback_core::lifecycle::{
     Interaction, apply_activity, claim, contact_latest_cart, contact_ordered, contact_sent,
     contact_suppressed, record_engagement, record_sent,
@@ -170,6 +171,7 @@ impl World {
             rules: &self.rules,
             zone: &self.zone,
             now,
+            holdout: HoldoutShare::DEFAULT,
         })
     }
 

@@ -5,6 +5,7 @@ mod common;
 
 use cartback_core::cart::{CartRecord, Person, Suppression, SuppressionReason};
 use cartback_core::decide::StopReason;
+use cartback_core::experiment::HoldoutShare;
 use cartback_core::explain::{
     CartState, ExplainInput, Explanation, StepStatus, duration, explain, explain_missing,
 };
@@ -28,6 +29,7 @@ fn explained(cart: &CartRecord, person: &Person, rules: &Rules, now: Timestamp) 
         rules,
         zone: &TimeZone::UTC,
         now,
+        holdout: HoldoutShare::DEFAULT,
     })
 }
 
@@ -144,9 +146,10 @@ fn a_converted_cart_says_when_it_was_bought_and_that_nothing_follows() {
     assert!(e.next.is_none());
     assert_eq!(e.steps[0].status, StepStatus::Sent);
     assert_eq!(e.steps[1].status, StepStatus::NotSent);
+    assert!(e.recovered, "a message was sent before the order");
     assert_eq!(
         e.summary,
-        "bought at 2026-11-02 11:00 UTC (1 message sent): no more messages"
+        "bought at 2026-11-02 11:00 UTC (1 message sent; recovered by cartback): no more messages"
     );
 }
 

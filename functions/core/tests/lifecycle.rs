@@ -35,6 +35,7 @@ fn send(cart: &CartRecord, step: u32, now: Timestamp, sequence: &Sequence) -> Ca
             skipped: None,
             opened_at: None,
             clicked_at: None,
+            variant: None,
         },
         sequence,
     )
@@ -181,6 +182,7 @@ fn sent_steps_are_remembered_with_channel_and_time() {
             skipped: None,
             opened_at: None,
             clicked_at: None,
+            variant: None,
         }]
     );
 }
@@ -302,6 +304,7 @@ fn activity_after_conversion_is_already_converted() {
             cartback_core::cart::Platform::Shopify,
             &conversion(at(hours(3))),
             &cart_id(CART),
+            &cartback_core::cart::Person::default(),
             at(hours(3)),
         ),
         Applied::AlreadyConverted
@@ -615,6 +618,7 @@ fn a_step_sent_after_the_cart_converted_arms_nothing() {
             skipped: None,
             opened_at: None,
             clicked_at: None,
+            variant: None,
         },
         &sequence,
     );

@@ -91,6 +91,7 @@ proptest! {
                         Platform::Shopify,
                         &conversion(minutes(at_min)),
                         &cart_id(CART),
+                        &cartback_core::cart::Person::default(),
                         now,
                     );
                     if before.as_ref().is_some_and(|b| b.status == CartStatus::Converted) {

@@ -34,6 +34,7 @@ fn sent_first_step(cart: &CartRecord) -> CartRecord {
             skipped: None,
             opened_at: None,
             clicked_at: None,
+            variant: None,
         },
         &Sequence::default_sequence(),
     )
@@ -236,6 +237,7 @@ fn the_last_step_sent_leaves_nothing_to_schedule() {
                 skipped: None,
                 opened_at: None,
                 clicked_at: None,
+                variant: None,
             },
             &sequence,
         );

@@ -533,3 +533,191 @@ fn engagement_delays_pick_a_branch_and_the_earliest_reachable_one() {
         assert_eq!(fixed.earliest_from(e), h(24));
     }
 }
+
+/// A step-1 subject test (the control keeps the template's subject) and a step 3 whose
+/// variant `later` waits longer and shows no offer.
+const SPLIT: &str = r#"name = "split"
+
+[[step]]
+template = "reminder"
+delay = "1h"
+name = "template-subject"
+weight = 1
+
+[[step.variant]]
+name = "question"
+weight = 3
+subject = { en = "{{ customer.first_name }}, still deciding?", fi = "Vieläkö mietit?" }
+
+[[step]]
+template = "reassure"
+delay = "24h"
+from = "last_activity"
+
+[[step]]
+template = "offer"
+delay = "2 days"
+offer = { description = "10 % off", code = "COMEBACK10", valid_for = "24h" }
+
+[[step.variant]]
+name = "later"
+delay = "3 days"
+without_offer = true
+
+[[step.variant]]
+name = "reminder-template"
+template = "reminder"
+"#;
+
+#[test]
+fn a_step_splits_into_named_weighted_variants_that_override_its_fields() {
+    use cartback_core::sequence::LocalizedText;
+    let sequence = Sequence::parse("split.toml", SPLIT).expect("valid");
+    let first = &sequence.steps[0];
+    assert_eq!(first.variant_names(), ["template-subject", "question"]);
+    let split = first.split.as_ref().expect("split");
+    assert_eq!((split.control_weight, split.variants[0].weight), (1, 3));
+    let control = first.version(Some("template-subject"));
+    assert_eq!(control.name, Some("template-subject"));
+    assert_eq!(
+        control.subject, None,
+        "the control keeps the template's subject"
+    );
+    let question = first.version(Some("question"));
+    assert_eq!(question.template, "reminder");
+    assert_eq!(question.delay, first.delay);
+    let subject = question.subject.expect("a subject");
+    assert_eq!(subject.get("fi"), "Vieläkö mietit?");
+    assert!(
+        !subject.has("pl"),
+        "Polish carts get the template's subject"
+    );
+    assert!(matches!(subject, LocalizedText::PerLanguage(_)));
+    // An unsplit step has no variants and sends its own fields.
+    assert!(sequence.steps[1].variant_names().is_empty());
+    assert_eq!(sequence.steps[1].version(None).name, None);
+    let third = &sequence.steps[2];
+    assert_eq!(third.variant_names(), ["a", "later", "reminder-template"]);
+    let later = third.version(Some("later"));
+    assert_eq!(later.delay, Delay::Fixed(SignedDuration::from_hours(72)));
+    assert_eq!(
+        later.offer, None,
+        "`without_offer` drops the control's offer"
+    );
+    assert_eq!(later.template, "offer");
+    let other = third.version(Some("reminder-template"));
+    assert_eq!(other.template, "reminder");
+    assert_eq!(
+        other.offer.and_then(|o| o.code.as_deref()),
+        Some("COMEBACK10"),
+        "a variant keeps what it does not override"
+    );
+    // An unknown name is the control.
+    assert_eq!(third.version(Some("zzz")).template, "offer");
+    assert_eq!(third.version(Some("zzz")).name, Some("a"));
+}
+
+#[test]
+fn broken_variants_are_refused_with_their_line() {
+    let step1 = "name = \"x\"\n[[step]]\ntemplate = \"reminder\"\ndelay = \"1h\"\n";
+    let cases: &[(&str, String, usize, &str)] = &[
+        (
+            "unknown template in a variant",
+            format!("{step1}[[step.variant]]\nname = \"b\"\ntemplate = \"welcome\"\n"),
+            7,
+            "unknown template `welcome`",
+        ),
+        (
+            "two variants of one name",
+            format!(
+                "{step1}[[step.variant]]\nname = \"b\"\nsubject = \"Hi\"\n[[step.variant]]\nname = \"b\"\nsubject = \"Hello\"\n"
+            ),
+            9,
+            "two variants named `b`",
+        ),
+        (
+            "a variant named like the control",
+            format!("{step1}[[step.variant]]\nname = \"a\"\nsubject = \"Hi\"\n"),
+            6,
+            "two variants named `a`",
+        ),
+        (
+            "a zero weight",
+            format!("{step1}[[step.variant]]\nname = \"b\"\nweight = 0\n"),
+            7,
+            "weight 0",
+        ),
+        (
+            "a zero weight on the control",
+            "name = \"x\"\n[[step]]\ntemplate = \"reminder\"\ndelay = \"1h\"\nweight = 0\n[[step.variant]]\nname = \"b\"\n".to_owned(),
+            5,
+            "weight 0",
+        ),
+        (
+            "a negative weight",
+            format!("{step1}[[step.variant]]\nname = \"b\"\nweight = -2\n"),
+            7,
+            "weight -2",
+        ),
+        (
+            "a variant name with a space",
+            format!("{step1}[[step.variant]]\nname = \"short subject\"\n"),
+            6,
+            "not a variant name",
+        ),
+        (
+            "a first-step variant too early",
+            format!("{step1}[[step.variant]]\nname = \"b\"\ndelay = \"5m\"\n"),
+            7,
+            "first reminder",
+        ),
+        (
+            "a subject on an SMS step",
+            "name = \"x\"\n[[step]]\ntemplate = \"reminder\"\nchannel = \"sms\"\ndelay = \"1h\"\n[[step.variant]]\nname = \"b\"\nsubject = \"Hi\"\n".to_owned(),
+            8,
+            "an SMS has no subject",
+        ),
+        (
+            "a subject that is not a template",
+            format!("{step1}[[step.variant]]\nname = \"b\"\nsubject = {{ en = \"Hi {{{{ name\" }}\n"),
+            7,
+            "not a valid template",
+        ),
+        (
+            "a control name without variants",
+            format!("{step1}name = \"a\"\n"),
+            5,
+            "has none",
+        ),
+        (
+            "a field a variant cannot change",
+            format!("{step1}[[step.variant]]\nname = \"b\"\nchannel = \"sms\"\n"),
+            7,
+            "unknown field `channel`",
+        ),
+        (
+            "an offer and without_offer",
+            "name = \"x\"\n[[step]]\ntemplate = \"offer\"\ndelay = \"1h\"\n[[step.variant]]\nname = \"b\"\noffer = { description = \"5 %\", code = \"C5\", valid_for = \"24h\" }\nwithout_offer = true\n".to_owned(),
+            8,
+            "both an `offer` and `without_offer",
+        ),
+        (
+            "a later step's variant due before the step before it",
+            "name = \"x\"\n[[step]]\ntemplate = \"reminder\"\ndelay = \"1h\"\n[[step.variant]]\nname = \"slow\"\ndelay = \"30h\"\n[[step]]\ntemplate = \"offer\"\ndelay = \"24h\"\nfrom = \"last_activity\"\n".to_owned(),
+            10,
+            "step 2 is due no later",
+        ),
+    ];
+    for (what, source, line, message) in cases {
+        let error = Sequence::parse("shop.toml", source)
+            .err()
+            .unwrap_or_else(|| panic!("{what}: accepted\n{source}"));
+        assert_eq!(
+            (error.file.as_str(), error.line),
+            ("shop.toml", *line),
+            "{what}: {error}"
+        );
+        assert!(error.message.contains(message), "{what}: {error}");
+        assert!(!error.fix.is_empty(), "{what}");
+    }
+}

@@ -93,6 +93,7 @@ impl<C: Clock + Clone> Stack<C> {
                 shops: shops(),
                 secrets: SsmWebhookSecrets::new(&sdk, &names.secrets_prefix),
                 clock: clock.clone(),
+                metrics: metrics.clone(),
             },
             planner: PlannerDeps {
                 schedules: SchedulerSchedules::new(&sdk, target),

@@ -61,6 +61,9 @@ pub struct Report {
     pub template: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sequence: Option<String>,
+    /// The variant of a step split into variants (A/B).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub variant: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub message_id: Option<String>,
     /// SMS parts (SMS only).
@@ -123,7 +126,7 @@ pub struct LocalStack {
     pub shops: LocalShops,
     /// The shops' offer code pools (filled from the shops' `offer_pools`).
     pub offer_codes: MemoryOfferCodes,
-    /// The CloudWatch metrics the sender emitted.
+    /// The CloudWatch metrics the functions emitted (sender and webhook).
     pub metrics: Metrics,
     /// The AWS calls the real functions would have made.
     pub calls: CallCounts,
@@ -166,6 +169,7 @@ impl LocalStack {
                 shops: shops.clone(),
                 secrets: shops.clone(),
                 clock: clock.clone(),
+                metrics: metrics.clone(),
             },
             planner: PlannerDeps {
                 schedules: schedules.clone(),
@@ -335,6 +339,7 @@ impl LocalStack {
             text: None,
             template: None,
             sequence: None,
+            variant: None,
             message_id: None,
             segments: None,
             offer_code: None,
@@ -357,6 +362,7 @@ impl LocalStack {
                 message_id,
                 segments,
                 offer_code,
+                variant,
             } => Some(Report {
                 channel: Some(channel.as_str()),
                 to: Some(to),
@@ -367,15 +373,23 @@ impl LocalStack {
                 message_id: Some(message_id),
                 segments: (channel == Channel::Sms).then_some(segments),
                 offer_code,
+                variant,
                 ..base(ReportKind::Sent, step)
             }),
             Outcome::Skipped {
                 step,
                 channel,
                 reason,
+                variant,
             } => Some(Report {
                 channel: Some(channel.as_str()),
                 reason: Some(reason.as_str().to_owned()),
+                variant,
+                ..base(ReportKind::Skipped, step)
+            }),
+            // Once per held-out cart, at its first step: nothing is sent for it, ever.
+            Outcome::HeldOut { step } => Some(Report {
+                reason: Some("holdout".to_owned()),
                 ..base(ReportKind::Skipped, step)
             }),
             Outcome::Deferred {

@@ -379,6 +379,7 @@ async fn a_conversion_deletes_the_schedule() {
         Platform::Shopify,
         &order,
         &cart.cart,
+        &cartback_core::cart::Person::default(),
         later(t0(), hours(1)),
     ));
     put(&store, converted).await;
@@ -436,6 +437,7 @@ async fn a_sent_step_arms_the_next_one_without_deleting_the_fired_schedule() {
             skipped: None,
             opened_at: None,
             clicked_at: None,
+            variant: None,
         },
         &Sequence::default_sequence(),
     );
@@ -499,6 +501,7 @@ async fn engagement_that_brings_a_step_forward_replaces_the_pending_schedule() {
             skipped: None,
             opened_at: None,
             clicked_at: None,
+            variant: None,
         },
         &sequence,
     );

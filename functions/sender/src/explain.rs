@@ -48,6 +48,7 @@ where
         sequence: sequence.as_ref(),
         rules: settings.rules(),
         zone: &zone,
+        holdout: settings.settings.holdout,
         now,
     }))
 }

@@ -6,12 +6,14 @@
 mod explain;
 
 use cartback_core::cart::{CartRecord, ContactRecord, Person, SentStep, Versioned};
-use cartback_core::decide::{Decision, DeferReason, Situation, SkipReason, StopReason, decide};
+use cartback_core::decide::{
+    Decision, DeferReason, Situation, SkipReason, StopReason, cart_step, decide,
+};
 use cartback_core::format::MessageLocale;
 use cartback_core::ids::{ContactKey, PoolName, log_hash, tag_value};
 use cartback_core::lifecycle::{
-    HeldClaim, Stale, check_wakeup, claim, contact_sent, held_claim, rearm, record_sent, release,
-    stop,
+    HeldClaim, Stale, check_wakeup, claim, contact_sent, enrol, held_claim, rearm, record_sent,
+    release, stop,
 };
 pub use cartback_core::metrics::Metrics;
 use cartback_core::metrics::{Emf, NAMESPACE, Unit};
@@ -96,12 +98,20 @@ pub enum Outcome {
         segments: usize,
         /// The offer code the message shows: the step's code, or the one drawn from its pool.
         offer_code: Option<String>,
+        /// The variant of a split step.
+        variant: Option<String>,
     },
     /// The step was passed over; the sequence goes on.
     Skipped {
         step: u32,
         channel: Channel,
         reason: SkipReason,
+        /// The variant of a split step.
+        variant: Option<String>,
+    },
+    /// The cart fell in the shop's holdout at its first step: nothing is sent, ever.
+    HeldOut {
+        step: u32,
     },
     /// Due, but not now: woken again at `until`.
     Deferred {
@@ -129,6 +139,7 @@ impl Outcome {
         match self {
             Self::Sent { .. } => "sent",
             Self::Skipped { .. } => "skipped",
+            Self::HeldOut { .. } => "held_out",
             Self::Deferred { .. } => "deferred",
             Self::Rearmed { .. } => "rearmed",
             Self::Stopped { .. } => "stopped",
@@ -212,19 +223,14 @@ where
     result
 }
 
-/// The metric of a wake-up's outcome (namespace `cartback`): `MessagesSent` by shop,
-/// channel and step; `Skipped`, `Stopped` and `Deferred` by shop and reason; `StaleWakeUps`
-/// (duplicate, superseded or late deliveries, harmless) by shop. No personal data: the
-/// shop's id and our own words only.
+/// The metric of a wake-up's outcome (namespace `cartback`): `Skipped`, `Stopped` and
+/// `Deferred` by shop and reason; `StaleWakeUps` (duplicate, superseded or late deliveries,
+/// harmless) by shop. A sent message is counted where it is sent (`MessagesSent`, with its
+/// sequence, step, channel and variant). No personal data: the shop's id and our own words.
 pub fn outcome_metric(outcome: &Outcome, wake: &WakeUp, at: Timestamp) -> Option<Emf> {
     let base = Emf::new(NAMESPACE, at).dimension("Shop", wake.shop.as_str());
     let counted = |emf: Emf, name: &str| Some(emf.metric(name, Unit::Count, 1.0));
     match outcome {
-        Outcome::Sent { step, channel, .. } => counted(
-            base.dimension("Channel", channel.as_str())
-                .dimension("Step", &(step + 1).to_string()),
-            "MessagesSent",
-        ),
         Outcome::Skipped { reason, .. } => {
             counted(base.dimension("Reason", reason.as_str()), "Skipped")
         }
@@ -234,8 +240,9 @@ pub fn outcome_metric(outcome: &Outcome, wake: &WakeUp, at: Timestamp) -> Option
         Outcome::Deferred { reason, .. } => {
             counted(base.dimension("Reason", reason.as_str()), "Deferred")
         }
+        Outcome::HeldOut { .. } => counted(base.dimension("Reason", "holdout"), "Skipped"),
         Outcome::Stale(_) => counted(base, "StaleWakeUps"),
-        Outcome::Rearmed { .. } | Outcome::Gone => None,
+        Outcome::Sent { .. } | Outcome::Rearmed { .. } | Outcome::Gone => None,
     }
 }
 
@@ -287,7 +294,15 @@ where
                     channel = channel.as_str(),
                     "a claimed step was never finished: recorded as skipped, not sent again"
                 );
-                let skipped = skipped_step(&sequence, step, channel, reason, deps.clock.now());
+                let skipped = skipped_step(
+                    &cart.value,
+                    &sequence,
+                    step,
+                    channel,
+                    reason,
+                    deps.clock.now(),
+                );
+                let variant = skipped.variant.clone();
                 if write_cart(
                     deps,
                     record_sent(&cart.value, skipped, &sequence),
@@ -299,6 +314,7 @@ where
                         step,
                         channel,
                         reason,
+                        variant,
                     });
                 }
                 continue;
@@ -336,6 +352,7 @@ where
                 sequence: &sequence,
                 rules: shop.rules(),
                 zone: &zone,
+                holdout: shop.settings.holdout,
                 now,
             })
         };
@@ -352,12 +369,14 @@ where
             decision = decide_for(&person);
         }
         tracing::info!(decision = %decision_name(&decision), "decided");
+        // The first step's decision puts the cart in an arm of the experiment.
+        let enrolled = enrol(&cart.value, &decision);
         let outcome = match decision {
             Decision::Wait { until } => write_cart(deps, rearm(&cart.value, until), cart.version)
                 .await?
                 .then_some(Outcome::Rearmed { until }),
             Decision::Defer { until, reason } => {
-                write_cart(deps, rearm(&cart.value, until), cart.version)
+                write_cart(deps, rearm(&enrolled, until), cart.version)
                     .await?
                     .then_some(Outcome::Deferred {
                         step: wake.step,
@@ -371,15 +390,22 @@ where
                     reason,
                     step: wake.step,
                 }),
+            Decision::HoldOut { step } => {
+                tracing::info!("held out: no messages for this cart");
+                write_cart(deps, stop(&enrolled, StopReason::Holdout), cart.version)
+                    .await?
+                    .then_some(Outcome::HeldOut { step })
+            }
             Decision::Skip {
                 step,
                 channel,
                 reason,
             } => {
-                let skipped = skipped_step(&sequence, step, channel, reason, now);
+                let skipped = skipped_step(&enrolled, &sequence, step, channel, reason, now);
+                let variant = skipped.variant.clone();
                 write_cart(
                     deps,
-                    record_sent(&cart.value, skipped, &sequence),
+                    record_sent(&enrolled, skipped, &sequence),
                     cart.version,
                 )
                 .await?
@@ -387,10 +413,11 @@ where
                     step,
                     channel,
                     reason,
+                    variant,
                 })
             }
             Decision::Send { step, channel } => {
-                let claimed = claim(&cart.value, step, channel, now);
+                let claimed = claim(&enrolled, step, channel, now);
                 if !write_cart(deps, claimed.clone(), cart.version).await? {
                     continue;
                 }
@@ -416,31 +443,33 @@ where
     ))
 }
 
-/// The record of a step passed over for `reason`.
+/// The record of a step passed over for `reason` (with the variant the cart gets, if split).
 fn skipped_step(
+    cart: &CartRecord,
     sequence: &Sequence,
     step: u32,
     channel: Channel,
     reason: SkipReason,
     now: Timestamp,
 ) -> SentStep {
+    let (template, variant) = version_of(cart, sequence, step);
     SentStep {
         step,
         channel,
-        template: template_of(sequence, step),
+        template,
         message_id: String::new(),
         sent_at: now,
         skipped: Some(reason.as_str().to_owned()),
         opened_at: None,
         clicked_at: None,
+        variant,
     }
 }
 
-fn template_of(sequence: &Sequence, step: u32) -> String {
-    sequence
-        .steps
-        .get(step as usize)
-        .map(|s| s.template.clone())
+/// The template and the variant (of a split step) that `cart` gets for `step`.
+fn version_of(cart: &CartRecord, sequence: &Sequence, step: u32) -> (String, Option<String>) {
+    cart_step(cart, sequence, step)
+        .map(|(_, version)| (version.template.to_owned(), version.name.map(str::to_owned)))
         .unwrap_or_default()
 }
 
@@ -455,6 +484,7 @@ fn decision_name(decision: &Decision) -> String {
         Decision::Defer { reason, .. } => format!("defer: {}", reason.as_str()),
         Decision::Wait { .. } => "wait".into(),
         Decision::Stop { reason } => format!("stop: {}", reason.as_str()),
+        Decision::HoldOut { .. } => "hold out".into(),
     }
 }
 
@@ -505,6 +535,28 @@ impl ShownOffer<'_> {
     }
 }
 
+/// `MessagesSent`, one per message: dimensions `Shop`, `Sequence`, `Step` (1-based) and
+/// `Channel`, and `Variant` for a step split into variants.
+fn sent_metric(
+    cart: &CartRecord,
+    sequence: &Sequence,
+    step: u32,
+    channel: Channel,
+    variant: Option<&str>,
+    at: Timestamp,
+) -> Emf {
+    let emf = Emf::new(NAMESPACE, at)
+        .dimension("Shop", cart.shop.as_str())
+        .dimension("Sequence", &sequence.name)
+        .dimension("Step", &(step + 1).to_string())
+        .dimension("Channel", channel.as_str());
+    match variant {
+        Some(variant) => emf.dimension("Variant", variant),
+        None => emf,
+    }
+    .metric("MessagesSent", Unit::Count, 1.0)
+}
+
 /// The counters of pool metrics, one object per event.
 fn pool_metric(name: &str, pool: &PoolName, shop_hash: &str, value: f64, at: Timestamp) -> Emf {
     Emf::new(NAMESPACE, at)
@@ -525,12 +577,7 @@ where
     C: Clock,
     O: OfferCodes,
 {
-    let Some(offer) = target
-        .sequence
-        .steps
-        .get(step as usize)
-        .and_then(|s| s.offer.as_ref())
-    else {
+    let Some(offer) = cart_step(cart, target.sequence, step).and_then(|(_, v)| v.offer) else {
         return Ok(ShownOffer::None);
     };
     let Some(pool) = &offer.pool else {
@@ -598,7 +645,7 @@ where
     O: OfferCodes,
 {
     let cart = &claimed.value;
-    let template = template_of(target.sequence, step);
+    let (template, variant) = version_of(cart, target.sequence, step);
     let offer = match offer_for(&target, cart, step, deps).await {
         Ok(offer) => offer,
         Err(error) => {
@@ -661,10 +708,19 @@ where
                 skipped: None,
                 opened_at: None,
                 clicked_at: None,
+                variant: variant.clone(),
             };
             record(deps, target.sequence, &claimed, sent).await?;
             remember_send(deps, cart, target.contacts, sent_at).await?;
-            tracing::info!(channel = channel.as_str(), template = %template, segments, message_id = %message_id, "sent");
+            tracing::info!(channel = channel.as_str(), template = %template, variant = variant.as_deref().unwrap_or(""), segments, message_id = %message_id, "sent");
+            deps.metrics.emit(sent_metric(
+                cart,
+                target.sequence,
+                step,
+                channel,
+                variant.as_deref(),
+                sent_at,
+            ));
             Ok(Outcome::Sent {
                 step,
                 channel,
@@ -675,6 +731,7 @@ where
                 message_id,
                 segments,
                 offer_code,
+                variant,
             })
         }
         Err(error) if error.retryable => {
@@ -745,23 +802,20 @@ impl Composer<'_> {
         step: u32,
         channel: Channel,
     ) -> Result<Composed, SendError> {
-        let template = template_of(self.sequence, step);
+        let (_, version) = cart_step(cart, self.sequence, step)
+            .ok_or(RenderError::NoStep(step.saturating_add(1)))?;
+        let template = version.template;
         let settings = &self.shop.settings;
         let snapshot = cart.snapshot.as_ref().ok_or(RenderError::NoSnapshot)?;
         let templates = self.renderer.for_shop(self.shop.id.as_str());
         let locale = templates.locale_for(
             &channel,
-            &template,
+            template,
             snapshot.locale.as_deref(),
             settings.default_locale.as_deref(),
         );
         let mut ctx = EmailContext::for_channel(cart, settings, step, channel, locale)?;
-        if let Some(offer) = self
-            .sequence
-            .steps
-            .get(step as usize)
-            .and_then(|s| s.offer.as_ref())
-        {
+        if let Some(offer) = version.offer {
             match (&offer.pool, self.drawn_code) {
                 // An empty pool: the step's no-offer words.
                 (Some(_), None) => {}
@@ -780,7 +834,7 @@ impl Composer<'_> {
                     .phone
                     .clone()
                     .ok_or(RenderError::NoRecipient("phone number"))?;
-                let rendered = templates.render_sms(&template, &ctx)?;
+                let rendered = templates.render_sms(template, &ctx)?;
                 Ok(Composed::Sms {
                     sms: OutgoingSms {
                         to,
@@ -800,7 +854,11 @@ impl Composer<'_> {
                     .unsubscribe
                     .map(|links| links.url_for(cart, Channel::Email, self.now));
                 ctx.unsubscribe_url = unsubscribe_url.clone();
-                let rendered = templates.render_email(&template, &ctx)?;
+                let mut rendered = templates.render_email(template, &ctx)?;
+                // A subject of the step's (or its variant's) own, where it has the language.
+                if let Some(subject) = version.subject.filter(|s| s.has(&ctx.lang)) {
+                    rendered.subject = templates.render_subject(subject.get(&ctx.lang), &ctx)?;
+                }
                 let raw = mime_message(
                     &Envelope {
                         from: &settings.from_address,
@@ -814,18 +872,22 @@ impl Composer<'_> {
                     },
                     &rendered,
                 )?;
+                let mut tags = vec![
+                    ("shop".into(), tag_safe(self.shop.id.as_str())),
+                    ("step".into(), (step + 1).to_string()),
+                    ("template".into(), tag_safe(template)),
+                    // Delivery events name the cart through these (base64url ids).
+                    ("shop_ref".into(), tag_value(cart.shop.as_str())),
+                    ("cart_ref".into(), tag_value(cart.cart.as_str())),
+                ];
+                if let Some(variant) = version.name {
+                    tags.push(("variant".into(), tag_safe(variant)));
+                }
                 let email = OutgoingEmail {
                     to,
                     from: settings.from_address.clone(),
                     raw,
-                    tags: vec![
-                        ("shop".into(), tag_safe(self.shop.id.as_str())),
-                        ("step".into(), (step + 1).to_string()),
-                        ("template".into(), tag_safe(&template)),
-                        // Delivery events name the cart through these (base64url ids).
-                        ("shop_ref".into(), tag_value(cart.shop.as_str())),
-                        ("cart_ref".into(), tag_value(cart.cart.as_str())),
-                    ],
+                    tags,
                 };
                 Ok(Composed::Email {
                     email,

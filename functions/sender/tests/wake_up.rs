@@ -5,7 +5,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use cartback_core::cart::{
-    CartActivity, CartEvent, CartRecord, CartStatus, Platform, SuppressionReason, Versioned,
+    CartActivity, CartEvent, CartRecord, CartStatus, Person, Platform, SuppressionReason, Versioned,
 };
 use cartback_core::decide::{SkipReason, StopReason};
 use cartback_core::ids::{CartId, ShopId};
@@ -214,9 +214,11 @@ async fn a_due_wake_up_sends_step_1_and_arms_step_2() {
             message_id,
             segments,
             offer_code,
+            variant,
         } => {
             assert_eq!(*step, 0);
             assert_eq!(*offer_code, None, "the reminder has no offer");
+            assert_eq!(*variant, None, "the step is not split");
             assert_eq!(sequence, "default");
             assert_eq!(*segments, 0, "an email has no SMS segments");
             assert_eq!(*channel, Channel::Email);
@@ -375,6 +377,7 @@ async fn a_converted_cart_sends_nothing() {
             Platform::Shopify,
             &order,
             &cart.cart,
+            &Person::default(),
             at(mins(30)),
         )))
         .await;
@@ -630,7 +633,7 @@ async fn every_outcome_is_counted_by_shop_and_no_person_is_in_a_metric() {
     assert_eq!(counted[1].1["Step"], "1");
     assert_eq!(
         counted[1].1["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
-        serde_json::json!([["Shop", "Channel", "Step"]])
+        serde_json::json!([["Shop", "Sequence", "Step", "Channel"]])
     );
     for (_, line) in &counted {
         assert_eq!(line["Shop"], SHOP);
@@ -774,6 +777,7 @@ async fn a_claim_left_by_a_crashed_sender_is_skipped_as_crash_after_claim_and_ne
             step: 0,
             channel: Channel::Email,
             reason: SkipReason::CrashAfterClaim,
+            variant: None,
         }
     );
     assert!(harness.outbox().is_empty(), "at most once: not sent again");
@@ -1610,4 +1614,149 @@ async fn a_permanent_pool_error_releases_the_step_and_fails_the_invocation() {
     let cart = harness.cart().await.value;
     assert_eq!(cart.claimed_step, None);
     assert_eq!(cart.stop_reason, None, "the cart is not given up on");
+}
+
+/// In demo-shop's 10 % holdout: SHA-256 of ("holdout", shop, cart) puts it at 0.013.
+const HELD_OUT: &str = "held0000000000000000000000000024";
+
+#[tokio::test]
+async fn a_held_out_cart_is_stopped_at_its_first_wake_up_and_sent_nothing_ever() {
+    let harness = Harness::new();
+    let sequence = Sequence::default_sequence();
+    harness
+        .checkout_on(HELD_OUT, CHECKOUT, &sequence, t0())
+        .await;
+
+    let outcomes = harness.run(HELD_OUT, at(hours(24 * 10))).await;
+
+    assert_eq!(
+        outcomes,
+        [(at(hours(1)), Outcome::HeldOut { step: 0 })],
+        "one decision, at the first step"
+    );
+    assert!(harness.outbox().is_empty());
+    let counted: Vec<(Option<f64>, Option<f64>)> = harness
+        .deps
+        .metrics
+        .emitted()
+        .iter()
+        .map(|m| (m.value_of("MessagesSent"), m.value_of("Skipped")))
+        .collect();
+    assert_eq!(
+        counted,
+        [(None, Some(1.0))],
+        "nothing sent; counted once as skipped for the holdout"
+    );
+    let cart = harness.cart_named(HELD_OUT).await;
+    assert_eq!(cart.arm, Some(cartback_core::experiment::Arm::Holdout));
+    assert_eq!(cart.stop_reason, Some(StopReason::Holdout));
+    assert_eq!(cart.next_due_at, None);
+    assert!(cart.sent.is_empty());
+    // Ada's cart, on the same shop, is treated: sent and enrolled.
+    harness.checkout().await;
+    let outcome = harness
+        .wake_at(at(hours(1)), &wake(0, 1))
+        .await
+        .expect("handled");
+    assert_eq!(sent_step(&outcome), Some(0));
+    assert_eq!(
+        harness.cart().await.value.arm,
+        Some(cartback_core::experiment::Arm::Treatment)
+    );
+}
+
+/// Step 1 split evenly: the control keeps the template's subject, `question` has its own.
+/// SHA-256 of ("variant", shop, Ada's cart, "subject-test", "0") puts Ada at 0.67: `question`.
+const SUBJECT_TEST: &str = r#"name = "subject-test"
+[[step]]
+template = "reminder"
+delay = "1h"
+[[step.variant]]
+name = "question"
+subject = { en = "{{ customer.first_name }}, still deciding?", fi = "Vieläkö mietit, {{ customer.first_name }}?" }
+"#;
+
+#[tokio::test]
+async fn a_split_step_sends_the_cart_its_variant_records_tags_and_counts_it() {
+    let mut harness = Harness::new();
+    let mut settings = ShopSettings::defaults_for(&shop());
+    settings.sequence_toml = Some(SUBJECT_TEST.to_owned());
+    harness.deps.shops = LocalShops::defaults().with_settings(shop(), settings);
+    let sequence = Sequence::parse("subject-test.toml", SUBJECT_TEST).expect("valid");
+    assert_eq!(
+        sequence.steps[0].assigned_variant(&shop(), &cart_id(), "subject-test", 0),
+        Some("question")
+    );
+    harness.checkout_on(TOKEN, CHECKOUT, &sequence, t0()).await;
+
+    let outcome = harness
+        .wake_at(at(hours(1)), &wake(0, 1))
+        .await
+        .expect("handled");
+
+    let Outcome::Sent {
+        subject, variant, ..
+    } = &outcome
+    else {
+        panic!("sent: {outcome:?}");
+    };
+    assert_eq!(subject, "Ada, still deciding?");
+    assert_eq!(variant.as_deref(), Some("question"));
+    let email = &harness.outbox()[0];
+    assert!(
+        email
+            .tags
+            .contains(&("variant".to_owned(), "question".to_owned())),
+        "{:?}",
+        email.tags
+    );
+    let raw = String::from_utf8_lossy(&email.raw);
+    assert!(raw.contains("Subject: Ada, still deciding?"), "{raw}");
+    let cart = harness.cart().await.value;
+    assert_eq!(cart.sent[0].variant.as_deref(), Some("question"));
+    let sent = harness
+        .deps
+        .metrics
+        .emitted()
+        .into_iter()
+        .find(|m| m.value_of("MessagesSent").is_some())
+        .expect("a MessagesSent metric")
+        .to_json();
+    assert_eq!(sent["Variant"], "question");
+    assert_eq!(sent["Step"], "1");
+    assert_eq!(sent["Sequence"], "subject-test");
+    assert_eq!(
+        sent["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+        serde_json::json!([["Shop", "Sequence", "Step", "Channel", "Variant"]])
+    );
+    assert!(!sent.to_string().contains("ada@"), "no person in metrics");
+}
+
+#[tokio::test]
+async fn a_language_the_variants_subject_lacks_gets_the_templates_subject() {
+    let mut harness = Harness::new();
+    let mut settings = ShopSettings::defaults_for(&shop());
+    settings.sequence_toml = Some(SUBJECT_TEST.to_owned());
+    harness.deps.shops = LocalShops::defaults().with_settings(shop(), settings);
+    let sequence = Sequence::parse("subject-test.toml", SUBJECT_TEST).expect("valid");
+    let polish = edited(CHECKOUT, |v| v["customer_locale"] = serde_json::json!("pl"));
+    harness.checkout_on(TOKEN, &polish, &sequence, t0()).await;
+
+    let outcome = harness
+        .wake_at(at(hours(1)), &wake(0, 1))
+        .await
+        .expect("handled");
+
+    let Outcome::Sent {
+        subject, variant, ..
+    } = &outcome
+    else {
+        panic!("sent: {outcome:?}");
+    };
+    assert_eq!(variant.as_deref(), Some("question"));
+    assert!(!subject.contains("still deciding"), "{subject}");
+    assert!(
+        subject.contains("Ada"),
+        "the Polish template's subject: {subject}"
+    );
 }

@@ -4,12 +4,15 @@
 //! (nothing stored), 400 malformed, 404 unknown shop or platform, 413 too large, 500 when
 //! the store failed (so the platform delivers again).
 
-use cartback_core::cart::{CartEvent, CartRecord, Conversion, Platform};
+use cartback_core::attribution::conversion_metrics;
+use cartback_core::cart::{CartEvent, CartRecord, Conversion, Person, Platform};
 use cartback_core::ids::{CartId, ShopId, log_hash};
 use cartback_core::lifecycle::{
     Applied, DELIVERY_RETENTION, apply_activity, apply_conversion, contact_latest_cart,
     contact_ordered, expiry,
 };
+use cartback_core::metrics::Emf;
+pub use cartback_core::metrics::Metrics;
 use cartback_core::ports::{
     CartStore, PortError, Put, ShopDirectory, WebhookSecrets, WriteOutcome,
 };
@@ -28,6 +31,8 @@ pub struct WebhookDeps<S, D, K, C> {
     pub shops: D,
     pub secrets: K,
     pub clock: C,
+    /// Where conversion metrics go (stdout in Lambda).
+    pub metrics: Metrics,
 }
 
 /// A webhook as it arrived: path parameters, headers and the raw body.
@@ -246,6 +251,8 @@ where
         }));
     };
     let mut puts = Vec::new();
+    // Printed once the write went through.
+    let mut metrics = Vec::new();
     let accepted = match event {
         CartEvent::Activity(activity) => {
             let existing = deps.store.cart(&shop.id, &activity.cart).await?;
@@ -301,7 +308,10 @@ where
             }
         }
         CartEvent::Conversion(conversion) => {
-            conversion_puts(conversion, shop, parsed.platform, now, deps, &mut puts).await?
+            let (accepted, emf) =
+                conversion_puts(conversion, shop, parsed.platform, now, deps, &mut puts).await?;
+            metrics = emf;
+            accepted
         }
     };
     puts.extend(delivery_put(parsed, shop, now));
@@ -309,7 +319,12 @@ where
         return Ok(Attempt::Done(accepted));
     }
     Ok(match deps.store.write(puts).await? {
-        WriteOutcome::Written => Attempt::Done(accepted),
+        WriteOutcome::Written => {
+            for emf in metrics {
+                deps.metrics.emit(emf);
+            }
+            Attempt::Done(accepted)
+        }
         WriteOutcome::Conflict => Attempt::Conflict,
     })
 }
@@ -321,15 +336,18 @@ async fn conversion_puts<S, D, K, C>(
     now: jiff::Timestamp,
     deps: &WebhookDeps<S, D, K, C>,
     puts: &mut Vec<Put>,
-) -> Result<Accepted, PortError>
+) -> Result<(Accepted, Vec<Emf>), PortError>
 where
     S: CartStore,
     D: ShopDirectory,
     K: WebhookSecrets,
     C: Clock,
 {
+    // The person as known before this order: whom cartback messaged lately (attribution).
+    let mut known = Vec::new();
     for key in conversion.contact_keys() {
         let existing = deps.store.contact(&shop.id, &key).await?;
+        known.extend(existing.as_ref().map(|v| v.value.clone()));
         if let Some(record) = contact_ordered(
             existing.as_ref().map(|v| &v.value),
             &shop.id,
@@ -344,10 +362,13 @@ where
     }
     let Some(cart) = &conversion.cart else {
         tracing::info!("order without a checkout; the person's other carts stop");
-        return Ok(Accepted::Converted {
-            cart: None,
-            stopped_step: None,
-        });
+        return Ok((
+            Accepted::Converted {
+                cart: None,
+                stopped_step: None,
+            },
+            Vec::new(),
+        ));
     };
     let existing = deps.store.cart(&shop.id, cart).await?;
     let log_id = log_hash(&[shop.id.as_str(), cart.as_str()]);
@@ -363,22 +384,28 @@ where
             platform,
             conversion,
             cart,
+            &Person::merge(&known),
             now,
         ) {
             Applied::Changed(record) => {
-                tracing::info!(cart = %log_id, stopped_step = ?pending, "cart converted");
+                tracing::info!(cart = %log_id, stopped_step = ?pending, recovered = record.recovered, arm = record.arm.map_or("none", |a| a.as_str()), "cart converted");
+                let emf = conversion_metrics(&record, now);
                 puts.push(Put::Cart {
                     record,
                     expected: existing.map(|v| v.version),
                 });
-                Accepted::Converted {
-                    cart: Some(cart.clone()),
-                    stopped_step: pending,
-                }
+                (
+                    Accepted::Converted {
+                        cart: Some(cart.clone()),
+                        stopped_step: pending,
+                    },
+                    emf,
+                )
             }
-            Applied::AlreadyConverted | Applied::Stale => {
-                Accepted::AlreadyConverted { cart: cart.clone() }
-            }
+            Applied::AlreadyConverted | Applied::Stale => (
+                Accepted::AlreadyConverted { cart: cart.clone() },
+                Vec::new(),
+            ),
         },
     )
 }

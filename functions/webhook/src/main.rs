@@ -2,7 +2,7 @@
 
 use cartback_aws::{AwsConfig, DynamoCartStore, DynamoShopDirectory, SsmWebhookSecrets};
 use cartback_core::time::SystemClock;
-use cartback_webhook::{WebhookDeps, handle_http};
+use cartback_webhook::{Metrics, WebhookDeps, handle_http};
 use lambda_http::{Error, Request, run, service_fn};
 
 #[tokio::main]
@@ -15,6 +15,8 @@ async fn main() -> Result<(), Error> {
         shops: DynamoShopDirectory::new(&sdk, &config.table),
         secrets: SsmWebhookSecrets::new(&sdk, &config.secrets_prefix),
         clock: SystemClock,
+        // EMF lines on stdout: CloudWatch Logs turns them into metrics.
+        metrics: Metrics::Stdout,
     };
     let deps = &deps;
     run(service_fn(move |request: Request| async move {

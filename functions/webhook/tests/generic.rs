@@ -36,6 +36,7 @@ impl Harness {
                 shops: shops.clone(),
                 secrets: shops,
                 clock: VirtualClock::new(now()),
+                metrics: cartback_core::metrics::Metrics::memory(),
             },
             store,
         }

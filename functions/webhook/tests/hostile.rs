@@ -52,6 +52,7 @@ impl Harness {
                 shops: shops.clone(),
                 secrets: shops,
                 clock: VirtualClock::new("2026-11-02T08:30:00Z".parse().expect("time")),
+                metrics: cartback_core::metrics::Metrics::memory(),
             },
             store,
         }

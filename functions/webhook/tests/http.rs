@@ -87,6 +87,7 @@ fn deps_on<S: CartStore>(store: S) -> WebhookDeps<S, LocalShops, LocalShops, Vir
         secrets: shops,
         // Half an hour after the first checkout: every fixture's time has passed.
         clock: VirtualClock::new(ts("2026-11-02T08:30:00Z")),
+        metrics: cartback_webhook::Metrics::memory(),
     }
 }
 
@@ -744,4 +745,145 @@ async fn an_older_cart_of_the_person_arriving_late_does_not_take_over() {
         .await
         .expect("remembered");
     assert_eq!(contact.latest_cart.map(|l| l.cart), Some(cart_id()));
+}
+
+impl Harness {
+    /// Changes the stored cart as the sender would have (its arm, its sent steps).
+    async fn update_cart(&self, change: impl FnOnce(&mut CartRecord)) {
+        let stored = self.cart().await.expect("stored");
+        let mut record = stored.value;
+        change(&mut record);
+        let written = self
+            .store
+            .write(vec![Put::Cart {
+                record: Box::new(record),
+                expected: Some(stored.version),
+            }])
+            .await
+            .expect("writes");
+        assert_eq!(written, WriteOutcome::Written);
+    }
+
+    fn metrics(&self) -> Vec<Value> {
+        self.deps
+            .metrics
+            .emitted()
+            .iter()
+            .map(|emf| emf.to_json())
+            .collect()
+    }
+}
+
+fn a_sent_reminder(at: &str) -> cartback_core::cart::SentStep {
+    cartback_core::cart::SentStep {
+        step: 0,
+        channel: cartback_core::sequence::Channel::Email,
+        template: "reminder".into(),
+        message_id: "ses-1".into(),
+        sent_at: ts(at),
+        skipped: None,
+        opened_at: None,
+        clicked_at: None,
+        variant: None,
+    }
+}
+
+#[tokio::test]
+async fn an_order_of_a_treated_cart_that_was_sent_a_reminder_is_recovered_and_counted() {
+    let harness = Harness::new();
+    harness.post(&event(CHECKOUTS_CREATE)).await;
+    harness
+        .update_cart(|cart| {
+            cart.arm = Some(cartback_core::experiment::Arm::Treatment);
+            cart.sent.push(a_sent_reminder("2026-11-02T08:10:00Z"));
+        })
+        .await;
+
+    let (status, _) = harness.post(&event(ORDERS_CREATE)).await;
+
+    assert_eq!(status, 200);
+    let cart = harness.cart().await.expect("stored").value;
+    assert!(cart.recovered);
+    assert_eq!(cart.converted_at, Some(ts("2026-11-02T08:24:31Z")));
+    assert_eq!(
+        cart.order_total.map(|m| m.to_string()).as_deref(),
+        Some("€79.70")
+    );
+    let metrics = harness.metrics();
+    assert_eq!(metrics.len(), 2, "{metrics:?}");
+    assert_eq!(metrics[0]["RecoveredOrders"], 1.0);
+    assert_eq!(metrics[0]["RecoveredRevenue"], 79.7);
+    assert_eq!(metrics[0]["Currency"], "EUR");
+    assert_eq!(metrics[0]["Shop"], SHOP);
+    assert_eq!(metrics[1]["Conversions"], 1.0);
+    assert_eq!(metrics[1]["Arm"], "treatment");
+    // A second delivery of the order changes nothing and counts nothing again.
+    let again = edited(ORDERS_CREATE, "order-again", |_| {});
+    harness.post(&again).await;
+    assert_eq!(harness.metrics().len(), 2);
+}
+
+#[tokio::test]
+async fn an_order_of_a_held_out_cart_counts_for_the_holdout_and_is_not_recovered() {
+    let harness = Harness::new();
+    harness.post(&event(CHECKOUTS_CREATE)).await;
+    harness
+        .update_cart(|cart| {
+            cart.arm = Some(cartback_core::experiment::Arm::Holdout);
+            cart.next_due_at = None;
+            cart.stop_reason = Some(StopReason::Holdout);
+        })
+        .await;
+
+    harness.post(&event(ORDERS_CREATE)).await;
+
+    let cart = harness.cart().await.expect("stored").value;
+    assert_eq!(cart.status, CartStatus::Converted);
+    assert!(!cart.recovered);
+    assert_eq!(cart.arm, Some(cartback_core::experiment::Arm::Holdout));
+    let metrics = harness.metrics();
+    assert_eq!(metrics.len(), 1, "{metrics:?}");
+    assert_eq!(metrics[0]["Arm"], "holdout");
+    assert_eq!(metrics[0].get("RecoveredOrders"), None);
+}
+
+#[tokio::test]
+async fn an_order_of_a_person_messaged_for_another_cart_this_week_is_recovered() {
+    let harness = Harness::new();
+    harness.post(&event(CHECKOUTS_CREATE)).await;
+    let cart = harness.cart().await.expect("stored").value;
+    let key = cart.contact.clone().expect("a contact key");
+    let stored = harness
+        .store
+        .contact(&shop_id(), &key)
+        .await
+        .expect("reads");
+    let mut contact = stored
+        .as_ref()
+        .map(|v| v.value.clone())
+        .unwrap_or_else(|| ContactRecord::new(&shop_id(), &key));
+    // A reminder for another cart of hers, six days before the order.
+    contact
+        .recent_sends
+        .push(ts("2026-10-27T09:00:00Z").as_millisecond());
+    harness
+        .store
+        .write(vec![Put::Contact {
+            record: contact,
+            expected: stored.map(|v| v.version),
+        }])
+        .await
+        .expect("writes");
+
+    harness.post(&event(ORDERS_CREATE)).await;
+
+    let cart = harness.cart().await.expect("stored").value;
+    assert!(
+        cart.recovered,
+        "messaged within the 7 days before the order"
+    );
+    assert_eq!(cart.arm, None, "this cart never reached its first step");
+    let metrics = harness.metrics();
+    assert_eq!(metrics.len(), 1, "{metrics:?}");
+    assert_eq!(metrics[0]["RecoveredOrders"], 1.0);
 }

@@ -281,6 +281,11 @@ async fn pump_loop(app: Arc<App>) {
     }
 }
 
+/// ` (variant b)` for a step split into variants.
+fn variant_words(variant: Option<&str>) -> String {
+    variant.map_or_else(String::new, |v| format!(" (variant {v})"))
+}
+
 /// One sender invocation in the journal: the page's words and the terminal's (no subject,
 /// address or SMS text there).
 fn record(journal: &Journal, fired: &Fired) {
@@ -290,23 +295,38 @@ fn record(journal: &Journal, fired: &Fired) {
             step,
             channel,
             subject,
+            variant,
             ..
         }) => {
-            let what = format!("step {} sent by {}", step + 1, channel.as_str());
+            let what = format!(
+                "step {}{} sent by {}",
+                step + 1,
+                variant_words(variant.as_deref()),
+                channel.as_str()
+            );
             (Source::Step, format!("{what}: {subject}"), what)
         }
         Ok(Outcome::Skipped {
             step,
             channel,
             reason,
+            variant,
         }) => {
             let what = format!(
-                "step {} skipped on {}: {}",
+                "step {}{} skipped on {}: {}",
                 step + 1,
+                variant_words(variant.as_deref()),
                 channel.as_str(),
                 reason.as_str()
             );
             (Source::Step, what.clone(), what)
+        }
+        Ok(Outcome::HeldOut { step }) => {
+            let what = format!(
+                "step {}: held out (the shop's holdout group gets no messages)",
+                step + 1
+            );
+            (Source::Sender, what.clone(), what)
         }
         Ok(Outcome::Deferred { until, reason, .. }) => {
             let what = format!(

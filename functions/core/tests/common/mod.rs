@@ -7,6 +7,7 @@ use cartback_core::cart::{
 };
 use cartback_core::contact::{Email, Phone};
 use cartback_core::decide::{Decision, Situation, decide};
+use cartback_core::experiment::HoldoutShare;
 use cartback_core::ids::{CartId, ShopId};
 use cartback_core::lifecycle::{Applied, apply_activity, apply_conversion};
 use cartback_core::money::{CurrencyCode, Money};
@@ -137,6 +138,7 @@ pub fn convert(
         Platform::Shopify,
         conversion,
         &cart_id(CART),
+        &Person::default(),
         now,
     ))
 }
@@ -160,6 +162,7 @@ pub fn decide_for(
         sequence,
         rules: &Rules::default(),
         zone: &jiff::tz::TimeZone::UTC,
+        holdout: HoldoutShare::DEFAULT,
         now,
     })
 }
@@ -175,5 +178,6 @@ pub fn sent_step(step: u32, template: &str, sent_at: Timestamp) -> SentStep {
         skipped: None,
         opened_at: None,
         clicked_at: None,
+        variant: None,
     }
 }
