@@ -143,6 +143,14 @@ where
     reply
 }
 
+/// `CartsTracked` (namespace `cartback`), by shop and platform: a cart seen for the first time.
+fn cart_tracked_metric(shop: &ShopId, platform: Platform, at: jiff::Timestamp) -> Emf {
+    Emf::new(cartback_core::metrics::NAMESPACE, at)
+        .dimension("Shop", shop.as_str())
+        .dimension("Platform", platform.as_str())
+        .metric("CartsTracked", cartback_core::metrics::Unit::Count, 1.0)
+}
+
 fn outcome_name(accepted: &Accepted) -> &'static str {
     match accepted {
         Accepted::Stored { .. } => "stored",
@@ -272,6 +280,9 @@ where
             ) {
                 Applied::Changed(record) => {
                     tracing::info!(cart = %log_id, new = existing.is_none(), sequence = %record.sequence, "cart activity stored");
+                    if existing.is_none() {
+                        metrics.push(cart_tracked_metric(&shop.id, parsed.platform, now));
+                    }
                     // The newest cart of a person supersedes their older ones.
                     for key in activity.snapshot.contact_keys() {
                         let contact = deps.store.contact(&shop.id, &key).await?;

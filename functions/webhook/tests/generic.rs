@@ -86,6 +86,27 @@ async fn a_signed_cart_is_stored_then_converted_and_a_redelivery_is_a_duplicate(
     let converted = harness.post(CONVERTED, Some(sign(CONVERTED, now()))).await;
     assert_eq!(converted.status(), 200, "{}", converted.body());
     assert_eq!(harness.status().await, Some(CartStatus::Converted));
+
+    // The new cart is counted once, by shop and platform; the duplicate is not.
+    let tracked: Vec<String> = harness
+        .deps
+        .metrics
+        .emitted()
+        .iter()
+        .filter(|m| m.value_of("CartsTracked").is_some())
+        .map(|m| m.to_line())
+        .collect();
+    assert_eq!(tracked.len(), 1, "{tracked:?}");
+    assert!(
+        tracked[0].contains(r#""Platform":"generic""#),
+        "{}",
+        tracked[0]
+    );
+    assert!(
+        tracked[0].contains(r#""Shop":"kuura-knitwear""#),
+        "{}",
+        tracked[0]
+    );
 }
 
 #[tokio::test]
