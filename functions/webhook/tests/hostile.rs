@@ -18,6 +18,8 @@ const SHOP: &str = "demo-shop.myshopify.com";
 const SECRET: &str = "cartback-fixture-secret";
 const CHECKOUT_EVENT: &str = include_str!("fixtures/checkouts_create.json");
 const ORDER_EVENT: &str = include_str!("fixtures/orders_create.json");
+const GENERIC_UPDATED: &str = include_str!("../../../examples/generic/cart-updated.json");
+const GENERIC_CONVERTED: &str = include_str!("../../../examples/generic/cart-converted.json");
 
 /// The fixture API Gateway event's headers and body.
 fn fixture(event: &str) -> (Vec<(String, String)>, String) {
@@ -76,6 +78,22 @@ impl Harness {
             shop: SHOP.to_owned(),
             platform: "shopify".to_owned(),
             headers: all,
+            body: body.to_vec(),
+        };
+        block_on(handle(&request, &self.deps))
+    }
+
+    /// Posts `body` to the generic API, signed at the harness's time with the shop's secret.
+    fn post_generic(&self, body: &[u8]) -> WebhookReply {
+        let signature = cartback_core::generic::sign(
+            &Secret::new(SECRET),
+            body,
+            "2026-11-02T08:30:00Z".parse().expect("time"),
+        );
+        let request = WebhookRequest {
+            shop: SHOP.to_owned(),
+            platform: "generic".to_owned(),
+            headers: Headers::new().with(cartback_core::generic::SIGNATURE_HEADER, signature),
             body: body.to_vec(),
         };
         block_on(handle(&request, &self.deps))
@@ -207,7 +225,11 @@ fn mutated_bytes(body: &str) -> impl Strategy<Value = Vec<u8>> {
     prop::collection::vec((0..len, any::<u8>(), 0..3u8), 1..8).prop_map(move |edits| {
         let mut bytes = original.clone();
         for (at, byte, kind) in edits {
-            let at = at.min(bytes.len().saturating_sub(1));
+            if bytes.is_empty() {
+                bytes.push(byte);
+                continue;
+            }
+            let at = at.min(bytes.len() - 1);
             match kind {
                 0 => bytes[at] = byte,
                 1 => bytes.insert(at, byte),
@@ -236,6 +258,22 @@ proptest! {
         let (headers, _) = fixture(ORDER_EVENT);
         let harness = Harness::new();
         let reply = harness.post(&headers, body.as_bytes(), Some(sign(body.as_bytes())));
+        assert_safe(&reply, harness.writes())?;
+    }
+
+    #[test]
+    fn signed_generic_events_with_hostile_values_get_200_or_a_4xx(
+        body in prop_oneof![mutated_json(GENERIC_UPDATED), mutated_json(GENERIC_CONVERTED)],
+    ) {
+        let harness = Harness::new();
+        let reply = harness.post_generic(body.as_bytes());
+        assert_safe(&reply, harness.writes())?;
+    }
+
+    #[test]
+    fn signed_garbled_generic_bytes_get_200_or_a_4xx(body in mutated_bytes(GENERIC_UPDATED)) {
+        let harness = Harness::new();
+        let reply = harness.post_generic(&body);
         assert_safe(&reply, harness.writes())?;
     }
 
