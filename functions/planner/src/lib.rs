@@ -5,6 +5,7 @@
 use aws_lambda_events::dynamodb::{Event, EventRecord};
 use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use cartback_core::cart::CartRecord;
+use cartback_core::ids::log_hash;
 use cartback_core::ports::{PortError, Schedules};
 use cartback_core::schedule::{ScheduleOp, reconcile};
 use cartback_core::table::CART_SK_PREFIX;
@@ -17,6 +18,17 @@ pub struct CartChange {
     pub id: String,
     pub old: Option<CartRecord>,
     pub new: Option<CartRecord>,
+}
+
+impl CartChange {
+    /// The cart's hashed id for logs (as the other functions log it), if an image says.
+    pub fn cart_hash(&self) -> String {
+        self.new
+            .as_ref()
+            .or(self.old.as_ref())
+            .map(|c| log_hash(&[c.shop.as_str(), c.cart.as_str()]))
+            .unwrap_or_default()
+    }
 }
 
 pub struct PlannerDeps<S, C> {
@@ -86,11 +98,11 @@ pub async fn apply<S: Schedules, C: Clock>(
                 let mut spec = spec.clone();
                 spec.at = spec.at.max(now);
                 deps.schedules.create(&spec).await?;
-                tracing::info!(schedule = %spec.name, step = spec.wake_up.step, at = %spec.at, "schedule created");
+                tracing::info!(cart = %change.cart_hash(), schedule = %spec.name, step = spec.wake_up.step, at = %spec.at, "schedule created");
             }
             ScheduleOp::Delete { name } => {
                 deps.schedules.delete(name).await?;
-                tracing::info!(schedule = %name, "schedule deleted");
+                tracing::info!(cart = %change.cart_hash(), schedule = %name, "schedule deleted");
             }
         }
     }
@@ -109,7 +121,7 @@ pub async fn handle<S: Schedules, C: Clock>(
             Ok(change) => match apply(&change, deps).await {
                 Ok(_) => None,
                 Err(error) => {
-                    tracing::error!(record = %change.id, service = error.service, error = %error.message, "schedule update failed; record will be retried");
+                    tracing::error!(record = %change.id, cart = %change.cart_hash(), service = error.service, error = %error.message, "schedule update failed; record will be retried");
                     Some(change.id)
                 }
             },
