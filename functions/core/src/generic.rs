@@ -7,14 +7,15 @@
 
 use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
-use url::Url;
 
 use crate::cart::{CartActivity, CartEvent, CartSnapshot, Consent, Conversion, LineItem, Platform};
 use crate::contact::{Email, Phone};
 use crate::ids::{CartId, DeliveryId};
 use crate::money::{CurrencyCode, Money};
 use crate::shop::Secret;
-use crate::webhook::{ParsedWebhook, WebhookError, hmac_sha256, macs_equal};
+use crate::webhook::{
+    ParsedWebhook, WebhookError, hmac_sha256, https_url, macs_equal, malformed, non_empty,
+};
 
 pub const SIGNATURE_HEADER: &str = "Cartback-Signature";
 /// How far a signature's timestamp may be from our clock, either way.
@@ -61,7 +62,7 @@ pub fn verify(
 pub fn sign(secret: &Secret, body: &[u8], at: Timestamp) -> String {
     let t = at.as_second();
     let mac = hmac_sha256(secret.expose(), &signed_payload(t, body));
-    format!("t={t},v1={}", hex_encode(&mac))
+    format!("t={t},v1={}", hex::encode(mac))
 }
 
 fn signed_payload(t: i64, body: &[u8]) -> Vec<u8> {
@@ -70,18 +71,12 @@ fn signed_payload(t: i64, body: &[u8]) -> Vec<u8> {
     payload
 }
 
-fn hex_encode(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
+/// A claimed MAC: hex, at most 64 bytes (SHA-256's is 32).
 fn hex_decode(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) || text.len() > 128 {
+    if text.len() > 128 {
         return None;
     }
-    (0..text.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok())
-        .collect()
+    hex::decode(text).ok()
 }
 
 /// The schema's event (see `docs/schemas/cart-event.schema.json`).
@@ -164,18 +159,6 @@ struct Order {
     #[serde(default)]
     currency: Option<String>,
     at: Timestamp,
-}
-
-fn malformed(what: impl std::fmt::Display) -> WebhookError {
-    WebhookError::Malformed(what.to_string())
-}
-
-fn non_empty(value: Option<&str>) -> Option<&str> {
-    value.map(str::trim).filter(|v| !v.is_empty())
-}
-
-fn https_url(raw: &str) -> Option<Url> {
-    Url::parse(raw).ok().filter(|u| u.scheme() == "https")
 }
 
 /// Parses a verified generic event into the normalised cart event.

@@ -5,14 +5,15 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use jiff::Timestamp;
 use serde::{Deserialize, Deserializer};
-use url::Url;
 
 use crate::cart::{CartActivity, CartEvent, CartSnapshot, Consent, Conversion, LineItem, Platform};
 use crate::contact::{Email, Phone};
 use crate::ids::{CartId, DeliveryId};
 use crate::money::{CurrencyCode, Money};
 use crate::shop::Secret;
-use crate::webhook::{Headers, ParsedWebhook, WebhookError, hmac_sha256, macs_equal};
+use crate::webhook::{
+    Headers, ParsedWebhook, WebhookError, hmac_sha256, https_url, macs_equal, malformed, non_empty,
+};
 
 pub const HMAC_HEADER: &str = "X-Shopify-Hmac-Sha256";
 pub const TOPIC_HEADER: &str = "X-Shopify-Topic";
@@ -67,10 +68,6 @@ pub fn parse(headers: &Headers, body: &[u8]) -> Result<ParsedWebhook, WebhookErr
         delivery,
         event,
     })
-}
-
-fn malformed(what: impl std::fmt::Display) -> WebhookError {
-    WebhookError::Malformed(what.to_string())
 }
 
 #[derive(Deserialize)]
@@ -189,10 +186,6 @@ fn count<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
     }
 }
 
-fn non_empty(value: Option<&str>) -> Option<&str> {
-    value.map(str::trim).filter(|v| !v.is_empty())
-}
-
 /// A contact field that does not parse is treated as absent: we keep the cart and simply
 /// cannot message that way.
 fn email_of(raw: Option<&str>) -> Option<Email> {
@@ -292,11 +285,6 @@ fn checkout_event(body: &[u8]) -> Result<CartEvent, WebhookError> {
         snapshot,
         updated_at: checkout.updated_at,
     }))
-}
-
-/// Only https links go into an email.
-fn https_url(raw: &str) -> Option<Url> {
-    Url::parse(raw).ok().filter(|u| u.scheme() == "https")
 }
 
 fn json_id(value: &serde_json::Value) -> String {

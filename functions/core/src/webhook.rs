@@ -60,6 +60,21 @@ pub struct ParsedWebhook {
     pub event: Option<CartEvent>,
 }
 
+/// A 400 naming what is wrong with the body.
+pub(crate) fn malformed(what: impl std::fmt::Display) -> WebhookError {
+    WebhookError::Malformed(what.to_string())
+}
+
+/// A text field with something in it (trimmed), or `None`.
+pub(crate) fn non_empty(value: Option<&str>) -> Option<&str> {
+    value.map(str::trim).filter(|v| !v.is_empty())
+}
+
+/// Only https links go into an email.
+pub(crate) fn https_url(raw: &str) -> Option<url::Url> {
+    url::Url::parse(raw).ok().filter(|u| u.scheme() == "https")
+}
+
 /// HMAC-SHA256 of `body` under `secret`.
 pub fn hmac_sha256(secret: &[u8], body: &[u8]) -> Vec<u8> {
     // HMAC takes keys of any length; `new_from_slice` cannot fail for it.
