@@ -22,6 +22,18 @@ pub struct Written {
     pub recipient_events: u64,
 }
 
+impl Written {
+    /// Writes `value` as one JSON line to `out` and counts it.
+    fn line(&mut self, out: &mut dyn Write, value: Value) -> io::Result<()> {
+        let text = value.to_string();
+        out.write_all(text.as_bytes())?;
+        out.write_all(b"\n")?;
+        self.lines += 1;
+        self.bytes += text.len() as u64 + 1;
+        Ok(())
+    }
+}
+
 /// splitmix64: small, fast, deterministic; good enough to pick a mix.
 struct Mix(u64);
 
@@ -116,14 +128,6 @@ pub fn write(out: &mut impl Write, carts: u64, seed: u64) -> io::Result<Written>
     // One week of carts, evenly spread.
     let spacing = (7 * 24 * 3600 * 1000 / carts.max(1)).max(1);
     let mut written = Written::default();
-    let line = |out: &mut dyn Write, value: Value, written: &mut Written| -> io::Result<()> {
-        let text = value.to_string();
-        out.write_all(text.as_bytes())?;
-        out.write_all(b"\n")?;
-        written.lines += 1;
-        written.bytes += text.len() as u64 + 1;
-        Ok(())
-    };
     let locales = [
         ("en", "IE", "Ada"),
         ("en", "GB", "Grace"),
@@ -156,20 +160,18 @@ pub fn write(out: &mut impl Write, carts: u64, seed: u64) -> io::Result<Written>
             returning: person % 4 == 0,
         };
         let webhook = |topic: &str, t: Timestamp, payload: Value| json!({ "at": at(t), "shop": shopper.shop, "platform": "shopify", "topic": topic, "payload": payload });
-        line(
+        written.line(
             out,
             webhook("checkouts/create", created, checkout(&shopper, created, 1)),
-            &mut written,
         )?;
         // Three in ten update their cart once to three times over the next half hour.
         let mut last = created;
         if mix.chance(30) {
             for u in 0..=mix.below(3) {
                 last = plus(last, 60 + mix.below(600));
-                line(
+                written.line(
                     out,
                     webhook("checkouts/update", last, checkout(&shopper, last, 2 + u)),
-                    &mut written,
                 )?;
             }
         }
@@ -179,20 +181,18 @@ pub fn write(out: &mut impl Write, carts: u64, seed: u64) -> io::Result<Written>
                 last,
                 if mix.chance(50) { 600 } else { 2 * 3600 } + mix.below(1800),
             );
-            line(
+            written.line(
                 out,
                 webhook("orders/create", bought, order(&shopper, i, bought)),
-                &mut written,
             )?;
             written.orders += 1;
         } else if shopper.email_consent && mix.chance(25) {
             // A quarter of the emailed ones open the first reminder; some of those click.
             let opened = plus(last, 3600 + 600 + mix.below(3600));
             let event = if mix.chance(30) { "click" } else { "open" };
-            line(
+            written.line(
                 out,
                 json!({ "at": at(opened), "shop": shopper.shop, "event": event, "cart": shopper.token, "step": 1 }),
-                &mut written,
             )?;
             written.recipient_events += 1;
         }
@@ -245,14 +245,6 @@ pub fn write_holdout_shop(
     let shop = ShopId::parse(HOLDOUT_SHOP).map_err(io::Error::other)?;
     let names = ["Ada", "Grace", "Aino", "Eino", "Zofia", "Hanako"];
     let mut written = Written::default();
-    let mut line = |out: &mut dyn Write, value: Value| -> io::Result<()> {
-        let text = value.to_string();
-        out.write_all(text.as_bytes())?;
-        out.write_all(b"\n")?;
-        written.lines += 1;
-        written.bytes += text.len() as u64 + 1;
-        Ok(())
-    };
     let money = |cents: u64| format!("{}.{:02}", cents / 100, cents % 100);
     let mut orders = 0;
     for i in 0..carts {
@@ -275,7 +267,7 @@ pub fn write_holdout_shop(
             "line_items": [{ "title": "Merino Wool Beanie", "quantity": quantity, "price": "24.90" }],
             "customer": { "first_name": names[(i % names.len() as u64) as usize] }
         });
-        line(
+        written.line(
             out,
             json!({ "at": at(at_), "shop": HOLDOUT_SHOP, "platform": "shopify", "topic": "checkouts/create", "payload": checkout }),
         )?;
@@ -293,7 +285,7 @@ pub fn write_holdout_shop(
                 "currency": "EUR",
                 "created_at": at(bought),
             });
-            line(
+            written.line(
                 out,
                 json!({ "at": at(bought), "shop": HOLDOUT_SHOP, "platform": "shopify", "topic": "orders/create", "payload": order }),
             )?;
