@@ -22,7 +22,9 @@ const RETRYABLE_CODES: &[&str] = &[
     "AccountSuspendedException",
 ];
 
-/// Classifies an SDK error: transport failures, throttling and 5xx are retryable.
+/// Classifies an SDK error: throttling and 5xx answers are retryable (the service refused);
+/// a timeout, a lost connection or an unreadable answer is retryable with an unknown outcome
+/// (the request may have taken effect).
 pub fn port_error<E>(
     service: &'static str,
     operation: &str,
@@ -47,9 +49,9 @@ where
             format!("{operation}: request could not be built: {error}"),
         ),
         SdkError::ResponseError(_) | SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) => {
-            PortError::retryable(service, format!("{operation}: {error}"))
+            PortError::outcome_unknown(service, format!("{operation}: {error}"))
         }
-        _ => PortError::retryable(service, format!("{operation}: {error}")),
+        _ => PortError::outcome_unknown(service, format!("{operation}: {error}")),
     }
 }
 

@@ -32,6 +32,9 @@ fn build_error(error: impl std::fmt::Display) -> PortError {
 }
 
 impl Mailer for SesMailer {
+    /// One attempt, no SDK retries: a retry after a lost answer could send the message twice.
+    /// A refusal (throttling, 5xx) is retried by the sender's invocation; a lost answer is
+    /// `outcome_unknown` and never retried.
     async fn send_email(&self, email: &OutgoingEmail) -> Result<String, PortError> {
         let tags = email
             .tags
@@ -55,11 +58,16 @@ impl Mailer for SesMailer {
             .content(EmailContent::builder().raw(raw).build())
             .set_email_tags(Some(tags))
             .set_configuration_set_name(self.configuration_set.clone())
+            .customize()
+            .config_override(
+                aws_sdk_sesv2::config::Builder::default()
+                    .retry_config(aws_sdk_sesv2::config::retry::RetryConfig::disabled()),
+            )
             .send()
             .await
             .map_err(|e| port_error(SERVICE, "SendEmail", &e))?;
-        output
-            .message_id
-            .ok_or_else(|| PortError::retryable(SERVICE, "SendEmail answered without a message id"))
+        output.message_id.ok_or_else(|| {
+            PortError::outcome_unknown(SERVICE, "SendEmail answered without a message id")
+        })
     }
 }

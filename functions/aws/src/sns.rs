@@ -32,6 +32,7 @@ fn attribute(value: &str) -> Result<MessageAttributeValue, PortError> {
 }
 
 impl SmsSender for SnsSms {
+    /// One attempt, no SDK retries, for the reason given on `SesMailer::send_email`.
     async fn send_sms(&self, sms: &OutgoingSms) -> Result<String, PortError> {
         let mut request = self
             .client
@@ -43,12 +44,17 @@ impl SmsSender for SnsSms {
             request = request.message_attributes("AWS.SNS.SMS.SenderID", attribute(sender_id)?);
         }
         let output = request
+            .customize()
+            .config_override(
+                aws_sdk_sns::config::Builder::default()
+                    .retry_config(aws_sdk_sns::config::retry::RetryConfig::disabled()),
+            )
             .send()
             .await
             .map_err(|e| port_error(SERVICE, "Publish", &e))?;
-        output
-            .message_id
-            .ok_or_else(|| PortError::retryable(SERVICE, "Publish answered without a message id"))
+        output.message_id.ok_or_else(|| {
+            PortError::outcome_unknown(SERVICE, "Publish answered without a message id")
+        })
     }
 
     async fn is_opted_out(&self, phone: &Phone) -> Result<bool, PortError> {

@@ -11,13 +11,16 @@ use crate::offer_codes::{ClaimedCode, ImportReport, OfferCode};
 use crate::schedule::ScheduleSpec;
 use crate::shop::{Shop, SignatureCheck};
 
-/// A storage or service failure. `retryable` says whether trying again may succeed.
+/// A storage or service failure. `retryable` says whether trying again may succeed;
+/// `outcome_unknown` that the request may have taken effect although no answer came back
+/// (a timeout or a connection lost after the request went out).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{service} failed: {message}")]
 pub struct PortError {
     pub service: &'static str,
     pub message: String,
     pub retryable: bool,
+    pub outcome_unknown: bool,
 }
 
 fn redacted(message: String) -> String {
@@ -35,6 +38,19 @@ impl PortError {
             service,
             message: redacted(message.into()),
             retryable: true,
+            outcome_unknown: false,
+        }
+    }
+
+    /// No answer came back: the request may or may not have taken effect. Retrying a read
+    /// or a conditional write is safe; retrying a send may send twice, so the sender does not
+    /// (at most once). `message` redacted as for [`PortError::retryable`].
+    pub fn outcome_unknown(service: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            service,
+            message: redacted(message.into()),
+            retryable: true,
+            outcome_unknown: true,
         }
     }
 
@@ -44,6 +60,7 @@ impl PortError {
             service,
             message: redacted(message.into()),
             retryable: false,
+            outcome_unknown: false,
         }
     }
 }

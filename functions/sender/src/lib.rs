@@ -160,6 +160,11 @@ pub enum SendError {
     /// when the step is either done or its claim has expired (`lifecycle::CLAIM_EXPIRY`).
     #[error("the step is claimed by another invocation; retry later")]
     ClaimHeld,
+    /// The mail or SMS service gave no answer: the message may have gone. The claim is kept,
+    /// so no retry sends it again; once the claim expires the step is recorded as skipped
+    /// (`crash_after_claim`), at most once by choice.
+    #[error("send outcome unknown, claim kept: {0}")]
+    OutcomeUnknown(String),
     /// The offer code pool refused for good (a misconfigured table or role): the invocation
     /// fails and ends in the dead-letter queue rather than send without the promised offer.
     #[error("offer code pool failed: {0}")]
@@ -254,6 +259,7 @@ pub fn error_metric(error: &SendError, wake: &WakeUp, at: Timestamp) -> Emf {
         SendError::Render(_) => "render",
         SendError::OfferCodes(_) => "offer_codes",
         SendError::ClaimHeld => "claim_held",
+        SendError::OutcomeUnknown(_) => "outcome_unknown",
     };
     Emf::new(NAMESPACE, at)
         .dimension("Shop", wake.shop.as_str())
@@ -733,6 +739,10 @@ where
                 offer_code,
                 variant,
             })
+        }
+        Err(error) if error.outcome_unknown => {
+            tracing::warn!(service = error.service, error = %error.message, "no answer to the send; it may have gone, so the claim is kept and the step is not sent again");
+            Err(SendError::OutcomeUnknown(error.to_string()))
         }
         Err(error) if error.retryable => {
             tracing::warn!(service = error.service, error = %error.message, "send failed; claim released for retry");

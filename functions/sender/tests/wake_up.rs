@@ -602,6 +602,82 @@ async fn a_retryable_mail_error_fails_the_invocation_and_releases_the_claim_so_a
     assert_eq!(harness.deps.mailer.attempts.load(Ordering::SeqCst), 2);
 }
 
+/// A mailer whose first send goes out but whose answer is lost (a timeout after SES took it).
+struct LostAnswerMailer {
+    inner: MemoryMailer,
+    lost: AtomicUsize,
+}
+
+impl Mailer for LostAnswerMailer {
+    async fn send_email(&self, email: &OutgoingEmail) -> Result<String, PortError> {
+        let sent = self.inner.send_email(email).await?;
+        if self.lost.fetch_add(1, Ordering::SeqCst) == 0 {
+            return Err(PortError::outcome_unknown(
+                "sesv2",
+                "SendEmail: timeout: no answer within 3s",
+            ));
+        }
+        Ok(sent)
+    }
+}
+
+#[tokio::test]
+async fn a_send_whose_answer_is_lost_keeps_the_claim_and_is_never_sent_again() {
+    let harness = Harness::with_mailer(LostAnswerMailer {
+        inner: MemoryMailer::default(),
+        lost: AtomicUsize::new(0),
+    });
+    harness.checkout().await;
+
+    let first = harness.wake_at(at(hours(1)), &wake(0, 1)).await;
+
+    assert!(
+        matches!(first, Err(SendError::OutcomeUnknown(_))),
+        "{first:?}"
+    );
+    let cart = harness.cart().await.value;
+    assert_eq!(cart.claimed_step, Some(0), "the claim is kept");
+    assert_eq!(harness.deps.mailer.inner.outbox().len(), 1, "it did go out");
+
+    // Lambda retries: first while the claim is live, then after it expired.
+    let early = harness
+        .wake_at(at(hours(1)) + SignedDuration::from_secs(20), &wake(0, 1))
+        .await;
+    assert!(matches!(early, Err(SendError::ClaimHeld)), "{early:?}");
+    let late = harness
+        .wake_at(at(hours(1)) + CLAIM_EXPIRY + mins(1), &wake(0, 1))
+        .await
+        .expect("handled");
+
+    assert_eq!(
+        late,
+        Outcome::Skipped {
+            step: 0,
+            channel: Channel::Email,
+            reason: SkipReason::CrashAfterClaim,
+            variant: None,
+        }
+    );
+    assert_eq!(
+        harness.deps.mailer.inner.outbox().len(),
+        1,
+        "never a second copy"
+    );
+    let cart = harness.cart().await.value;
+    assert_eq!(cart.next_step, 1, "the sequence goes on");
+    let kinds: Vec<serde_json::Value> = harness
+        .deps
+        .metrics
+        .emitted()
+        .iter()
+        .filter(|m| m.value_of("SendErrors").is_some())
+        .map(|m| {
+            serde_json::from_str::<serde_json::Value>(&m.to_line()).expect("JSON")["Kind"].clone()
+        })
+        .collect();
+    assert_eq!(kinds, ["outcome_unknown", "claim_held"]);
+}
+
 #[tokio::test]
 async fn every_outcome_is_counted_by_shop_and_no_person_is_in_a_metric() {
     let harness = Harness::with_mailer(FlakyMailer::failing_with(PortError::retryable(
