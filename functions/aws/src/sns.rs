@@ -5,7 +5,7 @@ use aws_sdk_sns::types::MessageAttributeValue;
 use cartback_core::contact::Phone;
 use cartback_core::ports::{OutgoingSms, PortError, SmsSender};
 
-use crate::errors::port_error;
+use crate::errors::{port_error, retry_refusals};
 
 const SERVICE: &str = "sns";
 
@@ -32,26 +32,31 @@ fn attribute(value: &str) -> Result<MessageAttributeValue, PortError> {
 }
 
 impl SmsSender for SnsSms {
-    /// One attempt, no SDK retries, for the reason given on `SesMailer::send_email`.
+    /// No SDK retries; refusals tried again, for the reasons given on `SesMailer::send_email`.
     async fn send_sms(&self, sms: &OutgoingSms) -> Result<String, PortError> {
-        let mut request = self
-            .client
-            .publish()
-            .phone_number(sms.to.as_str())
-            .message(&sms.text)
-            .message_attributes("AWS.SNS.SMS.SMSType", attribute("Promotional")?);
-        if let Some(sender_id) = &sms.sender_id {
-            request = request.message_attributes("AWS.SNS.SMS.SenderID", attribute(sender_id)?);
-        }
-        let output = request
-            .customize()
-            .config_override(
-                aws_sdk_sns::config::Builder::default()
-                    .retry_config(aws_sdk_sns::config::retry::RetryConfig::disabled()),
-            )
-            .send()
-            .await
-            .map_err(|e| port_error(SERVICE, "Publish", &e))?;
+        let promotional = attribute("Promotional")?;
+        let sender_id = sms.sender_id.as_deref().map(attribute).transpose()?;
+        let output = retry_refusals(|| async {
+            let mut request = self
+                .client
+                .publish()
+                .phone_number(sms.to.as_str())
+                .message(&sms.text)
+                .message_attributes("AWS.SNS.SMS.SMSType", promotional.clone());
+            if let Some(sender_id) = &sender_id {
+                request = request.message_attributes("AWS.SNS.SMS.SenderID", sender_id.clone());
+            }
+            request
+                .customize()
+                .config_override(
+                    aws_sdk_sns::config::Builder::default()
+                        .retry_config(aws_sdk_sns::config::retry::RetryConfig::disabled()),
+                )
+                .send()
+                .await
+                .map_err(|e| port_error(SERVICE, "Publish", &e))
+        })
+        .await?;
         output.message_id.ok_or_else(|| {
             PortError::outcome_unknown(SERVICE, "Publish answered without a message id")
         })

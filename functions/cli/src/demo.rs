@@ -343,7 +343,7 @@ pub async fn run() -> Result<(), String> {
             }
             say!("{}", decision_line(report));
         }
-        Progress::Webhook { input, reply } => {
+        Progress::Webhook { input, reply, .. } => {
             let InputEvent::Webhook { topic, .. } = &input.event else {
                 return;
             };

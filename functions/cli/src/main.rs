@@ -6,10 +6,12 @@ mod codes;
 mod demo;
 mod dev;
 mod explain;
+mod invariants;
 mod render;
 mod report;
 mod simulate;
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -52,6 +54,15 @@ enum Command {
         /// not counted).
         #[arg(long)]
         stats: bool,
+        /// Inject faults at this rate (0 to 0.5): throttled, failed and unanswered AWS calls,
+        /// duplicate, late and out-of-order deliveries, a sender dying after its claim. The
+        /// same input also runs without faults; a summary JSON line on stderr compares them,
+        /// and the command fails if a message went twice, after a purchase, or was lost.
+        #[arg(long, value_name = "RATE")]
+        faults: Option<f64>,
+        /// The seed of `--faults` (the same seed injects the same faults).
+        #[arg(long, default_value_t = 1, requires = "faults")]
+        seed: u64,
     },
     /// Write one step of one cart exactly as it would be sent: message.eml (the full MIME
     /// given to SES), message.html and message.txt, or message.sms.txt for an SMS step.
@@ -192,7 +203,20 @@ fn main() -> ExitCode {
             shops,
             until,
             stats,
-        } => runtime.block_on(simulate_command(events, sequence, shops, until, stats)),
+            faults,
+            seed,
+        } => {
+            let plan = faults
+                .map(|rate| {
+                    cartback_local::FaultPlan::new(rate, seed).map_err(|e| format!("--faults: {e}"))
+                })
+                .transpose();
+            plan.and_then(|plan| {
+                runtime.block_on(simulate_command(
+                    events, sequence, shops, until, stats, plan,
+                ))
+            })
+        }
         Command::Render(request) => runtime.block_on(render::run(&request)).and_then(|written| {
             serde_json::to_string(&written)
                 .map(|line| println!("{line}"))
@@ -284,27 +308,110 @@ async fn simulate_command(
     shops: Option<PathBuf>,
     until: Option<Timestamp>,
     stats: bool,
+    faults: Option<cartback_local::FaultPlan>,
 ) -> Result<(), String> {
     let (lines, local_shops, file) =
         simulate::load(&events, sequence.as_deref(), shops.as_deref())?;
+    // With RUST_LOG set, the functions' JSON logs go to stderr (the decisions stay on stdout).
+    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_default_env() {
+        let _ = tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_target(false)
+            .with_writer(std::io::stderr)
+            .try_init();
+    }
+    // The same input without faults: what the faulty run is held to.
+    let reference = match faults {
+        Some(_) => {
+            let mut decisions = Vec::new();
+            simulate::run(&lines, local_shops.clone(), until, &file, |progress| {
+                if let simulate::Progress::Decision(report) = progress {
+                    decisions.push(report.clone());
+                }
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+            Some(decisions)
+        }
+        None => None,
+    };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let mut write_error = None;
-    let stack = simulate::run(&lines, local_shops, until, &file, |progress| {
-        let simulate::Progress::Decision(report) = progress else {
-            return;
-        };
-        if write_error.is_none() {
-            let line = serde_json::to_string(report).unwrap_or_default();
-            if let Err(e) = writeln!(out, "{line}") {
-                write_error = Some(e);
+    let mut decisions = Vec::new();
+    let mut converted = HashMap::new();
+    let stack = simulate::run_with_faults(&lines, local_shops, until, &file, faults, |progress| {
+        match progress {
+            simulate::Progress::Decision(report) => {
+                if reference.is_some() {
+                    decisions.push(report.clone());
+                }
+                if write_error.is_none() {
+                    let line = serde_json::to_string(report).unwrap_or_default();
+                    if let Err(e) = writeln!(out, "{line}") {
+                        write_error = Some(e);
+                    }
+                }
             }
+            simulate::Progress::Webhook { input, at, reply } => {
+                if let (
+                    Ok(cartback_webhook::Accepted::Converted {
+                        cart: Some(cart), ..
+                    }),
+                    simulate::InputEvent::Webhook { shop, .. },
+                ) = (&reply.0, &input.event)
+                {
+                    converted
+                        .entry((shop.clone(), cart.to_string()))
+                        .or_insert(at);
+                }
+            }
+            simulate::Progress::Recipient { .. } => {}
         }
     })
     .await
     .map_err(|e| e.to_string())?;
     if stats {
         eprintln!("{}", stack.calls.to_json());
+    }
+    if let (Some(reference), Some(plan)) = (reference, faults) {
+        let carts = stack.store.carts();
+        let crashed = carts
+            .iter()
+            .flat_map(|cart| {
+                cart.sent
+                    .iter()
+                    .filter(|s| s.skipped.as_deref() == Some("crash_after_claim"))
+                    .map(|s| (cart.shop.to_string(), cart.cart.to_string(), s.step + 1))
+            })
+            .collect();
+        let summary = invariants::check(
+            &reference,
+            &invariants::FaultyRun {
+                reports: &decisions,
+                unconfirmed: &stack.unconfirmed(),
+                converted: &converted,
+                faults: &stack.faults,
+                crashed: &crashed,
+                outbox: stack.mailer.sent_count() + stack.sms.sent_count(),
+                carts: carts.len(),
+            },
+            plan.seed(),
+            plan.rate(),
+        );
+        eprintln!(
+            "{}",
+            serde_json::to_string(&summary).map_err(|e| e.to_string())?
+        );
+        if !summary.invariants_hold {
+            return Err(format!(
+                "the invariants did not hold under faults: {}",
+                summary.violations.join("; ")
+            ));
+        }
     }
     match write_error {
         Some(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {

@@ -1,7 +1,8 @@
 //! `cartback simulate`: JSON lines of webhooks and recipient events in, the decisions the
 //! real pipeline makes on a virtual clock out (one JSON object per line, in time order).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 use std::path::Path;
 
 use cartback_core::experiment::HoldoutShare;
@@ -12,7 +13,7 @@ use cartback_core::sequence::Sequence;
 use cartback_core::shop::{Secret, ShopSettings};
 use cartback_core::webhook::Headers;
 use cartback_feedback::{Action, RecipientEvent};
-use cartback_local::{LocalShops, LocalStack, Report};
+use cartback_local::{FaultPlan, LocalShops, LocalStack, Report};
 use cartback_webhook::WebhookRequest;
 use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
@@ -323,9 +324,11 @@ fn webhook_request(
 pub enum Progress<'a> {
     /// A decision (what `simulate` prints).
     Decision(&'a Report),
-    /// A webhook was delivered and answered.
+    /// A webhook was delivered (at `at`: later than its line's time when it was redelivered
+    /// or held back) and answered.
     Webhook {
         input: &'a InputLine,
+        at: Timestamp,
         reply: &'a cartback_webhook::WebhookReply,
     },
     /// A recipient event was applied.
@@ -338,12 +341,111 @@ pub async fn run(
     shops: LocalShops,
     until: Option<Timestamp>,
     file: &str,
+    progress: impl FnMut(Progress<'_>),
+) -> Result<LocalStack, InputError> {
+    run_with_faults(events, shops, until, file, None, progress).await
+}
+
+/// How long Shopify-like platforms wait before delivering a webhook again after a 5xx (they
+/// retry for hours; locally the first retries come sooner, which is harder, not easier).
+const REDELIVERY_DELAYS: [SignedDuration; 8] = [
+    SignedDuration::from_secs(10),
+    SignedDuration::from_secs(30),
+    SignedDuration::from_mins(1),
+    SignedDuration::from_mins(5),
+    SignedDuration::from_mins(15),
+    SignedDuration::from_mins(30),
+    SignedDuration::from_hours(1),
+    SignedDuration::from_hours(2),
+];
+
+/// The longest an injected out-of-order delivery is held back: until the cart's next
+/// webhook, if that comes within this time.
+const OUT_OF_ORDER_WINDOW: SignedDuration = SignedDuration::from_mins(10);
+
+/// The latest an injected duplicate delivery follows the first, in seconds.
+const DUPLICATE_DELIVERY_SECS: i64 = 60;
+
+/// One delivery of an input line: the original, a redelivery after a 5xx, or an injected
+/// duplicate or held-back delivery. Ordered by time, then by `order`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Delivery {
+    at: Timestamp,
+    /// Input lines at the same time keep their file order; a held-back delivery sorts right
+    /// after the line it waited for.
+    order: (usize, u8),
+    index: usize,
+    /// 0 for the first delivery; then 1, 2, ... for redeliveries after a 5xx.
+    attempt: usize,
+    /// An injected copy or a held-back delivery (meets no further delivery faults).
+    injected: bool,
+}
+
+/// The cart a webhook line is about (for grouping faults by cart), read without checking
+/// its signature.
+fn cart_of(input: &InputLine) -> Option<(String, String)> {
+    let InputEvent::Webhook {
+        shop,
+        platform,
+        topic,
+        headers,
+        body,
+    } = &input.event
+    else {
+        return None;
+    };
+    let platform = cartback_core::cart::Platform::parse(platform)?;
+    let mut all = Headers::new();
+    if platform == cartback_core::cart::Platform::Shopify {
+        all.insert(cartback_core::shopify::TOPIC_HEADER, topic.clone());
+    }
+    for (name, value) in headers {
+        all.insert(name, value.clone());
+    }
+    let parsed = cartback_core::webhook::parse_webhook(
+        platform,
+        &all,
+        body,
+        &cartback_core::shop::SignatureCheck::Skipped,
+        input.at,
+    )
+    .ok()?;
+    let cart = match parsed.event? {
+        cartback_core::cart::CartEvent::Activity(activity) => activity.cart,
+        cartback_core::cart::CartEvent::Conversion(conversion) => conversion.cart?,
+    };
+    Some((shop.clone(), cart.to_string()))
+}
+
+/// For each webhook line, the index of the next webhook line about the same cart.
+fn next_of_same_cart(events: &[InputLine]) -> Vec<Option<usize>> {
+    let carts: Vec<Option<(String, String)>> = events.iter().map(cart_of).collect();
+    let mut next = vec![None; events.len()];
+    let mut last_seen: HashMap<&(String, String), usize> = HashMap::new();
+    for (index, cart) in carts.iter().enumerate().rev() {
+        if let Some(cart) = cart {
+            next[index] = last_seen.get(cart).copied();
+            last_seen.insert(cart, index);
+        }
+    }
+    next
+}
+
+/// Runs the pipeline over `events` until `until` with faults injected as `plan` says
+/// (`None`: none), telling `progress` what happens. Webhooks answered with a 5xx are
+/// delivered again later, as the platforms do.
+pub async fn run_with_faults(
+    events: &[InputLine],
+    shops: LocalShops,
+    until: Option<Timestamp>,
+    file: &str,
+    plan: Option<FaultPlan>,
     mut progress: impl FnMut(Progress<'_>),
 ) -> Result<LocalStack, InputError> {
     let start = events.first().map_or_else(Timestamp::now, |l| l.at);
     let last = events.last().map_or(start, |l| l.at);
     let until = until.unwrap_or_else(|| last.checked_add(DEFAULT_TAIL).unwrap_or(last));
-    let stack = LocalStack::new(start, shops.clone());
+    let stack = LocalStack::with_faults(start, shops.clone(), plan);
     // Decisions are reported as they happen; keeping every MIME message as well would hold
     // gigabytes for a large input.
     stack.mailer.forget_messages();
@@ -352,12 +454,32 @@ pub async fn run(
         line,
         message: format!("local runtime failed: {e}"),
     };
-    for input in events {
-        if input.at > until {
+    let faults = stack.faults.clone();
+    let next_same_cart = if plan.is_some() {
+        next_of_same_cart(events)
+    } else {
+        Vec::new()
+    };
+    let mut queue: BinaryHeap<Reverse<Delivery>> = events
+        .iter()
+        .enumerate()
+        .map(|(index, input)| {
+            Reverse(Delivery {
+                at: input.at,
+                order: (index, 0),
+                index,
+                attempt: 0,
+                injected: false,
+            })
+        })
+        .collect();
+    while let Some(Reverse(delivery)) = queue.pop() {
+        let input = &events[delivery.index];
+        if delivery.at > until {
             break;
         }
         for report in stack
-            .run_until(input.at)
+            .run_until(delivery.at)
             .await
             .map_err(|e| runtime_error(input.line, &e))?
         {
@@ -371,25 +493,65 @@ pub async fn run(
                 headers,
                 body,
             } => {
+                let first = delivery.attempt == 0 && !delivery.injected;
+                if first
+                    && let Some(next) = next_same_cart.get(delivery.index).copied().flatten()
+                    && events[next].at.duration_since(input.at) <= OUT_OF_ORDER_WINDOW
+                    && faults.strikes("webhook_out_of_order")
+                {
+                    // Held back until just after the cart's next webhook.
+                    faults.delayed(shop, &cart_id_of(input), delivery.at);
+                    queue.push(Reverse(Delivery {
+                        at: events[next].at,
+                        order: (next, 1),
+                        injected: true,
+                        ..delivery
+                    }));
+                    continue;
+                }
                 let request =
-                    webhook_request(&shops, shop, platform, topic, headers, body, input.at);
+                    webhook_request(&shops, shop, platform, topic, headers, body, delivery.at);
                 let (reply, reports) = stack
                     .deliver(&request)
                     .await
                     .map_err(|e| runtime_error(input.line, &e))?;
                 if let Err(refused) = &reply.0 {
-                    return Err(InputError {
-                        file: file.to_owned(),
-                        line: input.line,
-                        message: format!("webhook refused with {}: {refused}", reply.status()),
-                    });
+                    let status = reply.status();
+                    match REDELIVERY_DELAYS.get(delivery.attempt) {
+                        Some(delay) if status >= 500 => {
+                            faults.retried("webhook_redelivery");
+                            faults.delayed(shop, &cart_id_of(input), delivery.at);
+                            queue.push(Reverse(Delivery {
+                                at: delivery.at.checked_add(*delay).unwrap_or(delivery.at),
+                                attempt: delivery.attempt + 1,
+                                ..delivery
+                            }));
+                            continue;
+                        }
+                        _ => {
+                            return Err(InputError {
+                                file: file.to_owned(),
+                                line: input.line,
+                                message: format!("webhook refused with {status}: {refused}"),
+                            });
+                        }
+                    }
                 }
                 progress(Progress::Webhook {
                     input,
+                    at: delivery.at,
                     reply: &reply,
                 });
                 for report in &reports {
                     progress(Progress::Decision(report));
+                }
+                if first && faults.strikes("webhook_duplicate") {
+                    let after = faults.delay(1, DUPLICATE_DELIVERY_SECS);
+                    queue.push(Reverse(Delivery {
+                        at: delivery.at.checked_add(after).unwrap_or(delivery.at),
+                        injected: true,
+                        ..delivery
+                    }));
                 }
             }
             InputEvent::Recipient {
@@ -429,4 +591,9 @@ pub async fn run(
         progress(Progress::Decision(&report));
     }
     Ok(stack)
+}
+
+/// The cart id of a webhook line, or empty when it names none.
+fn cart_id_of(input: &InputLine) -> String {
+    cart_of(input).map(|(_, cart)| cart).unwrap_or_default()
 }

@@ -4,6 +4,7 @@
 
 mod calls;
 mod clock;
+mod faults;
 mod mailer;
 mod offer_codes;
 mod outage;
@@ -15,10 +16,13 @@ mod store;
 
 pub use calls::CallCounts;
 pub use clock::VirtualClock;
+pub use faults::{BadRate, FaultPlan, Faults, Faulty, MAX_RATE};
 pub use mailer::{MemoryMailer, SentEmail};
 pub use offer_codes::MemoryOfferCodes;
 pub use outage::OutageStore;
-pub use runtime::{LOCAL_PUBLIC_URL, LOCAL_UNSUBSCRIBE_SECRET, LocalStack, Report, ReportKind};
+pub use runtime::{
+    LOCAL_PUBLIC_URL, LOCAL_UNSUBSCRIBE_SECRET, LocalStack, Report, ReportKind, Unconfirmed,
+};
 pub use schedules::MemorySchedules;
 pub use shops::LocalShops;
 pub use sms::{MemorySms, SentSms};

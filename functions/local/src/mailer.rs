@@ -37,6 +37,11 @@ impl MemoryMailer {
         self.0.lock().map(|s| s.outbox.clone()).unwrap_or_default()
     }
 
+    /// How many messages were sent (kept or not).
+    pub fn sent_count(&self) -> usize {
+        self.0.lock().map(|s| s.sent).unwrap_or_default()
+    }
+
     /// From now on, messages are counted (and get ids) but not kept in the outbox.
     pub fn forget_messages(&self) {
         if let Ok(mut state) = self.0.lock() {

@@ -16,8 +16,8 @@ use serde::Serialize;
 use std::sync::Mutex;
 
 use crate::{
-    CallCounts, LocalShops, MemoryMailer, MemoryOfferCodes, MemorySchedules, MemorySms,
-    MemoryStore, VirtualClock,
+    CallCounts, FaultPlan, Faults, Faulty, LocalShops, MemoryMailer, MemoryOfferCodes,
+    MemorySchedules, MemorySms, MemoryStore, VirtualClock,
 };
 
 /// Lambda retries a failed asynchronous invocation twice, about a minute then two apart.
@@ -28,6 +28,18 @@ pub const LOCAL_UNSUBSCRIBE_SECRET: &str = "cartback-local-unsubscribe-secret";
 
 const ASYNC_RETRY_DELAYS: [SignedDuration; 2] =
     [SignedDuration::from_mins(1), SignedDuration::from_mins(2)];
+
+/// Lambda retries a failed stream batch from the failed record until it succeeds or the
+/// record is too old; locally, this many times in a row, then the run stops.
+const PLANNER_ATTEMPTS: usize = 10;
+
+/// SNS retries a failed delivery to the feedback function; locally at once, this many times.
+const FEEDBACK_ATTEMPTS: usize = 10;
+
+/// The latest a late wake-up comes (Scheduler's at-least-once delivery, with a delay).
+const LATE_WAKE_UP_SECS: i64 = 600;
+/// The latest a duplicate wake-up follows the first.
+const DUPLICATE_WAKE_UP_SECS: i64 = 300;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -110,10 +122,37 @@ pub enum RuntimeError {
     Port(#[from] cartback_core::ports::PortError),
 }
 
+/// Why a wake-up is delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    /// Its schedule fired on time.
+    Scheduled,
+    /// Lambda retries a failed invocation.
+    Retry,
+    /// Injected: the schedule's delivery came late.
+    Late,
+    /// Injected: a second delivery of a schedule that already fired.
+    Duplicate,
+}
+
 struct Retry {
     at: Timestamp,
     wake: WakeUp,
     attempt: usize,
+    origin: Origin,
+}
+
+/// A message that went out in a sender invocation that failed (the send's answer was lost,
+/// or recording it failed): it counts as sent, and the step is later recorded as
+/// `crash_after_claim` (never sent again).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unconfirmed {
+    pub at: Timestamp,
+    pub shop: String,
+    pub cart: String,
+    /// 1-based, as in reports.
+    pub step: u32,
+    pub channel: &'static str,
 }
 
 /// Everything a local run needs, sharing one store, scheduler, outbox and clock.
@@ -130,23 +169,35 @@ pub struct LocalStack {
     pub metrics: Metrics,
     /// The AWS calls the real functions would have made.
     pub calls: CallCounts,
-    feedback: FeedbackDeps<MemoryStore, LocalShops, VirtualClock>,
-    webhook: WebhookDeps<MemoryStore, LocalShops, LocalShops, VirtualClock>,
-    planner: PlannerDeps<MemorySchedules, VirtualClock>,
+    /// The faults injected into this run (none unless made `with_faults`).
+    pub faults: Faults,
+    feedback: FeedbackDeps<Faulty<MemoryStore>, LocalShops, VirtualClock>,
+    webhook: WebhookDeps<Faulty<MemoryStore>, LocalShops, LocalShops, VirtualClock>,
+    planner: PlannerDeps<Faulty<MemorySchedules>, VirtualClock>,
     sender: SenderDeps<
-        MemoryStore,
-        MemoryMailer,
-        MemorySms,
+        Faulty<MemoryStore>,
+        Faulty<MemoryMailer>,
+        Faulty<MemorySms>,
         LocalShops,
         VirtualClock,
-        MemoryOfferCodes,
+        Faulty<MemoryOfferCodes>,
     >,
     retries: Mutex<Vec<Retry>>,
+    unconfirmed: Mutex<Vec<Unconfirmed>>,
 }
 
 impl LocalStack {
     pub fn new(start: Timestamp, shops: LocalShops) -> Self {
+        Self::with_faults(start, shops, None)
+    }
+
+    /// A stack whose ports and deliveries meet faults as `plan` says (`None`: no faults).
+    pub fn with_faults(start: Timestamp, shops: LocalShops, plan: Option<FaultPlan>) -> Self {
         let clock = VirtualClock::new(start);
+        let faults = match plan {
+            Some(plan) => Faults::new(plan, clock.clone()),
+            None => Faults::none(),
+        };
         let calls = CallCounts::default();
         let store = MemoryStore::counting(calls.clone());
         let schedules = MemorySchedules::counting(calls.clone());
@@ -157,31 +208,32 @@ impl LocalStack {
             offer_codes.seed(&shop, &pool, &codes);
         }
         let metrics = Metrics::memory();
+        let faulty = |store: &MemoryStore| Faulty::new(store.clone(), faults.clone());
         Self {
             feedback: FeedbackDeps {
-                store: store.clone(),
+                store: faulty(&store),
                 shops: shops.clone(),
                 clock: clock.clone(),
                 metrics: metrics.clone(),
             },
             webhook: WebhookDeps {
-                store: store.clone(),
+                store: faulty(&store),
                 shops: shops.clone(),
                 secrets: shops.clone(),
                 clock: clock.clone(),
                 metrics: metrics.clone(),
             },
             planner: PlannerDeps {
-                schedules: schedules.clone(),
+                schedules: Faulty::new(schedules.clone(), faults.clone()),
                 clock: clock.clone(),
             },
             sender: SenderDeps {
-                store: store.clone(),
-                mailer: mailer.clone(),
-                sms: sms.clone(),
+                store: faulty(&store),
+                mailer: Faulty::new(mailer.clone(), faults.clone()),
+                sms: Faulty::new(sms.clone(), faults.clone()),
                 shops: shops.clone(),
                 clock: clock.clone(),
-                offer_codes: offer_codes.clone(),
+                offer_codes: Faulty::new(offer_codes.clone(), faults.clone()),
                 metrics: metrics.clone(),
                 renderer: Renderer::embedded(),
                 unsubscribe: Some(UnsubscribeLinks {
@@ -198,8 +250,18 @@ impl LocalStack {
             offer_codes,
             metrics,
             calls,
+            faults,
             retries: Mutex::new(Vec::new()),
+            unconfirmed: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Messages that went out although the sender never heard back.
+    pub fn unconfirmed(&self) -> Vec<Unconfirmed> {
+        self.unconfirmed
+            .lock()
+            .map(|u| u.clone())
+            .unwrap_or_default()
     }
 
     /// Delivers a webhook at the current virtual time, then lets the planner catch up.
@@ -226,31 +288,53 @@ impl LocalStack {
     /// A recipient opened, clicked, bounced, complained or unsubscribed: applied as the
     /// feedback function would. Returns what changed.
     pub async fn recipient_event(&self, event: &RecipientEvent) -> Result<Applied, RuntimeError> {
-        let applied = cartback_feedback::apply(event, &self.feedback).await?;
+        let mut attempt = 1;
+        let applied = loop {
+            match cartback_feedback::apply(event, &self.feedback).await {
+                Err(error) if error.retryable && attempt < FEEDBACK_ATTEMPTS => {
+                    attempt += 1;
+                    self.faults.retried("feedback");
+                }
+                result => break result?,
+            }
+        };
         self.drain_stream().await?;
         Ok(applied)
     }
 
     /// Feeds every pending stream record to the planner, as Lambda's event source mapping would.
+    /// A partial batch failure re-drives the batch from the failed record, as Lambda does.
     pub async fn drain_stream(&self) -> Result<(), RuntimeError> {
+        let mut failures = 0;
         loop {
             let records = self.store.take_stream();
             if records.is_empty() {
                 return Ok(());
             }
             let event: aws_lambda_events::dynamodb::Event =
-                serde_json::from_value(serde_json::json!({ "Records": records }))
+                serde_json::from_value(serde_json::json!({ "Records": records.clone() }))
                     .map_err(|e| RuntimeError::Stream(e.to_string()))?;
             let response = cartback_planner::handle(&event, &self.planner).await;
-            if let Some(failure) = response.batch_item_failures.first() {
-                return Err(RuntimeError::Planner(
-                    failure.item_identifier.clone().unwrap_or_default(),
-                ));
+            let Some(failure) = response.batch_item_failures.first() else {
+                failures = 0;
+                continue;
+            };
+            let failed = failure.item_identifier.clone().unwrap_or_default();
+            failures += 1;
+            if failures >= PLANNER_ATTEMPTS {
+                return Err(RuntimeError::Planner(failed));
             }
+            let from = records
+                .iter()
+                .position(|r| r["dynamodb"]["SequenceNumber"].as_str() == Some(failed.as_str()))
+                .unwrap_or(0);
+            self.store
+                .requeue_stream(records.into_iter().skip(from).collect());
+            self.faults.retried("planner");
         }
     }
 
-    fn next_wake(&self, until: Timestamp) -> Option<(Timestamp, WakeUp, usize)> {
+    fn next_wake(&self, until: Timestamp) -> Option<(Timestamp, WakeUp, usize, Origin)> {
         let scheduled = self.schedules.next_due_at().filter(|at| *at <= until);
         let mut retries = self.retries.lock().ok()?;
         let retry_index = retries
@@ -262,15 +346,15 @@ impl LocalStack {
         match (scheduled, retry_index) {
             (Some(at), Some(i)) if retries[i].at < at => {
                 let r = retries.remove(i);
-                Some((r.at, r.wake, r.attempt))
+                Some((r.at, r.wake, r.attempt, r.origin))
             }
             (Some(_), _) => {
                 let spec = self.schedules.take_due(until)?;
-                Some((spec.at, spec.wake_up, 0))
+                Some((spec.at, spec.wake_up, 0, Origin::Scheduled))
             }
             (None, Some(i)) => {
                 let r = retries.remove(i);
-                Some((r.at, r.wake, r.attempt))
+                Some((r.at, r.wake, r.attempt, r.origin))
             }
             (None, None) => None,
         }
@@ -280,16 +364,78 @@ impl LocalStack {
     /// clock to `until`.
     pub async fn run_until(&self, until: Timestamp) -> Result<Vec<Report>, RuntimeError> {
         let mut reports = Vec::new();
-        while let Some((at, wake, attempt)) = self.next_wake(until) {
+        while let Some((at, wake, attempt, origin)) = self.next_wake(until) {
             self.clock.advance_to(at);
+            let on_time = origin == Origin::Scheduled;
+            if on_time && self.faults.strikes("wakeup_late") {
+                let late = self.faults.delay(1, LATE_WAKE_UP_SECS);
+                self.later(&wake, at.checked_add(late).unwrap_or(at), 0, Origin::Late);
+                self.faults
+                    .delayed(wake.shop.as_str(), wake.cart.as_str(), at);
+                continue;
+            }
+            let sent_before = self.messages_sent();
             match cartback_sender::handle(&wake, &self.sender).await {
                 Ok(outcome) => reports.extend(self.outcome_report(&wake, outcome).await),
-                Err(error) => self.retry_later(&wake, attempt, &error, &mut reports),
+                Err(error) => {
+                    // The invocation failed, yet a message left (its answer was lost, or
+                    // recording it failed): it was sent, and will not be sent again.
+                    if self.messages_sent() > sent_before {
+                        self.unconfirmed_send(&wake, at);
+                    }
+                    self.faults
+                        .delayed(wake.shop.as_str(), wake.cart.as_str(), at);
+                    self.retry_later(&wake, attempt, &error, &mut reports);
+                }
+            }
+            if on_time && self.faults.strikes("wakeup_duplicate") {
+                let after = self.faults.delay(0, DUPLICATE_WAKE_UP_SECS);
+                self.later(
+                    &wake,
+                    at.checked_add(after).unwrap_or(at),
+                    0,
+                    Origin::Duplicate,
+                );
             }
             self.drain_stream().await?;
         }
         self.clock.advance_to(until);
         Ok(reports)
+    }
+
+    /// Delivers `wake` again at `at`.
+    fn later(&self, wake: &WakeUp, at: Timestamp, attempt: usize, origin: Origin) {
+        if let Ok(mut retries) = self.retries.lock() {
+            retries.push(Retry {
+                at,
+                wake: wake.clone(),
+                attempt,
+                origin,
+            });
+        }
+    }
+
+    /// Messages in the mail and SMS outboxes.
+    fn messages_sent(&self) -> usize {
+        self.mailer.sent_count() + self.sms.sent_count()
+    }
+
+    /// A message went out in an invocation that failed: the channel is the one claimed.
+    fn unconfirmed_send(&self, wake: &WakeUp, at: Timestamp) {
+        let channel = self
+            .store
+            .peek_cart(&wake.shop, &wake.cart)
+            .and_then(|c| c.claimed_channel)
+            .unwrap_or(Channel::Email);
+        if let Ok(mut unconfirmed) = self.unconfirmed.lock() {
+            unconfirmed.push(Unconfirmed {
+                at,
+                shop: wake.shop.to_string(),
+                cart: wake.cart.to_string(),
+                step: wake.step + 1,
+                channel: channel.as_str(),
+            });
+        }
     }
 
     fn retry_later(
@@ -301,18 +447,14 @@ impl LocalStack {
     ) {
         match ASYNC_RETRY_DELAYS.get(attempt) {
             Some(delay) => {
-                let at = self
-                    .clock
-                    .now()
-                    .checked_add(*delay)
-                    .unwrap_or(self.clock.now());
-                if let Ok(mut retries) = self.retries.lock() {
-                    retries.push(Retry {
-                        at,
-                        wake: wake.clone(),
-                        attempt: attempt + 1,
-                    });
-                }
+                let now = self.clock.now();
+                self.later(
+                    wake,
+                    now.checked_add(*delay).unwrap_or(now),
+                    attempt + 1,
+                    Origin::Retry,
+                );
+                self.faults.retried("sender");
             }
             None => reports.push(Report {
                 reason: Some(format!("dead_lettered: {error}")),

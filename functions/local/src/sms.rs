@@ -36,6 +36,11 @@ impl MemorySms {
         self.0.lock().map(|s| s.outbox.clone()).unwrap_or_default()
     }
 
+    /// How many SMS were sent.
+    pub fn sent_count(&self) -> usize {
+        self.0.lock().map(|s| s.outbox.len()).unwrap_or_default()
+    }
+
     /// The number replied STOP.
     pub fn opt_out(&self, phone: &Phone) {
         if let Ok(mut state) = self.0.lock() {

@@ -62,6 +62,23 @@ impl MemoryStore {
             .unwrap_or_default()
     }
 
+    /// Puts stream records back in front, unhandled: the planner failed on the first of them
+    /// and Lambda retries the batch from there.
+    pub fn requeue_stream(&self, records: Vec<Value>) {
+        if let Ok(mut state) = self.lock() {
+            state.stream.splice(0..0, records);
+        }
+    }
+
+    /// One cart as held, without counting a call (for the runtime's own bookkeeping).
+    pub fn peek_cart(&self, shop: &ShopId, cart: &CartId) -> Option<CartRecord> {
+        self.lock()
+            .ok()?
+            .carts
+            .get(&(shop.clone(), cart.clone()))
+            .map(|v| v.value.clone())
+    }
+
     /// Every cart held, for reports.
     pub fn carts(&self) -> Vec<CartRecord> {
         self.lock()

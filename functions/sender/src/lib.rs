@@ -717,7 +717,12 @@ where
                 variant: variant.clone(),
             };
             record(deps, target.sequence, &claimed, sent).await?;
-            remember_send(deps, cart, target.contacts, sent_at).await?;
+            // The message is out and recorded: a failure to count it against the person's
+            // frequency cap must not fail the invocation (its retry would find the step
+            // done, and the send would go unreported).
+            if let Err(error) = remember_send(deps, cart, target.contacts, sent_at).await {
+                tracing::error!(service = error.service, error = %error.message, "sent and recorded, but not counted against the frequency cap");
+            }
             tracing::info!(channel = channel.as_str(), template = %template, variant = variant.as_deref().unwrap_or(""), segments, message_id = %message_id, "sent");
             deps.metrics.emit(sent_metric(
                 cart,

@@ -101,10 +101,12 @@ fn wake(step: u32, generation: u32) -> WakeUp {
     }
 }
 
-struct Harness<M> {
+/// `store` is the table itself; the sender reaches it through `S` (the table, or a wrapper
+/// that fails some calls).
+struct Harness<M, S = MemoryStore> {
     store: MemoryStore,
     clock: VirtualClock,
-    deps: SenderDeps<MemoryStore, M, MemorySms, LocalShops, VirtualClock, MemoryOfferCodes>,
+    deps: SenderDeps<S, M, MemorySms, LocalShops, VirtualClock, MemoryOfferCodes>,
 }
 
 impl Harness<MemoryMailer> {
@@ -119,11 +121,18 @@ impl Harness<MemoryMailer> {
 
 impl<M: Mailer> Harness<M> {
     fn with_mailer(mailer: M) -> Self {
+        Harness::with_store(mailer, MemoryStore::clone)
+    }
+}
+
+impl<M: Mailer, S: CartStore> Harness<M, S> {
+    /// The sender sees the table through `wrap`.
+    fn with_store(mailer: M, wrap: impl FnOnce(&MemoryStore) -> S) -> Self {
         let store = MemoryStore::default();
         let clock = VirtualClock::new(t0());
         Self {
             deps: SenderDeps {
-                store: store.clone(),
+                store: wrap(&store),
                 mailer,
                 sms: MemorySms::default(),
                 shops: LocalShops::defaults(),
@@ -676,6 +685,58 @@ async fn a_send_whose_answer_is_lost_keeps_the_claim_and_is_never_sent_again() {
         })
         .collect();
     assert_eq!(kinds, ["outcome_unknown", "claim_held"]);
+}
+
+/// The table, except that every write of a person's contact record fails.
+struct ContactWritesFail(MemoryStore);
+
+impl CartStore for ContactWritesFail {
+    async fn cart(
+        &self,
+        shop: &ShopId,
+        cart: &CartId,
+    ) -> Result<Option<Versioned<CartRecord>>, PortError> {
+        self.0.cart(shop, cart).await
+    }
+
+    async fn contact(
+        &self,
+        shop: &ShopId,
+        key: &cartback_core::ids::ContactKey,
+    ) -> Result<Option<Versioned<cartback_core::cart::ContactRecord>>, PortError> {
+        self.0.contact(shop, key).await
+    }
+
+    async fn delivery_seen(
+        &self,
+        shop: &ShopId,
+        id: &cartback_core::ids::DeliveryId,
+    ) -> Result<bool, PortError> {
+        self.0.delivery_seen(shop, id).await
+    }
+
+    async fn write(&self, puts: Vec<Put>) -> Result<cartback_core::ports::WriteOutcome, PortError> {
+        if puts.iter().any(|p| matches!(p, Put::Contact { .. })) {
+            return Err(PortError::retryable("dynamodb", "ThrottlingException"));
+        }
+        self.0.write(puts).await
+    }
+}
+
+#[tokio::test]
+async fn a_sent_and_recorded_message_is_reported_sent_even_if_the_frequency_count_fails() {
+    let harness = Harness::with_store(MemoryMailer::default(), |s| ContactWritesFail(s.clone()));
+    harness.checkout().await;
+
+    let outcome = harness.wake_at(at(hours(1)), &wake(0, 1)).await;
+
+    // Failing here would make Lambda retry a wake-up that can only find the step done: the
+    // message would be out but never reported, logged or counted.
+    assert_eq!(sent_step(&outcome.expect("handled")), Some(0));
+    assert_eq!(harness.deps.mailer.outbox().len(), 1);
+    let cart = harness.cart().await.value;
+    assert_eq!(cart.sent.len(), 1);
+    assert_eq!(cart.next_step, 1);
 }
 
 #[tokio::test]

@@ -1,0 +1,251 @@
+//! `simulate --faults`: what a fault-injected run must still guarantee, checked against a
+//! run of the same input without faults.
+//!
+//! A message is identified by (shop, cart, step, channel). What the faulty run delivered is
+//! every `sent` decision plus every message that left in a sender invocation that then failed
+//! (the send's answer was lost, or recording it failed). The invariants:
+//! - **no duplicate**: no message delivered twice;
+//! - **nothing after purchase**: no message delivered after the cart's conversion was
+//!   accepted;
+//! - **nothing lost**: every message of the fault-free run was delivered, except
+//!   - a step recorded as skipped `crash_after_claim` (at most once, by choice), and
+//!   - a step a fault pushed past the end of its cart: a fault delayed something of that
+//!     cart at or before the fault-free send, and the faulty run then recorded the cart as
+//!     stopped or the step as skipped (e.g. a retried reminder that now meets the purchase);
+//! - **nothing extra** except a message of a cart a fault delayed before it went (e.g. a
+//!   conversion held back past a reminder, as a platform's late delivery would be);
+//! - **nothing hidden**: the outboxes hold exactly the messages counted above.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use cartback_local::{Faults, Report, ReportKind, Unconfirmed};
+use jiff::Timestamp;
+use serde::Serialize;
+
+/// (shop, cart, 1-based step, channel)
+type MessageKey = (String, String, u32, String);
+
+/// The figures of a fault-injected run and whether the invariants held.
+#[derive(Debug, Clone, Serialize)]
+pub struct FaultSummary {
+    pub seed: u64,
+    pub rate: f64,
+    pub carts: usize,
+    /// Faults injected, by class.
+    pub faults: BTreeMap<String, u64>,
+    pub faults_total: u64,
+    /// Retries the faults caused, by path (`sdk`, `sender`, `planner`,
+    /// `webhook_redelivery`, `feedback`).
+    pub retries: BTreeMap<&'static str, u64>,
+    /// Messages the fault-free run sent.
+    pub reference_sent: usize,
+    /// Messages the faulty run delivered (sent, plus sent with a lost answer).
+    pub delivered: usize,
+    /// Of those, sent in an invocation that failed (counted from the outboxes).
+    pub unconfirmed: usize,
+    pub duplicates: usize,
+    pub after_purchase: usize,
+    pub lost: usize,
+    /// Steps recorded as skipped `crash_after_claim`.
+    pub crash_after_claim: usize,
+    /// Fault-free messages the faulty run rightly did not send (see the module docs).
+    pub explained_missing: usize,
+    /// Messages only the faulty run sent, of carts a fault delayed first.
+    pub explained_extra: usize,
+    /// Messages only the faulty run sent, with no fault to explain them.
+    pub unexplained_extra: usize,
+    /// Wake-ups whose retries ran out (in the dead-letter queue on AWS).
+    pub dead_lettered: usize,
+    /// Messages in the outboxes that no decision accounts for.
+    pub hidden: usize,
+    pub invariants_hold: bool,
+    /// The first few violations, for the person reading the run.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub violations: Vec<String>,
+}
+
+/// What the checker needs from the faulty run.
+pub struct FaultyRun<'a> {
+    pub reports: &'a [Report],
+    pub unconfirmed: &'a [Unconfirmed],
+    /// When each cart's conversion was accepted: (shop, cart) → time.
+    pub converted: &'a HashMap<(String, String), Timestamp>,
+    pub faults: &'a Faults,
+    /// Steps the table records as skipped `crash_after_claim`: (shop, cart, 1-based step).
+    /// Usually also a decision; not when the answer to the skip's own write was lost (the
+    /// retry then finds the step done and reports nothing).
+    pub crashed: &'a HashSet<(String, String, u32)>,
+    /// Messages in the mail and SMS outboxes.
+    pub outbox: usize,
+    pub carts: usize,
+}
+
+const SHOWN_VIOLATIONS: usize = 10;
+
+fn key(report: &Report) -> Option<MessageKey> {
+    Some((
+        report.shop.clone(),
+        report.cart.clone(),
+        report.step,
+        report.channel?.to_owned(),
+    ))
+}
+
+/// Checks the faulty run against the fault-free `reference` decisions.
+pub fn check(reference: &[Report], run: &FaultyRun<'_>, seed: u64, rate: f64) -> FaultSummary {
+    let sent_at = |reports: &[Report]| -> Vec<(MessageKey, Timestamp)> {
+        reports
+            .iter()
+            .filter(|r| r.kind == ReportKind::Sent)
+            .filter_map(|r| key(r).map(|k| (k, r.at)))
+            .collect()
+    };
+    let expected: HashMap<MessageKey, Timestamp> = sent_at(reference).into_iter().collect();
+    let mut delivered: Vec<(MessageKey, Timestamp)> = sent_at(run.reports);
+    delivered.extend(run.unconfirmed.iter().map(|u| {
+        (
+            (u.shop.clone(), u.cart.clone(), u.step, u.channel.to_owned()),
+            u.at,
+        )
+    }));
+    let mut violations = Vec::new();
+    let mut note = |violation: String| {
+        if violations.len() < SHOWN_VIOLATIONS {
+            violations.push(violation);
+        }
+    };
+
+    let mut copies: HashMap<&MessageKey, usize> = HashMap::new();
+    for (key, _) in &delivered {
+        *copies.entry(key).or_default() += 1;
+    }
+    let mut duplicates = 0;
+    let mut repeated: Vec<(&&MessageKey, &usize)> = copies.iter().collect();
+    repeated.sort();
+    for (key, count) in repeated {
+        if *count > 1 {
+            duplicates += count - 1;
+            note(format!("duplicate: {key:?} delivered {count} times"));
+        }
+    }
+
+    let mut after_purchase = 0;
+    for ((shop, cart, step, channel), at) in &delivered {
+        if let Some(converted) = run.converted.get(&(shop.clone(), cart.clone()))
+            && at > converted
+        {
+            after_purchase += 1;
+            note(format!(
+                "after purchase: {shop}/{cart} step {step} {channel} at {at}, bought at {converted}"
+            ));
+        }
+    }
+
+    let ended = |shop: &str, cart: &str, from: Timestamp| {
+        run.reports.iter().any(|r| {
+            r.shop == shop
+                && r.cart == cart
+                && r.at >= from
+                && matches!(r.kind, ReportKind::Stopped | ReportKind::Skipped)
+        })
+    };
+    let skipped_for = |(shop, cart, step, _): &MessageKey, reason: &str| {
+        run.reports.iter().any(|r| {
+            r.kind == ReportKind::Skipped
+                && r.shop == *shop
+                && r.cart == *cart
+                && r.step == *step
+                && r.reason
+                    .as_deref()
+                    .is_some_and(|why| why.starts_with(reason))
+        })
+    };
+    let (mut lost, mut crash_after_claim, mut explained_missing, mut dead_lettered) = (0, 0, 0, 0);
+    let mut missing: Vec<(&MessageKey, &Timestamp)> = expected
+        .iter()
+        .filter(|(key, _)| !copies.contains_key(key))
+        .collect();
+    missing.sort();
+    for (key, at) in missing {
+        let (shop, cart, step, channel) = key;
+        if skipped_for(key, "crash_after_claim")
+            || run.crashed.contains(&(shop.clone(), cart.clone(), *step))
+        {
+            crash_after_claim += 1;
+        } else if skipped_for(key, "dead_lettered") {
+            dead_lettered += 1;
+            note(format!(
+                "dead-lettered: {shop}/{cart} step {step} {channel}"
+            ));
+        } else if run
+            .faults
+            .first_delay(shop, cart)
+            .is_some_and(|delayed| delayed <= *at && ended(shop, cart, delayed))
+        {
+            explained_missing += 1;
+        } else {
+            lost += 1;
+            note(format!(
+                "lost: {shop}/{cart} step {step} {channel} (sent at {at} without faults)"
+            ));
+        }
+    }
+
+    let (mut explained_extra, mut unexplained_extra) = (0, 0);
+    let mut extra: Vec<&(MessageKey, Timestamp)> = delivered
+        .iter()
+        .filter(|(key, _)| !expected.contains_key(key))
+        .collect();
+    extra.sort();
+    for ((shop, cart, step, channel), at) in extra {
+        if run
+            .faults
+            .first_delay(shop, cart)
+            .is_some_and(|delayed| delayed <= *at)
+        {
+            explained_extra += 1;
+        } else {
+            unexplained_extra += 1;
+            note(format!(
+                "extra: {shop}/{cart} step {step} {channel} at {at}, not sent without faults"
+            ));
+        }
+    }
+
+    let hidden = run.outbox.abs_diff(delivered.len());
+    if hidden > 0 {
+        note(format!(
+            "hidden: the outboxes hold {} messages, the decisions account for {}",
+            run.outbox,
+            delivered.len()
+        ));
+    }
+    let faults = run.faults.injected();
+    FaultSummary {
+        seed,
+        rate,
+        carts: run.carts,
+        faults_total: faults.values().sum(),
+        faults,
+        retries: run.faults.retries(),
+        reference_sent: expected.len(),
+        delivered: delivered.len(),
+        unconfirmed: run.unconfirmed.len(),
+        duplicates,
+        after_purchase,
+        lost,
+        crash_after_claim,
+        explained_missing,
+        explained_extra,
+        unexplained_extra,
+        dead_lettered,
+        hidden,
+        invariants_hold: duplicates == 0
+            && after_purchase == 0
+            && lost == 0
+            && unexplained_extra == 0
+            && dead_lettered == 0
+            && hidden == 0,
+        violations,
+    }
+}
