@@ -249,3 +249,140 @@ pub fn check(reference: &[Report], run: &FaultyRun<'_>, seed: u64, rate: f64) ->
         violations,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cartback_local::{FaultPlan, VirtualClock};
+
+    fn ts(text: &str) -> Timestamp {
+        text.parse().expect("a timestamp")
+    }
+
+    fn report(kind: ReportKind, cart: &str, step: u32, at: &str) -> Report {
+        Report {
+            at: ts(at),
+            kind,
+            shop: "shop".into(),
+            cart: cart.into(),
+            step,
+            channel: Some("email"),
+            to: None,
+            subject: None,
+            text: None,
+            template: None,
+            sequence: None,
+            variant: None,
+            message_id: None,
+            segments: None,
+            offer_code: None,
+            until: None,
+            reason: None,
+        }
+    }
+
+    fn skipped(cart: &str, step: u32, at: &str, reason: &str) -> Report {
+        Report {
+            reason: Some(reason.into()),
+            ..report(ReportKind::Skipped, cart, step, at)
+        }
+    }
+
+    fn sent(cart: &str, step: u32, at: &str) -> Report {
+        report(ReportKind::Sent, cart, step, at)
+    }
+
+    fn summary(reference: &[Report], faulty: &[Report], faults: &Faults) -> FaultSummary {
+        summary_with(reference, faulty, faults, &HashMap::new())
+    }
+
+    fn summary_with(
+        reference: &[Report],
+        faulty: &[Report],
+        faults: &Faults,
+        converted: &HashMap<(String, String), Timestamp>,
+    ) -> FaultSummary {
+        let outbox = faulty.iter().filter(|r| r.kind == ReportKind::Sent).count();
+        check(
+            reference,
+            &FaultyRun {
+                reports: faulty,
+                unconfirmed: &[],
+                converted,
+                faults,
+                crashed: &HashSet::new(),
+                outbox,
+                carts: 2,
+            },
+            1,
+            0.1,
+        )
+    }
+
+    #[test]
+    fn the_same_sends_hold() {
+        let both = [sent("a", 1, "2026-11-02T09:00:00Z")];
+        let s = summary(&both, &both, &Faults::none());
+        assert!(s.invariants_hold, "{s:?}");
+    }
+
+    #[test]
+    fn a_second_copy_is_a_duplicate() {
+        let reference = [sent("a", 1, "2026-11-02T09:00:00Z")];
+        let faulty = [
+            sent("a", 1, "2026-11-02T09:00:00Z"),
+            sent("a", 1, "2026-11-02T09:01:00Z"),
+        ];
+        let s = summary(&reference, &faulty, &Faults::none());
+        assert_eq!(s.duplicates, 1);
+        assert!(!s.invariants_hold);
+    }
+
+    #[test]
+    fn a_missing_step_is_lost_unless_recorded_as_crash_after_claim() {
+        let reference = [sent("a", 1, "2026-11-02T09:00:00Z")];
+        let lost = summary(&reference, &[], &Faults::none());
+        assert_eq!(lost.lost, 1);
+        assert!(!lost.invariants_hold);
+
+        let crashed = [skipped("a", 1, "2026-11-02T09:01:00Z", "crash_after_claim")];
+        let s = summary(&reference, &crashed, &Faults::none());
+        assert_eq!((s.lost, s.crash_after_claim), (0, 1));
+        assert!(s.invariants_hold);
+    }
+
+    #[test]
+    fn a_step_a_fault_pushed_past_the_cart_s_end_is_explained_but_only_with_the_delay() {
+        let reference = [sent("a", 2, "2026-11-03T09:00:00Z")];
+        let faulty = [report(ReportKind::Stopped, "a", 2, "2026-11-03T09:02:00Z")];
+        let unexplained = summary(&reference, &faulty, &Faults::none());
+        assert_eq!(unexplained.lost, 1);
+
+        let plan = FaultPlan::new(0.1, 1).expect("a rate");
+        let faults = Faults::new(plan, VirtualClock::new(ts("2026-11-02T00:00:00Z")));
+        faults.delayed("shop", "a", ts("2026-11-03T09:00:00Z"));
+        let s = summary(&reference, &faulty, &faults);
+        assert_eq!((s.lost, s.explained_missing), (0, 1));
+        assert!(s.invariants_hold);
+    }
+
+    #[test]
+    fn a_message_after_the_accepted_purchase_breaks_the_invariants() {
+        let both = [sent("a", 1, "2026-11-02T09:00:00Z")];
+        let converted = HashMap::from([(
+            ("shop".to_owned(), "a".to_owned()),
+            ts("2026-11-02T08:59:00Z"),
+        )]);
+        let s = summary_with(&both, &both, &Faults::none(), &converted);
+        assert_eq!(s.after_purchase, 1);
+        assert!(!s.invariants_hold);
+    }
+
+    #[test]
+    fn an_extra_message_needs_a_fault_on_its_cart() {
+        let faulty = [sent("b", 1, "2026-11-02T09:00:00Z")];
+        let s = summary(&[], &faulty, &Faults::none());
+        assert_eq!(s.unexplained_extra, 1);
+        assert!(!s.invariants_hold);
+    }
+}
