@@ -14,6 +14,9 @@
 //!     stopped or the step as skipped (e.g. a retried reminder that now meets the purchase);
 //! - **nothing extra** except a message of a cart a fault delayed before it went (e.g. a
 //!   conversion held back past a reminder, as a platform's late delivery would be);
+//! - a step sent by the other channel than without faults counts as **rerouted** when a fault
+//!   delayed its cart first (step 1 ended as `crash_after_claim`, so an "SMS if the email was
+//!   not opened" step chose SMS);
 //! - **nothing hidden**: the outboxes hold exactly the messages counted above.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -52,6 +55,8 @@ pub struct FaultSummary {
     pub explained_missing: usize,
     /// Messages only the faulty run sent, of carts a fault delayed first.
     pub explained_extra: usize,
+    /// Steps sent by the other channel than without faults, of carts a fault delayed first.
+    pub rerouted: usize,
     /// Messages only the faulty run sent, with no fault to explain them.
     pub unexplained_extra: usize,
     /// Wake-ups whose retries ran out (in the dead-letter queue on AWS).
@@ -161,10 +166,32 @@ pub fn check(reference: &[Report], run: &FaultyRun<'_>, seed: u64, rate: f64) ->
         })
     };
     let (mut lost, mut crash_after_claim, mut explained_missing, mut dead_lettered) = (0, 0, 0, 0);
-    let mut missing: Vec<(&MessageKey, &Timestamp)> = expected
+    let delayed_by = |shop: &str, cart: &str, at: Timestamp| {
+        run.faults
+            .first_delay(shop, cart)
+            .is_some_and(|delayed| delayed <= at)
+    };
+    // A step that went by the other channel: a fault changed what the sender knew (a step
+    // before it ended as crash_after_claim, so "email not opened" chose SMS).
+    let step_of = |(shop, cart, step, _): &MessageKey| (shop.clone(), cart.clone(), *step);
+    let delivered_steps: HashMap<(String, String, u32), Timestamp> = delivered
         .iter()
-        .filter(|(key, _)| !copies.contains_key(key))
+        .map(|(key, at)| (step_of(key), *at))
         .collect();
+    let mut rerouted_steps = HashSet::new();
+    let mut missing: Vec<(&MessageKey, &Timestamp)> = Vec::new();
+    for (key, at) in &expected {
+        if copies.contains_key(key) {
+            continue;
+        }
+        match delivered_steps.get(&step_of(key)) {
+            Some(other) if delayed_by(&key.0, &key.1, (*at).min(*other)) => {
+                rerouted_steps.insert(step_of(key));
+            }
+            _ => missing.push((key, at)),
+        }
+    }
+    let rerouted = rerouted_steps.len();
     missing.sort();
     for (key, at) in missing {
         let (shop, cart, step, channel) = key;
@@ -194,15 +221,11 @@ pub fn check(reference: &[Report], run: &FaultyRun<'_>, seed: u64, rate: f64) ->
     let (mut explained_extra, mut unexplained_extra) = (0, 0);
     let mut extra: Vec<&(MessageKey, Timestamp)> = delivered
         .iter()
-        .filter(|(key, _)| !expected.contains_key(key))
+        .filter(|(key, _)| !expected.contains_key(key) && !rerouted_steps.contains(&step_of(key)))
         .collect();
     extra.sort();
     for ((shop, cart, step, channel), at) in extra {
-        if run
-            .faults
-            .first_delay(shop, cart)
-            .is_some_and(|delayed| delayed <= *at)
-        {
+        if delayed_by(shop, cart, *at) {
             explained_extra += 1;
         } else {
             unexplained_extra += 1;
@@ -237,6 +260,7 @@ pub fn check(reference: &[Report], run: &FaultyRun<'_>, seed: u64, rate: f64) ->
         crash_after_claim,
         explained_missing,
         explained_extra,
+        rerouted,
         unexplained_extra,
         dead_lettered,
         hidden,
@@ -376,6 +400,27 @@ mod tests {
         let s = summary_with(&both, &both, &Faults::none(), &converted);
         assert_eq!(s.after_purchase, 1);
         assert!(!s.invariants_hold);
+    }
+
+    #[test]
+    fn a_step_sent_by_the_other_channel_after_a_fault_is_rerouted_not_lost() {
+        let reference = [sent("a", 2, "2026-11-03T09:00:00Z")];
+        let faulty = [Report {
+            channel: Some("sms"),
+            ..sent("a", 2, "2026-11-03T09:01:00Z")
+        }];
+        let without_fault = summary(&reference, &faulty, &Faults::none());
+        assert_eq!(
+            (without_fault.lost, without_fault.unexplained_extra),
+            (1, 1)
+        );
+
+        let plan = FaultPlan::new(0.1, 1).expect("a rate");
+        let faults = Faults::new(plan, VirtualClock::new(ts("2026-11-02T00:00:00Z")));
+        faults.delayed("shop", "a", ts("2026-11-02T09:00:00Z"));
+        let s = summary(&reference, &faulty, &faults);
+        assert_eq!((s.lost, s.unexplained_extra, s.rerouted), (0, 0, 1));
+        assert!(s.invariants_hold);
     }
 
     #[test]
