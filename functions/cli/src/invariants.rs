@@ -80,6 +80,9 @@ pub struct FaultyRun<'a> {
     /// Usually also a decision; not when the answer to the skip's own write was lost (the
     /// retry then finds the step done and reports nothing).
     pub crashed: &'a HashSet<(String, String, u32)>,
+    /// The person behind each cart ((shop, cart) → an opaque key): a fault on one of a
+    /// person's carts can change what another gets (the frequency cap, a purchase).
+    pub people: &'a HashMap<(String, String), String>,
     /// Messages in the mail and SMS outboxes.
     pub outbox: usize,
     pub carts: usize,
@@ -166,11 +169,24 @@ pub fn check(reference: &[Report], run: &FaultyRun<'_>, seed: u64, rate: f64) ->
         })
     };
     let (mut lost, mut crash_after_claim, mut explained_missing, mut dead_lettered) = (0, 0, 0, 0);
-    let delayed_by = |shop: &str, cart: &str, at: Timestamp| {
-        run.faults
-            .first_delay(shop, cart)
-            .is_some_and(|delayed| delayed <= at)
+    // The first fault on any of a person's carts.
+    let mut person_delay: HashMap<&String, Timestamp> = HashMap::new();
+    for ((shop, cart), person) in run.people {
+        if let Some(delayed) = run.faults.first_delay(shop, cart) {
+            let first = person_delay.entry(person).or_insert(delayed);
+            *first = (*first).min(delayed);
+        }
+    }
+    let first_delay = |shop: &str, cart: &str| {
+        let own = run.faults.first_delay(shop, cart);
+        let person = run
+            .people
+            .get(&(shop.to_owned(), cart.to_owned()))
+            .and_then(|person| person_delay.get(person).copied());
+        own.into_iter().chain(person).min()
     };
+    let delayed_by =
+        |shop: &str, cart: &str, at: Timestamp| first_delay(shop, cart).is_some_and(|d| d <= at);
     // A step that went by the other channel: a fault changed what the sender knew (a step
     // before it ended as crash_after_claim, so "email not opened" chose SMS).
     let step_of = |(shop, cart, step, _): &MessageKey| (shop.clone(), cart.clone(), *step);
@@ -204,9 +220,7 @@ pub fn check(reference: &[Report], run: &FaultyRun<'_>, seed: u64, rate: f64) ->
             note(format!(
                 "dead-lettered: {shop}/{cart} step {step} {channel}"
             ));
-        } else if run
-            .faults
-            .first_delay(shop, cart)
+        } else if first_delay(shop, cart)
             .is_some_and(|delayed| delayed <= *at && ended(shop, cart, delayed))
         {
             explained_missing += 1;
@@ -335,6 +349,7 @@ mod tests {
                 converted,
                 faults,
                 crashed: &HashSet::new(),
+                people: &HashMap::new(),
                 outbox,
                 carts: 2,
             },
@@ -424,10 +439,37 @@ mod tests {
     }
 
     #[test]
-    fn an_extra_message_needs_a_fault_on_its_cart() {
+    fn an_extra_message_needs_a_fault_on_its_cart_or_another_cart_of_the_person() {
         let faulty = [sent("b", 1, "2026-11-02T09:00:00Z")];
         let s = summary(&[], &faulty, &Faults::none());
         assert_eq!(s.unexplained_extra, 1);
         assert!(!s.invariants_hold);
+
+        // Cart a of the same person met a fault first (its message did not count against
+        // the frequency cap, so b's went).
+        let plan = FaultPlan::new(0.1, 1).expect("a rate");
+        let faults = Faults::new(plan, VirtualClock::new(ts("2026-11-02T00:00:00Z")));
+        faults.delayed("shop", "a", ts("2026-11-02T08:00:00Z"));
+        let people = HashMap::from([
+            (("shop".to_owned(), "a".to_owned()), "ada".to_owned()),
+            (("shop".to_owned(), "b".to_owned()), "ada".to_owned()),
+        ]);
+        let s = check(
+            &[],
+            &FaultyRun {
+                reports: &faulty,
+                unconfirmed: &[],
+                converted: &HashMap::new(),
+                faults: &faults,
+                crashed: &HashSet::new(),
+                people: &people,
+                outbox: 1,
+                carts: 2,
+            },
+            1,
+            0.1,
+        );
+        assert_eq!((s.unexplained_extra, s.explained_extra), (0, 1));
+        assert!(s.invariants_hold);
     }
 }

@@ -396,6 +396,7 @@ async fn simulate_command(
                 converted: &converted,
                 faults: &stack.faults,
                 crashed: &crashed,
+                people: &simulate::people_of(&lines),
                 outbox: stack.mailer.sent_count() + stack.sms.sent_count(),
                 carts: carts.len(),
             },

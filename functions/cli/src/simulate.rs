@@ -384,6 +384,43 @@ struct Delivery {
 /// The cart a webhook line is about (for grouping faults by cart), read without checking
 /// its signature.
 fn cart_of(input: &InputLine) -> Option<(String, String)> {
+    let (shop, event) = parsed_event(input)?;
+    let cart = event_cart(&event)?.to_string();
+    Some((shop, cart))
+}
+
+fn event_cart(event: &cartback_core::cart::CartEvent) -> Option<&CartId> {
+    match event {
+        cartback_core::cart::CartEvent::Activity(activity) => Some(&activity.cart),
+        cartback_core::cart::CartEvent::Conversion(conversion) => conversion.cart.as_ref(),
+    }
+}
+
+/// Which carts belong to the same person (by shop and email, else phone): a fault on one of
+/// them can change what another gets (the frequency cap, a purchase). Kept in memory only.
+pub fn people_of(events: &[InputLine]) -> HashMap<(String, String), String> {
+    let mut people = HashMap::new();
+    for input in events {
+        let Some((shop, cartback_core::cart::CartEvent::Activity(activity))) = parsed_event(input)
+        else {
+            continue;
+        };
+        let snapshot = &activity.snapshot;
+        let person = match (&snapshot.email, &snapshot.phone) {
+            (Some(email), _) => email.as_str().to_owned(),
+            (None, Some(phone)) => phone.as_str().to_owned(),
+            (None, None) => continue,
+        };
+        people.insert(
+            (shop.clone(), activity.cart.to_string()),
+            format!("{shop} {person}"),
+        );
+    }
+    people
+}
+
+/// A webhook line's event, read without checking its signature.
+fn parsed_event(input: &InputLine) -> Option<(String, cartback_core::cart::CartEvent)> {
     let InputEvent::Webhook {
         shop,
         platform,
@@ -410,11 +447,7 @@ fn cart_of(input: &InputLine) -> Option<(String, String)> {
         input.at,
     )
     .ok()?;
-    let cart = match parsed.event? {
-        cartback_core::cart::CartEvent::Activity(activity) => activity.cart,
-        cartback_core::cart::CartEvent::Conversion(conversion) => conversion.cart?,
-    };
-    Some((shop.clone(), cart.to_string()))
+    Some((shop.clone(), parsed.event?))
 }
 
 /// For each webhook line, the index of the next webhook line about the same cart.
