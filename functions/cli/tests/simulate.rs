@@ -1083,7 +1083,12 @@ fn a_woocommerce_order_that_is_never_paid_gets_the_whole_sequence() {
     let run = simulate(&unpaid);
     let sent = run.sent();
     let templates: Vec<&str> = sent.iter().map(|s| field(s, "template")).collect();
-    assert_eq!(templates, ["reminder", "reassure", "offer"], "{:#?}", run.decisions());
+    assert_eq!(
+        templates,
+        ["reminder", "reassure", "offer"],
+        "{:#?}",
+        run.decisions()
+    );
     assert!(sent.iter().all(|s| s["cart"] == "4127"));
     assert!(run.stopped().is_empty(), "{:#?}", run.decisions());
 }
