@@ -79,7 +79,7 @@ struct Line {
     subtotal: Amount,
     #[serde(default)]
     subtotal_tax: Option<Amount>,
-    /// `{"id": 0, "src": ""}` without an image (WooCommerce 3.9 and later).
+    /// `{"id", "src"}`, `src` empty without an image; older versions send no `image`.
     #[serde(default)]
     image: Value,
 }
@@ -135,7 +135,7 @@ pub(super) fn event(body: &[u8]) -> Result<Option<CartEvent>, WebhookError> {
     if stage == Stage::Bought {
         return Ok(Some(CartEvent::Conversion(Conversion {
             cart: Some(cart),
-            order_id: Some(text(&order.number, "").map_or(id, str::to_owned)),
+            order_id: Some(string(&order.number).map_or(id, str::to_owned)),
             email,
             phone,
             total,
@@ -183,7 +183,7 @@ pub(super) fn event(body: &[u8]) -> Result<Option<CartEvent>, WebhookError> {
         items,
         total,
         recovery_url: payable
-            .then(|| text(&order.payment_url, ""))
+            .then(|| string(&order.payment_url))
             .flatten()
             .and_then(https_url),
         // WooCommerce keeps no zone for an order: the address (or the phone) decides it.
@@ -211,19 +211,19 @@ fn order_id(id: &Value) -> Result<String, WebhookError> {
     }
 }
 
-/// A non-empty string at `key` of an object (or `value` itself for an empty key).
-fn text<'v>(value: &'v Value, key: &str) -> Option<&'v str> {
-    let field = if key.is_empty() {
-        Some(value)
-    } else {
-        value.get(key)
-    };
-    non_empty(field.and_then(Value::as_str))
+/// `value` as a non-empty (trimmed) string; anything else is `None`.
+fn string(value: &Value) -> Option<&str> {
+    non_empty(value.as_str())
+}
+
+/// The non-empty string at `key` of an object (an address, an image).
+fn text<'v>(object: &'v Value, key: &str) -> Option<&'v str> {
+    object.get(key).and_then(string)
 }
 
 /// A `*_gmt` date: the REST API writes UTC without an offset (`2017-03-22T19:28:08`).
 fn gmt(value: &Value, field: &str) -> Result<Option<Timestamp>, WebhookError> {
-    let Some(raw) = text(value, "") else {
+    let Some(raw) = string(value) else {
         return match value {
             Value::Null | Value::String(_) => Ok(None),
             other => Err(malformed(format!("{field}: expected a date, got {other}"))),
@@ -271,8 +271,8 @@ fn line_item(
     let unit = price
         .checked_div(Decimal::from(line.quantity))
         .ok_or_else(|| malformed("line amount out of range"))?;
-    let name = decode_entities(text(&line.name, "").unwrap_or("Item"));
-    let parent = text(&line.parent_name, "").map(decode_entities);
+    let name = decode_entities(string(&line.name).unwrap_or("Item"));
+    let parent = string(&line.parent_name).map(decode_entities);
     let (title, variant) = title_and_variant(name.trim(), parent.as_deref().map(str::trim));
     Ok(LineItem {
         title,
