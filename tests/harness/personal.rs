@@ -22,8 +22,12 @@ const PERSONAL_KEYS: &[&str] = &[
     "last_name",
     "address1",
     "address2",
+    "address_1",
+    "address_2",
     "city",
     "zip",
+    "postcode",
+    "customer_ip_address",
     "company",
     "destination",
     "to",
@@ -90,16 +94,20 @@ fn collect(field: &str, value: &Value, found: &mut Vec<Personal>) {
 }
 
 /// Where `personal` occurs in `text` as a whole token (not inside a longer word or number;
-/// a city is not counted inside a time-zone name such as `Europe/Helsinki`).
+/// a city is not counted inside a time-zone name such as `Europe/Helsinki`). A phone number
+/// written nationally (`512 345 678`) also counts at the end of its E.164 form
+/// (`+48512345678`).
 pub fn occurs_in(personal: &Personal, text: &str) -> bool {
     let needle = personal.value.as_str();
     let city = personal.field == "city";
+    let phone = personal.field.contains("phone");
     text.match_indices(needle).any(|(at, _)| {
         let before = text[..at].chars().next_back();
         let after = text[at + needle.len()..].chars().next();
         let joined = |c: Option<char>| c.is_some_and(char::is_alphanumeric);
         let in_zone_name = city && before == Some('/');
-        !(joined(before) || joined(after) || in_zone_name)
+        let after_country_code = phone && before.is_some_and(|c| c.is_ascii_digit());
+        !((joined(before) && !after_country_code) || joined(after) || in_zone_name)
     })
 }
 
@@ -146,6 +154,34 @@ mod tests {
     }
 
     #[test]
+    fn finds_the_people_in_a_woocommerce_order() {
+        let body = include_str!(
+            "../../functions/core/tests/fixtures/woocommerce/order_created_pending.json"
+        );
+        let values: Vec<String> = personal_data(body).into_iter().map(|p| p.value).collect();
+        for expected in [
+            "zofia.przykladowa@example.com",
+            "Zofia",
+            "Przykładowa",
+            "ul. Przykładowa 12/4",
+            "Kraków",
+            "30-001",
+            "512 345 678",
+            "512345678",
+            "203.0.113.24",
+        ] {
+            assert!(
+                values.iter().any(|v| v == expected),
+                "{expected} missing from {values:?}"
+            );
+        }
+        assert!(
+            !values.iter().any(|v| v.contains("ręcznik")),
+            "a product is not personal: {values:?}"
+        );
+    }
+
+    #[test]
     fn whole_tokens_only_and_zone_names_are_not_cities() {
         let ada = Personal {
             field: "first_name".into(),
@@ -164,6 +200,12 @@ mod tests {
             value: "00100".into(),
         };
         assert!(!occurs_in(&zip, "1793606400100"));
+        let national = Personal {
+            field: "phone".into(),
+            value: "512345678".into(),
+        };
+        assert!(occurs_in(&national, r#"{"to":"+48512345678"}"#));
+        assert!(!occurs_in(&national, r#"{"n":"+485123456789"}"#));
     }
 
     #[test]

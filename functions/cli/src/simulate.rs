@@ -309,6 +309,19 @@ fn webhook_request(
             );
         }
     }
+    if platform == "woocommerce" {
+        use cartback_core::woocommerce;
+        let (resource, event) = topic.split_once('.').unwrap_or((topic, ""));
+        all.insert(woocommerce::TOPIC_HEADER, topic);
+        all.insert(woocommerce::RESOURCE_HEADER, resource);
+        all.insert(woocommerce::EVENT_HEADER, event);
+        if let Some(secret) = ShopId::parse(shop).ok().and_then(|id| shops.secret_of(&id)) {
+            all.insert(
+                woocommerce::SIGNATURE_HEADER,
+                woocommerce::sign(&secret, body),
+            );
+        }
+    }
     for (name, value) in headers {
         all.insert(name, value.clone());
     }

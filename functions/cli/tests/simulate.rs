@@ -1010,3 +1010,85 @@ fn sent_lines_of_a_split_step_name_their_variant() {
         "step 2 is not split"
     );
 }
+
+/// The WooCommerce example (`examples/woocommerce.jsonl`) as a user runs it.
+const WOOCOMMERCE_EXAMPLE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../examples/woocommerce.jsonl"
+);
+
+fn simulate_woocommerce(args: &[&str]) -> Run {
+    let mut all = vec!["simulate", "--events", WOOCOMMERCE_EXAMPLE];
+    all.extend_from_slice(args);
+    Run {
+        output: cartback(&all, None),
+        events: PathBuf::from(WOOCOMMERCE_EXAMPLE),
+    }
+}
+
+fn woocommerce_shop_gets_its_reminder_and_nothing_after_paying(run: &Run) {
+    let decisions = run.decisions();
+    let sent = run.sent();
+    assert_eq!(sent.len(), 1, "{decisions:#?}");
+    assert_eq!(field(&sent[0], "cart"), "4127", "the order id is the cart");
+    assert_eq!(field(&sent[0], "to"), "zofia.przykladowa@example.com");
+    assert_eq!(field(&sent[0], "channel"), "email");
+    assert_eq!(
+        field(&sent[0], "subject"),
+        "Zofia, coś Ci umknęło?",
+        "in the order's language (WPML: pl)"
+    );
+    assert_eq!(
+        at_of(&sent[0]),
+        "2026-11-02T09:01:40Z".parse::<Timestamp>().expect("time"),
+        "an hour after the failed payment, the last activity"
+    );
+    let stopped = run.stopped();
+    assert_eq!(stopped.len(), 1, "{decisions:#?}");
+    assert_eq!(field(&stopped[0], "reason"), "purchased");
+    let paid: Timestamp = "2026-11-02T10:12:31Z".parse().expect("time");
+    assert!(
+        decisions.iter().all(|d| at_of(d) <= paid),
+        "nothing after the order turned processing: {decisions:#?}"
+    );
+}
+
+#[test]
+fn a_woocommerce_shop_gets_its_reminder_and_nothing_after_the_order_is_processing() {
+    woocommerce_shop_gets_its_reminder_and_nothing_after_paying(&simulate_woocommerce(&[]));
+}
+
+#[test]
+fn simulate_signs_woocommerce_webhooks_with_the_shops_secret() {
+    let dir = TempDir::new().expect("a temp dir");
+    let shops = write(
+        &dir,
+        "shops.toml",
+        "[shops.lniana-pracownia]\nname = \"Lniana Pracownia\"\nfrom_address = \"sklep@lniana-pracownia.example\"\nwebhook_secret = \"Zq8#Lw2!vR5^pX9*mT4(kD7)hB1{nF6}cJ3[sG0]\"\n",
+    );
+    let run = simulate_woocommerce(&["--shops", shops.to_str().expect("UTF-8")]);
+    woocommerce_shop_gets_its_reminder_and_nothing_after_paying(&run);
+}
+
+#[test]
+fn a_woocommerce_order_that_is_never_paid_gets_the_whole_sequence() {
+    let source = std::fs::read_to_string(WOOCOMMERCE_EXAMPLE).expect("the example");
+    let unpaid: Vec<Value> = source
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str::<Value>(l).expect("a JSON line"))
+        .filter(|l| l["topic"] != "order.updated" || l["payload"]["status"] != "processing")
+        .collect();
+    assert_eq!(unpaid.len(), 2);
+    let run = simulate(&unpaid);
+    let sent = run.sent();
+    let templates: Vec<&str> = sent.iter().map(|s| field(s, "template")).collect();
+    assert_eq!(
+        templates,
+        ["reminder", "reassure", "offer"],
+        "{:#?}",
+        run.decisions()
+    );
+    assert!(sent.iter().all(|s| s["cart"] == "4127"));
+    assert!(run.stopped().is_empty(), "{:#?}", run.decisions());
+}

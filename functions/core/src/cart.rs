@@ -14,6 +14,8 @@ use crate::time::{millis, millis_opt};
 #[serde(rename_all = "lowercase")]
 pub enum Platform {
     Shopify,
+    /// WooCommerce order webhooks (`core::woocommerce`).
+    WooCommerce,
     /// A custom store on the generic signed JSON API (`core::generic`).
     Generic,
 }
@@ -22,6 +24,7 @@ impl Platform {
     pub fn parse(name: &str) -> Option<Self> {
         match name {
             "shopify" => Some(Self::Shopify),
+            "woocommerce" => Some(Self::WooCommerce),
             "generic" => Some(Self::Generic),
             _ => None,
         }
@@ -30,6 +33,7 @@ impl Platform {
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Shopify => "shopify",
+            Self::WooCommerce => "woocommerce",
             Self::Generic => "generic",
         }
     }

@@ -29,4 +29,5 @@ pub mod table;
 pub mod time;
 pub mod unsubscribe;
 pub mod webhook;
+pub mod woocommerce;
 pub mod zone;

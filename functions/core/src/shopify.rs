@@ -1,18 +1,16 @@
 //! Shopify: `checkouts/create|update` are cart activity, `orders/create|paid` conversions.
 //! Signed with `X-Shopify-Hmac-Sha256` = base64(HMAC-SHA256(secret, raw body)).
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as BASE64;
 use jiff::Timestamp;
 use serde::{Deserialize, Deserializer};
 
 use crate::cart::{CartActivity, CartEvent, CartSnapshot, Consent, Conversion, LineItem, Platform};
-use crate::contact::{Email, Phone};
 use crate::ids::{CartId, DeliveryId};
 use crate::money::{CurrencyCode, Money};
 use crate::shop::Secret;
 use crate::webhook::{
-    Headers, ParsedWebhook, WebhookError, hmac_sha256, https_url, macs_equal, malformed, non_empty,
+    Amount, Headers, ParsedWebhook, WebhookError, email_of, https_url, malformed, non_empty,
+    null_as_empty, phone_of, sign_base64, verify_base64_hmac,
 };
 
 pub const HMAC_HEADER: &str = "X-Shopify-Hmac-Sha256";
@@ -21,21 +19,12 @@ pub const WEBHOOK_ID_HEADER: &str = "X-Shopify-Webhook-Id";
 
 /// Checks the body's signature; any doubt is a refusal.
 pub fn verify(secret: &Secret, headers: &Headers, body: &[u8]) -> Result<(), WebhookError> {
-    let claimed = headers
-        .get(HMAC_HEADER)
-        .and_then(|h| BASE64.decode(h.trim()).ok())
-        .ok_or(WebhookError::Unauthorized)?;
-    let expected = hmac_sha256(secret.expose(), body);
-    if macs_equal(&expected, &claimed) {
-        Ok(())
-    } else {
-        Err(WebhookError::Unauthorized)
-    }
+    verify_base64_hmac(secret, headers.get(HMAC_HEADER), body)
 }
 
 /// The header value Shopify would send for `body` (for tests and tools that sign).
 pub fn sign(secret: &Secret, body: &[u8]) -> String {
-    BASE64.encode(hmac_sha256(secret.expose(), body))
+    sign_base64(secret, body)
 }
 
 /// Parses a verified webhook into the normalised event.
@@ -148,26 +137,6 @@ fn one() -> u32 {
     1
 }
 
-/// A decimal amount Shopify writes as a string ("24.90"), sometimes as a number.
-struct Amount(String);
-
-impl<'de> Deserialize<'de> for Amount {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        match serde_json::Value::deserialize(d)? {
-            serde_json::Value::String(s) => Ok(Self(s)),
-            serde_json::Value::Number(n) => Ok(Self(n.to_string())),
-            other => Err(serde::de::Error::custom(format!(
-                "expected an amount, got {other}"
-            ))),
-        }
-    }
-}
-
-/// `null` where a list is expected counts as an empty list.
-fn null_as_empty<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Vec<T>, D::Error> {
-    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
-}
-
 /// `orders_count` arrives as a number or a string.
 fn count<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
     match Option::<serde_json::Value>::deserialize(d)? {
@@ -184,16 +153,6 @@ fn count<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
             "orders_count: unexpected {other}"
         ))),
     }
-}
-
-/// A contact field that does not parse is treated as absent: we keep the cart and simply
-/// cannot message that way.
-fn email_of(raw: Option<&str>) -> Option<Email> {
-    non_empty(raw).and_then(|raw| Email::parse(raw).ok())
-}
-
-fn phone_of(raw: Option<&str>, region: Option<&str>) -> Option<Phone> {
-    non_empty(raw).and_then(|raw| Phone::parse(raw, region).ok())
 }
 
 fn currency_of(

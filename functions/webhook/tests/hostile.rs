@@ -1,5 +1,7 @@
 //! Hostile input against the webhook handler (issue 9): generated bodies, signed with the
-//! shop's real secret so they reach the parser, and forged or replayed signatures. Whatever
+//! shop's real secret so they reach the parser (Shopify, WooCommerce and the generic API),
+//! and forged or replayed signatures; for WooCommerce also unsigned bodies, which only a
+//! well-formed ping gets past. Whatever
 //! arrives, the answer is 200 or a 4xx, never a panic or a 5xx, and a refused webhook
 //! stores nothing (no cart, no contact, no delivery marker).
 //!
@@ -20,6 +22,17 @@ const CHECKOUT_EVENT: &str = include_str!("fixtures/checkouts_create.json");
 const ORDER_EVENT: &str = include_str!("fixtures/orders_create.json");
 const GENERIC_UPDATED: &str = include_str!("../../../examples/generic/cart-updated.json");
 const GENERIC_CONVERTED: &str = include_str!("../../../examples/generic/cart-converted.json");
+const WOO_PENDING: &str =
+    include_str!("../../core/tests/fixtures/woocommerce/order_created_pending.json");
+const WOO_PROCESSING: &str =
+    include_str!("../../core/tests/fixtures/woocommerce/order_updated_processing.json");
+const WOO_TOPICS: &[&str] = &[
+    "order.created",
+    "order.updated",
+    "order.restored",
+    "order.deleted",
+    "product.updated",
+];
 
 /// The fixture API Gateway event's headers and body.
 fn fixture(event: &str) -> (Vec<(String, String)>, String) {
@@ -99,6 +112,32 @@ impl Harness {
         block_on(handle(&request, &self.deps))
     }
 
+    /// Posts `body` to the WooCommerce route under `topic`, with `signature` (`None`: left out).
+    fn post_woocommerce(
+        &self,
+        topic: &str,
+        body: &[u8],
+        signature: Option<String>,
+    ) -> WebhookReply {
+        let mut headers = Headers::new()
+            .with("content-type", "application/json")
+            .with(cartback_core::woocommerce::TOPIC_HEADER, topic)
+            .with(
+                cartback_core::woocommerce::DELIVERY_HEADER,
+                "3f2a8c1e9b7d4a6f0e5c2b8d1a7f4e9c",
+            );
+        if let Some(signature) = signature {
+            headers.insert(cartback_core::woocommerce::SIGNATURE_HEADER, signature);
+        }
+        let request = WebhookRequest {
+            shop: SHOP.to_owned(),
+            platform: "woocommerce".to_owned(),
+            headers,
+            body: body.to_vec(),
+        };
+        block_on(handle(&request, &self.deps))
+    }
+
     /// Items written so far (every put shows up on the store's stream).
     fn writes(&self) -> usize {
         self.store.take_stream().len()
@@ -114,6 +153,10 @@ fn block_on<F: std::future::Future>(future: F) -> F::Output {
 
 fn sign(body: &[u8]) -> String {
     cartback_core::shopify::sign(&Secret::new(SECRET), body)
+}
+
+fn sign_woocommerce(body: &[u8]) -> String {
+    cartback_core::woocommerce::sign(&Secret::new(SECRET), body)
 }
 
 /// The answer is 200 (accepted, duplicate, ignored) or a client error; a refusal stores nothing.
@@ -291,6 +334,68 @@ proptest! {
         let harness = Harness::new();
         let reply = harness.post(&headers, &body, Some(sign(&body)));
         assert_safe(&reply, harness.writes())?;
+    }
+
+    #[test]
+    fn signed_woocommerce_orders_with_hostile_values_get_200_or_a_4xx(
+        body in prop_oneof![mutated_json(WOO_PENDING), mutated_json(WOO_PROCESSING)],
+        topic in prop::sample::select(WOO_TOPICS),
+    ) {
+        let harness = Harness::new();
+        let reply = harness.post_woocommerce(topic, body.as_bytes(), Some(sign_woocommerce(body.as_bytes())));
+        assert_safe(&reply, harness.writes())?;
+    }
+
+    #[test]
+    fn signed_garbled_woocommerce_bytes_get_200_or_a_4xx(
+        body in mutated_bytes(WOO_PENDING),
+        topic in prop::sample::select(WOO_TOPICS),
+    ) {
+        let harness = Harness::new();
+        let reply = harness.post_woocommerce(topic, &body, Some(sign_woocommerce(&body)));
+        assert_safe(&reply, harness.writes())?;
+    }
+
+    #[test]
+    fn unsigned_woocommerce_bodies_are_a_ping_or_a_401_and_store_nothing(
+        body in prop_oneof![
+            "webhook_id=[0-9]{0,22}",
+            "webhook_id=[0-9a-z&=%]{0,30}",
+            prop::collection::vec(any::<u8>(), 0..64).prop_map(|b| String::from_utf8_lossy(&b).into_owned()),
+        ],
+    ) {
+        let harness = Harness::new();
+        let request = WebhookRequest {
+            shop: SHOP.to_owned(),
+            platform: "woocommerce".to_owned(),
+            headers: Headers::new().with("content-type", "application/x-www-form-urlencoded"),
+            body: body.as_bytes().to_vec(),
+        };
+        let reply = block_on(handle(&request, &harness.deps));
+        prop_assert!(reply.status() == 200 || reply.status() == 401, "{}: {}", reply.status(), reply.body());
+        prop_assert_eq!(harness.writes(), 0, "a ping or a refusal stores nothing");
+    }
+
+    #[test]
+    fn forged_woocommerce_signatures_are_401_and_store_nothing(
+        signature in prop_oneof![
+            any::<String>(),
+            "[A-Za-z0-9+/]{43}=",
+            Just(String::new()),
+        ],
+        tamper in 0usize..4025,
+        topic in prop::sample::select(WOO_TOPICS),
+    ) {
+        let harness = Harness::new();
+        let body = WOO_PENDING.as_bytes();
+        prop_assert_eq!(harness.post_woocommerce(topic, body, Some(signature)).status(), 401);
+        // The genuine signature over a body changed by one byte.
+        let mut tampered = body.to_vec();
+        let at = tamper.min(tampered.len() - 1);
+        tampered[at] = tampered[at].wrapping_add(1);
+        let replayed = harness.post_woocommerce(topic, &tampered, Some(sign_woocommerce(body)));
+        prop_assert_eq!(replayed.status(), 401);
+        prop_assert_eq!(harness.writes(), 0);
     }
 
     #[test]
