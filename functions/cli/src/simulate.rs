@@ -444,17 +444,19 @@ fn parsed_event(input: &InputLine) -> Option<(String, cartback_core::cart::CartE
     else {
         return None;
     };
-    let platform = cartback_core::cart::Platform::parse(platform)?;
-    let mut all = Headers::new();
-    if platform == cartback_core::cart::Platform::Shopify {
-        all.insert(cartback_core::shopify::TOPIC_HEADER, topic.clone());
-    }
-    for (name, value) in headers {
-        all.insert(name, value.clone());
-    }
-    let parsed = cartback_core::webhook::parse_webhook(
+    // The headers the platform would send (signatures are not checked here).
+    let request = webhook_request(
+        &LocalShops::defaults(),
+        shop,
         platform,
-        &all,
+        topic,
+        headers,
+        body,
+        input.at,
+    );
+    let parsed = cartback_core::webhook::parse_webhook(
+        cartback_core::cart::Platform::parse(platform)?,
+        &request.headers,
         body,
         &cartback_core::shop::SignatureCheck::Skipped,
         input.at,
