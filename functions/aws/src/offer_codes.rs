@@ -26,7 +26,7 @@ use aws_sdk_dynamodb::types::{
     ConditionCheck, Delete, KeysAndAttributes, Put, TransactWriteItem, Update,
 };
 use cartback_core::ids::{CartId, PoolName, ShopId};
-use cartback_core::lifecycle::{CART_RETENTION, expiry};
+use cartback_core::lifecycle::expiry;
 use cartback_core::offer_codes::{ClaimedCode, IMPORT_BATCH, ImportReport, OfferCode, claim_start};
 use cartback_core::ports::{OfferCodes, PortError};
 use cartback_core::table as keys;
@@ -42,6 +42,9 @@ const CANDIDATES: i32 = 4;
 const CLAIM_ATTEMPTS: u32 = 8;
 /// Transactions per import batch before the import gives up (conflicts with claims).
 const IMPORT_ATTEMPTS: u32 = 6;
+/// How long a cart step's claim on a code is kept (a retry of that step gets the same code;
+/// the code itself stays used for good).
+const CLAIM_RETENTION: jiff::SignedDuration = jiff::SignedDuration::from_hours(24 * 90);
 
 /// Offer code pools on DynamoDB.
 #[derive(Clone)]
@@ -243,7 +246,7 @@ impl DynamoOfferCodes {
         claim.insert("kind".into(), s("offer_claim"));
         claim.insert("code".into(), s(code.as_str()));
         claim.insert("claimed_at".into(), claimed_at);
-        claim.insert("expires_at".into(), n(expiry(at, CART_RETENTION)));
+        claim.insert("expires_at".into(), n(expiry(at, CLAIM_RETENTION)));
         let put_claim = Put::builder()
             .table_name(&self.table)
             .set_item(Some(claim))

@@ -13,8 +13,9 @@ use crate::ids::{ContactKey, ShopId};
 use crate::sequence::Channel;
 use crate::sequence::Sequence;
 
-/// How long a cart's item lives after its last change (DynamoDB TTL).
-pub const CART_RETENTION: SignedDuration = SignedDuration::from_hours(24 * 90);
+/// How long a cart's item lives after its last activity or its purchase (DynamoDB TTL),
+/// unless the shop sets `cart_retention_days`.
+pub const CART_RETENTION: SignedDuration = SignedDuration::from_hours(24 * 30);
 /// How long a person's item lives after their last order.
 pub const CONTACT_RETENTION: SignedDuration = SignedDuration::from_hours(24 * 365);
 /// How long a webhook delivery id is remembered.
@@ -22,6 +23,15 @@ pub const DELIVERY_RETENTION: SignedDuration = SignedDuration::from_hours(24 * 7
 
 pub fn expiry(from: Timestamp, keep: SignedDuration) -> i64 {
     from.checked_add(keep).unwrap_or(from).as_second()
+}
+
+/// Sets when the cart's item expires: `keep` after its last activity or its purchase,
+/// whichever is later.
+pub fn retain(record: &mut CartRecord, keep: SignedDuration) {
+    let last = record.converted_at.map_or(record.last_activity_at, |at| {
+        at.max(record.last_activity_at)
+    });
+    record.expires_at = expiry(last, keep);
 }
 
 /// The result of applying a platform event to what we hold.
@@ -90,7 +100,7 @@ pub fn apply_activity(
     record.contact = activity.snapshot.contact_key().or(record.contact);
     record.last_activity_at = activity_at.max(existing.last_activity_at);
     record.source_updated_at = activity.updated_at;
-    record.expires_at = expiry(record.last_activity_at, CART_RETENTION);
+    retain(&mut record, CART_RETENTION);
     if record.next_due_at.is_none()
         && record.claimed_step.is_none()
         && record
@@ -158,7 +168,7 @@ pub fn apply_conversion(
     record.recovered = recovered;
     record.next_due_at = None;
     record.stop_reason = Some(StopReason::Purchased);
-    record.expires_at = expiry(at, CART_RETENTION);
+    retain(&mut record, CART_RETENTION);
     Applied::Changed(Box::new(record))
 }
 

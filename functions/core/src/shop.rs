@@ -84,6 +84,49 @@ pub struct ShopSettings {
     /// so `cartback report` can measure what the messages add. Default 0.1.
     #[serde(default)]
     pub holdout: HoldoutShare,
+    /// How many days a cart is kept after its last activity or its purchase (DynamoDB TTL
+    /// deletes it then). Default 30.
+    #[serde(default)]
+    pub cart_retention_days: RetentionDays,
+}
+
+/// Days a cart is kept: 1 to 365.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct RetentionDays(u16);
+
+impl RetentionDays {
+    pub const DEFAULT: Self = Self(30);
+
+    pub fn new(days: u16) -> Result<Self, String> {
+        if (1..=365).contains(&days) {
+            Ok(Self(days))
+        } else {
+            Err(format!(
+                "cart_retention_days = {days}: keep carts between 1 and 365 days"
+            ))
+        }
+    }
+
+    pub fn days(self) -> u16 {
+        self.0
+    }
+
+    pub fn duration(self) -> jiff::SignedDuration {
+        jiff::SignedDuration::from_hours(24 * i64::from(self.0))
+    }
+}
+
+impl Default for RetentionDays {
+    fn default() -> Self {
+        Self::DEFAULT
+    }
+}
+
+impl<'de> Deserialize<'de> for RetentionDays {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Self::new(u16::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
 }
 
 /// The default low-water mark of an offer code pool.
@@ -251,6 +294,7 @@ impl ShopSettings {
             unsubscribe_mailto: None,
             offer_pool_low_water: DEFAULT_OFFER_POOL_LOW_WATER,
             holdout: HoldoutShare::DEFAULT,
+            cart_retention_days: RetentionDays::DEFAULT,
         }
     }
 }

@@ -69,7 +69,8 @@ fn new_cart_is_armed_one_hour_after_its_last_activity_with_generation_one() {
     assert_eq!(cart.claimed_step, None);
     assert_eq!(cart.stop_reason, None);
     assert_eq!(cart.contact, Some(email("ada@example.com").key()));
-    assert!(cart.expires_at > t0().as_second());
+    // Kept 30 days after its last activity by default.
+    assert_eq!(cart.expires_at, (t0() + hours(24 * 30)).as_second());
 }
 
 #[test]
@@ -321,7 +322,10 @@ fn conversion_of_an_unknown_cart_creates_a_converted_record() {
     assert_eq!(bought.converted_at, Some(at(mins(30))));
     assert_eq!(bought.order_id.as_deref(), Some("6012345678901"));
     assert_eq!(bought.contact, Some(email("ada@example.com").key()));
-    assert!(bought.expires_at > at(mins(30)).as_second());
+    assert_eq!(
+        bought.expires_at,
+        (at(mins(30)) + hours(24 * 30)).as_second()
+    );
     // A late checkout webhook cannot reopen it.
     assert_eq!(
         apply_activity(
@@ -625,4 +629,30 @@ fn a_step_sent_after_the_cart_converted_arms_nothing() {
     assert_eq!(recorded.status, CartStatus::Converted);
     assert_eq!(recorded.next_due_at, None);
     assert_eq!(recorded.claimed_step, None);
+}
+
+#[test]
+fn a_cart_is_kept_its_shop_s_retention_after_its_last_activity_or_its_purchase() {
+    let mut cart = CartRecord {
+        converted_at: Some(at(hours(5))),
+        ..new_cart()
+    };
+    cartback_core::lifecycle::retain(&mut cart, hours(24 * 7));
+    assert_eq!(cart.expires_at, (at(hours(5)) + hours(24 * 7)).as_second());
+
+    cart.converted_at = None;
+    cartback_core::lifecycle::retain(&mut cart, hours(24 * 7));
+    assert_eq!(cart.expires_at, (t0() + hours(24 * 7)).as_second());
+}
+
+#[test]
+fn a_shop_s_cart_retention_is_1_to_365_days() {
+    use cartback_core::shop::RetentionDays;
+    assert_eq!(RetentionDays::default().days(), 30);
+    assert!(RetentionDays::new(0).is_err());
+    assert!(RetentionDays::new(366).is_err());
+    assert_eq!(
+        RetentionDays::new(7).map(|d| d.duration()),
+        Ok(hours(24 * 7))
+    );
 }

@@ -9,7 +9,7 @@ use cartback_core::cart::{CartEvent, CartRecord, Conversion, Person, Platform};
 use cartback_core::ids::{CartId, ShopId, log_hash};
 use cartback_core::lifecycle::{
     Applied, DELIVERY_RETENTION, apply_activity, apply_conversion, contact_latest_cart,
-    contact_ordered, expiry,
+    contact_ordered, expiry, retain,
 };
 use cartback_core::metrics::Emf;
 pub use cartback_core::metrics::Metrics;
@@ -278,7 +278,8 @@ where
                 &sequence,
                 now,
             ) {
-                Applied::Changed(record) => {
+                Applied::Changed(mut record) => {
+                    retain(&mut record, shop.settings.cart_retention_days.duration());
                     tracing::info!(cart = %log_id, new = existing.is_none(), sequence = %record.sequence, "cart activity stored");
                     if existing.is_none() {
                         metrics.push(cart_tracked_metric(&shop.id, parsed.platform, now));
@@ -398,7 +399,8 @@ where
             &Person::merge(&known),
             now,
         ) {
-            Applied::Changed(record) => {
+            Applied::Changed(mut record) => {
+                retain(&mut record, shop.settings.cart_retention_days.duration());
                 tracing::info!(cart = %log_id, stopped_step = ?pending, recovered = record.recovered, arm = record.arm.map_or("none", |a| a.as_str()), "cart converted");
                 let emf = conversion_metrics(&record, now);
                 puts.push(Put::Cart {

@@ -259,6 +259,28 @@ async fn a_signed_checkouts_create_is_stored_with_the_first_reminder_due_an_hour
 }
 
 #[tokio::test]
+async fn a_cart_expires_the_shop_s_retention_after_its_last_activity() {
+    let mut harness = Harness::new();
+    let mut settings = cartback_core::shop::ShopSettings::defaults_for(&shop_id());
+    settings.cart_retention_days = cartback_core::shop::RetentionDays::new(7).expect("7 days");
+    let shops = LocalShops::defaults()
+        .with_secret(shop_id(), Secret::new(SECRET))
+        .with_settings(shop_id(), settings);
+    harness.deps.shops = shops.clone();
+    harness.deps.secrets = shops;
+
+    let (status, body) = harness.post(&event(CHECKOUTS_CREATE)).await;
+
+    assert_eq!(status, 200, "{body}");
+    let cart = harness.cart().await.expect("the cart is stored").value;
+    assert_eq!(
+        cart.expires_at,
+        ts("2026-11-09T08:00:00Z").as_second(),
+        "7 days after the checkout's updated_at"
+    );
+}
+
+#[tokio::test]
 async fn a_bad_signature_is_refused_with_401_and_nothing_is_stored() {
     let harness = Harness::new();
     // A real signature, of another body.
