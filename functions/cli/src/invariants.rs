@@ -299,23 +299,8 @@ mod tests {
 
     fn report(kind: ReportKind, cart: &str, step: u32, at: &str) -> Report {
         Report {
-            at: ts(at),
-            kind,
-            shop: "shop".into(),
-            cart: cart.into(),
-            step,
             channel: Some("email"),
-            to: None,
-            subject: None,
-            text: None,
-            template: None,
-            sequence: None,
-            variant: None,
-            message_id: None,
-            segments: None,
-            offer_code: None,
-            until: None,
-            reason: None,
+            ..Report::new(ts(at), kind, "shop", cart, step)
         }
     }
 

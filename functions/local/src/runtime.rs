@@ -91,6 +91,31 @@ pub struct Report {
     pub reason: Option<String>,
 }
 
+impl Report {
+    /// A decision of `kind` about the cart's step (1-based) at `at`, with no details yet.
+    pub fn new(at: Timestamp, kind: ReportKind, shop: &str, cart: &str, step: u32) -> Self {
+        Self {
+            at,
+            kind,
+            shop: shop.to_owned(),
+            cart: cart.to_owned(),
+            step,
+            channel: None,
+            to: None,
+            subject: None,
+            text: None,
+            template: None,
+            sequence: None,
+            variant: None,
+            message_id: None,
+            segments: None,
+            offer_code: None,
+            until: None,
+            reason: None,
+        }
+    }
+}
+
 mod rfc3339_opt {
     use jiff::Timestamp;
     use serde::Serializer;
@@ -469,25 +494,7 @@ impl LocalStack {
     }
 
     fn report(&self, kind: ReportKind, shop: &str, cart: &str, step: u32) -> Report {
-        Report {
-            at: self.clock.now(),
-            kind,
-            shop: shop.to_owned(),
-            cart: cart.to_owned(),
-            step,
-            channel: None,
-            to: None,
-            subject: None,
-            text: None,
-            template: None,
-            sequence: None,
-            variant: None,
-            message_id: None,
-            segments: None,
-            offer_code: None,
-            until: None,
-            reason: None,
-        }
+        Report::new(self.clock.now(), kind, shop, cart, step)
     }
 
     async fn outcome_report(&self, wake: &WakeUp, outcome: Outcome) -> Option<Report> {
