@@ -41,7 +41,7 @@ pub(crate) fn mapping_error(what: &str, error: impl std::fmt::Display) -> PortEr
     PortError::permanent(SERVICE, format!("{what}: {error}"))
 }
 
-fn to_item<T: Serialize>(
+pub(crate) fn to_item<T: Serialize>(
     value: &T,
     pk: String,
     sk: String,
@@ -55,7 +55,7 @@ fn to_item<T: Serialize>(
     Ok(item)
 }
 
-fn from_item<T: DeserializeOwned>(item: Item) -> Result<Versioned<T>, PortError> {
+pub(crate) fn from_item<T: DeserializeOwned>(item: Item) -> Result<Versioned<T>, PortError> {
     let version = match item.get("version") {
         Some(AttributeValue::N(v)) => v.parse().map_err(|e| mapping_error("version", e))?,
         _ => 0,

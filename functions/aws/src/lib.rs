@@ -10,6 +10,7 @@ mod https;
 mod offer_codes;
 mod scheduler;
 mod ses;
+mod shop_registry;
 mod sns;
 mod ssm;
 
@@ -23,6 +24,7 @@ pub use https::LazyHttpsClient;
 pub use offer_codes::DynamoOfferCodes;
 pub use scheduler::SchedulerSchedules;
 pub use ses::SesMailer;
+pub use shop_registry::{RegisteredShop, RegistryError, Removed, SecretInfo, ShopRegistry};
 pub use sns::SnsSms;
 pub use ssm::{
     SecretParameter, SecretParameterError, SsmWebhookSecrets, secret_from_parameter,

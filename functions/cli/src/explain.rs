@@ -24,8 +24,15 @@ pub struct DevState {
     pub moto_endpoint: String,
     pub region: String,
     pub table: String,
+    /// Where the shops' webhook secrets live in its SSM.
+    #[serde(default = "default_secrets_prefix")]
+    pub secrets_prefix: String,
     /// The dev stack's clock (it may run faster than the wall clock).
     pub now: Timestamp,
+}
+
+fn default_secrets_prefix() -> String {
+    "/cartback/shops/".to_owned()
 }
 
 /// Explains the cart; `at` overrides the time (default: now, or the dev stack's clock).

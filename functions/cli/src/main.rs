@@ -9,6 +9,7 @@ mod explain;
 mod invariants;
 mod render;
 mod report;
+mod shop;
 mod simulate;
 
 use std::collections::HashMap;
@@ -81,6 +82,13 @@ enum Command {
     Codes {
         #[command(subcommand)]
         command: CodesCommand,
+    },
+    /// The shops a stack serves: their settings (the table's CONFIG item) and webhook
+    /// secrets (SSM SecureString), on a deployed stack (AWS environment as for the AWS CLI)
+    /// or on the running `cartback dev` (--local); and their platforms' webhooks.
+    Shop {
+        #[command(subcommand)]
+        command: shop::ShopCommand,
     },
     /// Explain one cart: its state, what was sent and why, and the next decision with its
     /// reason and time — on a deployed table or on the running `cartback dev`.
@@ -237,6 +245,9 @@ fn main() -> ExitCode {
                 writeln!(std::io::stdout().lock(), "{line}")
                     .map_err(|e| format!("writing output: {e}"))
             }),
+        Command::Shop { command } => runtime.block_on(shop::run(command)).and_then(|text| {
+            writeln!(std::io::stdout().lock(), "{text}").map_err(|e| format!("writing output: {e}"))
+        }),
         Command::Explain {
             shop,
             cart,

@@ -8,8 +8,11 @@
 use crate::ids::{CartId, ContactKey, DeliveryId, PoolName, ShopId};
 use crate::offer_codes::{OfferCode, free_slot};
 
+/// The partition-key prefix of every item of a shop.
+pub const SHOP_PK_PREFIX: &str = "SHOP#";
+
 pub fn shop_pk(shop: &ShopId) -> String {
-    format!("SHOP#{shop}")
+    format!("{SHOP_PK_PREFIX}{shop}")
 }
 
 pub fn cart_sk(cart: &CartId) -> String {

@@ -253,6 +253,7 @@ async fn state(State(app): State<Arc<App>>) -> Response {
         "moto_endpoint": app.moto_endpoint,
         "region": app.stack.names.region,
         "table": app.stack.names.table,
+        "secrets_prefix": app.stack.names.secrets_prefix,
         "now": app.stack.clock.now(),
         "speed": app.speed,
     }))
