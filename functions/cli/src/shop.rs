@@ -398,7 +398,11 @@ fn show_text(shop: &RegisteredShop) -> String {
             match toml::to_string_pretty(&settings.value) {
                 Ok(text) => {
                     for line in text.lines() {
-                        out.push_str(&format!("\n    {line}"));
+                        if line.is_empty() {
+                            out.push('\n');
+                        } else {
+                            out.push_str(&format!("\n    {line}"));
+                        }
                     }
                 }
                 Err(e) => out.push_str(&format!("\n    (settings not shown as TOML: {e})")),
