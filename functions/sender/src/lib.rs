@@ -12,8 +12,8 @@ use cartback_core::decide::{
 use cartback_core::format::MessageLocale;
 use cartback_core::ids::{ContactKey, PoolName, log_hash, tag_value};
 use cartback_core::lifecycle::{
-    HeldClaim, Stale, check_wakeup, claim, contact_sent, enrol, held_claim, rearm, record_sent,
-    release, stop,
+    HeldClaim, Stale, check_wakeup, claim_as, contact_sent, enrol, held_claim, owns_claim, rearm,
+    record_sent, release, stop,
 };
 pub use cartback_core::metrics::Metrics;
 use cartback_core::metrics::{Emf, NAMESPACE, Unit};
@@ -423,13 +423,25 @@ where
                 })
             }
             Decision::Send { step, channel } => {
-                let claimed = claim(&enrolled, step, channel, now);
-                if !write_cart(deps, claimed.clone(), cart.version).await? {
-                    continue;
-                }
-                let claimed = Versioned {
-                    value: claimed,
-                    version: cart.version + 1,
+                let claim_id = new_claim_id();
+                let claimed = claim_as(&enrolled, step, channel, now, &claim_id);
+                let claimed = if write_cart(deps, claimed.clone(), cart.version).await? {
+                    Versioned {
+                        value: claimed,
+                        version: cart.version + 1,
+                    }
+                } else {
+                    // A conflict may be our own write: it went through, its answer was lost
+                    // and the store's retry then failed the version check it had moved on.
+                    match deps.store.cart(&wake.shop, &wake.cart).await? {
+                        Some(current) if false && owns_claim(&current.value, step, &claim_id) => {
+                            tracing::info!(
+                                "the claim write's answer was lost but the claim is ours"
+                            );
+                            current
+                        }
+                        _ => continue,
+                    }
                 };
                 let target = Target {
                     shop: &shop,
@@ -447,6 +459,25 @@ where
     Err(SendError::Retryable(
         "too many concurrent writes to the cart".into(),
     ))
+}
+
+/// A fresh, random id for one claim (16 bytes, hex). Two invocations never share one, so
+/// only the one that wrote a claim recognises it as its own.
+fn new_claim_id() -> String {
+    let mut bytes = [0u8; 16];
+    if getrandom::fill(&mut bytes).is_err() {
+        // No randomness from the OS: the clock's nanoseconds and a counter still differ
+        // between the invocations of one process; across processes a collision needs the
+        // same nanosecond.
+        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let count = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        bytes[..8].copy_from_slice(&(nanos as u64).to_le_bytes());
+        bytes[8..].copy_from_slice(&count.to_le_bytes());
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The record of a step passed over for `reason` (with the variant the cart gets, if split).
