@@ -405,6 +405,8 @@ pub struct Recorded {
     pub operation: String,
     /// The request's path, without the query.
     pub path: String,
+    /// The request's body.
+    pub body: Bytes,
 }
 
 /// One in a million, the unit the rate is kept in (so it can change while running).
@@ -616,6 +618,7 @@ async fn handle(
             upstream = upstream.header(name, value);
         }
     }
+    let kept = body.clone();
     let Ok(upstream) = upstream.body(Full::new(body)) else {
         return Ok(plain(StatusCode::BAD_GATEWAY, "fault proxy: bad request"));
     };
@@ -639,6 +642,7 @@ async fn handle(
         recorded.push(Recorded {
             operation: operation.to_string(),
             path: path.split('?').next().unwrap_or_default().to_owned(),
+            body: kept.clone(),
         });
     }
     if fault == Some(FaultClass::LostAnswer) {
@@ -1239,7 +1243,8 @@ mod tests {
             proxy.take_recorded(),
             vec![Recorded {
                 operation: "dynamodb/PutItem".into(),
-                path: "/".into()
+                path: "/".into(),
+                body: Bytes::from_static(br#"{"TableName":"t","Item":{"pk":{"S":"a"}}}"#),
             }],
             "what moto carried out is recorded, answered or not"
         );

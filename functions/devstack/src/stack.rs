@@ -68,10 +68,37 @@ pub struct Drained {
 }
 
 /// A change to the schedule group seen in the scheduler's traffic.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum ScheduleChange {
-    Created(String),
+    /// A schedule moto created, as its `CreateSchedule` request gave it.
+    Created(StoredSchedule),
     Deleted(String),
+}
+
+impl StoredSchedule {
+    /// The schedule a `CreateSchedule` request (`POST /schedules/{name}`, its JSON body)
+    /// asks for.
+    pub fn from_create_request(name: &str, body: &[u8]) -> Result<Self> {
+        let json: serde_json::Value = serde_json::from_slice(body)
+            .map_err(|e| DevStackError::Data(format!("CreateSchedule {name}: {e}")))?;
+        let text = |pointer: &str| {
+            json.pointer(pointer)
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_owned)
+        };
+        let expression = text("/ScheduleExpression").unwrap_or_default();
+        Ok(Self {
+            name: name.to_owned(),
+            at: parse_at(&expression)?,
+            timezone: text("/ScheduleExpressionTimezone"),
+            flexible_window_off: text("/FlexibleTimeWindow/Mode").as_deref() == Some("OFF"),
+            delete_after_completion: text("/ActionAfterCompletion").as_deref() == Some("DELETE"),
+            target_arn: text("/Target/Arn").unwrap_or_default(),
+            role_arn: text("/Target/RoleArn").unwrap_or_default(),
+            input: text("/Target/Input").unwrap_or_default(),
+            expression,
+        })
+    }
 }
 
 /// A stream record the event source mapping gave up on.
@@ -539,23 +566,21 @@ impl<C: Clock + Clone> Stack<C> {
     }
 
     /// What a caller that sees the scheduler's traffic knows (as EventBridge Scheduler
-    /// itself does): schedules `created` are read back from moto into what
-    /// [`Stack::take_due_known`] fires, schedules `deleted` are forgotten; in that order,
-    /// one name at a time. Spares listing every pending schedule to find the new ones.
-    pub async fn learn_schedules(&self, changes: &[ScheduleChange]) -> Result<()> {
+    /// itself does): schedules created join what [`Stack::take_due_known`] fires, schedules
+    /// deleted are forgotten; in order. Spares listing (and reading back) every pending
+    /// schedule to find the new ones.
+    pub fn learn_schedules(&self, changes: Vec<ScheduleChange>) -> Result<()> {
+        let mut known = self
+            .known_schedules
+            .lock()
+            .map_err(|_| DevStackError::Data("schedule cache lock poisoned".into()))?;
         for change in changes {
             match change {
-                ScheduleChange::Created(name) => {
-                    if let Some(schedule) = self.read_schedule(name).await?
-                        && let Ok(mut known) = self.known_schedules.lock()
-                    {
-                        known.insert(name.clone(), schedule);
-                    }
+                ScheduleChange::Created(schedule) => {
+                    known.insert(schedule.name.clone(), schedule);
                 }
                 ScheduleChange::Deleted(name) => {
-                    if let Ok(mut known) = self.known_schedules.lock() {
-                        known.remove(name);
-                    }
+                    known.remove(&name);
                 }
             }
         }

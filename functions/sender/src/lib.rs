@@ -434,7 +434,7 @@ where
                     // A conflict may be our own write: it went through, its answer was lost
                     // and the store's retry then failed the version check it had moved on.
                     match deps.store.cart(&wake.shop, &wake.cart).await? {
-                        Some(current) if false && owns_claim(&current.value, step, &claim_id) => {
+                        Some(current) if owns_claim(&current.value, step, &claim_id) => {
                             tracing::info!(
                                 "the claim write's answer was lost but the claim is ours"
                             );

@@ -315,26 +315,23 @@ impl World {
     }
 
     /// Takes every schedule due at `now` (deleted as `ActionAfterCompletion: DELETE` does).
-    /// On moto, the schedules the planner created or deleted since the last call are
-    /// learnt from the scheduler's traffic (as Scheduler knows them) and read back from
-    /// moto, instead of listing every pending schedule each tick.
+    /// On moto, the schedules the planner created (and moto accepted) or deleted since the
+    /// last call are learnt from the scheduler's traffic, as Scheduler itself knows them,
+    /// instead of listing and reading back every pending schedule each tick.
     pub async fn take_due(&self, now: Timestamp) -> Result<Vec<(String, WakeUp)>> {
         match self {
             Self::Moto(world) => {
-                let changes: Vec<ScheduleChange> = world
-                    .proxy
-                    .take_recorded()
-                    .into_iter()
-                    .filter_map(|r| {
-                        let name = r.path.rsplit('/').next()?.to_owned();
-                        match r.operation.as_str() {
-                            "scheduler/CreateSchedule" => Some(ScheduleChange::Created(name)),
-                            "scheduler/DeleteSchedule" => Some(ScheduleChange::Deleted(name)),
-                            _ => None,
-                        }
-                    })
-                    .collect();
-                world.stack.learn_schedules(&changes).await?;
+                let mut changes = Vec::new();
+                for recorded in world.proxy.take_recorded() {
+                    let name = recorded.path.rsplit('/').next().unwrap_or_default();
+                    changes.push(match recorded.operation.as_str() {
+                        "scheduler/CreateSchedule" => ScheduleChange::Created(
+                            StoredSchedule::from_create_request(name, &recorded.body)?,
+                        ),
+                        _ => ScheduleChange::Deleted(name.to_owned()),
+                    });
+                }
+                world.stack.learn_schedules(changes)?;
                 if !world.stack.next_known_due().is_some_and(|at| at <= now) {
                     return Ok(Vec::new());
                 }
