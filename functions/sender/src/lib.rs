@@ -425,23 +425,20 @@ where
             Decision::Send { step, channel } => {
                 let claim_id = new_claim_id();
                 let claimed = claim_as(&enrolled, step, channel, now, &claim_id);
-                let claimed = if write_cart(deps, claimed.clone(), cart.version).await? {
-                    Versioned {
+                let written = write_cart(deps, claimed.clone(), cart.version).await;
+                let claimed = match written {
+                    Ok(true) => Versioned {
                         value: claimed,
                         version: cart.version + 1,
-                    }
-                } else {
-                    // A conflict may be our own write: it went through, its answer was lost
-                    // and the store's retry then failed the version check it had moved on.
-                    match deps.store.cart(&wake.shop, &wake.cart).await? {
-                        Some(current) if owns_claim(&current.value, step, &claim_id) => {
-                            tracing::info!(
-                                "the claim write's answer was lost but the claim is ours"
-                            );
-                            current
-                        }
-                        _ => continue,
-                    }
+                    },
+                    // A conflict, or an error, may still be our own write: it went through,
+                    // its answer was lost, and the store's retry then failed the version
+                    // check it had moved on (or failed outright). Only our claim has our id.
+                    Ok(false) | Err(_) => match (written, own_claim(deps, wake, &claim_id).await) {
+                        (_, Some(current)) => current,
+                        (Err(error), None) => return Err(error.into()),
+                        (Ok(_), None) => continue,
+                    },
                 };
                 let target = Target {
                     shop: &shop,
@@ -459,6 +456,25 @@ where
     Err(SendError::Retryable(
         "too many concurrent writes to the cart".into(),
     ))
+}
+
+/// The cart, if it holds the claim `claim_id` wrote (a claim write whose answer was lost
+/// did go through); `None` when it does not, or cannot be read.
+async fn own_claim<S, M, T, D, C, O>(
+    deps: &SenderDeps<S, M, T, D, C, O>,
+    wake: &WakeUp,
+    claim_id: &str,
+) -> Option<Versioned<CartRecord>>
+where
+    S: CartStore,
+{
+    let current = deps.store.cart(&wake.shop, &wake.cart).await.ok()??;
+    if owns_claim(&current.value, wake.step, claim_id) {
+        tracing::info!("the claim write's answer was lost, but the claim is ours");
+        Some(current)
+    } else {
+        None
+    }
 }
 
 /// A fresh, random id for one claim (16 bytes, hex). Two invocations never share one, so

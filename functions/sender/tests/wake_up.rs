@@ -952,6 +952,9 @@ async fn a_claim_left_by_a_crashed_sender_is_skipped_as_crash_after_claim_and_ne
 struct LostClaimAnswerStore {
     inner: MemoryStore,
     lost: std::sync::Arc<AtomicUsize>,
+    /// After the lost answer, the store's retries were refused (throttled) rather than
+    /// failing their condition: the caller gets an error.
+    then_refused: bool,
 }
 
 impl CartStore for LostClaimAnswerStore {
@@ -988,55 +991,65 @@ impl CartStore for LostClaimAnswerStore {
             && outcome == cartback_core::ports::WriteOutcome::Written
             && self.lost.fetch_add(1, Ordering::SeqCst) == 0
         {
+            if self.then_refused {
+                return Err(PortError::retryable(
+                    "dynamodb",
+                    "PutItem: ThrottlingException: Rate exceeded",
+                ));
+            }
             return Ok(cartback_core::ports::WriteOutcome::Conflict);
         }
         Ok(outcome)
     }
 }
 
+/// Both ways a lost answer to the claim write comes back: the retry's conflict, or an error.
 #[tokio::test]
 async fn a_claim_whose_answer_was_lost_is_recognised_as_its_own_and_the_step_is_sent_once() {
-    let harness = Harness::new();
-    harness.checkout().await;
-    let store = LostClaimAnswerStore {
-        inner: harness.store.clone(),
-        lost: std::sync::Arc::new(AtomicUsize::new(0)),
-    };
-    let deps = SenderDeps {
-        store: store.clone(),
-        mailer: MemoryMailer::default(),
-        sms: MemorySms::default(),
-        shops: LocalShops::defaults(),
-        clock: harness.clock.clone(),
-        offer_codes: MemoryOfferCodes::default(),
-        metrics: Metrics::memory(),
-        renderer: Renderer::embedded(),
-        unsubscribe: None,
-    };
-    harness.clock.advance_to(at(hours(1)));
+    for then_refused in [false, true] {
+        let harness = Harness::new();
+        harness.checkout().await;
+        let store = LostClaimAnswerStore {
+            inner: harness.store.clone(),
+            lost: std::sync::Arc::new(AtomicUsize::new(0)),
+            then_refused,
+        };
+        let deps = SenderDeps {
+            store: store.clone(),
+            mailer: MemoryMailer::default(),
+            sms: MemorySms::default(),
+            shops: LocalShops::defaults(),
+            clock: harness.clock.clone(),
+            offer_codes: MemoryOfferCodes::default(),
+            metrics: Metrics::memory(),
+            renderer: Renderer::embedded(),
+            unsubscribe: None,
+        };
+        harness.clock.advance_to(at(hours(1)));
 
-    let outcome = handle(&wake(0, 1), &deps).await.expect("handled");
+        let outcome = handle(&wake(0, 1), &deps).await.expect("handled");
 
-    assert_eq!(sent_step(&outcome), Some(0), "{outcome:?}");
-    assert_eq!(
-        store.lost.load(Ordering::SeqCst),
-        1,
-        "one claim write, its answer lost"
-    );
-    assert_eq!(deps.mailer.outbox().len(), 1, "sent once");
-    let cart = harness.cart().await.value;
-    assert_eq!(cart.claimed_step, None);
-    assert_eq!(cart.claim_id, None, "the claim is settled");
-    assert_eq!(cart.sent.len(), 1);
-    assert_eq!(
-        cart.sent[0].skipped, None,
-        "sent, not skipped as crash_after_claim"
-    );
+        assert_eq!(sent_step(&outcome), Some(0), "{then_refused}: {outcome:?}");
+        assert_eq!(
+            store.lost.load(Ordering::SeqCst),
+            1,
+            "one claim, its answer lost"
+        );
+        assert_eq!(deps.mailer.outbox().len(), 1, "sent once");
+        let cart = harness.cart().await.value;
+        assert_eq!(cart.claimed_step, None);
+        assert_eq!(cart.claim_id, None, "the claim is settled");
+        assert_eq!(cart.sent.len(), 1);
+        assert_eq!(
+            cart.sent[0].skipped, None,
+            "sent, not skipped as crash_after_claim"
+        );
 
-    // The same wake-up again (Lambda's retry after a lost answer of its own) sends nothing.
-    let again = handle(&wake(0, 1), &deps).await.expect("handled");
-    assert_eq!(again, Outcome::Stale(Stale::Generation));
-    assert_eq!(deps.mailer.outbox().len(), 1);
+        // The same wake-up again (Lambda's retry after a lost answer of its own) sends nothing.
+        let again = handle(&wake(0, 1), &deps).await.expect("handled");
+        assert_eq!(again, Outcome::Stale(Stale::Generation));
+        assert_eq!(deps.mailer.outbox().len(), 1);
+    }
 }
 
 #[tokio::test]

@@ -441,6 +441,12 @@ pub fn compare(
                 verdict.crash_after_claim += 1;
                 if fault.contains_key(&(i, done.step)) {
                     verdict.crash_after_claim_sent += 1;
+                } else if std::env::var_os("CARTBACK_SOAK_TRACE").is_some() {
+                    eprintln!(
+                        "crash_after_claim without a message: cart {i} step {}: {}",
+                        done.step + 1,
+                        facts.story(i)
+                    );
                 }
             }
         }

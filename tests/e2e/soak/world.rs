@@ -332,7 +332,7 @@ impl World {
                     });
                 }
                 world.stack.learn_schedules(changes)?;
-                if !world.stack.next_known_due().is_some_and(|at| at <= now) {
+                if world.stack.next_known_due().is_none_or(|at| at > now) {
                     return Ok(Vec::new());
                 }
                 Ok(world
