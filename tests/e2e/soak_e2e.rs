@@ -432,8 +432,17 @@ async fn a_lost_answer_reaches_moto_and_the_sdk_sees_no_answer() -> Result<()> {
     );
 
     // The store on the SDK's retries: its delivery marker was written, yet it sees a conflict.
+    // One answer is lost; the SDK's retry gets through and fails the write's own condition.
+    let lossy_once = cartback_devstack::FaultProxy::start(
+        &moto.endpoint,
+        FaultPlan::new(1, 1.0)
+            .only(&[FaultClass::LostAnswer])
+            .limit(1),
+    )
+    .await?;
     let quick =
-        cartback_devstack::sdk_config_quick_retries(lossy.endpoint(), cartback_e2e::REGION).await;
+        cartback_devstack::sdk_config_quick_retries(lossy_once.endpoint(), cartback_e2e::REGION)
+            .await;
     let store = cartback_aws::DynamoCartStore::new(&quick, &names.table);
     let shop = cartback_core::ids::ShopId::parse("proxy").map_err(|e| anyhow!("{e}"))?;
     let id = cartback_core::ids::DeliveryId::parse("delivery-1").map_err(|e| anyhow!("{e}"))?;
@@ -444,8 +453,12 @@ async fn a_lost_answer_reaches_moto_and_the_sdk_sees_no_answer() -> Result<()> {
             expires_at: 0,
         }])
         .await;
-    assert_eq!(outcome.ok(), Some(WriteOutcome::Conflict));
-    lossy.set_rate(0.0);
+    assert_eq!(
+        outcome.as_ref().ok(),
+        Some(&WriteOutcome::Conflict),
+        "{outcome:?}"
+    );
+    assert_eq!(lossy_once.stats().total_injected(), 1);
     assert!(
         store.delivery_seen(&shop, &id).await?,
         "the marker is there"
