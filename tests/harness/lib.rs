@@ -84,7 +84,7 @@ fn repo_root() -> PathBuf {
 }
 
 /// Finds `moto_server` once per test process.
-fn moto_binary() -> Result<PathBuf> {
+pub fn moto_binary() -> Result<PathBuf> {
     static FOUND: OnceLock<PathBuf> = OnceLock::new();
     if let Some(path) = FOUND.get() {
         return Ok(path.clone());
@@ -265,36 +265,10 @@ impl TestEnv {
     /// appears in a log line of this process, a schedule's name or input (fired or
     /// pending), or a metric. Returns how many personal values were looked for.
     pub async fn assert_no_personal_data(&self, inputs: &[&str]) -> Result<usize> {
-        let mut personal: Vec<Personal> = inputs.iter().flat_map(|i| personal_data(i)).collect();
-        personal.sort_by(|a, b| a.value.cmp(&b.value));
-        personal.dedup_by(|a, b| a.value == b.value);
-        if personal.is_empty() {
-            return Err(anyhow!(
-                "the inputs hold no personal data: the guard would prove nothing"
-            ));
-        }
-        let logs = captured_logs();
         let mut schedules: Vec<StoredSchedule> =
             self.fired.lock().map(|f| f.clone()).unwrap_or_default();
         schedules.extend(self.schedules().await?);
-        let schedules: Vec<String> = schedules
-            .iter()
-            .map(|s| format!("{} {}", s.name, s.input))
-            .collect();
-        let metrics: Vec<String> = self.metrics().iter().map(|m| m.to_line()).collect();
-        let mut places = vec![("logs", logs.as_str())];
-        places.extend(schedules.iter().map(|s| ("a schedule", s.as_str())));
-        places.extend(metrics.iter().map(|m| ("a metric", m.as_str())));
-        let found = leaks(&personal, &places);
-        if let Some((place, value)) = found.first() {
-            return Err(anyhow!(
-                "personal data ({} {:?}) in {place}; {} leak(s) in all",
-                value.field,
-                value.value,
-                found.len()
-            ));
-        }
-        Ok(personal.len())
+        assert_no_personal_data_in(inputs, &schedules, &self.metrics())
     }
 
     /// Delivers one wake-up to the sender directly (a duplicate or late delivery).
@@ -351,6 +325,48 @@ impl TestEnv {
     pub async fn sent_emails(&self) -> Result<Vec<SentMail>> {
         Ok(cartback_devstack::sent_emails(&self.moto.data().await?))
     }
+}
+
+/// Fails when a person from `inputs` (webhook bodies, SES events: see `personal_data`)
+/// appears in a log line of this process, in one of `schedules` (name or input) or in one of
+/// `metrics`. Returns how many personal values were looked for.
+pub fn assert_no_personal_data_in(
+    inputs: &[&str],
+    schedules: &[StoredSchedule],
+    metrics: &[cartback_core::metrics::Emf],
+) -> Result<usize> {
+    let mut personal: Vec<Personal> = inputs.iter().flat_map(|i| personal_data(i)).collect();
+    personal.sort_by(|a, b| a.value.cmp(&b.value));
+    personal.dedup_by(|a, b| a.value == b.value);
+    if personal.is_empty() {
+        return Err(anyhow!(
+            "the inputs hold no personal data: the guard would prove nothing"
+        ));
+    }
+    let logs = captured_logs();
+    let schedules: Vec<String> = schedules
+        .iter()
+        .map(|s| format!("{} {}", s.name, s.input))
+        .collect();
+    let metrics: Vec<String> = metrics.iter().map(|m| m.to_line()).collect();
+    let mut places = vec![("logs", logs.as_str())];
+    places.extend(schedules.iter().map(|s| ("a schedule", s.as_str())));
+    places.extend(metrics.iter().map(|m| ("a metric", m.as_str())));
+    let found = leaks(&personal, &places);
+    if let Some((place, value)) = found.first() {
+        return Err(anyhow!(
+            "personal data ({} {:?}) in {place}; {} leak(s) in all",
+            value.field,
+            value.value,
+            found.len()
+        ));
+    }
+    Ok(personal.len())
+}
+
+/// Installs the functions' JSON log format, writing into `captured_logs()` (idempotent).
+pub fn capture_function_logs() {
+    capture_logs();
 }
 
 /// SNS's Lambda event around SES event JSON, one record per message (the shape of AWS's

@@ -221,6 +221,11 @@ pub struct CartRecord {
     /// The channel the claimed step was going out by.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub claimed_channel: Option<crate::sequence::Channel>,
+    /// Which invocation holds the claim (random, one per claim): an invocation whose claim
+    /// write went through although its answer was lost (the retried write then fails its
+    /// own condition) recognises the claim as its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claim_id: Option<String>,
     /// The generation whose schedule fired (set by the sender): that schedule deleted
     /// itself, so the planner need not.
     #[serde(default, skip_serializing_if = "Option::is_none")]

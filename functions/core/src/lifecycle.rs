@@ -77,6 +77,7 @@ pub fn apply_activity(
             claimed_step: None,
             claimed_at: None,
             claimed_channel: None,
+            claim_id: None,
             fired: None,
             stop_reason: None,
             converted_at: None,
@@ -151,6 +152,7 @@ pub fn apply_conversion(
             claimed_step: None,
             claimed_at: None,
             claimed_channel: None,
+            claim_id: None,
             fired: None,
             stop_reason: None,
             converted_at: None,
@@ -274,7 +276,29 @@ pub fn claim(cart: &CartRecord, step: u32, channel: Channel, now: Timestamp) -> 
     record.claimed_step = Some(step);
     record.claimed_at = Some(now);
     record.claimed_channel = Some(channel);
+    record.claim_id = None;
     record
+}
+
+/// Like [`claim`], by the invocation `claim_id` (unique to one claim attempt), so that it can
+/// tell its own claim from another's ([`owns_claim`]).
+pub fn claim_as(
+    cart: &CartRecord,
+    step: u32,
+    channel: Channel,
+    now: Timestamp,
+    claim_id: &str,
+) -> CartRecord {
+    let mut record = claim(cart, step, channel, now);
+    record.claim_id = Some(claim_id.to_owned());
+    record
+}
+
+/// Whether `cart` holds the claim on `step` that `claim_id` wrote: a conflict on the claim
+/// write that is really the write's own retry (its first try went through, its answer was
+/// lost, and the retry failed the version check the first try had moved on).
+pub fn owns_claim(cart: &CartRecord, step: u32, claim_id: &str) -> bool {
+    cart.claimed_step == Some(step) && cart.claim_id.as_deref() == Some(claim_id)
 }
 
 /// Gives a claimed step back after a send error worth retrying.
@@ -283,6 +307,7 @@ pub fn release(cart: &CartRecord) -> CartRecord {
     record.claimed_step = None;
     record.claimed_at = None;
     record.claimed_channel = None;
+    record.claim_id = None;
     record
 }
 
@@ -330,6 +355,7 @@ pub fn record_sent(cart: &CartRecord, done: SentStep, sequence: &Sequence) -> Ca
     record.claimed_step = None;
     record.claimed_at = None;
     record.claimed_channel = None;
+    record.claim_id = None;
     record.next_step = done.step + 1;
     record.sent.push(done);
     record.fired = Some(cart.generation);
@@ -361,6 +387,7 @@ pub fn stop(cart: &CartRecord, reason: StopReason) -> CartRecord {
     record.claimed_step = None;
     record.claimed_at = None;
     record.claimed_channel = None;
+    record.claim_id = None;
     record.next_due_at = None;
     record.stop_reason = Some(reason);
     record.fired = Some(cart.generation);

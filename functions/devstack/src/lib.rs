@@ -20,6 +20,7 @@ pub mod apigw;
 mod clock;
 mod error;
 pub mod events;
+pub mod faults;
 mod moto;
 mod names;
 mod outbox;
@@ -29,11 +30,17 @@ mod stack;
 
 pub use clock::ScaledClock;
 pub use error::DevStackError;
+pub use faults::{FaultClass, FaultPlan, FaultProxy, FaultStats, Recorded, SplitMix64};
 pub use moto::{Moto, MotoOptions, find_pyenv, moto_binary};
 pub use names::{ACCOUNT, Names, REGION};
 pub use outbox::{ParsedMail, SentMail, SentSms, sent_emails, sent_sms};
 pub use pump::{Fired, Pump, Tick};
-pub use resources::{connect_shop, create_resources, put_secret, sdk_config};
-pub use stack::{Stack, StoredSchedule};
+pub use resources::{
+    connect_shop, create_resources, put_secret, sdk_config, sdk_config_quick_retries,
+};
+pub use stack::{
+    DeadLetteredRecord, Drained, STREAM_BATCH_SIZE, STREAM_RETRY_ATTEMPTS, ScheduleChange, Stack,
+    StoredSchedule,
+};
 
 pub type Result<T, E = DevStackError> = std::result::Result<T, E>;

@@ -14,6 +14,24 @@ use crate::{DevStackError, Names, Result};
 
 /// The SDK configuration for moto at `endpoint`: dummy credentials, as in a test.
 pub async fn sdk_config(endpoint: &str, region: &str) -> aws_config::SdkConfig {
+    sdk_loader(endpoint, region).load().await
+}
+
+/// Like [`sdk_config`], with the SDK's standard retry policy as deployed (three attempts,
+/// the same error classification) but millisecond backoff: behind a [`crate::FaultProxy`]
+/// under a virtual clock the SDK's real-time backoff (up to seconds per retry) would only
+/// slow the run down, and changes nothing the functions can observe.
+pub async fn sdk_config_quick_retries(endpoint: &str, region: &str) -> aws_config::SdkConfig {
+    let retries = aws_config::retry::RetryConfig::standard()
+        .with_initial_backoff(std::time::Duration::from_millis(1))
+        .with_max_backoff(std::time::Duration::from_millis(20));
+    sdk_loader(endpoint, region)
+        .retry_config(retries)
+        .load()
+        .await
+}
+
+fn sdk_loader(endpoint: &str, region: &str) -> aws_config::ConfigLoader {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(aws_config::Region::new(region.to_owned()))
@@ -24,8 +42,6 @@ pub async fn sdk_config(endpoint: &str, region: &str) -> aws_config::SdkConfig {
             None,
             "cartback-devstack",
         ))
-        .load()
-        .await
 }
 
 fn build_error(what: &str) -> impl FnOnce(aws_sdk_dynamodb::error::BuildError) -> DevStackError {

@@ -47,11 +47,83 @@ pub struct StoredSchedule {
     pub at: Timestamp,
 }
 
+/// The most records Lambda's event source mapping hands the planner at once
+/// (`infra/template.yaml`: `BatchSize: 100`).
+pub const STREAM_BATCH_SIZE: usize = 100;
+/// How often the event source mapping retries a batch the planner reported a failure in
+/// before it sends the batch to the stream's dead-letter queue and goes on
+/// (`infra/template.yaml`: `MaximumRetryAttempts: 10`).
+pub const STREAM_RETRY_ATTEMPTS: u32 = 10;
+
+/// What one [`Stack::drain_stream_report`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Drained {
+    /// Stream records the planner handled (each counted once, however often re-driven).
+    pub records: usize,
+    /// Batches handed to the planner again from the record it reported failed.
+    pub redrives: u32,
+    /// Records given up on after [`STREAM_RETRY_ATTEMPTS`] retries of their batch (what the
+    /// stream's dead-letter queue would hold), with the sequence number the planner named.
+    pub dead_lettered: Vec<DeadLetteredRecord>,
+}
+
+/// A change to the schedule group seen in the scheduler's traffic.
+#[derive(Debug, Clone)]
+pub enum ScheduleChange {
+    /// A schedule moto created, as its `CreateSchedule` request gave it.
+    Created(StoredSchedule),
+    Deleted(String),
+}
+
+impl StoredSchedule {
+    /// The schedule a `CreateSchedule` request (`POST /schedules/{name}`, its JSON body)
+    /// asks for.
+    pub fn from_create_request(name: &str, body: &[u8]) -> Result<Self> {
+        let json: serde_json::Value = serde_json::from_slice(body)
+            .map_err(|e| DevStackError::Data(format!("CreateSchedule {name}: {e}")))?;
+        let text = |pointer: &str| {
+            json.pointer(pointer)
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_owned)
+        };
+        let expression = text("/ScheduleExpression").unwrap_or_default();
+        Ok(Self {
+            name: name.to_owned(),
+            at: parse_at(&expression)?,
+            timezone: text("/ScheduleExpressionTimezone"),
+            flexible_window_off: text("/FlexibleTimeWindow/Mode").as_deref() == Some("OFF"),
+            delete_after_completion: text("/ActionAfterCompletion").as_deref() == Some("DELETE"),
+            target_arn: text("/Target/Arn").unwrap_or_default(),
+            role_arn: text("/Target/RoleArn").unwrap_or_default(),
+            input: text("/Target/Input").unwrap_or_default(),
+            expression,
+        })
+    }
+}
+
+/// A stream record the event source mapping gave up on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetteredRecord {
+    pub sequence_number: String,
+    /// The cart the record was about (`shop`, `cart`), when its image says.
+    pub cart: Option<(String, String)>,
+}
+
+type StreamRecord = aws_sdk_dynamodbstreams::types::Record;
+
 /// The five functions, wired as their `main.rs` wires them, on moto, sharing one clock.
 pub struct Stack<C> {
+    /// What the functions' AWS clients are built from.
     pub sdk: aws_config::SdkConfig,
+    /// What the parts of AWS the stack plays (the stream's event source mapping, Scheduler
+    /// firing) and the inspection helpers use: the same as `sdk` unless the functions talk
+    /// to moto through a fault proxy, whose faults must not hit what plays AWS itself.
+    pub platform: aws_config::SdkConfig,
     pub names: Names,
     pub clock: C,
+    /// The platform's clients, built once (building one is not free).
+    streams: aws_sdk_dynamodbstreams::Client,
+    scheduler: aws_sdk_scheduler::Client,
     webhook: Webhook<C>,
     planner: Planner<C>,
     sender: Sender<C>,
@@ -59,12 +131,32 @@ pub struct Stack<C> {
     unsubscribe: Unsubscribe<C>,
     unsubscribe_secret: Secret,
     shard_iterators: Mutex<HashMap<String, Option<String>>>,
+    stream_arn: Mutex<Option<String>>,
+    /// Records read from the stream and not yet handled: a failed batch is re-driven from
+    /// the record the planner reported, as the event source mapping does.
+    unplanned: Mutex<std::collections::VecDeque<StreamRecord>>,
+    /// Retries of the batch at the head of `unplanned`.
+    head_retries: Mutex<u32>,
+    /// Schedules read back so far, by name: a name is never reused for other contents
+    /// (the generation changes with the time), so each is read once.
+    known_schedules: Mutex<HashMap<String, StoredSchedule>>,
 }
 
 impl<C: Clock + Clone> Stack<C> {
     /// The handlers on the resources `names` names (which must exist, with the unsubscribe
     /// secret in SSM: the functions read it at start, as on AWS).
     pub async fn new(sdk: aws_config::SdkConfig, names: Names, clock: C) -> Result<Self> {
+        Self::with_platform(sdk.clone(), sdk, names, clock).await
+    }
+
+    /// Like [`Stack::new`], with the functions' clients built from `sdk` (say, through a
+    /// [`crate::FaultProxy`]) and what plays AWS from `platform` (straight to moto).
+    pub async fn with_platform(
+        sdk: aws_config::SdkConfig,
+        platform: aws_config::SdkConfig,
+        names: Names,
+        clock: C,
+    ) -> Result<Self> {
         let unsubscribe_secret = secret_from_parameter(&sdk, &names.unsubscribe_secret_param)
             .await
             .map_err(|e| DevStackError::Aws {
@@ -120,22 +212,30 @@ impl<C: Clock + Clone> Stack<C> {
             feedback: feedback(),
             unsubscribe_secret,
             shard_iterators: Mutex::new(HashMap::new()),
+            stream_arn: Mutex::new(None),
+            unplanned: Mutex::new(std::collections::VecDeque::new()),
+            head_retries: Mutex::new(0),
+            known_schedules: Mutex::new(HashMap::new()),
+            streams: aws_sdk_dynamodbstreams::Client::new(&platform),
+            scheduler: aws_sdk_scheduler::Client::new(&platform),
             clock,
             sdk,
+            platform,
             names,
         })
     }
 
+    /// The table, for reading what the functions wrote (on the platform's clients).
     pub fn store(&self) -> DynamoCartStore {
-        DynamoCartStore::new(&self.sdk, &self.names.table)
+        DynamoCartStore::new(&self.platform, &self.names.table)
     }
 
     pub fn shops(&self) -> DynamoShopDirectory {
-        DynamoShopDirectory::new(&self.sdk, &self.names.table)
+        DynamoShopDirectory::new(&self.platform, &self.names.table)
     }
 
     pub fn offer_codes(&self) -> DynamoOfferCodes {
-        DynamoOfferCodes::new(&self.sdk, &self.names.table)
+        DynamoOfferCodes::new(&self.platform, &self.names.table)
     }
 
     /// The secret the unsubscribe links are signed with.
@@ -167,7 +267,15 @@ impl<C: Clock + Clone> Stack<C> {
     }
 
     async fn stream_arn(&self) -> Result<String> {
-        aws_sdk_dynamodb::Client::new(&self.sdk)
+        let known = self
+            .stream_arn
+            .lock()
+            .map_err(|_| DevStackError::Data("stream arn lock poisoned".into()))?
+            .clone();
+        if let Some(arn) = known {
+            return Ok(arn);
+        }
+        let arn = aws_sdk_dynamodb::Client::new(&self.platform)
             .describe_table()
             .table_name(&self.names.table)
             .send()
@@ -175,13 +283,17 @@ impl<C: Clock + Clone> Stack<C> {
             .map_err(DevStackError::aws("describing the table"))?
             .table
             .and_then(|t| t.latest_stream_arn)
-            .ok_or_else(|| DevStackError::Data("the table has no stream".into()))
+            .ok_or_else(|| DevStackError::Data("the table has no stream".into()))?;
+        if let Ok(mut known) = self.stream_arn.lock() {
+            *known = Some(arn.clone());
+        }
+        Ok(arn)
     }
 
     /// Starts reading the stream at its end: records written before now are not planned
     /// again (a reused moto whose carts were planned by an earlier run).
     pub async fn skip_stream_backlog(&self) -> Result<()> {
-        let streams = aws_sdk_dynamodbstreams::Client::new(&self.sdk);
+        let streams = &self.streams;
         let arn = self.stream_arn().await?;
         for shard_id in self.shard_ids(&arn).await? {
             let iterator = streams
@@ -205,7 +317,8 @@ impl<C: Clock + Clone> Stack<C> {
     }
 
     async fn shard_ids(&self, arn: &str) -> Result<Vec<String>> {
-        Ok(aws_sdk_dynamodbstreams::Client::new(&self.sdk)
+        Ok(self
+            .streams
             .describe_stream()
             .stream_arn(arn)
             .send()
@@ -219,13 +332,120 @@ impl<C: Clock + Clone> Stack<C> {
             .collect())
     }
 
-    /// Reads every new record from the table's stream and hands them to the planner in one
-    /// batch, as the event source mapping would. Returns how many records it handled.
+    /// Reads every new record from the table's stream and hands them to the planner, in
+    /// batches of up to [`STREAM_BATCH_SIZE`], as the event source mapping would. Returns
+    /// how many records it handled. A batch the planner reports a failure in is re-driven
+    /// from that record, up to [`STREAM_RETRY_ATTEMPTS`] times; records given up on make
+    /// this an error (see [`Stack::drain_stream_report`] for the details).
     pub async fn drain_stream(&self) -> Result<usize> {
-        let streams = aws_sdk_dynamodbstreams::Client::new(&self.sdk);
+        let drained = self.drain_stream_report().await?;
+        if let Some(lost) = drained.dead_lettered.first() {
+            return Err(DevStackError::handler("planner")(format!(
+                "stream record {} failed {} retries and was dead-lettered ({} in all)",
+                lost.sequence_number,
+                STREAM_RETRY_ATTEMPTS,
+                drained.dead_lettered.len()
+            )));
+        }
+        Ok(drained.records)
+    }
+
+    /// Like [`Stack::drain_stream`], with what the event source mapping did: re-drives and
+    /// dead-lettered records.
+    pub async fn drain_stream_report(&self) -> Result<Drained> {
+        let records = self.read_stream().await?;
+        self.unplanned_queue()?.extend(records);
+        let mut drained = Drained::default();
+        loop {
+            let batch: Vec<StreamRecord> = {
+                let queue = self.unplanned_queue()?;
+                queue.iter().take(STREAM_BATCH_SIZE).cloned().collect()
+            };
+            if batch.is_empty() {
+                return Ok(drained);
+            }
+            let ids: Vec<Option<String>> = batch
+                .iter()
+                .map(|r| r.dynamodb.as_ref().and_then(|d| d.sequence_number.clone()))
+                .collect();
+            let event = events::stream_event(batch.clone(), &self.names.region)?;
+            let response = cartback_planner::handle(&event, &self.planner).await;
+            let failed = response
+                .batch_item_failures
+                .first()
+                .map(|f| f.item_identifier.clone().unwrap_or_default());
+            let Some(failed) = failed else {
+                self.unplanned_queue()?.drain(..batch.len());
+                drained.records += batch.len();
+                *self.retries()? = 0;
+                continue;
+            };
+            // Lambda checkpoints the records before the failed one and retries from it.
+            let done = ids
+                .iter()
+                .position(|id| id.as_deref() == Some(failed.as_str()))
+                .unwrap_or(0);
+            self.unplanned_queue()?.drain(..done);
+            drained.records += done;
+            let retries = {
+                let mut retries = self.retries()?;
+                if done > 0 {
+                    *retries = 0;
+                }
+                *retries += 1;
+                *retries
+            };
+            if retries <= STREAM_RETRY_ATTEMPTS {
+                drained.redrives += 1;
+                continue;
+            }
+            // Out of retries: the batch (from the failed record) goes to the DLQ.
+            let given_up: Vec<StreamRecord> = {
+                let mut queue = self.unplanned_queue()?;
+                let n = (batch.len() - done).min(queue.len());
+                queue.drain(..n).collect()
+            };
+            *self.retries()? = 0;
+            drained
+                .dead_lettered
+                .extend(given_up.iter().map(dead_lettered_record));
+        }
+    }
+
+    fn unplanned_queue(
+        &self,
+    ) -> Result<std::sync::MutexGuard<'_, std::collections::VecDeque<StreamRecord>>> {
+        self.unplanned
+            .lock()
+            .map_err(|_| DevStackError::Data("stream queue lock poisoned".into()))
+    }
+
+    fn retries(&self) -> Result<std::sync::MutexGuard<'_, u32>> {
+        self.head_retries
+            .lock()
+            .map_err(|_| DevStackError::Data("stream retry lock poisoned".into()))
+    }
+
+    /// Every record written to the stream since the last read.
+    async fn read_stream(&self) -> Result<Vec<StreamRecord>> {
+        let streams = &self.streams;
         let arn = self.stream_arn().await?;
         let mut records = Vec::new();
-        for shard_id in self.shard_ids(&arn).await? {
+        // moto keeps one open shard per stream: describe it again only when a shard closed.
+        let cached: Vec<String> = {
+            let iterators = self.iterators()?;
+            if iterators.is_empty() || iterators.values().any(Option::is_none) {
+                Vec::new()
+            } else {
+                iterators.keys().cloned().collect()
+            }
+        };
+        let shards = if cached.is_empty() {
+            self.shard_ids(&arn).await?
+        } else {
+            cached
+        };
+        for shard_id in shards {
             let known = self.iterators()?.get(&shard_id).cloned();
             let mut iterator = match known {
                 Some(iterator) => iterator,
@@ -258,26 +478,20 @@ impl<C: Clock + Clone> Stack<C> {
             }
             self.iterators()?.insert(shard_id, iterator);
         }
-        let count = records.len();
-        if count == 0 {
-            return Ok(0);
-        }
-        let event = events::stream_event(records, &self.names.region)?;
-        let response = cartback_planner::handle(&event, &self.planner).await;
-        if let Some(failure) = response.batch_item_failures.first() {
-            return Err(DevStackError::handler("planner")(format!(
-                "failed on stream record {:?}",
-                failure.item_identifier
-            )));
-        }
-        Ok(count)
+        Ok(records)
     }
 
     /// Every schedule in the group, read back from moto, earliest first.
     pub async fn schedules(&self) -> Result<Vec<StoredSchedule>> {
-        let client = aws_sdk_scheduler::Client::new(&self.sdk);
+        let client = &self.scheduler;
         let group = &self.names.schedule_group;
         let mut found = Vec::new();
+        let mut known = self
+            .known_schedules
+            .lock()
+            .map_err(|_| DevStackError::Data("schedule cache lock poisoned".into()))?
+            .clone();
+        let mut listed = HashMap::new();
         let mut pages = client
             .list_schedules()
             .group_name(group)
@@ -287,46 +501,122 @@ impl<C: Clock + Clone> Stack<C> {
             let page = page.map_err(DevStackError::aws("listing schedules"))?;
             for summary in page.schedules {
                 let Some(name) = summary.name else { continue };
-                let s = client
-                    .get_schedule()
-                    .group_name(group)
-                    .name(&name)
-                    .send()
-                    .await
-                    .map_err(DevStackError::aws(format!("reading schedule {name}")))?;
-                let expression = s.schedule_expression.unwrap_or_default();
-                let target = s
-                    .target
-                    .ok_or_else(|| DevStackError::Data(format!("schedule {name} has no target")))?;
-                let at = parse_at(&expression)?;
-                found.push(StoredSchedule {
-                    name,
-                    timezone: s.schedule_expression_timezone,
-                    flexible_window_off: s.flexible_time_window.is_some_and(|w| {
-                        w.mode == aws_sdk_scheduler::types::FlexibleTimeWindowMode::Off
-                    }),
-                    delete_after_completion: s.action_after_completion
-                        == Some(aws_sdk_scheduler::types::ActionAfterCompletion::Delete),
-                    target_arn: target.arn,
-                    role_arn: target.role_arn,
-                    input: target.input.unwrap_or_default(),
-                    expression,
-                    at,
-                });
+                if let Some(schedule) = known.remove(&name) {
+                    listed.insert(name, schedule.clone());
+                    found.push(schedule);
+                    continue;
+                }
+                let Some(schedule) = self.read_schedule(&name).await? else {
+                    continue;
+                };
+                listed.insert(name, schedule.clone());
+                found.push(schedule);
             }
+        }
+        if let Ok(mut cache) = self.known_schedules.lock() {
+            *cache = listed;
         }
         found.sort_by_key(|s| s.at);
         Ok(found)
+    }
+
+    /// One schedule read back from moto; `None` when it is gone.
+    async fn read_schedule(&self, name: &str) -> Result<Option<StoredSchedule>> {
+        let read = self
+            .scheduler
+            .get_schedule()
+            .group_name(&self.names.schedule_group)
+            .name(name)
+            .send()
+            .await;
+        let s = match read {
+            Ok(s) => s,
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                return Ok(None);
+            }
+            Err(error) => {
+                return Err(DevStackError::aws(format!("reading schedule {name}"))(
+                    error,
+                ));
+            }
+        };
+        let expression = s.schedule_expression.unwrap_or_default();
+        let target = s
+            .target
+            .ok_or_else(|| DevStackError::Data(format!("schedule {name} has no target")))?;
+        let at = parse_at(&expression)?;
+        Ok(Some(StoredSchedule {
+            name: name.to_owned(),
+            timezone: s.schedule_expression_timezone,
+            flexible_window_off: s
+                .flexible_time_window
+                .is_some_and(|w| w.mode == aws_sdk_scheduler::types::FlexibleTimeWindowMode::Off),
+            delete_after_completion: s.action_after_completion
+                == Some(aws_sdk_scheduler::types::ActionAfterCompletion::Delete),
+            target_arn: target.arn,
+            role_arn: target.role_arn,
+            input: target.input.unwrap_or_default(),
+            expression,
+            at,
+        }))
+    }
+
+    /// What a caller that sees the scheduler's traffic knows (as EventBridge Scheduler
+    /// itself does): schedules created join what [`Stack::take_due_known`] fires, schedules
+    /// deleted are forgotten; in order. Spares listing (and reading back) every pending
+    /// schedule to find the new ones.
+    pub fn learn_schedules(&self, changes: Vec<ScheduleChange>) -> Result<()> {
+        let mut known = self
+            .known_schedules
+            .lock()
+            .map_err(|_| DevStackError::Data("schedule cache lock poisoned".into()))?;
+        for change in changes {
+            match change {
+                ScheduleChange::Created(schedule) => {
+                    known.insert(schedule.name.clone(), schedule);
+                }
+                ScheduleChange::Deleted(name) => {
+                    known.remove(&name);
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Takes every schedule due at the clock's time, as EventBridge Scheduler fires them:
     /// the schedule is deleted (`ActionAfterCompletion: DELETE`) and its input returned, for
     /// [`Stack::wake`].
     pub async fn take_due_schedules(&self) -> Result<Vec<(StoredSchedule, WakeUp)>> {
-        let client = aws_sdk_scheduler::Client::new(&self.sdk);
+        let schedules = self.schedules().await?;
+        self.fire_due(schedules).await
+    }
+
+    /// Like [`Stack::take_due_schedules`], among the schedules already known (read by
+    /// [`Stack::schedules`] or [`Stack::learn_schedules`]), without listing them again.
+    pub async fn take_due_known(&self) -> Result<Vec<(StoredSchedule, WakeUp)>> {
+        let mut schedules: Vec<StoredSchedule> = self
+            .known_schedules
+            .lock()
+            .map_err(|_| DevStackError::Data("schedule cache lock poisoned".into()))?
+            .values()
+            .cloned()
+            .collect();
+        schedules.sort_by(|a, b| (a.at, &a.name).cmp(&(b.at, &b.name)));
+        self.fire_due(schedules).await
+    }
+
+    async fn fire_due(
+        &self,
+        schedules: Vec<StoredSchedule>,
+    ) -> Result<Vec<(StoredSchedule, WakeUp)>> {
+        let client = &self.scheduler;
         let now = self.clock.now();
         let mut due = Vec::new();
-        for schedule in self.schedules().await? {
+        for schedule in schedules {
             if schedule.at > now {
                 continue;
             }
@@ -336,6 +626,9 @@ impl<C: Clock + Clone> Stack<C> {
                 .name(&schedule.name)
                 .send()
                 .await;
+            if let Ok(mut known) = self.known_schedules.lock() {
+                known.remove(&schedule.name);
+            }
             match deleted {
                 Ok(_) => {}
                 // Gone meanwhile: the planner deleted it (the cart moved on).
@@ -361,6 +654,17 @@ impl<C: Clock + Clone> Stack<C> {
         Ok(due)
     }
 
+    /// When the earliest schedule read back by the last [`Stack::schedules`] (or
+    /// [`Stack::take_due_schedules`]) and not fired since is due: no call to moto.
+    pub fn next_known_due(&self) -> Option<Timestamp> {
+        self.known_schedules
+            .lock()
+            .ok()?
+            .values()
+            .map(|s| s.at)
+            .min()
+    }
+
     /// Invokes the sender with one wake-up (a schedule firing, or a retry).
     pub async fn wake(&self, wake: &WakeUp) -> Result<Outcome, SendError> {
         cartback_sender::handle(wake, &self.sender).await
@@ -377,7 +681,7 @@ impl<C: Clock + Clone> Stack<C> {
     /// Every cart on the table (a scan; fine for a local table).
     pub async fn carts(&self) -> Result<Vec<Versioned<CartRecord>>> {
         use aws_sdk_dynamodb::types::AttributeValue;
-        let mut pages = aws_sdk_dynamodb::Client::new(&self.sdk)
+        let mut pages = aws_sdk_dynamodb::Client::new(&self.platform)
             .scan()
             .table_name(&self.names.table)
             .filter_expression("begins_with(sk, :cart)")
@@ -419,4 +723,21 @@ fn parse_at(expression: &str) -> Result<Timestamp> {
     format!("{inner}Z")
         .parse()
         .map_err(|e| DevStackError::Data(format!("{expression}: {e}")))
+}
+
+fn dead_lettered_record(record: &StreamRecord) -> DeadLetteredRecord {
+    let change = record.dynamodb.as_ref();
+    let image = change.and_then(|c| c.new_image.as_ref().or(c.old_image.as_ref()));
+    let text = |key: &str| {
+        image
+            .and_then(|i| i.get(key))
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+    };
+    DeadLetteredRecord {
+        sequence_number: change
+            .and_then(|c| c.sequence_number.clone())
+            .unwrap_or_default(),
+        cart: text("shop").zip(text("cart")),
+    }
 }

@@ -12,8 +12,8 @@ use cartback_core::decide::{
 use cartback_core::format::MessageLocale;
 use cartback_core::ids::{ContactKey, PoolName, log_hash, tag_value};
 use cartback_core::lifecycle::{
-    HeldClaim, Stale, check_wakeup, claim, contact_sent, enrol, held_claim, rearm, record_sent,
-    release, stop,
+    HeldClaim, Stale, check_wakeup, claim_as, contact_sent, enrol, held_claim, owns_claim, rearm,
+    record_sent, release, stop,
 };
 pub use cartback_core::metrics::Metrics;
 use cartback_core::metrics::{Emf, NAMESPACE, Unit};
@@ -423,13 +423,22 @@ where
                 })
             }
             Decision::Send { step, channel } => {
-                let claimed = claim(&enrolled, step, channel, now);
-                if !write_cart(deps, claimed.clone(), cart.version).await? {
-                    continue;
-                }
-                let claimed = Versioned {
-                    value: claimed,
-                    version: cart.version + 1,
+                let claim_id = new_claim_id();
+                let claimed = claim_as(&enrolled, step, channel, now, &claim_id);
+                let written = write_cart(deps, claimed.clone(), cart.version).await;
+                let claimed = match written {
+                    Ok(true) => Versioned {
+                        value: claimed,
+                        version: cart.version + 1,
+                    },
+                    // A conflict, or an error, may still be our own write: it went through,
+                    // its answer was lost, and the store's retry then failed the version
+                    // check it had moved on (or failed outright). Only our claim has our id.
+                    Ok(false) | Err(_) => match (written, own_claim(deps, wake, &claim_id).await) {
+                        (_, Some(current)) => current,
+                        (Err(error), None) => return Err(error.into()),
+                        (Ok(_), None) => continue,
+                    },
                 };
                 let target = Target {
                     shop: &shop,
@@ -447,6 +456,44 @@ where
     Err(SendError::Retryable(
         "too many concurrent writes to the cart".into(),
     ))
+}
+
+/// The cart, if it holds the claim `claim_id` wrote (a claim write whose answer was lost
+/// did go through); `None` when it does not, or cannot be read.
+async fn own_claim<S, M, T, D, C, O>(
+    deps: &SenderDeps<S, M, T, D, C, O>,
+    wake: &WakeUp,
+    claim_id: &str,
+) -> Option<Versioned<CartRecord>>
+where
+    S: CartStore,
+{
+    let current = deps.store.cart(&wake.shop, &wake.cart).await.ok()??;
+    if owns_claim(&current.value, wake.step, claim_id) {
+        tracing::info!("the claim write's answer was lost, but the claim is ours");
+        Some(current)
+    } else {
+        None
+    }
+}
+
+/// A fresh, random id for one claim (16 bytes, hex). Two invocations never share one, so
+/// only the one that wrote a claim recognises it as its own.
+fn new_claim_id() -> String {
+    let mut bytes = [0u8; 16];
+    if getrandom::fill(&mut bytes).is_err() {
+        // No randomness from the OS: the clock's nanoseconds and a counter still differ
+        // between the invocations of one process; across processes a collision needs the
+        // same nanosecond.
+        static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let count = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        bytes[..8].copy_from_slice(&(nanos as u64).to_le_bytes());
+        bytes[8..].copy_from_slice(&count.to_le_bytes());
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The record of a step passed over for `reason` (with the variant the cart gets, if split).

@@ -945,6 +945,133 @@ async fn a_claim_left_by_a_crashed_sender_is_skipped_as_crash_after_claim_and_ne
     assert!(harness.outbox().is_empty());
 }
 
+/// A table whose answer to the first claim write is lost: the write goes through, the
+/// client retries it, and the retry fails its version check (which the first try moved on),
+/// so the caller sees a conflict — what `DynamoCartStore` reports after the SDK's retry.
+#[derive(Clone)]
+struct LostClaimAnswerStore {
+    inner: MemoryStore,
+    lost: std::sync::Arc<AtomicUsize>,
+    /// After the lost answer, the store's retries were refused (throttled) rather than
+    /// failing their condition: the caller gets an error.
+    then_refused: bool,
+}
+
+impl CartStore for LostClaimAnswerStore {
+    async fn cart(
+        &self,
+        shop: &ShopId,
+        cart: &CartId,
+    ) -> Result<Option<Versioned<CartRecord>>, PortError> {
+        self.inner.cart(shop, cart).await
+    }
+
+    async fn contact(
+        &self,
+        shop: &ShopId,
+        key: &cartback_core::ids::ContactKey,
+    ) -> Result<Option<Versioned<cartback_core::cart::ContactRecord>>, PortError> {
+        self.inner.contact(shop, key).await
+    }
+
+    async fn delivery_seen(
+        &self,
+        shop: &ShopId,
+        id: &cartback_core::ids::DeliveryId,
+    ) -> Result<bool, PortError> {
+        self.inner.delivery_seen(shop, id).await
+    }
+
+    async fn write(&self, puts: Vec<Put>) -> Result<cartback_core::ports::WriteOutcome, PortError> {
+        let is_claim = puts
+            .iter()
+            .any(|p| matches!(p, Put::Cart { record, .. } if record.claimed_step.is_some()));
+        let outcome = self.inner.write(puts).await?;
+        if is_claim
+            && outcome == cartback_core::ports::WriteOutcome::Written
+            && self.lost.fetch_add(1, Ordering::SeqCst) == 0
+        {
+            if self.then_refused {
+                return Err(PortError::retryable(
+                    "dynamodb",
+                    "PutItem: ThrottlingException: Rate exceeded",
+                ));
+            }
+            return Ok(cartback_core::ports::WriteOutcome::Conflict);
+        }
+        Ok(outcome)
+    }
+}
+
+/// Both ways a lost answer to the claim write comes back: the retry's conflict, or an error.
+#[tokio::test]
+async fn a_claim_whose_answer_was_lost_is_recognised_as_its_own_and_the_step_is_sent_once() {
+    for then_refused in [false, true] {
+        let harness = Harness::new();
+        harness.checkout().await;
+        let store = LostClaimAnswerStore {
+            inner: harness.store.clone(),
+            lost: std::sync::Arc::new(AtomicUsize::new(0)),
+            then_refused,
+        };
+        let deps = SenderDeps {
+            store: store.clone(),
+            mailer: MemoryMailer::default(),
+            sms: MemorySms::default(),
+            shops: LocalShops::defaults(),
+            clock: harness.clock.clone(),
+            offer_codes: MemoryOfferCodes::default(),
+            metrics: Metrics::memory(),
+            renderer: Renderer::embedded(),
+            unsubscribe: None,
+        };
+        harness.clock.advance_to(at(hours(1)));
+
+        let outcome = handle(&wake(0, 1), &deps).await.expect("handled");
+
+        assert_eq!(sent_step(&outcome), Some(0), "{then_refused}: {outcome:?}");
+        assert_eq!(
+            store.lost.load(Ordering::SeqCst),
+            1,
+            "one claim, its answer lost"
+        );
+        assert_eq!(deps.mailer.outbox().len(), 1, "sent once");
+        let cart = harness.cart().await.value;
+        assert_eq!(cart.claimed_step, None);
+        assert_eq!(cart.claim_id, None, "the claim is settled");
+        assert_eq!(cart.sent.len(), 1);
+        assert_eq!(
+            cart.sent[0].skipped, None,
+            "sent, not skipped as crash_after_claim"
+        );
+
+        // The same wake-up again (Lambda's retry after a lost answer of its own) sends nothing.
+        let again = handle(&wake(0, 1), &deps).await.expect("handled");
+        assert_eq!(again, Outcome::Stale(Stale::Generation));
+        assert_eq!(deps.mailer.outbox().len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn a_claim_held_by_another_invocation_is_not_taken_for_ones_own() {
+    let harness = Harness::new();
+    let cart = harness.checkout().await;
+    harness
+        .put(cartback_core::lifecycle::claim_as(
+            &cart,
+            0,
+            Channel::Email,
+            at(hours(1)),
+            "another-invocation",
+        ))
+        .await;
+
+    let outcome = harness.wake_at(at(hours(1)), &wake(0, 1)).await;
+
+    assert!(matches!(outcome, Err(SendError::ClaimHeld)), "{outcome:?}");
+    assert!(harness.outbox().is_empty());
+}
+
 #[tokio::test]
 async fn a_checkout_without_a_link_back_stops_with_no_recovery_link_and_sends_nothing() {
     let harness = Harness::new();
