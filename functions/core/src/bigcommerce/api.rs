@@ -274,11 +274,14 @@ fn order_event(cart: &CartId, number: u64, body: &[u8]) -> Result<CartEvent, Api
     if order.id != number {
         return Err(bad("the order's id is not the one asked for"));
     }
-    if let Some(other) = non_empty(order.cart_id.as_str())
-        && other != cart.as_str()
-    {
-        return Err(bad("the order belongs to another cart"));
-    }
+    // The order names the cart it was made from; where that is not the webhook's cart (never
+    // for a genuine webhook), the order is the truth: that cart was bought.
+    let cart = match non_empty(order.cart_id.as_str()) {
+        Some(own) if own != cart.as_str() => {
+            CartId::parse(own).map_err(|e| bad(format!("order cart_id: {e}")))?
+        }
+        _ => cart.clone(),
+    };
     let currency = CurrencyCode::parse(&order.currency_code.to_ascii_uppercase()).map_err(bad)?;
     let at = jiff::fmt::rfc2822::parse(order.date_created.trim())
         .map(|zoned| zoned.timestamp())
@@ -287,7 +290,7 @@ fn order_event(cart: &CartId, number: u64, body: &[u8]) -> Result<CartEvent, Api
     let billing = &order.billing_address;
     let text = |key: &str| non_empty(billing.get(key).and_then(Value::as_str));
     Ok(CartEvent::Conversion(Conversion {
-        cart: Some(cart.clone()),
+        cart: Some(cart),
         order_id: Some(order.id.to_string()),
         email: email_of(text("email")),
         phone: phone_of(text("phone"), text("country_iso2")),
