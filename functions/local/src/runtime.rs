@@ -199,7 +199,13 @@ pub struct LocalStack {
     /// The faults injected into this run (none unless made `with_faults`).
     pub faults: Faults,
     feedback: FeedbackDeps<Faulty<MemoryStore>, LocalShops, VirtualClock>,
-    webhook: WebhookDeps<Faulty<MemoryStore>, LocalShops, LocalShops, VirtualClock, MemoryStoreApi>,
+    webhook: WebhookDeps<
+        Faulty<MemoryStore>,
+        LocalShops,
+        LocalShops,
+        VirtualClock,
+        Faulty<MemoryStoreApi>,
+    >,
     planner: PlannerDeps<Faulty<MemorySchedules>, VirtualClock>,
     sender: SenderDeps<
         Faulty<MemoryStore>,
@@ -250,7 +256,7 @@ impl LocalStack {
                 secrets: shops.clone(),
                 clock: clock.clone(),
                 metrics: metrics.clone(),
-                store_api: store_api.clone(),
+                store_api: Faulty::new(store_api.clone(), faults.clone()),
             },
             planner: PlannerDeps {
                 schedules: Faulty::new(schedules.clone(), faults.clone()),
