@@ -1191,3 +1191,29 @@ fn an_api_field_on_another_platform_or_an_unreadable_one_is_refused() {
         run.stderr()
     );
 }
+
+#[test]
+fn a_bigcommerce_store_hash_that_is_not_one_is_refused_with_what_to_give() {
+    let source = std::fs::read_to_string(BIGCOMMERCE_SHOPS).expect("shops");
+    let dir = TempDir::new().expect("a temp dir");
+    let shops = write(
+        &dir,
+        "shops.toml",
+        &source.replace(
+            "bigcommerce_store_hash = \"t4v9p2w7qc\"",
+            "bigcommerce_store_hash = \"stores/T4V9P2W7QC\"",
+        ),
+    );
+    let run = simulate_in(
+        &dir,
+        &bigcommerce_lines(),
+        &["--shops", shops.to_str().expect("UTF-8")],
+    );
+    assert!(!run.succeeded());
+    assert!(
+        run.stderr().contains("bigcommerce_store_hash")
+            && run.stderr().contains("lowercase letters and digits"),
+        "{}",
+        run.stderr()
+    );
+}
