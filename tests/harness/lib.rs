@@ -128,17 +128,37 @@ impl TestEnv {
         secret: &str,
         serialised: bool,
     ) -> Result<Self> {
+        let id = ShopId::parse(shop).map_err(|e| anyhow!("{e}"))?;
+        Self::start_custom(
+            now,
+            shop,
+            secret,
+            ShopSettings::defaults_for(&id),
+            names(),
+            serialised,
+        )
+        .await
+    }
+
+    /// Like `start`, with the shop's settings and the stack's names given (a BigCommerce
+    /// shop's store hash, the store API's URL on a test server).
+    pub async fn start_custom(
+        now: Timestamp,
+        shop: &str,
+        secret: &str,
+        settings: ShopSettings,
+        names: Names,
+        serialised: bool,
+    ) -> Result<Self> {
         capture_logs();
         let options = MotoOptions {
             serialised,
             ..MotoOptions::default()
         };
         let moto = Moto::start(&moto_binary()?, &options).await?;
-        let names = names();
         let sdk = cartback_devstack::sdk_config(&moto.endpoint, REGION).await;
         cartback_devstack::create_resources(&sdk, &names).await?;
         let shop = ShopId::parse(shop).map_err(|e| anyhow!("{e}"))?;
-        let settings = ShopSettings::defaults_for(&shop);
         cartback_devstack::connect_shop(&sdk, &names, &shop, &settings, secret).await?;
         // The operator creates this secret before deploying; both functions read it at start.
         cartback_devstack::put_secret(

@@ -2,6 +2,7 @@
 //! EventBridge Scheduler, SES v2 and SSM Parameter Store. Thin: mapping and error
 //! classification only; every decision lives in `cartback-core`.
 
+mod bigcommerce_api;
 mod config;
 mod dynamo;
 mod errors;
@@ -14,6 +15,7 @@ mod shop_registry;
 mod sns;
 mod ssm;
 
+pub use bigcommerce_api::{ApiTokens, BigCommerceHttpApi, FixedToken, RetryPolicy, SsmApiTokens};
 pub use config::{
     AwsConfig, ConfigError, SchedulerTarget, UNSUBSCRIBE_SECRET_PARAM_ENV, init_tracing,
     load_sdk_config,

@@ -363,6 +363,7 @@ pub async fn run() -> Result<(), String> {
                     format!("cart {} already bought", short(cart.as_str()))
                 }
                 Ok(Accepted::Ignored { topic }) => format!("topic {topic} not used"),
+                Ok(Accepted::NotFound { cart }) => format!("cart {cart} no longer in the store"),
                 Err(e) => format!("refused: {e}"),
             };
             say!("{}  ←  {topic:<17} {what}", time(input.at));

@@ -39,6 +39,9 @@ pub enum InputEvent {
         topic: String,
         headers: Vec<(String, String)>,
         body: Vec<u8>,
+        /// BigCommerce: what the store's API answers for the cart or order the webhook
+        /// names (the line's `api` field), served by the in-memory store API.
+        api: Option<Vec<u8>>,
     },
     Recipient {
         shop: ShopId,
@@ -76,6 +79,10 @@ struct WebhookLine {
     payload: Value,
     #[serde(default)]
     headers: HashMap<String, String>,
+    /// BigCommerce only: the JSON the store's API answers for what the webhook names (the
+    /// cart of `store/cart/abandoned`, the order of `store/cart/converted`).
+    #[serde(default)]
+    api: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -144,6 +151,8 @@ pub fn parse_events(file: &str, source: &str) -> Result<Vec<InputLine>, InputErr
                 ))
             })?;
             let body = serde_json::to_vec(&w.payload).map_err(|e| error(e.to_string()))?;
+            let api =
+                bigcommerce_api(&w.platform, &w.topic, &body, w.api.as_ref()).map_err(error)?;
             InputLine {
                 line,
                 at: w.at,
@@ -153,6 +162,7 @@ pub fn parse_events(file: &str, source: &str) -> Result<Vec<InputLine>, InputErr
                     topic: w.topic,
                     headers: w.headers.into_iter().collect(),
                     body,
+                    api,
                 },
             }
         };
@@ -161,6 +171,51 @@ pub fn parse_events(file: &str, source: &str) -> Result<Vec<InputLine>, InputErr
     // Deliveries happen in time order; lines at the same time keep their file order.
     lines.sort_by_key(|l| l.at);
     Ok(lines)
+}
+
+/// Checks a line's `api` field: only BigCommerce lines have one, and a BigCommerce
+/// webhook that names a cart or an order needs it (the store API answers nothing else).
+fn bigcommerce_api(
+    platform: &str,
+    topic: &str,
+    body: &[u8],
+    api: Option<&Value>,
+) -> Result<Option<Vec<u8>>, String> {
+    use cartback_core::bigcommerce;
+    if platform != "bigcommerce" {
+        return match api {
+            Some(_) => Err(format!(
+                "`api` is for platform bigcommerce only (a {platform} webhook carries its cart)"
+            )),
+            None => Ok(None),
+        };
+    }
+    let parsed = bigcommerce::parse(body).map_err(|e| format!("bigcommerce payload: {e}"))?;
+    if parsed.topic != topic {
+        return Err(format!(
+            "topic `{topic}` but the payload's scope is `{}`",
+            parsed.topic
+        ));
+    }
+    let (Some(fetch), Some(api)) = (parsed.fetch, api) else {
+        return match (&api, topic) {
+            (None, bigcommerce::ABANDONED) => Err(format!(
+                "a {topic} line needs `api`: the cart as GET /v3/carts/{{id}}?include=redirect_urls answers it ({{\"data\": {{...}}}})"
+            )),
+            (None, bigcommerce::CONVERTED) => Err(format!(
+                "a {topic} line needs `api`: the order as GET /v2/orders/{{id}} answers it"
+            )),
+            _ => Ok(None),
+        };
+    };
+    let api = serde_json::to_vec(api).map_err(|e| e.to_string())?;
+    fetch.event(&api).map_err(|e| {
+        format!(
+            "api: {e} (expected what the store API answers for {})",
+            fetch.path()
+        )
+    })?;
+    Ok(Some(api))
 }
 
 /// One shop's settings in a `--shops` file (TOML: a `[shops.<id>]` table per shop).
@@ -322,6 +377,15 @@ fn webhook_request(
             );
         }
     }
+    if platform == "bigcommerce"
+        && let Some(secret) = ShopId::parse(shop).ok().and_then(|id| shops.secret_of(&id))
+    {
+        // The custom header the webhook was registered with carries the secret itself.
+        all.insert(
+            cartback_core::bigcommerce::SECRET_HEADER,
+            String::from_utf8_lossy(secret.expose()).into_owned(),
+        );
+    }
     for (name, value) in headers {
         all.insert(name, value.clone());
     }
@@ -440,6 +504,7 @@ fn parsed_event(input: &InputLine) -> Option<(String, cartback_core::cart::CartE
         topic,
         headers,
         body,
+        api,
     } = &input.event
     else {
         return None;
@@ -462,7 +527,13 @@ fn parsed_event(input: &InputLine) -> Option<(String, cartback_core::cart::CartE
         input.at,
     )
     .ok()?;
-    Some((shop.clone(), parsed.event?))
+    // BigCommerce: the event is what the store API answers.
+    let event = match (parsed.event, &parsed.fetch, api) {
+        (Some(event), _, _) => event,
+        (None, Some(fetch), Some(api)) => fetch.event(api).ok()?,
+        _ => return None,
+    };
+    Some((shop.clone(), event))
 }
 
 /// For each webhook line, the index of the next webhook line about the same cart.
@@ -540,6 +611,7 @@ pub async fn run_with_faults(
                 topic,
                 headers,
                 body,
+                api,
             } => {
                 let first = delivery.attempt == 0 && !delivery.injected;
                 if first
@@ -557,6 +629,7 @@ pub async fn run_with_faults(
                     }));
                     continue;
                 }
+                serve_store_api(&stack, shop, body, api.as_deref());
                 let request =
                     webhook_request(&shops, shop, platform, topic, headers, body, delivery.at);
                 let (reply, reports) = stack
@@ -639,6 +712,23 @@ pub async fn run_with_faults(
         progress(Progress::Decision(&report));
     }
     Ok(stack)
+}
+
+/// Before a BigCommerce line is delivered, the in-memory store API is told what to answer
+/// for the cart or order it names (the line's `api`).
+fn serve_store_api(stack: &LocalStack, shop: &str, body: &[u8], api: Option<&[u8]>) {
+    let Some(api) = api else {
+        return;
+    };
+    let Ok(shop) = ShopId::parse(shop) else {
+        return;
+    };
+    if let Ok(cartback_core::webhook::ParsedWebhook {
+        fetch: Some(fetch), ..
+    }) = cartback_core::bigcommerce::parse(body)
+    {
+        stack.store_api.serve(&shop, &fetch, api);
+    }
 }
 
 /// The cart id of a webhook line, or empty when it names none.

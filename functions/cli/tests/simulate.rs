@@ -1092,3 +1092,128 @@ fn a_woocommerce_order_that_is_never_paid_gets_the_whole_sequence() {
     assert!(sent.iter().all(|s| s["cart"] == "4127"));
     assert!(run.stopped().is_empty(), "{:#?}", run.decisions());
 }
+
+/// The BigCommerce example and its shop settings, as a user runs them.
+const BIGCOMMERCE_EXAMPLE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../examples/bigcommerce.jsonl"
+);
+const BIGCOMMERCE_SHOPS: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../examples/bigcommerce.toml"
+);
+
+fn bigcommerce_lines() -> Vec<Value> {
+    std::fs::read_to_string(BIGCOMMERCE_EXAMPLE)
+        .expect("the example")
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str::<Value>(l).expect("a JSON line"))
+        .collect()
+}
+
+/// examples/bigcommerce.toml gives the shop a `webhook_secret`, so this run also checks the
+/// secret header simulate sends as BigCommerce would.
+#[test]
+fn a_bigcommerce_cart_gets_its_reminders_from_the_store_api_answer_and_nothing_after_it_converts() {
+    let run = Run {
+        output: cartback(
+            &[
+                "simulate",
+                "--events",
+                BIGCOMMERCE_EXAMPLE,
+                "--shops",
+                BIGCOMMERCE_SHOPS,
+            ],
+            None,
+        ),
+        events: PathBuf::from(BIGCOMMERCE_EXAMPLE),
+    };
+    let decisions = run.decisions();
+    let sent = run.sent();
+    assert_eq!(sent.len(), 2, "{decisions:#?}");
+    for s in &sent {
+        assert_eq!(
+            field(s, "cart"),
+            "09346904-4175-44fd-be53-f7e598531b6c",
+            "the BigCommerce cart id is the cart"
+        );
+        assert_eq!(field(s, "to"), "aino.esimerkki@example.com");
+    }
+    assert_eq!(
+        field(&sent[0], "subject"),
+        "Unohtuiko jotain?",
+        "in the cart's locale (fi)"
+    );
+    let stopped = run.stopped();
+    assert_eq!(stopped.len(), 1, "{decisions:#?}");
+    assert_eq!(field(&stopped[0], "reason"), "purchased");
+    let bought: Timestamp = "2026-11-03T13:20:06Z".parse().expect("time");
+    assert!(decisions.iter().all(|d| at_of(d) <= bought));
+}
+
+#[test]
+fn a_bigcommerce_cart_without_consent_gets_nothing_under_the_default_rules() {
+    let run = simulate(&bigcommerce_lines());
+    let stopped = run.stopped();
+    assert!(run.sent().is_empty(), "{:#?}", run.decisions());
+    assert_eq!(field(&stopped[0], "reason"), "no_consent");
+}
+
+#[test]
+fn a_bigcommerce_line_without_the_store_api_answer_names_its_line() {
+    let mut lines = bigcommerce_lines();
+    if let Some(object) = lines[0].as_object_mut() {
+        object.remove("api");
+    }
+    let run = simulate(&lines);
+    assert!(!run.succeeded());
+    assert!(run.stderr().contains(":1:"), "{}", run.stderr());
+    assert!(run.stderr().contains("needs `api`"), "{}", run.stderr());
+}
+
+#[test]
+fn an_api_field_on_another_platform_or_an_unreadable_one_is_refused() {
+    let mut lines = bigcommerce_lines();
+    lines[0]["api"] = serde_json::json!({"data": {"id": "another-cart"}});
+    let run = simulate(&lines);
+    assert!(!run.succeeded());
+    assert!(run.stderr().contains("api:"), "{}", run.stderr());
+
+    let mut shopify = bigcommerce_lines();
+    shopify.truncate(1);
+    shopify[0]["platform"] = Value::from("shopify");
+    let run = simulate(&shopify);
+    assert!(!run.succeeded());
+    assert!(
+        run.stderr().contains("for platform bigcommerce only"),
+        "{}",
+        run.stderr()
+    );
+}
+
+#[test]
+fn a_bigcommerce_store_hash_that_is_not_one_is_refused_with_what_to_give() {
+    let source = std::fs::read_to_string(BIGCOMMERCE_SHOPS).expect("shops");
+    let dir = TempDir::new().expect("a temp dir");
+    let shops = write(
+        &dir,
+        "shops.toml",
+        &source.replace(
+            "bigcommerce_store_hash = \"t4v9p2w7qc\"",
+            "bigcommerce_store_hash = \"stores/T4V9P2W7QC\"",
+        ),
+    );
+    let run = simulate_in(
+        &dir,
+        &bigcommerce_lines(),
+        &["--shops", shops.to_str().expect("UTF-8")],
+    );
+    assert!(!run.succeeded());
+    assert!(
+        run.stderr().contains("bigcommerce_store_hash")
+            && run.stderr().contains("lowercase letters and digits"),
+        "{}",
+        run.stderr()
+    );
+}

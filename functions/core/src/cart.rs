@@ -16,6 +16,8 @@ pub enum Platform {
     Shopify,
     /// WooCommerce order webhooks (`core::woocommerce`).
     WooCommerce,
+    /// BigCommerce cart webhooks, completed from the store's API (`core::bigcommerce`).
+    BigCommerce,
     /// A custom store on the generic signed JSON API (`core::generic`).
     Generic,
 }
@@ -25,6 +27,7 @@ impl Platform {
         match name {
             "shopify" => Some(Self::Shopify),
             "woocommerce" => Some(Self::WooCommerce),
+            "bigcommerce" => Some(Self::BigCommerce),
             "generic" => Some(Self::Generic),
             _ => None,
         }
@@ -34,6 +37,7 @@ impl Platform {
         match self {
             Self::Shopify => "shopify",
             Self::WooCommerce => "woocommerce",
+            Self::BigCommerce => "bigcommerce",
             Self::Generic => "generic",
         }
     }

@@ -239,6 +239,7 @@ pub fn parse(body: &[u8]) -> Result<ParsedWebhook, WebhookError> {
         topic: event.kind,
         delivery: Some(delivery),
         event: Some(parsed),
+        fetch: None,
     })
 }
 

@@ -2,6 +2,7 @@
 //! adapters, rendering and the ports the handlers are generic over. No AWS, no network.
 
 pub mod attribution;
+pub mod bigcommerce;
 pub mod cart;
 pub mod contact;
 pub mod decide;

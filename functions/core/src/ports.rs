@@ -4,6 +4,7 @@
 use std::fmt;
 use std::future::Future;
 
+use crate::bigcommerce::{Fetch, StoreHash};
 use crate::cart::{CartRecord, ContactRecord, Versioned};
 use crate::contact::Email;
 use crate::ids::{CartId, ContactKey, DeliveryId, PoolName, ShopId};
@@ -218,4 +219,37 @@ pub trait OfferCodes: Send + Sync {
         pool: &PoolName,
         codes: &[OfferCode],
     ) -> impl Future<Output = Result<ImportReport, PortError>> + Send;
+}
+
+/// A shop's store API, for platforms whose webhooks carry only ids (BigCommerce): one GET
+/// with the shop's API token, answering the raw JSON body for core to parse
+/// (`bigcommerce::Fetch::event`). `Ok(None)`: the store says the cart or order does not
+/// exist (404). A 429, a 5xx, a timeout or no token is an error (`retryable` when trying
+/// again later may help): the webhook then answers 5xx, so the platform delivers it again.
+pub trait StoreApi: Send + Sync {
+    fn bigcommerce(
+        &self,
+        shop: &ShopId,
+        store: &StoreHash,
+        fetch: &Fetch,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>, PortError>> + Send;
+}
+
+/// No store API: for deployments and tests that take no BigCommerce shop. Every fetch fails
+/// (permanently), so a BigCommerce webhook answers 5xx and nothing is lost.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoStoreApi;
+
+impl StoreApi for NoStoreApi {
+    async fn bigcommerce(
+        &self,
+        _shop: &ShopId,
+        _store: &StoreHash,
+        _fetch: &Fetch,
+    ) -> Result<Option<Vec<u8>>, PortError> {
+        Err(PortError::permanent(
+            "store-api",
+            "no store API is configured here",
+        ))
+    }
 }

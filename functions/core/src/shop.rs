@@ -88,6 +88,11 @@ pub struct ShopSettings {
     /// deletes it then). Default 30.
     #[serde(default)]
     pub cart_retention_days: RetentionDays,
+    /// A BigCommerce shop's store hash (the `{store_hash}` of its API path): its webhooks
+    /// carry only ids, and the cart is read from that store's API with the shop's API token
+    /// (SSM, next to the webhook secret). Unset for every other platform.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bigcommerce_store_hash: Option<crate::bigcommerce::StoreHash>,
 }
 
 /// Days a cart is kept: 1 to 365.
@@ -295,6 +300,7 @@ impl ShopSettings {
             offer_pool_low_water: DEFAULT_OFFER_POOL_LOW_WATER,
             holdout: HoldoutShare::DEFAULT,
             cart_retention_days: RetentionDays::DEFAULT,
+            bigcommerce_store_hash: None,
         }
     }
 }

@@ -56,6 +56,7 @@ pub fn parse(headers: &Headers, body: &[u8]) -> Result<ParsedWebhook, WebhookErr
         topic,
         delivery,
         event,
+        fetch: None,
     })
 }
 

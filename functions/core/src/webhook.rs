@@ -60,8 +60,12 @@ pub struct ParsedWebhook {
     pub platform: Platform,
     pub topic: String,
     pub delivery: Option<DeliveryId>,
-    /// `None` for topics we accept but do not act on.
+    /// `None` for topics we accept but do not act on (or whose event must first be read
+    /// from the store's API: see `fetch`).
     pub event: Option<CartEvent>,
+    /// What the handler must read from the store's API to make the event (BigCommerce,
+    /// whose webhooks carry only ids); `None` for every other platform.
+    pub fetch: Option<crate::bigcommerce::Fetch>,
 }
 
 /// A 400 naming what is wrong with the body.
@@ -175,6 +179,12 @@ pub fn parse_webhook(
                 crate::woocommerce::verify(secret, headers, body)?;
             }
             crate::woocommerce::parse(headers, body)
+        }
+        Platform::BigCommerce => {
+            if let SignatureCheck::Required(secret) = check {
+                crate::bigcommerce::verify(secret, headers)?;
+            }
+            crate::bigcommerce::parse(body)
         }
         Platform::Generic => {
             if let SignatureCheck::Required(secret) = check {

@@ -69,6 +69,7 @@ pub fn ping() -> ParsedWebhook {
         topic: PING_TOPIC.to_owned(),
         delivery: None,
         event: None,
+        fetch: None,
     }
 }
 
@@ -97,6 +98,7 @@ pub fn parse(headers: &Headers, body: &[u8]) -> Result<ParsedWebhook, WebhookErr
         topic,
         delivery,
         event,
+        fetch: None,
     })
 }
 

@@ -24,6 +24,9 @@ pub struct Names {
     pub scheduler_dlq_arn: String,
     /// The HTTP API's base URL, which the emails' unsubscribe links point to.
     pub public_url: String,
+    /// Where BigCommerce's store API answers (`https://api.bigcommerce.com`; a test server in
+    /// the end-to-end tests).
+    pub bigcommerce_api_url: String,
 }
 
 impl Names {
@@ -41,7 +44,13 @@ impl Names {
             scheduler_role_arn: format!("arn:aws:iam::{ACCOUNT}:role/{stack}-scheduler"),
             scheduler_dlq_arn: format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{stack}-scheduler-dlq"),
             public_url: public_url.trim_end_matches('/').to_owned(),
+            bigcommerce_api_url: cartback_core::bigcommerce::api::API_BASE.to_owned(),
         }
+    }
+
+    /// The parameter holding `shop`'s BigCommerce API token.
+    pub fn bigcommerce_token_param(&self, shop: &str) -> String {
+        format!("{}{shop}/bigcommerce-token", self.secrets_prefix)
     }
 
     /// The parameter holding `shop`'s webhook secret.

@@ -6,8 +6,9 @@ use std::sync::Mutex;
 
 use aws_sdk_dynamodbstreams::types::ShardIteratorType;
 use cartback_aws::{
-    DynamoCartStore, DynamoOfferCodes, DynamoShopDirectory, SchedulerSchedules, SchedulerTarget,
-    SesMailer, SnsSms, SsmWebhookSecrets, secret_from_parameter,
+    BigCommerceHttpApi, DynamoCartStore, DynamoOfferCodes, DynamoShopDirectory, RetryPolicy,
+    SchedulerSchedules, SchedulerTarget, SesMailer, SnsSms, SsmApiTokens, SsmWebhookSecrets,
+    secret_from_parameter,
 };
 use cartback_core::cart::{CartRecord, Versioned};
 use cartback_core::explain::Explanation;
@@ -26,7 +27,14 @@ use jiff::Timestamp;
 use crate::apigw::{HttpCall, HttpReply};
 use crate::{DevStackError, Names, Result, events};
 
-type Webhook<C> = WebhookDeps<DynamoCartStore, DynamoShopDirectory, SsmWebhookSecrets, C>;
+type Webhook<C> = WebhookDeps<
+    DynamoCartStore,
+    DynamoShopDirectory,
+    SsmWebhookSecrets,
+    C,
+    BigCommerceHttpApi<SsmApiTokens>,
+>;
+
 type Planner<C> = PlannerDeps<SchedulerSchedules, C>;
 type Sender<C> =
     SenderDeps<DynamoCartStore, SesMailer, SnsSms, DynamoShopDirectory, C, DynamoOfferCodes>;
@@ -186,6 +194,11 @@ impl<C: Clock + Clone> Stack<C> {
                 secrets: SsmWebhookSecrets::new(&sdk, &names.secrets_prefix),
                 clock: clock.clone(),
                 metrics: metrics.clone(),
+                store_api: BigCommerceHttpApi::with_base(
+                    &names.bigcommerce_api_url,
+                    SsmApiTokens::new(&sdk, &names.secrets_prefix),
+                    RetryPolicy::default(),
+                ),
             },
             planner: PlannerDeps {
                 schedules: SchedulerSchedules::new(&sdk, target),

@@ -372,6 +372,23 @@ impl<S: CartStore> CartStore for Faulty<S> {
     }
 }
 
+/// The store API as the HTTPS adapter calls it: a 429, a 5xx or no answer, tried again up
+/// to three attempts in all (a GET: a lost answer changed nothing).
+impl<A: cartback_core::ports::StoreApi> cartback_core::ports::StoreApi for Faulty<A> {
+    async fn bigcommerce(
+        &self,
+        shop: &ShopId,
+        store: &cartback_core::bigcommerce::StoreHash,
+        fetch: &cartback_core::bigcommerce::Fetch,
+    ) -> Result<Option<Vec<u8>>, PortError> {
+        self.faults
+            .with_sdk_retries("bigcommerce", false, || {
+                self.inner.bigcommerce(shop, store, fetch)
+            })
+            .await
+    }
+}
+
 impl<S: Schedules> Schedules for Faulty<S> {
     async fn create(&self, spec: &ScheduleSpec) -> Result<(), PortError> {
         self.faults

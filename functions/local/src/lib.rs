@@ -13,6 +13,7 @@ mod schedules;
 mod shops;
 mod sms;
 mod store;
+mod store_api;
 
 pub use calls::CallCounts;
 pub use clock::VirtualClock;
@@ -27,3 +28,4 @@ pub use schedules::MemorySchedules;
 pub use shops::LocalShops;
 pub use sms::{MemorySms, SentSms};
 pub use store::MemoryStore;
+pub use store_api::{MemoryStoreApi, StoreAnswer};

@@ -17,7 +17,7 @@ use std::sync::Mutex;
 
 use crate::{
     CallCounts, FaultPlan, Faults, Faulty, LocalShops, MemoryMailer, MemoryOfferCodes,
-    MemorySchedules, MemorySms, MemoryStore, VirtualClock,
+    MemorySchedules, MemorySms, MemoryStore, MemoryStoreApi, VirtualClock,
 };
 
 /// Lambda retries a failed asynchronous invocation twice, about a minute then two apart.
@@ -188,6 +188,8 @@ pub struct LocalStack {
     pub mailer: MemoryMailer,
     pub sms: MemorySms,
     pub shops: LocalShops,
+    /// What the stores' APIs answer (BigCommerce carts and orders).
+    pub store_api: MemoryStoreApi,
     /// The shops' offer code pools (filled from the shops' `offer_pools`).
     pub offer_codes: MemoryOfferCodes,
     /// The CloudWatch metrics the functions emitted (sender and webhook).
@@ -197,7 +199,13 @@ pub struct LocalStack {
     /// The faults injected into this run (none unless made `with_faults`).
     pub faults: Faults,
     feedback: FeedbackDeps<Faulty<MemoryStore>, LocalShops, VirtualClock>,
-    webhook: WebhookDeps<Faulty<MemoryStore>, LocalShops, LocalShops, VirtualClock>,
+    webhook: WebhookDeps<
+        Faulty<MemoryStore>,
+        LocalShops,
+        LocalShops,
+        VirtualClock,
+        Faulty<MemoryStoreApi>,
+    >,
     planner: PlannerDeps<Faulty<MemorySchedules>, VirtualClock>,
     sender: SenderDeps<
         Faulty<MemoryStore>,
@@ -233,6 +241,7 @@ impl LocalStack {
             offer_codes.seed(&shop, &pool, &codes);
         }
         let metrics = Metrics::memory();
+        let store_api = MemoryStoreApi::new();
         let faulty = |store: &MemoryStore| Faulty::new(store.clone(), faults.clone());
         Self {
             feedback: FeedbackDeps {
@@ -247,6 +256,7 @@ impl LocalStack {
                 secrets: shops.clone(),
                 clock: clock.clone(),
                 metrics: metrics.clone(),
+                store_api: Faulty::new(store_api.clone(), faults.clone()),
             },
             planner: PlannerDeps {
                 schedules: Faulty::new(schedules.clone(), faults.clone()),
@@ -272,6 +282,7 @@ impl LocalStack {
             mailer,
             sms,
             shops,
+            store_api,
             offer_codes,
             metrics,
             calls,

@@ -4,6 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+use cartback_core::bigcommerce::StoreHash;
 use cartback_core::ids::{PoolName, ShopId};
 use cartback_core::offer_codes::OfferCode;
 use cartback_core::ports::{PortError, ShopDirectory, WebhookSecrets};
@@ -30,10 +31,13 @@ impl LocalShops {
 
     /// The settings the shop is served with (its own, or the defaults).
     pub fn settings_of(&self, id: &ShopId) -> ShopSettings {
-        self.settings
-            .get(id)
-            .cloned()
-            .unwrap_or_else(|| ShopSettings::defaults_for(id))
+        self.settings.get(id).cloned().unwrap_or_else(|| {
+            let mut settings = ShopSettings::defaults_for(id);
+            // A BigCommerce shop run with the defaults reads its carts from the in-memory
+            // store API, which does not look at the hash.
+            settings.bigcommerce_store_hash = StoreHash::parse("local").ok();
+            settings
+        })
     }
 
     pub fn secret_of(&self, id: &ShopId) -> Option<Secret> {

@@ -1,7 +1,8 @@
 //! The webhook function: verify, normalise, one conditional write, answer fast.
 //!
 //! `POST /webhooks/{shop}/{platform}` → 200 accepted or duplicate, 401 bad signature
-//! (nothing stored), 400 malformed, 404 unknown shop or platform, 413 too large, 500 when
+//! (nothing stored), 400 malformed, 404 unknown shop or platform, 413 too large, 502 when a
+//! store API (BigCommerce) answered something unreadable, 500 when
 //! the store failed (so the platform delivers again).
 
 use cartback_core::attribution::conversion_metrics;
@@ -14,7 +15,7 @@ use cartback_core::lifecycle::{
 use cartback_core::metrics::Emf;
 pub use cartback_core::metrics::Metrics;
 use cartback_core::ports::{
-    CartStore, PortError, Put, ShopDirectory, WebhookSecrets, WriteOutcome,
+    CartStore, NoStoreApi, PortError, Put, ShopDirectory, StoreApi, WebhookSecrets, WriteOutcome,
 };
 use cartback_core::shop::Shop;
 use cartback_core::time::Clock;
@@ -26,13 +27,15 @@ use serde::Serialize;
 const WRITE_ATTEMPTS: usize = 5;
 
 /// What the handler needs; generic so tests and the local runtime use in-memory ports.
-pub struct WebhookDeps<S, D, K, C> {
+pub struct WebhookDeps<S, D, K, C, A = NoStoreApi> {
     pub store: S,
     pub shops: D,
     pub secrets: K,
     pub clock: C,
     /// Where conversion metrics go (stdout in Lambda).
     pub metrics: Metrics,
+    /// The stores' APIs, for BigCommerce webhooks (which carry only ids).
+    pub store_api: A,
 }
 
 /// A webhook as it arrived: path parameters, headers and the raw body.
@@ -63,6 +66,8 @@ pub enum Accepted {
     AlreadyConverted { cart: CartId },
     /// A topic we accept but do not act on.
     Ignored { topic: String },
+    /// The store's API says the cart (or its order) does not exist (any more): nothing stored.
+    NotFound { cart: CartId },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -75,6 +80,9 @@ pub enum Refused {
     Webhook(#[from] WebhookError),
     #[error("temporarily unavailable, please retry")]
     Unavailable,
+    /// The store's API answered something we cannot read (a 502: not the sender's fault).
+    #[error("the store's API answered something unexpected")]
+    StoreApi,
 }
 
 impl Refused {
@@ -85,6 +93,7 @@ impl Refused {
             Self::Webhook(WebhookError::Malformed(_)) => 400,
             Self::Webhook(WebhookError::TooLarge) => 413,
             Self::Unavailable => 500,
+            Self::StoreApi => 502,
         }
     }
 }
@@ -117,15 +126,16 @@ fn unavailable(error: PortError) -> Refused {
 
 /// Handles one webhook.
 #[tracing::instrument(skip_all, fields(shop = %request.shop, platform = %request.platform))]
-pub async fn handle<S, D, K, C>(
+pub async fn handle<S, D, K, C, A>(
     request: &WebhookRequest,
-    deps: &WebhookDeps<S, D, K, C>,
+    deps: &WebhookDeps<S, D, K, C, A>,
 ) -> WebhookReply
 where
     S: CartStore,
     D: ShopDirectory,
     K: WebhookSecrets,
     C: Clock,
+    A: StoreApi,
 {
     let reply = WebhookReply(process(request, deps).await);
     match &reply.0 {
@@ -159,18 +169,20 @@ fn outcome_name(accepted: &Accepted) -> &'static str {
         Accepted::Stale { .. } => "stale",
         Accepted::AlreadyConverted { .. } => "already_converted",
         Accepted::Ignored { .. } => "ignored",
+        Accepted::NotFound { .. } => "not_found",
     }
 }
 
-async fn process<S, D, K, C>(
+async fn process<S, D, K, C, A>(
     request: &WebhookRequest,
-    deps: &WebhookDeps<S, D, K, C>,
+    deps: &WebhookDeps<S, D, K, C, A>,
 ) -> Result<Accepted, Refused>
 where
     S: CartStore,
     D: ShopDirectory,
     K: WebhookSecrets,
     C: Clock,
+    A: StoreApi,
 {
     let shop_id = ShopId::parse(request.shop.as_str()).map_err(|_| Refused::UnknownShop)?;
     let platform = Platform::parse(&request.platform).ok_or(Refused::UnknownPlatform)?;
@@ -192,7 +204,7 @@ where
             tracing::warn!("shop has no webhook secret configured");
             Refused::UnknownShop
         })?;
-    let parsed = parse_webhook(
+    let mut parsed = parse_webhook(
         platform,
         &request.headers,
         &request.body,
@@ -200,6 +212,20 @@ where
         deps.clock.now(),
     )?;
     tracing::info!(topic = %parsed.topic, "webhook verified");
+    if let Some(fetch) = parsed.fetch.clone() {
+        // A redelivery costs no API call.
+        if already_delivered(&parsed, &shop_id, &deps.store).await? {
+            return Ok(Accepted::Duplicate);
+        }
+        match fetched_event(&fetch, &shop, deps).await? {
+            Some(event) => parsed.event = Some(event),
+            None => {
+                return Ok(Accepted::NotFound {
+                    cart: fetch.cart().clone(),
+                });
+            }
+        }
+    }
     // Checked first, and again after a conflict (a concurrent delivery of the same id).
     for _ in 0..WRITE_ATTEMPTS {
         if already_delivered(&parsed, &shop_id, &deps.store).await? {
@@ -211,6 +237,42 @@ where
     }
     tracing::error!("gave up after repeated write conflicts");
     Err(Refused::Unavailable)
+}
+
+/// Reads what a BigCommerce webhook names from the shop's store API and parses it. `None`:
+/// the store says it does not exist (logged; the webhook gets a 200 and nothing is stored).
+async fn fetched_event<S, D, K, C, A>(
+    fetch: &cartback_core::bigcommerce::Fetch,
+    shop: &Shop,
+    deps: &WebhookDeps<S, D, K, C, A>,
+) -> Result<Option<CartEvent>, Refused>
+where
+    A: StoreApi,
+{
+    let log_id = log_hash(&[shop.id.as_str(), fetch.cart().as_str()]);
+    let Some(store) = &shop.settings.bigcommerce_store_hash else {
+        // Answered 5xx so BigCommerce delivers it again once the shop is set up.
+        tracing::error!(cart = %log_id, "BigCommerce webhook for a shop without bigcommerce_store_hash; asking the platform to retry");
+        return Err(Refused::Unavailable);
+    };
+    let body = match deps.store_api.bigcommerce(&shop.id, store, fetch).await {
+        Ok(Some(body)) => body,
+        Ok(None) => {
+            tracing::info!(cart = %log_id, "the store API has no such cart or order (404); nothing stored");
+            return Ok(None);
+        }
+        Err(error) => {
+            tracing::error!(cart = %log_id, service = error.service, error = %error.message, retryable = error.retryable, "store API failed; asking the platform to retry");
+            return Err(Refused::Unavailable);
+        }
+    };
+    match fetch.event(&body) {
+        Ok(event) => Ok(Some(event)),
+        Err(error) => {
+            tracing::error!(cart = %log_id, error = %error, "store API answer not understood");
+            Err(Refused::StoreApi)
+        }
+    }
 }
 
 async fn already_delivered<S: CartStore>(
@@ -241,10 +303,10 @@ fn delivery_put(parsed: &ParsedWebhook, shop: &Shop, now: jiff::Timestamp) -> Op
 }
 
 /// Reads, applies the event (pure), writes everything in one conditional write.
-async fn attempt<S, D, K, C>(
+async fn attempt<S, D, K, C, A>(
     parsed: &ParsedWebhook,
     shop: &Shop,
-    deps: &WebhookDeps<S, D, K, C>,
+    deps: &WebhookDeps<S, D, K, C, A>,
 ) -> Result<Attempt, PortError>
 where
     S: CartStore,
@@ -341,12 +403,12 @@ where
     })
 }
 
-async fn conversion_puts<S, D, K, C>(
+async fn conversion_puts<S, D, K, C, A>(
     conversion: &Conversion,
     shop: &Shop,
     platform: Platform,
     now: jiff::Timestamp,
-    deps: &WebhookDeps<S, D, K, C>,
+    deps: &WebhookDeps<S, D, K, C, A>,
     puts: &mut Vec<Put>,
 ) -> Result<(Accepted, Vec<Emf>), PortError>
 where
@@ -447,15 +509,16 @@ pub fn from_http(request: &Request) -> WebhookRequest {
 }
 
 /// The Lambda entry point's logic: HTTP in, HTTP out.
-pub async fn handle_http<S, D, K, C>(
+pub async fn handle_http<S, D, K, C, A>(
     request: Request,
-    deps: &WebhookDeps<S, D, K, C>,
+    deps: &WebhookDeps<S, D, K, C, A>,
 ) -> Result<Response<Body>, lambda_http::http::Error>
 where
     S: CartStore,
     D: ShopDirectory,
     K: WebhookSecrets,
     C: Clock,
+    A: StoreApi,
 {
     let reply = handle(&from_http(&request), deps).await;
     Response::builder()

@@ -1,6 +1,9 @@
 //! Lambda wiring for the webhook function: config and AWS clients once, then serve.
 
-use cartback_aws::{AwsConfig, DynamoCartStore, DynamoShopDirectory, SsmWebhookSecrets};
+use cartback_aws::{
+    AwsConfig, BigCommerceHttpApi, DynamoCartStore, DynamoShopDirectory, SsmApiTokens,
+    SsmWebhookSecrets,
+};
 use cartback_core::time::SystemClock;
 use cartback_webhook::{Metrics, WebhookDeps, handle_http};
 use lambda_http::{Error, Request, run, service_fn};
@@ -17,6 +20,8 @@ async fn main() -> Result<(), Error> {
         clock: SystemClock,
         // EMF lines on stdout: CloudWatch Logs turns them into metrics.
         metrics: Metrics::Stdout,
+        // BigCommerce carts: the HTTPS client is built on the first such webhook, not here.
+        store_api: BigCommerceHttpApi::new(SsmApiTokens::new(&sdk, &config.secrets_prefix)),
     };
     let deps = &deps;
     run(service_fn(move |request: Request| async move {

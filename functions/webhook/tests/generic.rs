@@ -37,6 +37,7 @@ impl Harness {
                 secrets: shops,
                 clock: VirtualClock::new(now()),
                 metrics: cartback_core::metrics::Metrics::memory(),
+                store_api: cartback_core::ports::NoStoreApi,
             },
             store,
         }

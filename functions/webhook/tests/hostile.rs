@@ -68,6 +68,7 @@ impl Harness {
                 secrets: shops,
                 clock: VirtualClock::new("2026-11-02T08:30:00Z".parse().expect("time")),
                 metrics: cartback_core::metrics::Metrics::memory(),
+                store_api: cartback_core::ports::NoStoreApi,
             },
             store,
         }

@@ -88,6 +88,7 @@ fn deps_on<S: CartStore>(store: S) -> WebhookDeps<S, LocalShops, LocalShops, Vir
         // Half an hour after the first checkout: every fixture's time has passed.
         clock: VirtualClock::new(ts("2026-11-02T08:30:00Z")),
         metrics: cartback_webhook::Metrics::memory(),
+        store_api: cartback_core::ports::NoStoreApi,
     }
 }
 

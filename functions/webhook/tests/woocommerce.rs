@@ -59,6 +59,7 @@ impl Harness {
                 secrets: shops,
                 clock: VirtualClock::new(ts("2026-11-02T08:02:00Z")),
                 metrics: cartback_core::metrics::Metrics::memory(),
+                store_api: cartback_core::ports::NoStoreApi,
             },
             store,
         }
