@@ -147,6 +147,7 @@ impl World {
                 secrets: shops.clone(),
                 clock: clock.clone(),
                 metrics: metrics.clone(),
+                store_api: cartback_core::ports::NoStoreApi,
             },
             planner: PlannerDeps {
                 schedules: schedules.clone(),
