@@ -5,6 +5,7 @@ pub mod attribution;
 pub mod cart;
 pub mod contact;
 pub mod decide;
+pub mod erase;
 pub mod experiment;
 pub mod explain;
 pub mod format;
