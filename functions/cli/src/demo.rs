@@ -363,6 +363,12 @@ pub async fn run() -> Result<(), String> {
                     format!("cart {} already bought", short(cart.as_str()))
                 }
                 Ok(Accepted::Ignored { topic }) => format!("topic {topic} not used"),
+                Ok(Accepted::Erased) => "the person was erased: nothing stored".into(),
+                Ok(Accepted::PersonErased { carts }) => format!("person erased ({carts} carts)"),
+                Ok(Accepted::ShopErased { items }) => format!("shop erased ({items} items)"),
+                Ok(Accepted::DataRequested { carts, .. }) => {
+                    format!("data request ({carts} carts): run `cartback export`")
+                }
                 Err(e) => format!("refused: {e}"),
             };
             say!("{}  ←  {topic:<17} {what}", time(input.at));
