@@ -440,7 +440,7 @@ mod tests {
         let t = tombstone(None, &shop(), &key, at("2026-02-01T00:00:00Z")).unwrap();
         let now = at("2026-03-01T00:00:00Z");
         let sent = crate::lifecycle::contact_sent(Some(&t), &shop(), &key, now);
-        assert_eq!(sent.expires_at, 0);
+        assert_eq!(sent, t, "a tombstone records no sends");
         assert_eq!(
             crate::lifecycle::contact_ordered(Some(&t), &shop(), &key, now),
             None

@@ -440,6 +440,10 @@ pub fn contact_sent(
     let mut record = existing
         .cloned()
         .unwrap_or_else(|| ContactRecord::new(shop, key));
+    // A tombstone keeps nothing but the erasure (no message reaches an erased person).
+    if record.is_erased() {
+        return record;
+    }
     let horizon = at.checked_sub(SEND_MEMORY).unwrap_or(at).as_millisecond();
     record.recent_sends.retain(|ms| *ms > horizon);
     record.recent_sends.push(at.as_millisecond());
