@@ -255,3 +255,41 @@ async fn an_erased_person_leaves_no_address_in_any_item_and_no_schedule_while_ot
         .await
         .expect("no personal data in logs, schedules or metrics");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shop_redact_leaves_the_shop_only_its_settings_and_no_schedule() {
+    let env = TestEnv::start(at("2026-11-02T08:00:30Z"), SHOP, SECRET)
+        .await
+        .expect("test env");
+    for (body, id) in [
+        (CHECKOUT.to_owned(), "wh-ada-email"),
+        (PHONE_ONLY.to_owned(), "wh-ada-phone"),
+        (bobs_checkout(), "wh-bob"),
+    ] {
+        let (status, reply) = post(&env, "checkouts/create", &body, id).await;
+        assert_eq!(status, 200, "{reply}");
+    }
+    env.drain_stream().await.expect("the planner runs");
+    assert_eq!(env.schedules().await.expect("schedules").len(), 3);
+    let shop_redact = include_str!("../../functions/core/tests/fixtures/shopify/shop_redact.json");
+
+    let (status, reply) = post(&env, "shop/redact", shop_redact, "wh-shop-redact").await;
+    assert_eq!(status, 200, "{reply}");
+    assert!(reply.contains("shop_erased"), "{reply}");
+    env.drain_stream().await.expect("the planner runs");
+
+    assert!(env.schedules().await.expect("schedules").is_empty());
+    let items = all_items(&env).await;
+    // Left: the settings, and the redact webhook's own delivery id (written after the
+    // erasure, so a redelivery is answered as a duplicate; 7 days, no personal data).
+    let of_shop: Vec<&String> = items
+        .iter()
+        .filter(|i| i.contains(&format!("SHOP#{SHOP}")))
+        .filter(|i| !i.contains("CONFIG") && !i.contains("DELIVERY#wh-shop-redact"))
+        .collect();
+    assert!(of_shop.is_empty(), "only the settings: {of_shop:?}");
+    assert!(items.iter().any(|i| i.contains("CONFIG")));
+    for needle in [ADA_EMAIL, ADA_PHONE, BOB_EMAIL] {
+        assert!(!items.iter().any(|i| i.contains(needle)), "{needle} left");
+    }
+}

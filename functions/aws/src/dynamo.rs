@@ -190,8 +190,8 @@ impl DynamoCartStore {
 }
 
 impl DynamoCartStore {
-    /// Reads the shop's partition page by page (`sk` beginning with `prefix`), handing each
-    /// page's items to `each`; only `ProjectionExpression` attributes when `keys_only`.
+    /// Reads the shop's partition page by page (`sk` beginning with `prefix`; all of it for
+    /// an empty prefix), handing each page's items to `each`; only the keys when `keys_only`.
     async fn each_page<F>(
         &self,
         shop: &ShopId,
@@ -208,11 +208,17 @@ impl DynamoCartStore {
                 .client
                 .query()
                 .table_name(&self.table)
-                .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
                 .expression_attribute_values(":pk", s(keys::shop_pk(shop)))
-                .expression_attribute_values(":prefix", s(prefix))
                 .consistent_read(true)
                 .set_exclusive_start_key(start.take());
+            // A key condition cannot hold an empty string: no prefix, the whole partition.
+            query = if prefix.is_empty() {
+                query.key_condition_expression("pk = :pk")
+            } else {
+                query
+                    .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                    .expression_attribute_values(":prefix", s(prefix))
+            };
             if keys_only {
                 query = query.projection_expression("pk, sk");
             }
