@@ -175,6 +175,10 @@ where
     S: CartStore + PersonalData,
     Q: Schedules,
 {
+    if keys.is_empty() {
+        // Nobody to find (a request naming no usable email or phone): nothing to read.
+        return Ok(Erasure::default());
+    }
     let carts = store
         .carts_where(shop, |cart| belongs_to(cart, keys))
         .await?;
@@ -305,9 +309,13 @@ pub async fn export_person<S>(
 where
     S: CartStore + PersonalData,
 {
-    let mut carts = store
-        .carts_where(shop, |cart| belongs_to(cart, keys))
-        .await?;
+    let mut carts = if keys.is_empty() {
+        Vec::new()
+    } else {
+        store
+            .carts_where(shop, |cart| belongs_to(cart, keys))
+            .await?
+    };
     carts.sort_by_key(|c| c.last_activity_at);
     let mut contacts = Vec::new();
     for key in keys {

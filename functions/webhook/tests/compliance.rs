@@ -327,3 +327,19 @@ async fn customers_data_request_with_a_bad_hmac_is_401() {
 
     assert_eq!(status, 401);
 }
+
+#[tokio::test]
+async fn customers_redact_naming_no_usable_email_or_phone_is_200_and_erases_nobody() {
+    let (store, deps) = with_two_carts().await;
+    let mut body: Value = serde_json::from_str(CUSTOMERS_REDACT).expect("JSON");
+    body["customer"]["email"] = Value::Null;
+    body["customer"]["phone"] = json!("555-625-1199");
+    let body = body.to_string();
+    let event = shopify_event("customers/redact", &body, "redact-nobody", None);
+
+    let (status, reply) = post(&deps, &event).await;
+
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply, json!({ "result": "person_erased", "carts": 0 }));
+    assert_eq!(store.carts().len(), 2);
+}
