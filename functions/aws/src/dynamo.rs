@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put as DynamoPut, TransactWriteItem};
 use cartback_core::cart::{CartRecord, ContactRecord, Versioned};
 use cartback_core::ids::{CartId, ContactKey, DeliveryId, ShopId};
-use cartback_core::ports::{CartStore, PortError, Put, ShopDirectory, WriteOutcome};
+use cartback_core::ports::{CartStore, PersonalData, PortError, Put, ShopDirectory, WriteOutcome};
 use cartback_core::shop::{Shop, ShopSettings};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -186,6 +186,114 @@ impl DynamoCartStore {
                 _ => return Ok(carts),
             }
         }
+    }
+}
+
+impl DynamoCartStore {
+    /// Reads the shop's partition page by page (`sk` beginning with `prefix`; all of it for
+    /// an empty prefix), handing each page's items to `each`; only the keys when `keys_only`.
+    async fn each_page<F>(
+        &self,
+        shop: &ShopId,
+        prefix: &str,
+        keys_only: bool,
+        mut each: F,
+    ) -> Result<(), PortError>
+    where
+        F: FnMut(&[Item]) -> Result<(), PortError>,
+    {
+        let mut start: Option<Item> = None;
+        loop {
+            let mut query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .expression_attribute_values(":pk", s(keys::shop_pk(shop)))
+                .consistent_read(true)
+                .set_exclusive_start_key(start.take());
+            // A key condition cannot hold an empty string: no prefix, the whole partition.
+            query = if prefix.is_empty() {
+                query.key_condition_expression("pk = :pk")
+            } else {
+                query
+                    .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
+                    .expression_attribute_values(":prefix", s(prefix))
+            };
+            if keys_only {
+                query = query.projection_expression("pk, sk");
+            }
+            let output = query
+                .send()
+                .await
+                .map_err(|e| port_error(SERVICE, "Query", &e))?;
+            each(output.items())?;
+            match output.last_evaluated_key() {
+                Some(key) if !key.is_empty() => start = Some(key.clone()),
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    async fn delete_item(&self, pk: String, sk: String) -> Result<(), PortError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", s(pk))
+            .key("sk", s(sk))
+            .send()
+            .await
+            .map_err(|e| port_error(SERVICE, "DeleteItem", &e))?;
+        Ok(())
+    }
+}
+
+/// Erasure and export. A person's carts are found by reading the shop's cart items page by
+/// page and keeping those the pure predicate selects (`core::erase::belongs_to`): a cart
+/// filed under the email key is found by the phone too, which neither the `gsi1` index (one
+/// key per cart) nor a filter expression on the stored `contact` attribute would do.
+impl PersonalData for DynamoCartStore {
+    async fn carts_where<F>(&self, shop: &ShopId, keep: F) -> Result<Vec<CartRecord>, PortError>
+    where
+        F: Fn(&CartRecord) -> bool + Send + Sync,
+    {
+        let mut carts = Vec::new();
+        self.each_page(shop, keys::CART_SK_PREFIX, false, |items| {
+            for item in items {
+                let cart: Versioned<CartRecord> = from_item(item.clone())?;
+                if keep(&cart.value) {
+                    carts.push(cart.value);
+                }
+            }
+            Ok(())
+        })
+        .await?;
+        Ok(carts)
+    }
+
+    /// Deleting a cart that is already gone succeeds (DeleteItem without a condition).
+    async fn delete_cart(&self, shop: &ShopId, cart: &CartId) -> Result<(), PortError> {
+        self.delete_item(keys::shop_pk(shop), keys::cart_sk(cart))
+            .await
+    }
+
+    async fn delete_shop_items(
+        &self,
+        shop: &ShopId,
+        erase: fn(&str) -> bool,
+    ) -> Result<usize, PortError> {
+        let mut doomed = Vec::new();
+        self.each_page(shop, "", true, |items| {
+            doomed.extend(items.iter().filter_map(|item| match item.get("sk") {
+                Some(AttributeValue::S(sk)) if erase(sk) => Some(sk.clone()),
+                _ => None,
+            }));
+            Ok(())
+        })
+        .await?;
+        for sk in &doomed {
+            self.delete_item(keys::shop_pk(shop), sk.clone()).await?;
+        }
+        Ok(doomed.len())
     }
 }
 

@@ -40,6 +40,20 @@ impl SchedulerSchedules {
     pub fn from_client(client: Client, target: SchedulerTarget) -> Self {
         Self { client, target }
     }
+
+    /// Schedules of `group` for tools that only delete (`cartback erase`): `create` would
+    /// fail, having no sender or role to target.
+    pub fn deleting_only(sdk: &aws_config::SdkConfig, group: &str) -> Self {
+        Self::new(
+            sdk,
+            SchedulerTarget {
+                group: group.to_owned(),
+                sender_arn: String::new(),
+                role_arn: String::new(),
+                dlq_arn: None,
+            },
+        )
+    }
 }
 
 fn build_error(error: impl std::fmt::Display) -> PortError {

@@ -364,6 +364,12 @@ pub async fn run() -> Result<(), String> {
                 }
                 Ok(Accepted::Ignored { topic }) => format!("topic {topic} not used"),
                 Ok(Accepted::NotFound { cart }) => format!("cart {cart} no longer in the store"),
+                Ok(Accepted::Erased) => "the person was erased: nothing stored".into(),
+                Ok(Accepted::PersonErased { carts }) => format!("person erased ({carts} carts)"),
+                Ok(Accepted::ShopErased { items }) => format!("shop erased ({items} items)"),
+                Ok(Accepted::DataRequested { carts, .. }) => {
+                    format!("data request ({carts} carts): run `cartback export`")
+                }
                 Err(e) => format!("refused: {e}"),
             };
             say!("{}  ←  {topic:<17} {what}", time(input.at));

@@ -7,6 +7,7 @@ mod demo;
 mod dev;
 mod explain;
 mod invariants;
+mod privacy;
 mod render;
 mod report;
 mod shop;
@@ -116,6 +117,23 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Forget a person in a shop: delete their carts and the carts' pending schedules, and
+    /// leave only a hashed tombstone (suppressed on every channel, never expiring) so they
+    /// get nothing if they come back. Prints what was done (ids and counts); idempotent:
+    /// after a failure, run it again.
+    Erase {
+        #[command(flatten)]
+        person: PersonArgs,
+        /// The EventBridge Scheduler group (default: $CARTBACK_SCHEDULE_GROUP, else `cartback`).
+        #[arg(long)]
+        schedule_group: Option<String>,
+    },
+    /// Print, as JSON, everything stored about a person in a shop: their carts, their contact
+    /// items and the messages sent to them.
+    Export {
+        #[command(flatten)]
+        person: PersonArgs,
+    },
     /// What the messages add for one shop: carts, conversions, conversion rate, revenue and
     /// recovered orders for the holdout, the treatment and each variant of each split step,
     /// and the lift of the treatment over the holdout with its 95 % confidence interval.
@@ -169,6 +187,36 @@ enum Command {
         #[arg(long)]
         logs: bool,
     },
+}
+
+/// The person of `erase` and `export`, on the deployed table.
+#[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("person").required(true).args(["email", "phone"])))]
+struct PersonArgs {
+    /// The shop's id, as in its webhook URL.
+    #[arg(long)]
+    shop: String,
+    /// The person's email address.
+    #[arg(long)]
+    email: Option<String>,
+    /// The person's phone number, with its country code (+358…).
+    #[arg(long)]
+    phone: Option<String>,
+    /// The DynamoDB table (default: $CARTBACK_TABLE; AWS credentials, region and
+    /// `AWS_ENDPOINT_URL` from the environment).
+    #[arg(long)]
+    table: Option<String>,
+}
+
+impl PersonArgs {
+    fn target(self) -> Result<privacy::Target, String> {
+        privacy::target(
+            &self.shop,
+            self.email.as_deref(),
+            self.phone.as_deref(),
+            self.table,
+        )
+    }
 }
 
 #[derive(Subcommand)]
@@ -257,6 +305,19 @@ fn main() -> ExitCode {
             at,
             json,
         } => runtime.block_on(explain_command(&shop, &cart, local, table, port, at, json)),
+        Command::Erase {
+            person,
+            schedule_group,
+        } => person.target().and_then(|target| {
+            runtime
+                .block_on(privacy::erase(&target, schedule_group))
+                .and_then(print_line)
+        }),
+        Command::Export { person } => person.target().and_then(|target| {
+            runtime
+                .block_on(privacy::export(&target))
+                .and_then(print_line)
+        }),
         Command::Report {
             events,
             shops,
@@ -311,6 +372,10 @@ fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+fn print_line(line: String) -> Result<(), String> {
+    writeln!(std::io::stdout().lock(), "{line}").map_err(|e| format!("writing output: {e}"))
 }
 
 async fn simulate_command(

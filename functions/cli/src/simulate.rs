@@ -51,6 +51,12 @@ pub enum InputEvent {
         step: Option<u32>,
         channel: Channel,
     },
+    /// The person is erased, as `cartback erase` does: every cart of theirs in the shop is
+    /// reported stopped (`erased`) and gets nothing after.
+    Erase {
+        shop: ShopId,
+        subject: cartback_core::erase::Subject,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -99,6 +105,51 @@ struct RecipientLine {
     channel: Option<Channel>,
 }
 
+/// `{"at", "shop", "event": "erase", "email" | "phone"}`: erase a person (admin action).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EraseLine {
+    at: Timestamp,
+    shop: ShopId,
+    #[allow(dead_code, reason = "always \"erase\": it selected this shape")]
+    event: String,
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    phone: Option<String>,
+}
+
+fn erase_line(value: Value) -> Result<(Timestamp, InputEvent), String> {
+    let e: EraseLine = serde_json::from_value(value)
+        .map_err(|e| format!("erase event: {e} (expected at, shop, event, email or phone)"))?;
+    let subject = cartback_core::erase::Subject {
+        email: e
+            .email
+            .map(|raw| {
+                cartback_core::contact::Email::parse(&raw)
+                    .map_err(|err| format!("erase event: email: {err}"))
+            })
+            .transpose()?,
+        phone: e
+            .phone
+            .map(|raw| {
+                cartback_core::contact::Phone::parse(&raw, None)
+                    .map_err(|err| format!("erase event: phone: {err}"))
+            })
+            .transpose()?,
+    };
+    if subject.is_empty() {
+        return Err("erase event: give email or phone".to_owned());
+    }
+    Ok((
+        e.at,
+        InputEvent::Erase {
+            shop: e.shop,
+            subject,
+        },
+    ))
+}
+
 /// Parses the events file; every error names the line.
 pub fn parse_events(file: &str, source: &str) -> Result<Vec<InputLine>, InputError> {
     let mut lines = Vec::new();
@@ -115,7 +166,10 @@ pub fn parse_events(file: &str, source: &str) -> Result<Vec<InputLine>, InputErr
         }
         let value: Value =
             serde_json::from_str(text).map_err(|e| error(format!("not JSON: {e}")))?;
-        let parsed = if value.get("event").is_some() {
+        let parsed = if value.get("event").and_then(Value::as_str) == Some("erase") {
+            let (at, event) = erase_line(value).map_err(error)?;
+            InputLine { line, at, event }
+        } else if value.get("event").is_some() {
             let r: RecipientLine = serde_json::from_value(value).map_err(|e| {
                 error(format!(
                     "recipient event: {e} (expected at, shop, event, cart, step)"
@@ -129,7 +183,7 @@ pub fn parse_events(file: &str, source: &str) -> Result<Vec<InputLine>, InputErr
                 "unsubscribe" => RecipientKind::Unsubscribe,
                 other => {
                     return Err(error(format!(
-                        "unknown event `{other}`: use open, click, bounce, complaint or unsubscribe"
+                        "unknown event `{other}`: use open, click, bounce, complaint, unsubscribe or erase"
                     )));
                 }
             };
@@ -319,7 +373,7 @@ pub fn with_sequence(
         .iter()
         .map(|l| match &l.event {
             InputEvent::Webhook { shop, .. } => shop.clone(),
-            InputEvent::Recipient { shop, .. } => shop.to_string(),
+            InputEvent::Recipient { shop, .. } | InputEvent::Erase { shop, .. } => shop.to_string(),
         })
         .collect();
     for id in ids {
@@ -470,6 +524,7 @@ fn event_cart(event: &cartback_core::cart::CartEvent) -> Option<&CartId> {
     match event {
         cartback_core::cart::CartEvent::Activity(activity) => Some(&activity.cart),
         cartback_core::cart::CartEvent::Conversion(conversion) => conversion.cart.as_ref(),
+        cartback_core::cart::CartEvent::Privacy(_) => None,
     }
 }
 
@@ -701,6 +756,15 @@ pub async fn run_with_faults(
                     .await
                     .map_err(|e| runtime_error(input.line, &e))?;
                 progress(Progress::Recipient { input });
+            }
+            InputEvent::Erase { shop, subject } => {
+                let reports = stack
+                    .erase(shop, &subject.keys())
+                    .await
+                    .map_err(|e| runtime_error(input.line, &e))?;
+                for report in &reports {
+                    progress(Progress::Decision(report));
+                }
             }
         }
     }

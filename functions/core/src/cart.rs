@@ -148,6 +148,8 @@ impl Conversion {
 pub enum CartEvent {
     Activity(CartActivity),
     Conversion(Conversion),
+    /// A data protection request (Shopify's mandatory compliance webhooks).
+    Privacy(crate::erase::PrivacyRequest),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -301,6 +303,9 @@ pub enum SuppressionReason {
     Unsubscribed,
     Bounced,
     Complained,
+    /// The person was erased (`cartback erase`, Shopify `customers/redact`): the contact
+    /// item is only this tombstone, on every channel, and never expires (`core::erase`).
+    Erased,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -336,7 +341,14 @@ pub struct ContactRecord {
     pub recent_sends: Vec<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latest_cart: Option<LatestCart>,
+    /// DynamoDB TTL (epoch seconds); 0 = never expires, written without the attribute (an
+    /// erasure tombstone).
+    #[serde(default, skip_serializing_if = "never_expires")]
     pub expires_at: i64,
+}
+
+fn never_expires(expires_at: &i64) -> bool {
+    *expires_at == 0
 }
 
 impl ContactRecord {
@@ -351,6 +363,14 @@ impl ContactRecord {
             latest_cart: None,
             expires_at: 0,
         }
+    }
+
+    /// An erasure tombstone: the person asked to be forgotten and stays out for good.
+    pub fn is_erased(&self) -> bool {
+        [self.email_suppressed, self.sms_suppressed]
+            .iter()
+            .flatten()
+            .any(|s| s.reason == SuppressionReason::Erased)
     }
 
     pub fn suppression(&self, channel: crate::sequence::Channel) -> Option<Suppression> {
@@ -372,6 +392,16 @@ pub struct Person {
     pub latest_cart: Option<LatestCart>,
     /// The SMS service says the number opted out (checked before each SMS).
     pub sms_opted_out: bool,
+}
+
+impl Person {
+    /// Whether any of the person's keys carries an erasure tombstone.
+    pub fn is_erased(&self) -> bool {
+        [self.email_suppressed, self.sms_suppressed]
+            .iter()
+            .flatten()
+            .any(|s| s.reason == SuppressionReason::Erased)
+    }
 }
 
 impl Person {

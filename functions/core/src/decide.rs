@@ -43,6 +43,9 @@ pub enum StopReason {
     /// The cart fell in the shop's holdout group: it gets no messages, so its conversions
     /// show what would have happened without them.
     Holdout,
+    /// The person was erased (`core::erase`): their carts are deleted, and one that
+    /// reappears gets nothing.
+    Erased,
 }
 
 impl StopReason {
@@ -62,6 +65,7 @@ impl StopReason {
             Self::Bounced => "bounced",
             Self::Complained => "complained",
             Self::Holdout => "holdout",
+            Self::Erased => "erased",
         }
     }
 
@@ -231,6 +235,7 @@ fn suppression_stop(suppression: Suppression) -> StopReason {
         SuppressionReason::Unsubscribed => StopReason::Unsubscribed,
         SuppressionReason::Bounced => StopReason::Bounced,
         SuppressionReason::Complained => StopReason::Complained,
+        SuppressionReason::Erased => StopReason::Erased,
     }
 }
 
@@ -330,6 +335,9 @@ pub fn decide(s: &Situation<'_>) -> Decision {
     let stop = |reason| Decision::Stop { reason };
     if cart.status == CartStatus::Converted {
         return stop(StopReason::Purchased);
+    }
+    if s.person.is_erased() {
+        return stop(StopReason::Erased);
     }
     if s.person
         .last_order_at

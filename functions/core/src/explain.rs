@@ -224,7 +224,10 @@ pub fn explain_missing(shop: &str, cart: &str, now: Timestamp) -> Explanation {
 fn is_suppression(reason: StopReason) -> bool {
     matches!(
         reason,
-        StopReason::Unsubscribed | StopReason::Bounced | StopReason::Complained
+        StopReason::Unsubscribed
+            | StopReason::Bounced
+            | StopReason::Complained
+            | StopReason::Erased
     )
 }
 
@@ -264,6 +267,7 @@ fn suppressions(person: &Person) -> Vec<Suppressed> {
             crate::cart::SuppressionReason::Unsubscribed => "unsubscribed",
             crate::cart::SuppressionReason::Bounced => "bounced",
             crate::cart::SuppressionReason::Complained => "complained",
+            crate::cart::SuppressionReason::Erased => "erased",
         },
         at: s.at,
     };
@@ -560,6 +564,7 @@ fn summary(
                 Some(StopReason::Unsubscribed) => "the person unsubscribed",
                 Some(StopReason::Bounced) => "an earlier message bounced hard",
                 Some(StopReason::Complained) => "the person marked a message as spam",
+                Some(StopReason::Erased) => "the person's data was erased at their request",
                 _ => "the person cannot be reached",
             },
         ),

@@ -6,6 +6,7 @@ pub mod bigcommerce;
 pub mod cart;
 pub mod contact;
 pub mod decide;
+pub mod erase;
 pub mod experiment;
 pub mod explain;
 pub mod format;

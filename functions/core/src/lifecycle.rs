@@ -25,6 +25,13 @@ pub fn expiry(from: Timestamp, keep: SignedDuration) -> i64 {
     from.checked_add(keep).unwrap_or(from).as_second()
 }
 
+/// Keeps a person's item at least until `until`; an erasure tombstone never expires.
+fn keep_contact_until(record: &mut ContactRecord, until: i64) {
+    if !record.is_erased() {
+        record.expires_at = record.expires_at.max(until);
+    }
+}
+
 /// Sets when the cart's item expires: `keep` after its last activity or its purchase,
 /// whichever is later.
 pub fn retain(record: &mut CartRecord, keep: SignedDuration) {
@@ -181,9 +188,10 @@ pub fn contact_ordered(
     key: &ContactKey,
     at: Timestamp,
 ) -> Option<ContactRecord> {
-    if existing
-        .and_then(|c| c.last_order_at)
-        .is_some_and(|known| known >= at)
+    if existing.is_some_and(ContactRecord::is_erased)
+        || existing
+            .and_then(|c| c.last_order_at)
+            .is_some_and(|known| known >= at)
     {
         return None;
     }
@@ -191,7 +199,7 @@ pub fn contact_ordered(
         .cloned()
         .unwrap_or_else(|| ContactRecord::new(shop, key));
     record.last_order_at = Some(at);
-    record.expires_at = record.expires_at.max(expiry(at, CONTACT_RETENTION));
+    keep_contact_until(&mut record, expiry(at, CONTACT_RETENTION));
     Some(record)
 }
 
@@ -216,7 +224,7 @@ pub fn contact_suppressed(
         Channel::Email => record.email_suppressed = suppression,
         Channel::Sms => record.sms_suppressed = suppression,
     }
-    record.expires_at = record.expires_at.max(expiry(at, CONTACT_RETENTION));
+    keep_contact_until(&mut record, expiry(at, CONTACT_RETENTION));
     Some(record)
 }
 
@@ -459,10 +467,14 @@ pub fn contact_sent(
     let mut record = existing
         .cloned()
         .unwrap_or_else(|| ContactRecord::new(shop, key));
+    // A tombstone keeps nothing but the erasure (no message reaches an erased person).
+    if record.is_erased() {
+        return record;
+    }
     let horizon = at.checked_sub(SEND_MEMORY).unwrap_or(at).as_millisecond();
     record.recent_sends.retain(|ms| *ms > horizon);
     record.recent_sends.push(at.as_millisecond());
-    record.expires_at = record.expires_at.max(expiry(at, CONTACT_RETENTION));
+    keep_contact_until(&mut record, expiry(at, CONTACT_RETENTION));
     record
 }
 
@@ -475,6 +487,9 @@ pub fn contact_latest_cart(
     cart: &crate::ids::CartId,
     activity_at: Timestamp,
 ) -> Option<ContactRecord> {
+    if existing.is_some_and(ContactRecord::is_erased) {
+        return None;
+    }
     if let Some(latest) = existing.and_then(|c| c.latest_cart.as_ref())
         && (latest.cart == *cart || latest.activity_at >= activity_at)
     {
@@ -487,6 +502,6 @@ pub fn contact_latest_cart(
         cart: cart.clone(),
         activity_at,
     });
-    record.expires_at = record.expires_at.max(expiry(activity_at, CART_RETENTION));
+    keep_contact_until(&mut record, expiry(activity_at, CART_RETENTION));
     Some(record)
 }

@@ -253,3 +253,31 @@ impl StoreApi for NoStoreApi {
         ))
     }
 }
+
+/// What erasure and export need beyond `CartStore` (`core::erase`): finding a person's carts
+/// and deleting items. Deleting an item that is already gone is success, so a retried
+/// erasure finishes the job.
+pub trait PersonalData: Send + Sync {
+    /// Every cart item of `shop` that `keep` selects (a paginated query on the shop's
+    /// partition, `sk` beginning with `CART#`; never a scan across shops).
+    fn carts_where<F>(
+        &self,
+        shop: &ShopId,
+        keep: F,
+    ) -> impl Future<Output = Result<Vec<CartRecord>, PortError>> + Send
+    where
+        F: Fn(&CartRecord) -> bool + Send + Sync;
+
+    fn delete_cart(
+        &self,
+        shop: &ShopId,
+        cart: &CartId,
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+
+    /// Deletes every item of `shop` whose sort key `erase` selects; returns how many.
+    fn delete_shop_items(
+        &self,
+        shop: &ShopId,
+        erase: fn(&str) -> bool,
+    ) -> impl Future<Output = Result<usize, PortError>> + Send;
+}

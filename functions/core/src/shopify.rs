@@ -1,4 +1,6 @@
-//! Shopify: `checkouts/create|update` are cart activity, `orders/create|paid` conversions.
+//! Shopify: `checkouts/create|update` are cart activity, `orders/create|paid` conversions,
+//! and the mandatory compliance webhooks (`customers/redact`, `shop/redact`,
+//! `customers/data_request`) privacy requests (`core::erase`).
 //! Signed with `X-Shopify-Hmac-Sha256` = base64(HMAC-SHA256(secret, raw body)).
 
 use jiff::Timestamp;
@@ -44,6 +46,9 @@ pub fn parse(headers: &Headers, body: &[u8]) -> Result<ParsedWebhook, WebhookErr
     let event = match topic.as_str() {
         "checkouts/create" | "checkouts/update" => Some(checkout_event(body)?),
         "orders/create" | "orders/paid" | "orders/updated" => order_event(body)?,
+        "customers/redact" | "shop/redact" | "customers/data_request" => {
+            Some(CartEvent::Privacy(privacy_request(&topic, body)?))
+        }
         _ => {
             // Still refuse bodies that are not JSON: a sender that cannot send JSON is broken.
             serde_json::from_slice::<serde::de::IgnoredAny>(body)
@@ -57,6 +62,47 @@ pub fn parse(headers: &Headers, body: &[u8]) -> Result<ParsedWebhook, WebhookErr
         delivery,
         event,
         fetch: None,
+    })
+}
+
+/// The customer of a compliance webhook: Shopify's customer id (we keep none), and the
+/// email and phone we may hold their carts under.
+#[derive(Deserialize)]
+struct ComplianceCustomer {
+    #[serde(default)]
+    email: Option<String>,
+    #[serde(default)]
+    phone: Option<String>,
+}
+
+/// `customers/redact`, `customers/data_request` and `shop/redact` bodies: `shop_id`,
+/// `shop_domain`, and for the two customer topics `customer` (`id`, `email`, `phone`) with
+/// `orders_to_redact` or `orders_requested` (order ids; ours are found by the person).
+#[derive(Deserialize)]
+struct Compliance {
+    #[serde(default)]
+    customer: Option<ComplianceCustomer>,
+}
+
+/// The request of a compliance webhook. A phone written without a country code cannot be
+/// matched (we hold E.164 numbers only) and is left out; the email still finds the person.
+fn privacy_request(topic: &str, body: &[u8]) -> Result<crate::erase::PrivacyRequest, WebhookError> {
+    use crate::erase::{PrivacyRequest, Subject};
+    let compliance: Compliance = serde_json::from_slice(body).map_err(malformed)?;
+    if topic == "shop/redact" {
+        return Ok(PrivacyRequest::EraseShop);
+    }
+    let customer = compliance
+        .customer
+        .ok_or_else(|| malformed("customer is missing"))?;
+    let subject = Subject {
+        email: email_of(customer.email.as_deref()),
+        phone: phone_of(customer.phone.as_deref(), None),
+    };
+    Ok(if topic == "customers/redact" {
+        PrivacyRequest::ErasePerson(subject)
+    } else {
+        PrivacyRequest::DataRequest(subject)
     })
 }
 

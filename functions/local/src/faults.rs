@@ -19,8 +19,8 @@ use cartback_core::contact::Phone;
 use cartback_core::ids::{CartId, ContactKey, DeliveryId, PoolName, ShopId};
 use cartback_core::offer_codes::{ClaimedCode, ImportReport, OfferCode};
 use cartback_core::ports::{
-    CartStore, Mailer, OfferCodes, OutgoingEmail, OutgoingSms, PortError, Put, Schedules,
-    SmsSender, WriteOutcome,
+    CartStore, Mailer, OfferCodes, OutgoingEmail, OutgoingSms, PersonalData, PortError, Put,
+    Schedules, SmsSender, WriteOutcome,
 };
 use cartback_core::schedule::ScheduleSpec;
 use cartback_core::time::Clock;
@@ -384,6 +384,35 @@ impl<A: cartback_core::ports::StoreApi> cartback_core::ports::StoreApi for Fault
         self.faults
             .with_sdk_retries("bigcommerce", false, || {
                 self.inner.bigcommerce(shop, store, fetch)
+            })
+            .await
+    }
+}
+
+impl<S: PersonalData> PersonalData for Faulty<S> {
+    async fn carts_where<F>(&self, shop: &ShopId, keep: F) -> Result<Vec<CartRecord>, PortError>
+    where
+        F: Fn(&CartRecord) -> bool + Send + Sync,
+    {
+        self.faults
+            .with_sdk_retries("dynamodb", false, || self.inner.carts_where(shop, &keep))
+            .await
+    }
+
+    async fn delete_cart(&self, shop: &ShopId, cart: &CartId) -> Result<(), PortError> {
+        self.faults
+            .with_sdk_retries("dynamodb", true, || self.inner.delete_cart(shop, cart))
+            .await
+    }
+
+    async fn delete_shop_items(
+        &self,
+        shop: &ShopId,
+        erase: fn(&str) -> bool,
+    ) -> Result<usize, PortError> {
+        self.faults
+            .with_sdk_retries("dynamodb", true, || {
+                self.inner.delete_shop_items(shop, erase)
             })
             .await
     }

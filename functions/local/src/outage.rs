@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 use cartback_core::cart::{CartRecord, ContactRecord, Versioned};
 use cartback_core::ids::{CartId, ContactKey, DeliveryId, ShopId};
-use cartback_core::ports::{CartStore, PortError, Put, WriteOutcome};
+use cartback_core::ports::{CartStore, PersonalData, PortError, Put, WriteOutcome};
 
 use crate::MemoryStore;
 
@@ -86,5 +86,29 @@ impl CartStore for OutageStore {
     async fn write(&self, puts: Vec<Put>) -> Result<WriteOutcome, PortError> {
         self.check()?;
         self.inner.write(puts).await
+    }
+}
+
+impl PersonalData for OutageStore {
+    async fn carts_where<F>(&self, shop: &ShopId, keep: F) -> Result<Vec<CartRecord>, PortError>
+    where
+        F: Fn(&CartRecord) -> bool + Send + Sync,
+    {
+        self.check()?;
+        self.inner.carts_where(shop, keep).await
+    }
+
+    async fn delete_cart(&self, shop: &ShopId, cart: &CartId) -> Result<(), PortError> {
+        self.check()?;
+        self.inner.delete_cart(shop, cart).await
+    }
+
+    async fn delete_shop_items(
+        &self,
+        shop: &ShopId,
+        erase: fn(&str) -> bool,
+    ) -> Result<usize, PortError> {
+        self.check()?;
+        self.inner.delete_shop_items(shop, erase).await
     }
 }

@@ -305,9 +305,31 @@ impl LocalStack {
         &self,
         request: &WebhookRequest,
     ) -> Result<(WebhookReply, Vec<Report>), RuntimeError> {
+        // A compliance webhook may delete carts: each one deleted is reported stopped.
+        let redact = request
+            .headers
+            .get(cartback_core::shopify::TOPIC_HEADER)
+            .is_some_and(|topic| topic.trim().ends_with("/redact"));
+        let before = if redact {
+            self.store.carts()
+        } else {
+            Vec::new()
+        };
         let reply = cartback_webhook::handle(request, &self.webhook).await;
         self.drain_stream().await?;
         let mut reports = Vec::new();
+        if matches!(
+            reply.0,
+            Ok(Accepted::PersonErased { .. } | Accepted::ShopErased { .. })
+        ) {
+            let shop = cartback_core::ids::ShopId::parse(request.shop.as_str()).ok();
+            let gone: Vec<_> = before
+                .iter()
+                .filter(|c| Some(&c.shop) == shop.as_ref())
+                .filter(|c| self.store.peek_cart(&c.shop, &c.cart).is_none())
+                .collect();
+            reports.extend(gone.into_iter().map(|c| self.erased_report(c)));
+        }
         if let Ok(Accepted::Converted {
             cart: Some(cart),
             stopped_step: Some(step),
@@ -319,6 +341,59 @@ impl LocalStack {
             });
         }
         Ok((reply, reports))
+    }
+
+    /// The person known by `keys` in `shop` is erased (`cartback erase`), as `core::erase`
+    /// does on AWS: each of their carts is reported stopped (`erased`) at its next step and
+    /// gets nothing after.
+    pub async fn erase(
+        &self,
+        shop: &cartback_core::ids::ShopId,
+        keys: &[cartback_core::ids::ContactKey],
+    ) -> Result<Vec<Report>, RuntimeError> {
+        let before: Vec<_> = self
+            .store
+            .carts()
+            .into_iter()
+            .filter(|c| c.shop == *shop && cartback_core::erase::belongs_to(c, keys))
+            .collect();
+        let mut attempt = 1;
+        loop {
+            match cartback_core::erase::erase_person(
+                &self.webhook.store,
+                &self.planner.schedules,
+                shop,
+                keys,
+                self.clock.now(),
+            )
+            .await
+            {
+                Err(error) if error.retryable && attempt < FEEDBACK_ATTEMPTS => {
+                    attempt += 1;
+                    self.faults.retried("erase");
+                }
+                result => {
+                    result?;
+                    break;
+                }
+            }
+        }
+        self.drain_stream().await?;
+        let mut carts = before;
+        carts.sort_by(|a, b| a.cart.as_str().cmp(b.cart.as_str()));
+        Ok(carts.iter().map(|c| self.erased_report(c)).collect())
+    }
+
+    fn erased_report(&self, cart: &cartback_core::cart::CartRecord) -> Report {
+        Report {
+            reason: Some(cartback_core::decide::StopReason::Erased.as_str().into()),
+            ..self.report(
+                ReportKind::Stopped,
+                cart.shop.as_str(),
+                cart.cart.as_str(),
+                cart.next_step + 1,
+            )
+        }
     }
 
     /// A recipient opened, clicked, bounced, complained or unsubscribed: applied as the

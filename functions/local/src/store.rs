@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use cartback_core::cart::{CartRecord, ContactRecord, Versioned};
 use cartback_core::ids::{CartId, ContactKey, DeliveryId, ShopId};
-use cartback_core::ports::{CartStore, PortError, Put, WriteOutcome};
+use cartback_core::ports::{CartStore, PersonalData, PortError, Put, WriteOutcome};
 use cartback_core::table;
 
 use crate::calls::CallCounts;
@@ -91,13 +91,19 @@ impl MemoryStore {
         pk: &str,
         sk: &str,
         old: Option<serde_dynamo::Item>,
-        new: serde_dynamo::Item,
+        new: Option<serde_dynamo::Item>,
     ) {
         state.sequence += 1;
         let keys = json!({ "pk": { "S": pk }, "sk": { "S": sk } });
+        let event_name = match (&old, &new) {
+            (_, None) => "REMOVE",
+            (Some(_), Some(_)) => "MODIFY",
+            (None, Some(_)) => "INSERT",
+        };
+        let removed = new.is_none();
         let mut record = json!({
             "eventID": format!("local-{}", state.sequence),
-            "eventName": if old.is_some() { "MODIFY" } else { "INSERT" },
+            "eventName": event_name,
             "eventVersion": "1.1",
             "eventSource": "aws:dynamodb",
             "awsRegion": "local",
@@ -111,10 +117,13 @@ impl MemoryStore {
                 "StreamViewType": "NEW_AND_OLD_IMAGES",
             },
         });
-        if old.is_none()
-            && let Some(change) = record.get_mut("dynamodb").and_then(Value::as_object_mut)
-        {
-            change.remove("OldImage");
+        if let Some(change) = record.get_mut("dynamodb").and_then(Value::as_object_mut) {
+            if change.get("OldImage").is_some_and(Value::is_null) {
+                change.remove("OldImage");
+            }
+            if removed {
+                change.remove("NewImage");
+            }
         }
         state.stream.push(record);
     }
@@ -215,7 +224,7 @@ impl CartStore for MemoryStore {
                             version,
                         },
                     );
-                    Self::record_change(&mut state, &pk, &sk, old, new);
+                    Self::record_change(&mut state, &pk, &sk, old, Some(new));
                 }
                 Put::Contact { record, expected } => {
                     let version = expected.map_or(1, |v| v + 1);
@@ -235,7 +244,7 @@ impl CartStore for MemoryStore {
                             version,
                         },
                     );
-                    Self::record_change(&mut state, &pk, &sk, old, new);
+                    Self::record_change(&mut state, &pk, &sk, old, Some(new));
                 }
                 Put::Delivery {
                     shop,
@@ -247,5 +256,74 @@ impl CartStore for MemoryStore {
             }
         }
         Ok(WriteOutcome::Written)
+    }
+}
+
+impl MemoryStore {
+    /// Deletes one cart, with a `REMOVE` stream record (the planner deletes its schedule).
+    fn remove_cart(state: &mut State, shop: &ShopId, cart: &CartId) -> Result<bool, PortError> {
+        let Some(old) = state.carts.remove(&(shop.clone(), cart.clone())) else {
+            return Ok(false);
+        };
+        let pk = table::shop_pk(shop);
+        let sk = table::cart_sk(cart);
+        let image = image(&old.value, &pk, &sk, old.version)?;
+        Self::record_change(state, &pk, &sk, Some(image), None);
+        Ok(true)
+    }
+}
+
+impl PersonalData for MemoryStore {
+    async fn carts_where<F>(&self, shop: &ShopId, keep: F) -> Result<Vec<CartRecord>, PortError>
+    where
+        F: Fn(&CartRecord) -> bool + Send + Sync,
+    {
+        self.1.count("dynamodb", "Query");
+        let mut carts: Vec<CartRecord> = self
+            .lock()?
+            .carts
+            .iter()
+            .filter(|((s, _), v)| s == shop && keep(&v.value))
+            .map(|(_, v)| v.value.clone())
+            .collect();
+        carts.sort_by(|a, b| a.cart.as_str().cmp(b.cart.as_str()));
+        Ok(carts)
+    }
+
+    async fn delete_cart(&self, shop: &ShopId, cart: &CartId) -> Result<(), PortError> {
+        self.1.count("dynamodb", "DeleteItem");
+        let mut state = self.lock()?;
+        Self::remove_cart(&mut state, shop, cart)?;
+        Ok(())
+    }
+
+    async fn delete_shop_items(
+        &self,
+        shop: &ShopId,
+        erase: fn(&str) -> bool,
+    ) -> Result<usize, PortError> {
+        self.1.count("dynamodb", "Query");
+        let mut state = self.lock()?;
+        let mut deleted = 0;
+        let carts: Vec<CartId> = state
+            .carts
+            .keys()
+            .filter(|(s, c)| s == shop && erase(&table::cart_sk(c)))
+            .map(|(_, c)| c.clone())
+            .collect();
+        for cart in carts {
+            if Self::remove_cart(&mut state, shop, &cart)? {
+                deleted += 1;
+            }
+        }
+        let before = state.contacts.len() + state.deliveries.len();
+        state
+            .contacts
+            .retain(|(s, key), _| s != shop || !erase(&table::contact_sk(key)));
+        state
+            .deliveries
+            .retain(|(s, id), _| s != shop || !erase(&table::delivery_sk(id)));
+        deleted += before - state.contacts.len() - state.deliveries.len();
+        Ok(deleted)
     }
 }

@@ -7,6 +7,7 @@
 
 use cartback_core::attribution::conversion_metrics;
 use cartback_core::cart::{CartEvent, CartRecord, Conversion, Person, Platform};
+use cartback_core::erase::{PrivacyRequest, ViaStream, erase_person, erase_shop, export_person};
 use cartback_core::ids::{CartId, ShopId, log_hash};
 use cartback_core::lifecycle::{
     Applied, DELIVERY_RETENTION, apply_activity, apply_conversion, contact_latest_cart,
@@ -15,7 +16,8 @@ use cartback_core::lifecycle::{
 use cartback_core::metrics::Emf;
 pub use cartback_core::metrics::Metrics;
 use cartback_core::ports::{
-    CartStore, NoStoreApi, PortError, Put, ShopDirectory, StoreApi, WebhookSecrets, WriteOutcome,
+    CartStore, NoStoreApi, PersonalData, PortError, Put, ShopDirectory, StoreApi, WebhookSecrets,
+    WriteOutcome,
 };
 use cartback_core::shop::Shop;
 use cartback_core::time::Clock;
@@ -68,6 +70,16 @@ pub enum Accepted {
     Ignored { topic: String },
     /// The store's API says the cart (or its order) does not exist (any more): nothing stored.
     NotFound { cart: CartId },
+    /// Activity or an order of a person who was erased: nothing stored.
+    Erased,
+    /// `customers/redact`: the person's carts deleted (their schedules go with them, through
+    /// the planner), their contact items made tombstones.
+    PersonErased { carts: usize },
+    /// `shop/redact`: every item of the shop but its settings deleted.
+    ShopErased { items: usize },
+    /// `customers/data_request`: counted what `cartback export` prints; the operator sends
+    /// that export to the merchant.
+    DataRequested { carts: usize, contacts: usize },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -131,7 +143,7 @@ pub async fn handle<S, D, K, C, A>(
     deps: &WebhookDeps<S, D, K, C, A>,
 ) -> WebhookReply
 where
-    S: CartStore,
+    S: CartStore + PersonalData,
     D: ShopDirectory,
     K: WebhookSecrets,
     C: Clock,
@@ -170,6 +182,10 @@ fn outcome_name(accepted: &Accepted) -> &'static str {
         Accepted::AlreadyConverted { .. } => "already_converted",
         Accepted::Ignored { .. } => "ignored",
         Accepted::NotFound { .. } => "not_found",
+        Accepted::Erased => "erased",
+        Accepted::PersonErased { .. } => "person_erased",
+        Accepted::ShopErased { .. } => "shop_erased",
+        Accepted::DataRequested { .. } => "data_requested",
     }
 }
 
@@ -178,7 +194,7 @@ async fn process<S, D, K, C, A>(
     deps: &WebhookDeps<S, D, K, C, A>,
 ) -> Result<Accepted, Refused>
 where
-    S: CartStore,
+    S: CartStore + PersonalData,
     D: ShopDirectory,
     K: WebhookSecrets,
     C: Clock,
@@ -309,7 +325,7 @@ async fn attempt<S, D, K, C, A>(
     deps: &WebhookDeps<S, D, K, C, A>,
 ) -> Result<Attempt, PortError>
 where
-    S: CartStore,
+    S: CartStore + PersonalData,
     D: ShopDirectory,
     K: WebhookSecrets,
     C: Clock,
@@ -346,9 +362,21 @@ where
                     if existing.is_none() {
                         metrics.push(cart_tracked_metric(&shop.id, parsed.platform, now));
                     }
-                    // The newest cart of a person supersedes their older ones.
+                    let mut contacts = Vec::new();
                     for key in activity.snapshot.contact_keys() {
                         let contact = deps.store.contact(&shop.id, &key).await?;
+                        contacts.push((key, contact));
+                    }
+                    // An erased person stays forgotten: nothing of theirs is stored again.
+                    if contacts
+                        .iter()
+                        .any(|(_, c)| c.as_ref().is_some_and(|c| c.value.is_erased()))
+                    {
+                        tracing::info!(cart = %log_id, "the person was erased; nothing stored");
+                        return Ok(Attempt::Done(Accepted::Erased));
+                    }
+                    // The newest cart of a person supersedes their older ones.
+                    for (key, contact) in contacts {
                         if let Some(latest) = contact_latest_cart(
                             contact.as_ref().map(|v| &v.value),
                             &shop.id,
@@ -387,6 +415,7 @@ where
             metrics = emf;
             accepted
         }
+        CartEvent::Privacy(request) => privacy(request, shop, now, deps).await?,
     };
     puts.extend(delivery_put(parsed, shop, now));
     if puts.is_empty() {
@@ -412,7 +441,7 @@ async fn conversion_puts<S, D, K, C, A>(
     puts: &mut Vec<Put>,
 ) -> Result<(Accepted, Vec<Emf>), PortError>
 where
-    S: CartStore,
+    S: CartStore + PersonalData,
     D: ShopDirectory,
     K: WebhookSecrets,
     C: Clock,
@@ -421,6 +450,11 @@ where
     let mut known = Vec::new();
     for key in conversion.contact_keys() {
         let existing = deps.store.contact(&shop.id, &key).await?;
+        if existing.as_ref().is_some_and(|c| c.value.is_erased()) {
+            tracing::info!("order of an erased person; nothing stored");
+            puts.clear();
+            return Ok((Accepted::Erased, Vec::new()));
+        }
         known.extend(existing.as_ref().map(|v| v.value.clone()));
         if let Some(record) = contact_ordered(
             existing.as_ref().map(|v| &v.value),
@@ -485,6 +519,54 @@ where
     )
 }
 
+/// Carries out a platform's privacy request (`core::erase`). The webhook function has no
+/// scheduler permissions: deleted carts' schedules are deleted by the planner from the
+/// table's stream. Any store error is returned, so the platform delivers again and the
+/// idempotent erasure finishes.
+async fn privacy<S, D, K, C, A>(
+    request: &PrivacyRequest,
+    shop: &Shop,
+    now: jiff::Timestamp,
+    deps: &WebhookDeps<S, D, K, C, A>,
+) -> Result<Accepted, PortError>
+where
+    S: CartStore + PersonalData,
+    D: ShopDirectory,
+    K: WebhookSecrets,
+    C: Clock,
+{
+    Ok(match request {
+        PrivacyRequest::ErasePerson(subject) => {
+            let erased =
+                erase_person(&deps.store, &ViaStream, &shop.id, &subject.keys(), now).await?;
+            tracing::info!(person = %subject.log_id(&shop.id), carts = erased.carts.len(), schedules = erased.schedules.len(), tombstones = erased.tombstones, "person erased");
+            Accepted::PersonErased {
+                carts: erased.carts.len(),
+            }
+        }
+        PrivacyRequest::EraseShop => {
+            let erased = erase_shop(&deps.store, &ViaStream, &shop.id).await?;
+            tracing::info!(
+                carts = erased.carts,
+                schedules = erased.schedules,
+                items = erased.items,
+                "shop erased"
+            );
+            Accepted::ShopErased {
+                items: erased.items,
+            }
+        }
+        PrivacyRequest::DataRequest(subject) => {
+            let export = export_person(&deps.store, &shop.id, &subject.keys()).await?;
+            tracing::info!(person = %subject.log_id(&shop.id), carts = export.carts.len(), contacts = export.contacts.len(), sends = export.sends.len(), "data request: run `cartback export` for this person and send the merchant its output");
+            Accepted::DataRequested {
+                carts: export.carts.len(),
+                contacts: export.contacts.len(),
+            }
+        }
+    })
+}
+
 /// Turns an API Gateway (HTTP API, payload 2.0) request into a `WebhookRequest`.
 pub fn from_http(request: &Request) -> WebhookRequest {
     let params = request.path_parameters();
@@ -514,7 +596,7 @@ pub async fn handle_http<S, D, K, C, A>(
     deps: &WebhookDeps<S, D, K, C, A>,
 ) -> Result<Response<Body>, lambda_http::http::Error>
 where
-    S: CartStore,
+    S: CartStore + PersonalData,
     D: ShopDirectory,
     K: WebhookSecrets,
     C: Clock,

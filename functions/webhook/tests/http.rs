@@ -10,7 +10,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use cartback_core::cart::{CartRecord, CartStatus, ContactRecord, Versioned};
 use cartback_core::decide::StopReason;
 use cartback_core::ids::{CartId, ContactKey, DeliveryId, ShopId};
-use cartback_core::ports::{CartStore, PortError, Put, WriteOutcome};
+use cartback_core::ports::{CartStore, PersonalData, PortError, Put, WriteOutcome};
 use cartback_core::shop::Secret;
 use cartback_core::webhook::MAX_BODY_BYTES;
 use cartback_local::{LocalShops, MemoryStore, VirtualClock};
@@ -79,7 +79,9 @@ fn sign(body: &str) -> String {
     cartback_core::shopify::sign(&Secret::new(SECRET), body.as_bytes())
 }
 
-fn deps_on<S: CartStore>(store: S) -> WebhookDeps<S, LocalShops, LocalShops, VirtualClock> {
+fn deps_on<S: CartStore + PersonalData>(
+    store: S,
+) -> WebhookDeps<S, LocalShops, LocalShops, VirtualClock> {
     let shops = LocalShops::defaults().with_secret(shop_id(), Secret::new(SECRET));
     WebhookDeps {
         store,
@@ -160,7 +162,7 @@ fn edited(source: &str, delivery: &str, edit: impl FnOnce(&mut Value)) -> Value 
 }
 
 /// Parses the event exactly as the Lambda runtime would, then calls the handler.
-async fn post<S: CartStore>(
+async fn post<S: CartStore + PersonalData>(
     deps: &WebhookDeps<S, LocalShops, LocalShops, VirtualClock>,
     event: &Value,
 ) -> (u16, Value) {
@@ -650,6 +652,27 @@ impl CartStore for FailingStore {
             "dynamodb",
             "ProvisionedThroughputExceededException",
         ))
+    }
+}
+
+impl PersonalData for FailingStore {
+    async fn carts_where<F>(&self, _shop: &ShopId, _keep: F) -> Result<Vec<CartRecord>, PortError>
+    where
+        F: Fn(&CartRecord) -> bool + Send + Sync,
+    {
+        self.read(Vec::new())
+    }
+
+    async fn delete_cart(&self, _shop: &ShopId, _cart: &CartId) -> Result<(), PortError> {
+        Err(PortError::retryable("dynamodb", "service unavailable"))
+    }
+
+    async fn delete_shop_items(
+        &self,
+        _shop: &ShopId,
+        _erase: fn(&str) -> bool,
+    ) -> Result<usize, PortError> {
+        Err(PortError::retryable("dynamodb", "service unavailable"))
     }
 }
 

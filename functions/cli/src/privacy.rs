@@ -1,0 +1,97 @@
+//! `cartback erase` and `cartback export`: a person's data on the deployed table (the AWS
+//! environment as usual: credentials, region, `AWS_ENDPOINT_URL` for an emulator).
+//!
+//! Both print one JSON document on stdout and nothing about anyone else; errors name no
+//! address. A failure half-way exits non-zero: run the same command again to finish.
+
+use cartback_aws::{DynamoCartStore, SchedulerSchedules};
+use cartback_core::contact::{Email, Phone};
+use cartback_core::erase::{Subject, erase_person, export_person};
+use cartback_core::ids::ShopId;
+
+use crate::codes::TABLE_ENV;
+
+/// Where the schedule group's name comes from (as for the functions), else `cartback`.
+const SCHEDULE_GROUP_ENV: &str = "CARTBACK_SCHEDULE_GROUP";
+
+/// The shop and person of an `erase` or `export`, parsed at the edge.
+pub struct Target {
+    pub shop: ShopId,
+    pub subject: Subject,
+    pub table: String,
+}
+
+/// Parses the arguments: one of `email` and `phone` (clap makes them exclusive and required).
+pub fn target(
+    shop: &str,
+    email: Option<&str>,
+    phone: Option<&str>,
+    table: Option<String>,
+) -> Result<Target, String> {
+    let shop = ShopId::parse(shop).map_err(|e| format!("--shop `{shop}`: {e}"))?;
+    let subject = Subject {
+        // The value is never echoed back: it is the personal data itself.
+        email: email
+            .map(|e| Email::parse(e).map_err(|e| format!("--email: {e}")))
+            .transpose()?,
+        phone: phone
+            .map(|p| {
+                Phone::parse(p, None)
+                    .map_err(|e| format!("--phone: {e} (write it with its country code, +358…)"))
+            })
+            .transpose()?,
+    };
+    if subject.is_empty() {
+        return Err("pass --email or --phone".to_owned());
+    }
+    let table = table
+        .or_else(|| std::env::var(TABLE_ENV).ok())
+        .filter(|t| !t.trim().is_empty())
+        .ok_or_else(|| {
+            format!("no table: pass --table NAME or set {TABLE_ENV} to the stack's DynamoDB table")
+        })?;
+    Ok(Target {
+        shop,
+        subject,
+        table,
+    })
+}
+
+/// Erases the person and returns what was done as one JSON line (cart ids, schedule names,
+/// counts; no address).
+pub async fn erase(target: &Target, schedule_group: Option<String>) -> Result<String, String> {
+    let sdk = cartback_aws::load_sdk_config().await;
+    let store = DynamoCartStore::new(&sdk, &target.table);
+    let group = schedule_group
+        .or_else(|| std::env::var(SCHEDULE_GROUP_ENV).ok())
+        .filter(|g| !g.trim().is_empty())
+        .unwrap_or_else(|| "cartback".to_owned());
+    let schedules = SchedulerSchedules::deleting_only(&sdk, &group);
+    let erased = erase_person(
+        &store,
+        &schedules,
+        &target.shop,
+        &target.subject.keys(),
+        jiff::Timestamp::now(),
+    )
+    .await
+    .map_err(|e| {
+        format!(
+            "erasing in table {}: {e}; nothing is reported done that was not: run the same command again to finish",
+            target.table
+        )
+    })?;
+    let mut line = serde_json::to_value(&erased).map_err(|e| e.to_string())?;
+    line["person"] = target.subject.log_id(&target.shop).into();
+    serde_json::to_string(&line).map_err(|e| e.to_string())
+}
+
+/// Everything held about the person, pretty-printed JSON.
+pub async fn export(target: &Target) -> Result<String, String> {
+    let sdk = cartback_aws::load_sdk_config().await;
+    let store = DynamoCartStore::new(&sdk, &target.table);
+    let export = export_person(&store, &target.shop, &target.subject.keys())
+        .await
+        .map_err(|e| format!("reading table {}: {e}", target.table))?;
+    serde_json::to_string_pretty(&export).map_err(|e| e.to_string())
+}
