@@ -8,10 +8,9 @@
 //! on the first call, not at start, so the webhook function's cold start does not pay for
 //! it. Neither the token nor a response body ever goes into an error or a log line.
 
-use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::sync::OnceLock;
+use std::time::Duration;
 
 use aws_sdk_ssm::Client as SsmClient;
 use cartback_core::bigcommerce::api::{API_BASE, RATE_LIMIT_RESET_HEADER, TOKEN_HEADER};
@@ -20,11 +19,9 @@ use cartback_core::ids::ShopId;
 use cartback_core::ports::{PortError, StoreApi};
 use cartback_core::shop::Secret;
 
-use crate::errors::{code, port_error};
+use crate::ssm::ShopParameters;
 
 const SERVICE: &str = "bigcommerce";
-const TOKEN_CACHE_TTL: Duration = Duration::from_secs(300);
-const MISSING_TOKEN_CACHE_TTL: Duration = Duration::from_secs(30);
 
 /// Where a shop's API token comes from.
 pub trait ApiTokens: Send + Sync {
@@ -35,11 +32,10 @@ pub trait ApiTokens: Send + Sync {
     ) -> impl Future<Output = Result<Option<Secret>, PortError>> + Send;
 }
 
-/// Tokens at `<prefix><shop>/bigcommerce-token` (SecureString), cached for minutes.
+/// Tokens at `<prefix><shop>/bigcommerce-token` (SecureString), cached like the webhook
+/// secrets (`ssm::ShopParameters`).
 pub struct SsmApiTokens {
-    client: SsmClient,
-    prefix: String,
-    cache: Mutex<HashMap<ShopId, (Instant, Option<Secret>)>>,
+    parameters: ShopParameters,
 }
 
 impl SsmApiTokens {
@@ -49,54 +45,23 @@ impl SsmApiTokens {
 
     pub fn from_client(client: SsmClient, prefix: &str) -> Self {
         Self {
-            client,
-            prefix: prefix.to_owned(),
-            cache: Mutex::new(HashMap::new()),
+            parameters: ShopParameters::new(client, prefix, "bigcommerce-token"),
         }
     }
 
     /// The parameter name holding a shop's BigCommerce API token.
     pub fn parameter_name(&self, shop: &ShopId) -> String {
-        format!("{}{shop}/bigcommerce-token", self.prefix)
-    }
-
-    fn cached(&self, shop: &ShopId) -> Option<Option<Secret>> {
-        let cache = self.cache.lock().ok()?;
-        let (at, token) = cache.get(shop)?;
-        let ttl = if token.is_some() {
-            TOKEN_CACHE_TTL
-        } else {
-            MISSING_TOKEN_CACHE_TTL
-        };
-        (at.elapsed() < ttl).then(|| token.clone())
+        self.parameters.parameter_name(shop)
     }
 }
 
 impl ApiTokens for SsmApiTokens {
     async fn token(&self, shop: &ShopId) -> Result<Option<Secret>, PortError> {
-        if let Some(hit) = self.cached(shop) {
-            return Ok(hit);
-        }
-        let result = self
-            .client
-            .get_parameter()
-            .name(self.parameter_name(shop))
-            .with_decryption(true)
-            .send()
-            .await;
-        let token = match result {
-            Ok(output) => output
-                .parameter
-                .and_then(|p| p.value)
-                .filter(|v| !v.trim().is_empty())
-                .map(|v| Secret::new(v.trim())),
-            Err(e) if code(&e) == Some("ParameterNotFound") => None,
-            Err(e) => return Err(port_error("ssm", "GetParameter", &e)),
-        };
-        if let Ok(mut cache) = self.cache.lock() {
-            cache.insert(shop.clone(), (Instant::now(), token.clone()));
-        }
-        Ok(token)
+        Ok(self
+            .parameters
+            .value(shop)
+            .await?
+            .map(|value| Secret::new(value.trim())))
     }
 }
 

@@ -15,11 +15,71 @@ const SERVICE: &str = "ssm";
 const CACHE_TTL: Duration = Duration::from_secs(300);
 const MISSING_CACHE_TTL: Duration = Duration::from_secs(30);
 
-/// Secrets at `<prefix><shop>/webhook-secret`.
-pub struct SsmWebhookSecrets {
+/// One SecureString per shop, `<prefix><shop>/<name>`, read with decryption and cached in
+/// the container: a value for five minutes, "none" for thirty seconds (a new shop works
+/// soon). An empty value counts as none.
+pub(crate) struct ShopParameters {
     client: Client,
     prefix: String,
-    cache: Mutex<HashMap<ShopId, (Instant, Option<Secret>)>>,
+    name: &'static str,
+    cache: Mutex<HashMap<ShopId, (Instant, Option<String>)>>,
+}
+
+impl ShopParameters {
+    pub(crate) fn new(client: Client, prefix: &str, name: &'static str) -> Self {
+        Self {
+            client,
+            prefix: prefix.to_owned(),
+            name,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub(crate) fn parameter_name(&self, shop: &ShopId) -> String {
+        format!("{}{shop}/{}", self.prefix, self.name)
+    }
+
+    fn cached(&self, shop: &ShopId) -> Option<Option<String>> {
+        let cache = self.cache.lock().ok()?;
+        let (at, value) = cache.get(shop)?;
+        let ttl = if value.is_some() {
+            CACHE_TTL
+        } else {
+            MISSING_CACHE_TTL
+        };
+        (at.elapsed() < ttl).then(|| value.clone())
+    }
+
+    /// The shop's value, from the cache or one `GetParameter`.
+    pub(crate) async fn value(&self, shop: &ShopId) -> Result<Option<String>, PortError> {
+        if let Some(hit) = self.cached(shop) {
+            return Ok(hit);
+        }
+        let result = self
+            .client
+            .get_parameter()
+            .name(self.parameter_name(shop))
+            .with_decryption(true)
+            .send()
+            .await;
+        let value = match result {
+            Ok(output) => output
+                .parameter
+                .and_then(|p| p.value)
+                .filter(|v| !v.trim().is_empty()),
+            Err(e) if code(&e) == Some("ParameterNotFound") => None,
+            Err(e) => return Err(port_error(SERVICE, "GetParameter", &e)),
+        };
+        if let Ok(mut cache) = self.cache.lock() {
+            cache.insert(shop.clone(), (Instant::now(), value.clone()));
+        }
+        Ok(value)
+    }
+}
+
+/// Secrets at `<prefix><shop>/webhook-secret`.
+pub struct SsmWebhookSecrets {
+    parameters: ShopParameters,
 }
 
 impl SsmWebhookSecrets {
@@ -29,57 +89,23 @@ impl SsmWebhookSecrets {
 
     pub fn from_client(client: Client, prefix: &str) -> Self {
         Self {
-            client,
-            prefix: prefix.to_owned(),
-            cache: Mutex::new(HashMap::new()),
+            parameters: ShopParameters::new(client, prefix, "webhook-secret"),
         }
     }
 
     /// The parameter name holding a shop's secret.
     pub fn parameter_name(&self, shop: &ShopId) -> String {
-        format!("{}{shop}/webhook-secret", self.prefix)
-    }
-
-    fn cached(&self, shop: &ShopId) -> Option<Option<Secret>> {
-        let cache = self.cache.lock().ok()?;
-        let (at, secret) = cache.get(shop)?;
-        let ttl = if secret.is_some() {
-            CACHE_TTL
-        } else {
-            MISSING_CACHE_TTL
-        };
-        (at.elapsed() < ttl).then(|| secret.clone())
+        self.parameters.parameter_name(shop)
     }
 }
 
 impl WebhookSecrets for SsmWebhookSecrets {
     async fn webhook_check(&self, shop: &ShopId) -> Result<Option<SignatureCheck>, PortError> {
-        let secret = match self.cached(shop) {
-            Some(hit) => hit,
-            None => {
-                let result = self
-                    .client
-                    .get_parameter()
-                    .name(self.parameter_name(shop))
-                    .with_decryption(true)
-                    .send()
-                    .await;
-                let secret = match result {
-                    Ok(output) => output
-                        .parameter
-                        .and_then(|p| p.value)
-                        .filter(|v| !v.is_empty())
-                        .map(Secret::new),
-                    Err(e) if code(&e) == Some("ParameterNotFound") => None,
-                    Err(e) => return Err(port_error(SERVICE, "GetParameter", &e)),
-                };
-                if let Ok(mut cache) = self.cache.lock() {
-                    cache.insert(shop.clone(), (Instant::now(), secret.clone()));
-                }
-                secret
-            }
-        };
-        Ok(secret.map(SignatureCheck::Required))
+        Ok(self
+            .parameters
+            .value(shop)
+            .await?
+            .map(|value| SignatureCheck::Required(Secret::new(value))))
     }
 }
 
