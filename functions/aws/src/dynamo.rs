@@ -67,8 +67,8 @@ pub(crate) fn from_item<T: DeserializeOwned>(item: Item) -> Result<Versioned<T>,
 /// Carts, contacts and delivery markers on DynamoDB.
 #[derive(Clone)]
 pub struct DynamoCartStore {
-    client: Client,
-    table: String,
+    pub(crate) client: Client,
+    pub(crate) table: String,
 }
 
 impl DynamoCartStore {
@@ -83,7 +83,8 @@ impl DynamoCartStore {
         }
     }
 
-    async fn get(&self, pk: String, sk: String) -> Result<Option<Item>, PortError> {
+    /// One item, read consistently.
+    pub(crate) async fn get(&self, pk: String, sk: String) -> Result<Option<Item>, PortError> {
         let output = self
             .client
             .get_item()

@@ -16,7 +16,7 @@ use cartback_core::ports::PortError;
 use cartback_core::shop::{Secret, Shop, ShopError, ShopSettings};
 use jiff::Timestamp;
 
-use crate::dynamo::{Item, from_item, keys, s, to_item};
+use crate::dynamo::{DynamoCartStore, Item, from_item, keys, s, to_item};
 use crate::errors::{code, port_error};
 
 const SECRET_SUFFIX: &str = "/webhook-secret";
@@ -67,18 +67,16 @@ pub struct Removed {
 
 /// The table and the secrets prefix of one stack.
 pub struct ShopRegistry {
-    dynamo: aws_sdk_dynamodb::Client,
+    store: DynamoCartStore,
     ssm: aws_sdk_ssm::Client,
-    table: String,
     prefix: String,
 }
 
 impl ShopRegistry {
     pub fn new(sdk: &aws_config::SdkConfig, table: &str, secrets_prefix: &str) -> Self {
         Self {
-            dynamo: aws_sdk_dynamodb::Client::new(sdk),
+            store: DynamoCartStore::new(sdk, table),
             ssm: aws_sdk_ssm::Client::new(sdk),
-            table: table.to_owned(),
             prefix: secrets_prefix.to_owned(),
         }
     }
@@ -132,9 +130,10 @@ impl ShopRegistry {
             version + 1,
         )?;
         let mut put = self
-            .dynamo
+            .store
+            .client
             .put_item()
-            .table_name(&self.table)
+            .table_name(&self.store.table)
             .set_item(Some(item));
         put = match current {
             // Nobody added the shop in between.
@@ -179,9 +178,10 @@ impl ShopRegistry {
     /// never list shops.
     pub async fn list(&self) -> Result<Vec<RegisteredShop>, RegistryError> {
         let mut pages = self
-            .dynamo
+            .store
+            .client
             .scan()
-            .table_name(&self.table)
+            .table_name(&self.store.table)
             .filter_expression("sk = :config")
             .expression_attribute_values(":config", s(keys::CONFIG_SK))
             .into_paginator()
@@ -255,9 +255,10 @@ impl ShopRegistry {
     /// Its carts and contacts stay until their TTL, or `cartback erase`.
     pub async fn remove(&self, id: &ShopId) -> Result<Removed, RegistryError> {
         let deleted = self
-            .dynamo
+            .store
+            .client
             .delete_item()
-            .table_name(&self.table)
+            .table_name(&self.store.table)
             .key("pk", s(keys::shop_pk(id)))
             .key("sk", s(keys::CONFIG_SK))
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
@@ -280,17 +281,9 @@ impl ShopRegistry {
     }
 
     async fn config_item(&self, id: &ShopId) -> Result<Option<Item>, PortError> {
-        let output = self
-            .dynamo
-            .get_item()
-            .table_name(&self.table)
-            .key("pk", s(keys::shop_pk(id)))
-            .key("sk", s(keys::CONFIG_SK))
-            .consistent_read(true)
-            .send()
+        self.store
+            .get(keys::shop_pk(id), keys::CONFIG_SK.to_owned())
             .await
-            .map_err(|e| port_error("dynamodb", "GetItem", &e))?;
-        Ok(output.item)
     }
 
     async fn secret_info(&self, id: &ShopId) -> Result<Option<SecretInfo>, PortError> {
