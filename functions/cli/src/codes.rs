@@ -10,6 +10,13 @@ use cartback_core::offer_codes::{import_parsed, parse_code_file};
 /// Where the table's name comes from when `--table` is not given.
 pub const TABLE_ENV: &str = "CARTBACK_TABLE";
 
+/// The deployed table: `--table`, else `$CARTBACK_TABLE`; `None` when neither names one
+/// (each command says what else it accepts).
+pub fn deployed_table(flag: Option<String>) -> Option<String> {
+    flag.or_else(|| std::env::var(TABLE_ENV).ok())
+        .filter(|t| !t.trim().is_empty())
+}
+
 /// Reads and checks the file (nothing is written if a line is bad), imports its codes and
 /// returns the report as one JSON line: `{"added": N, "already_present": M, "available": K}`.
 pub async fn import(
@@ -25,12 +32,9 @@ pub async fn import(
     let source = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
     let parsed =
         parse_code_file(&file.display().to_string(), &source).map_err(|e| e.to_string())?;
-    let table = table
-        .or_else(|| std::env::var(TABLE_ENV).ok())
-        .filter(|t| !t.trim().is_empty())
-        .ok_or_else(|| {
-            format!("no table: pass --table NAME or set {TABLE_ENV} to the stack's DynamoDB table")
-        })?;
+    let table = deployed_table(table).ok_or_else(|| {
+        format!("no table: pass --table NAME or set {TABLE_ENV} to the stack's DynamoDB table")
+    })?;
     let sdk = cartback_aws::load_sdk_config().await;
     let store = DynamoOfferCodes::new(&sdk, &table);
     let report = import_parsed(&store, &shop, &pool, &parsed)

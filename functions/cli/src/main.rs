@@ -338,9 +338,7 @@ fn main() -> ExitCode {
                     until,
                 }),
                 (None, true) => Ok(report::Source::Local(port)),
-                (None, false) => table
-                    .or_else(|| std::env::var(codes::TABLE_ENV).ok())
-                    .filter(|t| !t.trim().is_empty())
+                (None, false) => codes::deployed_table(table)
                     .map(report::Source::Table)
                     .ok_or_else(|| {
                         format!(
@@ -525,15 +523,12 @@ async fn explain_command(
     let source = if local {
         explain::Source::Local(port)
     } else {
-        let table = table
-            .or_else(|| std::env::var(codes::TABLE_ENV).ok())
-            .filter(|t| !t.trim().is_empty())
-            .ok_or_else(|| {
-                format!(
-                    "pass --local (ask the running `cartback dev`) or --table NAME (or set {})",
-                    codes::TABLE_ENV
-                )
-            })?;
+        let table = codes::deployed_table(table).ok_or_else(|| {
+            format!(
+                "pass --local (ask the running `cartback dev`) or --table NAME (or set {})",
+                codes::TABLE_ENV
+            )
+        })?;
         explain::Source::Table(table)
     };
     let explanation = explain::run(shop, cart, source, at).await?;

@@ -44,12 +44,9 @@ pub fn target(
     if subject.is_empty() {
         return Err("pass --email or --phone".to_owned());
     }
-    let table = table
-        .or_else(|| std::env::var(TABLE_ENV).ok())
-        .filter(|t| !t.trim().is_empty())
-        .ok_or_else(|| {
-            format!("no table: pass --table NAME or set {TABLE_ENV} to the stack's DynamoDB table")
-        })?;
+    let table = crate::codes::deployed_table(table).ok_or_else(|| {
+        format!("no table: pass --table NAME or set {TABLE_ENV} to the stack's DynamoDB table")
+    })?;
     Ok(Target {
         shop,
         subject,

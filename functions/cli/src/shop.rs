@@ -14,7 +14,7 @@ use cartback_core::shop::{Secret, ShopSettings};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
-use crate::codes::TABLE_ENV;
+use crate::codes::{TABLE_ENV, deployed_table};
 use crate::explain::dev_state;
 
 /// Where the secrets prefix comes from when `--secrets-prefix` is not given.
@@ -123,17 +123,12 @@ impl Target {
                 &checked_prefix(&prefix)?,
             ));
         }
-        let table = self
-            .table
-            .clone()
-            .or_else(|| std::env::var(TABLE_ENV).ok())
-            .filter(|t| !t.trim().is_empty())
-            .ok_or_else(|| {
-                format!(
-                    "no table: pass --table NAME or set {TABLE_ENV} to the stack's DynamoDB \
+        let table = deployed_table(self.table.clone()).ok_or_else(|| {
+            format!(
+                "no table: pass --table NAME or set {TABLE_ENV} to the stack's DynamoDB \
                      table (or --local for `cartback dev`)"
-                )
-            })?;
+            )
+        })?;
         let prefix = self
             .secrets_prefix
             .clone()
@@ -299,19 +294,33 @@ fn settings_from_file(
     Ok((shops.settings_of(id), shops.secret_of(id), pools))
 }
 
-/// The first line of `source`, without its line ending; refuses an empty one.
-fn read_secret(what: &str, mut source: impl Read) -> Result<Secret, String> {
+/// The first line of `source` (a secret or a token: `thing`, from `what`), trimmed; an
+/// empty one is refused, with `fix` after the reason.
+pub(crate) fn first_line(
+    thing: &str,
+    what: &str,
+    fix: &str,
+    mut source: impl Read,
+) -> Result<String, String> {
     let mut text = String::new();
     source
         .read_to_string(&mut text)
-        .map_err(|e| format!("reading the webhook secret from {what}: {e}"))?;
+        .map_err(|e| format!("reading the {thing} from {what}: {e}"))?;
     let line = text.lines().next().unwrap_or("").trim();
     if line.is_empty() {
-        return Err(format!(
-            "the webhook secret from {what} is empty: give the key the platform signs with"
-        ));
+        return Err(format!("the {thing} from {what} is empty{fix}"));
     }
-    Ok(Secret::new(line))
+    Ok(line.to_owned())
+}
+
+fn read_secret(what: &str, source: impl Read) -> Result<Secret, String> {
+    first_line(
+        "webhook secret",
+        what,
+        ": give the key the platform signs with",
+        source,
+    )
+    .map(Secret::new)
 }
 
 fn state(shop: &RegisteredShop) -> &'static str {

@@ -326,16 +326,8 @@ fn valid_api_version(version: &str) -> bool {
             && version[5..].chars().all(|c| c.is_ascii_digit()))
 }
 
-fn read_token(what: &str, mut source: impl Read) -> Result<String, String> {
-    let mut text = String::new();
-    source
-        .read_to_string(&mut text)
-        .map_err(|e| format!("reading the access token from {what}: {e}"))?;
-    let token = text.lines().next().unwrap_or("").trim().to_owned();
-    if token.is_empty() {
-        return Err(format!("the access token from {what} is empty"));
-    }
-    Ok(token)
+fn read_token(what: &str, source: impl Read) -> Result<String, String> {
+    super::first_line("access token", what, "", source)
 }
 
 #[cfg(test)]
