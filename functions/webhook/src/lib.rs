@@ -228,11 +228,16 @@ where
         deps.clock.now(),
     )?;
     tracing::info!(topic = %parsed.topic, "webhook verified");
+    // Whether the loop below must check the delivery id before its first write.
+    let mut check_delivery = true;
     if let Some(fetch) = parsed.fetch.clone() {
         // A redelivery costs no API call.
         if already_delivered(&parsed, &shop_id, &deps.store).await? {
             return Ok(Accepted::Duplicate);
         }
+        // Checked just now: a copy delivered during the fetch makes the first write a
+        // conflict (the delivery marker is written only if absent), and the retry checks.
+        check_delivery = false;
         match fetched_event(&fetch, &shop, deps).await? {
             Some(event) => parsed.event = Some(event),
             None => {
@@ -244,9 +249,10 @@ where
     }
     // Checked first, and again after a conflict (a concurrent delivery of the same id).
     for _ in 0..WRITE_ATTEMPTS {
-        if already_delivered(&parsed, &shop_id, &deps.store).await? {
+        if check_delivery && already_delivered(&parsed, &shop_id, &deps.store).await? {
             return Ok(Accepted::Duplicate);
         }
+        check_delivery = true;
         if let Attempt::Done(accepted) = attempt(&parsed, &shop, deps).await.map_err(unavailable)? {
             return Ok(accepted);
         }
