@@ -20,6 +20,7 @@ use cartback_core::unsubscribe::{TokenError, UnsubscribeClaim, verify};
 use cartback_feedback::{Action, FeedbackDeps, RecipientEvent, apply};
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, RequestExt, Response};
+use tracing::Instrument;
 
 /// What the handler needs; generic so tests and the local runtime use in-memory ports.
 pub struct UnsubscribeDeps<S, D, C> {
@@ -132,7 +133,27 @@ where
         Err(error) => return invalid(error),
     };
     let span = tracing::info_span!("unsubscribe", shop = %claim.shop, cart = %log_hash(&[claim.shop.as_str(), claim.cart.as_str()]), channel = claim.channel.as_str());
-    let _entered = span.enter();
+    // `instrument`, not `span.enter()`: an entered guard held across an await stays on the
+    // thread's span stack while the task is parked, and another task there (or this one
+    // resumed on another thread) then works under, or closes, the wrong span.
+    for_claim(method, token, claim, now, deps)
+        .instrument(span)
+        .await
+}
+
+/// The confirmation page or the unsubscribe itself, for a verified token.
+async fn for_claim<S, D, C>(
+    method: &Method,
+    token: Option<&str>,
+    claim: UnsubscribeClaim,
+    now: jiff::Timestamp,
+    deps: &UnsubscribeDeps<S, D, C>,
+) -> Reply
+where
+    S: CartStore,
+    D: ShopDirectory,
+    C: Clock,
+{
     let locale = cart_locale(&claim, deps).await;
     if method == Method::GET {
         tracing::info!(status = 200, "confirmation page shown");
