@@ -19,6 +19,7 @@ use cartback_core::ids::ShopId;
 use cartback_core::ports::{PortError, StoreApi};
 use cartback_core::shop::Secret;
 
+use crate::LazyClient;
 use crate::ssm::ShopParameters;
 
 const SERVICE: &str = "bigcommerce";
@@ -40,10 +41,10 @@ pub struct SsmApiTokens {
 
 impl SsmApiTokens {
     pub fn new(sdk: &aws_config::SdkConfig, prefix: &str) -> Self {
-        Self::from_client(SsmClient::new(sdk), prefix)
+        Self::from_client(LazyClient::new(sdk, SsmClient::new), prefix)
     }
 
-    pub fn from_client(client: SsmClient, prefix: &str) -> Self {
+    pub fn from_client(client: impl Into<LazyClient<SsmClient>>, prefix: &str) -> Self {
         Self {
             parameters: ShopParameters::new(client, prefix, "bigcommerce-token"),
         }

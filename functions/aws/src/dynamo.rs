@@ -17,6 +17,7 @@ use cartback_core::shop::{Shop, ShopSettings};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::LazyClient;
 use crate::errors::{code, port_error};
 
 const SERVICE: &str = "dynamodb";
@@ -67,18 +68,18 @@ pub(crate) fn from_item<T: DeserializeOwned>(item: Item) -> Result<Versioned<T>,
 /// Carts, contacts and delivery markers on DynamoDB.
 #[derive(Clone)]
 pub struct DynamoCartStore {
-    pub(crate) client: Client,
+    pub(crate) client: LazyClient<Client>,
     pub(crate) table: String,
 }
 
 impl DynamoCartStore {
     pub fn new(sdk: &aws_config::SdkConfig, table: &str) -> Self {
-        Self::from_client(Client::new(sdk), table)
+        Self::from_client(LazyClient::new(sdk, Client::new), table)
     }
 
-    pub fn from_client(client: Client, table: &str) -> Self {
+    pub fn from_client(client: impl Into<LazyClient<Client>>, table: &str) -> Self {
         Self {
-            client,
+            client: client.into(),
             table: table.to_owned(),
         }
     }
@@ -400,10 +401,10 @@ pub struct DynamoShopDirectory {
 
 impl DynamoShopDirectory {
     pub fn new(sdk: &aws_config::SdkConfig, table: &str) -> Self {
-        Self::from_client(Client::new(sdk), table)
+        Self::from_client(LazyClient::new(sdk, Client::new), table)
     }
 
-    pub fn from_client(client: Client, table: &str) -> Self {
+    pub fn from_client(client: impl Into<LazyClient<Client>>, table: &str) -> Self {
         Self {
             store: DynamoCartStore::from_client(client, table),
             cache: Mutex::new(HashMap::new()),

@@ -8,6 +8,7 @@ mod dynamo;
 mod errors;
 mod first_use;
 mod https;
+mod lazy_client;
 mod offer_codes;
 mod scheduler;
 mod ses;
@@ -23,6 +24,7 @@ pub use config::{
 pub use dynamo::{DynamoCartStore, DynamoShopDirectory, keys};
 pub use first_use::{FirstUse, FirstUseError};
 pub use https::LazyHttpsClient;
+pub use lazy_client::LazyClient;
 pub use offer_codes::DynamoOfferCodes;
 pub use scheduler::SchedulerSchedules;
 pub use ses::SesMailer;

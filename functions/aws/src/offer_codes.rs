@@ -32,6 +32,7 @@ use cartback_core::ports::{OfferCodes, PortError};
 use cartback_core::table as keys;
 use jiff::Timestamp;
 
+use crate::LazyClient;
 use crate::dynamo::{Item, mapping_error, n, s};
 use crate::errors::port_error;
 
@@ -49,7 +50,7 @@ const CLAIM_RETENTION: jiff::SignedDuration = jiff::SignedDuration::from_hours(2
 /// Offer code pools on DynamoDB.
 #[derive(Clone)]
 pub struct DynamoOfferCodes {
-    client: Client,
+    client: LazyClient<Client>,
     table: String,
 }
 
@@ -106,12 +107,12 @@ fn build_error(error: impl std::fmt::Display) -> PortError {
 
 impl DynamoOfferCodes {
     pub fn new(sdk: &aws_config::SdkConfig, table: &str) -> Self {
-        Self::from_client(Client::new(sdk), table)
+        Self::from_client(LazyClient::new(sdk, Client::new), table)
     }
 
-    pub fn from_client(client: Client, table: &str) -> Self {
+    pub fn from_client(client: impl Into<LazyClient<Client>>, table: &str) -> Self {
         Self {
-            client,
+            client: client.into(),
             table: table.to_owned(),
         }
     }

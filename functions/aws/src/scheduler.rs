@@ -9,6 +9,7 @@ use cartback_core::ports::{PortError, Schedules};
 use cartback_core::schedule::ScheduleSpec;
 use jiff::{SignedDuration, Timestamp};
 
+use crate::LazyClient;
 use crate::config::SchedulerTarget;
 use crate::errors::{code, port_error};
 
@@ -28,17 +29,20 @@ pub fn at_expression(at: Timestamp) -> String {
 }
 
 pub struct SchedulerSchedules {
-    client: Client,
+    client: LazyClient<Client>,
     target: SchedulerTarget,
 }
 
 impl SchedulerSchedules {
     pub fn new(sdk: &aws_config::SdkConfig, target: SchedulerTarget) -> Self {
-        Self::from_client(Client::new(sdk), target)
+        Self::from_client(LazyClient::new(sdk, Client::new), target)
     }
 
-    pub fn from_client(client: Client, target: SchedulerTarget) -> Self {
-        Self { client, target }
+    pub fn from_client(client: impl Into<LazyClient<Client>>, target: SchedulerTarget) -> Self {
+        Self {
+            client: client.into(),
+            target,
+        }
     }
 
     /// Schedules of `group` for tools that only delete (`cartback erase`): `create` would

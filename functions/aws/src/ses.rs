@@ -5,23 +5,27 @@ use aws_sdk_sesv2::primitives::Blob;
 use aws_sdk_sesv2::types::{Destination, EmailContent, MessageTag, RawMessage};
 use cartback_core::ports::{Mailer, OutgoingEmail, PortError};
 
+use crate::LazyClient;
 use crate::errors::{port_error, retry_refusals};
 
 const SERVICE: &str = "sesv2";
 
 pub struct SesMailer {
-    client: Client,
+    client: LazyClient<Client>,
     configuration_set: Option<String>,
 }
 
 impl SesMailer {
     pub fn new(sdk: &aws_config::SdkConfig, configuration_set: Option<String>) -> Self {
-        Self::from_client(Client::new(sdk), configuration_set)
+        Self::from_client(LazyClient::new(sdk, Client::new), configuration_set)
     }
 
-    pub fn from_client(client: Client, configuration_set: Option<String>) -> Self {
+    pub fn from_client(
+        client: impl Into<LazyClient<Client>>,
+        configuration_set: Option<String>,
+    ) -> Self {
         Self {
-            client,
+            client: client.into(),
             configuration_set,
         }
     }

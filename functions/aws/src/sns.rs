@@ -5,21 +5,24 @@ use aws_sdk_sns::types::MessageAttributeValue;
 use cartback_core::contact::Phone;
 use cartback_core::ports::{OutgoingSms, PortError, SmsSender};
 
+use crate::LazyClient;
 use crate::errors::{port_error, retry_refusals};
 
 const SERVICE: &str = "sns";
 
 pub struct SnsSms {
-    client: Client,
+    client: LazyClient<Client>,
 }
 
 impl SnsSms {
     pub fn new(sdk: &aws_config::SdkConfig) -> Self {
-        Self::from_client(Client::new(sdk))
+        Self::from_client(LazyClient::new(sdk, Client::new))
     }
 
-    pub fn from_client(client: Client) -> Self {
-        Self { client }
+    pub fn from_client(client: impl Into<LazyClient<Client>>) -> Self {
+        Self {
+            client: client.into(),
+        }
     }
 }
 

@@ -9,6 +9,7 @@ use cartback_core::ids::ShopId;
 use cartback_core::ports::{PortError, WebhookSecrets};
 use cartback_core::shop::{Secret, SignatureCheck};
 
+use crate::LazyClient;
 use crate::errors::{code, port_error};
 
 const SERVICE: &str = "ssm";
@@ -19,16 +20,20 @@ const MISSING_CACHE_TTL: Duration = Duration::from_secs(30);
 /// the container: a value for five minutes, "none" for thirty seconds (a new shop works
 /// soon). An empty value counts as none.
 pub(crate) struct ShopParameters {
-    client: Client,
+    client: LazyClient<Client>,
     prefix: String,
     name: &'static str,
     cache: Mutex<HashMap<ShopId, (Instant, Option<String>)>>,
 }
 
 impl ShopParameters {
-    pub(crate) fn new(client: Client, prefix: &str, name: &'static str) -> Self {
+    pub(crate) fn new(
+        client: impl Into<LazyClient<Client>>,
+        prefix: &str,
+        name: &'static str,
+    ) -> Self {
         Self {
-            client,
+            client: client.into(),
             prefix: prefix.to_owned(),
             name,
             cache: Mutex::new(HashMap::new()),
@@ -84,10 +89,10 @@ pub struct SsmWebhookSecrets {
 
 impl SsmWebhookSecrets {
     pub fn new(sdk: &aws_config::SdkConfig, prefix: &str) -> Self {
-        Self::from_client(Client::new(sdk), prefix)
+        Self::from_client(LazyClient::new(sdk, Client::new), prefix)
     }
 
-    pub fn from_client(client: Client, prefix: &str) -> Self {
+    pub fn from_client(client: impl Into<LazyClient<Client>>, prefix: &str) -> Self {
         Self {
             parameters: ShopParameters::new(client, prefix, "webhook-secret"),
         }
@@ -124,7 +129,7 @@ pub enum SecretParameterError {
 /// with [`SecretParameter::read`] when a handler first needs it, so init makes no network
 /// call (see [`crate::FirstUse`]).
 pub struct SecretParameter {
-    client: Client,
+    client: LazyClient<Client>,
     name: String,
 }
 
@@ -142,7 +147,7 @@ impl SecretParameter {
                 fix: "set it to the name of the SSM SecureString holding the secret",
             })?;
         Ok(Self {
-            client: Client::new(sdk),
+            client: LazyClient::new(sdk, Client::new),
             name,
         })
     }
@@ -150,7 +155,7 @@ impl SecretParameter {
     /// The parameter `name` (no environment variable involved).
     pub fn new(sdk: &aws_config::SdkConfig, name: &str) -> Self {
         Self {
-            client: Client::new(sdk),
+            client: LazyClient::new(sdk, Client::new),
             name: name.to_owned(),
         }
     }

@@ -10,7 +10,9 @@ use cartback_core::time::SystemClock;
 use cartback_sender::{Metrics, SenderDeps, UnsubscribeLinks, handle};
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 
-#[tokio::main]
+// Lambda hands a container one event at a time: a current-thread runtime, no worker threads
+// to start during init (docs/performance.md, cold start).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     cartback_aws::init_tracing();
     let config = AwsConfig::from_env()?;

@@ -1,5 +1,5 @@
-//! Lambda wiring for the unsubscribe function: config and AWS clients once, the token
-//! secret on the first request, then serve `GET|POST /unsubscribe?t=TOKEN`.
+//! Lambda wiring for the unsubscribe function: config once, each AWS client on its first use,
+//! the token secret on the first request, then serve `GET|POST /unsubscribe?t=TOKEN`.
 
 use cartback_aws::{
     AwsConfig, DynamoCartStore, DynamoShopDirectory, FirstUse, SecretParameter,
@@ -10,7 +10,9 @@ use cartback_feedback::FeedbackDeps;
 use cartback_unsubscribe::{UnsubscribeDeps, handle_http};
 use lambda_http::{Error, Request, run, service_fn};
 
-#[tokio::main]
+// Lambda hands a container one event at a time: a current-thread runtime, no worker threads
+// to start during init (docs/performance.md, cold start).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     cartback_aws::init_tracing();
     let config = AwsConfig::from_env()?;

@@ -1,4 +1,5 @@
-//! Lambda wiring for the webhook function: config and AWS clients once, then serve.
+//! Lambda wiring for the webhook function: config once, each AWS client on its first use,
+//! then serve.
 
 use cartback_aws::{
     AwsConfig, BigCommerceHttpApi, DynamoCartStore, DynamoShopDirectory, SsmApiTokens,
@@ -8,7 +9,9 @@ use cartback_core::time::SystemClock;
 use cartback_webhook::{Metrics, WebhookDeps, handle_http};
 use lambda_http::{Error, Request, run, service_fn};
 
-#[tokio::main]
+// Lambda hands a container one event at a time: a current-thread runtime, no worker threads
+// to start during init (docs/performance.md, cold start).
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     cartback_aws::init_tracing();
     let config = AwsConfig::from_env()?;
