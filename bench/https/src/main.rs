@@ -22,37 +22,7 @@ use serde_json::json;
 const MODES: [&str; 2] = ["sdk-default", "lazy-shared"];
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if let [flag, mode] = args.as_slice()
-        && flag == "--child"
-    {
-        return child(mode);
-    }
-    let mut runs = 20usize;
-    let mut json_out = None;
-    let mut it = args.into_iter();
-    while let Some(arg) = it.next() {
-        match (arg.as_str(), it.next()) {
-            ("--runs", Some(n)) => match n.parse() {
-                Ok(n) => runs = n,
-                Err(_) => return usage(),
-            },
-            ("--json", Some(path)) => json_out = Some(path),
-            _ => return usage(),
-        }
-    }
-    match parent(runs, json_out.as_deref()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("first-request: {e}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn usage() -> ExitCode {
-    eprintln!("usage: first-request [--runs N] [--json FILE]");
-    ExitCode::from(2)
+    cartback_bench::fresh_process::main("first-request", 20, child, parent)
 }
 
 /// One sample: (init, first call, second call).

@@ -22,37 +22,7 @@ use serde_json::json;
 const RUNTIMES: [&str; 2] = ["current_thread", "multi_thread"];
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if let [flag, runtime] = args.as_slice()
-        && flag == "--child"
-    {
-        return child(runtime);
-    }
-    let mut runs = 50usize;
-    let mut json_out = None;
-    let mut it = args.into_iter();
-    while let Some(arg) = it.next() {
-        match (arg.as_str(), it.next()) {
-            ("--runs", Some(n)) => match n.parse() {
-                Ok(n) => runs = n,
-                Err(_) => return usage(),
-            },
-            ("--json", Some(path)) => json_out = Some(path),
-            _ => return usage(),
-        }
-    }
-    match parent(runs, json_out.as_deref()) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("init-steps: {e}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-fn usage() -> ExitCode {
-    eprintln!("usage: init-steps [--runs N] [--json FILE]");
-    ExitCode::from(2)
+    cartback_bench::fresh_process::main("init-steps", 50, child, parent)
 }
 
 /// Nanoseconds since the epoch: comparable between the parent and its child.
