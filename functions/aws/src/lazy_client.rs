@@ -1,12 +1,13 @@
 //! An AWS service client built on the first call that needs it, then kept for the container.
 //!
 //! Making a service client is not free. The first client of each SDK crate parses that
-//! crate's endpoint partition table (embedded JSON) and compiles its region patterns: about
-//! 0.1 ms per service on x86_64, measured by `init-steps` (docs/performance.md). A function
-//! that made all its clients in `main` paid that for every service during init, whether or
-//! not the container ever called it: the sender makes five, and a container that only sends
-//! emails never needs SNS. Behind this wrapper init makes none, and each is made once, by the
-//! first call to its service.
+//! crate's endpoint partition table (embedded JSON) and compiles its region patterns:
+//! 0.08–0.16 ms per service on x86_64, measured by `init-steps` (docs/performance.md), and
+//! the SDK does it in `Client::new`. A function that made all its clients in `main` paid that
+//! for every service during init, whether or not the container ever called it: the sender
+//! has clients of four services, and a container that only sends emails never needs SNS.
+//! Behind this wrapper init makes none, and each is made once, by its first call. The first
+//! invocation pays for the clients it uses (docs/performance.md, cold start).
 //!
 //! Calls go through [`Deref`]: `self.client.get_item()` works as on the SDK client itself.
 
