@@ -2,7 +2,7 @@
 //!
 //! Making a service client is not free. The first client of each SDK crate parses that
 //! crate's endpoint partition table (embedded JSON) and compiles its region patterns:
-//! 0.08–0.16 ms per service on x86_64, measured by `init-steps` (docs/performance.md), and
+//! 0.07–0.19 ms per service on x86_64, measured by `init-steps` (docs/performance.md), and
 //! the SDK does it in `Client::new`. A function that made all its clients in `main` paid that
 //! for every service during init, whether or not the container ever called it: the sender
 //! has clients of four services, and a container that only sends emails never needs SNS.
