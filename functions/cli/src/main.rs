@@ -174,10 +174,11 @@ enum Command {
     /// with the SAM template's resources, the real functions on it, HTTP webhooks and
     /// unsubscribe routes, and an outbox page. Ctrl-C stops everything it started.
     Dev {
-        /// The HTTP port (webhooks, unsubscribe, the outbox).
+        /// The HTTP port (webhooks, unsubscribe, the outbox); 0 picks a free one.
         #[arg(long, default_value_t = 8787)]
         port: u16,
-        /// moto's port (default: --port + 1); a moto already answering there is reused.
+        /// moto's port (default: --port + 1, or a free one with --port 0); a moto already
+        /// answering there is reused; 0 starts one on a free port.
         #[arg(long)]
         moto_port: Option<u16>,
         /// Run the clock N times faster: 60 = an hour a minute, 3600 = an hour a second.

@@ -251,6 +251,8 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(cartback_testkit::proptest_config(256))]
+
         #[test]
         fn random_strings_never_panic(token in ".{0,300}") {
             let _ = verify(&secret(), &token, Timestamp::UNIX_EPOCH);

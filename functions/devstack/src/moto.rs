@@ -2,7 +2,6 @@
 //! reused when one already answers there.
 
 use std::io::Read;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -22,10 +21,9 @@ const START_TIMEOUT: Duration = Duration::from_secs(90);
 /// It also replaces moto 5.2's `TransactWriteItems` (see [`TRANSACTIONS`]) and makes a few
 /// hot paths cheaper ([`SPEEDUPS`]).
 const LAUNCHER: &str = r#"import os, sys, threading
-from werkzeug.serving import run_simple
+from werkzeug.serving import make_server
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 host, port, threaded = sys.argv[1], int(sys.argv[2]), sys.argv[3] == 'threaded'
-os.environ.setdefault('MOTO_PORT', str(port))
 def watch_parent():
     sys.stdin.buffer.read()
     os._exit(0)
@@ -33,7 +31,10 @@ threading.Thread(target=watch_parent, daemon=True).start()
 exec(sys.argv[4])
 app = DomainDispatcherApplication(create_backend_app)
 app.debug = True
-run_simple(host, port, app, threaded=threaded, request_handler=MotoRequestHandler)
+server = make_server(host, port, app, threaded=threaded, request_handler=MotoRequestHandler)
+os.environ.setdefault('MOTO_PORT', str(server.port))
+print(server.port, flush=True)
+server.serve_forever()
 "#;
 
 /// DynamoDB's `TransactWriteItems` as DynamoDB does it, for moto 5.2: every condition is
@@ -168,7 +169,7 @@ _Handler.setup = _no_delay
 /// How to start moto.
 #[derive(Debug, Clone, Default)]
 pub struct MotoOptions {
-    /// The loopback port; a free one when `None`.
+    /// The loopback port; when `None`, moto binds a free one itself and reports it.
     pub port: Option<u16>,
     /// Serve one request at a time.
     ///
@@ -238,21 +239,40 @@ pub fn moto_binary(workspace: &Path) -> Result<PathBuf> {
     Ok(path)
 }
 
-fn free_port() -> Result<u16> {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .map_err(|e| DevStackError::Moto(format!("no free loopback port: {e}")))
+/// The port moto listens on: the first line it prints once its socket is bound. The rest of
+/// its standard output is read and dropped, so a chatty moto never blocks on a full pipe.
+async fn listening_port(stdout: std::process::ChildStdout) -> Result<u16> {
+    let (sender, receiver) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let mut lines = std::io::BufReader::new(stdout);
+        let mut first = String::new();
+        let read = std::io::BufRead::read_line(&mut lines, &mut first);
+        let _ = sender.send(read.map(|_| first));
+        let _ = std::io::copy(&mut lines, &mut std::io::sink());
+    });
+    let line = tokio::time::timeout(START_TIMEOUT, receiver)
+        .await
+        .map_err(|_| {
+            DevStackError::Moto(format!(
+                "moto did not bind a port within {} s",
+                START_TIMEOUT.as_secs()
+            ))
+        })?
+        .map_err(|_| DevStackError::Moto("moto's stdout reader stopped".into()))?
+        .map_err(|e| DevStackError::Moto(format!("reading moto's port: {e}")))?;
+    line.trim().parse().map_err(|_| {
+        DevStackError::Moto(format!(
+            "moto exited or printed {:?} instead of its port: is the port taken? (its log \
+             says why)",
+            line.trim()
+        ))
+    })
 }
 
 impl Moto {
     /// Starts moto from `binary` (its venv's Python runs the launcher) and waits until it
     /// answers.
     pub async fn start(binary: &Path, options: &MotoOptions) -> Result<Self> {
-        let port = match options.port {
-            Some(port) => port,
-            None => free_port()?,
-        };
         let python = binary
             .parent()
             .map(|bin| bin.join("python"))
@@ -276,12 +296,14 @@ impl Moto {
                 "-c",
                 LAUNCHER,
                 "127.0.0.1",
-                &port.to_string(),
+                // Port 0: moto binds a free one itself and prints it (no race with another
+                // process for a port chosen here).
+                &options.port.unwrap_or(0).to_string(),
                 mode,
                 &format!("{TRANSACTIONS}\n{SPEEDUPS}"),
             ])
             .stdin(Stdio::piped())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(log)
             .spawn()
             .map_err(|e| DevStackError::Moto(format!("starting {}: {e}", python.display())))?;
@@ -289,6 +311,18 @@ impl Moto {
             .stdin
             .take()
             .ok_or_else(|| DevStackError::Moto("no pipe to moto's stdin".into()))?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| DevStackError::Moto("no pipe from moto's stdout".into()))?;
+        let port = match listening_port(stdout).await {
+            Ok(port) => port,
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(e);
+            }
+        };
         let mut moto = Self {
             child: Some((child, stdin)),
             endpoint: format!("http://127.0.0.1:{port}"),

@@ -31,8 +31,8 @@ use cartback_sender::{Outcome, SendError};
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 
-use crate::history::{Action, History, SesKind};
-use crate::world::{UNSUBSCRIBE_SECRET, World};
+use crate::soak::history::{Action, History, SesKind};
+use crate::soak::world::{UNSUBSCRIBE_SECRET, World};
 
 /// Shopify's redeliveries after a failed delivery (8 over about 4 hours).
 const SHOPIFY_RETRIES: [i64; 8] = [1, 2, 4, 8, 16, 32, 64, 128];
@@ -375,7 +375,7 @@ impl Driver<'_> {
                 let planned = if worked {
                     self.world.plan().await?
                 } else {
-                    crate::world::Planned::default()
+                    crate::soak::world::Planned::default()
                 };
                 *self.timing.entry("plan").or_default() += t0.elapsed();
                 self.run.counters.stream_records += planned.records as u64;

@@ -35,9 +35,9 @@ use cartback_core::sequence::Channel;
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 
-use crate::driver::{Entry, LogEntry, Run, WakeResult};
-use crate::history::{Action, History, SesKind};
-use crate::world::Outbox;
+use crate::soak::driver::{Entry, LogEntry, Run, WakeResult};
+use crate::soak::history::{Action, History, SesKind};
+use crate::soak::world::Outbox;
 
 /// One message as the mail or SMS service recorded it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -26,7 +26,7 @@ use cartback_unsubscribe::UnsubscribeDeps;
 use cartback_webhook::WebhookDeps;
 use jiff::Timestamp;
 
-use crate::history::{SHOPS, secret_of};
+use crate::soak::history::{SHOPS, secret_of};
 
 pub const UNSUBSCRIBE_SECRET: &str = "soak-unsubscribe-secret-not-for-production";
 const API_DOMAIN: &str = "abc123.execute-api.eu-north-1.amazonaws.com";

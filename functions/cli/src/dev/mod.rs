@@ -30,8 +30,9 @@ const POLL: Duration = Duration::from_millis(200);
 
 /// `cartback dev`'s flags.
 pub struct DevOptions {
+    /// 0: a free port (the banner says which).
     pub port: u16,
-    /// Default: `port + 1`.
+    /// Default: `port + 1`, or a free one when `port` is 0; 0: a free one.
     pub moto_port: Option<u16>,
     pub speed: u32,
     /// Print the functions' JSON logs.
@@ -85,8 +86,12 @@ fn workspace() -> Result<PathBuf, String> {
     })
 }
 
+/// moto on `port` (reused when one answers there), or on a free port moto picks when `port`
+/// is 0.
 async fn moto(port: u16, log: &Path) -> Result<Moto, String> {
-    if let Some(moto) = Moto::reuse(port).await {
+    if port != 0
+        && let Some(moto) = Moto::reuse(port).await
+    {
         return Ok(moto);
     }
     let binary = if std::env::var_os("CARTBACK_MOTO_SERVER").is_some() {
@@ -99,7 +104,7 @@ async fn moto(port: u16, log: &Path) -> Result<Moto, String> {
     }
     .map_err(|e| e.to_string())?;
     let options = MotoOptions {
-        port: Some(port),
+        port: (port != 0).then_some(port),
         serialised: false,
         log: Some(log.to_path_buf()),
     };
@@ -113,17 +118,26 @@ pub async fn run(options: DevOptions) -> Result<(), String> {
     if options.logs {
         cartback_aws::init_tracing();
     }
-    let port = options.port;
-    let moto_port = options.moto_port.unwrap_or(port.saturating_add(1));
-    if moto_port == port {
+    let asked = options.port;
+    // --port 0 asks for a free port, and then moto gets one too unless --moto-port names it.
+    let moto_port = options.moto_port.unwrap_or(if asked == 0 {
+        0
+    } else {
+        asked.saturating_add(1)
+    });
+    if moto_port == asked && asked != 0 {
         return Err("--moto-port must differ from --port".into());
     }
+    // Bind first: a taken port fails before anything starts.
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", asked))
+        .await
+        .map_err(|e| format!("cannot listen on 127.0.0.1:{asked} ({e}): pass --port"))?;
+    let port = listener
+        .local_addr()
+        .map_err(|e| format!("the listening socket: {e}"))?
+        .port();
     let dir = std::env::temp_dir().join(format!("cartback-dev-{port}"));
     std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    // Bind first: a taken port fails before anything starts.
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-        .await
-        .map_err(|e| format!("cannot listen on 127.0.0.1:{port} ({e}): pass --port"))?;
     let mut moto = moto(moto_port, &dir.join("moto.log")).await?;
     let base_url = format!("http://localhost:{port}");
     let names = Names::for_stack("cartback", setup::TABLE, &base_url);

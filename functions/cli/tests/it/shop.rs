@@ -1,0 +1,525 @@
+//! `cartback shop`: the registry round trip on moto (a shop added by the command receives
+//! webhooks; removed, it gets 404), and `shop connect shopify` against a mock Admin API.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use cartback_core::ids::ShopId;
+use cartback_core::ports::ShopDirectory;
+use cartback_core::shop::Secret;
+use cartback_devstack::apigw::HttpCall;
+use cartback_devstack::{Moto, MotoOptions, Names, Stack};
+use cartback_local::VirtualClock;
+use jiff::Timestamp;
+use serde_json::{Value, json};
+use wiremock::matchers::{body_string_contains, header, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const TABLE: &str = "cartback-shop-test";
+const SHOP: &str = "kuura-knitwear";
+const SECRET: &str = "shpss_test-signing-key-7f3a91";
+const CHECKOUT: &str = include_str!("../../../core/tests/fixtures/shopify/checkouts_create.json");
+
+struct World {
+    moto: Moto,
+    names: Names,
+    sdk: aws_config::SdkConfig,
+    dir: tempfile::TempDir,
+}
+
+async fn world() -> World {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let binary = cartback_devstack::moto_binary(&root).expect("moto");
+    let moto = Moto::start(&binary, &MotoOptions::default())
+        .await
+        .expect("moto starts");
+    let names = Names::for_stack("cartback", TABLE, "http://localhost:8787");
+    let sdk = cartback_devstack::sdk_config(&moto.endpoint, cartback_devstack::REGION).await;
+    cartback_devstack::create_resources(&sdk, &names)
+        .await
+        .expect("resources");
+    cartback_devstack::put_secret(&sdk, &names.unsubscribe_secret_param, "shop-test-unsub")
+        .await
+        .expect("secret");
+    World {
+        moto,
+        names,
+        sdk,
+        dir: tempfile::tempdir().expect("temp dir"),
+    }
+}
+
+impl World {
+    fn cartback(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_cartback"))
+            .args(args)
+            .env("AWS_ENDPOINT_URL", &self.moto.endpoint)
+            .env("AWS_REGION", cartback_devstack::REGION)
+            .env("AWS_ACCESS_KEY_ID", "testing")
+            .env("AWS_SECRET_ACCESS_KEY", "testing")
+            .env("CARTBACK_TABLE", TABLE)
+            .env_remove("AWS_PROFILE")
+            .env_remove("CARTBACK_SECRETS_PREFIX")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("cartback runs");
+        if let Some(input) = stdin
+            && let Some(mut pipe) = child.stdin.take()
+        {
+            pipe.write_all(input.as_bytes()).expect("stdin");
+        }
+        child.wait_with_output().expect("cartback ends")
+    }
+
+    fn settings_file(&self, name: &str) -> String {
+        let path = self.dir.path().join(format!("{name}.toml"));
+        std::fs::write(
+            &path,
+            format!(
+                "[shops.{SHOP}]\nname = \"{name}\"\nfrom_address = \"hello@kuura-knitwear.example\"\n\
+                 default_locale = \"fi\"\n\n[shops.{SHOP}.rules]\ntime_zone = \"Europe/Helsinki\"\n"
+            ),
+        )
+        .expect("settings file");
+        path.display().to_string()
+    }
+
+    /// A signed checkout through a freshly started webhook function (no warm caches).
+    async fn post_checkout(&self) -> u16 {
+        let stack = Stack::new(
+            self.sdk.clone(),
+            self.names.clone(),
+            VirtualClock::new(Timestamp::now()),
+        )
+        .await
+        .expect("stack");
+        let body = CHECKOUT.to_owned();
+        let hmac = cartback_core::shopify::sign(&Secret::new(SECRET), body.as_bytes());
+        let route_path = format!("/webhooks/{SHOP}/shopify");
+        stack
+            .call_webhook(&HttpCall {
+                method: "POST",
+                route: "/webhooks/{shop}/{platform}",
+                path: &route_path,
+                headers: vec![
+                    ("content-type".into(), "application/json".into()),
+                    ("x-shopify-topic".into(), "checkouts/create".into()),
+                    ("x-shopify-hmac-sha256".into(), hmac),
+                ],
+                path_parameters: vec![("shop", SHOP.into()), ("platform", "shopify".into())],
+                body: body.as_bytes(),
+                domain: "localhost",
+                source_ip: "127.0.0.1",
+                ..HttpCall::default()
+            })
+            .await
+            .expect("the webhook function answers")
+            .status
+    }
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+#[tokio::test]
+async fn a_shop_added_by_the_command_receives_webhooks_and_a_removed_one_gets_404() {
+    let world = world().await;
+    let settings = world.settings_file("Kuura Knitwear");
+
+    assert_eq!(
+        world.post_checkout().await,
+        404,
+        "unknown before it is added"
+    );
+
+    let added = world.cartback(
+        &[
+            "shop",
+            "add",
+            "--shop",
+            SHOP,
+            "--settings",
+            &settings,
+            "--secret-stdin",
+        ],
+        Some(&format!("{SECRET}\n")),
+    );
+    assert!(added.status.success(), "{}", text(&added));
+    assert!(
+        text(&added).contains("added shop `kuura-knitwear`"),
+        "{}",
+        text(&added)
+    );
+    assert!(
+        !text(&added).contains(SECRET),
+        "the secret is never printed"
+    );
+
+    // What the functions read: a SecureString with the secret, and the settings.
+    let parameter = aws_sdk_ssm::Client::new(&world.sdk)
+        .get_parameter()
+        .name("/cartback/shops/kuura-knitwear/webhook-secret")
+        .with_decryption(true)
+        .send()
+        .await
+        .expect("the parameter")
+        .parameter
+        .expect("a parameter");
+    assert_eq!(parameter.value.as_deref(), Some(SECRET));
+    assert_eq!(
+        parameter.r#type,
+        Some(aws_sdk_ssm::types::ParameterType::SecureString)
+    );
+    let shop = cartback_aws::DynamoShopDirectory::new(&world.sdk, TABLE)
+        .shop(&ShopId::parse(SHOP).expect("id"))
+        .await
+        .expect("read")
+        .expect("the shop is there");
+    assert_eq!(shop.settings.name, "Kuura Knitwear");
+    assert_eq!(shop.settings.default_locale.as_deref(), Some("fi"));
+
+    assert_eq!(
+        world.post_checkout().await,
+        200,
+        "a signed webhook is accepted"
+    );
+
+    // Adding again is refused; --replace changes the settings and bumps the version.
+    let again = world.cartback(
+        &[
+            "shop",
+            "add",
+            "--shop",
+            SHOP,
+            "--settings",
+            &settings,
+            "--secret-stdin",
+        ],
+        Some(SECRET),
+    );
+    assert!(!again.status.success());
+    assert!(text(&again).contains("pass --replace"), "{}", text(&again));
+    let renamed = world.settings_file("Kuura Knitwear Oy");
+    let replaced = world.cartback(
+        &[
+            "shop",
+            "add",
+            "--shop",
+            SHOP,
+            "--settings",
+            &renamed,
+            "--secret-stdin",
+            "--replace",
+        ],
+        Some(SECRET),
+    );
+    assert!(replaced.status.success(), "{}", text(&replaced));
+
+    // A second shop with a secret and no settings yet.
+    cartback_devstack::put_secret(&world.sdk, "/cartback/shops/half-done/webhook-secret", "x")
+        .await
+        .expect("secret");
+
+    let shown = world.cartback(&["shop", "show", "--shop", SHOP, "--json"], None);
+    assert!(shown.status.success(), "{}", text(&shown));
+    let shown_text = String::from_utf8_lossy(&shown.stdout).into_owned();
+    assert!(!shown_text.contains(SECRET), "the secret is never printed");
+    let shown: Value = serde_json::from_str(&shown_text).expect("JSON");
+    assert_eq!(shown["live"], json!(true));
+    assert_eq!(shown["settings_version"], json!(2));
+    assert_eq!(shown["settings"]["name"], json!("Kuura Knitwear Oy"));
+    assert_eq!(shown["secret"]["version"], json!(2), "written twice");
+    assert_eq!(
+        shown["secret"]["parameter"],
+        json!("/cartback/shops/kuura-knitwear/webhook-secret")
+    );
+
+    let listed = world.cartback(&["shop", "list", "--json"], None);
+    assert!(listed.status.success(), "{}", text(&listed));
+    let listed: Value = serde_json::from_slice(&listed.stdout).expect("JSON");
+    let shops = listed["shops"].as_array().expect("shops");
+    assert_eq!(shops.len(), 2, "{listed}");
+    assert_eq!(shops[0]["shop"], json!("half-done"));
+    assert_eq!(shops[0]["live"], json!(false));
+    assert_eq!(shops[1]["shop"], json!(SHOP));
+    assert_eq!(shops[1]["live"], json!(true));
+    let table = world.cartback(&["shop", "list"], None);
+    let table = text(&table);
+    assert!(table.contains("no settings (webhooks get 404)"), "{table}");
+    assert!(table.contains("Kuura Knitwear Oy"), "{table}");
+
+    let removed = world.cartback(&["shop", "remove", "--shop", SHOP], None);
+    assert!(removed.status.success(), "{}", text(&removed));
+    assert!(
+        text(&removed).contains("settings deleted, webhook secret deleted"),
+        "{}",
+        text(&removed)
+    );
+    assert_eq!(world.post_checkout().await, 404, "removed");
+    let gone = world.cartback(&["shop", "show", "--shop", SHOP], None);
+    assert!(!gone.status.success());
+    assert!(
+        text(&gone).contains("no shop `kuura-knitwear`"),
+        "{}",
+        text(&gone)
+    );
+}
+
+#[tokio::test]
+async fn bad_settings_are_refused_before_anything_is_written() {
+    let world = world().await;
+    let path = world.dir.path().join("broken.toml");
+    std::fs::write(
+        &path,
+        format!("[shops.{SHOP}]\nname = \"Kuura\"\nfrom_address = \"not an address\"\n"),
+    )
+    .expect("file");
+    let path = path.display().to_string();
+    let refused = world.cartback(
+        &[
+            "shop",
+            "add",
+            "--shop",
+            SHOP,
+            "--settings",
+            &path,
+            "--secret-stdin",
+        ],
+        Some(SECRET),
+    );
+    assert!(!refused.status.success());
+    let message = text(&refused);
+    // The line of the shop's table (serde's flattened settings lose the field's own span).
+    assert!(
+        message.contains("broken.toml:1: not a valid email address"),
+        "names file, line and what is wrong: {message}"
+    );
+
+    let no_secret = world.cartback(
+        &[
+            "shop",
+            "add",
+            "--shop",
+            SHOP,
+            "--settings",
+            &world.settings_file("Kuura"),
+        ],
+        None,
+    );
+    assert!(!no_secret.status.success());
+    assert!(
+        text(&no_secret).contains("--secret-file FILE or --secret-stdin"),
+        "{}",
+        text(&no_secret)
+    );
+    let missing = aws_sdk_ssm::Client::new(&world.sdk)
+        .get_parameter()
+        .name("/cartback/shops/kuura-knitwear/webhook-secret")
+        .send()
+        .await;
+    assert!(missing.is_err(), "nothing was written");
+}
+
+const TOKEN: &str = "shpat_0123456789abcdef";
+const CALLBACK: &str =
+    "https://abc123.execute-api.eu-north-1.amazonaws.com/webhooks/kuura-knitwear/shopify";
+
+fn connect(server: &MockServer, token_file: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cartback"))
+        .args([
+            "shop",
+            "connect",
+            "shopify",
+            "--shop",
+            SHOP,
+            "--store",
+            "kuura-knitwear.myshopify.com",
+            "--webhook-base",
+            "https://abc123.execute-api.eu-north-1.amazonaws.com/webhooks/",
+            "--retry-ms",
+            "5",
+            "--admin-origin",
+            &server.uri(),
+        ])
+        .arg("--token-file")
+        .arg(token_file)
+        .output()
+        .expect("cartback runs")
+}
+
+fn created(topic: &str, id: u32) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(json!({
+        "data": {"webhookSubscriptionCreate": {
+            "webhookSubscription": {
+                "id": format!("gid://shopify/WebhookSubscription/{id}"),
+                "topic": topic,
+                "uri": CALLBACK,
+            },
+            "userErrors": [],
+        }},
+        "extensions": {"cost": {"requestedQueryCost": 10, "actualQueryCost": 10}},
+    }))
+}
+
+#[tokio::test]
+async fn connect_shopify_subscribes_the_missing_topics_and_keeps_the_ones_there() {
+    let server = MockServer::start().await;
+    let endpoint = "/admin/api/2026-10/graphql.json";
+    // The store already sends orders/paid to us, and checkouts/create somewhere else.
+    Mock::given(method("POST"))
+        .and(path(endpoint))
+        .and(header("x-shopify-access-token", TOKEN))
+        .and(body_string_contains("webhookSubscriptions(first: 100"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "data": {"webhookSubscriptions": {
+                "nodes": [
+                    {"id": "gid://shopify/WebhookSubscription/7", "topic": "ORDERS_PAID", "uri": CALLBACK},
+                    {"id": "gid://shopify/WebhookSubscription/8", "topic": "CHECKOUTS_CREATE", "uri": "https://old.example/hook"},
+                ],
+                "pageInfo": {"hasNextPage": false, "endCursor": null},
+            }},
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    // Throttled once, then accepted.
+    Mock::given(method("POST"))
+        .and(path(endpoint))
+        .and(body_string_contains("\"CHECKOUTS_CREATE\""))
+        .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "1"))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    for (topic, id) in [
+        ("CHECKOUTS_CREATE", 11),
+        ("CHECKOUTS_UPDATE", 12),
+        ("ORDERS_CREATE", 13),
+    ] {
+        Mock::given(method("POST"))
+            .and(path(endpoint))
+            .and(header("x-shopify-access-token", TOKEN))
+            .and(body_string_contains(format!("\"{topic}\"")))
+            .and(body_string_contains(CALLBACK))
+            .respond_with(created(topic, id))
+            .with_priority(2)
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    let dir = tempfile::tempdir().expect("dir");
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, format!("{TOKEN}\n")).expect("token");
+
+    let output = connect(&server, &token_file);
+
+    let out = text(&output);
+    assert!(output.status.success(), "{out}");
+    assert!(
+        out.contains("checkouts/create: subscribed (gid://shopify/WebhookSubscription/11)"),
+        "{out}"
+    );
+    assert!(out.contains("checkouts/update: subscribed"), "{out}");
+    assert!(out.contains("orders/create: subscribed"), "{out}");
+    assert!(
+        out.contains("orders/paid: already subscribed (gid://shopify/WebhookSubscription/7)"),
+        "{out}"
+    );
+    assert!(!out.contains(TOKEN), "the token is never printed");
+    server.verify().await;
+    // Every create asked for JSON to our URL with the uri field.
+    let requests = server.received_requests().await.expect("recorded");
+    let creates: Vec<Value> = requests
+        .iter()
+        .filter_map(|r| serde_json::from_slice::<Value>(&r.body).ok())
+        .filter(|b| {
+            b["query"]
+                .as_str()
+                .is_some_and(|q| q.contains("webhookSubscriptionCreate"))
+        })
+        .collect();
+    assert_eq!(creates.len(), 4, "3 topics, one of them retried");
+    for body in creates {
+        assert_eq!(
+            body["variables"]["webhookSubscription"]["uri"],
+            json!(CALLBACK)
+        );
+        assert_eq!(
+            body["variables"]["webhookSubscription"]["format"],
+            json!("JSON")
+        );
+    }
+}
+
+#[tokio::test]
+async fn connect_shopify_reports_a_refused_token_and_shopify_s_user_errors() {
+    let dir = tempfile::tempdir().expect("dir");
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, TOKEN).expect("token");
+
+    let refusing = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(401)
+                .set_body_json(json!({"errors": "[API] Invalid API key or access token"})),
+        )
+        .mount(&refusing)
+        .await;
+    let output = connect(&refusing, &token_file);
+    assert!(!output.status.success());
+    assert!(
+        text(&output).contains("refused the access token (401"),
+        "{}",
+        text(&output)
+    );
+
+    let invalid = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(body_string_contains("webhookSubscriptions(first: 100"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "data": {"webhookSubscriptions": {"nodes": [], "pageInfo": {"hasNextPage": false, "endCursor": null}}},
+        })))
+        .mount(&invalid)
+        .await;
+    Mock::given(method("POST"))
+        .and(body_string_contains("webhookSubscriptionCreate"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "data": {"webhookSubscriptionCreate": {
+                "webhookSubscription": null,
+                "userErrors": [{"field": ["webhookSubscription", "uri"], "message": "Address for this topic has already been taken"}],
+            }},
+        })))
+        .mount(&invalid)
+        .await;
+    let output = connect(&invalid, &token_file);
+    assert!(!output.status.success());
+    assert!(
+        text(&output).contains("subscribing CHECKOUTS_CREATE: Shopify says: Address for this topic has already been taken"),
+        "{}",
+        text(&output)
+    );
+
+    let failing = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(503))
+        .expect(4)
+        .mount(&failing)
+        .await;
+    let output = connect(&failing, &token_file);
+    assert!(!output.status.success());
+    assert!(
+        text(&output).contains("gave up after 4 attempts"),
+        "{}",
+        text(&output)
+    );
+    failing.verify().await;
+}

@@ -1,0 +1,114 @@
+//! `cartback simulate --stats`: the AWS calls the real functions would make. Lazy re-arm
+//! keeps Scheduler calls independent of how often a cart changes before it is abandoned.
+
+use std::process::Command;
+
+use serde_json::{Value, json};
+
+const CHECKOUT: &str = include_str!("../../../core/tests/fixtures/shopify/checkouts_create.json");
+const SHOP: &str = "demo-shop.myshopify.com";
+
+/// A checkout created at 08:00 UTC and updated `updates - 1` more times, evenly, until 08:50
+/// (the last activity), then left.
+fn events(updates: u32) -> String {
+    let mut lines = Vec::new();
+    for i in 0..updates {
+        let mut payload: Value = serde_json::from_str(CHECKOUT).expect("fixture");
+        let second = if updates > 1 {
+            i * 3000 / (updates - 1)
+        } else {
+            0
+        };
+        let at = format!("2026-11-02T08:{:02}:{:02}Z", second / 60, second % 60);
+        payload["updated_at"] = json!(at);
+        payload["line_items"][0]["quantity"] = json!(1 + i % 3);
+        let topic = if i == 0 {
+            "checkouts/create"
+        } else {
+            "checkouts/update"
+        };
+        lines.push(
+            json!({ "at": at, "shop": SHOP, "platform": "shopify", "topic": topic, "payload": payload })
+                .to_string(),
+        );
+    }
+    lines.join("\n")
+}
+
+/// Runs simulate with --stats; returns (decisions on stdout, call counts from stderr).
+fn simulate(updates: u32) -> (Vec<Value>, Value) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("events.jsonl");
+    std::fs::write(&file, events(updates)).expect("write events");
+    let output = Command::new(env!("CARGO_BIN_EXE_cartback"))
+        .args(["simulate", "--stats", "--events"])
+        .arg(&file)
+        .output()
+        .expect("run cartback");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let decisions = String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stats = stderr
+        .lines()
+        .last()
+        .map(|l| serde_json::from_str(l).expect("stats are one JSON line"))
+        .expect("a stats line");
+    (decisions, stats)
+}
+
+fn calls(stats: &Value, service: &str, operation: &str) -> u64 {
+    stats[service][operation].as_u64().unwrap_or(0)
+}
+
+#[test]
+fn stats_name_services_and_aws_operations() {
+    let (decisions, stats) = simulate(1);
+    let sent = decisions.iter().filter(|d| d["kind"] == "sent").count();
+    assert_eq!(
+        sent, 3,
+        "the fixture cart gets all three new-visitor emails"
+    );
+    assert_eq!(calls(&stats, "sesv2", "SendEmail"), 3);
+    // Step 1 at +1 h; steps 2 and 3 are scheduled at their earliest branch (6 h, 1 day) and
+    // re-armed once when nothing was opened (10 h, 2 days).
+    assert_eq!(calls(&stats, "scheduler", "CreateSchedule"), 1 + 2 + 2);
+    assert_eq!(
+        calls(&stats, "scheduler", "DeleteSchedule"),
+        0,
+        "fired schedules delete themselves"
+    );
+    assert!(calls(&stats, "dynamodb", "GetItem") > 0);
+    assert!(calls(&stats, "dynamodb", "PutItem") > 0);
+}
+
+#[test]
+fn a_hundred_updates_cost_no_more_scheduler_calls_than_two() {
+    // Both carts were last active at 08:50: the first wake-up (09:00) finds the cart moved
+    // and re-arms once, however many updates came in between.
+    let (_, one) = simulate(2);
+    let (decisions, hundred) = simulate(100);
+    assert_eq!(decisions.iter().filter(|d| d["kind"] == "sent").count(), 3);
+    for operation in ["CreateSchedule", "DeleteSchedule"] {
+        assert_eq!(
+            calls(&hundred, "scheduler", operation),
+            calls(&one, "scheduler", operation),
+            "{operation}: two updates {one}, a hundred {hundred}"
+        );
+    }
+}
+
+#[test]
+fn the_whole_three_step_lifecycle_takes_a_small_constant_number_of_writes() {
+    let (_, stats) = simulate(1);
+    let writes =
+        calls(&stats, "dynamodb", "PutItem") + calls(&stats, "dynamodb", "TransactWriteItems");
+    // Per step: claim, record, count on the person; plus the first write and a re-arm.
+    assert!(writes <= 12, "{writes} writes: {stats}");
+}

@@ -1,0 +1,3 @@
+//! The integration tests of cartback-feedback, one module per subject, in one binary.
+
+mod sns;

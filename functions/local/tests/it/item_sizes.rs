@@ -1,0 +1,103 @@
+//! The cost model's DynamoDB units: how big the cart item gets over the whole three-step
+//! lifecycle (DynamoDB bills a write per started KB and a consistent read per started 4 KB).
+//! Run with `--nocapture` to see the sizes.
+
+use cartback_core::cart::CartRecord;
+use cartback_core::webhook::Headers;
+use cartback_local::{LocalShops, LocalStack};
+use cartback_webhook::WebhookRequest;
+use jiff::{SignedDuration, Timestamp};
+use serde_dynamo::AttributeValue;
+use serde_json::Value;
+
+const CHECKOUT: &str = include_str!("../../../core/tests/fixtures/shopify/checkouts_create.json");
+
+/// The fixture checkout with its two line items repeated to `items`.
+fn checkout(items: usize) -> Vec<u8> {
+    let mut checkout: Value = serde_json::from_str(CHECKOUT).expect("fixture");
+    let lines = checkout["line_items"]
+        .as_array()
+        .cloned()
+        .expect("line items");
+    checkout["line_items"] = Value::Array(lines.iter().cycle().take(items).cloned().collect());
+    serde_json::to_vec(&checkout).expect("JSON")
+}
+
+/// DynamoDB's item size rules: attribute names plus values; numbers about one byte per two
+/// digits plus one; lists and maps 3 bytes plus 1 per element.
+fn value_size(value: &AttributeValue) -> usize {
+    match value {
+        AttributeValue::S(s) => s.len(),
+        AttributeValue::N(n) => n.trim_start_matches('-').len().div_ceil(2) + 1,
+        AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
+        AttributeValue::B(b) => b.len(),
+        AttributeValue::M(map) => {
+            3 + map
+                .iter()
+                .map(|(k, v)| k.len() + value_size(v) + 1)
+                .sum::<usize>()
+        }
+        AttributeValue::L(list) => 3 + list.iter().map(|v| value_size(v) + 1).sum::<usize>(),
+        AttributeValue::Ss(set) | AttributeValue::Ns(set) => set.iter().map(String::len).sum(),
+        AttributeValue::Bs(set) => set.iter().map(Vec::len).sum(),
+    }
+}
+
+/// The stored item: the record plus pk, sk, gsi keys and version.
+fn item_size(cart: &CartRecord) -> usize {
+    let item: serde_dynamo::Item = serde_dynamo::to_item(cart).expect("a cart encodes");
+    let keys = [
+        ("pk", format!("SHOP#{}", cart.shop)),
+        ("sk", format!("CART#{}", cart.cart)),
+        (
+            "gsi1pk",
+            format!("SHOP#{}#CONTACT#{}", cart.shop, "0".repeat(64)),
+        ),
+        ("gsi1sk", format!("CART#{}", cart.cart)),
+        ("version", "12".to_owned()),
+    ];
+    item.iter()
+        .map(|(k, v)| k.len() + value_size(v))
+        .sum::<usize>()
+        + keys.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>()
+}
+
+/// The fixture checkout with `items` line items, left to run through all three steps.
+async fn cart_after_lifecycle(items: usize) -> CartRecord {
+    let start: Timestamp = "2026-11-02T08:00:00Z".parse().expect("time");
+    let stack = LocalStack::new(start, LocalShops::defaults());
+    let request = WebhookRequest {
+        shop: "demo-shop.myshopify.com".to_owned(),
+        platform: "shopify".to_owned(),
+        headers: Headers::new().with("X-Shopify-Topic", "checkouts/create"),
+        body: checkout(items),
+    };
+    let (reply, _) = stack.deliver(&request).await.expect("delivered");
+    assert_eq!(reply.status(), 200, "{}", reply.body());
+    let end = start
+        .checked_add(SignedDuration::from_hours(24 * 5))
+        .expect("time");
+    let reports = stack.run_until(end).await.expect("runs");
+    assert_eq!(
+        reports
+            .iter()
+            .filter(|r| r.kind == cartback_local::ReportKind::Sent)
+            .count(),
+        3
+    );
+    stack.store.carts().into_iter().next().expect("the cart")
+}
+
+#[tokio::test]
+async fn a_cart_item_stays_one_consistent_read_through_its_lifecycle() {
+    for items in [2, 10] {
+        let cart = cart_after_lifecycle(items).await;
+        let size = item_size(&cart);
+        println!(
+            "cart item with {items} line items after 3 steps: {size} bytes = {} WRU per write, {} RRU per consistent read",
+            size.div_ceil(1024),
+            size.div_ceil(4096)
+        );
+        assert!(size <= 4096, "{items} items: {size} bytes");
+    }
+}

@@ -1,0 +1,3 @@
+//! The integration tests of cartback-local, one module per subject, in one binary.
+
+mod item_sizes;

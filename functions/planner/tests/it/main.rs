@@ -1,0 +1,3 @@
+//! The integration tests of cartback-planner, one module per subject, in one binary.
+
+mod stream;

@@ -1,0 +1,3 @@
+//! The integration tests of cartback-sender, one module per subject, in one binary.
+
+mod wake_up;

@@ -1,0 +1,346 @@
+//! Shopify's mandatory compliance webhooks (`customers/redact`, `shop/redact`,
+//! `customers/data_request`) through the HTTP handler, on the fixtures in
+//! `functions/core/tests/fixtures/shopify/` (shaped like Shopify's documented payloads) and
+//! in-memory ports. Each is HMAC-verified like every other Shopify webhook.
+
+use cartback_core::cart::SuppressionReason;
+use cartback_core::contact::{Email, Phone};
+use cartback_core::ids::{CartId, ShopId};
+use cartback_core::ports::{CartStore, PersonalData};
+use cartback_core::shop::Secret;
+use cartback_local::{LocalShops, MemoryStore, OutageStore, VirtualClock};
+use cartback_webhook::{WebhookDeps, handle_http};
+use jiff::Timestamp;
+use lambda_http::Body;
+use serde_json::{Value, json};
+
+const SHOP: &str = "demo-shop.myshopify.com";
+const SECRET: &str = "cartback-fixture-secret";
+/// The checkout token of `checkouts_create.json` (Ada, `ada@example.com`).
+const TOKEN: &str = "4f3c2a1b9e8d7c6b5a4f3e2d1c0b9a87";
+
+const CHECKOUTS_CREATE: &str = include_str!("../fixtures/checkouts_create.json");
+const CUSTOMERS_REDACT: &str =
+    include_str!("../../../core/tests/fixtures/shopify/customers_redact.json");
+const SHOP_REDACT: &str = include_str!("../../../core/tests/fixtures/shopify/shop_redact.json");
+const DATA_REQUEST: &str =
+    include_str!("../../../core/tests/fixtures/shopify/customers_data_request.json");
+const PHONE_ONLY: &str =
+    include_str!("../../../core/tests/fixtures/shopify/checkouts_create_phone_only.json");
+
+fn shop_id() -> ShopId {
+    ShopId::parse(SHOP).expect("valid shop id")
+}
+
+fn sign(body: &str) -> String {
+    cartback_core::shopify::sign(&Secret::new(SECRET), body.as_bytes())
+}
+
+/// The checkouts/create API Gateway event with another body, topic and delivery id,
+/// signed with `signature` (the body's own HMAC unless given).
+fn shopify_event(topic: &str, body: &str, delivery: &str, signature: Option<&str>) -> Value {
+    let mut event: Value = serde_json::from_str(CHECKOUTS_CREATE).expect("fixture is JSON");
+    event["body"] = json!(body);
+    event["isBase64Encoded"] = json!(false);
+    event["headers"]["content-length"] = json!(body.len().to_string());
+    event["headers"]["x-shopify-topic"] = json!(topic);
+    event["headers"]["x-shopify-webhook-id"] = json!(delivery);
+    event["headers"]["x-shopify-hmac-sha256"] =
+        json!(signature.map_or_else(|| sign(body), str::to_owned));
+    event
+}
+
+fn checkout_event() -> Value {
+    serde_json::from_str(CHECKOUTS_CREATE).expect("fixture is JSON")
+}
+
+/// The checkout body with an `updated_at` a minute later (a re-delivered or edited cart).
+fn later_checkout(delivery: &str) -> Value {
+    let original = checkout_event();
+    let mut body: Value =
+        serde_json::from_str(original["body"].as_str().expect("text body")).expect("JSON");
+    body["updated_at"] = json!("2026-11-02T10:05:00+02:00");
+    shopify_event("checkouts/update", &body.to_string(), delivery, None)
+}
+
+fn deps_on<S: CartStore + PersonalData>(
+    store: S,
+) -> WebhookDeps<S, LocalShops, LocalShops, VirtualClock> {
+    let shops = LocalShops::defaults().with_secret(shop_id(), Secret::new(SECRET));
+    WebhookDeps {
+        store,
+        shops: shops.clone(),
+        secrets: shops,
+        clock: VirtualClock::new("2026-11-02T08:30:00Z".parse::<Timestamp>().expect("valid")),
+        metrics: cartback_webhook::Metrics::memory(),
+        store_api: cartback_core::ports::NoStoreApi,
+    }
+}
+
+async fn post<S: CartStore + PersonalData>(
+    deps: &WebhookDeps<S, LocalShops, LocalShops, VirtualClock>,
+    event: &Value,
+) -> (u16, Value) {
+    let request = lambda_http::request::from_str(&event.to_string())
+        .expect("an API Gateway HTTP API (payload 2.0) event");
+    let response = handle_http(request, deps).await.expect("a response");
+    let body = match response.body() {
+        Body::Text(text) => serde_json::from_str(text).expect("the reply is JSON"),
+        other => panic!("expected a text body, got {other:?}"),
+    };
+    (response.status().as_u16(), body)
+}
+
+/// A store holding Ada's checkout (email) and a phone-only checkout of someone else.
+async fn with_two_carts() -> (
+    MemoryStore,
+    WebhookDeps<MemoryStore, LocalShops, LocalShops, VirtualClock>,
+) {
+    let store = MemoryStore::default();
+    let deps = deps_on(store.clone());
+    let (status, body) = post(&deps, &checkout_event()).await;
+    assert_eq!(status, 200, "{body}");
+    let other = shopify_event("checkouts/create", PHONE_ONLY, "other-1", None);
+    let (status, body) = post(&deps, &other).await;
+    assert_eq!(status, 200, "{body}");
+    store.take_stream();
+    (store, deps)
+}
+
+fn ada() -> Email {
+    Email::parse("ada@example.com").expect("valid")
+}
+
+fn ada_cart() -> CartId {
+    CartId::parse(TOKEN).expect("valid")
+}
+
+#[tokio::test]
+async fn customers_redact_deletes_the_persons_cart_and_leaves_a_tombstone_on_every_channel() {
+    let (store, deps) = with_two_carts().await;
+    let before = store.carts();
+    assert_eq!(before.len(), 2);
+    let other = before
+        .iter()
+        .find(|c| c.cart != ada_cart())
+        .expect("the other cart")
+        .clone();
+
+    let event = shopify_event("customers/redact", CUSTOMERS_REDACT, "redact-1", None);
+    let (status, body) = post(&deps, &event).await;
+
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, json!({ "result": "person_erased", "carts": 2 }));
+    // The fixture names Ada's email and the phone of the other checkout: both carts are
+    // this customer's, as Shopify says.
+    assert!(store.carts().is_empty());
+    let removed: Vec<String> = store
+        .take_stream()
+        .iter()
+        .filter(|r| r["eventName"] == "REMOVE")
+        .map(|r| {
+            r["dynamodb"]["Keys"]["sk"]["S"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned()
+        })
+        .collect();
+    assert_eq!(
+        removed.len(),
+        2,
+        "the planner sees each cart removed: {removed:?}"
+    );
+    for key in [ada().key(), other.contact.clone().expect("keyed")] {
+        let contact = store
+            .contact(&shop_id(), &key)
+            .await
+            .expect("reads")
+            .expect("a tombstone")
+            .value;
+        assert!(contact.is_erased());
+        assert_eq!(
+            contact.email_suppressed.map(|s| s.reason),
+            Some(SuppressionReason::Erased)
+        );
+        assert_eq!(
+            contact.sms_suppressed.map(|s| s.reason),
+            Some(SuppressionReason::Erased)
+        );
+        assert_eq!(contact.expires_at, 0, "a tombstone never expires");
+        assert!(contact.latest_cart.is_none() && contact.recent_sends.is_empty());
+    }
+
+    // Shopify delivers again (a retry): the erasure is idempotent.
+    let again = shopify_event("customers/redact", CUSTOMERS_REDACT, "redact-2", None);
+    let (status, body) = post(&deps, &again).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, json!({ "result": "person_erased", "carts": 0 }));
+
+    // A later checkout of the erased person stores nothing and arms nothing.
+    let (status, body) = post(&deps, &later_checkout("late-1")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, json!({ "result": "erased" }));
+    assert!(store.carts().is_empty());
+    assert!(
+        store
+            .take_stream()
+            .iter()
+            .all(|r| r["eventName"] != "INSERT")
+    );
+}
+
+#[tokio::test]
+async fn customers_redact_by_email_only_leaves_everyone_else_alone() {
+    let (store, deps) = with_two_carts().await;
+    let mut body: Value = serde_json::from_str(CUSTOMERS_REDACT).expect("JSON");
+    body["customer"]["phone"] = Value::Null;
+    let body = body.to_string();
+    let event = shopify_event("customers/redact", &body, "redact-email", None);
+
+    let (status, reply) = post(&deps, &event).await;
+
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply, json!({ "result": "person_erased", "carts": 1 }));
+    let left = store.carts();
+    assert_eq!(left.len(), 1);
+    assert_ne!(left[0].cart, ada_cart());
+    let phone = Phone::parse("+358401234567", None).expect("valid").key();
+    assert!(
+        store
+            .contact(&shop_id(), &phone)
+            .await
+            .expect("reads")
+            .is_none_or(|c| !c.value.is_erased()),
+        "the other person is not suppressed"
+    );
+}
+
+#[tokio::test]
+async fn customers_redact_with_a_bad_hmac_is_401_and_nothing_changes() {
+    let (store, deps) = with_two_carts().await;
+    let wrong = sign("another body");
+    let event = shopify_event(
+        "customers/redact",
+        CUSTOMERS_REDACT,
+        "redact-bad",
+        Some(&wrong),
+    );
+
+    let (status, body) = post(&deps, &event).await;
+
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(store.carts().len(), 2);
+    assert!(store.take_stream().is_empty());
+    assert!(
+        store
+            .contact(&shop_id(), &ada().key())
+            .await
+            .expect("reads")
+            .is_none_or(|c| !c.value.is_erased())
+    );
+}
+
+#[tokio::test]
+async fn customers_redact_while_the_table_is_down_is_500_so_shopify_delivers_again() {
+    let memory = MemoryStore::default();
+    let outage = OutageStore::new(memory.clone());
+    let deps = deps_on(outage.clone());
+    let (status, _) = post(&deps, &checkout_event()).await;
+    assert_eq!(status, 200);
+    outage.fail_retryably();
+
+    let event = shopify_event("customers/redact", CUSTOMERS_REDACT, "redact-down", None);
+    let (status, body) = post(&deps, &event).await;
+    assert_eq!(status, 500, "{body}");
+    assert_eq!(
+        memory.carts().len(),
+        1,
+        "nothing half-done is reported done"
+    );
+
+    outage.recover();
+    let (status, body) = post(&deps, &event).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(memory.carts().is_empty());
+}
+
+#[tokio::test]
+async fn shop_redact_deletes_every_cart_and_contact_of_the_shop() {
+    let (store, deps) = with_two_carts().await;
+
+    let event = shopify_event("shop/redact", SHOP_REDACT, "shop-redact-1", None);
+    let (status, body) = post(&deps, &event).await;
+
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["result"], "shop_erased");
+    assert!(store.carts().is_empty());
+    assert!(
+        store
+            .contact(&shop_id(), &ada().key())
+            .await
+            .expect("reads")
+            .is_none(),
+        "no tombstones: nothing of the shop's customers is kept"
+    );
+}
+
+#[tokio::test]
+async fn shop_redact_with_a_bad_hmac_is_401_and_nothing_changes() {
+    let (store, deps) = with_two_carts().await;
+    let event = shopify_event("shop/redact", SHOP_REDACT, "shop-bad", Some("bm90IGEgbWFj"));
+
+    let (status, _) = post(&deps, &event).await;
+
+    assert_eq!(status, 401);
+    assert_eq!(store.carts().len(), 2);
+    assert!(
+        store
+            .contact(&shop_id(), &ada().key())
+            .await
+            .expect("reads")
+            .is_some()
+    );
+}
+
+#[tokio::test]
+async fn customers_data_request_is_answered_200_and_changes_nothing() {
+    let (store, deps) = with_two_carts().await;
+
+    let event = shopify_event("customers/data_request", DATA_REQUEST, "data-1", None);
+    let (status, body) = post(&deps, &event).await;
+
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["result"], "data_requested");
+    assert_eq!(body["carts"], 2);
+    assert_eq!(store.carts().len(), 2);
+    assert!(
+        store.take_stream().is_empty(),
+        "a data request writes nothing"
+    );
+}
+
+#[tokio::test]
+async fn customers_data_request_with_a_bad_hmac_is_401() {
+    let (_store, deps) = with_two_carts().await;
+    let event = shopify_event("customers/data_request", DATA_REQUEST, "data-bad", Some(""));
+
+    let (status, _) = post(&deps, &event).await;
+
+    assert_eq!(status, 401);
+}
+
+#[tokio::test]
+async fn customers_redact_naming_no_usable_email_or_phone_is_200_and_erases_nobody() {
+    let (store, deps) = with_two_carts().await;
+    let mut body: Value = serde_json::from_str(CUSTOMERS_REDACT).expect("JSON");
+    body["customer"]["email"] = Value::Null;
+    body["customer"]["phone"] = json!("555-625-1199");
+    let body = body.to_string();
+    let event = shopify_event("customers/redact", &body, "redact-nobody", None);
+
+    let (status, reply) = post(&deps, &event).await;
+
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(reply, json!({ "result": "person_erased", "carts": 0 }));
+    assert_eq!(store.carts().len(), 2);
+}

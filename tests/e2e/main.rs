@@ -1,0 +1,12 @@
+//! The end-to-end tests: the five functions' real handlers and AWS adapters on moto, one
+//! module per flow, in one binary (the SDK is linked once).
+
+mod bigcommerce;
+mod erasure;
+mod generic;
+mod offer_codes;
+mod shopify;
+mod sms_feedback;
+mod soak;
+mod unsubscribe;
+mod woocommerce;
