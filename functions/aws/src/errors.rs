@@ -1,7 +1,8 @@
 //! Service errors become `PortError`s that say whether a retry may help.
 
-use aws_sdk_dynamodb::config::http::HttpResponse;
-use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use cartback_core::ports::PortError;
 
 const RETRYABLE_CODES: &[&str] = &[
@@ -56,11 +57,13 @@ where
 }
 
 /// Attempts of a send (SES, SNS) in all.
+#[cfg(any(feature = "ses", feature = "sns"))]
 const SEND_ATTEMPTS: u32 = 3;
 
 /// Runs a send, trying again only when the service refused it (throttling, 5xx: nothing
 /// was sent), after 100 then 400 ms. A lost answer (`outcome_unknown`: the message may have
 /// gone) or a permanent error is returned at once: a retry could send twice.
+#[cfg(any(feature = "ses", feature = "sns"))]
 pub async fn retry_refusals<T, F, Fut>(mut send: F) -> Result<T, PortError>
 where
     F: FnMut() -> Fut,
@@ -82,6 +85,7 @@ where
 }
 
 /// The service error code, if the error came from the service.
+#[cfg(any(feature = "dynamodb", feature = "scheduler", feature = "ssm"))]
 pub fn code<E: ProvideErrorMetadata, R>(error: &SdkError<E, R>) -> Option<&str> {
     match error {
         SdkError::ServiceError(context) => context.err().code(),
@@ -89,7 +93,7 @@ pub fn code<E: ProvideErrorMetadata, R>(error: &SdkError<E, R>) -> Option<&str> 
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, any(feature = "ses", feature = "sns")))]
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicU32, Ordering};

@@ -67,7 +67,7 @@ impl HttpClient for LazyHttpsClient {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "dynamodb", feature = "ssm"))]
 mod tests {
     use super::*;
 

@@ -72,7 +72,7 @@ impl<C> fmt::Debug for LazyClient<C> {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "sns"))]
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};

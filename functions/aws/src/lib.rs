@@ -1,35 +1,62 @@
 //! cartback's ports on AWS: DynamoDB (carts, contacts, deliveries, shop settings, offer code pools),
 //! EventBridge Scheduler, SES v2 and SSM Parameter Store. Thin: mapping and error
 //! classification only; every decision lives in `cartback-core`.
+//!
+//! One cargo feature per service, so that a function compiles only the SDK clients it uses:
+//! `dynamodb`, `scheduler`, `ses`, `sns`, `ssm`, `bigcommerce` (the store API over HTTPS),
+//! `registry` (`cartback shop`: DynamoDB and SSM); `full` (the default) is all of them.
 
+#[cfg(feature = "bigcommerce")]
 mod bigcommerce_api;
 mod config;
+#[cfg(feature = "dynamodb")]
 mod dynamo;
+#[cfg(any(
+    feature = "dynamodb",
+    feature = "scheduler",
+    feature = "ses",
+    feature = "sns",
+    feature = "ssm"
+))]
 mod errors;
 mod first_use;
 mod https;
 mod lazy_client;
+#[cfg(feature = "dynamodb")]
 mod offer_codes;
+#[cfg(feature = "scheduler")]
 mod scheduler;
+#[cfg(feature = "ses")]
 mod ses;
+#[cfg(feature = "registry")]
 mod shop_registry;
+#[cfg(feature = "sns")]
 mod sns;
+#[cfg(feature = "ssm")]
 mod ssm;
 
+#[cfg(feature = "bigcommerce")]
 pub use bigcommerce_api::{ApiTokens, BigCommerceHttpApi, FixedToken, RetryPolicy, SsmApiTokens};
 pub use config::{
     AwsConfig, ConfigError, SchedulerTarget, UNSUBSCRIBE_SECRET_PARAM_ENV, init_tracing,
     load_sdk_config,
 };
+#[cfg(feature = "dynamodb")]
 pub use dynamo::{DynamoCartStore, DynamoShopDirectory, keys};
 pub use first_use::{FirstUse, FirstUseError};
 pub use https::LazyHttpsClient;
 pub use lazy_client::LazyClient;
+#[cfg(feature = "dynamodb")]
 pub use offer_codes::DynamoOfferCodes;
+#[cfg(feature = "scheduler")]
 pub use scheduler::SchedulerSchedules;
+#[cfg(feature = "ses")]
 pub use ses::SesMailer;
+#[cfg(feature = "registry")]
 pub use shop_registry::{RegisteredShop, RegistryError, Removed, SecretInfo, ShopRegistry};
+#[cfg(feature = "sns")]
 pub use sns::SnsSms;
+#[cfg(feature = "ssm")]
 pub use ssm::{
     SecretParameter, SecretParameterError, SsmWebhookSecrets, secret_from_parameter,
     secret_from_parameter_env,

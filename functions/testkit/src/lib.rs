@@ -44,9 +44,14 @@ pub fn announced_seed(what: &str) -> u64 {
 }
 
 /// proptest's settings for `cases` cases from this run's seed, with no regression files:
-/// the same cases on every run, and the seed printed when one fails.
+/// the same cases on every run, and the seed printed when one fails. `PROPTEST_CASES`, when
+/// set, overrides `cases` for a longer run by hand.
 #[must_use]
 pub fn proptest_config(cases: u32) -> Config {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or(cases);
     Config {
         cases,
         rng_seed: RngSeed::Fixed(announced_seed("proptest")),
@@ -90,7 +95,9 @@ mod tests {
     #[test]
     fn the_config_is_seeded_and_writes_no_files() {
         let config = proptest_config(12);
-        assert_eq!(config.cases, 12);
+        if std::env::var_os("PROPTEST_CASES").is_none() {
+            assert_eq!(config.cases, 12);
+        }
         assert!(matches!(config.rng_seed, RngSeed::Fixed(_)));
         assert!(config.failure_persistence.is_none());
     }

@@ -3,7 +3,7 @@
 //! (what arrives through SNS). None may panic; each rejection is an error value, and a
 //! changed token never verifies.
 //!
-//! A longer run: `PROPTEST_CASES=50000 cargo test --release -p cartback-core --test hostile`.
+//! A longer run: `PROPTEST_CASES=50000 cargo test --release -p cartback-core --test it hostile`.
 
 use cartback_core::ids::{CartId, ShopId};
 use cartback_core::sequence::{BUILTIN_SEQUENCES, Channel, Sequence};

@@ -6,7 +6,7 @@
 //! stores nothing (no cart, no contact, no delivery marker).
 //!
 //! CI runs each property with a modest number of cases; a longer run:
-//! `PROPTEST_CASES=20000 cargo test --release -p cartback-webhook --test hostile`.
+//! `PROPTEST_CASES=20000 cargo test --release -p cartback-webhook --test it hostile`.
 
 use cartback_core::ports::CartStore;
 use cartback_core::shop::Secret;

@@ -4,7 +4,7 @@
 //! arrives, a webhook is answered 200 or a 4xx, and an unreadable API answer a 502, never a
 //! panic; a refused webhook stores nothing (no cart, no contact, no delivery marker).
 //!
-//! A longer run: `PROPTEST_CASES=20000 cargo test --release -p cartback-webhook --test hostile_bigcommerce`.
+//! A longer run: `PROPTEST_CASES=20000 cargo test --release -p cartback-webhook --test it hostile_bigcommerce`.
 
 use cartback_core::bigcommerce::{Fetch, SECRET_HEADER};
 use cartback_core::ids::{CartId, ShopId};
