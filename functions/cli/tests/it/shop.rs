@@ -92,7 +92,12 @@ impl World {
         let stack = Stack::new(
             self.sdk.clone(),
             self.names.clone(),
-            VirtualClock::new(Timestamp::now()),
+            // A minute after the fixture's checkout: the same answer whatever today is.
+            VirtualClock::new(
+                "2026-11-02T08:01:00Z"
+                    .parse::<Timestamp>()
+                    .expect("a timestamp"),
+            ),
         )
         .await
         .expect("stack");
