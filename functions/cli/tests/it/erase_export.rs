@@ -4,13 +4,13 @@
 //! its schedule, prints no address, and is idempotent; a table that cannot be reached exits
 //! non-zero.
 
-use std::path::Path;
 use std::process::{Command, Output};
 
-use cartback_core::ids::ShopId;
-use cartback_core::shop::{Secret, ShopSettings};
+use cartback_core::shop::Secret;
 use cartback_devstack::apigw::HttpCall;
-use cartback_devstack::{Moto, MotoOptions, Names, Stack};
+use cartback_devstack::{Moto, Stack};
+
+use crate::common::emulator::Emulator;
 use cartback_local::VirtualClock;
 use serde_json::{Value, json};
 
@@ -27,29 +27,11 @@ struct World {
 }
 
 async fn world() -> World {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let binary = cartback_devstack::moto_binary(&root).expect("moto");
-    let moto = Moto::start(&binary, &MotoOptions::default())
-        .await
-        .expect("moto starts");
-    let names = Names::for_stack("cartback", TABLE, "http://localhost:8787");
-    let sdk = cartback_devstack::sdk_config(&moto.endpoint, cartback_devstack::REGION).await;
-    cartback_devstack::create_resources(&sdk, &names)
-        .await
-        .expect("resources");
-    let shop = ShopId::parse(SHOP).expect("shop id");
-    cartback_devstack::connect_shop(
-        &sdk,
-        &names,
-        &shop,
-        &ShopSettings::defaults_for(&shop),
-        SECRET,
-    )
-    .await
-    .expect("shop");
-    cartback_devstack::put_secret(&sdk, &names.unsubscribe_secret_param, "erase-unsubscribe")
-        .await
-        .expect("secret");
+    let emulator = Emulator::start(TABLE, "erase-unsubscribe").await;
+    emulator.connect_shop(SHOP, SECRET).await;
+    let Emulator {
+        moto, sdk, names, ..
+    } = emulator;
     let clock = VirtualClock::new("2026-11-02T08:01:00Z".parse().expect("time"));
     let stack = Stack::new(sdk, names, clock).await.expect("stack");
     World { moto, stack }

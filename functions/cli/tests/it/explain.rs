@@ -2,16 +2,17 @@
 //! — made by the real functions on emulated AWS (moto, through `cartback-devstack`), read
 //! back by the real binary with the usual AWS environment.
 
-use std::path::Path;
 use std::process::Command;
 
 use cartback_core::ids::ShopId;
 use cartback_core::sequence::Channel;
-use cartback_core::shop::{Secret, ShopSettings};
+use cartback_core::shop::Secret;
 use cartback_core::time::Clock;
 use cartback_core::unsubscribe::{UnsubscribeClaim, expiry_for, issue};
 use cartback_devstack::apigw::HttpCall;
-use cartback_devstack::{Moto, MotoOptions, Names, Stack};
+use cartback_devstack::{Moto, Stack};
+
+use crate::common::emulator::Emulator;
 use cartback_local::VirtualClock;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
@@ -46,29 +47,11 @@ struct World {
 }
 
 async fn world() -> World {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let binary = cartback_devstack::moto_binary(&root).expect("moto");
-    let moto = Moto::start(&binary, &MotoOptions::default())
-        .await
-        .expect("moto starts");
-    let names = Names::for_stack("cartback", TABLE, "http://localhost:8787");
-    let sdk = cartback_devstack::sdk_config(&moto.endpoint, cartback_devstack::REGION).await;
-    cartback_devstack::create_resources(&sdk, &names)
-        .await
-        .expect("resources");
-    let shop = ShopId::parse(SHOP).expect("shop id");
-    cartback_devstack::connect_shop(
-        &sdk,
-        &names,
-        &shop,
-        &ShopSettings::defaults_for(&shop),
-        SECRET,
-    )
-    .await
-    .expect("shop");
-    cartback_devstack::put_secret(&sdk, &names.unsubscribe_secret_param, "explain-unsubscribe")
-        .await
-        .expect("secret");
+    let emulator = Emulator::start(TABLE, "explain-unsubscribe").await;
+    emulator.connect_shop(SHOP, SECRET).await;
+    let Emulator {
+        moto, sdk, names, ..
+    } = emulator;
     let clock = VirtualClock::new(after(SignedDuration::from_mins(1)));
     let stack = Stack::new(sdk, names, clock.clone()).await.expect("stack");
     World { moto, stack, clock }

@@ -9,7 +9,9 @@ use cartback_core::ids::ShopId;
 use cartback_core::ports::ShopDirectory;
 use cartback_core::shop::Secret;
 use cartback_devstack::apigw::HttpCall;
-use cartback_devstack::{Moto, MotoOptions, Names, Stack};
+use cartback_devstack::{Moto, Names, Stack};
+
+use crate::common::emulator::Emulator;
 use cartback_local::VirtualClock;
 use jiff::Timestamp;
 use serde_json::{Value, json};
@@ -29,19 +31,7 @@ struct World {
 }
 
 async fn world() -> World {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let binary = cartback_devstack::moto_binary(&root).expect("moto");
-    let moto = Moto::start(&binary, &MotoOptions::default())
-        .await
-        .expect("moto starts");
-    let names = Names::for_stack("cartback", TABLE, "http://localhost:8787");
-    let sdk = cartback_devstack::sdk_config(&moto.endpoint, cartback_devstack::REGION).await;
-    cartback_devstack::create_resources(&sdk, &names)
-        .await
-        .expect("resources");
-    cartback_devstack::put_secret(&sdk, &names.unsubscribe_secret_param, "shop-test-unsub")
-        .await
-        .expect("secret");
+    let Emulator { moto, sdk, names } = Emulator::start(TABLE, "shop-test-unsub").await;
     World {
         moto,
         names,

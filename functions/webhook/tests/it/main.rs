@@ -5,5 +5,6 @@ mod compliance;
 mod generic;
 mod hostile;
 mod hostile_bigcommerce;
+mod hostile_input;
 mod http;
 mod woocommerce;

@@ -1,3 +1,4 @@
 //! Helpers shared by the CLI tests.
 
 pub mod browser;
+pub mod emulator;
