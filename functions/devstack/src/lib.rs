@@ -31,7 +31,7 @@ mod stack;
 pub use clock::ScaledClock;
 pub use error::DevStackError;
 pub use faults::{FaultClass, FaultPlan, FaultProxy, FaultStats, Recorded, SplitMix64};
-pub use moto::{Moto, MotoOptions, find_pyenv, moto_binary};
+pub use moto::{Moto, MotoOptions, announced_port, find_pyenv, moto_binary};
 pub use names::{ACCOUNT, Names, REGION};
 pub use outbox::{ParsedMail, SentMail, SentSms, sent_emails, sent_sms};
 pub use pump::{Fired, Pump, Tick};

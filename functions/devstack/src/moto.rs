@@ -239,34 +239,43 @@ pub fn moto_binary(workspace: &Path) -> Result<PathBuf> {
     Ok(path)
 }
 
-/// The port moto listens on: the first line it prints once its socket is bound. The rest of
-/// its standard output is read and dropped, so a chatty moto never blocks on a full pipe.
-async fn listening_port(stdout: std::process::ChildStdout) -> Result<u16> {
-    let (sender, receiver) = tokio::sync::oneshot::channel();
+/// Reads a child's standard output on a thread of its own until `find` recognises the line
+/// that announces the port it listens on, and keeps reading (and dropping) the rest, so a
+/// chatty child never blocks on a full pipe. The receiver gets the port, or `None` when the
+/// output ended without one (the child exited).
+pub fn announced_port(
+    stdout: std::process::ChildStdout,
+    find: impl Fn(&str) -> Option<u16> + Send + 'static,
+) -> std::sync::mpsc::Receiver<Option<u16>> {
+    let (sender, receiver) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let mut lines = std::io::BufReader::new(stdout);
-        let mut first = String::new();
-        let read = std::io::BufRead::read_line(&mut lines, &mut first);
-        let _ = sender.send(read.map(|_| first));
-        let _ = std::io::copy(&mut lines, &mut std::io::sink());
+        let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+        let port = lines
+            .by_ref()
+            .map_while(Result::ok)
+            .find_map(|line| find(&line));
+        let _ = sender.send(port);
+        lines.for_each(drop);
     });
-    let line = tokio::time::timeout(START_TIMEOUT, receiver)
+    receiver
+}
+
+/// The port moto listens on: the launcher prints it once its socket is bound.
+async fn listening_port(stdout: std::process::ChildStdout) -> Result<u16> {
+    let announced = announced_port(stdout, |line| line.trim().parse().ok());
+    let port = tokio::task::spawn_blocking(move || announced.recv_timeout(START_TIMEOUT))
         .await
-        .map_err(|_| {
-            DevStackError::Moto(format!(
-                "moto did not bind a port within {} s",
-                START_TIMEOUT.as_secs()
-            ))
-        })?
-        .map_err(|_| DevStackError::Moto("moto's stdout reader stopped".into()))?
-        .map_err(|e| DevStackError::Moto(format!("reading moto's port: {e}")))?;
-    line.trim().parse().map_err(|_| {
-        DevStackError::Moto(format!(
-            "moto exited or printed {:?} instead of its port: is the port taken? (its log \
-             says why)",
-            line.trim()
-        ))
-    })
+        .map_err(|e| DevStackError::Moto(format!("waiting for moto's port: {e}")))?;
+    match port {
+        Ok(Some(port)) => Ok(port),
+        Ok(None) => Err(DevStackError::Moto(
+            "moto exited before it said its port: is the port taken? (its log says why)".into(),
+        )),
+        Err(_) => Err(DevStackError::Moto(format!(
+            "moto did not bind a port within {} s",
+            START_TIMEOUT.as_secs()
+        ))),
+    }
 }
 
 impl Moto {

@@ -67,14 +67,7 @@ impl Settings {
     fn from_env() -> Self {
         Self {
             // The suite's seed when one is named, else the soak's own.
-            seed: setting(
-                "CARTBACK_SOAK_SEED",
-                if std::env::var_os(cartback_testkit::SEED_VARIABLE).is_some() {
-                    cartback_testkit::seed()
-                } else {
-                    20_261_102
-                },
-            ),
+            seed: setting("CARTBACK_SOAK_SEED", cartback_testkit::seed_or(20_261_102)),
             carts: setting("CARTBACK_SOAK_CARTS", CI_CARTS),
             rate: setting("CARTBACK_SOAK_FAULT_RATE", 0.05_f64).clamp(0.0, 1.0),
             shards: setting("CARTBACK_SOAK_SHARDS", 2_usize).max(1),

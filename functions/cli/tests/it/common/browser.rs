@@ -2,7 +2,6 @@
 //! port it picks itself and opens sessions with the flags this machine needs (no sandbox as root,
 //! no background networking, every host but localhost resolving to nothing).
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -46,21 +45,13 @@ impl Driver {
             .spawn()
             .expect("chromedriver starts");
         let stdout = child.stdout.take().expect("chromedriver's stdout");
-        let (sender, receiver) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            let port = lines.by_ref().map_while(Result::ok).find_map(|line| {
-                line.split_once("started successfully on port ")
-                    .and_then(|(_, rest)| rest.trim_end_matches('.').trim().parse::<u16>().ok())
-            });
-            let _ = sender.send(port);
-            // Keep reading: a full pipe would block chromedriver.
-            lines.for_each(drop);
-        });
-        let port = receiver
-            .recv_timeout(Duration::from_secs(60))
-            .ok()
-            .flatten();
+        let port = cartback_devstack::announced_port(stdout, |line| {
+            line.split_once("started successfully on port ")
+                .and_then(|(_, rest)| rest.trim_end_matches('.').trim().parse().ok())
+        })
+        .recv_timeout(Duration::from_secs(60))
+        .ok()
+        .flatten();
         let Some(port) = port else {
             let _ = child.kill();
             let _ = child.wait();
