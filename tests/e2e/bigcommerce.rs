@@ -61,7 +61,7 @@ async fn a_bigcommerce_cart_gets_its_reminder_through_ses_and_converting_stops_t
     names.bigcommerce_api_url = api.uri();
     let mut settings = ShopSettings::defaults_for(&shop);
     settings.bigcommerce_store_hash = Some(StoreHash::parse(STORE_HASH).expect("hash"));
-    // A BigCommerce cart carries no consent: this shop reminds without it (README).
+    // A BigCommerce cart carries no consent: this shop reminds without it (docs/deploy.md).
     settings.rules.email_consent = EmailConsent::NotRequired;
     settings.default_locale = Some("en".to_owned());
     let env = TestEnv::start_custom(

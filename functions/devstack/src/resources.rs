@@ -143,7 +143,7 @@ pub async fn put_secret(sdk: &aws_config::SdkConfig, name: &str, value: &str) ->
     Ok(())
 }
 
-/// Connects a shop as the README's deploy steps do: its from address as an SES identity,
+/// Connects a shop as the deploy steps of docs/deploy.md do: its from address as an SES identity,
 /// its settings item and its webhook secret.
 pub async fn connect_shop(
     sdk: &aws_config::SdkConfig,

@@ -14,7 +14,7 @@ use clap::Args;
 use serde_json::{Value, json};
 use url::Url;
 
-/// The topics cartback needs from a Shopify store (README, "Connect a shop").
+/// The topics cartback needs from a Shopify store (docs/deploy.md, "Connect a shop").
 pub const TOPICS: [(&str, &str); 4] = [
     ("CHECKOUTS_CREATE", "checkouts/create"),
     ("CHECKOUTS_UPDATE", "checkouts/update"),

@@ -202,7 +202,7 @@ fn cart_event(expected: &CartId, body: &[u8]) -> Result<CartEvent, ApiError> {
         first_name: None,
         // The cart carries no count of the person's earlier orders.
         orders_count: 0,
-        // BigCommerce's cart holds no marketing consent (see README: a BigCommerce shop
+        // BigCommerce's cart holds no marketing consent (see docs/deploy.md: a BigCommerce shop
         // sets `email_consent` as its law and its checkout allow).
         consent: Consent::default(),
         locale: non_empty(cart.locale.as_str()).map(str::to_owned),
