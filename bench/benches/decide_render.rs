@@ -6,14 +6,14 @@
 use std::hint::black_box;
 
 use cartback_bench::fixtures::{self, SECRET};
-use cartback_core::cart::{CartEvent, CartRecord, Person, Platform};
-use cartback_core::decide::{Decision, Situation, decide};
-use cartback_core::ids::ShopId;
-use cartback_core::lifecycle::{Applied, apply_activity};
-use cartback_core::render::{EmailContext, Envelope, LOCALES, Renderer, mime_message};
-use cartback_core::shop::{Secret, Shop, ShopSettings, SignatureCheck};
-use cartback_core::webhook::{Headers, parse_webhook};
-use cartback_core::zone::{ZoneHints, recipient_zone};
+use cartback_core::messages::render::{EmailContext, Envelope, LOCALES, Renderer, mime_message};
+use cartback_core::model::cart::{CartEvent, CartRecord, Person, Platform};
+use cartback_core::model::ids::ShopId;
+use cartback_core::model::shop::{Secret, Shop, ShopSettings, SignatureCheck};
+use cartback_core::platforms::webhook::{Headers, parse_webhook};
+use cartback_core::rules::decide::{Decision, Situation, decide};
+use cartback_core::rules::lifecycle::{Applied, apply_activity};
+use cartback_core::rules::zone::{ZoneHints, recipient_zone};
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
@@ -112,8 +112,8 @@ fn render_bench(c: &mut Criterion) {
             &s.cart,
             &s.shop.settings,
             0,
-            cartback_core::sequence::Channel::Email,
-            cartback_core::format::MessageLocale::resolve(Some(locale), locale),
+            cartback_core::model::sequence::Channel::Email,
+            cartback_core::messages::format::MessageLocale::resolve(Some(locale), locale),
         )
         .expect("context");
         let html = renderer

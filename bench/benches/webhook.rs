@@ -6,9 +6,9 @@
 use std::hint::black_box;
 
 use cartback_bench::fixtures::{self, SECRET};
-use cartback_core::cart::Platform;
-use cartback_core::shop::{Secret, SignatureCheck};
-use cartback_core::webhook::{Headers, parse_webhook};
+use cartback_core::model::cart::Platform;
+use cartback_core::model::shop::{Secret, SignatureCheck};
+use cartback_core::platforms::webhook::{Headers, parse_webhook};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
 fn webhook(c: &mut Criterion) {

@@ -235,8 +235,8 @@ pub fn write_holdout_shop(
     seed: u64,
     rates: ConversionRates,
 ) -> io::Result<Written> {
-    use cartback_core::experiment::{Arm, HoldoutShare, arm_for};
-    use cartback_core::ids::{CartId, ShopId};
+    use cartback_core::model::experiment::{Arm, HoldoutShare, arm_for};
+    use cartback_core::model::ids::{CartId, ShopId};
     let mut mix = Mix(seed);
     let start: Timestamp = "2026-11-02T00:00:00Z"
         .parse()
@@ -316,8 +316,8 @@ mod tests {
 
     #[test]
     fn the_holdout_shop_converts_treated_carts_more_often_and_stays_small() {
-        use cartback_core::experiment::{Arm, HoldoutShare, arm_for};
-        use cartback_core::ids::{CartId, ShopId};
+        use cartback_core::model::experiment::{Arm, HoldoutShare, arm_for};
+        use cartback_core::model::ids::{CartId, ShopId};
         let mut out = Vec::new();
         let rates = ConversionRates {
             holdout: 0,

@@ -98,7 +98,7 @@ pub fn checkout_value(items: usize) -> Value {
 
 /// base64(HMAC-SHA256(secret, body)): the `X-Shopify-Hmac-Sha256` header value.
 pub fn signature(body: &[u8]) -> String {
-    cartback_core::shopify::sign(&cartback_core::shop::Secret::new(SECRET), body)
+    cartback_core::platforms::shopify::sign(&cartback_core::model::shop::Secret::new(SECRET), body)
 }
 
 /// The floor a webhook is measured against: what any handler must do at least — the
@@ -114,9 +114,9 @@ pub fn floor(secret: &[u8], body: &[u8]) -> Option<([u8; 32], Value)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cartback_core::cart::{CartEvent, Platform};
-    use cartback_core::shop::{Secret, SignatureCheck};
-    use cartback_core::webhook::{Headers, parse_webhook};
+    use cartback_core::model::cart::{CartEvent, Platform};
+    use cartback_core::model::shop::{Secret, SignatureCheck};
+    use cartback_core::platforms::webhook::{Headers, parse_webhook};
 
     fn parsed_items(items: usize) -> usize {
         let body = checkout(items);

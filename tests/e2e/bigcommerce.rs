@@ -6,12 +6,12 @@
 //! link; `store/cart/converted` reads the order, the next step's schedule goes and nothing
 //! more is sent. No person from the API's answers appears in logs, schedules or metrics.
 
-use cartback_core::bigcommerce::{SECRET_HEADER, StoreHash};
-use cartback_core::cart::CartStatus;
-use cartback_core::ids::{CartId, ShopId};
+use cartback_core::model::cart::CartStatus;
+use cartback_core::model::ids::{CartId, ShopId};
+use cartback_core::model::shop::{EmailConsent, ShopSettings};
+use cartback_core::model::time::Clock;
+use cartback_core::platforms::bigcommerce::{SECRET_HEADER, StoreHash};
 use cartback_core::ports::CartStore;
-use cartback_core::shop::{EmailConsent, ShopSettings};
-use cartback_core::time::Clock;
 use cartback_e2e::TestEnv;
 use cartback_sender::Outcome;
 use jiff::Timestamp;

@@ -8,13 +8,13 @@
 //! tombstones without a TTL, and Bob's cart and schedule are untouched.
 
 use cartback_aws::{DynamoCartStore, SchedulerSchedules};
-use cartback_core::cart::SuppressionReason;
-use cartback_core::contact::{Email, Phone};
-use cartback_core::ids::{CartId, ShopId};
+use cartback_core::model::cart::SuppressionReason;
+use cartback_core::model::contact::{Email, Phone};
+use cartback_core::model::ids::{CartId, ShopId};
+use cartback_core::model::schedule::schedule_name;
+use cartback_core::model::shop::Secret;
+use cartback_core::model::time::Clock;
 use cartback_core::ports::CartStore;
-use cartback_core::schedule::schedule_name;
-use cartback_core::shop::Secret;
-use cartback_core::time::Clock;
 use cartback_e2e::{GROUP, TestEnv};
 use jiff::Timestamp;
 use serde_json::Value;
@@ -40,7 +40,7 @@ fn at(text: &str) -> Timestamp {
 }
 
 async fn post(env: &TestEnv, topic: &str, body: &str, id: &str) -> (u16, String) {
-    let hmac = cartback_core::shopify::sign(&Secret::new(SECRET), body.as_bytes());
+    let hmac = cartback_core::platforms::shopify::sign(&Secret::new(SECRET), body.as_bytes());
     let headers = [
         ("X-Shopify-Topic", topic),
         ("X-Shopify-Hmac-Sha256", hmac.as_str()),
@@ -143,7 +143,7 @@ async fn an_erased_person_leaves_no_address_in_any_item_and_no_schedule_while_ot
 
     // 1. `cartback erase --shop … --email ada@example.com`: the CLI's path.
     let email = Email::parse(ADA_EMAIL).expect("valid");
-    let erased = cartback_core::erase::erase_person(
+    let erased = cartback_app::privacy::erase_person(
         &store,
         &SchedulerSchedules::deleting_only(&env.sdk, GROUP),
         &shop,
@@ -161,7 +161,7 @@ async fn an_erased_person_leaves_no_address_in_any_item_and_no_schedule_while_ot
     assert!(!names.iter().any(pending_of(ADA_EMAIL_CART)), "{names:?}");
 
     // Again: idempotent, nothing left to do.
-    let again = cartback_core::erase::erase_person(
+    let again = cartback_app::privacy::erase_person(
         &store,
         &SchedulerSchedules::deleting_only(&env.sdk, GROUP),
         &shop,

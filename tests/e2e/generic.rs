@@ -4,11 +4,11 @@
 //! removes the next step's schedule and nothing more is sent. A stale signature stores
 //! nothing. No person from the examples appears in logs, schedules or metrics.
 
-use cartback_core::cart::CartStatus;
-use cartback_core::ids::{CartId, ShopId};
+use cartback_core::model::cart::CartStatus;
+use cartback_core::model::ids::{CartId, ShopId};
+use cartback_core::model::shop::Secret;
+use cartback_core::model::time::Clock;
 use cartback_core::ports::CartStore;
-use cartback_core::shop::Secret;
-use cartback_core::time::Clock;
 use cartback_e2e::TestEnv;
 use cartback_sender::Outcome;
 use jiff::{SignedDuration, Timestamp};
@@ -23,14 +23,17 @@ fn at(text: &str) -> Timestamp {
 }
 
 fn signature(body: &str, signed_at: Timestamp) -> String {
-    cartback_core::generic::sign(&Secret::new(SECRET), body.as_bytes(), signed_at)
+    cartback_core::platforms::generic::sign(&Secret::new(SECRET), body.as_bytes(), signed_at)
 }
 
 async fn post(env: &TestEnv, body: &str, signed_at: Timestamp) -> (u16, String) {
     let signature = signature(body, signed_at);
     env.post_webhook(
         "generic",
-        &[(cartback_core::generic::SIGNATURE_HEADER, signature.as_str())],
+        &[(
+            cartback_core::platforms::generic::SIGNATURE_HEADER,
+            signature.as_str(),
+        )],
         body,
     )
     .await

@@ -11,11 +11,12 @@ use aws_sdk_dynamodb::config::interceptors::BeforeTransmitInterceptorContextRef;
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
 use aws_sdk_dynamodb::types::AttributeValue;
+use cartback_app::offer_codes::import_file;
 use cartback_aws::DynamoOfferCodes;
-use cartback_core::ids::{CartId, PoolName, ShopId};
-use cartback_core::offer_codes::{ImportReport, OfferCode, import_file};
+use cartback_core::model::ids::{CartId, PoolName, ShopId};
+use cartback_core::model::offer_codes::{ImportReport, OfferCode};
+use cartback_core::model::shop::{Secret, ShopSettings};
 use cartback_core::ports::OfferCodes;
-use cartback_core::shop::{Secret, ShopSettings};
 use cartback_e2e::{TABLE, TestEnv};
 use cartback_sender::Outcome;
 use jiff::Timestamp;
@@ -302,7 +303,7 @@ async fn a_pool_offer_goes_out_through_ses_with_the_code_drawn_for_the_cart() {
     .await
     .expect("imported");
 
-    let hmac = cartback_core::shopify::sign(&Secret::new(SECRET), CHECKOUT.as_bytes());
+    let hmac = cartback_core::platforms::shopify::sign(&Secret::new(SECRET), CHECKOUT.as_bytes());
     let (status, body) = env
         .post_webhook(
             "shopify",
@@ -363,7 +364,7 @@ async fn a_pool_offer_goes_out_through_ses_with_the_code_drawn_for_the_cart() {
     assert_eq!(low["fields"]["remaining"], 1);
     assert_eq!(
         low["fields"]["shop_hash"],
-        cartback_core::ids::log_hash(&[SHOP])
+        cartback_core::model::ids::log_hash(&[SHOP])
     );
     env.assert_no_personal_data(&[CHECKOUT])
         .await

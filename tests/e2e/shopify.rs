@@ -4,10 +4,10 @@
 //! the cart's items and link through SES; the order removes the pending schedule of step 2
 //! and nothing more is sent. A bad signature stores nothing.
 
-use cartback_core::ids::{CartId, ShopId};
+use cartback_core::model::ids::{CartId, ShopId};
+use cartback_core::model::schedule::WakeUp;
+use cartback_core::model::shop::Secret;
 use cartback_core::ports::CartStore;
-use cartback_core::schedule::WakeUp;
-use cartback_core::shop::Secret;
 use cartback_e2e::{SCHEDULER_ROLE_ARN, SENDER_ARN, TestEnv};
 use cartback_sender::Outcome;
 use jiff::{SignedDuration, Timestamp};
@@ -29,7 +29,7 @@ fn signed(topic: &'static str, body: &str, id: &'static str) -> Vec<(&'static st
         ("X-Shopify-Topic", topic.to_owned()),
         (
             "X-Shopify-Hmac-Sha256",
-            cartback_core::shopify::sign(&Secret::new(SECRET), body.as_bytes()),
+            cartback_core::platforms::shopify::sign(&Secret::new(SECRET), body.as_bytes()),
         ),
         ("X-Shopify-Webhook-Id", id.to_owned()),
         ("X-Shopify-Shop-Domain", SHOP.to_owned()),
@@ -164,7 +164,7 @@ async fn signed_checkout_becomes_an_email_and_the_order_cancels_the_rest() {
     let stored = env.store().cart(&shop, &cart).await.unwrap().unwrap();
     assert_eq!(
         stored.value.status,
-        cartback_core::cart::CartStatus::Converted
+        cartback_core::model::cart::CartStatus::Converted
     );
     assert_eq!(stored.value.order_id.as_deref(), Some("6012345678901"));
 
@@ -192,8 +192,10 @@ async fn bad_signature_gets_401_and_stores_nothing() {
         .await
         .expect("test env");
     let mut headers = signed("checkouts/create", CHECKOUT, "wh-forged");
-    headers[1].1 =
-        cartback_core::shopify::sign(&Secret::new("not-the-secret"), CHECKOUT.as_bytes());
+    headers[1].1 = cartback_core::platforms::shopify::sign(
+        &Secret::new("not-the-secret"),
+        CHECKOUT.as_bytes(),
+    );
     let (status, _) = env
         .post_webhook("shopify", &as_refs(&headers), CHECKOUT)
         .await

@@ -8,12 +8,12 @@
 //! The fixture checkout is a Finnish shopper (address in FI: Europe/Helsinki, UTC+2 in
 //! November) last active 2026-11-02 08:00 UTC; the reminder goes at 09:00 UTC (11:00 local).
 
-use cartback_core::cart::{CartRecord, SuppressionReason};
-use cartback_core::contact::Email;
-use cartback_core::decide::{DeferReason, StopReason};
-use cartback_core::ids::{CartId, ShopId};
+use cartback_core::model::cart::{CartRecord, SuppressionReason};
+use cartback_core::model::contact::Email;
+use cartback_core::model::ids::{CartId, ShopId};
+use cartback_core::model::sequence::Channel;
 use cartback_core::ports::CartStore;
-use cartback_core::sequence::Channel;
+use cartback_core::rules::decide::{DeferReason, StopReason};
 use cartback_e2e::{TestEnv, ses_event};
 use cartback_feedback::Handled;
 use cartback_sender::Outcome;

@@ -3,13 +3,13 @@
 //! expired token gets 403 and changes nothing; a GET only shows the page; the RFC 8058 POST
 //! suppresses email for the person and the next step is never sent.
 
-use cartback_core::cart::SuppressionReason;
-use cartback_core::contact::Email;
-use cartback_core::ids::{CartId, ShopId};
+use cartback_core::messages::unsubscribe::{UnsubscribeClaim, issue};
+use cartback_core::model::cart::SuppressionReason;
+use cartback_core::model::contact::Email;
+use cartback_core::model::ids::{CartId, ShopId};
+use cartback_core::model::sequence::Channel;
+use cartback_core::model::shop::Secret;
 use cartback_core::ports::CartStore;
-use cartback_core::sequence::Channel;
-use cartback_core::shop::Secret;
-use cartback_core::unsubscribe::{UnsubscribeClaim, issue};
 use cartback_e2e::{PUBLIC_URL, TestEnv};
 use cartback_sender::Outcome;
 use jiff::Timestamp;

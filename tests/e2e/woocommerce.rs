@@ -6,11 +6,11 @@
 //! `processing` update removes the next step's schedule and nothing more is sent. No person
 //! from the orders appears in logs, schedules or metrics.
 
-use cartback_core::cart::CartStatus;
-use cartback_core::ids::{CartId, ShopId};
+use cartback_core::model::cart::CartStatus;
+use cartback_core::model::ids::{CartId, ShopId};
+use cartback_core::model::shop::Secret;
+use cartback_core::platforms::woocommerce;
 use cartback_core::ports::CartStore;
-use cartback_core::shop::Secret;
-use cartback_core::woocommerce;
 use cartback_e2e::TestEnv;
 use cartback_sender::Outcome;
 use jiff::Timestamp;

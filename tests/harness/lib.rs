@@ -17,9 +17,9 @@ use std::sync::{Mutex, OnceLock};
 
 use anyhow::{Result, anyhow};
 use cartback_aws::{DynamoCartStore, DynamoOfferCodes};
-use cartback_core::ids::ShopId;
-use cartback_core::schedule::WakeUp;
-use cartback_core::shop::{Secret, ShopSettings};
+use cartback_core::model::ids::ShopId;
+use cartback_core::model::schedule::WakeUp;
+use cartback_core::model::shop::{Secret, ShopSettings};
 use cartback_devstack::apigw::HttpCall;
 use cartback_devstack::events::SesEventOf;
 use cartback_devstack::{MotoOptions, Names, Stack};
@@ -190,7 +190,7 @@ impl TestEnv {
     }
 
     /// The CloudWatch metrics (EMF objects) every function emitted.
-    pub fn metrics(&self) -> Vec<cartback_core::metrics::Emf> {
+    pub fn metrics(&self) -> Vec<cartback_core::insight::metrics::Emf> {
         self.stack.metrics()
     }
 
@@ -246,8 +246,10 @@ impl TestEnv {
         body: &str,
         webhook_id: &str,
     ) -> Result<(u16, String)> {
-        let hmac =
-            cartback_core::shopify::sign(&Secret::new(self.secret.as_str()), body.as_bytes());
+        let hmac = cartback_core::platforms::shopify::sign(
+            &Secret::new(self.secret.as_str()),
+            body.as_bytes(),
+        );
         let headers = [
             ("X-Shopify-Topic", topic),
             ("X-Shopify-Hmac-Sha256", hmac.as_str()),
@@ -353,7 +355,7 @@ impl TestEnv {
 pub fn assert_no_personal_data_in(
     inputs: &[&str],
     schedules: &[StoredSchedule],
-    metrics: &[cartback_core::metrics::Emf],
+    metrics: &[cartback_core::insight::metrics::Emf],
 ) -> Result<usize> {
     let mut personal: Vec<Personal> = inputs.iter().flat_map(|i| personal_data(i)).collect();
     personal.sort_by(|a, b| a.value.cmp(&b.value));

@@ -13,11 +13,11 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use aws_sdk_ssm::Client as SsmClient;
-use cartback_core::bigcommerce::api::{API_BASE, RATE_LIMIT_RESET_HEADER, TOKEN_HEADER};
-use cartback_core::bigcommerce::{Fetch, StoreHash};
-use cartback_core::ids::ShopId;
+use cartback_core::model::ids::ShopId;
+use cartback_core::model::shop::Secret;
+use cartback_core::platforms::bigcommerce::api::{API_BASE, RATE_LIMIT_RESET_HEADER, TOKEN_HEADER};
+use cartback_core::platforms::bigcommerce::{Fetch, StoreHash};
 use cartback_core::ports::{PortError, StoreApi};
-use cartback_core::shop::Secret;
 
 use crate::LazyClient;
 use crate::ssm::ShopParameters;

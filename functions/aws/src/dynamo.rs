@@ -1,6 +1,6 @@
 //! The table: carts, contacts, delivery markers and shop settings in one DynamoDB table.
 //!
-//! Keys as in `cartback_core::table`. Every item carries `version` (optimistic concurrency)
+//! Keys as in `cartback_core::model::table`. Every item carries `version` (optimistic concurrency)
 //! and most `expires_at` (TTL).
 
 use std::collections::HashMap;
@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put as DynamoPut, TransactWriteItem};
-use cartback_core::cart::{CartRecord, ContactRecord, Versioned};
-use cartback_core::ids::{CartId, ContactKey, DeliveryId, ShopId};
+use cartback_core::model::cart::{CartRecord, ContactRecord, Versioned};
+use cartback_core::model::ids::{CartId, ContactKey, DeliveryId, ShopId};
+use cartback_core::model::shop::{Shop, ShopSettings};
 use cartback_core::ports::{CartStore, PersonalData, PortError, Put, ShopDirectory, WriteOutcome};
-use cartback_core::shop::{Shop, ShopSettings};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -26,7 +26,7 @@ const SHOP_CACHE_TTL: Duration = Duration::from_secs(300);
 /// How long "no such shop" is remembered (short, so a new shop works at once).
 const UNKNOWN_SHOP_CACHE_TTL: Duration = Duration::from_secs(30);
 
-pub use cartback_core::table as keys;
+pub use cartback_core::model::table as keys;
 
 pub(crate) type Item = HashMap<String, AttributeValue>;
 

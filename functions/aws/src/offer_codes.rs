@@ -1,4 +1,4 @@
-//! The shops' offer code pools on the DynamoDB table (keys in `cartback_core::table`):
+//! The shops' offer code pools on the DynamoDB table (keys in `cartback_core::model::table`):
 //!
 //! | `sk` | item |
 //! |---|---|
@@ -25,11 +25,13 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     ConditionCheck, Delete, KeysAndAttributes, Put, TransactWriteItem, Update,
 };
-use cartback_core::ids::{CartId, PoolName, ShopId};
-use cartback_core::lifecycle::expiry;
-use cartback_core::offer_codes::{ClaimedCode, IMPORT_BATCH, ImportReport, OfferCode, claim_start};
+use cartback_core::model::ids::{CartId, PoolName, ShopId};
+use cartback_core::model::offer_codes::{
+    ClaimedCode, IMPORT_BATCH, ImportReport, OfferCode, claim_start,
+};
+use cartback_core::model::table as keys;
 use cartback_core::ports::{OfferCodes, PortError};
-use cartback_core::table as keys;
+use cartback_core::rules::lifecycle::expiry;
 use jiff::Timestamp;
 
 use crate::LazyClient;

@@ -5,8 +5,8 @@ use aws_sdk_scheduler::types::{
     ActionAfterCompletion, DeadLetterConfig, FlexibleTimeWindow, FlexibleTimeWindowMode,
     RetryPolicy, Target,
 };
+use cartback_core::model::schedule::ScheduleSpec;
 use cartback_core::ports::{PortError, Schedules};
-use cartback_core::schedule::ScheduleSpec;
 use jiff::{SignedDuration, Timestamp};
 
 use crate::LazyClient;

@@ -10,10 +10,10 @@ use std::collections::BTreeMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_ssm::types::ParameterType;
-use cartback_core::cart::Versioned;
-use cartback_core::ids::ShopId;
+use cartback_core::model::cart::Versioned;
+use cartback_core::model::ids::ShopId;
+use cartback_core::model::shop::{Secret, Shop, ShopError, ShopSettings};
 use cartback_core::ports::PortError;
-use cartback_core::shop::{Secret, Shop, ShopError, ShopSettings};
 use jiff::Timestamp;
 
 use crate::dynamo::{DynamoCartStore, Item, from_item, keys, s, to_item};

@@ -2,7 +2,7 @@
 
 use aws_sdk_sns::Client;
 use aws_sdk_sns::types::MessageAttributeValue;
-use cartback_core::contact::Phone;
+use cartback_core::model::contact::Phone;
 use cartback_core::ports::{OutgoingSms, PortError, SmsSender};
 
 use crate::LazyClient;

@@ -5,9 +5,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use aws_sdk_ssm::Client;
-use cartback_core::ids::ShopId;
+use cartback_core::model::ids::ShopId;
+use cartback_core::model::shop::{Secret, SignatureCheck};
 use cartback_core::ports::{PortError, WebhookSecrets};
-use cartback_core::shop::{Secret, SignatureCheck};
 
 use crate::LazyClient;
 use crate::errors::{code, port_error};

@@ -2,14 +2,14 @@
 
 use std::path::{Path, PathBuf};
 
-use cartback_core::cart::{CartEvent, CartRecord, Platform};
-use cartback_core::ids::ShopId;
-use cartback_core::lifecycle::{Applied, apply_activity};
-use cartback_core::render::{EmailContext, Renderer};
-use cartback_core::sequence::{Channel, KNOWN_TEMPLATES, Sequence, Version};
-use cartback_core::shop::ShopSettings;
-use cartback_core::shopify;
-use cartback_core::webhook::Headers;
+use cartback_core::messages::render::{EmailContext, Renderer};
+use cartback_core::model::cart::{CartEvent, CartRecord, Platform};
+use cartback_core::model::ids::ShopId;
+use cartback_core::model::sequence::{Channel, KNOWN_TEMPLATES, Sequence, Version};
+use cartback_core::model::shop::ShopSettings;
+use cartback_core::platforms::shopify;
+use cartback_core::platforms::webhook::Headers;
+use cartback_core::rules::lifecycle::{Applied, apply_activity};
 
 const DEFAULT_DIR: &str = "templates/sequences";
 /// The shop the sample cart belongs to (and a checked template directory is loaded for).
@@ -70,9 +70,10 @@ pub fn run(files: &[PathBuf], templates: Option<&Path>) -> Result<(), String> {
     };
     let renderer = match templates {
         None => Renderer::embedded(),
-        Some(dir) => Renderer::embedded()
-            .with_shop_templates(SAMPLE_SHOP, dir)
-            .map_err(|e| e.to_string())?,
+        Some(dir) => {
+            cartback_app::templates::with_shop_templates(Renderer::embedded(), SAMPLE_SHOP, dir)
+                .map_err(|e| e.to_string())?
+        }
     };
     let mut errors = 0;
     for file in &files {

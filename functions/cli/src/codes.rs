@@ -3,9 +3,10 @@
 
 use std::path::Path;
 
+use cartback_app::offer_codes::import_parsed;
 use cartback_aws::DynamoOfferCodes;
-use cartback_core::ids::{PoolName, ShopId};
-use cartback_core::offer_codes::{import_parsed, parse_code_file};
+use cartback_core::model::ids::{PoolName, ShopId};
+use cartback_core::model::offer_codes::parse_code_file;
 
 /// Where the table's name comes from when `--table` is not given.
 pub const TABLE_ENV: &str = "CARTBACK_TABLE";

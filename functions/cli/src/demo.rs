@@ -4,11 +4,11 @@
 
 use std::io::Write;
 
-use cartback_core::ids::{PoolName, ShopId};
-use cartback_core::offer_codes::OfferCode;
-use cartback_core::shop::ShopSettings;
+use cartback_app::ingest::Accepted;
+use cartback_core::model::ids::{PoolName, ShopId};
+use cartback_core::model::offer_codes::OfferCode;
+use cartback_core::model::shop::ShopSettings;
 use cartback_local::{LocalShops, Report, ReportKind};
-use cartback_webhook::Accepted;
 use serde_json::{Value, json};
 
 use crate::simulate::{self, InputEvent, Progress};

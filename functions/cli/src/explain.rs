@@ -5,8 +5,8 @@
 use std::fmt::Write as _;
 
 use cartback_aws::{DynamoCartStore, DynamoShopDirectory};
-use cartback_core::explain::{Explanation, StepStatus, short_time};
-use cartback_core::ids::{CartId, ShopId};
+use cartback_core::insight::explain::{Explanation, StepStatus, short_time};
+use cartback_core::model::ids::{CartId, ShopId};
 use jiff::Timestamp;
 use serde::Deserialize;
 
@@ -58,7 +58,7 @@ pub async fn run(
     };
     let store = DynamoCartStore::new(&sdk, &table);
     let shops = DynamoShopDirectory::new(&sdk, &table);
-    cartback_sender::explain_cart(&store, &shops, &shop, &cart, at.unwrap_or(now))
+    cartback_app::explain::explain_cart(&store, &shops, &shop, &cart, at.unwrap_or(now))
         .await
         .map_err(|e| format!("table {table}: {e}"))
 }

@@ -433,7 +433,7 @@ async fn simulate_command(
             }
             simulate::Progress::Webhook { input, at, reply } => {
                 if let (
-                    Ok(cartback_webhook::Accepted::Converted {
+                    Ok(cartback_app::ingest::Accepted::Converted {
                         cart: Some(cart), ..
                     }),
                     simulate::InputEvent::Webhook { shop, .. },
@@ -459,7 +459,9 @@ async fn simulate_command(
             .flat_map(|cart| {
                 cart.sent
                     .iter()
-                    .filter(|s| s.skipped.as_deref() == Some("crash_after_claim"))
+                    .filter(|s| {
+                        s.skipped == Some(cartback_core::model::reason::SkipReason::CrashAfterClaim)
+                    })
                     .map(|s| (cart.shop.to_string(), cart.cart.to_string(), s.step + 1))
             })
             .collect();

@@ -4,10 +4,11 @@
 //! Both print one JSON document on stdout and nothing about anyone else; errors name no
 //! address. A failure half-way exits non-zero: run the same command again to finish.
 
+use cartback_app::privacy::{erase_person, export_person};
 use cartback_aws::{DynamoCartStore, SchedulerSchedules};
-use cartback_core::contact::{Email, Phone};
-use cartback_core::erase::{Subject, erase_person, export_person};
-use cartback_core::ids::ShopId;
+use cartback_core::model::contact::{Email, Phone};
+use cartback_core::model::ids::ShopId;
+use cartback_core::rules::erase::Subject;
 
 use crate::codes::TABLE_ENV;
 

@@ -3,15 +3,16 @@
 
 use std::path::{Path, PathBuf};
 
-use cartback_core::cart::CartRecord;
-use cartback_core::ids::CartId;
+use cartback_app::compose::{Composed, Composer, UnsubscribeLinks};
+use cartback_core::messages::render::Renderer;
+use cartback_core::model::cart::CartRecord;
+use cartback_core::model::ids::CartId;
+use cartback_core::model::sequence::{Channel, ChannelChoice};
+use cartback_core::model::shop::Secret;
+use cartback_core::model::time::Clock;
 use cartback_core::ports::{CartStore, ShopDirectory};
-use cartback_core::render::Renderer;
-use cartback_core::sequence::{Channel, ChannelChoice};
-use cartback_core::shop::Secret;
-use cartback_core::time::Clock;
+use cartback_core::rules::zone::zone_of;
 use cartback_local::{LOCAL_PUBLIC_URL, LOCAL_UNSUBSCRIBE_SECRET, LocalShops};
-use cartback_sender::{Composed, Composer, UnsubscribeLinks, zone_of};
 use jiff::Timestamp;
 use serde::Serialize;
 
@@ -150,8 +151,7 @@ pub async fn run(request: &RenderRequest) -> Result<Rendered, String> {
     });
     let mut renderer = Renderer::embedded();
     if let Some(dir) = &request.templates {
-        renderer = renderer
-            .with_shop_templates(cart.shop.as_str(), dir)
+        renderer = cartback_app::templates::with_shop_templates(renderer, cart.shop.as_str(), dir)
             .map_err(|e| e.to_string())?;
     }
     let links = UnsubscribeLinks {

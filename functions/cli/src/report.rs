@@ -9,12 +9,12 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use cartback_aws::{DynamoCartStore, DynamoShopDirectory};
-use cartback_core::cart::CartRecord;
-use cartback_core::explain::short_time;
-use cartback_core::ids::ShopId;
+use cartback_core::insight::explain::short_time;
+use cartback_core::insight::report::{Group, LiftReport, report};
+use cartback_core::model::cart::CartRecord;
+use cartback_core::model::ids::ShopId;
+use cartback_core::model::shop::Shop;
 use cartback_core::ports::ShopDirectory;
-use cartback_core::report::{Group, LiftReport, report};
-use cartback_core::shop::Shop;
 use jiff::Timestamp;
 
 use crate::simulate;

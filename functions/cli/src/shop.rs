@@ -9,8 +9,8 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use cartback_aws::{RegisteredShop, ShopRegistry};
-use cartback_core::ids::ShopId;
-use cartback_core::shop::{Secret, ShopSettings};
+use cartback_core::model::ids::ShopId;
+use cartback_core::model::shop::{Secret, ShopSettings};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 

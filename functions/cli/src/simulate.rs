@@ -5,16 +5,16 @@ use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 use std::path::Path;
 
-use cartback_core::experiment::HoldoutShare;
-use cartback_core::ids::{CartId, PoolName, ShopId};
-use cartback_core::offer_codes::OfferCode;
-use cartback_core::sequence::Channel;
-use cartback_core::sequence::Sequence;
-use cartback_core::shop::{Secret, ShopSettings};
-use cartback_core::webhook::Headers;
-use cartback_feedback::{Action, RecipientEvent};
-use cartback_local::{FaultPlan, LocalShops, LocalStack, Report};
-use cartback_webhook::WebhookRequest;
+use cartback_app::feedback::{Action, RecipientEvent};
+use cartback_app::ingest::WebhookRequest;
+use cartback_core::model::experiment::HoldoutShare;
+use cartback_core::model::ids::{CartId, PoolName, ShopId};
+use cartback_core::model::offer_codes::OfferCode;
+use cartback_core::model::sequence::Channel;
+use cartback_core::model::sequence::Sequence;
+use cartback_core::model::shop::{Secret, ShopSettings};
+use cartback_core::platforms::webhook::Headers;
+use cartback_local::{FaultPlan, LocalShops, MemoryRuntime, Report};
 use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
 use serde_json::Value;
@@ -55,7 +55,7 @@ pub enum InputEvent {
     /// reported stopped (`erased`) and gets nothing after.
     Erase {
         shop: ShopId,
-        subject: cartback_core::erase::Subject,
+        subject: cartback_core::rules::erase::Subject,
     },
 }
 
@@ -122,18 +122,18 @@ struct EraseLine {
 fn erase_line(value: Value) -> Result<(Timestamp, InputEvent), String> {
     let e: EraseLine = serde_json::from_value(value)
         .map_err(|e| format!("erase event: {e} (expected at, shop, event, email or phone)"))?;
-    let subject = cartback_core::erase::Subject {
+    let subject = cartback_core::rules::erase::Subject {
         email: e
             .email
             .map(|raw| {
-                cartback_core::contact::Email::parse(&raw)
+                cartback_core::model::contact::Email::parse(&raw)
                     .map_err(|err| format!("erase event: email: {err}"))
             })
             .transpose()?,
         phone: e
             .phone
             .map(|raw| {
-                cartback_core::contact::Phone::parse(&raw, None)
+                cartback_core::model::contact::Phone::parse(&raw, None)
                     .map_err(|err| format!("erase event: phone: {err}"))
             })
             .transpose()?,
@@ -235,7 +235,7 @@ fn bigcommerce_api(
     body: &[u8],
     api: Option<&Value>,
 ) -> Result<Option<Vec<u8>>, String> {
-    use cartback_core::bigcommerce;
+    use cartback_core::platforms::bigcommerce;
     if platform != "bigcommerce" {
         return match api {
             Some(_) => Err(format!(
@@ -316,7 +316,7 @@ pub fn parse_shops(file: &Path, source: &str) -> Result<LocalShops, String> {
                 )
             })?;
         }
-        if let Err(e) = cartback_core::shop::Shop::new(id.clone(), entry.settings.clone()) {
+        if let Err(e) = cartback_core::model::shop::Shop::new(id.clone(), entry.settings.clone()) {
             return Err(format!("{}: shop `{id}`: {e}", file.display()));
         }
         if let Some(secret) = entry.webhook_secret {
@@ -405,21 +405,21 @@ fn webhook_request(
         && let Some(secret) = ShopId::parse(shop).ok().and_then(|id| shops.secret_of(&id))
     {
         all.insert(
-            cartback_core::generic::SIGNATURE_HEADER,
-            cartback_core::generic::sign(&secret, body, at),
+            cartback_core::platforms::generic::SIGNATURE_HEADER,
+            cartback_core::platforms::generic::sign(&secret, body, at),
         );
     }
     if platform == "shopify" {
-        all.insert(cartback_core::shopify::TOPIC_HEADER, topic);
+        all.insert(cartback_core::platforms::shopify::TOPIC_HEADER, topic);
         if let Some(secret) = ShopId::parse(shop).ok().and_then(|id| shops.secret_of(&id)) {
             all.insert(
-                cartback_core::shopify::HMAC_HEADER,
-                cartback_core::shopify::sign(&secret, body),
+                cartback_core::platforms::shopify::HMAC_HEADER,
+                cartback_core::platforms::shopify::sign(&secret, body),
             );
         }
     }
     if platform == "woocommerce" {
-        use cartback_core::woocommerce;
+        use cartback_core::platforms::woocommerce;
         let (resource, event) = topic.split_once('.').unwrap_or((topic, ""));
         all.insert(woocommerce::TOPIC_HEADER, topic);
         all.insert(woocommerce::RESOURCE_HEADER, resource);
@@ -436,7 +436,7 @@ fn webhook_request(
     {
         // The custom header the webhook was registered with carries the secret itself.
         all.insert(
-            cartback_core::bigcommerce::SECRET_HEADER,
+            cartback_core::platforms::bigcommerce::SECRET_HEADER,
             String::from_utf8_lossy(secret.expose()).into_owned(),
         );
     }
@@ -473,7 +473,7 @@ pub async fn run(
     until: Option<Timestamp>,
     file: &str,
     progress: impl FnMut(Progress<'_>),
-) -> Result<LocalStack, InputError> {
+) -> Result<MemoryRuntime, InputError> {
     run_with_faults(events, shops, until, file, None, progress).await
 }
 
@@ -520,11 +520,11 @@ fn cart_of(input: &InputLine) -> Option<(String, String)> {
     Some((shop, cart))
 }
 
-fn event_cart(event: &cartback_core::cart::CartEvent) -> Option<&CartId> {
+fn event_cart(event: &cartback_core::model::cart::CartEvent) -> Option<&CartId> {
     match event {
-        cartback_core::cart::CartEvent::Activity(activity) => Some(&activity.cart),
-        cartback_core::cart::CartEvent::Conversion(conversion) => conversion.cart.as_ref(),
-        cartback_core::cart::CartEvent::Privacy(_) => None,
+        cartback_core::model::cart::CartEvent::Activity(activity) => Some(&activity.cart),
+        cartback_core::model::cart::CartEvent::Conversion(conversion) => conversion.cart.as_ref(),
+        cartback_core::model::cart::CartEvent::Privacy(_) => None,
     }
 }
 
@@ -533,7 +533,8 @@ fn event_cart(event: &cartback_core::cart::CartEvent) -> Option<&CartId> {
 pub fn people_of(events: &[InputLine]) -> HashMap<(String, String), String> {
     let mut people = HashMap::new();
     for input in events {
-        let Some((shop, cartback_core::cart::CartEvent::Activity(activity))) = parsed_event(input)
+        let Some((shop, cartback_core::model::cart::CartEvent::Activity(activity))) =
+            parsed_event(input)
         else {
             continue;
         };
@@ -552,7 +553,7 @@ pub fn people_of(events: &[InputLine]) -> HashMap<(String, String), String> {
 }
 
 /// A webhook line's event, read without checking its signature.
-fn parsed_event(input: &InputLine) -> Option<(String, cartback_core::cart::CartEvent)> {
+fn parsed_event(input: &InputLine) -> Option<(String, cartback_core::model::cart::CartEvent)> {
     let InputEvent::Webhook {
         shop,
         platform,
@@ -574,11 +575,11 @@ fn parsed_event(input: &InputLine) -> Option<(String, cartback_core::cart::CartE
         body,
         input.at,
     );
-    let parsed = cartback_core::webhook::parse_webhook(
-        cartback_core::cart::Platform::parse(platform)?,
+    let parsed = cartback_core::platforms::webhook::parse_webhook(
+        cartback_core::model::cart::Platform::parse(platform)?,
         &request.headers,
         body,
-        &cartback_core::shop::SignatureCheck::Skipped,
+        &cartback_core::model::shop::SignatureCheck::Skipped,
         input.at,
     )
     .ok()?;
@@ -615,11 +616,11 @@ pub async fn run_with_faults(
     file: &str,
     plan: Option<FaultPlan>,
     mut progress: impl FnMut(Progress<'_>),
-) -> Result<LocalStack, InputError> {
+) -> Result<MemoryRuntime, InputError> {
     let start = events.first().map_or_else(Timestamp::now, |l| l.at);
     let last = events.last().map_or(start, |l| l.at);
     let until = until.unwrap_or_else(|| last.checked_add(DEFAULT_TAIL).unwrap_or(last));
-    let stack = LocalStack::with_faults(start, shops.clone(), plan);
+    let stack = MemoryRuntime::with_faults(start, shops.clone(), plan);
     // Decisions are reported as they happen; keeping every MIME message as well would hold
     // gigabytes for a large input.
     stack.mailer.forget_messages();
@@ -780,16 +781,16 @@ pub async fn run_with_faults(
 
 /// Before a BigCommerce line is delivered, the in-memory store API is told what to answer
 /// for the cart or order it names (the line's `api`).
-fn serve_store_api(stack: &LocalStack, shop: &str, body: &[u8], api: Option<&[u8]>) {
+fn serve_store_api(stack: &MemoryRuntime, shop: &str, body: &[u8], api: Option<&[u8]>) {
     let Some(api) = api else {
         return;
     };
     let Ok(shop) = ShopId::parse(shop) else {
         return;
     };
-    if let Ok(cartback_core::webhook::ParsedWebhook {
+    if let Ok(cartback_core::platforms::webhook::ParsedWebhook {
         fetch: Some(fetch), ..
-    }) = cartback_core::bigcommerce::parse(body)
+    }) = cartback_core::platforms::bigcommerce::parse(body)
     {
         stack.store_api.serve(&shop, &fetch, api);
     }

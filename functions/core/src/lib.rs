@@ -1,35 +1,17 @@
-//! cartback's core: parsed domain types, sequences, the pure `decide()`, platform webhook
-//! adapters, rendering and the ports the handlers are generic over. No AWS, no network.
+//! cartback's core: what the product knows and decides, with no I/O. Each top-level module is
+//! one layer of it, and depends only on the ones listed before it:
+//!
+//! - [`model`]: the parsed domain types (ids, contacts, money, carts, shops, sequences).
+//! - [`rules`]: the pure decisions over a cart, a person, a sequence and the time.
+//! - [`platforms`]: the shops' webhooks (Shopify, WooCommerce, BigCommerce, generic) and the
+//!   mail service's events, parsed into one event model.
+//! - [`messages`]: rendering emails, SMS and pages, and the signed unsubscribe links.
+//! - [`insight`]: explaining a cart, reporting lift, metric lines and statistics.
+//! - [`ports`]: the capabilities the application layer needs, as narrow traits.
 
-pub mod attribution;
-pub mod bigcommerce;
-pub mod cart;
-pub mod contact;
-pub mod decide;
-pub mod erase;
-pub mod experiment;
-pub mod explain;
-pub mod format;
-pub mod generic;
-pub mod ids;
-pub mod lifecycle;
-pub mod metrics;
-pub mod money;
-pub mod offer_codes;
+pub mod insight;
+pub mod messages;
+pub mod model;
+pub mod platforms;
 pub mod ports;
-pub mod redact;
-pub mod render;
-pub mod report;
-pub mod schedule;
-pub mod sequence;
-pub mod ses_event;
-pub mod shop;
-pub mod shopify;
-pub mod sms;
-pub mod stats;
-pub mod table;
-pub mod time;
-pub mod unsubscribe;
-pub mod webhook;
-pub mod woocommerce;
-pub mod zone;
+pub mod rules;

@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use cartback_core::time::Clock;
+use cartback_core::model::time::Clock;
 use jiff::{SignedDuration, Timestamp};
 
 /// Real elapsed time × `speed`, from `start`: with speed 60 an hour of reminders passes in a

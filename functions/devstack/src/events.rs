@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use cartback_core::ids::tag_value;
+use cartback_core::model::ids::tag_value;
 use jiff::Timestamp;
 use serde_json::{Value, json};
 

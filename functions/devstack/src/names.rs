@@ -44,7 +44,7 @@ impl Names {
             scheduler_role_arn: format!("arn:aws:iam::{ACCOUNT}:role/{stack}-scheduler"),
             scheduler_dlq_arn: format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{stack}-scheduler-dlq"),
             public_url: public_url.trim_end_matches('/').to_owned(),
-            bigcommerce_api_url: cartback_core::bigcommerce::api::API_BASE.to_owned(),
+            bigcommerce_api_url: cartback_core::platforms::bigcommerce::api::API_BASE.to_owned(),
         }
     }
 

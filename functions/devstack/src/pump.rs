@@ -3,8 +3,8 @@
 
 use std::sync::Mutex;
 
-use cartback_core::schedule::WakeUp;
-use cartback_core::time::Clock;
+use cartback_core::model::schedule::WakeUp;
+use cartback_core::model::time::Clock;
 use cartback_sender::Outcome;
 use jiff::{SignedDuration, Timestamp};
 

@@ -7,8 +7,8 @@ use aws_sdk_dynamodb::types::{
     ProjectionType, ScalarAttributeType, StreamSpecification, StreamViewType,
 };
 use cartback_aws::DynamoShopDirectory;
-use cartback_core::ids::ShopId;
-use cartback_core::shop::ShopSettings;
+use cartback_core::model::ids::ShopId;
+use cartback_core::model::shop::ShopSettings;
 
 use crate::{DevStackError, Names, Result};
 

@@ -5,41 +5,39 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use aws_sdk_dynamodbstreams::types::ShardIteratorType;
+use cartback_app::{Bundle, Messaging, Metrics};
 use cartback_aws::{
     BigCommerceHttpApi, DynamoCartStore, DynamoOfferCodes, DynamoShopDirectory, RetryPolicy,
     SchedulerSchedules, SchedulerTarget, SesMailer, SnsSms, SsmApiTokens, SsmWebhookSecrets,
     secret_from_parameter,
 };
-use cartback_core::cart::{CartRecord, Versioned};
-use cartback_core::explain::Explanation;
-use cartback_core::ids::{CartId, ShopId};
-use cartback_core::render::Renderer;
-use cartback_core::schedule::WakeUp;
-use cartback_core::shop::Secret;
-use cartback_core::time::Clock;
-use cartback_feedback::{FeedbackDeps, Handled};
-use cartback_planner::PlannerDeps;
-use cartback_sender::{Metrics, Outcome, SendError, SenderDeps, UnsubscribeLinks};
+use cartback_core::insight::explain::Explanation;
+use cartback_core::messages::render::Renderer;
+use cartback_core::model::cart::{CartRecord, Versioned};
+use cartback_core::model::ids::{CartId, ShopId};
+use cartback_core::model::schedule::WakeUp;
+use cartback_core::model::shop::Secret;
+use cartback_core::model::time::Clock;
+use cartback_feedback::Handled;
+use cartback_sender::{Outcome, SendError, UnsubscribeLinks};
 use cartback_unsubscribe::UnsubscribeDeps;
-use cartback_webhook::WebhookDeps;
 use jiff::Timestamp;
 
 use crate::apigw::{HttpCall, HttpReply};
 use crate::{DevStackError, Names, Result, events};
 
-type Webhook<C> = WebhookDeps<
+/// The ports bundle of the emulator: the AWS adapters the functions' `main.rs` wire, on moto.
+pub type EmulatorPorts<C> = Bundle<
     DynamoCartStore,
+    SesMailer,
+    SnsSms,
+    SchedulerSchedules,
     DynamoShopDirectory,
     SsmWebhookSecrets,
-    C,
     BigCommerceHttpApi<SsmApiTokens>,
+    C,
+    DynamoOfferCodes,
 >;
-
-type Planner<C> = PlannerDeps<SchedulerSchedules, C>;
-type Sender<C> =
-    SenderDeps<DynamoCartStore, SesMailer, SnsSms, DynamoShopDirectory, C, DynamoOfferCodes>;
-type Feedback<C> = FeedbackDeps<DynamoCartStore, DynamoShopDirectory, C>;
-type Unsubscribe<C> = UnsubscribeDeps<DynamoCartStore, DynamoShopDirectory, C>;
 
 /// A schedule as read back from moto's Scheduler.
 #[derive(Debug, Clone)]
@@ -132,11 +130,8 @@ pub struct Stack<C> {
     /// The platform's clients, built once (building one is not free).
     streams: aws_sdk_dynamodbstreams::Client,
     scheduler: aws_sdk_scheduler::Client,
-    webhook: Webhook<C>,
-    planner: Planner<C>,
-    sender: Sender<C>,
-    feedback: Feedback<C>,
-    unsubscribe: Unsubscribe<C>,
+    /// What the five functions run on (each function uses the ports it wires on AWS).
+    ports: EmulatorPorts<C>,
     unsubscribe_secret: Secret,
     shard_iterators: Mutex<HashMap<String, Option<String>>>,
     stream_arn: Mutex<Option<String>>,
@@ -177,52 +172,32 @@ impl<C: Clock + Clone> Stack<C> {
             role_arn: names.scheduler_role_arn.clone(),
             dlq_arn: Some(names.scheduler_dlq_arn.clone()),
         };
-        let store = || DynamoCartStore::new(&sdk, &names.table);
-        let shops = || DynamoShopDirectory::new(&sdk, &names.table);
         // One buffer for every function's metrics, as one CloudWatch namespace holds them.
         let metrics = Metrics::memory();
-        let feedback = || FeedbackDeps {
-            store: store(),
-            shops: shops(),
-            clock: clock.clone(),
-            metrics: metrics.clone(),
-        };
         Ok(Self {
-            webhook: WebhookDeps {
-                store: store(),
-                shops: shops(),
+            ports: Bundle {
+                store: DynamoCartStore::new(&sdk, &names.table),
+                mailer: SesMailer::new(&sdk, Some(names.configuration_set.clone())),
+                sms: SnsSms::new(&sdk),
+                schedules: SchedulerSchedules::new(&sdk, target),
+                shops: DynamoShopDirectory::new(&sdk, &names.table),
                 secrets: SsmWebhookSecrets::new(&sdk, &names.secrets_prefix),
-                clock: clock.clone(),
-                metrics: metrics.clone(),
                 store_api: BigCommerceHttpApi::with_base(
                     &names.bigcommerce_api_url,
                     SsmApiTokens::new(&sdk, &names.secrets_prefix),
                     RetryPolicy::default(),
                 ),
-            },
-            planner: PlannerDeps {
-                schedules: SchedulerSchedules::new(&sdk, target),
-                clock: clock.clone(),
-            },
-            sender: SenderDeps {
-                store: store(),
-                mailer: SesMailer::new(&sdk, Some(names.configuration_set.clone())),
-                sms: SnsSms::new(&sdk),
-                shops: shops(),
                 clock: clock.clone(),
                 offer_codes: DynamoOfferCodes::new(&sdk, &names.table),
-                metrics: metrics.clone(),
-                renderer: Renderer::embedded(),
-                unsubscribe: Some(UnsubscribeLinks {
-                    base_url: names.public_url.clone(),
-                    secret: unsubscribe_secret.clone(),
-                }),
+                metrics,
+                messaging: Messaging {
+                    renderer: Renderer::embedded(),
+                    unsubscribe: Some(UnsubscribeLinks {
+                        base_url: names.public_url.clone(),
+                        secret: unsubscribe_secret.clone(),
+                    }),
+                },
             },
-            unsubscribe: UnsubscribeDeps {
-                feedback: feedback(),
-                secret: unsubscribe_secret.clone(),
-            },
-            feedback: feedback(),
             unsubscribe_secret,
             shard_iterators: Mutex::new(HashMap::new()),
             stream_arn: Mutex::new(None),
@@ -257,14 +232,14 @@ impl<C: Clock + Clone> Stack<C> {
     }
 
     /// The CloudWatch metrics (EMF objects) the functions emitted, in order.
-    pub fn metrics(&self) -> Vec<cartback_core::metrics::Emf> {
-        self.sender.metrics.emitted()
+    pub fn metrics(&self) -> Vec<cartback_core::insight::metrics::Emf> {
+        self.ports.metrics.emitted()
     }
 
     /// An HTTP request to the webhook function (`POST /webhooks/{shop}/{platform}`).
     pub async fn call_webhook(&self, call: &HttpCall<'_>) -> Result<HttpReply> {
         let request = crate::apigw::request(call)?;
-        let response = cartback_webhook::handle_http(request, &self.webhook)
+        let response = cartback_webhook::handle_http(request, &self.ports)
             .await
             .map_err(|e| DevStackError::handler("webhook")(e.to_string()))?;
         Ok(crate::apigw::reply(response))
@@ -273,9 +248,15 @@ impl<C: Clock + Clone> Stack<C> {
     /// An HTTP request to the unsubscribe function (`GET|POST /unsubscribe?t=…`).
     pub async fn call_unsubscribe(&self, call: &HttpCall<'_>) -> Result<HttpReply> {
         let request = crate::apigw::request(call)?;
-        let response = cartback_unsubscribe::handle_http(request, &self.unsubscribe)
-            .await
-            .map_err(|e| DevStackError::handler("unsubscribe")(e.to_string()))?;
+        let response = cartback_unsubscribe::handle_http(
+            request,
+            &UnsubscribeDeps {
+                ports: &self.ports,
+                secret: self.unsubscribe_secret.clone(),
+            },
+        )
+        .await
+        .map_err(|e| DevStackError::handler("unsubscribe")(e.to_string()))?;
         Ok(crate::apigw::reply(response))
     }
 
@@ -382,7 +363,7 @@ impl<C: Clock + Clone> Stack<C> {
                 .map(|r| r.dynamodb.as_ref().and_then(|d| d.sequence_number.clone()))
                 .collect();
             let event = events::stream_event(batch.clone(), &self.names.region)?;
-            let response = cartback_planner::handle(&event, &self.planner).await;
+            let response = cartback_planner::handle(&event, &self.ports).await;
             let failed = response
                 .batch_item_failures
                 .first()
@@ -680,13 +661,13 @@ impl<C: Clock + Clone> Stack<C> {
 
     /// Invokes the sender with one wake-up (a schedule firing, or a retry).
     pub async fn wake(&self, wake: &WakeUp) -> Result<Outcome, SendError> {
-        cartback_sender::handle(wake, &self.sender).await
+        cartback_sender::handle(wake, &self.ports).await
     }
 
     /// Delivers SES events to the feedback handler as SNS would (one record per message).
     pub async fn post_ses_events(&self, messages: &[String]) -> Result<Handled> {
         let event = events::sns_event(messages, &self.names.region)?;
-        cartback_feedback::handle(&event, &self.feedback)
+        cartback_feedback::handle(&event, &self.ports)
             .await
             .map_err(|e| DevStackError::handler("feedback")(e.to_string()))
     }
@@ -700,7 +681,7 @@ impl<C: Clock + Clone> Stack<C> {
             .filter_expression("begins_with(sk, :cart)")
             .expression_attribute_values(
                 ":cart",
-                AttributeValue::S(cartback_core::table::CART_SK_PREFIX.to_owned()),
+                AttributeValue::S(cartback_core::model::table::CART_SK_PREFIX.to_owned()),
             )
             .into_paginator()
             .send();

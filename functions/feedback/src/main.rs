@@ -6,9 +6,10 @@
 #![recursion_limit = "256"]
 
 use aws_lambda_events::sns::SnsEvent;
+use cartback_app::{Absent, Bundle, Messaging, Metrics};
 use cartback_aws::{AwsConfig, DynamoCartStore, DynamoShopDirectory};
-use cartback_core::time::SystemClock;
-use cartback_feedback::{FeedbackDeps, handle};
+use cartback_core::model::time::SystemClock;
+use cartback_feedback::handle;
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 
 // Lambda hands a container one event at a time: a current-thread runtime, no worker threads
@@ -18,17 +19,24 @@ async fn main() -> Result<(), Error> {
     cartback_aws::init_tracing();
     let config = AwsConfig::from_env()?;
     let sdk = cartback_aws::load_sdk_config().await;
-    let deps = FeedbackDeps {
+    let ports = Bundle {
         store: DynamoCartStore::new(&sdk, &config.table),
         shops: DynamoShopDirectory::new(&sdk, &config.table),
         clock: SystemClock,
-        metrics: cartback_core::metrics::Metrics::Stdout,
+        metrics: Metrics::Stdout,
+        mailer: Absent,
+        sms: Absent,
+        schedules: Absent,
+        secrets: Absent,
+        store_api: Absent,
+        offer_codes: Absent,
+        messaging: Messaging::default(),
     };
-    let deps = &deps;
+    let ports = &ports;
     run(service_fn(move |event: LambdaEvent<SnsEvent>| async move {
         // A retryable error fails the invocation: Lambda retries it, then the on-failure
         // destination keeps it.
-        handle(&event.payload, deps).await.map_err(Error::from)
+        handle(&event.payload, ports).await.map_err(Error::from)
     }))
     .await
 }

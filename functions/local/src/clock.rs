@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use cartback_core::time::Clock;
+use cartback_core::model::time::Clock;
 use jiff::Timestamp;
 
 #[derive(Debug, Clone)]

@@ -14,16 +14,16 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use cartback_core::cart::{CartRecord, ContactRecord, Versioned};
-use cartback_core::contact::Phone;
-use cartback_core::ids::{CartId, ContactKey, DeliveryId, PoolName, ShopId};
-use cartback_core::offer_codes::{ClaimedCode, ImportReport, OfferCode};
+use cartback_core::model::cart::{CartRecord, ContactRecord, Versioned};
+use cartback_core::model::contact::Phone;
+use cartback_core::model::ids::{CartId, ContactKey, DeliveryId, PoolName, ShopId};
+use cartback_core::model::offer_codes::{ClaimedCode, ImportReport, OfferCode};
+use cartback_core::model::schedule::ScheduleSpec;
+use cartback_core::model::time::Clock;
 use cartback_core::ports::{
     CartStore, Mailer, OfferCodes, OutgoingEmail, OutgoingSms, PersonalData, PortError, Put,
     Schedules, SmsSender, WriteOutcome,
 };
-use cartback_core::schedule::ScheduleSpec;
-use cartback_core::time::Clock;
 use jiff::{SignedDuration, Timestamp};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -378,8 +378,8 @@ impl<A: cartback_core::ports::StoreApi> cartback_core::ports::StoreApi for Fault
     async fn bigcommerce(
         &self,
         shop: &ShopId,
-        store: &cartback_core::bigcommerce::StoreHash,
-        fetch: &cartback_core::bigcommerce::Fetch,
+        store: &cartback_core::platforms::bigcommerce::StoreHash,
+        fetch: &cartback_core::platforms::bigcommerce::Fetch,
     ) -> Result<Option<Vec<u8>>, PortError> {
         self.faults
             .with_sdk_retries("bigcommerce", false, || {
@@ -526,7 +526,7 @@ mod tests {
             let spec = ScheduleSpec {
                 name: "s-1".into(),
                 at: Timestamp::UNIX_EPOCH,
-                wake_up: cartback_core::schedule::WakeUp {
+                wake_up: cartback_core::model::schedule::WakeUp {
                     shop: ShopId::parse("shop").expect("an id"),
                     cart: CartId::parse("cart").expect("an id"),
                     step: 0,

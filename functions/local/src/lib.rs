@@ -22,7 +22,8 @@ pub use mailer::{MemoryMailer, SentEmail};
 pub use offer_codes::MemoryOfferCodes;
 pub use outage::OutageStore;
 pub use runtime::{
-    LOCAL_PUBLIC_URL, LOCAL_UNSUBSCRIBE_SECRET, LocalStack, Report, ReportKind, Unconfirmed,
+    FaultyMemoryPorts, LOCAL_PUBLIC_URL, LOCAL_UNSUBSCRIBE_SECRET, MemoryPorts, MemoryRuntime,
+    Report, ReportKind, Unconfirmed, local_messaging,
 };
 pub use schedules::MemorySchedules;
 pub use shops::LocalShops;

@@ -2,7 +2,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use cartback_core::contact::Email;
+use cartback_core::model::contact::Email;
 use cartback_core::ports::{Mailer, OutgoingEmail, PortError};
 
 use crate::calls::CallCounts;

@@ -8,8 +8,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use cartback_core::ids::{CartId, PoolName, ShopId};
-use cartback_core::offer_codes::{
+use cartback_core::model::ids::{CartId, PoolName, ShopId};
+use cartback_core::model::offer_codes::{
     ClaimedCode, IMPORT_BATCH, ImportReport, OfferCode, claim_start, free_slot,
 };
 use cartback_core::ports::{OfferCodes, PortError};

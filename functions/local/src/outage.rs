@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 
-use cartback_core::cart::{CartRecord, ContactRecord, Versioned};
-use cartback_core::ids::{CartId, ContactKey, DeliveryId, ShopId};
+use cartback_core::model::cart::{CartRecord, ContactRecord, Versioned};
+use cartback_core::model::ids::{CartId, ContactKey, DeliveryId, ShopId};
 use cartback_core::ports::{CartStore, PersonalData, PortError, Put, WriteOutcome};
 
 use crate::MemoryStore;

@@ -2,15 +2,15 @@
 //! ports, with a virtual clock. The table's stream feeds the planner; due schedules fire
 //! the sender; a failed sender invocation is retried like Lambda's asynchronous invoke.
 
-use cartback_core::render::Renderer;
-use cartback_core::schedule::WakeUp;
-use cartback_core::sequence::Channel;
-use cartback_core::shop::Secret;
-use cartback_core::time::Clock;
-use cartback_feedback::{Applied, FeedbackDeps, RecipientEvent};
-use cartback_planner::PlannerDeps;
-use cartback_sender::{Metrics, Outcome, SendError, SenderDeps, UnsubscribeLinks};
-use cartback_webhook::{Accepted, WebhookDeps, WebhookReply, WebhookRequest};
+use cartback_app::{Bundle, Messaging, Metrics};
+use cartback_core::messages::render::Renderer;
+use cartback_core::model::schedule::WakeUp;
+use cartback_core::model::sequence::Channel;
+use cartback_core::model::shop::Secret;
+use cartback_core::model::time::Clock;
+use cartback_feedback::{Applied, RecipientEvent};
+use cartback_sender::{Outcome, SendError, UnsubscribeLinks};
+use cartback_webhook::{Accepted, WebhookReply, WebhookRequest};
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 use std::sync::Mutex;
@@ -147,6 +147,18 @@ pub enum RuntimeError {
     Port(#[from] cartback_core::ports::PortError),
 }
 
+/// The built-in templates, and unsubscribe links to the local server signed with the local
+/// secret.
+pub fn local_messaging() -> Messaging {
+    Messaging {
+        renderer: Renderer::embedded(),
+        unsubscribe: Some(UnsubscribeLinks {
+            base_url: LOCAL_PUBLIC_URL.to_owned(),
+            secret: Secret::new(LOCAL_UNSUBSCRIBE_SECRET),
+        }),
+    }
+}
+
 /// Why a wake-up is delivered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Origin {
@@ -180,8 +192,35 @@ pub struct Unconfirmed {
     pub channel: &'static str,
 }
 
+/// The in-memory ports of a local run, as they are (tests read and write them directly).
+pub type MemoryPorts = Bundle<
+    MemoryStore,
+    MemoryMailer,
+    MemorySms,
+    MemorySchedules,
+    LocalShops,
+    LocalShops,
+    MemoryStoreApi,
+    VirtualClock,
+    MemoryOfferCodes,
+>;
+
+/// The ports bundle the functions of a local run use: the in-memory ports, each behind the
+/// run's faults (the shops are read without faults, as the functions cache their settings).
+pub type FaultyMemoryPorts = Bundle<
+    Faulty<MemoryStore>,
+    Faulty<MemoryMailer>,
+    Faulty<MemorySms>,
+    Faulty<MemorySchedules>,
+    LocalShops,
+    LocalShops,
+    Faulty<MemoryStoreApi>,
+    VirtualClock,
+    Faulty<MemoryOfferCodes>,
+>;
+
 /// Everything a local run needs, sharing one store, scheduler, outbox and clock.
-pub struct LocalStack {
+pub struct MemoryRuntime {
     pub clock: VirtualClock,
     pub store: MemoryStore,
     pub schedules: MemorySchedules,
@@ -198,28 +237,13 @@ pub struct LocalStack {
     pub calls: CallCounts,
     /// The faults injected into this run (none unless made `with_faults`).
     pub faults: Faults,
-    feedback: FeedbackDeps<Faulty<MemoryStore>, LocalShops, VirtualClock>,
-    webhook: WebhookDeps<
-        Faulty<MemoryStore>,
-        LocalShops,
-        LocalShops,
-        VirtualClock,
-        Faulty<MemoryStoreApi>,
-    >,
-    planner: PlannerDeps<Faulty<MemorySchedules>, VirtualClock>,
-    sender: SenderDeps<
-        Faulty<MemoryStore>,
-        Faulty<MemoryMailer>,
-        Faulty<MemorySms>,
-        LocalShops,
-        VirtualClock,
-        Faulty<MemoryOfferCodes>,
-    >,
+    /// What every function runs on here: the in-memory ports, each behind the run's faults.
+    ports: FaultyMemoryPorts,
     retries: Mutex<Vec<Retry>>,
     unconfirmed: Mutex<Vec<Unconfirmed>>,
 }
 
-impl LocalStack {
+impl MemoryRuntime {
     pub fn new(start: Timestamp, shops: LocalShops) -> Self {
         Self::with_faults(start, shops, None)
     }
@@ -244,37 +268,18 @@ impl LocalStack {
         let store_api = MemoryStoreApi::new();
         let faulty = |store: &MemoryStore| Faulty::new(store.clone(), faults.clone());
         Self {
-            feedback: FeedbackDeps {
-                store: faulty(&store),
-                shops: shops.clone(),
-                clock: clock.clone(),
-                metrics: metrics.clone(),
-            },
-            webhook: WebhookDeps {
-                store: faulty(&store),
-                shops: shops.clone(),
-                secrets: shops.clone(),
-                clock: clock.clone(),
-                metrics: metrics.clone(),
-                store_api: Faulty::new(store_api.clone(), faults.clone()),
-            },
-            planner: PlannerDeps {
-                schedules: Faulty::new(schedules.clone(), faults.clone()),
-                clock: clock.clone(),
-            },
-            sender: SenderDeps {
+            ports: Bundle {
                 store: faulty(&store),
                 mailer: Faulty::new(mailer.clone(), faults.clone()),
                 sms: Faulty::new(sms.clone(), faults.clone()),
+                schedules: Faulty::new(schedules.clone(), faults.clone()),
                 shops: shops.clone(),
+                secrets: shops.clone(),
+                store_api: Faulty::new(store_api.clone(), faults.clone()),
                 clock: clock.clone(),
                 offer_codes: Faulty::new(offer_codes.clone(), faults.clone()),
                 metrics: metrics.clone(),
-                renderer: Renderer::embedded(),
-                unsubscribe: Some(UnsubscribeLinks {
-                    base_url: LOCAL_PUBLIC_URL.to_owned(),
-                    secret: Secret::new(LOCAL_UNSUBSCRIBE_SECRET),
-                }),
+                messaging: local_messaging(),
             },
             clock,
             store,
@@ -289,6 +294,24 @@ impl LocalStack {
             faults,
             retries: Mutex::new(Vec::new()),
             unconfirmed: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The run's in-memory ports without its faults, sharing its store, outboxes, clock and
+    /// metrics: a test calls a function on them directly.
+    pub fn ports(&self) -> MemoryPorts {
+        Bundle {
+            store: self.store.clone(),
+            mailer: self.mailer.clone(),
+            sms: self.sms.clone(),
+            schedules: self.schedules.clone(),
+            shops: self.shops.clone(),
+            secrets: self.shops.clone(),
+            store_api: self.store_api.clone(),
+            clock: self.clock.clone(),
+            offer_codes: self.offer_codes.clone(),
+            metrics: self.metrics.clone(),
+            messaging: local_messaging(),
         }
     }
 
@@ -308,21 +331,21 @@ impl LocalStack {
         // A compliance webhook may delete carts: each one deleted is reported stopped.
         let redact = request
             .headers
-            .get(cartback_core::shopify::TOPIC_HEADER)
+            .get(cartback_core::platforms::shopify::TOPIC_HEADER)
             .is_some_and(|topic| topic.trim().ends_with("/redact"));
         let before = if redact {
             self.store.carts()
         } else {
             Vec::new()
         };
-        let reply = cartback_webhook::handle(request, &self.webhook).await;
+        let reply = cartback_webhook::handle(request, &self.ports).await;
         self.drain_stream().await?;
         let mut reports = Vec::new();
         if matches!(
             reply.0,
             Ok(Accepted::PersonErased { .. } | Accepted::ShopErased { .. })
         ) {
-            let shop = cartback_core::ids::ShopId::parse(request.shop.as_str()).ok();
+            let shop = cartback_core::model::ids::ShopId::parse(request.shop.as_str()).ok();
             let gone: Vec<_> = before
                 .iter()
                 .filter(|c| Some(&c.shop) == shop.as_ref())
@@ -348,20 +371,20 @@ impl LocalStack {
     /// gets nothing after.
     pub async fn erase(
         &self,
-        shop: &cartback_core::ids::ShopId,
-        keys: &[cartback_core::ids::ContactKey],
+        shop: &cartback_core::model::ids::ShopId,
+        keys: &[cartback_core::model::ids::ContactKey],
     ) -> Result<Vec<Report>, RuntimeError> {
         let before: Vec<_> = self
             .store
             .carts()
             .into_iter()
-            .filter(|c| c.shop == *shop && cartback_core::erase::belongs_to(c, keys))
+            .filter(|c| c.shop == *shop && cartback_core::rules::erase::belongs_to(c, keys))
             .collect();
         let mut attempt = 1;
         loop {
-            match cartback_core::erase::erase_person(
-                &self.webhook.store,
-                &self.planner.schedules,
+            match cartback_app::privacy::erase_person(
+                &self.ports.store,
+                &self.ports.schedules,
                 shop,
                 keys,
                 self.clock.now(),
@@ -384,9 +407,13 @@ impl LocalStack {
         Ok(carts.iter().map(|c| self.erased_report(c)).collect())
     }
 
-    fn erased_report(&self, cart: &cartback_core::cart::CartRecord) -> Report {
+    fn erased_report(&self, cart: &cartback_core::model::cart::CartRecord) -> Report {
         Report {
-            reason: Some(cartback_core::decide::StopReason::Erased.as_str().into()),
+            reason: Some(
+                cartback_core::rules::decide::StopReason::Erased
+                    .as_str()
+                    .into(),
+            ),
             ..self.report(
                 ReportKind::Stopped,
                 cart.shop.as_str(),
@@ -401,7 +428,7 @@ impl LocalStack {
     pub async fn recipient_event(&self, event: &RecipientEvent) -> Result<Applied, RuntimeError> {
         let mut attempt = 1;
         let applied = loop {
-            match cartback_feedback::apply(event, &self.feedback).await {
+            match cartback_feedback::apply(event, &self.ports).await {
                 Err(error) if error.retryable && attempt < FEEDBACK_ATTEMPTS => {
                     attempt += 1;
                     self.faults.retried("feedback");
@@ -425,7 +452,7 @@ impl LocalStack {
             let event: aws_lambda_events::dynamodb::Event =
                 serde_json::from_value(serde_json::json!({ "Records": records.clone() }))
                     .map_err(|e| RuntimeError::Stream(e.to_string()))?;
-            let response = cartback_planner::handle(&event, &self.planner).await;
+            let response = cartback_planner::handle(&event, &self.ports).await;
             let Some(failure) = response.batch_item_failures.first() else {
                 failures = 0;
                 continue;
@@ -486,7 +513,7 @@ impl LocalStack {
                 continue;
             }
             let sent_before = self.messages_sent();
-            match cartback_sender::handle(&wake, &self.sender).await {
+            match cartback_sender::handle(&wake, &self.ports).await {
                 Ok(outcome) => reports.extend(self.outcome_report(&wake, outcome).await),
                 Err(error) => {
                     // The invocation failed, yet a message left (its answer was lost, or

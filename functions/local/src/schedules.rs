@@ -3,8 +3,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
+use cartback_core::model::schedule::ScheduleSpec;
 use cartback_core::ports::{PortError, Schedules};
-use cartback_core::schedule::ScheduleSpec;
 use jiff::Timestamp;
 
 use crate::calls::CallCounts;

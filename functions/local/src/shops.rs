@@ -4,11 +4,11 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use cartback_core::bigcommerce::StoreHash;
-use cartback_core::ids::{PoolName, ShopId};
-use cartback_core::offer_codes::OfferCode;
+use cartback_core::model::ids::{PoolName, ShopId};
+use cartback_core::model::offer_codes::OfferCode;
+use cartback_core::model::shop::{Secret, Shop, ShopSettings, SignatureCheck};
+use cartback_core::platforms::bigcommerce::StoreHash;
 use cartback_core::ports::{PortError, ShopDirectory, WebhookSecrets};
-use cartback_core::shop::{Secret, Shop, ShopSettings, SignatureCheck};
 
 #[derive(Debug, Clone, Default)]
 pub struct LocalShops {

@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
-use cartback_core::contact::Phone;
+use cartback_core::model::contact::Phone;
 use cartback_core::ports::{OutgoingSms, PortError, SmsSender};
 
 use crate::calls::CallCounts;

@@ -4,10 +4,10 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use cartback_core::cart::{CartRecord, ContactRecord, Versioned};
-use cartback_core::ids::{CartId, ContactKey, DeliveryId, ShopId};
+use cartback_core::model::cart::{CartRecord, ContactRecord, Versioned};
+use cartback_core::model::ids::{CartId, ContactKey, DeliveryId, ShopId};
+use cartback_core::model::table;
 use cartback_core::ports::{CartStore, PersonalData, PortError, Put, WriteOutcome};
-use cartback_core::table;
 
 use crate::calls::CallCounts;
 use serde::Serialize;

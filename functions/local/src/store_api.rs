@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use cartback_core::bigcommerce::{Fetch, StoreHash};
-use cartback_core::ids::ShopId;
+use cartback_core::model::ids::ShopId;
+use cartback_core::platforms::bigcommerce::{Fetch, StoreHash};
 use cartback_core::ports::{PortError, StoreApi};
 
 /// One answer of the fake API.

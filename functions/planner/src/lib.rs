@@ -1,40 +1,14 @@
-//! The planner function: the only writer of schedules. For every change of a cart item on
-//! the table's stream it makes the scheduler hold exactly the one schedule the new item
-//! asks for (`next_due_at` of an open cart), and nothing for a bought or finished cart.
+//! The planner function: the only writer of schedules. It reads the cart changes of a
+//! DynamoDB stream batch and plans each (`cartback_app::plan`), reporting the first failure
+//! back so the batch is retried from there, in order.
 
 use aws_lambda_events::dynamodb::{Event, EventRecord};
 use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
-use cartback_core::cart::CartRecord;
-use cartback_core::ids::log_hash;
-use cartback_core::ports::{PortError, Schedules};
-use cartback_core::schedule::{ScheduleOp, reconcile};
-use cartback_core::table::CART_SK_PREFIX;
-use cartback_core::time::Clock;
-
-/// One change of a cart item: the images before and after.
-#[derive(Debug, Clone)]
-pub struct CartChange {
-    /// The stream record's sequence number (reported back on failure).
-    pub id: String,
-    pub old: Option<CartRecord>,
-    pub new: Option<CartRecord>,
-}
-
-impl CartChange {
-    /// The cart's hashed id for logs (as the other functions log it), if an image says.
-    pub fn cart_hash(&self) -> String {
-        self.new
-            .as_ref()
-            .or(self.old.as_ref())
-            .map(|c| log_hash(&[c.shop.as_str(), c.cart.as_str()]))
-            .unwrap_or_default()
-    }
-}
-
-pub struct PlannerDeps<S, C> {
-    pub schedules: S,
-    pub clock: C,
-}
+use cartback_app::Ports;
+pub use cartback_app::plan::{CartChange, apply};
+use cartback_core::model::cart::CartRecord;
+use cartback_core::model::table::CART_SK_PREFIX;
+use cartback_core::ports::PortError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ChangeError {
@@ -84,41 +58,13 @@ pub fn changes(event: &Event) -> Vec<Result<CartChange, (String, ChangeError)>> 
         .collect()
 }
 
-/// Applies one change to the scheduler. Idempotent: replaying it is harmless.
-pub async fn apply<S: Schedules, C: Clock>(
-    change: &CartChange,
-    deps: &PlannerDeps<S, C>,
-) -> Result<Vec<ScheduleOp>, PortError> {
-    let ops = reconcile(change.old.as_ref(), change.new.as_ref());
-    let now = deps.clock.now();
-    for op in &ops {
-        match op {
-            ScheduleOp::Create(spec) => {
-                // A due time already past fires at once rather than being refused.
-                let mut spec = spec.clone();
-                spec.at = spec.at.max(now);
-                deps.schedules.create(&spec).await?;
-                tracing::info!(cart = %change.cart_hash(), schedule = %spec.name, step = spec.wake_up.step, at = %spec.at, "schedule created");
-            }
-            ScheduleOp::Delete { name } => {
-                deps.schedules.delete(name).await?;
-                tracing::info!(cart = %change.cart_hash(), schedule = %name, "schedule deleted");
-            }
-        }
-    }
-    Ok(ops)
-}
-
 /// Handles a stream batch. Stops at the first failure and reports it (and so everything
 /// after it) for retry, so a cart's changes are never applied out of order.
-pub async fn handle<S: Schedules, C: Clock>(
-    event: &Event,
-    deps: &PlannerDeps<S, C>,
-) -> DynamoDbEventResponse {
+pub async fn handle<P: Ports>(event: &Event, ports: &P) -> DynamoDbEventResponse {
     let mut response = DynamoDbEventResponse::default();
     for change in changes(event) {
         let failed = match change {
-            Ok(change) => match apply(&change, deps).await {
+            Ok(change) => match apply(&change, ports).await {
                 Ok(_) => None,
                 Err(error) => {
                     tracing::error!(record = %change.id, cart = %change.cart_hash(), service = error.service, error = %error.message, "schedule update failed; record will be retried");

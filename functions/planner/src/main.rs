@@ -1,9 +1,10 @@
 //! Lambda wiring for the planner: DynamoDB stream in, schedules out, partial batch failures.
 
 use aws_lambda_events::dynamodb::Event;
+use cartback_app::Bundle;
 use cartback_aws::{AwsConfig, SchedulerSchedules};
-use cartback_core::time::SystemClock;
-use cartback_planner::{PlannerDeps, handle};
+use cartback_core::model::time::SystemClock;
+use cartback_planner::handle;
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 
 // Lambda hands a container one event at a time: a current-thread runtime, no worker threads
@@ -13,13 +14,12 @@ async fn main() -> Result<(), Error> {
     cartback_aws::init_tracing();
     let config = AwsConfig::from_env()?;
     let sdk = cartback_aws::load_sdk_config().await;
-    let deps = PlannerDeps {
-        schedules: SchedulerSchedules::new(&sdk, config.scheduler_target()?),
-        clock: SystemClock,
-    };
-    let deps = &deps;
+    // The planner only reads the stream and writes schedules.
+    let ports = Bundle::unwired(SystemClock)
+        .with_schedules(SchedulerSchedules::new(&sdk, config.scheduler_target()?));
+    let ports = &ports;
     run(service_fn(move |event: LambdaEvent<Event>| async move {
-        Ok::<_, Error>(handle(&event.payload, deps).await)
+        Ok::<_, Error>(handle(&event.payload, ports).await)
     }))
     .await
 }

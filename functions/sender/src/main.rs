@@ -1,13 +1,14 @@
 //! Lambda wiring for the sender: a schedule's wake-up in, an email out.
 
+use cartback_app::{Absent, Bundle, Messaging};
 use cartback_aws::{
     AwsConfig, DynamoCartStore, DynamoOfferCodes, DynamoShopDirectory, FirstUse, SecretParameter,
     SesMailer, SnsSms, UNSUBSCRIBE_SECRET_PARAM_ENV,
 };
-use cartback_core::render::Renderer;
-use cartback_core::schedule::WakeUp;
-use cartback_core::time::SystemClock;
-use cartback_sender::{Metrics, SenderDeps, UnsubscribeLinks, handle};
+use cartback_core::messages::render::Renderer;
+use cartback_core::model::schedule::WakeUp;
+use cartback_core::model::time::SystemClock;
+use cartback_sender::{Metrics, UnsubscribeLinks, handle};
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 
 // Lambda hands a container one event at a time: a current-thread runtime, no worker threads
@@ -29,10 +30,10 @@ async fn main() -> Result<(), Error> {
     // Shops' own templates are compiled here, once (local files, no network): a broken file
     // stops the start with its file and line instead of failing sends later.
     let renderer = match &config.templates_dir {
-        Some(dir) => Renderer::embedded().with_template_root(dir)?,
+        Some(dir) => cartback_app::templates::with_template_root(Renderer::embedded(), dir)?,
         None => Renderer::embedded(),
     };
-    let deps = FirstUse::new(SenderDeps {
+    let deps = FirstUse::new(Bundle {
         store: DynamoCartStore::new(&sdk, &config.table),
         mailer: SesMailer::new(&sdk, config.configuration_set.clone()),
         sms: SnsSms::new(&sdk),
@@ -41,8 +42,14 @@ async fn main() -> Result<(), Error> {
         offer_codes: DynamoOfferCodes::new(&sdk, &config.table),
         // EMF lines on stdout: CloudWatch Logs turns them into metrics.
         metrics: Metrics::Stdout,
-        renderer,
-        unsubscribe: None,
+        messaging: Messaging {
+            renderer,
+            unsubscribe: None,
+        },
+        // Schedules are the planner's; webhooks are the webhook function's.
+        schedules: Absent,
+        secrets: Absent,
+        store_api: Absent,
     });
     let (deps, unsubscribe) = (&deps, &unsubscribe);
     run(service_fn(move |event: LambdaEvent<WakeUp>| async move {
@@ -57,8 +64,11 @@ async fn main() -> Result<(), Error> {
                         None => Ok::<_, cartback_aws::SecretParameterError>(None),
                     }
                 },
-                |partial, links| SenderDeps {
-                    unsubscribe: links,
+                |partial, links| Bundle {
+                    messaging: Messaging {
+                        unsubscribe: links,
+                        ..partial.messaging
+                    },
                     ..partial
                 },
             )

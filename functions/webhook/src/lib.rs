@@ -5,108 +5,23 @@
 //! store API (BigCommerce) answered something unreadable, 500 when
 //! the store failed (so the platform delivers again).
 
-use cartback_core::attribution::conversion_metrics;
-use cartback_core::cart::{CartEvent, CartRecord, Conversion, Person, Platform};
-use cartback_core::erase::{PrivacyRequest, ViaStream, erase_person, erase_shop, export_person};
-use cartback_core::ids::{CartId, ShopId, log_hash};
-use cartback_core::lifecycle::{
-    Applied, DELIVERY_RETENTION, apply_activity, apply_conversion, contact_latest_cart,
-    contact_ordered, expiry, retain,
-};
-use cartback_core::metrics::Emf;
-pub use cartback_core::metrics::Metrics;
-use cartback_core::ports::{
-    CartStore, NoStoreApi, PersonalData, PortError, Put, ShopDirectory, StoreApi, WebhookSecrets,
-    WriteOutcome,
-};
-use cartback_core::shop::Shop;
-use cartback_core::time::Clock;
-use cartback_core::webhook::{Headers, MAX_BODY_BYTES, ParsedWebhook, WebhookError, parse_webhook};
+pub use cartback_app::Metrics;
+pub use cartback_app::ingest::{Accepted, Refused, WebhookRequest};
+use cartback_app::{Ports, ingest};
+use cartback_core::platforms::webhook::{Headers, WebhookError};
+use cartback_core::ports::PersonalData;
 use lambda_http::{Body, Request, RequestExt, Response};
-use serde::Serialize;
 
-/// How many times a write is retried when another writer moved the item first.
-const WRITE_ATTEMPTS: usize = 5;
-
-/// What the handler needs; generic so tests and the local runtime use in-memory ports.
-pub struct WebhookDeps<S, D, K, C, A = NoStoreApi> {
-    pub store: S,
-    pub shops: D,
-    pub secrets: K,
-    pub clock: C,
-    /// Where conversion metrics go (stdout in Lambda).
-    pub metrics: Metrics,
-    /// The stores' APIs, for BigCommerce webhooks (which carry only ids).
-    pub store_api: A,
-}
-
-/// A webhook as it arrived: path parameters, headers and the raw body.
-#[derive(Debug, Clone)]
-pub struct WebhookRequest {
-    pub shop: String,
-    pub platform: String,
-    pub headers: Headers,
-    pub body: Vec<u8>,
-}
-
-/// What was done with an accepted webhook.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case", tag = "result")]
-pub enum Accepted {
-    /// A new or newer cart snapshot was stored.
-    Stored { cart: CartId },
-    /// The cart was bought; `stopped_step` is the step that will now never be sent.
-    Converted {
-        cart: Option<CartId>,
-        stopped_step: Option<u32>,
-    },
-    /// This delivery id was handled before.
-    Duplicate,
-    /// Older than what we hold.
-    Stale { cart: CartId },
-    /// The cart was already bought: a conversion is final.
-    AlreadyConverted { cart: CartId },
-    /// A topic we accept but do not act on.
-    Ignored { topic: String },
-    /// The store's API says the cart (or its order) does not exist (any more): nothing stored.
-    NotFound { cart: CartId },
-    /// Activity or an order of a person who was erased: nothing stored.
-    Erased,
-    /// `customers/redact`: the person's carts deleted (their schedules go with them, through
-    /// the planner), their contact items made tombstones.
-    PersonErased { carts: usize },
-    /// `shop/redact`: every item of the shop but its settings deleted.
-    ShopErased { items: usize },
-    /// `customers/data_request`: counted what `cartback export` prints; the operator sends
-    /// that export to the merchant.
-    DataRequested { carts: usize, contacts: usize },
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Refused {
-    #[error("unknown shop")]
-    UnknownShop,
-    #[error("unknown platform")]
-    UnknownPlatform,
-    #[error(transparent)]
-    Webhook(#[from] WebhookError),
-    #[error("temporarily unavailable, please retry")]
-    Unavailable,
-    /// The store's API answered something we cannot read (a 502: not the sender's fault).
-    #[error("the store's API answered something unexpected")]
-    StoreApi,
-}
-
-impl Refused {
-    pub fn status(&self) -> u16 {
-        match self {
-            Self::UnknownShop | Self::UnknownPlatform => 404,
-            Self::Webhook(WebhookError::Unauthorized) => 401,
-            Self::Webhook(WebhookError::Malformed(_)) => 400,
-            Self::Webhook(WebhookError::TooLarge) => 413,
-            Self::Unavailable => 500,
-            Self::StoreApi => 502,
-        }
+/// The HTTP status of a refusal: what the platform does next depends on it (a 5xx is
+/// delivered again; a 4xx is not).
+pub fn status_of(refused: &Refused) -> u16 {
+    match refused {
+        Refused::UnknownShop | Refused::UnknownPlatform => 404,
+        Refused::Webhook(WebhookError::Unauthorized) => 401,
+        Refused::Webhook(WebhookError::Malformed(_)) => 400,
+        Refused::Webhook(WebhookError::TooLarge) => 413,
+        Refused::Unavailable => 500,
+        Refused::StoreApi => 502,
     }
 }
 
@@ -118,7 +33,7 @@ impl WebhookReply {
     pub fn status(&self) -> u16 {
         match &self.0 {
             Ok(_) => 200,
-            Err(refused) => refused.status(),
+            Err(refused) => status_of(refused),
         }
     }
 
@@ -131,25 +46,13 @@ impl WebhookReply {
     }
 }
 
-fn unavailable(error: PortError) -> Refused {
-    tracing::error!(service = error.service, error = %error.message, retryable = error.retryable, "store unavailable; asking the platform to retry");
-    Refused::Unavailable
-}
-
 /// Handles one webhook.
 #[tracing::instrument(skip_all, fields(shop = %request.shop, platform = %request.platform))]
-pub async fn handle<S, D, K, C, A>(
-    request: &WebhookRequest,
-    deps: &WebhookDeps<S, D, K, C, A>,
-) -> WebhookReply
+pub async fn handle<P: Ports>(request: &WebhookRequest, ports: &P) -> WebhookReply
 where
-    S: CartStore + PersonalData,
-    D: ShopDirectory,
-    K: WebhookSecrets,
-    C: Clock,
-    A: StoreApi,
+    P::Store: PersonalData,
 {
-    let reply = WebhookReply(process(request, deps).await);
+    let reply = WebhookReply(ingest::ingest(request, ports).await);
     match &reply.0 {
         Ok(accepted) => {
             tracing::info!(
@@ -159,18 +62,10 @@ where
             )
         }
         Err(refused) => {
-            tracing::warn!(status = refused.status(), reason = %refused, "webhook refused")
+            tracing::warn!(status = status_of(refused), reason = %refused, "webhook refused")
         }
     }
     reply
-}
-
-/// `CartsTracked` (namespace `cartback`), by shop and platform: a cart seen for the first time.
-fn cart_tracked_metric(shop: &ShopId, platform: Platform, at: jiff::Timestamp) -> Emf {
-    Emf::new(cartback_core::metrics::NAMESPACE, at)
-        .dimension("Shop", shop.as_str())
-        .dimension("Platform", platform.as_str())
-        .metric("CartsTracked", cartback_core::metrics::Unit::Count, 1.0)
 }
 
 fn outcome_name(accepted: &Accepted) -> &'static str {
@@ -187,390 +82,6 @@ fn outcome_name(accepted: &Accepted) -> &'static str {
         Accepted::ShopErased { .. } => "shop_erased",
         Accepted::DataRequested { .. } => "data_requested",
     }
-}
-
-async fn process<S, D, K, C, A>(
-    request: &WebhookRequest,
-    deps: &WebhookDeps<S, D, K, C, A>,
-) -> Result<Accepted, Refused>
-where
-    S: CartStore + PersonalData,
-    D: ShopDirectory,
-    K: WebhookSecrets,
-    C: Clock,
-    A: StoreApi,
-{
-    let shop_id = ShopId::parse(request.shop.as_str()).map_err(|_| Refused::UnknownShop)?;
-    let platform = Platform::parse(&request.platform).ok_or(Refused::UnknownPlatform)?;
-    if request.body.len() > MAX_BODY_BYTES {
-        return Err(WebhookError::TooLarge.into());
-    }
-    let shop = deps
-        .shops
-        .shop(&shop_id)
-        .await
-        .map_err(unavailable)?
-        .ok_or(Refused::UnknownShop)?;
-    let check = deps
-        .secrets
-        .webhook_check(&shop_id)
-        .await
-        .map_err(unavailable)?
-        .ok_or_else(|| {
-            tracing::warn!("shop has no webhook secret configured");
-            Refused::UnknownShop
-        })?;
-    let mut parsed = parse_webhook(
-        platform,
-        &request.headers,
-        &request.body,
-        &check,
-        deps.clock.now(),
-    )?;
-    tracing::info!(topic = %parsed.topic, "webhook verified");
-    // Whether the loop below must check the delivery id before its first write.
-    let mut check_delivery = true;
-    if let Some(fetch) = parsed.fetch.clone() {
-        // A redelivery costs no API call.
-        if already_delivered(&parsed, &shop_id, &deps.store).await? {
-            return Ok(Accepted::Duplicate);
-        }
-        // Checked just now: a copy delivered during the fetch makes the first write a
-        // conflict (the delivery marker is written only if absent), and the retry checks.
-        check_delivery = false;
-        match fetched_event(&fetch, &shop, deps).await? {
-            Some(event) => parsed.event = Some(event),
-            None => {
-                return Ok(Accepted::NotFound {
-                    cart: fetch.cart().clone(),
-                });
-            }
-        }
-    }
-    // Checked first, and again after a conflict (a concurrent delivery of the same id).
-    for _ in 0..WRITE_ATTEMPTS {
-        if check_delivery && already_delivered(&parsed, &shop_id, &deps.store).await? {
-            return Ok(Accepted::Duplicate);
-        }
-        check_delivery = true;
-        if let Attempt::Done(accepted) = attempt(&parsed, &shop, deps).await.map_err(unavailable)? {
-            return Ok(accepted);
-        }
-    }
-    tracing::error!("gave up after repeated write conflicts");
-    Err(Refused::Unavailable)
-}
-
-/// Reads what a BigCommerce webhook names from the shop's store API and parses it. `None`:
-/// the store says it does not exist (logged; the webhook gets a 200 and nothing is stored).
-async fn fetched_event<S, D, K, C, A>(
-    fetch: &cartback_core::bigcommerce::Fetch,
-    shop: &Shop,
-    deps: &WebhookDeps<S, D, K, C, A>,
-) -> Result<Option<CartEvent>, Refused>
-where
-    A: StoreApi,
-{
-    let log_id = log_hash(&[shop.id.as_str(), fetch.cart().as_str()]);
-    let Some(store) = &shop.settings.bigcommerce_store_hash else {
-        // Answered 5xx so BigCommerce delivers it again once the shop is set up.
-        tracing::error!(cart = %log_id, "BigCommerce webhook for a shop without bigcommerce_store_hash; asking the platform to retry");
-        return Err(Refused::Unavailable);
-    };
-    let body = match deps.store_api.bigcommerce(&shop.id, store, fetch).await {
-        Ok(Some(body)) => body,
-        Ok(None) => {
-            tracing::info!(cart = %log_id, "the store API has no such cart or order (404); nothing stored");
-            return Ok(None);
-        }
-        Err(error) => {
-            tracing::error!(cart = %log_id, service = error.service, error = %error.message, retryable = error.retryable, "store API failed; asking the platform to retry");
-            return Err(Refused::Unavailable);
-        }
-    };
-    match fetch.event(&body) {
-        Ok(event) => Ok(Some(event)),
-        Err(error) => {
-            tracing::error!(cart = %log_id, error = %error, "store API answer not understood");
-            Err(Refused::StoreApi)
-        }
-    }
-}
-
-async fn already_delivered<S: CartStore>(
-    parsed: &ParsedWebhook,
-    shop: &ShopId,
-    store: &S,
-) -> Result<bool, Refused> {
-    match &parsed.delivery {
-        Some(delivery) => store
-            .delivery_seen(shop, delivery)
-            .await
-            .map_err(unavailable),
-        None => Ok(false),
-    }
-}
-
-enum Attempt {
-    Done(Accepted),
-    Conflict,
-}
-
-fn delivery_put(parsed: &ParsedWebhook, shop: &Shop, now: jiff::Timestamp) -> Option<Put> {
-    parsed.delivery.as_ref().map(|id| Put::Delivery {
-        shop: shop.id.clone(),
-        id: id.clone(),
-        expires_at: expiry(now, DELIVERY_RETENTION),
-    })
-}
-
-/// Reads, applies the event (pure), writes everything in one conditional write.
-async fn attempt<S, D, K, C, A>(
-    parsed: &ParsedWebhook,
-    shop: &Shop,
-    deps: &WebhookDeps<S, D, K, C, A>,
-) -> Result<Attempt, PortError>
-where
-    S: CartStore + PersonalData,
-    D: ShopDirectory,
-    K: WebhookSecrets,
-    C: Clock,
-{
-    let now = deps.clock.now();
-    let Some(event) = &parsed.event else {
-        return Ok(Attempt::Done(Accepted::Ignored {
-            topic: parsed.topic.clone(),
-        }));
-    };
-    let mut puts = Vec::new();
-    // Printed once the write went through.
-    let mut metrics = Vec::new();
-    let accepted = match event {
-        CartEvent::Activity(activity) => {
-            let existing = deps.store.cart(&shop.id, &activity.cart).await?;
-            let log_id = log_hash(&[shop.id.as_str(), activity.cart.as_str()]);
-            // A known cart keeps the sequence it started with; a new one gets its segment's.
-            let sequence = existing
-                .as_ref()
-                .and_then(|v| shop.sequence_named(&v.value.sequence))
-                .unwrap_or_else(|| shop.sequence_for(&activity.snapshot).clone());
-            match apply_activity(
-                existing.as_ref().map(|v| &v.value),
-                &shop.id,
-                parsed.platform,
-                activity,
-                &sequence,
-                now,
-            ) {
-                Applied::Changed(mut record) => {
-                    retain(&mut record, shop.settings.cart_retention_days.duration());
-                    tracing::info!(cart = %log_id, new = existing.is_none(), sequence = %record.sequence, "cart activity stored");
-                    if existing.is_none() {
-                        metrics.push(cart_tracked_metric(&shop.id, parsed.platform, now));
-                    }
-                    let mut contacts = Vec::new();
-                    for key in activity.snapshot.contact_keys() {
-                        let contact = deps.store.contact(&shop.id, &key).await?;
-                        contacts.push((key, contact));
-                    }
-                    // An erased person stays forgotten: nothing of theirs is stored again.
-                    if contacts
-                        .iter()
-                        .any(|(_, c)| c.as_ref().is_some_and(|c| c.value.is_erased()))
-                    {
-                        tracing::info!(cart = %log_id, "the person was erased; nothing stored");
-                        return Ok(Attempt::Done(Accepted::Erased));
-                    }
-                    // The newest cart of a person supersedes their older ones.
-                    for (key, contact) in contacts {
-                        if let Some(latest) = contact_latest_cart(
-                            contact.as_ref().map(|v| &v.value),
-                            &shop.id,
-                            &key,
-                            &activity.cart,
-                            record.last_activity_at,
-                        ) {
-                            puts.push(Put::Contact {
-                                record: latest,
-                                expected: contact.map(|v| v.version),
-                            });
-                        }
-                    }
-                    puts.push(Put::Cart {
-                        record,
-                        expected: existing.map(|v| v.version),
-                    });
-                    Accepted::Stored {
-                        cart: activity.cart.clone(),
-                    }
-                }
-                Applied::Stale => {
-                    tracing::info!(cart = %log_id, "older than the stored cart; ignored");
-                    Accepted::Stale {
-                        cart: activity.cart.clone(),
-                    }
-                }
-                Applied::AlreadyConverted => Accepted::AlreadyConverted {
-                    cart: activity.cart.clone(),
-                },
-            }
-        }
-        CartEvent::Conversion(conversion) => {
-            let (accepted, emf) =
-                conversion_puts(conversion, shop, parsed.platform, now, deps, &mut puts).await?;
-            metrics = emf;
-            accepted
-        }
-        CartEvent::Privacy(request) => privacy(request, shop, now, deps).await?,
-    };
-    puts.extend(delivery_put(parsed, shop, now));
-    if puts.is_empty() {
-        return Ok(Attempt::Done(accepted));
-    }
-    Ok(match deps.store.write(puts).await? {
-        WriteOutcome::Written => {
-            for emf in metrics {
-                deps.metrics.emit(emf);
-            }
-            Attempt::Done(accepted)
-        }
-        WriteOutcome::Conflict => Attempt::Conflict,
-    })
-}
-
-async fn conversion_puts<S, D, K, C, A>(
-    conversion: &Conversion,
-    shop: &Shop,
-    platform: Platform,
-    now: jiff::Timestamp,
-    deps: &WebhookDeps<S, D, K, C, A>,
-    puts: &mut Vec<Put>,
-) -> Result<(Accepted, Vec<Emf>), PortError>
-where
-    S: CartStore + PersonalData,
-    D: ShopDirectory,
-    K: WebhookSecrets,
-    C: Clock,
-{
-    // The person as known before this order: whom cartback messaged lately (attribution).
-    let mut known = Vec::new();
-    for key in conversion.contact_keys() {
-        let existing = deps.store.contact(&shop.id, &key).await?;
-        if existing.as_ref().is_some_and(|c| c.value.is_erased()) {
-            tracing::info!("order of an erased person; nothing stored");
-            puts.clear();
-            return Ok((Accepted::Erased, Vec::new()));
-        }
-        known.extend(existing.as_ref().map(|v| v.value.clone()));
-        if let Some(record) = contact_ordered(
-            existing.as_ref().map(|v| &v.value),
-            &shop.id,
-            &key,
-            conversion.at.min(now),
-        ) {
-            puts.push(Put::Contact {
-                record,
-                expected: existing.map(|v| v.version),
-            });
-        }
-    }
-    let Some(cart) = &conversion.cart else {
-        tracing::info!("order without a checkout; the person's other carts stop");
-        return Ok((
-            Accepted::Converted {
-                cart: None,
-                stopped_step: None,
-            },
-            Vec::new(),
-        ));
-    };
-    let existing = deps.store.cart(&shop.id, cart).await?;
-    let log_id = log_hash(&[shop.id.as_str(), cart.as_str()]);
-    let pending: Option<u32> = existing
-        .as_ref()
-        .map(|v| &v.value)
-        .filter(|record: &&CartRecord| record.is_open() && record.next_due_at.is_some())
-        .map(|record| record.next_step);
-    Ok(
-        match apply_conversion(
-            existing.as_ref().map(|v| &v.value),
-            &shop.id,
-            platform,
-            conversion,
-            cart,
-            &Person::merge(&known),
-            now,
-        ) {
-            Applied::Changed(mut record) => {
-                retain(&mut record, shop.settings.cart_retention_days.duration());
-                tracing::info!(cart = %log_id, stopped_step = ?pending, recovered = record.recovered, arm = record.arm.map_or("none", |a| a.as_str()), "cart converted");
-                let emf = conversion_metrics(&record, now);
-                puts.push(Put::Cart {
-                    record,
-                    expected: existing.map(|v| v.version),
-                });
-                (
-                    Accepted::Converted {
-                        cart: Some(cart.clone()),
-                        stopped_step: pending,
-                    },
-                    emf,
-                )
-            }
-            Applied::AlreadyConverted | Applied::Stale => (
-                Accepted::AlreadyConverted { cart: cart.clone() },
-                Vec::new(),
-            ),
-        },
-    )
-}
-
-/// Carries out a platform's privacy request (`core::erase`). The webhook function has no
-/// scheduler permissions: deleted carts' schedules are deleted by the planner from the
-/// table's stream. Any store error is returned, so the platform delivers again and the
-/// idempotent erasure finishes.
-async fn privacy<S, D, K, C, A>(
-    request: &PrivacyRequest,
-    shop: &Shop,
-    now: jiff::Timestamp,
-    deps: &WebhookDeps<S, D, K, C, A>,
-) -> Result<Accepted, PortError>
-where
-    S: CartStore + PersonalData,
-    D: ShopDirectory,
-    K: WebhookSecrets,
-    C: Clock,
-{
-    Ok(match request {
-        PrivacyRequest::ErasePerson(subject) => {
-            let erased =
-                erase_person(&deps.store, &ViaStream, &shop.id, &subject.keys(), now).await?;
-            tracing::info!(person = %subject.log_id(&shop.id), carts = erased.carts.len(), schedules = erased.schedules.len(), tombstones = erased.tombstones, "person erased");
-            Accepted::PersonErased {
-                carts: erased.carts.len(),
-            }
-        }
-        PrivacyRequest::EraseShop => {
-            let erased = erase_shop(&deps.store, &ViaStream, &shop.id).await?;
-            tracing::info!(
-                carts = erased.carts,
-                schedules = erased.schedules,
-                items = erased.items,
-                "shop erased"
-            );
-            Accepted::ShopErased {
-                items: erased.items,
-            }
-        }
-        PrivacyRequest::DataRequest(subject) => {
-            let export = export_person(&deps.store, &shop.id, &subject.keys()).await?;
-            tracing::info!(person = %subject.log_id(&shop.id), carts = export.carts.len(), contacts = export.contacts.len(), sends = export.sends.len(), "data request: run `cartback export` for this person and send the merchant its output");
-            Accepted::DataRequested {
-                carts: export.carts.len(),
-                contacts: export.contacts.len(),
-            }
-        }
-    })
 }
 
 /// Turns an API Gateway (HTTP API, payload 2.0) request into a `WebhookRequest`.
@@ -597,18 +108,14 @@ pub fn from_http(request: &Request) -> WebhookRequest {
 }
 
 /// The Lambda entry point's logic: HTTP in, HTTP out.
-pub async fn handle_http<S, D, K, C, A>(
+pub async fn handle_http<P: Ports>(
     request: Request,
-    deps: &WebhookDeps<S, D, K, C, A>,
+    ports: &P,
 ) -> Result<Response<Body>, lambda_http::http::Error>
 where
-    S: CartStore + PersonalData,
-    D: ShopDirectory,
-    K: WebhookSecrets,
-    C: Clock,
-    A: StoreApi,
+    P::Store: PersonalData,
 {
-    let reply = handle(&from_http(&request), deps).await;
+    let reply = handle(&from_http(&request), ports).await;
     Response::builder()
         .status(reply.status())
         .header("content-type", "application/json")

@@ -19,11 +19,11 @@
 use std::collections::{BTreeMap, HashMap};
 
 use anyhow::{Result, anyhow};
-use cartback_core::ids::{CartId, ShopId};
-use cartback_core::schedule::WakeUp;
-use cartback_core::sequence::Channel;
-use cartback_core::shop::Secret;
-use cartback_core::unsubscribe::{UnsubscribeClaim, expiry_for, issue};
+use cartback_core::messages::unsubscribe::{UnsubscribeClaim, expiry_for, issue};
+use cartback_core::model::ids::{CartId, ShopId};
+use cartback_core::model::schedule::WakeUp;
+use cartback_core::model::sequence::Channel;
+use cartback_core::model::shop::Secret;
 use cartback_devstack::SplitMix64;
 use cartback_devstack::events::SesEventOf;
 use cartback_local::VirtualClock;
@@ -331,7 +331,7 @@ impl Driver<'_> {
     }
 
     fn clock_now(&self) -> Timestamp {
-        use cartback_core::time::Clock;
+        use cartback_core::model::time::Clock;
         self.clock.now()
     }
 
@@ -725,6 +725,7 @@ fn error_kind(error: &SendError) -> &'static str {
         SendError::ClaimHeld => "claim_held",
         SendError::OutcomeUnknown(_) => "outcome_unknown",
         SendError::OfferCodes(_) => "offer_codes",
+        SendError::Store(_) => "store",
     }
 }
 

@@ -84,7 +84,7 @@ struct Shard {
     reference_counters: Counters,
     verdict: Verdict,
     fired: Vec<StoredSchedule>,
-    metrics: Vec<cartback_core::metrics::Emf>,
+    metrics: Vec<cartback_core::insight::metrics::Emf>,
     moto_seconds: f64,
     reference_seconds: f64,
 }
@@ -156,8 +156,8 @@ async fn run_shard(
 struct Reference {
     run: driver::Run,
     sends: Vec<verdict::Sent>,
-    carts: std::collections::HashMap<(String, String), cartback_core::cart::CartRecord>,
-    metrics: Vec<cartback_core::metrics::Emf>,
+    carts: std::collections::HashMap<(String, String), cartback_core::model::cart::CartRecord>,
+    metrics: Vec<cartback_core::insight::metrics::Emf>,
     seconds: f64,
 }
 
@@ -456,8 +456,9 @@ async fn a_lost_answer_reaches_moto_and_the_sdk_sees_no_answer() -> Result<()> {
         cartback_devstack::sdk_config_quick_retries(lossy_once.endpoint(), cartback_e2e::REGION)
             .await;
     let store = cartback_aws::DynamoCartStore::new(&quick, &names.table);
-    let shop = cartback_core::ids::ShopId::parse("proxy").map_err(|e| anyhow!("{e}"))?;
-    let id = cartback_core::ids::DeliveryId::parse("delivery-1").map_err(|e| anyhow!("{e}"))?;
+    let shop = cartback_core::model::ids::ShopId::parse("proxy").map_err(|e| anyhow!("{e}"))?;
+    let id =
+        cartback_core::model::ids::DeliveryId::parse("delivery-1").map_err(|e| anyhow!("{e}"))?;
     let outcome = store
         .write(vec![Put::Delivery {
             shop: shop.clone(),

@@ -29,9 +29,10 @@
 use std::collections::{BTreeMap, HashMap};
 
 use anyhow::{Result, anyhow};
-use cartback_core::cart::{CartRecord, CartStatus};
-use cartback_core::ids::log_hash;
-use cartback_core::sequence::Channel;
+use cartback_core::model::cart::{CartRecord, CartStatus};
+use cartback_core::model::ids::log_hash;
+use cartback_core::model::reason::SkipReason;
+use cartback_core::model::sequence::Channel;
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 
@@ -348,8 +349,8 @@ fn stopped(record: Option<&CartRecord>) -> bool {
             || r.stop_reason.is_some_and(|reason| {
                 !matches!(
                     reason,
-                    cartback_core::decide::StopReason::SequenceComplete
-                        | cartback_core::decide::StopReason::Holdout
+                    cartback_core::rules::decide::StopReason::SequenceComplete
+                        | cartback_core::rules::decide::StopReason::Holdout
                 )
             })
     })
@@ -437,7 +438,7 @@ pub fn compare(
             continue;
         };
         for done in &record.sent {
-            if done.skipped.as_deref() == Some("crash_after_claim") {
+            if done.skipped == Some(SkipReason::CrashAfterClaim) {
                 verdict.crash_after_claim += 1;
                 if fault.contains_key(&(i, done.step)) {
                     verdict.crash_after_claim_sent += 1;
@@ -492,9 +493,9 @@ pub fn compare(
             }
             None => {
                 let crashed = fault_record.is_some_and(|r| {
-                    r.sent.iter().any(|d| {
-                        d.step == step && d.skipped.as_deref() == Some("crash_after_claim")
-                    })
+                    r.sent
+                        .iter()
+                        .any(|d| d.step == step && d.skipped == Some(SkipReason::CrashAfterClaim))
                 });
                 if crashed {
                     bump(&mut explained_counts, "crash_after_claim");
@@ -522,7 +523,11 @@ pub fn compare(
                                 r.next_step + 1,
                                 r.sent
                                     .iter()
-                                    .map(|d| (d.step + 1, d.channel.as_str(), d.skipped.clone()))
+                                    .map(|d| (
+                                        d.step + 1,
+                                        d.channel.as_str(),
+                                        d.skipped.map(|r| r.as_str().to_owned())
+                                    ))
                                     .collect::<Vec<_>>()
                             )
                         )

@@ -5,25 +5,24 @@
 use std::collections::HashMap;
 
 use anyhow::{Context, Result, anyhow};
-use cartback_core::cart::CartRecord;
-use cartback_core::ids::ShopId;
-use cartback_core::metrics::Emf;
-use cartback_core::render::Renderer;
-use cartback_core::schedule::WakeUp;
-use cartback_core::shop::{Secret, ShopSettings};
+use cartback_core::insight::metrics::Emf;
+use cartback_core::messages::render::Renderer;
+use cartback_core::model::cart::CartRecord;
+use cartback_core::model::ids::ShopId;
+use cartback_core::model::schedule::WakeUp;
+use cartback_core::model::shop::{Secret, ShopSettings};
 use cartback_devstack::apigw::{HttpCall, HttpReply};
 use cartback_devstack::{
     FaultPlan, FaultProxy, Moto, MotoOptions, Names, ScheduleChange, Stack, StoredSchedule,
 };
-use cartback_feedback::FeedbackDeps;
 use cartback_local::{
-    LocalShops, MemoryMailer, MemoryOfferCodes, MemorySchedules, MemorySms, MemoryStore,
-    VirtualClock,
+    LocalShops, MemoryMailer, MemoryOfferCodes, MemoryPorts, MemorySchedules, MemorySms,
+    MemoryStore, MemoryStoreApi, VirtualClock,
 };
-use cartback_planner::PlannerDeps;
-use cartback_sender::{Metrics, Outcome, SendError, SenderDeps, UnsubscribeLinks};
+
+use cartback_app::{Bundle, Messaging};
+use cartback_sender::{Metrics, Outcome, SendError, UnsubscribeLinks};
 use cartback_unsubscribe::UnsubscribeDeps;
-use cartback_webhook::WebhookDeps;
 use jiff::Timestamp;
 
 use crate::soak::history::{SHOPS, secret_of};
@@ -55,20 +54,14 @@ pub struct MotoWorld {
     pub stack: Stack<VirtualClock>,
 }
 
-type MemWebhook = WebhookDeps<MemoryStore, LocalShops, LocalShops, VirtualClock>;
-type MemSender =
-    SenderDeps<MemoryStore, MemoryMailer, MemorySms, LocalShops, VirtualClock, MemoryOfferCodes>;
-
 pub struct MemoryWorld {
     store: MemoryStore,
     schedules: MemorySchedules,
     mailer: MemoryMailer,
     sms: MemorySms,
-    webhook: MemWebhook,
-    planner: PlannerDeps<MemorySchedules, VirtualClock>,
-    sender: MemSender,
-    feedback: FeedbackDeps<MemoryStore, LocalShops, VirtualClock>,
-    unsubscribe: UnsubscribeDeps<MemoryStore, LocalShops, VirtualClock>,
+    /// What every function runs on in this world.
+    ports: MemoryPorts,
+    unsubscribe_secret: Secret,
     metrics: Metrics,
 }
 
@@ -134,44 +127,27 @@ impl World {
         let mailer = MemoryMailer::default();
         let sms = MemorySms::default();
         let metrics = Metrics::memory();
-        let feedback = || FeedbackDeps {
-            store: store.clone(),
-            shops: shops.clone(),
-            clock: clock.clone(),
-            metrics: metrics.clone(),
-        };
         let world = MemoryWorld {
-            webhook: WebhookDeps {
-                store: store.clone(),
-                shops: shops.clone(),
-                secrets: shops.clone(),
-                clock: clock.clone(),
-                metrics: metrics.clone(),
-                store_api: cartback_core::ports::NoStoreApi,
-            },
-            planner: PlannerDeps {
-                schedules: schedules.clone(),
-                clock: clock.clone(),
-            },
-            sender: SenderDeps {
+            ports: Bundle {
                 store: store.clone(),
                 mailer: mailer.clone(),
                 sms: sms.clone(),
+                schedules: schedules.clone(),
                 shops: shops.clone(),
+                secrets: shops.clone(),
+                store_api: MemoryStoreApi::new(),
                 clock: clock.clone(),
                 offer_codes: MemoryOfferCodes::default(),
                 metrics: metrics.clone(),
-                renderer: Renderer::embedded(),
-                unsubscribe: Some(UnsubscribeLinks {
-                    base_url: names().public_url,
-                    secret: Secret::new(UNSUBSCRIBE_SECRET),
-                }),
+                messaging: Messaging {
+                    renderer: Renderer::embedded(),
+                    unsubscribe: Some(UnsubscribeLinks {
+                        base_url: names().public_url,
+                        secret: Secret::new(UNSUBSCRIBE_SECRET),
+                    }),
+                },
             },
-            unsubscribe: UnsubscribeDeps {
-                feedback: feedback(),
-                secret: Secret::new(UNSUBSCRIBE_SECRET),
-            },
-            feedback: feedback(),
+            unsubscribe_secret: Secret::new(UNSUBSCRIBE_SECRET),
             store,
             schedules,
             mailer,
@@ -196,7 +172,8 @@ impl World {
         body: &str,
         webhook_id: &str,
     ) -> Result<u16> {
-        let hmac = cartback_core::shopify::sign(&Secret::new(secret_of(shop)), body.as_bytes());
+        let hmac =
+            cartback_core::platforms::shopify::sign(&Secret::new(secret_of(shop)), body.as_bytes());
         let headers = vec![
             ("content-type".to_owned(), "application/json".to_owned()),
             ("X-Shopify-Topic".to_owned(), topic.to_owned()),
@@ -224,7 +201,7 @@ impl World {
             Self::Moto(world) => world.stack.call_webhook(&call).await?,
             Self::Memory(world) => {
                 let request = cartback_devstack::apigw::request(&call)?;
-                let response = cartback_webhook::handle_http(request, &world.webhook)
+                let response = cartback_webhook::handle_http(request, &world.ports)
                     .await
                     .map_err(|e| anyhow!("webhook: {e}"))?;
                 cartback_devstack::apigw::reply(response)
@@ -257,9 +234,15 @@ impl World {
             Self::Moto(world) => world.stack.call_unsubscribe(&call).await?,
             Self::Memory(world) => {
                 let request = cartback_devstack::apigw::request(&call)?;
-                let response = cartback_unsubscribe::handle_http(request, &world.unsubscribe)
-                    .await
-                    .map_err(|e| anyhow!("unsubscribe: {e}"))?;
+                let response = cartback_unsubscribe::handle_http(
+                    request,
+                    &UnsubscribeDeps {
+                        ports: &world.ports,
+                        secret: world.unsubscribe_secret.clone(),
+                    },
+                )
+                .await
+                .map_err(|e| anyhow!("unsubscribe: {e}"))?;
                 cartback_devstack::apigw::reply(response)
             }
         };
@@ -277,7 +260,7 @@ impl World {
                 .map_err(|e| e.to_string()),
             Self::Memory(world) => {
                 let event = cartback_devstack::events::sns_event(messages, cartback_e2e::REGION)?;
-                cartback_feedback::handle(&event, &world.feedback)
+                cartback_feedback::handle(&event, &world.ports)
                     .await
                     .map(|_| ())
                     .map_err(|e| e.to_string())
@@ -306,7 +289,7 @@ impl World {
                     planned.records += records.len();
                     let event: aws_lambda_events::dynamodb::Event =
                         serde_json::from_value(serde_json::json!({ "Records": records }))?;
-                    let response = cartback_planner::handle(&event, &world.planner).await;
+                    let response = cartback_planner::handle(&event, &world.ports).await;
                     if !response.batch_item_failures.is_empty() {
                         return Err(anyhow!("the in-memory planner failed: {response:?}"));
                     }
@@ -366,7 +349,7 @@ impl World {
     pub async fn wake(&self, wake: &WakeUp) -> Result<Outcome, SendError> {
         match self {
             Self::Moto(world) => world.stack.wake(wake).await,
-            Self::Memory(world) => cartback_sender::handle(wake, &world.sender).await,
+            Self::Memory(world) => cartback_sender::handle(wake, &world.ports).await,
         }
     }
 

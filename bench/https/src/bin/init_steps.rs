@@ -151,7 +151,7 @@ fn child(runtime: &str) -> ExitCode {
         marks.push(("first SNS client", clients.7));
         marks.push(("first Scheduler client", clients.9));
         marks.push(("a second DynamoDB client", clients.11));
-        let renderer = cartback_core::render::Renderer::embedded();
+        let renderer = cartback_core::messages::render::Renderer::embedded();
         marks.push(("email renderer (embedded templates)", stamp()));
         drop((clients, renderer));
     });

@@ -5,10 +5,10 @@
 use std::time::{Duration, Instant};
 
 use cartback_aws::{BigCommerceHttpApi, FixedToken, RetryPolicy};
-use cartback_core::bigcommerce::{Fetch, StoreHash};
-use cartback_core::ids::{CartId, ShopId};
+use cartback_core::model::ids::{CartId, ShopId};
+use cartback_core::model::shop::Secret;
+use cartback_core::platforms::bigcommerce::{Fetch, StoreHash};
 use cartback_core::ports::StoreApi;
-use cartback_core::shop::Secret;
 use wiremock::matchers::{header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 

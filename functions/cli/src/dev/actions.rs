@@ -3,14 +3,14 @@
 //! function, a one-click unsubscribe to the unsubscribe function, an `orders/create` webhook
 //! signed with the shop's secret to the webhook function.
 
-use cartback_core::cart::CartRecord;
-use cartback_core::ids::{CartId, ShopId};
+use cartback_core::messages::unsubscribe::{UnsubscribeClaim, expiry_for, issue};
+use cartback_core::model::cart::CartRecord;
+use cartback_core::model::ids::{CartId, ShopId};
+use cartback_core::model::sequence::Channel;
+use cartback_core::model::shop::SignatureCheck;
+use cartback_core::model::time::Clock;
+use cartback_core::platforms::ses_event::PROXY_OPEN_WINDOW;
 use cartback_core::ports::{CartStore, WebhookSecrets};
-use cartback_core::sequence::Channel;
-use cartback_core::ses_event::PROXY_OPEN_WINDOW;
-use cartback_core::shop::SignatureCheck;
-use cartback_core::time::Clock;
-use cartback_core::unsubscribe::{UnsubscribeClaim, expiry_for, issue};
 use cartback_devstack::apigw::HttpCall;
 use cartback_devstack::events::SesEventOf;
 use jiff::Timestamp;
@@ -213,7 +213,7 @@ async fn purchase(app: &App, cart: &CartRecord) -> Result<Done, String> {
         Some(SignatureCheck::Required(secret)) => secret,
         _ => return Err(format!("shop {} has no webhook secret", cart.shop)),
     };
-    let hmac = cartback_core::shopify::sign(&secret, body.as_bytes());
+    let hmac = cartback_core::platforms::shopify::sign(&secret, body.as_bytes());
     let path = format!("/webhooks/{}/shopify", cart.shop);
     let reply = app
         .stack

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use cartback_core::ids::log_hash;
+use cartback_core::model::ids::log_hash;
 use jiff::Timestamp;
 
 /// Where an entry comes from.

@@ -15,12 +15,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use cartback_core::time::Clock;
+use cartback_app::send::Outcome;
+use cartback_core::model::time::Clock;
 use cartback_devstack::{
     Fired, Moto, MotoOptions, Names, Pump, REGION, ScaledClock, Stack, connect_shop,
     create_resources, put_secret, sdk_config,
 };
-use cartback_sender::Outcome;
 use serde_json::Value;
 
 use journal::{Entry, Journal, Source};
@@ -345,7 +345,7 @@ fn record(journal: &Journal, fired: &Fired) {
         Ok(Outcome::Deferred { until, reason, .. }) => {
             let what = format!(
                 "step {step} deferred until {}: {}",
-                cartback_core::explain::short_time(*until),
+                cartback_core::insight::explain::short_time(*until),
                 reason.as_str()
             );
             (Source::Sender, what.clone(), what)
@@ -353,7 +353,7 @@ fn record(journal: &Journal, fired: &Fired) {
         Ok(Outcome::Rearmed { until }) => {
             let what = format!(
                 "woke for step {step}, not due yet with the engagement so far: re-armed for {}",
-                cartback_core::explain::short_time(*until)
+                cartback_core::insight::explain::short_time(*until)
             );
             (Source::Sender, what.clone(), what)
         }
@@ -373,7 +373,7 @@ fn record(journal: &Journal, fired: &Fired) {
             let then = match fired.retry_at {
                 Some(at) => format!(
                     "Lambda retries at {}",
-                    cartback_core::explain::short_time(at)
+                    cartback_core::insight::explain::short_time(at)
                 ),
                 None => "given up after 3 attempts (dead-lettered)".to_owned(),
             };

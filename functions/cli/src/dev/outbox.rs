@@ -5,9 +5,9 @@
 
 use std::collections::HashMap;
 
-use cartback_core::cart::CartRecord;
-use cartback_core::explain::{Explanation, StepStatus, short_time};
-use cartback_core::time::Clock;
+use cartback_core::insight::explain::{Explanation, StepStatus, short_time};
+use cartback_core::model::cart::CartRecord;
+use cartback_core::model::time::Clock;
 use cartback_devstack::{SentMail, SentSms};
 use jiff::Timestamp;
 use serde::Serialize;
@@ -238,7 +238,7 @@ fn actions(cart: &CartRecord) -> Vec<ActionView> {
     let emailed = cart
         .sent
         .iter()
-        .any(|s| s.is_sent() && s.channel == cartback_core::sequence::Channel::Email);
+        .any(|s| s.is_sent() && s.channel == cartback_core::model::sequence::Channel::Email);
     Action::ALL
         .into_iter()
         .filter(|a| emailed || !a.needs_email())
@@ -295,7 +295,7 @@ pub async fn render(app: &App) -> Result<String, String> {
         views.push(CartView {
             anchor: format!(
                 "cart-{}",
-                cartback_core::ids::log_hash(&[cart.shop.as_str(), cart.cart.as_str()])
+                cartback_core::model::ids::log_hash(&[cart.shop.as_str(), cart.cart.as_str()])
             ),
             shop: cart.shop.to_string(),
             cart: cart.cart.to_string(),

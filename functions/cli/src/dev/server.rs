@@ -9,8 +9,8 @@ use axum::extract::{DefaultBodyLimit, Form, Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use cartback_core::ids::{CartId, ShopId, log_hash};
-use cartback_core::time::Clock;
+use cartback_core::model::ids::{CartId, ShopId, log_hash};
+use cartback_core::model::time::Clock;
 use cartback_devstack::apigw::{HttpCall, HttpReply};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -148,7 +148,8 @@ async fn unsubscribe(
         .map(|(_, value)| value.into_owned())
         .unwrap_or_default();
     let claim =
-        cartback_core::unsubscribe::verify(app.stack.unsubscribe_secret(), &token, now).ok();
+        cartback_core::messages::unsubscribe::verify(app.stack.unsubscribe_secret(), &token, now)
+            .ok();
     let what = format!("{method} /unsubscribe → {}", reply.status);
     app.journal.add(
         Entry {

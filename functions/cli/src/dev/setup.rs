@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use cartback_core::ids::ShopId;
-use cartback_core::shop::{Secret, ShopSettings};
+use cartback_core::model::ids::ShopId;
+use cartback_core::model::shop::{Secret, ShopSettings};
 use jiff::Timestamp;
 use serde_json::{Value, json};
 
@@ -62,8 +62,12 @@ pub fn sample_request(dir: &Path, base_url: &str, body: &str) -> Result<SampleRe
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let file = dir.join("checkout.json");
     std::fs::write(&file, body).map_err(|e| format!("{}: {e}", file.display()))?;
-    let hmac = cartback_core::shopify::sign(&Secret::new(DEMO_WEBHOOK_SECRET), body.as_bytes());
-    let delivery = format!("dev-{}", &cartback_core::ids::log_hash(&[body])[..12]);
+    let hmac =
+        cartback_core::platforms::shopify::sign(&Secret::new(DEMO_WEBHOOK_SECRET), body.as_bytes());
+    let delivery = format!(
+        "dev-{}",
+        &cartback_core::model::ids::log_hash(&[body])[..12]
+    );
     let curl = format!(
         "curl -i -X POST '{base_url}/webhooks/{DEMO_SHOP}/shopify' \\\n  \
          -H 'Content-Type: application/json' \\\n  \

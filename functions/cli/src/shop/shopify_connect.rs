@@ -9,7 +9,7 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use cartback_core::ids::ShopId;
+use cartback_core::model::ids::ShopId;
 use clap::Args;
 use serde_json::{Value, json};
 use url::Url;

@@ -6,7 +6,7 @@
 
 use std::process::{Command, Output};
 
-use cartback_core::shop::Secret;
+use cartback_core::model::shop::Secret;
 use cartback_devstack::apigw::HttpCall;
 use cartback_devstack::{Moto, Stack};
 
@@ -44,7 +44,7 @@ async fn checkout(world: &World, token: &str, email: &str) {
     body["customer"]["email"] = json!(email);
     body["updated_at"] = json!("2026-11-02T08:00:00Z");
     let body = body.to_string();
-    let hmac = cartback_core::shopify::sign(&Secret::new(SECRET), body.as_bytes());
+    let hmac = cartback_core::platforms::shopify::sign(&Secret::new(SECRET), body.as_bytes());
     let path = format!("/webhooks/{SHOP}/shopify");
     let reply = world
         .stack

@@ -4,11 +4,11 @@
 
 use std::process::Command;
 
-use cartback_core::ids::ShopId;
-use cartback_core::sequence::Channel;
-use cartback_core::shop::Secret;
-use cartback_core::time::Clock;
-use cartback_core::unsubscribe::{UnsubscribeClaim, expiry_for, issue};
+use cartback_core::messages::unsubscribe::{UnsubscribeClaim, expiry_for, issue};
+use cartback_core::model::ids::ShopId;
+use cartback_core::model::sequence::Channel;
+use cartback_core::model::shop::Secret;
+use cartback_core::model::time::Clock;
 use cartback_devstack::apigw::HttpCall;
 use cartback_devstack::{Moto, Stack};
 
@@ -59,7 +59,7 @@ async fn world() -> World {
 
 async fn webhook(world: &World, topic: &str, body: &Value) {
     let body = body.to_string();
-    let hmac = cartback_core::shopify::sign(&Secret::new(SECRET), body.as_bytes());
+    let hmac = cartback_core::platforms::shopify::sign(&Secret::new(SECRET), body.as_bytes());
     let path = format!("/webhooks/{SHOP}/shopify");
     let reply = world
         .stack
@@ -166,7 +166,7 @@ async fn explain_tells_each_state_with_what_was_sent_and_what_comes_next() {
         world.stack.unsubscribe_secret(),
         &UnsubscribeClaim {
             shop: ShopId::parse(SHOP).expect("shop"),
-            cart: cartback_core::ids::CartId::parse(SUPPRESSED).expect("cart"),
+            cart: cartback_core::model::ids::CartId::parse(SUPPRESSED).expect("cart"),
             channel: Channel::Email,
         },
         expiry_for(world.clock.now()),

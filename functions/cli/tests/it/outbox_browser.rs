@@ -9,7 +9,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::browser::{Driver, artifacts_dir, eval};
-use cartback_core::shop::Secret;
+use cartback_core::model::shop::Secret;
 use fantoccini::{Client, Locator};
 use serde_json::{Value, json};
 
@@ -162,7 +162,7 @@ async fn post_checkout(
     body: &str,
     secret: &str,
 ) -> (u16, String) {
-    let hmac = cartback_core::shopify::sign(&Secret::new(secret), body.as_bytes());
+    let hmac = cartback_core::platforms::shopify::sign(&Secret::new(secret), body.as_bytes());
     let response = http
         .post(format!("{base}/webhooks/{SHOP}/shopify"))
         .header("content-type", "application/json")

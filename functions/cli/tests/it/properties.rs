@@ -18,11 +18,11 @@
 
 use std::collections::{HashMap, HashSet};
 
-use cartback_core::ids::{CartId, ShopId};
-use cartback_core::sequence::Channel;
-use cartback_core::webhook::Headers;
+use cartback_core::model::ids::{CartId, ShopId};
+use cartback_core::model::sequence::Channel;
+use cartback_core::platforms::webhook::Headers;
 use cartback_feedback::{Action, RecipientEvent};
-use cartback_local::{LocalShops, LocalStack, Report, ReportKind};
+use cartback_local::{LocalShops, MemoryRuntime, Report, ReportKind};
 use cartback_webhook::WebhookRequest;
 use jiff::civil::Time;
 use jiff::tz::TimeZone;
@@ -354,7 +354,7 @@ fn webhook(topic: &str, body: &Value) -> WebhookRequest {
     WebhookRequest {
         shop: SHOP.to_owned(),
         platform: "shopify".to_owned(),
-        headers: Headers::new().with(cartback_core::shopify::TOPIC_HEADER, topic),
+        headers: Headers::new().with(cartback_core::platforms::shopify::TOPIC_HEADER, topic),
         body: body.to_string().into_bytes(),
     }
 }
@@ -601,7 +601,7 @@ fn failed(e: impl std::fmt::Display) -> TestCaseError {
 async fn run(history: &History, shops: LocalShops) -> Result<Coverage, TestCaseError> {
     // Across the October and November DST changes of Europe and the US.
     let start: Timestamp = "2026-10-20T06:00:00Z".parse().expect("valid");
-    let stack = LocalStack::new(start, shops);
+    let stack = MemoryRuntime::new(start, shops);
     let shop = ShopId::parse(SHOP).map_err(failed)?;
     let mut model = Model::new(history);
     let mut now = start;
@@ -900,17 +900,17 @@ fn every_message_keeps_every_rule() {
 fn the_model_catches_a_shop_whose_rules_allow_what_the_defaults_forbid() {
     // The properties hold the defaults to account: with a rule switched off they fail (on
     // the history built for that rule, if no random one finds it first).
-    type Relax = fn(&mut cartback_core::shop::Rules);
+    type Relax = fn(&mut cartback_core::model::shop::Rules);
     let shop = ShopId::parse(SHOP).expect("valid shop id");
     let relaxed = |change: Relax| {
-        let mut settings = cartback_core::shop::ShopSettings::defaults_for(&shop);
+        let mut settings = cartback_core::model::shop::ShopSettings::defaults_for(&shop);
         change(&mut settings.rules);
         LocalShops::defaults().with_settings(shop.clone(), settings)
     };
     let cases: [(&str, Relax, &str); 3] = [
         (
             "email consent not required",
-            |rules| rules.email_consent = cartback_core::shop::EmailConsent::NotRequired,
+            |rules| rules.email_consent = cartback_core::model::shop::EmailConsent::NotRequired,
             "without email consent",
         ),
         (
@@ -950,7 +950,7 @@ fn every_message_keeps_every_rule_when_later_carts_know_the_person_by_one_addres
 #[test]
 fn the_phone_numbers_of_the_histories_are_valid_and_placed_where_expected() {
     // The model's zones must be the ones the pipeline derives.
-    use cartback_core::zone::{ZoneHints, recipient_zone};
+    use cartback_core::rules::zone::{ZoneHints, recipient_zone};
     for place in [
         Place::Finland,
         Place::NewYork,
@@ -961,7 +961,7 @@ fn the_phone_numbers_of_the_histories_are_valid_and_placed_where_expected() {
         for person in 0..3 {
             for opted_out in [false, true] {
                 let raw = place.phone(person, opted_out);
-                let phone = cartback_core::contact::Phone::parse(&raw, None)
+                let phone = cartback_core::model::contact::Phone::parse(&raw, None)
                     .unwrap_or_else(|_| panic!("{raw} is a valid number"));
                 assert_eq!(phone.as_str(), raw);
                 let hints = ZoneHints {

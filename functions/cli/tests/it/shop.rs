@@ -5,9 +5,9 @@ use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use cartback_core::ids::ShopId;
+use cartback_core::model::ids::ShopId;
+use cartback_core::model::shop::Secret;
 use cartback_core::ports::ShopDirectory;
-use cartback_core::shop::Secret;
 use cartback_devstack::apigw::HttpCall;
 use cartback_devstack::{Moto, Names, Stack};
 
@@ -92,7 +92,7 @@ impl World {
         .await
         .expect("stack");
         let body = CHECKOUT.to_owned();
-        let hmac = cartback_core::shopify::sign(&Secret::new(SECRET), body.as_bytes());
+        let hmac = cartback_core::platforms::shopify::sign(&Secret::new(SECRET), body.as_bytes());
         let route_path = format!("/webhooks/{SHOP}/shopify");
         stack
             .call_webhook(&HttpCall {

@@ -5,11 +5,11 @@
 //! duplicate by its delivery id (`hash` + body digest) and, after that expires, `updated_time`
 //! must move forward.
 
-use cartback_core::bigcommerce::{Fetch, SECRET_HEADER};
-use cartback_core::cart::{CartEvent, Platform};
-use cartback_core::ids::CartId;
-use cartback_core::shop::{Secret, SignatureCheck};
-use cartback_core::webhook::{Headers, ParsedWebhook, WebhookError, parse_webhook};
+use cartback_core::model::cart::{CartEvent, Platform};
+use cartback_core::model::ids::CartId;
+use cartback_core::model::shop::{Secret, SignatureCheck};
+use cartback_core::platforms::bigcommerce::{Fetch, SECRET_HEADER};
+use cartback_core::platforms::webhook::{Headers, ParsedWebhook, WebhookError, parse_webhook};
 use jiff::Timestamp;
 use serde_json::{Value, json};
 
@@ -137,7 +137,7 @@ fn a_tampered_body_is_another_delivery() {
     assert_ne!(genuine.delivery, changed.delivery);
 }
 
-fn cart_activity(body: &str) -> cartback_core::cart::CartActivity {
+fn cart_activity(body: &str) -> cartback_core::model::cart::CartActivity {
     match Fetch::Cart(cart_id()).event(body.as_bytes()) {
         Ok(CartEvent::Activity(activity)) => activity,
         other => panic!("expected cart activity, got {other:?}"),

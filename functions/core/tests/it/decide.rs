@@ -4,20 +4,20 @@
 //! checks the one decision taken at one instant.
 
 use crate::common::*;
-use cartback_core::cart::{
+use cartback_core::messages::render::EmailContext;
+use cartback_core::model::cart::{
     CartRecord, CartSnapshot, LatestCart, Person, SentStep, Suppression, SuppressionReason,
 };
-use cartback_core::decide::{
+use cartback_core::model::experiment::HoldoutShare;
+use cartback_core::model::sequence::{Channel, Sequence};
+use cartback_core::model::shop::{EmailConsent, QuietHours, Rules, ShopSettings};
+use cartback_core::rules::decide::{
     Decision, DeferReason, Situation, SkipReason, StopReason, decide, due_at, earliest_due_at,
 };
-use cartback_core::experiment::HoldoutShare;
-use cartback_core::lifecycle::{
+use cartback_core::rules::lifecycle::{
     Interaction, apply_activity, claim, contact_latest_cart, contact_ordered, contact_sent,
     contact_suppressed, record_engagement, record_sent,
 };
-use cartback_core::render::EmailContext;
-use cartback_core::sequence::{Channel, Sequence};
-use cartback_core::shop::{EmailConsent, QuietHours, Rules, ShopSettings};
 use jiff::civil::{DateTime, Time};
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
@@ -98,7 +98,7 @@ fn cart_of(who: Who, sequence: &Sequence, at: Timestamp) -> CartRecord {
     changed(apply_activity(
         None,
         &shop(),
-        cartback_core::cart::Platform::Shopify,
+        cartback_core::model::cart::Platform::Shopify,
         &activity_with(who.snapshot(), at),
         sequence,
         at,
@@ -117,7 +117,7 @@ fn sent(cart: &CartRecord, channel: Channel, at: Timestamp, sequence: &Sequence)
 fn skipped(cart: &CartRecord, channel: Channel, at: Timestamp, sequence: &Sequence) -> CartRecord {
     let step = cart.next_step;
     let done = SentStep {
-        skipped: Some("no_email_consent".to_owned()),
+        skipped: Some(SkipReason::NoEmailConsent),
         message_id: String::new(),
         channel,
         ..sent_step(step, &sequence.steps[step as usize].template, at)
@@ -297,7 +297,7 @@ fn an_order_recorded_under_the_phone_stops_the_cart_of_the_email() {
     let cart = cart_of(EVERYTHING, &sequence, t0());
     let by_phone =
         contact_ordered(None, &shop(), &phone(ADA_PHONE).key(), at(mins(40))).expect("first order");
-    let by_email = cartback_core::cart::ContactRecord::new(&shop(), &email(ADA).key());
+    let by_email = cartback_core::model::cart::ContactRecord::new(&shop(), &email(ADA).key());
     let world = World::with_person(Person::merge(&[by_email, by_phone]));
     assert_eq!(
         world.decide(&cart, &sequence, at(hours(1))),
@@ -525,7 +525,7 @@ fn the_first_name_is_used_only_with_marketing_consent_for_that_channel() {
         t0(),
     );
     let ctx = EmailContext::for_cart(&cart, &settings, 0).expect("context");
-    let email = cartback_core::render::Renderer::embedded()
+    let email = cartback_core::messages::render::Renderer::embedded()
         .render_email("reminder", &ctx)
         .expect("renders");
     assert!(!email.text.contains("Ada"), "{}", email.text);
@@ -853,7 +853,7 @@ fn the_cap_is_configurable_and_zero_turns_it_off() {
     };
     let with_cap = |messages, days| World {
         rules: Rules {
-            frequency_cap: cartback_core::shop::FrequencyCap { messages, days },
+            frequency_cap: cartback_core::model::shop::FrequencyCap { messages, days },
             ..Rules::default()
         },
         person: person.clone(),
@@ -1254,7 +1254,7 @@ fn engagement_re_arms_the_next_step_earlier_but_never_before_now() {
     );
     assert_eq!(armed.next_due_at, Some(hours_after(step_1, 6)));
     // The wake-up at +6 h found nothing opened and re-armed for the none branch (+10 h).
-    let waiting = cartback_core::lifecycle::rearm(&armed, hours_after(step_1, 10));
+    let waiting = cartback_core::rules::lifecycle::rearm(&armed, hours_after(step_1, 10));
 
     // An open at +7 h: the opened branch (+6 h) is past, so it is due now (+7 h), not before.
     let now = hours_after(step_1, 7);
@@ -1475,7 +1475,7 @@ fn a_moved_cart_waits_for_its_new_last_activity() {
     let moved = changed(apply_activity(
         Some(&cart),
         &shop(),
-        cartback_core::cart::Platform::Shopify,
+        cartback_core::model::cart::Platform::Shopify,
         &activity_with(moved_snapshot, at(mins(40))),
         &sequence,
         at(mins(40)),

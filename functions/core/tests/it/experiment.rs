@@ -3,16 +3,17 @@
 //! gets its variant's delay; orders are credited by the rules of `attribution`.
 
 use crate::common::*;
-use cartback_core::attribution::{ATTRIBUTION_WINDOW, conversion_metrics, recovered};
-use cartback_core::cart::{CartActivity, CartRecord, Person, Platform};
-use cartback_core::decide::{Decision, Situation, StopReason, cart_step, decide, due_at};
-use cartback_core::experiment::{Arm, HoldoutShare, arm_for};
-use cartback_core::explain::{CartState, ExplainInput, StepStatus, explain};
-use cartback_core::lifecycle::{
+use cartback_core::insight::attribution::conversion_metrics;
+use cartback_core::insight::explain::{CartState, ExplainInput, StepStatus, explain};
+use cartback_core::model::cart::{CartActivity, CartRecord, Person, Platform};
+use cartback_core::model::experiment::{Arm, HoldoutShare, arm_for};
+use cartback_core::model::sequence::Sequence;
+use cartback_core::model::shop::Rules;
+use cartback_core::rules::attribution::{ATTRIBUTION_WINDOW, recovered};
+use cartback_core::rules::decide::{Decision, Situation, StopReason, cart_step, decide, due_at};
+use cartback_core::rules::lifecycle::{
     Applied, apply_activity, apply_conversion, enrol, record_sent, stop,
 };
-use cartback_core::sequence::Sequence;
-use cartback_core::shop::Rules;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
@@ -110,7 +111,7 @@ fn a_held_out_cart_is_decided_at_its_first_step_and_never_sent_anything() {
         Some(&updated),
         &shop(),
         Platform::Shopify,
-        &cartback_core::cart::Conversion {
+        &cartback_core::model::cart::Conversion {
             cart: Some(cart_id(HELD)),
             ..conversion(at(hours(5)))
         },
@@ -317,7 +318,7 @@ fn an_order_is_recovered_when_the_cart_or_the_person_was_messaged_in_the_last_7_
     );
     // A skipped step is not a message.
     let mut skipped = sent_step(0, "reminder", at(hours(1)));
-    skipped.skipped = Some("no_email_consent".into());
+    skipped.skipped = Some(cartback_core::model::reason::SkipReason::NoEmailConsent);
     let only_skipped = record_sent(&never_sent, skipped, &sequence);
     assert!(!recovered(Some(&only_skipped), &nobody, ordered));
 }
@@ -376,8 +377,8 @@ fn a_conversion_emits_recovered_revenue_by_currency_and_conversions_by_arm() {
 
 #[test]
 fn the_report_groups_carts_by_arm_and_variant_and_leaves_out_other_shops_and_older_carts() {
-    use cartback_core::ids::ShopId;
-    use cartback_core::report::report;
+    use cartback_core::insight::report::report;
+    use cartback_core::model::ids::ShopId;
     let sequence = Sequence::parse("split.toml", SPLIT).expect("valid");
     let cart = |i: u32, arm: Option<Arm>, bought: bool| {
         let mut cart = cart_of(&format!("rep{i:029x}"), &sequence);

@@ -2,15 +2,15 @@
 //! suppressed, stopped, erased; what was sent, skipped and engaged with; no personal data.
 
 use crate::common::*;
-use cartback_core::cart::{CartRecord, Person, Suppression, SuppressionReason};
-use cartback_core::decide::StopReason;
-use cartback_core::experiment::HoldoutShare;
-use cartback_core::explain::{
+use cartback_core::insight::explain::{
     CartState, ExplainInput, Explanation, StepStatus, duration, explain, explain_missing,
 };
-use cartback_core::lifecycle::{record_sent, stop};
-use cartback_core::sequence::Sequence;
-use cartback_core::shop::{QuietHours, Rules};
+use cartback_core::model::cart::{CartRecord, Person, Suppression, SuppressionReason};
+use cartback_core::model::experiment::HoldoutShare;
+use cartback_core::model::sequence::Sequence;
+use cartback_core::model::shop::{QuietHours, Rules};
+use cartback_core::rules::decide::StopReason;
+use cartback_core::rules::lifecycle::{record_sent, stop};
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 

@@ -1,10 +1,10 @@
 //! The generic signed JSON API on its documented examples (`examples/generic/`, checked
 //! against `docs/schemas/cart-event.schema.json` by `scripts/check-schemas`).
 
-use cartback_core::cart::{CartEvent, Platform};
-use cartback_core::generic;
-use cartback_core::shop::{Secret, SignatureCheck};
-use cartback_core::webhook::{Headers, WebhookError, parse_webhook};
+use cartback_core::model::cart::{CartEvent, Platform};
+use cartback_core::model::shop::{Secret, SignatureCheck};
+use cartback_core::platforms::generic;
+use cartback_core::platforms::webhook::{Headers, WebhookError, parse_webhook};
 use jiff::{SignedDuration, Timestamp};
 
 const UPDATED: &str = include_str!("../../../../examples/generic/cart-updated.json");
@@ -29,7 +29,7 @@ fn parse(
     body: &str,
     headers: &Headers,
     at: Timestamp,
-) -> Result<cartback_core::webhook::ParsedWebhook, WebhookError> {
+) -> Result<cartback_core::platforms::webhook::ParsedWebhook, WebhookError> {
     parse_webhook(
         Platform::Generic,
         headers,

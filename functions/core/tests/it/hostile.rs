@@ -5,11 +5,11 @@
 //!
 //! A longer run: `PROPTEST_CASES=50000 cargo test --release -p cartback-core --test it hostile`.
 
-use cartback_core::ids::{CartId, ShopId};
-use cartback_core::sequence::{BUILTIN_SEQUENCES, Channel, Sequence};
-use cartback_core::ses_event;
-use cartback_core::shop::Secret;
-use cartback_core::unsubscribe::{self, TokenError, UnsubscribeClaim};
+use cartback_core::messages::unsubscribe::{self, TokenError, UnsubscribeClaim};
+use cartback_core::model::ids::{CartId, ShopId};
+use cartback_core::model::sequence::{BUILTIN_SEQUENCES, Channel, Sequence};
+use cartback_core::model::shop::Secret;
+use cartback_core::platforms::ses_event;
 use jiff::Timestamp;
 use proptest::prelude::*;
 

@@ -2,13 +2,13 @@
 //! pure functions of records and timestamps we choose.
 
 use crate::common::*;
-use cartback_core::cart::{CartRecord, CartStatus, ContactRecord, SentStep};
-use cartback_core::decide::{Decision, StopReason, due_at};
-use cartback_core::lifecycle::{
+use cartback_core::model::cart::{CartRecord, CartStatus, ContactRecord, SentStep};
+use cartback_core::model::sequence::{Channel, Sequence};
+use cartback_core::rules::decide::{Decision, StopReason, due_at};
+use cartback_core::rules::lifecycle::{
     Applied, Stale, apply_activity, apply_conversion, check_wakeup, claim, contact_ordered, rearm,
     record_sent, release, stop,
 };
-use cartback_core::sequence::{Channel, Sequence};
 use jiff::{SignedDuration, Timestamp};
 
 fn default_sequence() -> Sequence {
@@ -154,7 +154,7 @@ fn previous_step_delays_count_from_when_the_previous_step_was_sent() {
     let cart = changed(apply_activity(
         None,
         &shop(),
-        cartback_core::cart::Platform::Shopify,
+        cartback_core::model::cart::Platform::Shopify,
         &activity(t0()),
         &sequence,
         t0(),
@@ -244,7 +244,7 @@ fn stale_activity_is_ignored() {
             apply_activity(
                 Some(&cart),
                 &shop(),
-                cartback_core::cart::Platform::Shopify,
+                cartback_core::model::cart::Platform::Shopify,
                 &activity(updated_at),
                 &default_sequence(),
                 at(mins(30)),
@@ -289,7 +289,7 @@ fn activity_after_conversion_is_already_converted() {
         apply_activity(
             Some(&bought),
             &shop(),
-            cartback_core::cart::Platform::Shopify,
+            cartback_core::model::cart::Platform::Shopify,
             &activity(at(hours(2))),
             &default_sequence(),
             at(hours(2)),
@@ -300,10 +300,10 @@ fn activity_after_conversion_is_already_converted() {
         apply_conversion(
             Some(&bought),
             &shop(),
-            cartback_core::cart::Platform::Shopify,
+            cartback_core::model::cart::Platform::Shopify,
             &conversion(at(hours(3))),
             &cart_id(CART),
-            &cartback_core::cart::Person::default(),
+            &cartback_core::model::cart::Person::default(),
             at(hours(3)),
         ),
         Applied::AlreadyConverted
@@ -329,7 +329,7 @@ fn conversion_of_an_unknown_cart_creates_a_converted_record() {
         apply_activity(
             Some(&bought),
             &shop(),
-            cartback_core::cart::Platform::Shopify,
+            cartback_core::model::cart::Platform::Shopify,
             &activity(t0()),
             &default_sequence(),
             at(hours(1)),
@@ -541,7 +541,7 @@ fn check_wakeup_rejects_a_claimed_step() {
 
 #[test]
 fn a_claim_is_live_until_it_expires_then_orphaned() {
-    use cartback_core::lifecycle::{CLAIM_EXPIRY, HeldClaim, held_claim};
+    use cartback_core::rules::lifecycle::{CLAIM_EXPIRY, HeldClaim, held_claim};
     let cart = new_cart();
     assert_eq!(
         held_claim(&cart, 0, 1, at(hours(1))),
@@ -635,17 +635,17 @@ fn a_cart_is_kept_its_shop_s_retention_after_its_last_activity_or_its_purchase()
         converted_at: Some(at(hours(5))),
         ..new_cart()
     };
-    cartback_core::lifecycle::retain(&mut cart, hours(24 * 7));
+    cartback_core::rules::lifecycle::retain(&mut cart, hours(24 * 7));
     assert_eq!(cart.expires_at, (at(hours(5)) + hours(24 * 7)).as_second());
 
     cart.converted_at = None;
-    cartback_core::lifecycle::retain(&mut cart, hours(24 * 7));
+    cartback_core::rules::lifecycle::retain(&mut cart, hours(24 * 7));
     assert_eq!(cart.expires_at, (t0() + hours(24 * 7)).as_second());
 }
 
 #[test]
 fn a_shop_s_cart_retention_is_1_to_365_days() {
-    use cartback_core::shop::RetentionDays;
+    use cartback_core::model::shop::RetentionDays;
     assert_eq!(RetentionDays::default().days(), 30);
     assert!(RetentionDays::new(0).is_err());
     assert!(RetentionDays::new(366).is_err());

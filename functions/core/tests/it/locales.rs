@@ -2,10 +2,10 @@
 //! ignored, English as fallback) and leak none of the layout's English strings.
 
 use crate::common::*;
-use cartback_core::cart::{CartRecord, LineItem};
-use cartback_core::render::{EmailContext, LOCALES, RenderedEmail, Renderer};
-use cartback_core::sequence::{Channel, KNOWN_TEMPLATES, Sequence};
-use cartback_core::shop::ShopSettings;
+use cartback_core::messages::render::{EmailContext, LOCALES, RenderedEmail, Renderer};
+use cartback_core::model::cart::{CartRecord, LineItem};
+use cartback_core::model::sequence::{Channel, KNOWN_TEMPLATES, Sequence};
+use cartback_core::model::shop::ShopSettings;
 
 const CART_URL: &str = "https://demo-shop.example.com/cart/recover";
 const TITLES: [&str; 2] = ["Merino Wool Beanie", "Linen Scarf"];
@@ -227,7 +227,7 @@ fn sms_in_every_locale_has_the_link_and_the_opt_out() {
                 assert!(sms.text.contains(CART_URL), "{what}: {}", sms.text);
                 assert!(sms.text.contains(stop), "{what}: {}", sms.text);
                 assert!(sms.text.contains("Demo Shop"), "{what}: {}", sms.text);
-                assert_eq!(sms.length, cartback_core::sms::length(&sms.text));
+                assert_eq!(sms.length, cartback_core::messages::sms::length(&sms.text));
                 if locale == "fi" {
                     assert!(sms.length.gsm7, "{what}: Finnish must fit GSM-7");
                 }

@@ -1,9 +1,9 @@
 //! Properties of the lifecycle under webhooks that arrive late, twice or out of order.
 
 use crate::common::*;
-use cartback_core::cart::{CartRecord, CartStatus, Platform};
-use cartback_core::lifecycle::{Applied, apply_activity, apply_conversion};
-use cartback_core::sequence::Sequence;
+use cartback_core::model::cart::{CartRecord, CartStatus, Platform};
+use cartback_core::model::sequence::Sequence;
+use cartback_core::rules::lifecycle::{Applied, apply_activity, apply_conversion};
 use jiff::{SignedDuration, Timestamp};
 use proptest::prelude::*;
 
@@ -89,7 +89,7 @@ proptest! {
                         Platform::Shopify,
                         &conversion(minutes(at_min)),
                         &cart_id(CART),
-                        &cartback_core::cart::Person::default(),
+                        &cartback_core::model::cart::Person::default(),
                         now,
                     );
                     if before.as_ref().is_some_and(|b| b.status == CartStatus::Converted) {

@@ -1,14 +1,16 @@
 //! Rendering each step's email for the fixture cart, and the MIME message around it.
 
 use crate::common::*;
-use cartback_core::cart::{CartEvent, CartRecord, Platform};
-use cartback_core::contact::Email;
-use cartback_core::lifecycle::apply_activity;
-use cartback_core::render::{EmailContext, Envelope, RenderedEmail, Renderer, mime_message};
-use cartback_core::sequence::{Channel, KNOWN_TEMPLATES, Sequence};
-use cartback_core::shop::{ShopSettings, SignatureCheck};
-use cartback_core::shopify;
-use cartback_core::webhook::{Headers, parse_webhook};
+use cartback_core::messages::render::{
+    EmailContext, Envelope, RenderedEmail, Renderer, mime_message,
+};
+use cartback_core::model::cart::{CartEvent, CartRecord, Platform};
+use cartback_core::model::contact::Email;
+use cartback_core::model::sequence::{Channel, KNOWN_TEMPLATES, Sequence};
+use cartback_core::model::shop::{ShopSettings, SignatureCheck};
+use cartback_core::platforms::shopify;
+use cartback_core::platforms::webhook::{Headers, parse_webhook};
+use cartback_core::rules::lifecycle::apply_activity;
 
 const CHECKOUT_CREATE: &[u8] = include_bytes!("../fixtures/shopify/checkouts_create.json");
 const CHECKOUT_YEN: &[u8] = include_bytes!("../fixtures/shopify/checkouts_create_yen.json");
@@ -491,7 +493,11 @@ fn short_link_cart() -> CartRecord {
     cart
 }
 
-fn render_sms(cart: &CartRecord, template: &str, step: u32) -> cartback_core::render::RenderedSms {
+fn render_sms(
+    cart: &CartRecord,
+    template: &str,
+    step: u32,
+) -> cartback_core::messages::render::RenderedSms {
     let ctx = EmailContext::in_cart_locale(cart, &settings(), step, Channel::Sms).expect("context");
     let ctx = match Sequence::builtin("new-visitor")
         .expect("shipped")
@@ -522,7 +528,7 @@ fn every_sms_is_one_line_with_the_shop_the_link_and_how_to_opt_out() {
         assert!(sms.text.contains("STOP"), "{template}: {}", sms.text);
         assert_eq!(
             sms.length,
-            cartback_core::sms::length(&sms.text),
+            cartback_core::messages::sms::length(&sms.text),
             "{template}"
         );
     }
@@ -558,152 +564,4 @@ fn the_sms_uses_the_first_name_only_with_sms_consent() {
         .consent
         .sms_marketing = false;
     assert!(!render_sms(&cart, "reminder", 0).text.contains("Ada"));
-}
-
-/// Writes `files` (path under the directory, contents) into a fresh directory.
-fn template_dir(files: &[(&str, &str)]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("temp dir");
-    for (path, contents) in files {
-        let path = dir.path().join(path);
-        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-        std::fs::write(path, contents).expect("write");
-    }
-    dir
-}
-
-#[test]
-fn a_shops_own_templates_replace_the_built_in_ones_for_that_shop_only() {
-    let dir = template_dir(&[
-        (
-            "email/en/reminder.subject.txt",
-            "{{ shop.name }} kept your basket",
-        ),
-        (
-            "email/layout.mjml",
-            &cartback_core::render::EMBEDDED_TEMPLATES
-                .iter()
-                .find(|(name, _)| *name == "layout.mjml")
-                .expect("layout")
-                .1
-                .replace(
-                    "<mj-body background-color=\"#f4f4f5\"",
-                    "<mj-body background-color=\"#fdf6e3\"",
-                ),
-        ),
-        (
-            "sms/en/reminder.txt",
-            "{{ shop.name }}: basket {{ cart_url }} STOP to end",
-        ),
-    ]);
-    let renderer = Renderer::embedded()
-        .with_shop_templates("demo-shop", dir.path())
-        .expect("loads");
-    let ctx = EmailContext::for_cart(&fixture_cart(), &settings(), 0).expect("context");
-    let own = renderer
-        .for_shop("demo-shop")
-        .render_email("reminder", &ctx)
-        .expect("renders");
-    assert_eq!(own.subject, "demo shop kept your basket");
-    assert!(
-        own.html.contains("#fdf6e3"),
-        "the shop's layout is not used"
-    );
-    // Not overridden: the built-in text part and preheader.
-    let builtin = renderer.render_email("reminder", &ctx).expect("renders");
-    assert_eq!(own.text, builtin.text);
-    assert_eq!(own.preheader, builtin.preheader);
-    // Another shop still gets the built-in set.
-    let other = renderer
-        .for_shop("other-shop")
-        .render_email("reminder", &ctx)
-        .expect("renders");
-    assert_eq!(other, builtin);
-    let sms_ctx =
-        EmailContext::in_cart_locale(&fixture_cart(), &settings(), 0, Channel::Sms).expect("ctx");
-    let sms = renderer
-        .for_shop("demo-shop")
-        .render_sms("reminder", &sms_ctx)
-        .expect("renders");
-    assert!(
-        sms.text.starts_with("demo shop: basket https://"),
-        "{}",
-        sms.text
-    );
-}
-
-#[test]
-fn a_shop_may_add_a_language_and_a_missing_step_falls_back() {
-    let mut files = Vec::new();
-    for part in ["mjml", "txt", "subject.txt", "preheader.txt"] {
-        let source = cartback_core::render::EMBEDDED_TEMPLATES
-            .iter()
-            .find(|(name, _)| *name == format!("en/reminder.{part}"))
-            .expect("built in")
-            .1
-            .replace("Hi", "Hej");
-        files.push((format!("email/sv/reminder.{part}"), source));
-    }
-    let refs: Vec<(&str, &str)> = files
-        .iter()
-        .map(|(p, s)| (p.as_str(), s.as_str()))
-        .collect();
-    let dir = template_dir(&refs);
-    let renderer = Renderer::embedded()
-        .with_shop_templates("demo-shop", dir.path())
-        .expect("loads");
-    let templates = renderer.for_shop("demo-shop");
-    assert!(templates.languages().any(|l| l == "sv"));
-    let email = Channel::Email;
-    assert_eq!(
-        templates
-            .locale_for(&email, "reminder", Some("sv-SE"), None)
-            .to_string(),
-        "sv-SE"
-    );
-    // No Swedish offer: the shop's default language, else English.
-    assert!(!templates.has(&email, "sv", "offer"));
-    assert_eq!(
-        templates
-            .locale_for(&email, "offer", Some("sv-SE"), None)
-            .to_string(),
-        "en"
-    );
-    assert_eq!(
-        templates
-            .locale_for(&email, "offer", Some("sv-SE"), Some("fi"))
-            .to_string(),
-        "fi"
-    );
-    let locale = templates.locale_for(&email, "reminder", Some("sv-SE"), None);
-    let ctx =
-        EmailContext::for_channel(&fixture_cart(), &settings(), 0, email, locale).expect("context");
-    let rendered = templates.render_email("reminder", &ctx).expect("renders");
-    assert!(rendered.text.contains("Hej"), "{}", rendered.text);
-    // Swedish numbers: a comma and the euro sign after the amount.
-    assert!(
-        rendered.html.contains("49,90\u{a0}€"),
-        "total not in Swedish style"
-    );
-}
-
-#[test]
-fn a_broken_shop_template_names_its_file_and_line() {
-    let dir = template_dir(&[("email/en/reminder.subject.txt", "Hello\n{{ shop.name }\n")]);
-    let error = Renderer::embedded()
-        .with_shop_templates("demo-shop", dir.path())
-        .err()
-        .expect("rejected");
-    assert!(
-        error.file.ends_with("email/en/reminder.subject.txt"),
-        "{error}"
-    );
-    assert_eq!(error.line, Some(2), "{error}");
-    assert!(error.to_string().contains("fix:"), "{error}");
-
-    let dir = template_dir(&[("email/en/remider.mjml.bak", "x")]);
-    let error = Renderer::embedded()
-        .with_shop_templates("demo-shop", dir.path())
-        .err()
-        .expect("an unknown file is rejected, not ignored");
-    assert!(error.file.ends_with("remider.mjml.bak"), "{error}");
 }

@@ -3,14 +3,14 @@
 use std::collections::HashSet;
 
 use crate::common::*;
-use cartback_core::cart::{CartRecord, SentStep};
-use cartback_core::decide::StopReason;
-use cartback_core::ids::{CartId, ShopId};
-use cartback_core::lifecycle::{claim, rearm, record_sent, stop};
-use cartback_core::schedule::{
+use cartback_core::model::cart::{CartRecord, SentStep};
+use cartback_core::model::ids::{CartId, ShopId};
+use cartback_core::model::schedule::{
     ScheduleOp, ScheduleSpec, WakeUp, desired_schedule, reconcile, schedule_name,
 };
-use cartback_core::sequence::{Channel, Sequence};
+use cartback_core::model::sequence::{Channel, Sequence};
+use cartback_core::rules::decide::StopReason;
+use cartback_core::rules::lifecycle::{claim, rearm, record_sent, stop};
 
 fn is_valid_name(name: &str) -> bool {
     !name.is_empty()

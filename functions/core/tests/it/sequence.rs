@@ -1,6 +1,6 @@
 //! Sequence files a shop owner might get wrong, and where the error points.
 
-use cartback_core::sequence::{
+use cartback_core::model::sequence::{
     BUILTIN_SEQUENCES, ChannelChoice, Condition, Delay, DelayFrom, Engagement, MAX_STEPS, Sequence,
 };
 use jiff::SignedDuration;
@@ -571,7 +571,7 @@ template = "reminder"
 
 #[test]
 fn a_step_splits_into_named_weighted_variants_that_override_its_fields() {
-    use cartback_core::sequence::LocalizedText;
+    use cartback_core::model::sequence::LocalizedText;
     let sequence = Sequence::parse("split.toml", SPLIT).expect("valid");
     let first = &sequence.steps[0];
     assert_eq!(first.variant_names(), ["template-subject", "question"]);

@@ -2,9 +2,9 @@
 //! Amazon SES publishes to Amazon SNS") with the tags cartback's sender adds: what each one
 //! means for a cart, and which are refused or ignored.
 
-use cartback_core::contact::Email;
-use cartback_core::ids::{CartId, ShopId, tag_value};
-use cartback_core::ses_event::{
+use cartback_core::model::contact::Email;
+use cartback_core::model::ids::{CartId, ShopId, tag_value};
+use cartback_core::platforms::ses_event::{
     FeedbackKind, Ignored, SesEventError, SesFeedback, SesOutcome, feedback, interpret,
 };
 use jiff::Timestamp;

@@ -1,10 +1,12 @@
 //! The Shopify adapter on the fixture payloads: what each webhook becomes, and which requests
 //! are refused (signature, size, shape).
 
-use cartback_core::cart::{CartActivity, CartEvent, Conversion, LineItem, Platform};
-use cartback_core::shop::{Secret, SignatureCheck};
-use cartback_core::shopify;
-use cartback_core::webhook::{Headers, MAX_BODY_BYTES, ParsedWebhook, WebhookError, parse_webhook};
+use cartback_core::model::cart::{CartActivity, CartEvent, Conversion, LineItem, Platform};
+use cartback_core::model::shop::{Secret, SignatureCheck};
+use cartback_core::platforms::shopify;
+use cartback_core::platforms::webhook::{
+    Headers, MAX_BODY_BYTES, ParsedWebhook, WebhookError, parse_webhook,
+};
 use jiff::Timestamp;
 
 const CHECKOUT_CREATE: &[u8] = include_bytes!("../fixtures/shopify/checkouts_create.json");

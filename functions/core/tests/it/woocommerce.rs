@@ -3,10 +3,10 @@
 //! refused. WooCommerce signs no timestamp, so there is no stale-signature vector: a replay is
 //! caught by the delivery id and by `date_modified_gmt` (see the webhook crate's tests).
 
-use cartback_core::cart::{CartActivity, CartEvent, Conversion, Platform};
-use cartback_core::shop::{Secret, SignatureCheck};
-use cartback_core::webhook::{Headers, ParsedWebhook, WebhookError, parse_webhook};
-use cartback_core::woocommerce;
+use cartback_core::model::cart::{CartActivity, CartEvent, Conversion, Platform};
+use cartback_core::model::shop::{Secret, SignatureCheck};
+use cartback_core::platforms::webhook::{Headers, ParsedWebhook, WebhookError, parse_webhook};
+use cartback_core::platforms::woocommerce;
 use jiff::Timestamp;
 use serde_json::{Value, json};
 

@@ -1,6 +1,6 @@
 //! The recipient's time zone and the quiet-hours window.
 
-use cartback_core::zone::{ZoneHints, ZoneSource, next_allowed, recipient_zone};
+use cartback_core::rules::zone::{ZoneHints, ZoneSource, next_allowed, recipient_zone};
 use jiff::Timestamp;
 use jiff::civil::{Time, date, time};
 use jiff::tz::TimeZone;

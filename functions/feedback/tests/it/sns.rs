@@ -2,13 +2,14 @@
 //! sender's tags), against the in-memory ports: a cart whose first email went out at 09:00.
 
 use aws_lambda_events::sns::SnsEvent;
-use cartback_core::cart::{CartRecord, ContactRecord, SuppressionReason};
-use cartback_core::contact::Email;
-use cartback_core::ids::{CartId, ShopId};
+use cartback_app::{Bundle, Metrics};
+use cartback_core::model::cart::{CartRecord, ContactRecord, SuppressionReason};
+use cartback_core::model::contact::Email;
+use cartback_core::model::ids::{CartId, ShopId};
+use cartback_core::platforms::webhook::Headers;
 use cartback_core::ports::CartStore;
-use cartback_core::webhook::Headers;
-use cartback_feedback::{FeedbackDeps, Handled, handle};
-use cartback_local::{LocalShops, LocalStack, MemoryStore, OutageStore, ReportKind, VirtualClock};
+use cartback_feedback::{Handled, handle};
+use cartback_local::{LocalShops, MemoryPorts, MemoryRuntime, OutageStore, ReportKind};
 use jiff::Timestamp;
 use serde_json::{Value, json};
 
@@ -91,12 +92,15 @@ fn sns(messages: &[String]) -> SnsEvent {
 }
 
 /// The fixture checkout (08:00 UTC) delivered, and its first email sent at 09:00.
-async fn stack_after_first_email() -> LocalStack {
-    let stack = LocalStack::new(ts("2026-11-02T08:00:30Z"), LocalShops::defaults());
+async fn stack_after_first_email() -> MemoryRuntime {
+    let stack = MemoryRuntime::new(ts("2026-11-02T08:00:30Z"), LocalShops::defaults());
     let request = cartback_webhook::WebhookRequest {
         shop: SHOP.to_owned(),
         platform: "shopify".to_owned(),
-        headers: Headers::new().with(cartback_core::shopify::TOPIC_HEADER, "checkouts/create"),
+        headers: Headers::new().with(
+            cartback_core::platforms::shopify::TOPIC_HEADER,
+            "checkouts/create",
+        ),
         body: CHECKOUT.to_vec(),
     };
     let (reply, _) = stack.deliver(&request).await.expect("delivered");
@@ -109,16 +113,14 @@ async fn stack_after_first_email() -> LocalStack {
     stack
 }
 
-fn deps(stack: &LocalStack) -> FeedbackDeps<MemoryStore, LocalShops, VirtualClock> {
-    FeedbackDeps {
-        store: stack.store.clone(),
-        shops: stack.shops.clone(),
-        clock: stack.clock.clone(),
-        metrics: cartback_core::metrics::Metrics::memory(),
+fn deps(stack: &MemoryRuntime) -> MemoryPorts {
+    Bundle {
+        metrics: Metrics::memory(),
+        ..stack.ports()
     }
 }
 
-async fn cart(stack: &LocalStack) -> CartRecord {
+async fn cart(stack: &MemoryRuntime) -> CartRecord {
     stack
         .store
         .cart(&shop(), &cart_id())
@@ -128,7 +130,7 @@ async fn cart(stack: &LocalStack) -> CartRecord {
         .value
 }
 
-async fn person(stack: &LocalStack) -> Option<ContactRecord> {
+async fn person(stack: &MemoryRuntime) -> Option<ContactRecord> {
     let key = Email::parse("ada@example.com").expect("email").key();
     stack
         .store
@@ -314,8 +316,8 @@ async fn a_reader_opening_later_brings_step_two_to_the_opened_branch() {
 async fn malformed_foreign_and_unknown_messages_are_skipped() {
     let stack = stack_after_first_email().await;
     let unknown_cart = ses(BOUNCE, SENT, "2026-11-02T09:00:05Z").replace(
-        &cartback_core::ids::tag_value(TOKEN),
-        &cartback_core::ids::tag_value("no-such-cart"),
+        &cartback_core::model::ids::tag_value(TOKEN),
+        &cartback_core::model::ids::tag_value("no-such-cart"),
     );
     let handled = handle(
         &sns(&[
@@ -349,12 +351,7 @@ async fn a_store_outage_fails_the_invocation_for_a_retry_and_the_retry_applies_i
     let stack = stack_after_first_email().await;
     let store = OutageStore::new(stack.store.clone());
     store.fail_retryably();
-    let deps = FeedbackDeps {
-        store: store.clone(),
-        shops: stack.shops.clone(),
-        clock: stack.clock.clone(),
-        metrics: cartback_core::metrics::Metrics::memory(),
-    };
+    let deps = deps(&stack).with_store(store.clone());
     let bounce = sns(&[ses(BOUNCE, SENT, "2026-11-02T09:00:05Z")]);
     let error = handle(&bounce, &deps).await.expect_err("fails for a retry");
     assert!(error.retryable);
@@ -374,12 +371,7 @@ async fn a_permanent_store_error_is_logged_and_skipped() {
     let stack = stack_after_first_email().await;
     let store = OutageStore::new(stack.store.clone());
     store.fail_permanently();
-    let deps = FeedbackDeps {
-        store,
-        shops: stack.shops.clone(),
-        clock: stack.clock.clone(),
-        metrics: cartback_core::metrics::Metrics::memory(),
-    };
+    let deps = deps(&stack).with_store(store);
     let handled = handle(&sns(&[ses(BOUNCE, SENT, "2026-11-02T09:00:05Z")]), &deps)
         .await
         .expect("not retried");

@@ -2,9 +2,9 @@
 //! lifecycle (DynamoDB bills a write per started KB and a consistent read per started 4 KB).
 //! Run with `--nocapture` to see the sizes.
 
-use cartback_core::cart::CartRecord;
-use cartback_core::webhook::Headers;
-use cartback_local::{LocalShops, LocalStack};
+use cartback_core::model::cart::CartRecord;
+use cartback_core::platforms::webhook::Headers;
+use cartback_local::{LocalShops, MemoryRuntime};
 use cartback_webhook::WebhookRequest;
 use jiff::{SignedDuration, Timestamp};
 use serde_dynamo::AttributeValue;
@@ -65,7 +65,7 @@ fn item_size(cart: &CartRecord) -> usize {
 /// The fixture checkout with `items` line items, left to run through all three steps.
 async fn cart_after_lifecycle(items: usize) -> CartRecord {
     let start: Timestamp = "2026-11-02T08:00:00Z".parse().expect("time");
-    let stack = LocalStack::new(start, LocalShops::defaults());
+    let stack = MemoryRuntime::new(start, LocalShops::defaults());
     let request = WebhookRequest {
         shop: "demo-shop.myshopify.com".to_owned(),
         platform: "shopify".to_owned(),

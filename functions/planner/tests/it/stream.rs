@@ -7,15 +7,16 @@ use std::sync::Mutex;
 
 use aws_lambda_events::dynamodb::Event;
 use aws_lambda_events::streams::DynamoDbEventResponse;
-use cartback_core::cart::{CartActivity, CartEvent, CartRecord, Platform, SentStep};
-use cartback_core::ids::{CartId, ShopId};
-use cartback_core::lifecycle::{Applied, apply_activity, apply_conversion, contact_ordered};
+use cartback_app::{Absent, Bundle};
+use cartback_core::model::cart::{CartActivity, CartEvent, CartRecord, Platform, SentStep};
+use cartback_core::model::ids::{CartId, ShopId};
+use cartback_core::model::schedule::{ScheduleSpec, WakeUp, schedule_name};
+use cartback_core::model::sequence::{Channel, Sequence};
+use cartback_core::platforms::webhook::Headers;
 use cartback_core::ports::{CartStore, PortError, Put, Schedules};
-use cartback_core::schedule::{ScheduleSpec, WakeUp, schedule_name};
-use cartback_core::sequence::{Channel, Sequence};
-use cartback_core::webhook::Headers;
+use cartback_core::rules::lifecycle::{Applied, apply_activity, apply_conversion, contact_ordered};
 use cartback_local::{MemorySchedules, MemoryStore, VirtualClock};
-use cartback_planner::{PlannerDeps, changes, handle};
+use cartback_planner::{changes, handle};
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 
@@ -54,7 +55,8 @@ fn later(t: Timestamp, by: SignedDuration) -> Timestamp {
 /// The Shopify fixture checkout, as cart `token`, last updated at `updated_at`.
 fn activity(token: &str, updated_at: Timestamp) -> CartActivity {
     let headers = Headers::new().with("X-Shopify-Topic", "checkouts/create");
-    let parsed = cartback_core::shopify::parse(&headers, CHECKOUT).expect("the fixture parses");
+    let parsed =
+        cartback_core::platforms::shopify::parse(&headers, CHECKOUT).expect("the fixture parses");
     let Some(CartEvent::Activity(mut activity)) = parsed.event else {
         panic!("checkouts/create is cart activity");
     };
@@ -128,11 +130,12 @@ fn failures(response: &DynamoDbEventResponse) -> Vec<String> {
         .collect()
 }
 
-fn deps<S>(schedules: S, now: Timestamp) -> PlannerDeps<S, VirtualClock> {
-    PlannerDeps {
-        schedules,
-        clock: VirtualClock::new(now),
-    }
+/// The planner's ports: the schedules and a clock.
+type PlannerPorts<S> =
+    Bundle<Absent, Absent, Absent, S, Absent, Absent, Absent, VirtualClock, Absent>;
+
+fn deps<S: Schedules>(schedules: S, now: Timestamp) -> PlannerPorts<S> {
+    Bundle::unwired(VirtualClock::new(now)).with_schedules(schedules)
 }
 
 fn only_pending(schedules: &MemorySchedules) -> ScheduleSpec {
@@ -365,7 +368,7 @@ async fn a_conversion_deletes_the_schedule() {
     let deps = deps(schedules.clone(), t0());
     handle(&event(store.take_stream()), &deps).await;
     let armed = only_pending(&schedules);
-    let parsed = cartback_core::shopify::parse(
+    let parsed = cartback_core::platforms::shopify::parse(
         &Headers::new().with("X-Shopify-Topic", "orders/create"),
         ORDER,
     )
@@ -380,7 +383,7 @@ async fn a_conversion_deletes_the_schedule() {
         Platform::Shopify,
         &order,
         &cart.cart,
-        &cartback_core::cart::Person::default(),
+        &cartback_core::model::cart::Person::default(),
         later(t0(), hours(1)),
     ));
     put(&store, converted).await;
@@ -427,8 +430,8 @@ async fn a_sent_step_arms_the_next_one_without_deleting_the_fired_schedule() {
     let cart = new_cart(&store, TOKEN, t0()).await;
     store.take_stream();
     let sent_at = later(t0(), hours(1));
-    let sent = cartback_core::lifecycle::record_sent(
-        &cartback_core::lifecycle::claim(&cart, 0, Channel::Email, sent_at),
+    let sent = cartback_core::rules::lifecycle::record_sent(
+        &cartback_core::rules::lifecycle::claim(&cart, 0, Channel::Email, sent_at),
         SentStep {
             step: 0,
             channel: Channel::Email,
@@ -491,8 +494,8 @@ async fn engagement_that_brings_a_step_forward_replaces_the_pending_schedule() {
     // Step 1 fires at +1 h and is sent: step 2 is armed for the earliest branch (+6 h after).
     let step_1 = later(t0(), hours(1));
     schedules.take_due(step_1).expect("step 1 fires");
-    let sent = cartback_core::lifecycle::record_sent(
-        &cartback_core::lifecycle::claim(&cart, 0, Channel::Email, step_1),
+    let sent = cartback_core::rules::lifecycle::record_sent(
+        &cartback_core::rules::lifecycle::claim(&cart, 0, Channel::Email, step_1),
         SentStep {
             step: 0,
             channel: Channel::Email,
@@ -519,7 +522,7 @@ async fn engagement_that_brings_a_step_forward_replaces_the_pending_schedule() {
     // schedule deleted itself, so only a create.
     let woke = later(step_1, hours(6));
     schedules.take_due(woke).expect("the +6 h wake-up fires");
-    let waiting = cartback_core::lifecycle::rearm(&sent, later(step_1, hours(10)));
+    let waiting = cartback_core::rules::lifecycle::rearm(&sent, later(step_1, hours(10)));
     put(&store, waiting.clone()).await;
     handle(&event(store.take_stream()), &deps(schedules.clone(), woke)).await;
     assert_eq!(only_pending(&schedules).at, later(step_1, hours(10)));
@@ -528,10 +531,10 @@ async fn engagement_that_brings_a_step_forward_replaces_the_pending_schedule() {
     // A click at +7 h: the clicked branch (+8 h) is earlier than the pending +10 h. The
     // pending schedule never fired, so it is deleted and the earlier one created.
     let click = later(step_1, hours(7));
-    let clicked = cartback_core::lifecycle::record_engagement(
+    let clicked = cartback_core::rules::lifecycle::record_engagement(
         &waiting,
         0,
-        cartback_core::lifecycle::Interaction::Click,
+        cartback_core::rules::lifecycle::Interaction::Click,
         click,
         &sequence,
         click,

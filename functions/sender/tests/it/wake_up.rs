@@ -4,25 +4,25 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use cartback_core::cart::{
+use cartback_app::{Absent, Bundle, Messaging};
+use cartback_core::model::cart::{
     CartActivity, CartEvent, CartRecord, CartStatus, Person, Platform, SuppressionReason, Versioned,
 };
-use cartback_core::decide::{SkipReason, StopReason};
-use cartback_core::ids::{CartId, ShopId};
-use cartback_core::lifecycle::{
+use cartback_core::model::ids::{CartId, ShopId};
+use cartback_core::model::schedule::WakeUp;
+use cartback_core::model::sequence::{Channel, Sequence};
+use cartback_core::model::shop::{EmailConsent, ShopSettings};
+use cartback_core::platforms::webhook::Headers;
+use cartback_core::ports::{CartStore, Mailer, OutgoingEmail, PortError, Put};
+use cartback_core::rules::decide::{SkipReason, StopReason};
+use cartback_core::rules::lifecycle::{
     Applied, CLAIM_EXPIRY, Stale, apply_activity, apply_conversion, claim, contact_ordered,
     contact_suppressed, rearm,
 };
-use cartback_core::ports::{CartStore, Mailer, OutgoingEmail, PortError, Put};
-use cartback_core::render::Renderer;
-use cartback_core::schedule::WakeUp;
-use cartback_core::sequence::{Channel, Sequence};
-use cartback_core::shop::{EmailConsent, ShopSettings};
-use cartback_core::webhook::Headers;
 use cartback_local::{
     LocalShops, MemoryMailer, MemoryOfferCodes, MemorySms, MemoryStore, VirtualClock,
 };
-use cartback_sender::{Metrics, Outcome, SendError, SenderDeps, handle};
+use cartback_sender::{Metrics, Outcome, SendError, handle};
 use jiff::{SignedDuration, Timestamp};
 
 const SHOP: &str = "demo-shop.myshopify.com";
@@ -64,7 +64,7 @@ fn cart_id() -> CartId {
 }
 
 fn parse(topic: &str, body: &[u8]) -> CartEvent {
-    cartback_core::shopify::parse(&Headers::new().with("X-Shopify-Topic", topic), body)
+    cartback_core::platforms::shopify::parse(&Headers::new().with("X-Shopify-Topic", topic), body)
         .expect("the fixture parses")
         .event
         .expect("an event")
@@ -107,7 +107,8 @@ fn wake(step: u32, generation: u32) -> WakeUp {
 struct Harness<M, S = MemoryStore> {
     store: MemoryStore,
     clock: VirtualClock,
-    deps: SenderDeps<S, M, MemorySms, LocalShops, VirtualClock, MemoryOfferCodes>,
+    deps:
+        Bundle<S, M, MemorySms, Absent, LocalShops, Absent, Absent, VirtualClock, MemoryOfferCodes>,
 }
 
 impl Harness<MemoryMailer> {
@@ -132,16 +133,18 @@ impl<M: Mailer, S: CartStore> Harness<M, S> {
         let store = MemoryStore::default();
         let clock = VirtualClock::new(t0());
         Self {
-            deps: SenderDeps {
+            deps: Bundle {
                 store: wrap(&store),
                 mailer,
                 sms: MemorySms::default(),
+                schedules: Absent,
                 shops: LocalShops::defaults(),
+                secrets: Absent,
+                store_api: Absent,
                 clock: clock.clone(),
                 offer_codes: MemoryOfferCodes::default(),
                 metrics: Metrics::memory(),
-                renderer: Renderer::embedded(),
-                unsubscribe: None,
+                messaging: Messaging::default(),
             },
             store,
             clock,
@@ -703,15 +706,15 @@ impl CartStore for ContactWritesFail {
     async fn contact(
         &self,
         shop: &ShopId,
-        key: &cartback_core::ids::ContactKey,
-    ) -> Result<Option<Versioned<cartback_core::cart::ContactRecord>>, PortError> {
+        key: &cartback_core::model::ids::ContactKey,
+    ) -> Result<Option<Versioned<cartback_core::model::cart::ContactRecord>>, PortError> {
         self.0.contact(shop, key).await
     }
 
     async fn delivery_seen(
         &self,
         shop: &ShopId,
-        id: &cartback_core::ids::DeliveryId,
+        id: &cartback_core::model::ids::DeliveryId,
     ) -> Result<bool, PortError> {
         self.0.delivery_seen(shop, id).await
     }
@@ -922,7 +925,7 @@ async fn a_claim_left_by_a_crashed_sender_is_skipped_as_crash_after_claim_and_ne
     let cart = harness.cart().await.value;
     assert_eq!(cart.claimed_step, None);
     assert_eq!(cart.sent.len(), 1);
-    assert_eq!(cart.sent[0].skipped.as_deref(), Some("crash_after_claim"));
+    assert_eq!(cart.sent[0].skipped, Some(SkipReason::CrashAfterClaim));
     assert_eq!(cart.next_step, 1, "the sequence goes on");
     assert_eq!(cart.next_due_at, Some(at(hours(24))));
     let skipped = harness
@@ -970,15 +973,15 @@ impl CartStore for LostClaimAnswerStore {
     async fn contact(
         &self,
         shop: &ShopId,
-        key: &cartback_core::ids::ContactKey,
-    ) -> Result<Option<Versioned<cartback_core::cart::ContactRecord>>, PortError> {
+        key: &cartback_core::model::ids::ContactKey,
+    ) -> Result<Option<Versioned<cartback_core::model::cart::ContactRecord>>, PortError> {
         self.inner.contact(shop, key).await
     }
 
     async fn delivery_seen(
         &self,
         shop: &ShopId,
-        id: &cartback_core::ids::DeliveryId,
+        id: &cartback_core::model::ids::DeliveryId,
     ) -> Result<bool, PortError> {
         self.inner.delivery_seen(shop, id).await
     }
@@ -1015,16 +1018,18 @@ async fn a_claim_whose_answer_was_lost_is_recognised_as_its_own_and_the_step_is_
             lost: std::sync::Arc::new(AtomicUsize::new(0)),
             then_refused,
         };
-        let deps = SenderDeps {
+        let deps = Bundle {
             store: store.clone(),
             mailer: MemoryMailer::default(),
             sms: MemorySms::default(),
+            schedules: Absent,
             shops: LocalShops::defaults(),
+            secrets: Absent,
+            store_api: Absent,
             clock: harness.clock.clone(),
             offer_codes: MemoryOfferCodes::default(),
             metrics: Metrics::memory(),
-            renderer: Renderer::embedded(),
-            unsubscribe: None,
+            messaging: Messaging::default(),
         };
         harness.clock.advance_to(at(hours(1)));
 
@@ -1058,7 +1063,7 @@ async fn a_claim_held_by_another_invocation_is_not_taken_for_ones_own() {
     let harness = Harness::new();
     let cart = harness.checkout().await;
     harness
-        .put(cartback_core::lifecycle::claim_as(
+        .put(cartback_core::rules::lifecycle::claim_as(
             &cart,
             0,
             Channel::Email,
@@ -1156,8 +1161,8 @@ fn checkout_with(email: bool, email_consent: bool, phone: bool, sms_consent: boo
     })
 }
 
-fn phone() -> cartback_core::contact::Phone {
-    cartback_core::contact::Phone::parse(ADA_PHONE, None).expect("valid phone")
+fn phone() -> cartback_core::model::contact::Phone {
+    cartback_core::model::contact::Phone::parse(ADA_PHONE, None).expect("valid phone")
 }
 
 impl<M: Mailer> Harness<M> {
@@ -1300,7 +1305,10 @@ async fn a_new_visitor_who_did_not_open_gets_step_2_by_sms_at_nine_in_the_mornin
     assert_eq!(sequence, "new-visitor");
     assert_eq!(to, ADA_PHONE);
     assert_eq!(subject, &sms[0].text, "an SMS outcome carries its text");
-    assert_eq!(*segments, cartback_core::sms::length(&sms[0].text).segments);
+    assert_eq!(
+        *segments,
+        cartback_core::messages::sms::length(&sms[0].text).segments
+    );
     assert!(*segments >= 1);
     assert_eq!(harness.outbox().len(), 2, "steps 1 and 3 by email");
     let cart = harness.cart().await.value;
@@ -1388,7 +1396,7 @@ async fn without_email_consent_step_1_is_skipped_and_recorded_and_sms_carries_on
     );
     assert!(harness.outbox().is_empty());
     let cart = harness.cart().await.value;
-    assert_eq!(cart.sent[0].skipped.as_deref(), Some("no_email_consent"));
+    assert_eq!(cart.sent[0].skipped, Some(SkipReason::NoEmailConsent));
     assert_eq!(cart.sent[0].message_id, "");
     assert!(cart.sent[1].is_sent());
 }
@@ -1424,7 +1432,7 @@ async fn a_third_message_in_a_week_waits_until_the_oldest_leaves_the_window() {
     let oldest = at(hours(-24 * 5));
     let mut contact = None;
     for sent_at in [oldest, at(hours(-24 * 2)), at(hours(-3))] {
-        contact = Some(cartback_core::lifecycle::contact_sent(
+        contact = Some(cartback_core::rules::lifecycle::contact_sent(
             contact.as_ref(),
             &shop(),
             &key,
@@ -1451,7 +1459,7 @@ async fn a_third_message_in_a_week_waits_until_the_oldest_leaves_the_window() {
         Outcome::Deferred {
             step: 0,
             until: free,
-            reason: cartback_core::decide::DeferReason::FrequencyCap
+            reason: cartback_core::rules::decide::DeferReason::FrequencyCap
         }
     );
     assert!(harness.outbox().is_empty());
@@ -1477,7 +1485,7 @@ async fn a_newer_cart_of_the_same_person_stops_this_one_as_superseded() {
     let harness = Harness::new();
     let cart = harness.checkout().await;
     let key = cart.contact.clone().expect("a contact");
-    let newer = cartback_core::lifecycle::contact_latest_cart(
+    let newer = cartback_core::rules::lifecycle::contact_latest_cart(
         None,
         &shop(),
         &key,
@@ -1608,14 +1616,14 @@ const POOL_SEQUENCE: &str = "name = \"pool-offer\"\n\
     [[step]]\ntemplate = \"offer\"\ndelay = \"1h\"\n\
     offer = { description = \"10 % off your cart\", pool = \"winter10\", valid_for = \"24h\" }\n";
 
-fn winter10() -> cartback_core::ids::PoolName {
-    cartback_core::ids::PoolName::parse("winter10").expect("valid pool name")
+fn winter10() -> cartback_core::model::ids::PoolName {
+    cartback_core::model::ids::PoolName::parse("winter10").expect("valid pool name")
 }
 
-fn offer_codes(names: &[&str]) -> Vec<cartback_core::offer_codes::OfferCode> {
+fn offer_codes(names: &[&str]) -> Vec<cartback_core::model::offer_codes::OfferCode> {
     names
         .iter()
-        .map(|c| cartback_core::offer_codes::OfferCode::parse(*c).expect("valid code"))
+        .map(|c| cartback_core::model::offer_codes::OfferCode::parse(*c).expect("valid code"))
         .collect()
 }
 
@@ -1696,7 +1704,7 @@ async fn an_offer_from_a_pool_shows_the_code_drawn_for_the_cart() {
         harness.deps.offer_codes.claimed_by(
             &shop(),
             &winter10(),
-            &cartback_core::offer_codes::OfferCode::parse(code.as_str()).expect("valid")
+            &cartback_core::model::offer_codes::OfferCode::parse(code.as_str()).expect("valid")
         ),
         Some((cart_id(), 0)),
         "claimed for this cart's step"
@@ -1765,7 +1773,7 @@ async fn a_retry_after_a_failed_send_shows_the_same_code_and_takes_no_other() {
         harness.deps.offer_codes.claimed_by(
             &shop(),
             &winter10(),
-            &cartback_core::offer_codes::OfferCode::parse(code.as_str()).expect("valid")
+            &cartback_core::model::offer_codes::OfferCode::parse(code.as_str()).expect("valid")
         ),
         Some((cart_id(), 0))
     );
@@ -1827,7 +1835,7 @@ async fn a_claim_that_leaves_the_pool_below_its_low_water_mark_emits_the_remaini
     assert_eq!(line["Pool"], "winter10");
     assert_eq!(
         line["shop_hash"],
-        cartback_core::ids::log_hash(&[SHOP]),
+        cartback_core::model::ids::log_hash(&[SHOP]),
         "the shop by its hash"
     );
     assert!(!line.to_string().contains('@'));
@@ -1913,7 +1921,10 @@ async fn a_held_out_cart_is_stopped_at_its_first_wake_up_and_sent_nothing_ever()
         "nothing sent; counted once as skipped for the holdout"
     );
     let cart = harness.cart_named(HELD_OUT).await;
-    assert_eq!(cart.arm, Some(cartback_core::experiment::Arm::Holdout));
+    assert_eq!(
+        cart.arm,
+        Some(cartback_core::model::experiment::Arm::Holdout)
+    );
     assert_eq!(cart.stop_reason, Some(StopReason::Holdout));
     assert_eq!(cart.next_due_at, None);
     assert!(cart.sent.is_empty());
@@ -1926,7 +1937,7 @@ async fn a_held_out_cart_is_stopped_at_its_first_wake_up_and_sent_nothing_ever()
     assert_eq!(sent_step(&outcome), Some(0));
     assert_eq!(
         harness.cart().await.value.arm,
-        Some(cartback_core::experiment::Arm::Treatment)
+        Some(cartback_core::model::experiment::Arm::Treatment)
     );
 }
 

@@ -3,18 +3,18 @@
 //! `lambda_http` and answered by `handle_http` on the in-memory ports, after the local stack
 //! sent the fixture cart's first email with its signed link.
 
-use cartback_core::cart::{ContactRecord, SuppressionReason};
-use cartback_core::contact::Email;
-use cartback_core::ids::{CartId, ContactKey, ShopId};
+use cartback_app::{Bundle, Metrics, Ports};
+use cartback_core::messages::unsubscribe::{UnsubscribeClaim, issue};
+use cartback_core::model::cart::{ContactRecord, SuppressionReason};
+use cartback_core::model::contact::Email;
+use cartback_core::model::ids::{CartId, ContactKey, ShopId};
+use cartback_core::model::sequence::Channel;
+use cartback_core::model::shop::Secret;
+use cartback_core::platforms::webhook::Headers;
 use cartback_core::ports::CartStore;
-use cartback_core::sequence::Channel;
-use cartback_core::shop::Secret;
-use cartback_core::unsubscribe::{UnsubscribeClaim, issue};
-use cartback_core::webhook::Headers;
-use cartback_feedback::FeedbackDeps;
 use cartback_local::{
-    LOCAL_PUBLIC_URL, LOCAL_UNSUBSCRIBE_SECRET, LocalShops, LocalStack, MemoryStore, OutageStore,
-    ReportKind, VirtualClock,
+    LOCAL_PUBLIC_URL, LOCAL_UNSUBSCRIBE_SECRET, LocalShops, MemoryPorts, MemoryRuntime,
+    OutageStore, ReportKind,
 };
 use cartback_unsubscribe::{UnsubscribeDeps, handle, handle_http};
 use jiff::Timestamp;
@@ -47,13 +47,16 @@ fn secret() -> Secret {
 }
 
 /// Delivers the fixture checkout, edited by `edit`, at the stack's current time.
-async fn deliver(stack: &LocalStack, edit: impl FnOnce(&mut Value)) {
+async fn deliver(stack: &MemoryRuntime, edit: impl FnOnce(&mut Value)) {
     let mut body: Value = serde_json::from_str(CHECKOUT).expect("fixture JSON");
     edit(&mut body);
     let request = cartback_webhook::WebhookRequest {
         shop: SHOP.to_owned(),
         platform: "shopify".to_owned(),
-        headers: Headers::new().with(cartback_core::shopify::TOPIC_HEADER, "checkouts/create"),
+        headers: Headers::new().with(
+            cartback_core::platforms::shopify::TOPIC_HEADER,
+            "checkouts/create",
+        ),
         body: body.to_string().into_bytes(),
     };
     let (reply, _) = stack.deliver(&request).await.expect("delivered");
@@ -61,8 +64,8 @@ async fn deliver(stack: &LocalStack, edit: impl FnOnce(&mut Value)) {
 }
 
 /// The fixture checkout (08:00 UTC) delivered, and its first email sent at 09:00.
-async fn stack_after_first_email() -> LocalStack {
-    let stack = LocalStack::new(ts("2026-11-02T08:00:30Z"), LocalShops::defaults());
+async fn stack_after_first_email() -> MemoryRuntime {
+    let stack = MemoryRuntime::new(ts("2026-11-02T08:00:30Z"), LocalShops::defaults());
     deliver(&stack, |_| {}).await;
     let reports = stack.run_until(ts(SENT)).await.expect("ran");
     assert!(
@@ -72,13 +75,11 @@ async fn stack_after_first_email() -> LocalStack {
     stack
 }
 
-fn deps(stack: &LocalStack) -> UnsubscribeDeps<MemoryStore, LocalShops, VirtualClock> {
+fn deps(stack: &MemoryRuntime) -> UnsubscribeDeps<MemoryPorts> {
     UnsubscribeDeps {
-        feedback: FeedbackDeps {
-            store: stack.store.clone(),
-            shops: stack.shops.clone(),
-            clock: stack.clock.clone(),
-            metrics: cartback_core::metrics::Metrics::memory(),
+        ports: Bundle {
+            metrics: Metrics::memory(),
+            ..stack.ports()
         },
         secret: secret(),
     }
@@ -95,7 +96,7 @@ fn header(raw: &str, name: &str) -> Option<String> {
 }
 
 /// The token of the `List-Unsubscribe` link in the first email sent.
-fn token_in_first_email(stack: &LocalStack) -> String {
+fn token_in_first_email(stack: &MemoryRuntime) -> String {
     let outbox = stack.mailer.outbox();
     let raw = String::from_utf8(outbox.first().expect("an email").raw.clone()).expect("UTF-8");
     let link = header(&raw, "List-Unsubscribe").expect("List-Unsubscribe");
@@ -115,10 +116,7 @@ fn request(fixture: &str, token: &str) -> Value {
 }
 
 /// Parses the event exactly as the Lambda runtime would, then calls the handler.
-async fn call<S: CartStore>(
-    deps: &UnsubscribeDeps<S, LocalShops, VirtualClock>,
-    event: &Value,
-) -> (u16, String) {
+async fn call<P: Ports>(deps: &UnsubscribeDeps<P>, event: &Value) -> (u16, String) {
     let request = lambda_http::request::from_str(&event.to_string())
         .expect("an API Gateway HTTP API (payload 2.0) event");
     let response = handle_http(request, deps).await.expect("a response");
@@ -143,7 +141,7 @@ async fn call<S: CartStore>(
     (response.status().as_u16(), body)
 }
 
-async fn person(stack: &LocalStack) -> Option<ContactRecord> {
+async fn person(stack: &MemoryRuntime) -> Option<ContactRecord> {
     stack
         .store
         .contact(&shop(), &email_key())
@@ -348,12 +346,11 @@ async fn a_store_outage_is_a_500_so_the_client_retries_and_the_retry_works() {
     let store = OutageStore::new(stack.store.clone());
     store.fail_retryably();
     let deps = UnsubscribeDeps {
-        feedback: FeedbackDeps {
-            store: store.clone(),
-            shops: stack.shops.clone(),
-            clock: stack.clock.clone(),
-            metrics: cartback_core::metrics::Metrics::memory(),
-        },
+        ports: Bundle {
+            metrics: Metrics::memory(),
+            ..stack.ports()
+        }
+        .with_store(store.clone()),
         secret: secret(),
     };
     let (status, html) = call(&deps, &request(POST, &token)).await;

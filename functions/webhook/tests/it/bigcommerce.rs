@@ -3,14 +3,15 @@
 //! served by the in-memory store API. The store API's failures make the webhook answer 5xx
 //! (BigCommerce delivers it again); a cart the API no longer has is a 200 with nothing stored.
 
-use cartback_core::bigcommerce::{Fetch, SECRET_HEADER};
-use cartback_core::cart::{CartRecord, CartStatus, Platform};
-use cartback_core::ids::{CartId, ShopId};
+use cartback_app::{Absent, Bundle, Messaging};
+use cartback_core::model::cart::{CartRecord, CartStatus, Platform};
+use cartback_core::model::ids::{CartId, ShopId};
+use cartback_core::model::shop::Secret;
+use cartback_core::platforms::bigcommerce::{Fetch, SECRET_HEADER};
+use cartback_core::platforms::webhook::Headers;
 use cartback_core::ports::{CartStore, PortError};
-use cartback_core::shop::Secret;
-use cartback_core::webhook::Headers;
 use cartback_local::{LocalShops, MemoryStore, MemoryStoreApi, VirtualClock};
-use cartback_webhook::{WebhookDeps, WebhookReply, WebhookRequest, handle};
+use cartback_webhook::{WebhookReply, WebhookRequest, handle};
 use jiff::Timestamp;
 use serde_json::Value;
 
@@ -52,7 +53,17 @@ fn order_fetch() -> Fetch {
 struct Harness {
     store: MemoryStore,
     api: MemoryStoreApi,
-    deps: WebhookDeps<MemoryStore, LocalShops, LocalShops, VirtualClock, MemoryStoreApi>,
+    deps: Bundle<
+        MemoryStore,
+        Absent,
+        Absent,
+        Absent,
+        LocalShops,
+        LocalShops,
+        MemoryStoreApi,
+        VirtualClock,
+        Absent,
+    >,
 }
 
 impl Harness {
@@ -61,13 +72,18 @@ impl Harness {
         let api = MemoryStoreApi::new();
         let shops = LocalShops::defaults().with_secret(shop_id(), Secret::new(SECRET));
         Self {
-            deps: WebhookDeps {
+            deps: Bundle {
                 store: store.clone(),
                 shops: shops.clone(),
                 secrets: shops,
                 clock: VirtualClock::new(ts("2026-11-02T09:31:10Z")),
-                metrics: cartback_core::metrics::Metrics::memory(),
+                metrics: cartback_webhook::Metrics::memory(),
                 store_api: api.clone(),
+                mailer: Absent,
+                sms: Absent,
+                schedules: Absent,
+                offer_codes: Absent,
+                messaging: Messaging::default(),
             },
             store,
             api,
@@ -226,18 +242,23 @@ async fn other_scopes_are_accepted_without_an_api_call() {
 #[tokio::test]
 async fn a_shop_without_a_store_hash_answers_5xx() {
     let store = MemoryStore::default();
-    let mut settings = cartback_core::shop::ShopSettings::defaults_for(&shop_id());
+    let mut settings = cartback_core::model::shop::ShopSettings::defaults_for(&shop_id());
     settings.bigcommerce_store_hash = None;
     let shops = LocalShops::defaults()
         .with_settings(shop_id(), settings)
         .with_secret(shop_id(), Secret::new(SECRET));
-    let deps = WebhookDeps {
+    let deps = Bundle {
         store: store.clone(),
         shops: shops.clone(),
         secrets: shops,
         clock: VirtualClock::new(ts("2026-11-02T09:31:10Z")),
-        metrics: cartback_core::metrics::Metrics::memory(),
+        metrics: cartback_webhook::Metrics::memory(),
         store_api: MemoryStoreApi::new(),
+        mailer: Absent,
+        sms: Absent,
+        schedules: Absent,
+        offer_codes: Absent,
+        messaging: Messaging::default(),
     };
     let request = WebhookRequest {
         shop: SHOP.to_owned(),

@@ -3,13 +3,15 @@
 //! `functions/core/tests/fixtures/shopify/` (shaped like Shopify's documented payloads) and
 //! in-memory ports. Each is HMAC-verified like every other Shopify webhook.
 
-use cartback_core::cart::SuppressionReason;
-use cartback_core::contact::{Email, Phone};
-use cartback_core::ids::{CartId, ShopId};
+use cartback_app::{Absent, Bundle, Messaging};
+use cartback_core::model::cart::SuppressionReason;
+use cartback_core::model::contact::{Email, Phone};
+use cartback_core::model::ids::{CartId, ShopId};
+use cartback_core::model::shop::Secret;
+use cartback_core::ports::NoStoreApi;
 use cartback_core::ports::{CartStore, PersonalData};
-use cartback_core::shop::Secret;
 use cartback_local::{LocalShops, MemoryStore, OutageStore, VirtualClock};
-use cartback_webhook::{WebhookDeps, handle_http};
+use cartback_webhook::handle_http;
 use jiff::Timestamp;
 use lambda_http::Body;
 use serde_json::{Value, json};
@@ -33,7 +35,7 @@ fn shop_id() -> ShopId {
 }
 
 fn sign(body: &str) -> String {
-    cartback_core::shopify::sign(&Secret::new(SECRET), body.as_bytes())
+    cartback_core::platforms::shopify::sign(&Secret::new(SECRET), body.as_bytes())
 }
 
 /// The checkouts/create API Gateway event with another body, topic and delivery id,
@@ -65,20 +67,35 @@ fn later_checkout(delivery: &str) -> Value {
 
 fn deps_on<S: CartStore + PersonalData>(
     store: S,
-) -> WebhookDeps<S, LocalShops, LocalShops, VirtualClock> {
+) -> Bundle<S, Absent, Absent, Absent, LocalShops, LocalShops, NoStoreApi, VirtualClock, Absent> {
     let shops = LocalShops::defaults().with_secret(shop_id(), Secret::new(SECRET));
-    WebhookDeps {
+    Bundle {
         store,
         shops: shops.clone(),
         secrets: shops,
         clock: VirtualClock::new("2026-11-02T08:30:00Z".parse::<Timestamp>().expect("valid")),
         metrics: cartback_webhook::Metrics::memory(),
         store_api: cartback_core::ports::NoStoreApi,
+        mailer: Absent,
+        sms: Absent,
+        schedules: Absent,
+        offer_codes: Absent,
+        messaging: Messaging::default(),
     }
 }
 
 async fn post<S: CartStore + PersonalData>(
-    deps: &WebhookDeps<S, LocalShops, LocalShops, VirtualClock>,
+    deps: &Bundle<
+        S,
+        Absent,
+        Absent,
+        Absent,
+        LocalShops,
+        LocalShops,
+        NoStoreApi,
+        VirtualClock,
+        Absent,
+    >,
     event: &Value,
 ) -> (u16, Value) {
     let request = lambda_http::request::from_str(&event.to_string())
@@ -94,7 +111,17 @@ async fn post<S: CartStore + PersonalData>(
 /// A store holding Ada's checkout (email) and a phone-only checkout of someone else.
 async fn with_two_carts() -> (
     MemoryStore,
-    WebhookDeps<MemoryStore, LocalShops, LocalShops, VirtualClock>,
+    Bundle<
+        MemoryStore,
+        Absent,
+        Absent,
+        Absent,
+        LocalShops,
+        LocalShops,
+        NoStoreApi,
+        VirtualClock,
+        Absent,
+    >,
 ) {
     let store = MemoryStore::default();
     let deps = deps_on(store.clone());

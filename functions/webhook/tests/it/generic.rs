@@ -1,14 +1,16 @@
 //! The webhook handler for the generic signed JSON API: the documented example through
 //! `handle`, with each signature vector; a refusal stores nothing.
 
-use cartback_core::cart::CartStatus;
-use cartback_core::generic;
-use cartback_core::ids::{CartId, ShopId};
+use cartback_app::{Absent, Bundle, Messaging};
+use cartback_core::model::cart::CartStatus;
+use cartback_core::model::ids::{CartId, ShopId};
+use cartback_core::model::shop::Secret;
+use cartback_core::platforms::generic;
+use cartback_core::platforms::webhook::Headers;
 use cartback_core::ports::CartStore;
-use cartback_core::shop::Secret;
-use cartback_core::webhook::Headers;
+use cartback_core::ports::NoStoreApi;
 use cartback_local::{LocalShops, MemoryStore, VirtualClock};
-use cartback_webhook::{WebhookDeps, WebhookReply, WebhookRequest, handle};
+use cartback_webhook::{WebhookReply, WebhookRequest, handle};
 use jiff::{SignedDuration, Timestamp};
 
 const SHOP: &str = "kuura-knitwear";
@@ -22,7 +24,17 @@ fn now() -> Timestamp {
 
 struct Harness {
     store: MemoryStore,
-    deps: WebhookDeps<MemoryStore, LocalShops, LocalShops, VirtualClock>,
+    deps: Bundle<
+        MemoryStore,
+        Absent,
+        Absent,
+        Absent,
+        LocalShops,
+        LocalShops,
+        NoStoreApi,
+        VirtualClock,
+        Absent,
+    >,
 }
 
 impl Harness {
@@ -31,13 +43,18 @@ impl Harness {
         let shops = LocalShops::defaults()
             .with_secret(ShopId::parse(SHOP).expect("shop"), Secret::new(SECRET));
         Self {
-            deps: WebhookDeps {
+            deps: Bundle {
                 store: store.clone(),
                 shops: shops.clone(),
                 secrets: shops,
                 clock: VirtualClock::new(now()),
-                metrics: cartback_core::metrics::Metrics::memory(),
+                metrics: cartback_webhook::Metrics::memory(),
                 store_api: cartback_core::ports::NoStoreApi,
+                mailer: Absent,
+                sms: Absent,
+                schedules: Absent,
+                offer_codes: Absent,
+                messaging: Messaging::default(),
             },
             store,
         }

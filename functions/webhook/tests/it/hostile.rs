@@ -8,11 +8,13 @@
 //! CI runs each property with a modest number of cases; a longer run:
 //! `PROPTEST_CASES=20000 cargo test --release -p cartback-webhook --test it hostile`.
 
+use cartback_app::{Absent, Bundle, Messaging};
+use cartback_core::model::shop::Secret;
+use cartback_core::platforms::webhook::{Headers, MAX_BODY_BYTES};
 use cartback_core::ports::CartStore;
-use cartback_core::shop::Secret;
-use cartback_core::webhook::{Headers, MAX_BODY_BYTES};
+use cartback_core::ports::NoStoreApi;
 use cartback_local::{LocalShops, MemoryStore, VirtualClock};
-use cartback_webhook::{WebhookDeps, WebhookReply, WebhookRequest, handle};
+use cartback_webhook::{WebhookReply, WebhookRequest, handle};
 use proptest::prelude::*;
 use serde_json::Value;
 
@@ -50,13 +52,23 @@ fn fixture(event: &str) -> (Vec<(String, String)>, String) {
     (headers, body)
 }
 
-fn shop_id() -> cartback_core::ids::ShopId {
-    cartback_core::ids::ShopId::parse(SHOP).expect("valid shop id")
+fn shop_id() -> cartback_core::model::ids::ShopId {
+    cartback_core::model::ids::ShopId::parse(SHOP).expect("valid shop id")
 }
 
 struct Harness {
     store: MemoryStore,
-    deps: WebhookDeps<MemoryStore, LocalShops, LocalShops, VirtualClock>,
+    deps: Bundle<
+        MemoryStore,
+        Absent,
+        Absent,
+        Absent,
+        LocalShops,
+        LocalShops,
+        NoStoreApi,
+        VirtualClock,
+        Absent,
+    >,
 }
 
 impl Harness {
@@ -64,13 +76,18 @@ impl Harness {
         let store = MemoryStore::default();
         let shops = LocalShops::defaults().with_secret(shop_id(), Secret::new(SECRET));
         Self {
-            deps: WebhookDeps {
+            deps: Bundle {
                 store: store.clone(),
                 shops: shops.clone(),
                 secrets: shops,
                 clock: VirtualClock::new("2026-11-02T08:30:00Z".parse().expect("time")),
-                metrics: cartback_core::metrics::Metrics::memory(),
+                metrics: cartback_webhook::Metrics::memory(),
                 store_api: cartback_core::ports::NoStoreApi,
+                mailer: Absent,
+                sms: Absent,
+                schedules: Absent,
+                offer_codes: Absent,
+                messaging: Messaging::default(),
             },
             store,
         }
@@ -101,7 +118,7 @@ impl Harness {
 
     /// Posts `body` to the generic API, signed at the harness's time with the shop's secret.
     fn post_generic(&self, body: &[u8]) -> WebhookReply {
-        let signature = cartback_core::generic::sign(
+        let signature = cartback_core::platforms::generic::sign(
             &Secret::new(SECRET),
             body,
             "2026-11-02T08:30:00Z".parse().expect("time"),
@@ -109,7 +126,10 @@ impl Harness {
         let request = WebhookRequest {
             shop: SHOP.to_owned(),
             platform: "generic".to_owned(),
-            headers: Headers::new().with(cartback_core::generic::SIGNATURE_HEADER, signature),
+            headers: Headers::new().with(
+                cartback_core::platforms::generic::SIGNATURE_HEADER,
+                signature,
+            ),
             body: body.to_vec(),
         };
         block_on(handle(&request, &self.deps))
@@ -124,13 +144,16 @@ impl Harness {
     ) -> WebhookReply {
         let mut headers = Headers::new()
             .with("content-type", "application/json")
-            .with(cartback_core::woocommerce::TOPIC_HEADER, topic)
+            .with(cartback_core::platforms::woocommerce::TOPIC_HEADER, topic)
             .with(
-                cartback_core::woocommerce::DELIVERY_HEADER,
+                cartback_core::platforms::woocommerce::DELIVERY_HEADER,
                 "3f2a8c1e9b7d4a6f0e5c2b8d1a7f4e9c",
             );
         if let Some(signature) = signature {
-            headers.insert(cartback_core::woocommerce::SIGNATURE_HEADER, signature);
+            headers.insert(
+                cartback_core::platforms::woocommerce::SIGNATURE_HEADER,
+                signature,
+            );
         }
         let request = WebhookRequest {
             shop: SHOP.to_owned(),
@@ -155,11 +178,11 @@ fn block_on<F: std::future::Future>(future: F) -> F::Output {
 }
 
 fn sign(body: &[u8]) -> String {
-    cartback_core::shopify::sign(&Secret::new(SECRET), body)
+    cartback_core::platforms::shopify::sign(&Secret::new(SECRET), body)
 }
 
 fn sign_woocommerce(body: &[u8]) -> String {
-    cartback_core::woocommerce::sign(&Secret::new(SECRET), body)
+    cartback_core::platforms::woocommerce::sign(&Secret::new(SECRET), body)
 }
 
 /// The answer is 200 (accepted, duplicate, ignored) or a client error; a refusal stores nothing.
@@ -317,8 +340,10 @@ fn a_missing_signature_or_an_unknown_secret_is_401_and_stores_nothing() {
     let (headers, body) = fixture(CHECKOUT_EVENT);
     let harness = Harness::new();
     assert_eq!(harness.post(&headers, body.as_bytes(), None).status(), 401);
-    let other =
-        cartback_core::shopify::sign(&Secret::new("another-shop's-secret"), body.as_bytes());
+    let other = cartback_core::platforms::shopify::sign(
+        &Secret::new("another-shop's-secret"),
+        body.as_bytes(),
+    );
     assert_eq!(
         harness
             .post(&headers, body.as_bytes(), Some(other))
@@ -384,7 +409,7 @@ fn a_replayed_delivery_is_a_duplicate_and_changes_nothing() {
     assert!(harness.writes() > 0, "the first delivery stores the cart");
     let carts = block_on(harness.store.cart(
         &shop_id(),
-        &cartback_core::ids::CartId::parse("4f3c2a1b9e8d7c6b5a4f3e2d1c0b9a87").expect("id"),
+        &cartback_core::model::ids::CartId::parse("4f3c2a1b9e8d7c6b5a4f3e2d1c0b9a87").expect("id"),
     ))
     .expect("reads")
     .expect("stored");

@@ -6,12 +6,13 @@
 //!
 //! A longer run: `PROPTEST_CASES=20000 cargo test --release -p cartback-webhook --test it hostile_bigcommerce`.
 
-use cartback_core::bigcommerce::{Fetch, SECRET_HEADER};
-use cartback_core::ids::{CartId, ShopId};
-use cartback_core::shop::Secret;
-use cartback_core::webhook::Headers;
+use cartback_app::{Absent, Bundle, Messaging};
+use cartback_core::model::ids::{CartId, ShopId};
+use cartback_core::model::shop::Secret;
+use cartback_core::platforms::bigcommerce::{Fetch, SECRET_HEADER};
+use cartback_core::platforms::webhook::Headers;
 use cartback_local::{LocalShops, MemoryStore, MemoryStoreApi, VirtualClock};
-use cartback_webhook::{WebhookDeps, WebhookReply, WebhookRequest, handle};
+use cartback_webhook::{WebhookReply, WebhookRequest, handle};
 use proptest::prelude::*;
 
 use crate::hostile_input::{mutated_bytes, mutated_json};
@@ -44,7 +45,17 @@ fn order_fetch() -> Fetch {
 struct Harness {
     store: MemoryStore,
     api: MemoryStoreApi,
-    deps: WebhookDeps<MemoryStore, LocalShops, LocalShops, VirtualClock, MemoryStoreApi>,
+    deps: Bundle<
+        MemoryStore,
+        Absent,
+        Absent,
+        Absent,
+        LocalShops,
+        LocalShops,
+        MemoryStoreApi,
+        VirtualClock,
+        Absent,
+    >,
 }
 
 impl Harness {
@@ -56,13 +67,18 @@ impl Harness {
         api.serve(&shop_id(), &order_fetch(), ORDER_JSON);
         let shops = LocalShops::defaults().with_secret(shop_id(), Secret::new(SECRET));
         Self {
-            deps: WebhookDeps {
+            deps: Bundle {
                 store: store.clone(),
                 shops: shops.clone(),
                 secrets: shops,
                 clock: VirtualClock::new("2026-11-02T09:31:10Z".parse().expect("time")),
-                metrics: cartback_core::metrics::Metrics::memory(),
+                metrics: cartback_webhook::Metrics::memory(),
                 store_api: api.clone(),
+                mailer: Absent,
+                sms: Absent,
+                schedules: Absent,
+                offer_codes: Absent,
+                messaging: Messaging::default(),
             },
             store,
             api,

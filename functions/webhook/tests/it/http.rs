@@ -7,14 +7,16 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use cartback_core::cart::{CartRecord, CartStatus, ContactRecord, Versioned};
-use cartback_core::decide::StopReason;
-use cartback_core::ids::{CartId, ContactKey, DeliveryId, ShopId};
+use cartback_app::{Absent, Bundle, Messaging};
+use cartback_core::model::cart::{CartRecord, CartStatus, ContactRecord, Versioned};
+use cartback_core::model::ids::{CartId, ContactKey, DeliveryId, ShopId};
+use cartback_core::model::shop::Secret;
+use cartback_core::platforms::webhook::MAX_BODY_BYTES;
+use cartback_core::ports::NoStoreApi;
 use cartback_core::ports::{CartStore, PersonalData, PortError, Put, WriteOutcome};
-use cartback_core::shop::Secret;
-use cartback_core::webhook::MAX_BODY_BYTES;
+use cartback_core::rules::decide::StopReason;
 use cartback_local::{LocalShops, MemoryStore, VirtualClock};
-use cartback_webhook::{WebhookDeps, handle_http};
+use cartback_webhook::handle_http;
 use jiff::Timestamp;
 use lambda_http::Body;
 use serde_json::{Value, json};
@@ -76,14 +78,14 @@ fn with_signature(mut event: Value, signature: Option<&str>) -> Value {
 }
 
 fn sign(body: &str) -> String {
-    cartback_core::shopify::sign(&Secret::new(SECRET), body.as_bytes())
+    cartback_core::platforms::shopify::sign(&Secret::new(SECRET), body.as_bytes())
 }
 
 fn deps_on<S: CartStore + PersonalData>(
     store: S,
-) -> WebhookDeps<S, LocalShops, LocalShops, VirtualClock> {
+) -> Bundle<S, Absent, Absent, Absent, LocalShops, LocalShops, NoStoreApi, VirtualClock, Absent> {
     let shops = LocalShops::defaults().with_secret(shop_id(), Secret::new(SECRET));
-    WebhookDeps {
+    Bundle {
         store,
         shops: shops.clone(),
         secrets: shops,
@@ -91,12 +93,27 @@ fn deps_on<S: CartStore + PersonalData>(
         clock: VirtualClock::new(ts("2026-11-02T08:30:00Z")),
         metrics: cartback_webhook::Metrics::memory(),
         store_api: cartback_core::ports::NoStoreApi,
+        mailer: Absent,
+        sms: Absent,
+        schedules: Absent,
+        offer_codes: Absent,
+        messaging: Messaging::default(),
     }
 }
 
 struct Harness {
     store: MemoryStore,
-    deps: WebhookDeps<MemoryStore, LocalShops, LocalShops, VirtualClock>,
+    deps: Bundle<
+        MemoryStore,
+        Absent,
+        Absent,
+        Absent,
+        LocalShops,
+        LocalShops,
+        NoStoreApi,
+        VirtualClock,
+        Absent,
+    >,
 }
 
 impl Harness {
@@ -163,7 +180,17 @@ fn edited(source: &str, delivery: &str, edit: impl FnOnce(&mut Value)) -> Value 
 
 /// Parses the event exactly as the Lambda runtime would, then calls the handler.
 async fn post<S: CartStore + PersonalData>(
-    deps: &WebhookDeps<S, LocalShops, LocalShops, VirtualClock>,
+    deps: &Bundle<
+        S,
+        Absent,
+        Absent,
+        Absent,
+        LocalShops,
+        LocalShops,
+        NoStoreApi,
+        VirtualClock,
+        Absent,
+    >,
     event: &Value,
 ) -> (u16, Value) {
     let request = lambda_http::request::from_str(&event.to_string())
@@ -264,8 +291,9 @@ async fn a_signed_checkouts_create_is_stored_with_the_first_reminder_due_an_hour
 #[tokio::test]
 async fn a_cart_expires_the_shop_s_retention_after_its_last_activity() {
     let mut harness = Harness::new();
-    let mut settings = cartback_core::shop::ShopSettings::defaults_for(&shop_id());
-    settings.cart_retention_days = cartback_core::shop::RetentionDays::new(7).expect("7 days");
+    let mut settings = cartback_core::model::shop::ShopSettings::defaults_for(&shop_id());
+    settings.cart_retention_days =
+        cartback_core::model::shop::RetentionDays::new(7).expect("7 days");
     let shops = LocalShops::defaults()
         .with_secret(shop_id(), Secret::new(SECRET))
         .with_settings(shop_id(), settings);
@@ -822,10 +850,10 @@ impl Harness {
     }
 }
 
-fn a_sent_reminder(at: &str) -> cartback_core::cart::SentStep {
-    cartback_core::cart::SentStep {
+fn a_sent_reminder(at: &str) -> cartback_core::model::cart::SentStep {
+    cartback_core::model::cart::SentStep {
         step: 0,
-        channel: cartback_core::sequence::Channel::Email,
+        channel: cartback_core::model::sequence::Channel::Email,
         template: "reminder".into(),
         message_id: "ses-1".into(),
         sent_at: ts(at),
@@ -842,7 +870,7 @@ async fn an_order_of_a_treated_cart_that_was_sent_a_reminder_is_recovered_and_co
     harness.post(&event(CHECKOUTS_CREATE)).await;
     harness
         .update_cart(|cart| {
-            cart.arm = Some(cartback_core::experiment::Arm::Treatment);
+            cart.arm = Some(cartback_core::model::experiment::Arm::Treatment);
             cart.sent.push(a_sent_reminder("2026-11-02T08:10:00Z"));
         })
         .await;
@@ -877,7 +905,7 @@ async fn an_order_of_a_held_out_cart_counts_for_the_holdout_and_is_not_recovered
     harness.post(&event(CHECKOUTS_CREATE)).await;
     harness
         .update_cart(|cart| {
-            cart.arm = Some(cartback_core::experiment::Arm::Holdout);
+            cart.arm = Some(cartback_core::model::experiment::Arm::Holdout);
             cart.next_due_at = None;
             cart.stop_reason = Some(StopReason::Holdout);
         })
@@ -888,7 +916,10 @@ async fn an_order_of_a_held_out_cart_counts_for_the_holdout_and_is_not_recovered
     let cart = harness.cart().await.expect("stored").value;
     assert_eq!(cart.status, CartStatus::Converted);
     assert!(!cart.recovered);
-    assert_eq!(cart.arm, Some(cartback_core::experiment::Arm::Holdout));
+    assert_eq!(
+        cart.arm,
+        Some(cartback_core::model::experiment::Arm::Holdout)
+    );
     let metrics = harness.metrics();
     assert_eq!(metrics.len(), 1, "{metrics:?}");
     assert_eq!(metrics[0]["Arm"], "holdout");

@@ -5,14 +5,16 @@
 //! WooCommerce signs no timestamp, so there is no stale-signature vector: a genuine delivery
 //! replayed later verifies, and changes nothing because its `date_modified_gmt` is not newer.
 
-use cartback_core::cart::{CartRecord, CartStatus, Platform};
-use cartback_core::ids::{CartId, ShopId};
+use cartback_app::{Absent, Bundle, Messaging};
+use cartback_core::model::cart::{CartRecord, CartStatus, Platform};
+use cartback_core::model::ids::{CartId, ShopId};
+use cartback_core::model::shop::Secret;
+use cartback_core::platforms::webhook::Headers;
+use cartback_core::platforms::woocommerce;
 use cartback_core::ports::CartStore;
-use cartback_core::shop::Secret;
-use cartback_core::webhook::Headers;
-use cartback_core::woocommerce;
+use cartback_core::ports::NoStoreApi;
 use cartback_local::{LocalShops, MemoryStore, VirtualClock};
-use cartback_webhook::{WebhookDeps, WebhookReply, WebhookRequest, handle, handle_http};
+use cartback_webhook::{WebhookReply, WebhookRequest, handle, handle_http};
 use jiff::Timestamp;
 use lambda_http::Body;
 use serde_json::{Value, json};
@@ -45,7 +47,17 @@ fn sign(body: &str) -> String {
 
 struct Harness {
     store: MemoryStore,
-    deps: WebhookDeps<MemoryStore, LocalShops, LocalShops, VirtualClock>,
+    deps: Bundle<
+        MemoryStore,
+        Absent,
+        Absent,
+        Absent,
+        LocalShops,
+        LocalShops,
+        NoStoreApi,
+        VirtualClock,
+        Absent,
+    >,
 }
 
 impl Harness {
@@ -53,13 +65,18 @@ impl Harness {
         let store = MemoryStore::default();
         let shops = LocalShops::defaults().with_secret(shop_id(), Secret::new(SECRET));
         Self {
-            deps: WebhookDeps {
+            deps: Bundle {
                 store: store.clone(),
                 shops: shops.clone(),
                 secrets: shops,
                 clock: VirtualClock::new(ts("2026-11-02T08:02:00Z")),
-                metrics: cartback_core::metrics::Metrics::memory(),
+                metrics: cartback_webhook::Metrics::memory(),
                 store_api: cartback_core::ports::NoStoreApi,
+                mailer: Absent,
+                sms: Absent,
+                schedules: Absent,
+                offer_codes: Absent,
+                messaging: Messaging::default(),
             },
             store,
         }

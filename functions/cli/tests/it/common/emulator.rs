@@ -2,8 +2,8 @@
 
 use std::path::Path;
 
-use cartback_core::ids::ShopId;
-use cartback_core::shop::ShopSettings;
+use cartback_core::model::ids::ShopId;
+use cartback_core::model::shop::ShopSettings;
 use cartback_devstack::{Moto, MotoOptions, Names};
 
 /// A moto of this test's own (on a port it picks), the template's resources on it under

@@ -1,19 +1,19 @@
 //! Builders shared by the integration tests: carts, activities and conversions at chosen times.
 #![allow(dead_code)]
 
-use cartback_core::cart::{
+use cartback_core::model::cart::{
     CartActivity, CartRecord, CartSnapshot, Consent, ContactRecord, Conversion, LineItem, Person,
     Platform, SentStep,
 };
-use cartback_core::contact::{Email, Phone};
-use cartback_core::decide::{Decision, Situation, decide};
-use cartback_core::experiment::HoldoutShare;
-use cartback_core::ids::{CartId, ShopId};
-use cartback_core::lifecycle::{Applied, apply_activity, apply_conversion};
-use cartback_core::money::{CurrencyCode, Money};
-use cartback_core::sequence::Channel;
-use cartback_core::sequence::Sequence;
-use cartback_core::shop::Rules;
+use cartback_core::model::contact::{Email, Phone};
+use cartback_core::model::experiment::HoldoutShare;
+use cartback_core::model::ids::{CartId, ShopId};
+use cartback_core::model::money::{CurrencyCode, Money};
+use cartback_core::model::sequence::Channel;
+use cartback_core::model::sequence::Sequence;
+use cartback_core::model::shop::Rules;
+use cartback_core::rules::decide::{Decision, Situation, decide};
+use cartback_core::rules::lifecycle::{Applied, apply_activity, apply_conversion};
 use jiff::{SignedDuration, Timestamp};
 
 pub const SHOP: &str = "demo-shop.myshopify.com";

@@ -1,0 +1,3 @@
+//! The integration tests of cartback-app, one module per subject, in one binary.
+
+mod templates;

@@ -1,0 +1,237 @@
+//! Identifiers parsed once at the edge: shops, carts, webhook deliveries, contacts, schedules.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// Why an identifier was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdError {
+    #[error("{kind} is empty")]
+    Empty { kind: &'static str },
+    #[error("{kind} is longer than {max} characters")]
+    TooLong { kind: &'static str, max: usize },
+    #[error("{kind} may only hold letters, digits and `{allowed}`")]
+    BadCharacter {
+        kind: &'static str,
+        allowed: &'static str,
+    },
+}
+
+fn check(
+    value: &str,
+    kind: &'static str,
+    max: usize,
+    allowed: &'static str,
+) -> Result<(), IdError> {
+    if value.is_empty() {
+        return Err(IdError::Empty { kind });
+    }
+    if value.len() > max {
+        return Err(IdError::TooLong { kind, max });
+    }
+    if !value
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || allowed.contains(c))
+    {
+        return Err(IdError::BadCharacter { kind, allowed });
+    }
+    Ok(())
+}
+
+macro_rules! string_id {
+    ($(#[$doc:meta])* $name:ident, $kind:literal, $max:literal, $allowed:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(try_from = "String", into = "String")]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn parse(value: impl Into<String>) -> Result<Self, IdError> {
+                let value = value.into();
+                check(&value, $kind, $max, $allowed)?;
+                Ok(Self(value))
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = IdError;
+            fn try_from(value: String) -> Result<Self, Self::Error> {
+                Self::parse(value)
+            }
+        }
+
+        impl From<$name> for String {
+            fn from(value: $name) -> Self {
+                value.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+string_id!(
+    /// A shop's id as it appears in the webhook URL (`/webhooks/{shop}/...`).
+    ShopId, "shop id", 64, "-_."
+);
+string_id!(
+    /// A cart's id on its platform (the Shopify checkout token, a WooCommerce order id, ...).
+    CartId, "cart id", 128, "-_.:"
+);
+string_id!(
+    /// A platform's delivery id for one webhook call, used to drop re-deliveries.
+    DeliveryId, "delivery id", 128, "-_.:"
+);
+string_id!(
+    /// The name of a shop's pool of single-use offer codes (`winter10`), as a sequence's
+    /// offer names it and `cartback codes import --pool` fills it.
+    PoolName, "pool name", 64, "-_."
+);
+
+/// A short, stable, non-reversible id for logs: the first 16 hex digits of SHA-256.
+pub fn log_hash(parts: &[&str]) -> String {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update(part.as_bytes());
+        hasher.update([0u8]);
+    }
+    hex::encode(&hasher.finalize()[..8])
+}
+
+/// An id in a form SES message tags accept (base64url: letters, digits, `-`, `_`), so
+/// delivery events can name the cart they are about.
+pub fn tag_value(id: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(id.as_bytes())
+}
+
+/// The id behind a `tag_value`.
+pub fn from_tag_value(tag: &str) -> Option<String> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(tag.as_bytes())
+        .ok()?;
+    String::from_utf8(bytes).ok()
+}
+
+/// The hashed key of a person (normalised email or E.164 phone); never the address itself.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ContactKey(String);
+
+impl ContactKey {
+    /// Hash of a normalised address ("email:ada@example.com" or "phone:+358401234567").
+    pub(crate) fn of(normalised: &str) -> Self {
+        Self(hex::encode(Sha256::digest(normalised.as_bytes())))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ContactKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shop_ids_are_url_safe() {
+        assert!(ShopId::parse("demo-shop.myshopify.com").is_ok());
+        assert_eq!(
+            ShopId::parse("").unwrap_err(),
+            IdError::Empty { kind: "shop id" }
+        );
+        assert!(matches!(
+            ShopId::parse("a/b"),
+            Err(IdError::BadCharacter { .. })
+        ));
+        assert!(matches!(
+            ShopId::parse("x".repeat(65)),
+            Err(IdError::TooLong { .. })
+        ));
+    }
+
+    #[test]
+    fn ids_deserialize_through_parse() {
+        let bad: Result<CartId, _> = serde_json::from_str("\"a b\"");
+        assert!(bad.is_err());
+        let good: CartId = serde_json::from_str("\"abc123\"").unwrap();
+        assert_eq!(good.as_str(), "abc123");
+    }
+
+    #[test]
+    fn log_hash_is_short_and_stable() {
+        let h = log_hash(&["shop", "cart"]);
+        assert_eq!(h.len(), 16);
+        assert_eq!(h, log_hash(&["shop", "cart"]));
+        assert_ne!(h, log_hash(&["shopc", "art"]));
+    }
+}
+
+/// A store's permanent id in the API's paths (`stores/{store_hash}`), e.g. `abc123xyz`:
+/// lowercase letters and digits.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct StoreHash(String);
+
+/// Why a store hash was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "bigcommerce_store_hash `{0}`: expected the store hash from the API path (stores/{{store_hash}}), 1 to 32 lowercase letters and digits"
+)]
+pub struct StoreHashError(String);
+
+impl StoreHash {
+    pub fn parse(value: impl Into<String>) -> Result<Self, StoreHashError> {
+        let value = value.into();
+        let ok = (1..=32).contains(&value.len())
+            && value
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+        if ok {
+            Ok(Self(value))
+        } else {
+            // Shown in an error: cut, so a pasted token does not end up whole in a message.
+            Err(StoreHashError(value.chars().take(40).collect()))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for StoreHash {
+    type Error = StoreHashError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(value)
+    }
+}
+
+impl From<StoreHash> for String {
+    fn from(value: StoreHash) -> Self {
+        value.0
+    }
+}
+
+impl fmt::Display for StoreHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
