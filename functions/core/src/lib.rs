@@ -16,6 +16,7 @@ pub mod lifecycle;
 pub mod metrics;
 pub mod money;
 pub mod offer_codes;
+pub mod pages;
 pub mod ports;
 pub mod redact;
 pub mod render;
