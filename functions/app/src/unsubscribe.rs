@@ -14,7 +14,7 @@ use crate::Ports;
 use crate::feedback::{Action, RecipientEvent, apply};
 
 /// The languages the pages are written in; others get the first.
-pub const LOCALES: &[&str] = &["en", "fi", "pl", "ja"];
+pub const LOCALES: &[&str] = cartback_core::messages::pages::LOCALES;
 
 /// What the person asked for with the link.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,6 +2,7 @@
 //! language, money and dates in their locale, SMS lengths, and signed unsubscribe tokens.
 
 pub mod format;
+pub mod pages;
 pub mod render;
 pub mod sms;
 pub mod unsubscribe;

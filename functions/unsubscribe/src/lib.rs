@@ -9,12 +9,13 @@
 //!
 //! The signed token is the only authority; the POST body is not needed to act (some clients
 //! send it form-encoded, some not at all). Pages are in the cart's locale (en, fi, pl, ja;
-//! English otherwise) and show no personal data.
+//! English otherwise) and show no personal data; their templates are under `templates/pages/`,
+//! rendered by `cartback_core::messages::pages`.
 
 use cartback_app::Ports;
 pub use cartback_app::unsubscribe::{LOCALES, Page};
 use cartback_app::unsubscribe::{Request as Asked, unsubscribe};
-use cartback_core::model::sequence::Channel;
+use cartback_core::messages::pages::{self, UnsubscribePage};
 use cartback_core::model::shop::Secret;
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -93,144 +94,34 @@ pub async fn handle_http<P: Ports>(
     response.body(Body::Text(reply.html()))
 }
 
-/// The texts of one language.
-struct Texts {
-    confirm_title: &'static str,
-    confirm_email: &'static str,
-    confirm_sms: &'static str,
-    button: &'static str,
-    done_title: &'static str,
-    done_text: &'static str,
-    invalid_title: &'static str,
-    invalid_text: &'static str,
-    error_title: &'static str,
-    error_text: &'static str,
-}
-
-const EN: Texts = Texts {
-    confirm_title: "Unsubscribe from cart reminders",
-    confirm_email: "Press the button to stop receiving cart reminder emails from this shop.",
-    confirm_sms: "Press the button to stop receiving cart reminder text messages from this shop.",
-    button: "Unsubscribe",
-    done_title: "You are unsubscribed",
-    done_text: "You will not receive any more cart reminders like this from this shop.",
-    invalid_title: "This link is invalid or has expired",
-    invalid_text: "The unsubscribe link could not be used. Use the link in a more recent message, or contact the shop.",
-    error_title: "Something went wrong",
-    error_text: "Your request could not be saved. Please try again in a moment.",
-};
-
-const FI: Texts = Texts {
-    confirm_title: "Peru ostoskorimuistutukset",
-    confirm_email: "Paina painiketta, niin et enää saa tämän kaupan ostoskorimuistutuksia sähköpostiisi.",
-    confirm_sms: "Paina painiketta, niin et enää saa tämän kaupan ostoskorimuistutuksia tekstiviestinä.",
-    button: "Peru muistutukset",
-    done_title: "Muistutukset on peruttu",
-    done_text: "Et saa enää tällaisia ostoskorimuistutuksia tästä kaupasta.",
-    invalid_title: "Linkki ei kelpaa tai se on vanhentunut",
-    invalid_text: "Peruutuslinkkiä ei voitu käyttää. Käytä uudemman viestin linkkiä tai ota yhteyttä kauppaan.",
-    error_title: "Jokin meni vikaan",
-    error_text: "Pyyntöäsi ei voitu tallentaa. Yritä hetken kuluttua uudelleen.",
-};
-
-const PL: Texts = Texts {
-    confirm_title: "Rezygnacja z przypomnień o koszyku",
-    confirm_email: "Naciśnij przycisk, aby nie otrzymywać już e-maili z przypomnieniami o koszyku z tego sklepu.",
-    confirm_sms: "Naciśnij przycisk, aby nie otrzymywać już SMS-ów z przypomnieniami o koszyku z tego sklepu.",
-    button: "Zrezygnuj",
-    done_title: "Zrezygnowano z przypomnień",
-    done_text: "Nie będziesz już otrzymywać takich przypomnień o koszyku z tego sklepu.",
-    invalid_title: "Link jest nieprawidłowy lub wygasł",
-    invalid_text: "Nie można użyć tego linku. Użyj linku z nowszej wiadomości lub skontaktuj się ze sklepem.",
-    error_title: "Coś poszło nie tak",
-    error_text: "Nie udało się zapisać Twojej prośby. Spróbuj ponownie za chwilę.",
-};
-
-const JA: Texts = Texts {
-    confirm_title: "カートのリマインダーの配信停止",
-    confirm_email: "ボタンを押すと、このショップからのカートのリマインダーメールが届かなくなります。",
-    confirm_sms: "ボタンを押すと、このショップからのカートのリマインダーSMSが届かなくなります。",
-    button: "配信を停止する",
-    done_title: "配信を停止しました",
-    done_text: "このショップからのカートのリマインダーは今後届きません。",
-    invalid_title: "このリンクは無効か、有効期限が切れています",
-    invalid_text: "配信停止リンクを使用できませんでした。新しいメッセージのリンクを使用するか、ショップにお問い合わせください。",
-    error_title: "問題が発生しました",
-    error_text: "リクエストを保存できませんでした。しばらくしてからもう一度お試しください。",
-};
-
-fn texts(locale: &str) -> &'static Texts {
-    match locale {
-        "fi" => &FI,
-        "pl" => &PL,
-        "ja" => &JA,
-        _ => &EN,
-    }
-}
-
-/// Escapes text for HTML content and double-quoted attributes.
-fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// The whole page: a heading and a paragraph (and on the confirmation page, the form).
+/// The page's HTML, from the templates under `templates/pages/` (see [`pages`]).
 fn render(page: &Page, locale: &str) -> String {
-    let t = texts(locale);
-    let (title, body) = match page {
-        Page::Confirm { token, channel } => {
-            let text = match channel {
-                Channel::Sms => t.confirm_sms,
-                Channel::Email => t.confirm_email,
-            };
-            (
-                t.confirm_title,
-                format!(
-                    "<p>{}</p>\n<form method=\"post\" action=\"?t={}\">\
-                     <input type=\"hidden\" name=\"List-Unsubscribe\" value=\"One-Click\">\
-                     <button type=\"submit\">{}</button></form>",
-                    escape(text),
-                    escape(token),
-                    escape(t.button)
-                ),
-            )
-        }
-        Page::Done => (t.done_title, format!("<p>{}</p>", escape(t.done_text))),
-        Page::Invalid => (
-            t.invalid_title,
-            format!("<p>{}</p>", escape(t.invalid_text)),
-        ),
-        Page::Unavailable => (t.error_title, format!("<p>{}</p>", escape(t.error_text))),
-        Page::MethodNotAllowed => (
-            t.invalid_title,
-            format!("<p>{}</p>", escape(t.invalid_text)),
-        ),
+    let page = match page {
+        Page::Confirm { token, channel } => UnsubscribePage::Confirm {
+            token,
+            channel: *channel,
+        },
+        Page::Done => UnsubscribePage::Done,
+        Page::Invalid | Page::MethodNotAllowed => UnsubscribePage::Invalid,
+        Page::Unavailable => UnsubscribePage::Unavailable,
     };
-    format!(
-        "<!doctype html>\n<html lang=\"{locale}\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <meta name=\"robots\" content=\"noindex\">\n<title>{title}</title>\n\
-         <style>body{{font-family:system-ui,sans-serif;max-width:32rem;margin:4rem auto;padding:0 1rem;line-height:1.5;color:#222}}\
-         button{{font:inherit;padding:.6rem 1.2rem;border:0;border-radius:.3rem;background:#222;color:#fff;cursor:pointer}}</style>\n\
-         </head>\n<body>\n<h1>{title}</h1>\n{body}\n</body>\n</html>\n",
-        locale = escape(locale),
-        title = escape(title),
-    )
+    match pages::unsubscribe(&page, locale) {
+        Ok(html) => html,
+        // The pages are compiled in and every one is rendered by the tests: a build defect.
+        Err(error) => {
+            tracing::error!(error = %error, "the unsubscribe page could not be rendered");
+            FALLBACK.to_owned()
+        }
+    }
 }
+
+/// The answer when a page cannot be rendered (never, unless the build is broken).
+const FALLBACK: &str = "<!doctype html>\n<html>\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"robots\" content=\"noindex\">\n<title>Unsubscribe</title>\n</head>\n<body>\n</body>\n</html>\n";
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use cartback_core::model::sequence::Channel;
 
     #[test]
     fn every_page_is_html_in_its_language() {
