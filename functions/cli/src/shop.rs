@@ -114,7 +114,7 @@ pub struct Target {
 impl Target {
     async fn registry(&self) -> Result<ShopRegistry, String> {
         if self.local {
-            let state = dev_state(self.port).await?;
+            let state = dev_state(self.port).await.map_err(|e| e.to_string())?;
             let sdk = cartback_devstack::sdk_config(&state.moto_endpoint, &state.region).await;
             let prefix = self.secrets_prefix.clone().unwrap_or(state.secrets_prefix);
             return Ok(ShopRegistry::new(
@@ -274,7 +274,7 @@ fn settings_from_file(
     id: &ShopId,
 ) -> Result<(ShopSettings, Option<Secret>, usize), String> {
     let source = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let shops = crate::simulate::parse_shops(path, &source)?;
+    let shops = crate::simulate::parse_shops(path, &source).map_err(|e| e.to_string())?;
     let raw: toml::Table =
         toml::from_str(&source).map_err(|e| format!("{}: {e}", path.display()))?;
     let Some(entry) = raw

@@ -24,7 +24,8 @@ const EXAMPLE_CARTS: &str = include_str!("../../../../examples/four-locales.json
 
 /// The demo shop's settings, as `examples/shops.toml` gives them.
 pub fn demo_shop() -> Result<(ShopId, ShopSettings), String> {
-    let shops = simulate::parse_shops(Path::new("examples/shops.toml"), SHOPS_TOML)?;
+    let shops = simulate::parse_shops(Path::new("examples/shops.toml"), SHOPS_TOML)
+        .map_err(|e| e.to_string())?;
     let id = ShopId::parse(DEMO_SHOP).map_err(|e| e.to_string())?;
     let settings = shops.settings_of(&id);
     Ok((id, settings))
