@@ -33,7 +33,13 @@ enum CliError {
     #[error(transparent)]
     Check(#[from] check::CheckError),
     #[error(transparent)]
+    Codes(#[from] codes::CodesError),
+    #[error(transparent)]
+    Shop(#[from] shop::ShopCmdError),
+    #[error(transparent)]
     Explain(#[from] explain::ExplainError),
+    #[error(transparent)]
+    Privacy(#[from] privacy::PrivacyError),
     #[error(transparent)]
     Report(#[from] report::ReportError),
     /// What a command prints could not be written as JSON.
@@ -41,7 +47,7 @@ enum CliError {
     Json(#[from] serde_json::Error),
     #[error("writing output: {0}")]
     Output(#[source] std::io::Error),
-    /// The commands whose errors are not typed yet.
+    /// `dev`, whose errors are not typed yet.
     #[error("{0}")]
     Other(String),
 }
@@ -235,7 +241,7 @@ struct PersonArgs {
 }
 
 impl PersonArgs {
-    fn target(self) -> Result<privacy::Target, String> {
+    fn target(self) -> Result<privacy::Target, privacy::PrivacyError> {
         privacy::target(
             &self.shop,
             self.email.as_deref(),
@@ -319,11 +325,11 @@ fn main() -> ExitCode {
                 },
         } => runtime
             .block_on(codes::import(&shop, &pool, &file, table))
-            .map_err(CliError::Other)
+            .map_err(CliError::from)
             .and_then(print_line),
         Command::Shop { command } => runtime
             .block_on(shop::run(command))
-            .map_err(CliError::Other)
+            .map_err(CliError::from)
             .and_then(print_line),
         Command::Explain {
             shop,
@@ -340,12 +346,12 @@ fn main() -> ExitCode {
         } => person
             .target()
             .and_then(|target| runtime.block_on(privacy::erase(&target, schedule_group)))
-            .map_err(CliError::Other)
+            .map_err(CliError::from)
             .and_then(print_line),
         Command::Export { person } => person
             .target()
             .and_then(|target| runtime.block_on(privacy::export(&target)))
-            .map_err(CliError::Other)
+            .map_err(CliError::from)
             .and_then(print_line),
         Command::Report {
             events,
