@@ -42,14 +42,13 @@ enum CliError {
     Privacy(#[from] privacy::PrivacyError),
     #[error(transparent)]
     Report(#[from] report::ReportError),
+    #[error(transparent)]
+    Dev(#[from] dev::DevError),
     /// What a command prints could not be written as JSON.
     #[error(transparent)]
     Json(#[from] serde_json::Error),
     #[error("writing output: {0}")]
     Output(#[source] std::io::Error),
-    /// `dev`, whose errors are not typed yet.
-    #[error("{0}")]
-    Other(String),
 }
 
 #[derive(Parser)]
@@ -393,7 +392,7 @@ fn main() -> ExitCode {
                 speed,
                 logs,
             }))
-            .map_err(CliError::Other),
+            .map_err(CliError::from),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
