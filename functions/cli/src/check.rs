@@ -2,13 +2,13 @@
 
 use std::path::{Path, PathBuf};
 
-use cartback_core::messages::render::{EmailContext, Renderer};
+use cartback_core::messages::render::{EmailContext, RenderError, Renderer, TemplateDirError};
 use cartback_core::model::cart::{CartEvent, CartRecord, Platform};
-use cartback_core::model::ids::ShopId;
+use cartback_core::model::ids::{IdError, ShopId};
 use cartback_core::model::sequence::{Channel, KNOWN_TEMPLATES, Sequence, Version};
 use cartback_core::model::shop::ShopSettings;
 use cartback_core::platforms::shopify;
-use cartback_core::platforms::webhook::Headers;
+use cartback_core::platforms::webhook::{Headers, WebhookError};
 use cartback_core::rules::lifecycle::{Applied, apply_activity};
 
 const DEFAULT_DIR: &str = "templates/sequences";
@@ -16,6 +16,40 @@ const DEFAULT_DIR: &str = "templates/sequences";
 const SAMPLE_SHOP: &str = "check-shop";
 /// Gmail clips a message whose HTML is larger than this.
 pub const GMAIL_CLIP_BYTES: usize = 102 * 1024;
+
+/// Why `check` could not check, or what it found (the problems themselves are printed as
+/// they are found).
+#[derive(Debug, thiserror::Error)]
+pub enum CheckError {
+    #[error(
+        "no sequence files given and none found in ./{DEFAULT_DIR}: run from the repository root or name the files"
+    )]
+    NoFiles,
+    #[error(transparent)]
+    Templates(#[from] TemplateDirError),
+    /// The demo checkout the templates are rendered with did not parse.
+    #[error(transparent)]
+    SampleWebhook(#[from] WebhookError),
+    #[error("the sample checkout is not cart activity")]
+    SampleNotActivity,
+    #[error(transparent)]
+    SampleShop(#[from] IdError),
+    #[error("the sample checkout was not stored: {0:?}")]
+    SampleNotStored(Box<Applied>),
+    #[error("{0} problem(s) found")]
+    Problems(usize),
+}
+
+/// Why one template did not pass.
+#[derive(Debug, thiserror::Error)]
+enum TemplateProblem {
+    #[error(transparent)]
+    Render(#[from] RenderError),
+    #[error(
+        "{0} bytes of HTML: Gmail clips messages over {GMAIL_CLIP_BYTES}; make the template smaller"
+    )]
+    Clipped(usize),
+}
 
 fn default_files() -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(DEFAULT_DIR)
@@ -33,14 +67,13 @@ fn default_files() -> Vec<PathBuf> {
 
 /// A cart to render every template with: the demo's Shopify checkout, through the real
 /// adapter and the real first state change.
-fn sample_cart() -> Result<CartRecord, String> {
+fn sample_cart() -> Result<CartRecord, CheckError> {
     let headers = Headers::new().with(shopify::TOPIC_HEADER, "checkouts/create");
-    let parsed =
-        shopify::parse(&headers, crate::demo::CHECKOUT.as_bytes()).map_err(|e| e.to_string())?;
+    let parsed = shopify::parse(&headers, crate::demo::CHECKOUT.as_bytes())?;
     let Some(CartEvent::Activity(activity)) = parsed.event else {
-        return Err("the sample checkout is not cart activity".into());
+        return Err(CheckError::SampleNotActivity);
     };
-    let shop = ShopId::parse(SAMPLE_SHOP).map_err(|e| e.to_string())?;
+    let shop = ShopId::parse(SAMPLE_SHOP)?;
     match apply_activity(
         None,
         &shop,
@@ -50,19 +83,17 @@ fn sample_cart() -> Result<CartRecord, String> {
         activity.updated_at,
     ) {
         Applied::Changed(record) => Ok(*record),
-        other => Err(format!("the sample checkout was not stored: {other:?}")),
+        other => Err(CheckError::SampleNotStored(Box::new(other))),
     }
 }
 
 /// Checks sequence files and the templates: the built-in ones, or `templates` (a shop's
 /// directory laid out like `templates/`) over them.
-pub fn run(files: &[PathBuf], templates: Option<&Path>) -> Result<(), String> {
+pub fn run(files: &[PathBuf], templates: Option<&Path>) -> Result<(), CheckError> {
     let files = if files.is_empty() {
         let found = default_files();
         if found.is_empty() {
-            return Err(format!(
-                "no sequence files given and none found in ./{DEFAULT_DIR}: run from the repository root or name the files"
-            ));
+            return Err(CheckError::NoFiles);
         }
         found
     } else {
@@ -71,8 +102,7 @@ pub fn run(files: &[PathBuf], templates: Option<&Path>) -> Result<(), String> {
     let renderer = match templates {
         None => Renderer::embedded(),
         Some(dir) => {
-            cartback_app::templates::with_shop_templates(Renderer::embedded(), SAMPLE_SHOP, dir)
-                .map_err(|e| e.to_string())?
+            cartback_app::templates::with_shop_templates(Renderer::embedded(), SAMPLE_SHOP, dir)?
         }
     };
     let mut errors = 0;
@@ -123,14 +153,14 @@ pub fn run(files: &[PathBuf], templates: Option<&Path>) -> Result<(), String> {
     }
     errors += check_templates(&renderer)?;
     if errors > 0 {
-        return Err(format!("{errors} problem(s) found"));
+        return Err(CheckError::Problems(errors));
     }
     Ok(())
 }
 
 /// Renders every step template in every language the set has, by email and SMS, with the
 /// sample cart; a language without a template is reported (those carts get English).
-fn check_templates(renderer: &Renderer) -> Result<usize, String> {
+fn check_templates(renderer: &Renderer) -> Result<usize, CheckError> {
     let cart = sample_cart()?;
     let settings = ShopSettings::defaults_for(&cart.shop);
     let templates = renderer.for_shop(SAMPLE_SHOP);
@@ -169,20 +199,17 @@ fn check_templates(renderer: &Renderer) -> Result<usize, String> {
                 let outcome = match channel {
                     Channel::Email => ctx
                         .and_then(|ctx| templates.render_email(template, &ctx))
-                        .map_err(|e| e.to_string())
+                        .map_err(TemplateProblem::from)
                         .and_then(|email| {
                             if email.html.len() > GMAIL_CLIP_BYTES {
-                                Err(format!(
-                                    "{} bytes of HTML: Gmail clips messages over {GMAIL_CLIP_BYTES}; make the template smaller",
-                                    email.html.len()
-                                ))
+                                Err(TemplateProblem::Clipped(email.html.len()))
                             } else {
                                 Ok(format!("{} bytes of HTML", email.html.len()))
                             }
                         }),
                     Channel::Sms => ctx
                         .and_then(|ctx| templates.render_sms(template, &ctx))
-                        .map_err(|e| e.to_string())
+                        .map_err(TemplateProblem::from)
                         .map(|sms| {
                             format!(
                                 "{} characters, {}, {} part(s) with the sample link",
@@ -244,7 +271,11 @@ fn warn_untranslated_offers(file: &Path, sequence: &Sequence, renderer: &Rendere
 
 /// Renders each subject a step or variant writes itself, in every language it has, with the
 /// sample cart; a language it lacks gets the template's subject (a warning).
-fn check_subjects(file: &Path, sequence: &Sequence, renderer: &Renderer) -> Result<usize, String> {
+fn check_subjects(
+    file: &Path,
+    sequence: &Sequence,
+    renderer: &Renderer,
+) -> Result<usize, CheckError> {
     let cart = sample_cart()?;
     let settings = ShopSettings::defaults_for(&cart.shop);
     let templates = renderer.for_shop(SAMPLE_SHOP);

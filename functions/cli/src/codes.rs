@@ -1,15 +1,41 @@
 //! `cartback codes import`: a shop's file of single-use offer codes into a pool on the
 //! DynamoDB table (the AWS environment as usual: credentials, region, `AWS_ENDPOINT_URL`).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use cartback_app::offer_codes::import_parsed;
 use cartback_aws::DynamoOfferCodes;
-use cartback_core::model::ids::{PoolName, ShopId};
-use cartback_core::model::offer_codes::parse_code_file;
+use cartback_core::model::ids::{IdError, PoolName, ShopId};
+use cartback_core::model::offer_codes::{CodeFileError, parse_code_file};
+use cartback_core::ports::PortError;
 
 /// Where the table's name comes from when `--table` is not given.
 pub const TABLE_ENV: &str = "CARTBACK_TABLE";
+
+/// Why `codes import` imported nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum CodesError {
+    #[error("--shop `{shop}`: {source}")]
+    Shop { shop: String, source: IdError },
+    #[error(
+        "--pool `{pool}`: {source} (the name the sequence's `offer = {{ pool = \"…\" }}` uses)"
+    )]
+    Pool { pool: String, source: IdError },
+    #[error("{}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    File(#[from] CodeFileError),
+    #[error("no table: pass --table NAME or set {TABLE_ENV} to the stack's DynamoDB table")]
+    NoTable,
+    #[error("importing into table {table}: {source}")]
+    Import { table: String, source: PortError },
+    /// The report could not be written as JSON.
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+}
 
 /// The deployed table: `--table`, else `$CARTBACK_TABLE`; `None` when neither names one
 /// (each command says what else it accepts).
@@ -25,21 +51,26 @@ pub async fn import(
     pool: &str,
     file: &Path,
     table: Option<String>,
-) -> Result<String, String> {
-    let shop = ShopId::parse(shop).map_err(|e| format!("--shop `{shop}`: {e}"))?;
-    let pool = PoolName::parse(pool).map_err(|e| {
-        format!("--pool `{pool}`: {e} (the name the sequence's `offer = {{ pool = \"…\" }}` uses)")
+) -> Result<String, CodesError> {
+    let shop = ShopId::parse(shop).map_err(|source| CodesError::Shop {
+        shop: shop.to_owned(),
+        source,
     })?;
-    let source = std::fs::read_to_string(file).map_err(|e| format!("{}: {e}", file.display()))?;
-    let parsed =
-        parse_code_file(&file.display().to_string(), &source).map_err(|e| e.to_string())?;
-    let table = deployed_table(table).ok_or_else(|| {
-        format!("no table: pass --table NAME or set {TABLE_ENV} to the stack's DynamoDB table")
+    let pool = PoolName::parse(pool).map_err(|source| CodesError::Pool {
+        pool: pool.to_owned(),
+        source,
     })?;
+    let source = std::fs::read_to_string(file).map_err(|source| CodesError::Read {
+        path: file.to_path_buf(),
+        source,
+    })?;
+    let parsed = parse_code_file(&file.display().to_string(), &source)?;
+    let table = deployed_table(table).ok_or(CodesError::NoTable)?;
     let sdk = cartback_aws::load_sdk_config().await;
     let store = DynamoOfferCodes::new(&sdk, &table);
-    let report = import_parsed(&store, &shop, &pool, &parsed)
-        .await
-        .map_err(|e| format!("importing into table {table}: {e}"))?;
-    serde_json::to_string(&report).map_err(|e| e.to_string())
+    let report = match import_parsed(&store, &shop, &pool, &parsed).await {
+        Ok(report) => report,
+        Err(source) => return Err(CodesError::Import { table, source }),
+    };
+    Ok(serde_json::to_string(&report)?)
 }

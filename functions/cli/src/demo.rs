@@ -5,13 +5,26 @@
 use std::io::Write;
 
 use cartback_app::ingest::Accepted;
-use cartback_core::model::ids::{PoolName, ShopId};
-use cartback_core::model::offer_codes::OfferCode;
+use cartback_core::model::ids::{IdError, PoolName, ShopId};
+use cartback_core::model::offer_codes::{CodeError, OfferCode};
 use cartback_core::model::shop::ShopSettings;
 use cartback_local::{LocalShops, Report, ReportKind};
 use serde_json::{Value, json};
 
-use crate::simulate::{self, InputEvent, Progress};
+use crate::simulate::{self, InputError, InputEvent, Progress};
+
+/// Why the demo did not run to the end: its own fixtures or its run failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DemoError {
+    #[error("demo fixture: {0}")]
+    Fixture(#[source] serde_json::Error),
+    #[error(transparent)]
+    Id(#[from] IdError),
+    #[error(transparent)]
+    Code(#[from] CodeError),
+    #[error(transparent)]
+    Input(#[from] InputError),
+}
 
 /// Like `println!`, but a closed pipe (`cartback demo | head`) is not an error.
 macro_rules! say {
@@ -45,8 +58,8 @@ const CHECKOUT_PHONE_ONLY: &str =
     include_str!("../../core/tests/fixtures/shopify/checkouts_create_phone_only.json");
 const ORDER: &str = include_str!("../../core/tests/fixtures/shopify/orders_create.json");
 
-fn payload(source: &str) -> Result<Value, String> {
-    serde_json::from_str(source).map_err(|e| format!("demo fixture: {e}"))
+fn payload(source: &str) -> Result<Value, DemoError> {
+    serde_json::from_str(source).map_err(DemoError::Fixture)
 }
 
 fn set(value: &mut Value, pointer: &str, new: Value) {
@@ -72,7 +85,7 @@ fn recipient(at: &str, event: &str, cart: &Value, step: u32) -> Value {
 }
 
 /// The scenario as `simulate` input lines.
-fn scenario() -> Result<String, String> {
+fn scenario() -> Result<String, DemoError> {
     // Ada, a new visitor in Finland: opens the first email, clicks the second.
     let ada = payload(CHECKOUT)?;
     let ada_update = payload(CHECKOUT_UPDATE)?;
@@ -300,23 +313,23 @@ fn decision_line(report: &Report) -> String {
 }
 
 /// The demo shop on the defaults; the winter shop with its pool sequence and three codes.
-fn shops() -> Result<LocalShops, String> {
-    let id = ShopId::parse(POOL_SHOP).map_err(|e| e.to_string())?;
+fn shops() -> Result<LocalShops, DemoError> {
+    let id = ShopId::parse(POOL_SHOP)?;
     let mut settings = ShopSettings::defaults_for(&id);
     settings.sequence_toml = Some(POOL_SEQUENCE.to_owned());
-    let pool = PoolName::parse("winter10").map_err(|e| e.to_string())?;
+    let pool = PoolName::parse("winter10")?;
     let codes = POOL_CODES
         .iter()
-        .map(|code| OfferCode::parse(*code).map_err(|e| e.to_string()))
+        .map(|code| OfferCode::parse(*code))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(LocalShops::defaults()
         .with_settings(id.clone(), settings)
         .with_offer_pool(id, pool, codes))
 }
 
-pub async fn run() -> Result<(), String> {
+pub async fn run() -> Result<(), DemoError> {
     let source = scenario()?;
-    let events = simulate::parse_events("demo", &source).map_err(|e| e.to_string())?;
+    let events = simulate::parse_events("demo", &source)?;
     say!(
         "cartback demo: one Shopify shop, seven shoppers, the default sequences by segment; and a"
     );
@@ -388,8 +401,7 @@ pub async fn run() -> Result<(), String> {
             }
         }
     })
-    .await
-    .map_err(|e| e.to_string())?;
+    .await?;
     let (creates, deletes) = stack.schedules.calls();
     say!(
         "\n{sent} messages sent ({} SMS), {other} skipped, deferred or stopped, {} carts tracked;\nscheduler: {creates} schedules created, {deletes} deleted, {} pending.",

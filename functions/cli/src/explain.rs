@@ -6,9 +6,38 @@ use std::fmt::Write as _;
 
 use cartback_aws::{DynamoCartStore, DynamoShopDirectory};
 use cartback_core::insight::explain::{Explanation, StepStatus, short_time};
-use cartback_core::model::ids::{CartId, ShopId};
+use cartback_core::model::ids::{CartId, IdError, ShopId};
 use jiff::Timestamp;
 use serde::Deserialize;
+
+use crate::codes::TABLE_ENV;
+
+/// Why a cart could not be explained.
+#[derive(Debug, thiserror::Error)]
+pub enum ExplainError {
+    #[error("pass --local (ask the running `cartback dev`) or --table NAME (or set {TABLE_ENV})")]
+    NoSource,
+    #[error("--shop `{shop}`: {source}")]
+    Shop { shop: String, source: IdError },
+    #[error("--cart `{cart}`: {source}")]
+    Cart { cart: String, source: IdError },
+    #[error(transparent)]
+    Dev(#[from] DevStateError),
+    #[error("table {table}: {source}")]
+    Table {
+        table: String,
+        source: cartback_app::explain::ExplainError,
+    },
+}
+
+/// Why the running `cartback dev` could not say where its stack is.
+#[derive(Debug, thiserror::Error)]
+pub enum DevStateError {
+    #[error("no `cartback dev` answers on port {port} ({source}): start it, or pass --port")]
+    NotRunning { port: u16, source: reqwest::Error },
+    #[error("{url}: {source}")]
+    Answer { url: String, source: reqwest::Error },
+}
 
 /// Where the cart lives.
 pub enum Source {
@@ -41,9 +70,15 @@ pub async fn run(
     cart: &str,
     source: Source,
     at: Option<Timestamp>,
-) -> Result<Explanation, String> {
-    let shop = ShopId::parse(shop).map_err(|e| format!("--shop `{shop}`: {e}"))?;
-    let cart = CartId::parse(cart).map_err(|e| format!("--cart `{cart}`: {e}"))?;
+) -> Result<Explanation, ExplainError> {
+    let shop = ShopId::parse(shop).map_err(|source| ExplainError::Shop {
+        shop: shop.to_owned(),
+        source,
+    })?;
+    let cart = CartId::parse(cart).map_err(|source| ExplainError::Cart {
+        cart: cart.to_owned(),
+        source,
+    })?;
     let (sdk, table, now) = match source {
         Source::Table(table) => (
             cartback_aws::load_sdk_config().await,
@@ -58,24 +93,25 @@ pub async fn run(
     };
     let store = DynamoCartStore::new(&sdk, &table);
     let shops = DynamoShopDirectory::new(&sdk, &table);
-    cartback_app::explain::explain_cart(&store, &shops, &shop, &cart, at.unwrap_or(now))
-        .await
-        .map_err(|e| format!("table {table}: {e}"))
+    match cartback_app::explain::explain_cart(&store, &shops, &shop, &cart, at.unwrap_or(now)).await
+    {
+        Ok(explanation) => Ok(explanation),
+        Err(source) => Err(ExplainError::Table { table, source }),
+    }
 }
 
-pub(crate) async fn dev_state(port: u16) -> Result<DevState, String> {
+pub(crate) async fn dev_state(port: u16) -> Result<DevState, DevStateError> {
     let url = format!("http://127.0.0.1:{port}/dev/state");
-    let not_running = |e: &dyn std::fmt::Display| {
-        format!("no `cartback dev` answers on port {port} ({e}): start it, or pass --port")
-    };
-    reqwest::get(&url)
+    let not_running = |source| DevStateError::NotRunning { port, source };
+    let response = reqwest::get(&url)
         .await
-        .map_err(|e| not_running(&e))?
+        .map_err(not_running)?
         .error_for_status()
-        .map_err(|e| not_running(&e))?
+        .map_err(not_running)?;
+    response
         .json()
         .await
-        .map_err(|e| format!("{url}: {e}"))
+        .map_err(|source| DevStateError::Answer { url, source })
 }
 
 /// The explanation for a terminal.

@@ -21,6 +21,36 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use jiff::Timestamp;
 
+/// Why a command failed: printed after `cartback: `, exit code 2.
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    #[error(transparent)]
+    Demo(#[from] demo::DemoError),
+    #[error(transparent)]
+    Simulate(#[from] simulate::SimulateError),
+    #[error(transparent)]
+    Render(#[from] render::RenderCmdError),
+    #[error(transparent)]
+    Check(#[from] check::CheckError),
+    #[error(transparent)]
+    Codes(#[from] codes::CodesError),
+    #[error(transparent)]
+    Shop(#[from] shop::ShopCmdError),
+    #[error(transparent)]
+    Explain(#[from] explain::ExplainError),
+    #[error(transparent)]
+    Privacy(#[from] privacy::PrivacyError),
+    #[error(transparent)]
+    Report(#[from] report::ReportError),
+    #[error(transparent)]
+    Dev(#[from] dev::DevError),
+    /// What a command prints could not be written as JSON.
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    #[error("writing output: {0}")]
+    Output(#[source] std::io::Error),
+}
+
 #[derive(Parser)]
 #[command(
     name = "cartback",
@@ -210,7 +240,7 @@ struct PersonArgs {
 }
 
 impl PersonArgs {
-    fn target(self) -> Result<privacy::Target, String> {
+    fn target(self) -> Result<privacy::Target, privacy::PrivacyError> {
         privacy::target(
             &self.shop,
             self.email.as_deref(),
@@ -253,7 +283,7 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
-        Command::Demo => runtime.block_on(demo::run()),
+        Command::Demo => runtime.block_on(demo::run()).map_err(CliError::from),
         Command::Simulate {
             events,
             sequence,
@@ -264,22 +294,26 @@ fn main() -> ExitCode {
             seed,
         } => {
             let plan = faults
-                .map(|rate| {
-                    cartback_local::FaultPlan::new(rate, seed).map_err(|e| format!("--faults: {e}"))
-                })
-                .transpose();
+                .map(|rate| cartback_local::FaultPlan::new(rate, seed))
+                .transpose()
+                .map_err(|e| CliError::from(simulate::SimulateError::from(e)));
             plan.and_then(|plan| {
                 runtime.block_on(simulate_command(
                     events, sequence, shops, until, stats, plan,
                 ))
             })
         }
-        Command::Render(request) => runtime.block_on(render::run(&request)).and_then(|written| {
-            serde_json::to_string(&written)
-                .map(|line| println!("{line}"))
-                .map_err(|e| e.to_string())
-        }),
-        Command::Check { files, templates } => check::run(&files, templates.as_deref()),
+        Command::Render(request) => runtime
+            .block_on(render::run(&request))
+            .map_err(CliError::from)
+            .and_then(|written| {
+                serde_json::to_string(&written)
+                    .map(|line| println!("{line}"))
+                    .map_err(CliError::from)
+            }),
+        Command::Check { files, templates } => {
+            check::run(&files, templates.as_deref()).map_err(CliError::from)
+        }
         Command::Codes {
             command:
                 CodesCommand::Import {
@@ -290,13 +324,12 @@ fn main() -> ExitCode {
                 },
         } => runtime
             .block_on(codes::import(&shop, &pool, &file, table))
-            .and_then(|line| {
-                writeln!(std::io::stdout().lock(), "{line}")
-                    .map_err(|e| format!("writing output: {e}"))
-            }),
-        Command::Shop { command } => runtime.block_on(shop::run(command)).and_then(|text| {
-            writeln!(std::io::stdout().lock(), "{text}").map_err(|e| format!("writing output: {e}"))
-        }),
+            .map_err(CliError::from)
+            .and_then(print_line),
+        Command::Shop { command } => runtime
+            .block_on(shop::run(command))
+            .map_err(CliError::from)
+            .and_then(print_line),
         Command::Explain {
             shop,
             cart,
@@ -309,16 +342,16 @@ fn main() -> ExitCode {
         Command::Erase {
             person,
             schedule_group,
-        } => person.target().and_then(|target| {
-            runtime
-                .block_on(privacy::erase(&target, schedule_group))
-                .and_then(print_line)
-        }),
-        Command::Export { person } => person.target().and_then(|target| {
-            runtime
-                .block_on(privacy::export(&target))
-                .and_then(print_line)
-        }),
+        } => person
+            .target()
+            .and_then(|target| runtime.block_on(privacy::erase(&target, schedule_group)))
+            .map_err(CliError::from)
+            .and_then(print_line),
+        Command::Export { person } => person
+            .target()
+            .and_then(|target| runtime.block_on(privacy::export(&target)))
+            .map_err(CliError::from)
+            .and_then(print_line),
         Command::Report {
             events,
             shops,
@@ -341,12 +374,7 @@ fn main() -> ExitCode {
                 (None, true) => Ok(report::Source::Local(port)),
                 (None, false) => codes::deployed_table(table)
                     .map(report::Source::Table)
-                    .ok_or_else(|| {
-                        format!(
-                            "pass --events FILE (a simulation), --local (the running `cartback dev`) or --table NAME (or set {})",
-                            codes::TABLE_ENV
-                        )
-                    }),
+                    .ok_or(CliError::Report(report::ReportError::NoSource)),
             };
             source.and_then(|source| {
                 runtime.block_on(report_command(source, shop.as_deref(), since, json))
@@ -357,12 +385,14 @@ fn main() -> ExitCode {
             moto_port,
             speed,
             logs,
-        } => runtime.block_on(dev::run(dev::DevOptions {
-            port,
-            moto_port,
-            speed,
-            logs,
-        })),
+        } => runtime
+            .block_on(dev::run(dev::DevOptions {
+                port,
+                moto_port,
+                speed,
+                logs,
+            }))
+            .map_err(CliError::from),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -373,8 +403,8 @@ fn main() -> ExitCode {
     }
 }
 
-fn print_line(line: String) -> Result<(), String> {
-    writeln!(std::io::stdout().lock(), "{line}").map_err(|e| format!("writing output: {e}"))
+fn print_line(line: String) -> Result<(), CliError> {
+    writeln!(std::io::stdout().lock(), "{line}").map_err(CliError::Output)
 }
 
 async fn simulate_command(
@@ -384,7 +414,7 @@ async fn simulate_command(
     until: Option<Timestamp>,
     stats: bool,
     faults: Option<cartback_local::FaultPlan>,
-) -> Result<(), String> {
+) -> Result<(), CliError> {
     let (lines, local_shops, file) =
         simulate::load(&events, sequence.as_deref(), shops.as_deref())?;
     // With RUST_LOG set, the functions' JSON logs go to stderr (the decisions stay on stdout).
@@ -408,7 +438,7 @@ async fn simulate_command(
                 }
             })
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(simulate::SimulateError::from)?;
             Some(decisions)
         }
         None => None,
@@ -448,7 +478,7 @@ async fn simulate_command(
         }
     })
     .await
-    .map_err(|e| e.to_string())?;
+    .map_err(simulate::SimulateError::from)?;
     if stats {
         eprintln!("{}", stack.calls.to_json());
     }
@@ -480,21 +510,16 @@ async fn simulate_command(
             plan.seed(),
             plan.rate(),
         );
-        eprintln!(
-            "{}",
-            serde_json::to_string(&summary).map_err(|e| e.to_string())?
-        );
+        eprintln!("{}", serde_json::to_string(&summary)?);
         if !summary.invariants_hold {
-            return Err(format!(
-                "the invariants did not hold under faults: {}",
-                summary.violations.join("; ")
-            ));
+            return Err(simulate::SimulateError::Invariants {
+                violations: summary.violations,
+            }
+            .into());
         }
     }
     match write_error {
-        Some(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-            Err(format!("writing output: {e}"))
-        }
+        Some(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(CliError::Output(e)),
         _ => Ok(()),
     }
 }
@@ -504,14 +529,14 @@ async fn report_command(
     shop: Option<&str>,
     since: Option<Timestamp>,
     json: bool,
-) -> Result<(), String> {
+) -> Result<(), CliError> {
     let lift = report::run(source, shop, since).await?;
     let text = if json {
-        serde_json::to_string(&lift).map_err(|e| e.to_string())? + "\n"
+        serde_json::to_string(&lift)? + "\n"
     } else {
         report::text(&lift)
     };
-    write!(std::io::stdout().lock(), "{text}").map_err(|e| format!("writing output: {e}"))
+    write!(std::io::stdout().lock(), "{text}").map_err(CliError::Output)
 }
 
 async fn explain_command(
@@ -522,23 +547,18 @@ async fn explain_command(
     port: u16,
     at: Option<Timestamp>,
     json: bool,
-) -> Result<(), String> {
+) -> Result<(), CliError> {
     let source = if local {
         explain::Source::Local(port)
     } else {
-        let table = codes::deployed_table(table).ok_or_else(|| {
-            format!(
-                "pass --local (ask the running `cartback dev`) or --table NAME (or set {})",
-                codes::TABLE_ENV
-            )
-        })?;
+        let table = codes::deployed_table(table).ok_or(explain::ExplainError::NoSource)?;
         explain::Source::Table(table)
     };
     let explanation = explain::run(shop, cart, source, at).await?;
     let text = if json {
-        serde_json::to_string(&explanation).map_err(|e| e.to_string())? + "\n"
+        serde_json::to_string(&explanation)? + "\n"
     } else {
         explain::text(&explanation)
     };
-    write!(std::io::stdout().lock(), "{text}").map_err(|e| format!("writing output: {e}"))
+    write!(std::io::stdout().lock(), "{text}").map_err(CliError::Output)
 }

@@ -6,14 +6,39 @@
 
 use cartback_app::privacy::{erase_person, export_person};
 use cartback_aws::{DynamoCartStore, SchedulerSchedules};
-use cartback_core::model::contact::{Email, Phone};
-use cartback_core::model::ids::ShopId;
+use cartback_core::model::contact::{ContactError, Email, Phone};
+use cartback_core::model::ids::{IdError, ShopId};
+use cartback_core::ports::PortError;
 use cartback_core::rules::erase::Subject;
 
 use crate::codes::TABLE_ENV;
 
 /// Where the schedule group's name comes from (as for the functions), else `cartback`.
 const SCHEDULE_GROUP_ENV: &str = "CARTBACK_SCHEDULE_GROUP";
+
+/// Why `erase` or `export` did not finish; never names the person's address.
+#[derive(Debug, thiserror::Error)]
+pub enum PrivacyError {
+    #[error("--shop `{shop}`: {source}")]
+    Shop { shop: String, source: IdError },
+    #[error("--email: {0}")]
+    Email(#[source] ContactError),
+    #[error("--phone: {0} (write it with its country code, +358…)")]
+    Phone(#[source] ContactError),
+    #[error("pass --email or --phone")]
+    NoPerson,
+    #[error("no table: pass --table NAME or set {TABLE_ENV} to the stack's DynamoDB table")]
+    NoTable,
+    #[error(
+        "erasing in table {table}: {source}; nothing is reported done that was not: run the same command again to finish"
+    )]
+    Erase { table: String, source: PortError },
+    #[error("reading table {table}: {source}")]
+    Export { table: String, source: PortError },
+    /// What was done could not be written as JSON.
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+}
 
 /// The shop and person of an `erase` or `export`, parsed at the edge.
 pub struct Target {
@@ -28,26 +53,24 @@ pub fn target(
     email: Option<&str>,
     phone: Option<&str>,
     table: Option<String>,
-) -> Result<Target, String> {
-    let shop = ShopId::parse(shop).map_err(|e| format!("--shop `{shop}`: {e}"))?;
+) -> Result<Target, PrivacyError> {
+    let shop = ShopId::parse(shop).map_err(|source| PrivacyError::Shop {
+        shop: shop.to_owned(),
+        source,
+    })?;
     let subject = Subject {
         // The value is never echoed back: it is the personal data itself.
         email: email
-            .map(|e| Email::parse(e).map_err(|e| format!("--email: {e}")))
+            .map(|e| Email::parse(e).map_err(PrivacyError::Email))
             .transpose()?,
         phone: phone
-            .map(|p| {
-                Phone::parse(p, None)
-                    .map_err(|e| format!("--phone: {e} (write it with its country code, +358…)"))
-            })
+            .map(|p| Phone::parse(p, None).map_err(PrivacyError::Phone))
             .transpose()?,
     };
     if subject.is_empty() {
-        return Err("pass --email or --phone".to_owned());
+        return Err(PrivacyError::NoPerson);
     }
-    let table = crate::codes::deployed_table(table).ok_or_else(|| {
-        format!("no table: pass --table NAME or set {TABLE_ENV} to the stack's DynamoDB table")
-    })?;
+    let table = crate::codes::deployed_table(table).ok_or(PrivacyError::NoTable)?;
     Ok(Target {
         shop,
         subject,
@@ -57,7 +80,10 @@ pub fn target(
 
 /// Erases the person and returns what was done as one JSON line (cart ids, schedule names,
 /// counts; no address).
-pub async fn erase(target: &Target, schedule_group: Option<String>) -> Result<String, String> {
+pub async fn erase(
+    target: &Target,
+    schedule_group: Option<String>,
+) -> Result<String, PrivacyError> {
     let sdk = cartback_aws::load_sdk_config().await;
     let store = DynamoCartStore::new(&sdk, &target.table);
     let group = schedule_group
@@ -73,23 +99,24 @@ pub async fn erase(target: &Target, schedule_group: Option<String>) -> Result<St
         jiff::Timestamp::now(),
     )
     .await
-    .map_err(|e| {
-        format!(
-            "erasing in table {}: {e}; nothing is reported done that was not: run the same command again to finish",
-            target.table
-        )
+    .map_err(|source| PrivacyError::Erase {
+        table: target.table.clone(),
+        source,
     })?;
-    let mut line = serde_json::to_value(&erased).map_err(|e| e.to_string())?;
+    let mut line = serde_json::to_value(&erased)?;
     line["person"] = target.subject.log_id(&target.shop).into();
-    serde_json::to_string(&line).map_err(|e| e.to_string())
+    Ok(serde_json::to_string(&line)?)
 }
 
 /// Everything held about the person, pretty-printed JSON.
-pub async fn export(target: &Target) -> Result<String, String> {
+pub async fn export(target: &Target) -> Result<String, PrivacyError> {
     let sdk = cartback_aws::load_sdk_config().await;
     let store = DynamoCartStore::new(&sdk, &target.table);
     let export = export_person(&store, &target.shop, &target.subject.keys())
         .await
-        .map_err(|e| format!("reading table {}: {e}", target.table))?;
-    serde_json::to_string_pretty(&export).map_err(|e| e.to_string())
+        .map_err(|source| PrivacyError::Export {
+            table: target.table.clone(),
+            source,
+        })?;
+    Ok(serde_json::to_string_pretty(&export)?)
 }

@@ -4,19 +4,69 @@
 use std::path::{Path, PathBuf};
 
 use cartback_app::compose::{Composed, Composer, UnsubscribeLinks};
-use cartback_core::messages::render::Renderer;
+use cartback_core::messages::render::{RenderError, Renderer, TemplateDirError};
 use cartback_core::model::cart::CartRecord;
-use cartback_core::model::ids::CartId;
+use cartback_core::model::ids::{CartId, IdError, ShopId};
 use cartback_core::model::sequence::{Channel, ChannelChoice};
 use cartback_core::model::shop::Secret;
 use cartback_core::model::time::Clock;
-use cartback_core::ports::{CartStore, ShopDirectory};
+use cartback_core::ports::{CartStore, PortError, ShopDirectory};
 use cartback_core::rules::zone::zone_of;
 use cartback_local::{LOCAL_PUBLIC_URL, LOCAL_UNSUBSCRIBE_SECRET, LocalShops};
 use jiff::Timestamp;
 use serde::Serialize;
 
-use crate::simulate;
+use crate::simulate::{self, InputError, ShopsFileError};
+
+/// Why `render` wrote nothing (or not everything).
+#[derive(Debug, thiserror::Error)]
+pub enum RenderCmdError {
+    #[error("{}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Input(#[from] InputError),
+    #[error("{file}: no events")]
+    NoEvents { file: String },
+    #[error(transparent)]
+    Shops(#[from] Box<ShopsFileError>),
+    #[error("--cart: {0}")]
+    Cart(#[source] IdError),
+    #[error("no cart `{cart}` in {file} (for Shopify the cart id is the checkout token)")]
+    NoCart { cart: String, file: String },
+    #[error("cart `{cart}` exists in several shops")]
+    SeveralShops { cart: String },
+    /// The shop's settings could not be read.
+    #[error(transparent)]
+    Shop(#[from] PortError),
+    #[error("shop `{shop}` is not configured")]
+    NotConfigured { shop: ShopId },
+    #[error("the cart's sequence `{sequence}` is not among the shop's")]
+    UnknownSequence { sequence: String },
+    #[error("--step {step}: sequence `{sequence}` has steps 1 to {steps}")]
+    NoStep {
+        step: u32,
+        sequence: String,
+        steps: usize,
+    },
+    #[error(transparent)]
+    Templates(#[from] TemplateDirError),
+    /// Worded as the sender words a render failure (`SendError::Render`).
+    #[error("step {step}: render failed: {source}")]
+    Compose { step: u32, source: RenderError },
+    #[error("{}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// A `--channel` that is neither email nor sms.
+#[derive(Debug, thiserror::Error)]
+#[error("`{0}`: write email or sms")]
+pub struct BadChannel(String);
 
 /// What to render (the `render` command's arguments).
 #[derive(clap::Args)]
@@ -47,11 +97,11 @@ pub struct RenderRequest {
     pub out: PathBuf,
 }
 
-fn parse_channel(value: &str) -> Result<Channel, String> {
+fn parse_channel(value: &str) -> Result<Channel, BadChannel> {
     match value {
         "email" => Ok(Channel::Email),
         "sms" => Ok(Channel::Sms),
-        other => Err(format!("`{other}`: write email or sms")),
+        other => Err(BadChannel(other.to_owned())),
     }
 }
 
@@ -73,28 +123,28 @@ pub struct Rendered {
     pub files: Vec<String>,
 }
 
-fn read(path: &Path) -> Result<String, String> {
-    std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))
+fn read(path: &Path) -> Result<String, RenderCmdError> {
+    std::fs::read_to_string(path).map_err(|source| RenderCmdError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 /// Runs the events (without firing any reminder after the last one), then composes the
 /// step for the cart's state at that moment.
-pub async fn run(request: &RenderRequest) -> Result<Rendered, String> {
+pub async fn run(request: &RenderRequest) -> Result<Rendered, RenderCmdError> {
     let file = request.events.display().to_string();
-    let lines =
-        simulate::parse_events(&file, &read(&request.events)?).map_err(|e| e.to_string())?;
+    let lines = simulate::parse_events(&file, &read(&request.events)?)?;
     let last = lines
         .last()
         .map(|l| l.at)
-        .ok_or_else(|| format!("{file}: no events"))?;
+        .ok_or_else(|| RenderCmdError::NoEvents { file: file.clone() })?;
     let shops = match &request.shops {
         Some(path) => simulate::parse_shops(path, &read(path)?)?,
         None => LocalShops::defaults(),
     };
-    let stack = simulate::run(&lines, shops.clone(), Some(last), &file, |_| {})
-        .await
-        .map_err(|e| e.to_string())?;
-    let wanted = CartId::parse(request.cart.as_str()).map_err(|e| format!("--cart: {e}"))?;
+    let stack = simulate::run(&lines, shops.clone(), Some(last), &file, |_| {}).await?;
+    let wanted = CartId::parse(request.cart.as_str()).map_err(RenderCmdError::Cart)?;
     let matches: Vec<CartRecord> = stack
         .store
         .carts()
@@ -104,12 +154,16 @@ pub async fn run(request: &RenderRequest) -> Result<Rendered, String> {
     let mut cart = match matches.as_slice() {
         [one] => one.clone(),
         [] => {
-            return Err(format!(
-                "no cart `{}` in {file} (for Shopify the cart id is the checkout token)",
-                request.cart
-            ));
+            return Err(RenderCmdError::NoCart {
+                cart: request.cart.clone(),
+                file,
+            });
         }
-        _ => return Err(format!("cart `{}` exists in several shops", request.cart)),
+        _ => {
+            return Err(RenderCmdError::SeveralShops {
+                cart: request.cart.clone(),
+            });
+        }
     };
     // The stored record, read back as the sender reads it (the version does not matter here).
     if let Ok(Some(stored)) = stack.store.cart(&cart.shop, &cart.cart).await {
@@ -122,26 +176,23 @@ pub async fn run(request: &RenderRequest) -> Result<Rendered, String> {
     }
     let shop = shops
         .shop(&cart.shop)
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("shop `{}` is not configured", cart.shop))?;
-    let sequence = shop.sequence_named(&cart.sequence).ok_or_else(|| {
-        format!(
-            "the cart's sequence `{}` is not among the shop's",
-            cart.sequence
-        )
-    })?;
+        .await?
+        .ok_or_else(|| RenderCmdError::NotConfigured {
+            shop: cart.shop.clone(),
+        })?;
+    let sequence =
+        shop.sequence_named(&cart.sequence)
+            .ok_or_else(|| RenderCmdError::UnknownSequence {
+                sequence: cart.sequence.clone(),
+            })?;
     let index = request
         .step
         .checked_sub(1)
         .filter(|i| (*i as usize) < sequence.steps.len())
-        .ok_or_else(|| {
-            format!(
-                "--step {}: sequence `{}` has steps 1 to {}",
-                request.step,
-                sequence.name,
-                sequence.steps.len()
-            )
+        .ok_or_else(|| RenderCmdError::NoStep {
+            step: request.step,
+            sequence: sequence.name.clone(),
+            steps: sequence.steps.len(),
         })?;
     let step = &sequence.steps[index as usize];
     let channel = request.channel.unwrap_or(match step.channel {
@@ -151,8 +202,7 @@ pub async fn run(request: &RenderRequest) -> Result<Rendered, String> {
     });
     let mut renderer = Renderer::embedded();
     if let Some(dir) = &request.templates {
-        renderer = cartback_app::templates::with_shop_templates(renderer, cart.shop.as_str(), dir)
-            .map_err(|e| e.to_string())?;
+        renderer = cartback_app::templates::with_shop_templates(renderer, cart.shop.as_str(), dir)?;
     }
     let links = UnsubscribeLinks {
         base_url: LOCAL_PUBLIC_URL.to_owned(),
@@ -175,13 +225,22 @@ pub async fn run(request: &RenderRequest) -> Result<Rendered, String> {
         now,
         drawn_code: sample_code.as_deref(),
     };
-    let composed = composer
-        .compose(&cart, index, channel)
-        .map_err(|e| format!("step {}: {e}", request.step))?;
-    std::fs::create_dir_all(&request.out).map_err(|e| format!("{}: {e}", request.out.display()))?;
-    let write = |name: &str, bytes: &[u8]| -> Result<String, String> {
+    let composed =
+        composer
+            .compose(&cart, index, channel)
+            .map_err(|source| RenderCmdError::Compose {
+                step: request.step,
+                source,
+            })?;
+    std::fs::create_dir_all(&request.out).map_err(|source| RenderCmdError::Write {
+        path: request.out.clone(),
+        source,
+    })?;
+    let write = |name: &str, bytes: &[u8]| -> Result<String, RenderCmdError> {
         let path = request.out.join(name);
-        std::fs::write(&path, bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+        if let Err(source) = std::fs::write(&path, bytes) {
+            return Err(RenderCmdError::Write { path, source });
+        }
         Ok(path.display().to_string())
     };
     let mut rendered = Rendered {

@@ -12,12 +12,44 @@ use cartback_aws::{DynamoCartStore, DynamoShopDirectory};
 use cartback_core::insight::explain::short_time;
 use cartback_core::insight::report::{Group, LiftReport, report};
 use cartback_core::model::cart::CartRecord;
-use cartback_core::model::ids::ShopId;
+use cartback_core::model::ids::{IdError, ShopId};
 use cartback_core::model::shop::Shop;
-use cartback_core::ports::ShopDirectory;
+use cartback_core::ports::{PortError, ShopDirectory};
 use jiff::Timestamp;
 
-use crate::simulate;
+use crate::codes::TABLE_ENV;
+use crate::explain::DevStateError;
+use crate::simulate::{self, SimulateError};
+
+/// Why there is no report.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error(
+        "pass --events FILE (a simulation), --local (the running `cartback dev`) or --table NAME (or set {TABLE_ENV})"
+    )]
+    NoSource,
+    #[error("--shop `{shop}`: {source}")]
+    Shop { shop: String, source: IdError },
+    #[error(transparent)]
+    Simulate(#[from] SimulateError),
+    #[error("{file}: no carts in the events")]
+    NoCarts { file: String },
+    #[error("{file}: the events hold carts of several shops ({}): pass --shop", shops.join(", "))]
+    SeveralShops { file: String, shops: Vec<String> },
+    /// The simulated shop's settings could not be read.
+    #[error(transparent)]
+    Settings(#[from] PortError),
+    #[error("shop `{shop}` is not configured")]
+    NotConfigured { shop: ShopId },
+    #[error(transparent)]
+    Dev(#[from] DevStateError),
+    #[error("--shop is needed with a table: carts are read one shop at a time")]
+    NeedsShop,
+    #[error("table {table}: {source}")]
+    Table { table: String, source: PortError },
+    #[error("table {table}: shop `{shop}` is not configured (no CONFIG item)")]
+    TableNotConfigured { table: String, shop: ShopId },
+}
 
 /// Where the carts come from.
 pub enum Source {
@@ -40,9 +72,14 @@ pub async fn run(
     source: Source,
     shop: Option<&str>,
     since: Option<Timestamp>,
-) -> Result<LiftReport, String> {
+) -> Result<LiftReport, ReportError> {
     let shop = shop
-        .map(|s| ShopId::parse(s).map_err(|e| format!("--shop `{s}`: {e}")))
+        .map(|s| {
+            ShopId::parse(s).map_err(|source| ReportError::Shop {
+                shop: s.to_owned(),
+                source,
+            })
+        })
         .transpose()?;
     let (shop, carts) = match source {
         Source::Events {
@@ -81,11 +118,11 @@ async fn simulated(
     sequence: Option<&Path>,
     until: Option<Timestamp>,
     shop: Option<ShopId>,
-) -> Result<(Shop, Vec<CartRecord>), String> {
+) -> Result<(Shop, Vec<CartRecord>), ReportError> {
     let (lines, local_shops, file) = simulate::load(events, sequence, shops)?;
     let stack = simulate::run(&lines, local_shops.clone(), until, &file, |_| {})
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(SimulateError::from)?;
     let carts = stack.store.carts();
     let shop = match shop {
         Some(shop) => shop,
@@ -93,25 +130,19 @@ async fn simulated(
             let named: BTreeSet<&ShopId> = carts.iter().map(|c| &c.shop).collect();
             match named.into_iter().collect::<Vec<_>>()[..] {
                 [only] => only.clone(),
-                [] => return Err(format!("{file}: no carts in the events")),
+                [] => return Err(ReportError::NoCarts { file }),
                 ref several => {
-                    return Err(format!(
-                        "{file}: the events hold carts of several shops ({}): pass --shop",
-                        several
-                            .iter()
-                            .map(|s| s.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ));
+                    return Err(ReportError::SeveralShops {
+                        file,
+                        shops: several.iter().map(|s| s.as_str().to_owned()).collect(),
+                    });
                 }
             }
         }
     };
-    let settled = local_shops
-        .shop(&shop)
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("shop `{shop}` is not configured"))?;
+    let Some(settled) = local_shops.shop(&shop).await? else {
+        return Err(ReportError::NotConfigured { shop });
+    };
     Ok((settled, carts))
 }
 
@@ -121,19 +152,19 @@ async fn on_table(
     shops: &DynamoShopDirectory,
     table: &str,
     shop: Option<ShopId>,
-) -> Result<(Shop, Vec<CartRecord>), String> {
-    let shop = shop.ok_or("--shop is needed with a table: carts are read one shop at a time")?;
-    let settings = shops
-        .shop(&shop)
-        .await
-        .map_err(|e| format!("table {table}: {e}"))?
-        .ok_or_else(|| {
-            format!("table {table}: shop `{shop}` is not configured (no CONFIG item)")
-        })?;
-    let carts = store
-        .carts_of(&shop)
-        .await
-        .map_err(|e| format!("table {table}: {e}"))?;
+) -> Result<(Shop, Vec<CartRecord>), ReportError> {
+    let shop = shop.ok_or(ReportError::NeedsShop)?;
+    let on_table = |source| ReportError::Table {
+        table: table.to_owned(),
+        source,
+    };
+    let settings = shops.shop(&shop).await.map_err(on_table)?.ok_or_else(|| {
+        ReportError::TableNotConfigured {
+            table: table.to_owned(),
+            shop: shop.clone(),
+        }
+    })?;
+    let carts = store.carts_of(&shop).await.map_err(on_table)?;
     Ok((settings, carts))
 }
 

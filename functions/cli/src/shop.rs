@@ -8,19 +8,98 @@ pub mod shopify_connect;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use cartback_aws::{RegisteredShop, ShopRegistry};
-use cartback_core::model::ids::ShopId;
+use cartback_aws::{RegisteredShop, RegistryError, ShopRegistry};
+use cartback_core::model::ids::{IdError, ShopId};
 use cartback_core::model::shop::{Secret, ShopSettings};
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 
 use crate::codes::{TABLE_ENV, deployed_table};
-use crate::explain::dev_state;
+use crate::explain::{DevStateError, dev_state};
+use crate::simulate::ShopsFileError;
 
 /// Where the secrets prefix comes from when `--secrets-prefix` is not given.
 pub const SECRETS_PREFIX_ENV: &str = "CARTBACK_SECRETS_PREFIX";
 /// The template's `SecretsPrefix` default.
 pub const DEFAULT_SECRETS_PREFIX: &str = "/cartback/shops/";
+
+/// Why a `cartback shop` command did nothing (or, for `connect`, not everything).
+#[derive(Debug, thiserror::Error)]
+pub enum ShopCmdError {
+    #[error(transparent)]
+    Dev(#[from] DevStateError),
+    #[error(
+        "no table: pass --table NAME or set {TABLE_ENV} to the stack's DynamoDB \
+         table (or --local for `cartback dev`)"
+    )]
+    NoTable,
+    #[error(transparent)]
+    Prefix(#[from] BadPrefix),
+    #[error("--shop `{shop}`: {source}")]
+    Shop { shop: String, source: IdError },
+    #[error("{}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Shops(#[from] Box<ShopsFileError>),
+    #[error("{}: {source}", path.display())]
+    Toml {
+        path: PathBuf,
+        source: toml::de::Error,
+    },
+    #[error(
+        "{}: no [shops.{id}] table: add one (examples/shops.toml shows the fields)",
+        path.display()
+    )]
+    NoEntry { path: PathBuf, id: ShopId },
+    #[error(transparent)]
+    Secret(#[from] FirstLineError),
+    #[error(
+        "no webhook secret for shop `{id}`: pass --secret-file FILE or \
+         --secret-stdin (or give the shop a webhook_secret in the settings file)"
+    )]
+    NoSecret { id: ShopId },
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error(
+        "no shop `{id}`: neither settings nor a webhook secret (`cartback shop list` \
+         shows the shops there are)"
+    )]
+    NoShop { id: ShopId },
+    #[error("no shop `{id}`: nothing to remove")]
+    NothingToRemove { id: ShopId },
+    #[error(transparent)]
+    Connect(#[from] shopify_connect::ConnectError),
+}
+
+/// A `--secrets-prefix` that is not a path starting and ending with `/`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "--secrets-prefix `{prefix}`: use the stack's SecretsPrefix, a path that starts and \
+     ends with `/` (letters, digits, `_`, `.`, `-`), e.g. /cartback/shops/"
+)]
+pub struct BadPrefix {
+    prefix: String,
+}
+
+/// A secret or token that could not be read, or is empty.
+#[derive(Debug, thiserror::Error)]
+pub enum FirstLineError {
+    #[error("reading the {thing} from {what}: {source}")]
+    Read {
+        thing: &'static str,
+        what: String,
+        source: std::io::Error,
+    },
+    #[error("the {thing} from {what} is empty{fix}")]
+    Empty {
+        thing: &'static str,
+        what: String,
+        fix: &'static str,
+    },
+}
 
 #[derive(Subcommand)]
 pub enum ShopCommand {
@@ -112,7 +191,7 @@ pub struct Target {
 }
 
 impl Target {
-    async fn registry(&self) -> Result<ShopRegistry, String> {
+    async fn registry(&self) -> Result<ShopRegistry, ShopCmdError> {
         if self.local {
             let state = dev_state(self.port).await?;
             let sdk = cartback_devstack::sdk_config(&state.moto_endpoint, &state.region).await;
@@ -123,12 +202,7 @@ impl Target {
                 &checked_prefix(&prefix)?,
             ));
         }
-        let table = deployed_table(self.table.clone()).ok_or_else(|| {
-            format!(
-                "no table: pass --table NAME or set {TABLE_ENV} to the stack's DynamoDB \
-                     table (or --local for `cartback dev`)"
-            )
-        })?;
+        let table = deployed_table(self.table.clone()).ok_or(ShopCmdError::NoTable)?;
         let prefix = self
             .secrets_prefix
             .clone()
@@ -141,7 +215,7 @@ impl Target {
 }
 
 /// The template's pattern for `SecretsPrefix`: starts and ends with `/`.
-fn checked_prefix(prefix: &str) -> Result<String, String> {
+fn checked_prefix(prefix: &str) -> Result<String, BadPrefix> {
     let ok = prefix.len() >= 2
         && prefix.starts_with('/')
         && prefix.ends_with('/')
@@ -151,15 +225,14 @@ fn checked_prefix(prefix: &str) -> Result<String, String> {
     if ok {
         Ok(prefix.to_owned())
     } else {
-        Err(format!(
-            "--secrets-prefix `{prefix}`: use the stack's SecretsPrefix, a path that starts and \
-             ends with `/` (letters, digits, `_`, `.`, `-`), e.g. /cartback/shops/"
-        ))
+        Err(BadPrefix {
+            prefix: prefix.to_owned(),
+        })
     }
 }
 
 /// Runs one `cartback shop` command; returns what to print.
-pub async fn run(command: ShopCommand) -> Result<String, String> {
+pub async fn run(command: ShopCommand) -> Result<String, ShopCmdError> {
     match command {
         ShopCommand::Add {
             shop,
@@ -172,23 +245,20 @@ pub async fn run(command: ShopCommand) -> Result<String, String> {
             let id = shop_id(&shop)?;
             let (settings, file_secret, pools) = settings_from_file(&settings, &id)?;
             let secret = match (secret_file, secret_stdin) {
-                (Some(path), _) => read_secret(
-                    &path.display().to_string(),
-                    std::fs::File::open(&path).map_err(|e| format!("{}: {e}", path.display()))?,
-                )?,
+                (Some(path), _) => {
+                    let file = match std::fs::File::open(&path) {
+                        Ok(file) => file,
+                        Err(source) => return Err(ShopCmdError::Read { path, source }),
+                    };
+                    read_secret(&path.display().to_string(), file)?
+                }
                 (None, true) => read_secret("standard input", std::io::stdin().lock())?,
-                (None, false) => file_secret.ok_or_else(|| {
-                    format!(
-                        "no webhook secret for shop `{id}`: pass --secret-file FILE or \
-                         --secret-stdin (or give the shop a webhook_secret in the settings file)"
-                    )
-                })?,
+                (None, false) => {
+                    file_secret.ok_or_else(|| ShopCmdError::NoSecret { id: id.clone() })?
+                }
             };
             let registry = target.registry().await?;
-            let shop = registry
-                .add(&id, &settings, &secret, replace)
-                .await
-                .map_err(|e| e.to_string())?;
+            let shop = registry.add(&id, &settings, &secret, replace).await?;
             let mut out = format!(
                 "{} shop `{id}`: settings on the table, webhook secret in {}",
                 if replace { "stored" } else { "added" },
@@ -205,12 +275,7 @@ pub async fn run(command: ShopCommand) -> Result<String, String> {
             Ok(out)
         }
         ShopCommand::List { target, json } => {
-            let shops = target
-                .registry()
-                .await?
-                .list()
-                .await
-                .map_err(|e| e.to_string())?;
+            let shops = target.registry().await?.list().await?;
             if json {
                 let shops: Vec<Value> = shops.iter().map(summary_json).collect();
                 return Ok(json!({ "shops": shops }).to_string());
@@ -219,17 +284,9 @@ pub async fn run(command: ShopCommand) -> Result<String, String> {
         }
         ShopCommand::Show { shop, target, json } => {
             let id = shop_id(&shop)?;
-            let shop = target
-                .registry()
-                .await?
-                .show(&id)
-                .await
-                .map_err(|e| e.to_string())?;
+            let shop = target.registry().await?.show(&id).await?;
             if shop.settings.is_none() && shop.secret.is_none() {
-                return Err(format!(
-                    "no shop `{id}`: neither settings nor a webhook secret (`cartback shop list` \
-                     shows the shops there are)"
-                ));
+                return Err(ShopCmdError::NoShop { id });
             }
             if json {
                 return Ok(show_json(&shop).to_string());
@@ -238,14 +295,9 @@ pub async fn run(command: ShopCommand) -> Result<String, String> {
         }
         ShopCommand::Remove { shop, target } => {
             let id = shop_id(&shop)?;
-            let removed = target
-                .registry()
-                .await?
-                .remove(&id)
-                .await
-                .map_err(|e| e.to_string())?;
+            let removed = target.registry().await?.remove(&id).await?;
             match (removed.settings, removed.secret) {
-                (false, false) => Err(format!("no shop `{id}`: nothing to remove")),
+                (false, false) => Err(ShopCmdError::NothingToRemove { id }),
                 (settings, secret) => Ok(format!(
                     "removed shop `{id}`: settings {}, webhook secret {}",
                     if settings {
@@ -259,12 +311,15 @@ pub async fn run(command: ShopCommand) -> Result<String, String> {
         }
         ShopCommand::Connect {
             platform: ConnectCommand::Shopify(args),
-        } => shopify_connect::run(&args).await,
+        } => Ok(shopify_connect::run(&args).await?),
     }
 }
 
-fn shop_id(shop: &str) -> Result<ShopId, String> {
-    ShopId::parse(shop).map_err(|e| format!("--shop `{shop}`: {e}"))
+fn shop_id(shop: &str) -> Result<ShopId, ShopCmdError> {
+    ShopId::parse(shop).map_err(|source| ShopCmdError::Shop {
+        shop: shop.to_owned(),
+        source,
+    })
 }
 
 /// The shop's table in a shops file: its settings, its `webhook_secret` and how many offer
@@ -272,20 +327,25 @@ fn shop_id(shop: &str) -> Result<ShopId, String> {
 fn settings_from_file(
     path: &Path,
     id: &ShopId,
-) -> Result<(ShopSettings, Option<Secret>, usize), String> {
-    let source = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+) -> Result<(ShopSettings, Option<Secret>, usize), ShopCmdError> {
+    let source = std::fs::read_to_string(path).map_err(|source| ShopCmdError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let shops = crate::simulate::parse_shops(path, &source)?;
-    let raw: toml::Table =
-        toml::from_str(&source).map_err(|e| format!("{}: {e}", path.display()))?;
+    let raw: toml::Table = toml::from_str(&source).map_err(|source| ShopCmdError::Toml {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let Some(entry) = raw
         .get("shops")
         .and_then(|s| s.get(id.as_str()))
         .and_then(toml::Value::as_table)
     else {
-        return Err(format!(
-            "{}: no [shops.{id}] table: add one (examples/shops.toml shows the fields)",
-            path.display()
-        ));
+        return Err(ShopCmdError::NoEntry {
+            path: path.to_path_buf(),
+            id: id.clone(),
+        });
     };
     let pools = entry
         .get("offer_pools")
@@ -297,23 +357,31 @@ fn settings_from_file(
 /// The first line of `source` (a secret or a token: `thing`, from `what`), trimmed; an
 /// empty one is refused, with `fix` after the reason.
 pub(crate) fn first_line(
-    thing: &str,
+    thing: &'static str,
     what: &str,
-    fix: &str,
+    fix: &'static str,
     mut source: impl Read,
-) -> Result<String, String> {
+) -> Result<String, FirstLineError> {
     let mut text = String::new();
     source
         .read_to_string(&mut text)
-        .map_err(|e| format!("reading the {thing} from {what}: {e}"))?;
+        .map_err(|source| FirstLineError::Read {
+            thing,
+            what: what.to_owned(),
+            source,
+        })?;
     let line = text.lines().next().unwrap_or("").trim();
     if line.is_empty() {
-        return Err(format!("the {thing} from {what} is empty{fix}"));
+        return Err(FirstLineError::Empty {
+            thing,
+            what: what.to_owned(),
+            fix,
+        });
     }
     Ok(line.to_owned())
 }
 
-fn read_secret(what: &str, source: impl Read) -> Result<Secret, String> {
+fn read_secret(what: &str, source: impl Read) -> Result<Secret, FirstLineError> {
     first_line(
         "webhook secret",
         what,
@@ -430,7 +498,9 @@ mod tests {
     fn a_secret_is_the_first_line_and_an_empty_one_is_refused() {
         let secret = read_secret("test", "s3cr3t-key\nsecond line\n".as_bytes()).expect("read");
         assert_eq!(secret.expose(), b"s3cr3t-key");
-        let err = read_secret("standard input", "\n  \n".as_bytes()).expect_err("empty");
+        let err = read_secret("standard input", "\n  \n".as_bytes())
+            .expect_err("empty")
+            .to_string();
         assert!(err.contains("standard input is empty"), "{err}");
     }
 
@@ -441,7 +511,7 @@ mod tests {
             Ok("/cartback/shops/")
         );
         for bad in ["cartback/shops/", "/cartback/shops", "/", "/a b/"] {
-            let err = checked_prefix(bad).expect_err(bad);
+            let err = checked_prefix(bad).expect_err(bad).to_string();
             assert!(err.contains("starts and ends with `/`"), "{err}");
         }
     }
@@ -462,7 +532,9 @@ mod tests {
         assert_eq!(secret.map(|s| s.expose().to_vec()), Some(b"k".to_vec()));
         assert_eq!(pools, 1);
         let other = ShopId::parse("other").expect("id");
-        let err = settings_from_file(&path, &other).expect_err("missing");
+        let err = settings_from_file(&path, &other)
+            .expect_err("missing")
+            .to_string();
         assert!(err.contains("no [shops.other] table"), "{err}");
     }
 }

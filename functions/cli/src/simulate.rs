@@ -3,18 +3,20 @@
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use cartback_app::feedback::{Action, RecipientEvent};
-use cartback_app::ingest::WebhookRequest;
-use cartback_core::model::experiment::HoldoutShare;
-use cartback_core::model::ids::{CartId, PoolName, ShopId};
-use cartback_core::model::offer_codes::OfferCode;
+use cartback_core::model::contact::ContactError;
+use cartback_core::model::experiment::{HoldoutError, HoldoutShare};
+use cartback_core::model::ids::{CartId, IdError, PoolName, ShopId};
+use cartback_core::model::offer_codes::{CodeError, OfferCode};
 use cartback_core::model::sequence::Channel;
-use cartback_core::model::sequence::Sequence;
-use cartback_core::model::shop::{Secret, ShopSettings};
-use cartback_core::platforms::webhook::Headers;
-use cartback_local::{FaultPlan, LocalShops, MemoryRuntime, Report};
+use cartback_core::model::sequence::{Sequence, SequenceError};
+use cartback_core::model::shop::{Secret, ShopError, ShopSettings};
+use cartback_core::platforms::bigcommerce::api::ApiError;
+use cartback_core::platforms::webhook::{Headers, WebhookError};
+use cartback_local::{BadRate, FaultPlan, LocalShops, MemoryRuntime, Report, RuntimeError};
+use cartback_webhook::{Refused, WebhookRequest};
 use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
 use serde_json::Value;
@@ -24,11 +26,127 @@ pub const DEFAULT_TAIL: SignedDuration = SignedDuration::from_hours(24 * 30);
 
 /// A bad input line: which, and what is wrong with it.
 #[derive(Debug, thiserror::Error)]
-#[error("{file}:{line}: {message}")]
+#[error("{file}:{line}: {problem}")]
 pub struct InputError {
     pub file: String,
     pub line: usize,
-    pub message: String,
+    #[source]
+    pub problem: LineError,
+}
+
+/// What is wrong with one input line (or what went wrong running it).
+#[derive(Debug, thiserror::Error)]
+pub enum LineError {
+    #[error("not JSON: {0}")]
+    NotJson(#[source] serde_json::Error),
+    #[error("erase event: {0} (expected at, shop, event, email or phone)")]
+    EraseShape(#[source] serde_json::Error),
+    #[error("erase event: email: {0}")]
+    EraseEmail(#[source] ContactError),
+    #[error("erase event: phone: {0}")]
+    ErasePhone(#[source] ContactError),
+    #[error("erase event: give email or phone")]
+    EraseNobody,
+    #[error("recipient event: {0} (expected at, shop, event, cart, step)")]
+    RecipientShape(#[source] serde_json::Error),
+    #[error("unknown event `{0}`: use open, click, bounce, complaint, unsubscribe or erase")]
+    UnknownEvent(String),
+    #[error("webhook: {0} (expected at, shop, platform, topic, payload)")]
+    WebhookShape(#[source] serde_json::Error),
+    /// The payload or the `api` field could not be written back as JSON.
+    #[error(transparent)]
+    Json(serde_json::Error),
+    #[error("`api` is for platform bigcommerce only (a {platform} webhook carries its cart)")]
+    ApiNotBigCommerce { platform: String },
+    #[error("bigcommerce payload: {0}")]
+    BigCommercePayload(#[source] WebhookError),
+    #[error("topic `{topic}` but the payload's scope is `{scope}`")]
+    TopicMismatch { topic: String, scope: String },
+    #[error(
+        "a {topic} line needs `api`: the cart as GET /v3/carts/{{id}}?include=redirect_urls answers it ({{\"data\": {{...}}}})"
+    )]
+    NoCartApi { topic: String },
+    #[error("a {topic} line needs `api`: the order as GET /v2/orders/{{id}} answers it")]
+    NoOrderApi { topic: String },
+    #[error("api: {source} (expected what the store API answers for {path})")]
+    Api { path: String, source: ApiError },
+    /// The in-memory runtime failed.
+    #[error("local runtime failed: {0}")]
+    Runtime(#[source] RuntimeError),
+    #[error("webhook refused with {status}: {refused}")]
+    Refused {
+        status: u16,
+        #[source]
+        refused: Refused,
+    },
+}
+
+/// Why a `--shops` file cannot be used; every error names the file (and the line where
+/// it is known).
+#[derive(Debug, thiserror::Error)]
+pub enum ShopsFileError {
+    #[error("{}:{line}: {}", file.display(), source.message())]
+    Toml {
+        file: PathBuf,
+        line: usize,
+        source: toml::de::Error,
+    },
+    #[error("{}: shop `{id}`: {source}", file.display())]
+    ShopId {
+        file: PathBuf,
+        id: String,
+        source: IdError,
+    },
+    #[error("{}:{line}: shop `{id}`: {source}", file.display())]
+    Holdout {
+        file: PathBuf,
+        line: usize,
+        id: ShopId,
+        source: HoldoutError,
+    },
+    #[error("{}: shop `{id}`: {source}", file.display())]
+    Shop {
+        file: PathBuf,
+        id: ShopId,
+        source: ShopError,
+    },
+    #[error("{}: shop `{id}`: offer_pools.{pool}: {source}", file.display())]
+    PoolName {
+        file: PathBuf,
+        id: ShopId,
+        pool: String,
+        source: IdError,
+    },
+    #[error("{}: shop `{id}`: offer_pools.{pool}: code {number} `{code}`: {source}", file.display())]
+    OfferCode {
+        file: PathBuf,
+        id: ShopId,
+        pool: String,
+        /// From 1.
+        number: usize,
+        code: String,
+        source: CodeError,
+    },
+}
+
+/// Why `simulate` (or a command that runs a simulation) failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SimulateError {
+    #[error("{}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Input(#[from] InputError),
+    #[error(transparent)]
+    Shops(#[from] Box<ShopsFileError>),
+    #[error(transparent)]
+    Sequence(#[from] SequenceError),
+    #[error("--faults: {0}")]
+    Faults(#[from] BadRate),
+    #[error("the invariants did not hold under faults: {}", violations.join("; "))]
+    Invariants { violations: Vec<String> },
 }
 
 #[derive(Debug, Clone)]
@@ -119,27 +237,25 @@ struct EraseLine {
     phone: Option<String>,
 }
 
-fn erase_line(value: Value) -> Result<(Timestamp, InputEvent), String> {
-    let e: EraseLine = serde_json::from_value(value)
-        .map_err(|e| format!("erase event: {e} (expected at, shop, event, email or phone)"))?;
+fn erase_line(value: Value) -> Result<(Timestamp, InputEvent), LineError> {
+    let e: EraseLine = serde_json::from_value(value).map_err(LineError::EraseShape)?;
     let subject = cartback_core::rules::erase::Subject {
         email: e
             .email
             .map(|raw| {
-                cartback_core::model::contact::Email::parse(&raw)
-                    .map_err(|err| format!("erase event: email: {err}"))
+                cartback_core::model::contact::Email::parse(&raw).map_err(LineError::EraseEmail)
             })
             .transpose()?,
         phone: e
             .phone
             .map(|raw| {
                 cartback_core::model::contact::Phone::parse(&raw, None)
-                    .map_err(|err| format!("erase event: phone: {err}"))
+                    .map_err(LineError::ErasePhone)
             })
             .transpose()?,
     };
     if subject.is_empty() {
-        return Err("erase event: give email or phone".to_owned());
+        return Err(LineError::EraseNobody);
     }
     Ok((
         e.at,
@@ -155,26 +271,22 @@ pub fn parse_events(file: &str, source: &str) -> Result<Vec<InputLine>, InputErr
     let mut lines = Vec::new();
     for (index, text) in source.lines().enumerate() {
         let line = index + 1;
-        let error = |message: String| InputError {
+        let error = |problem: LineError| InputError {
             file: file.to_owned(),
             line,
-            message,
+            problem,
         };
         let text = text.trim();
         if text.is_empty() || text.starts_with('#') || text.starts_with("//") {
             continue;
         }
-        let value: Value =
-            serde_json::from_str(text).map_err(|e| error(format!("not JSON: {e}")))?;
+        let value: Value = serde_json::from_str(text).map_err(|e| error(LineError::NotJson(e)))?;
         let parsed = if value.get("event").and_then(Value::as_str) == Some("erase") {
             let (at, event) = erase_line(value).map_err(error)?;
             InputLine { line, at, event }
         } else if value.get("event").is_some() {
-            let r: RecipientLine = serde_json::from_value(value).map_err(|e| {
-                error(format!(
-                    "recipient event: {e} (expected at, shop, event, cart, step)"
-                ))
-            })?;
+            let r: RecipientLine =
+                serde_json::from_value(value).map_err(|e| error(LineError::RecipientShape(e)))?;
             let kind = match r.event.as_str() {
                 "open" => RecipientKind::Open,
                 "click" => RecipientKind::Click,
@@ -182,9 +294,7 @@ pub fn parse_events(file: &str, source: &str) -> Result<Vec<InputLine>, InputErr
                 "complaint" => RecipientKind::Complaint,
                 "unsubscribe" => RecipientKind::Unsubscribe,
                 other => {
-                    return Err(error(format!(
-                        "unknown event `{other}`: use open, click, bounce, complaint, unsubscribe or erase"
-                    )));
+                    return Err(error(LineError::UnknownEvent(other.to_owned())));
                 }
             };
             InputLine {
@@ -199,12 +309,9 @@ pub fn parse_events(file: &str, source: &str) -> Result<Vec<InputLine>, InputErr
                 },
             }
         } else {
-            let w: WebhookLine = serde_json::from_value(value).map_err(|e| {
-                error(format!(
-                    "webhook: {e} (expected at, shop, platform, topic, payload)"
-                ))
-            })?;
-            let body = serde_json::to_vec(&w.payload).map_err(|e| error(e.to_string()))?;
+            let w: WebhookLine =
+                serde_json::from_value(value).map_err(|e| error(LineError::WebhookShape(e)))?;
+            let body = serde_json::to_vec(&w.payload).map_err(|e| error(LineError::Json(e)))?;
             let api =
                 bigcommerce_api(&w.platform, &w.topic, &body, w.api.as_ref()).map_err(error)?;
             InputLine {
@@ -234,40 +341,38 @@ fn bigcommerce_api(
     topic: &str,
     body: &[u8],
     api: Option<&Value>,
-) -> Result<Option<Vec<u8>>, String> {
+) -> Result<Option<Vec<u8>>, LineError> {
     use cartback_core::platforms::bigcommerce;
     if platform != "bigcommerce" {
         return match api {
-            Some(_) => Err(format!(
-                "`api` is for platform bigcommerce only (a {platform} webhook carries its cart)"
-            )),
+            Some(_) => Err(LineError::ApiNotBigCommerce {
+                platform: platform.to_owned(),
+            }),
             None => Ok(None),
         };
     }
-    let parsed = bigcommerce::parse(body).map_err(|e| format!("bigcommerce payload: {e}"))?;
+    let parsed = bigcommerce::parse(body).map_err(LineError::BigCommercePayload)?;
     if parsed.topic != topic {
-        return Err(format!(
-            "topic `{topic}` but the payload's scope is `{}`",
-            parsed.topic
-        ));
+        return Err(LineError::TopicMismatch {
+            topic: topic.to_owned(),
+            scope: parsed.topic,
+        });
     }
     let (Some(fetch), Some(api)) = (parsed.fetch, api) else {
         return match (&api, topic) {
-            (None, bigcommerce::ABANDONED) => Err(format!(
-                "a {topic} line needs `api`: the cart as GET /v3/carts/{{id}}?include=redirect_urls answers it ({{\"data\": {{...}}}})"
-            )),
-            (None, bigcommerce::CONVERTED) => Err(format!(
-                "a {topic} line needs `api`: the order as GET /v2/orders/{{id}} answers it"
-            )),
+            (None, bigcommerce::ABANDONED) => Err(LineError::NoCartApi {
+                topic: topic.to_owned(),
+            }),
+            (None, bigcommerce::CONVERTED) => Err(LineError::NoOrderApi {
+                topic: topic.to_owned(),
+            }),
             _ => Ok(None),
         };
     };
-    let api = serde_json::to_vec(api).map_err(|e| e.to_string())?;
-    fetch.event(&api).map_err(|e| {
-        format!(
-            "api: {e} (expected what the store API answers for {})",
-            fetch.path()
-        )
+    let api = serde_json::to_vec(api).map_err(LineError::Json)?;
+    fetch.event(&api).map_err(|source| LineError::Api {
+        path: fetch.path(),
+        source,
     })?;
     Ok(Some(api))
 }
@@ -295,42 +400,75 @@ struct ShopsFile {
 }
 
 /// Reads a `--shops` file.
-pub fn parse_shops(file: &Path, source: &str) -> Result<LocalShops, String> {
+pub fn parse_shops(file: &Path, source: &str) -> Result<LocalShops, Box<ShopsFileError>> {
     let parsed: ShopsFile = toml::from_str(source).map_err(|e| {
         let line = e.span().map_or(0, |span| {
             source[..span.start.min(source.len())].matches('\n').count() + 1
         });
-        format!("{}:{line}: {}", file.display(), e.message())
+        Box::new(ShopsFileError::Toml {
+            file: file.to_path_buf(),
+            line,
+            source: e,
+        })
     })?;
     let mut shops = LocalShops::defaults();
     let line_of = |offset: usize| source[..offset.min(source.len())].matches('\n').count() + 1;
     for (id, mut entry) in parsed.shops {
-        let id = ShopId::parse(id.as_str())
-            .map_err(|e| format!("{}: shop `{id}`: {e}", file.display()))?;
+        let id = ShopId::parse(id.as_str()).map_err(|source| {
+            Box::new(ShopsFileError::ShopId {
+                file: file.to_path_buf(),
+                id,
+                source,
+            })
+        })?;
         if let Some(holdout) = &entry.holdout {
-            entry.settings.holdout = HoldoutShare::new(*holdout.get_ref()).map_err(|e| {
-                format!(
-                    "{}:{}: shop `{id}`: {e}",
-                    file.display(),
-                    line_of(holdout.span().start)
-                )
+            entry.settings.holdout = HoldoutShare::new(*holdout.get_ref()).map_err(|source| {
+                Box::new(ShopsFileError::Holdout {
+                    file: file.to_path_buf(),
+                    line: line_of(holdout.span().start),
+                    id: id.clone(),
+                    source,
+                })
             })?;
         }
-        if let Err(e) = cartback_core::model::shop::Shop::new(id.clone(), entry.settings.clone()) {
-            return Err(format!("{}: shop `{id}`: {e}", file.display()));
+        if let Err(source) =
+            cartback_core::model::shop::Shop::new(id.clone(), entry.settings.clone())
+        {
+            return Err(Box::new(ShopsFileError::Shop {
+                file: file.to_path_buf(),
+                id,
+                source,
+            }));
         }
         if let Some(secret) = entry.webhook_secret {
             shops = shops.with_secret(id.clone(), Secret::new(secret));
         }
         for (pool, codes) in entry.offer_pools {
-            let where_ = format!("{}: shop `{id}`: offer_pools.{pool}", file.display());
-            let name = PoolName::parse(pool.as_str()).map_err(|e| format!("{where_}: {e}"))?;
+            let name = match PoolName::parse(pool.as_str()) {
+                Ok(name) => name,
+                Err(source) => {
+                    return Err(Box::new(ShopsFileError::PoolName {
+                        file: file.to_path_buf(),
+                        id,
+                        pool,
+                        source,
+                    }));
+                }
+            };
             let codes = codes
                 .into_iter()
                 .enumerate()
                 .map(|(index, code)| {
-                    OfferCode::parse(code.as_str())
-                        .map_err(|e| format!("{where_}: code {} `{code}`: {e}", index + 1))
+                    OfferCode::parse(code.as_str()).map_err(|source| {
+                        Box::new(ShopsFileError::OfferCode {
+                            file: file.to_path_buf(),
+                            id: id.clone(),
+                            pool: pool.clone(),
+                            number: index + 1,
+                            code,
+                            source,
+                        })
+                    })
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             shops = shops.with_offer_pool(id.clone(), name, codes);
@@ -346,11 +484,15 @@ pub fn load(
     events: &Path,
     sequence: Option<&Path>,
     shops: Option<&Path>,
-) -> Result<(Vec<InputLine>, LocalShops, String), String> {
-    let read =
-        |path: &Path| std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()));
+) -> Result<(Vec<InputLine>, LocalShops, String), SimulateError> {
+    let read = |path: &Path| {
+        std::fs::read_to_string(path).map_err(|source| SimulateError::Read {
+            path: path.to_path_buf(),
+            source,
+        })
+    };
     let file = events.display().to_string();
-    let lines = parse_events(&file, &read(events)?).map_err(|e| e.to_string())?;
+    let lines = parse_events(&file, &read(events)?)?;
     let mut local_shops = match shops {
         Some(path) => parse_shops(path, &read(path)?)?,
         None => LocalShops::defaults(),
@@ -387,8 +529,8 @@ pub fn with_sequence(
 }
 
 /// Checks a sequence file before the run, so its errors name the file.
-pub fn check_sequence(file: &Path, source: &str) -> Result<Sequence, String> {
-    Sequence::parse(&file.display().to_string(), source).map_err(|e| e.to_string())
+pub fn check_sequence(file: &Path, source: &str) -> Result<Sequence, SequenceError> {
+    Sequence::parse(&file.display().to_string(), source)
 }
 
 fn webhook_request(
@@ -624,10 +766,10 @@ pub async fn run_with_faults(
     // Decisions are reported as they happen; keeping every MIME message as well would hold
     // gigabytes for a large input.
     stack.mailer.forget_messages();
-    let runtime_error = |line: usize, e: &dyn std::fmt::Display| InputError {
+    let runtime_error = |line: usize, e: RuntimeError| InputError {
         file: file.to_owned(),
         line,
-        message: format!("local runtime failed: {e}"),
+        problem: LineError::Runtime(e),
     };
     let faults = stack.faults.clone();
     let next_same_cart = if plan.is_some() {
@@ -656,7 +798,7 @@ pub async fn run_with_faults(
         for report in stack
             .run_until(delivery.at)
             .await
-            .map_err(|e| runtime_error(input.line, &e))?
+            .map_err(|e| runtime_error(input.line, e))?
         {
             progress(Progress::Decision(&report));
         }
@@ -691,7 +833,7 @@ pub async fn run_with_faults(
                 let (reply, reports) = stack
                     .deliver(&request)
                     .await
-                    .map_err(|e| runtime_error(input.line, &e))?;
+                    .map_err(|e| runtime_error(input.line, e))?;
                 if let Err(refused) = &reply.0 {
                     let status = reply.status();
                     match REDELIVERY_DELAYS.get(delivery.attempt) {
@@ -709,7 +851,10 @@ pub async fn run_with_faults(
                             return Err(InputError {
                                 file: file.to_owned(),
                                 line: input.line,
-                                message: format!("webhook refused with {status}: {refused}"),
+                                problem: LineError::Refused {
+                                    status,
+                                    refused: refused.clone(),
+                                },
                             });
                         }
                     }
@@ -755,14 +900,14 @@ pub async fn run_with_faults(
                 stack
                     .recipient_event(&event)
                     .await
-                    .map_err(|e| runtime_error(input.line, &e))?;
+                    .map_err(|e| runtime_error(input.line, e))?;
                 progress(Progress::Recipient { input });
             }
             InputEvent::Erase { shop, subject } => {
                 let reports = stack
                     .erase(shop, &subject.keys())
                     .await
-                    .map_err(|e| runtime_error(input.line, &e))?;
+                    .map_err(|e| runtime_error(input.line, e))?;
                 for report in &reports {
                     progress(Progress::Decision(report));
                 }
@@ -772,7 +917,7 @@ pub async fn run_with_faults(
     for report in stack
         .run_until(until)
         .await
-        .map_err(|e| runtime_error(0, &e))?
+        .map_err(|e| runtime_error(0, e))?
     {
         progress(Progress::Decision(&report));
     }

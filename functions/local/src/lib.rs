@@ -23,7 +23,7 @@ pub use offer_codes::MemoryOfferCodes;
 pub use outage::OutageStore;
 pub use runtime::{
     FaultyMemoryPorts, LOCAL_PUBLIC_URL, LOCAL_UNSUBSCRIBE_SECRET, MemoryPorts, MemoryRuntime,
-    Report, ReportKind, Unconfirmed, local_messaging,
+    Report, ReportKind, RuntimeError, Unconfirmed, local_messaging,
 };
 pub use schedules::MemorySchedules;
 pub use shops::LocalShops;

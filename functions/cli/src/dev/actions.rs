@@ -10,7 +10,8 @@ use cartback_core::model::sequence::Channel;
 use cartback_core::model::shop::SignatureCheck;
 use cartback_core::model::time::Clock;
 use cartback_core::platforms::ses_event::PROXY_OPEN_WINDOW;
-use cartback_core::ports::{CartStore, WebhookSecrets};
+use cartback_core::ports::{CartStore, PortError, WebhookSecrets};
+use cartback_devstack::DevStackError;
 use cartback_devstack::apigw::HttpCall;
 use cartback_devstack::events::SesEventOf;
 use jiff::Timestamp;
@@ -69,6 +70,29 @@ impl Action {
     }
 }
 
+/// Why a button did nothing (shown on the outbox and the terminal after the action's name).
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    /// The table or the secrets could not be read.
+    #[error(transparent)]
+    Port(#[from] PortError),
+    #[error(transparent)]
+    Stack(#[from] DevStackError),
+    #[error("no such cart (erased?)")]
+    NoCart,
+    #[error("no email was sent for this cart yet")]
+    NoEmailSent,
+    #[error("the cart has no email address")]
+    NoEmailAddress,
+    #[error("shop {shop} has no webhook secret")]
+    NoSecret { shop: ShopId },
+    #[error("order fixture: {0}")]
+    OrderFixture(#[source] serde_json::Error),
+    /// The order could not be written as JSON.
+    #[error(transparent)]
+    Json(serde_json::Error),
+}
+
 /// What an action did, for the journal: for the page, and for the terminal.
 pub struct Done {
     pub text: String,
@@ -88,13 +112,12 @@ pub async fn apply(
     shop: &ShopId,
     cart: &CartId,
     action: Action,
-) -> Result<Done, String> {
+) -> Result<Done, ActionError> {
     let store = app.stack.store();
     let record = store
         .cart(shop, cart)
-        .await
-        .map_err(|e| e.to_string())?
-        .ok_or("no such cart (erased?)")?
+        .await?
+        .ok_or(ActionError::NoCart)?
         .value;
     match action {
         Action::Open => ses(app, &record, OPEN, "open").await,
@@ -107,18 +130,18 @@ pub async fn apply(
 }
 
 /// An SES event about the cart's latest email, through SNS to the feedback function.
-async fn ses(app: &App, cart: &CartRecord, fixture: &str, what: &str) -> Result<Done, String> {
+async fn ses(app: &App, cart: &CartRecord, fixture: &str, what: &str) -> Result<Done, ActionError> {
     let sent = cart
         .sent
         .iter()
         .rev()
         .find(|s| s.is_sent() && s.channel == Channel::Email)
-        .ok_or("no email was sent for this cart yet")?;
+        .ok_or(ActionError::NoEmailSent)?;
     let to = cart
         .snapshot
         .as_ref()
         .and_then(|s| s.email.as_ref())
-        .ok_or("the cart has no email address")?;
+        .ok_or(ActionError::NoEmailAddress)?;
     let now = app.stack.clock.now();
     let event = cartback_devstack::events::ses_event(
         fixture,
@@ -129,13 +152,8 @@ async fn ses(app: &App, cart: &CartRecord, fixture: &str, what: &str) -> Result<
             happened_at: now,
             tags: Some((cart.shop.as_str(), cart.cart.as_str(), sent.step + 1)),
         },
-    )
-    .map_err(|e| e.to_string())?;
-    let handled = app
-        .stack
-        .post_ses_events(&[event])
-        .await
-        .map_err(|e| e.to_string())?;
+    )?;
+    let handled = app.stack.post_ses_events(&[event]).await?;
     let step = sent.step + 1;
     let outcome = if handled.changed > 0 {
         "recorded".to_owned()
@@ -156,7 +174,7 @@ async fn ses(app: &App, cart: &CartRecord, fixture: &str, what: &str) -> Result<
 }
 
 /// The one-click unsubscribe of the cart's emails (or SMS, when it has no email address).
-async fn unsubscribe(app: &App, cart: &CartRecord) -> Result<Done, String> {
+async fn unsubscribe(app: &App, cart: &CartRecord) -> Result<Done, ActionError> {
     let channel = if cart.snapshot.as_ref().is_some_and(|s| s.email.is_some()) {
         Channel::Email
     } else {
@@ -189,8 +207,7 @@ async fn unsubscribe(app: &App, cart: &CartRecord) -> Result<Done, String> {
             source_ip: "127.0.0.1",
             ..HttpCall::default()
         })
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     Ok(done(format!(
         "one-click unsubscribe ({}) to the unsubscribe function: {}",
         channel.as_str(),
@@ -200,18 +217,18 @@ async fn unsubscribe(app: &App, cart: &CartRecord) -> Result<Done, String> {
 
 /// The cart bought: Shopify's `orders/create` for its checkout, signed with the shop's
 /// secret, to the webhook function.
-async fn purchase(app: &App, cart: &CartRecord) -> Result<Done, String> {
+async fn purchase(app: &App, cart: &CartRecord) -> Result<Done, ActionError> {
     let now = app.stack.clock.now();
     let body = order_body(cart, now)?;
     let secrets =
         cartback_aws::SsmWebhookSecrets::new(&app.stack.sdk, &app.stack.names.secrets_prefix);
-    let secret = match secrets
-        .webhook_check(&cart.shop)
-        .await
-        .map_err(|e| e.to_string())?
-    {
+    let secret = match secrets.webhook_check(&cart.shop).await? {
         Some(SignatureCheck::Required(secret)) => secret,
-        _ => return Err(format!("shop {} has no webhook secret", cart.shop)),
+        _ => {
+            return Err(ActionError::NoSecret {
+                shop: cart.shop.clone(),
+            });
+        }
     };
     let hmac = cartback_core::platforms::shopify::sign(&secret, body.as_bytes());
     let path = format!("/webhooks/{}/shopify", cart.shop);
@@ -240,8 +257,7 @@ async fn purchase(app: &App, cart: &CartRecord) -> Result<Done, String> {
             source_ip: "127.0.0.1",
             ..HttpCall::default()
         })
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     let answer: serde_json::Value = serde_json::from_slice(&reply.body).unwrap_or_default();
     let result = answer["result"]
         .as_str()
@@ -254,9 +270,9 @@ async fn purchase(app: &App, cart: &CartRecord) -> Result<Done, String> {
 }
 
 /// Shopify's order for the cart's checkout, placed at `now`.
-fn order_body(cart: &CartRecord, now: Timestamp) -> Result<String, String> {
+fn order_body(cart: &CartRecord, now: Timestamp) -> Result<String, ActionError> {
     let mut order: serde_json::Value =
-        serde_json::from_str(ORDER).map_err(|e| format!("order fixture: {e}"))?;
+        serde_json::from_str(ORDER).map_err(ActionError::OrderFixture)?;
     let snapshot = cart.snapshot.as_ref();
     let email = snapshot.and_then(|s| s.email.as_ref()).map(|e| e.as_str());
     let phone = snapshot.and_then(|s| s.phone.as_ref()).map(|p| p.as_str());
@@ -279,5 +295,5 @@ fn order_body(cart: &CartRecord, now: Timestamp) -> Result<String, String> {
             map.remove("total_price_set");
         }
     }
-    serde_json::to_string(&order).map_err(|e| e.to_string())
+    serde_json::to_string(&order).map_err(ActionError::Json)
 }

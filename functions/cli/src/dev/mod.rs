@@ -18,15 +18,52 @@ use std::time::Duration;
 use cartback_app::send::Outcome;
 use cartback_core::model::time::Clock;
 use cartback_devstack::{
-    Fired, Moto, MotoOptions, Names, Pump, REGION, ScaledClock, Stack, connect_shop,
+    DevStackError, Fired, Moto, MotoOptions, Names, Pump, REGION, ScaledClock, Stack, connect_shop,
     create_resources, put_secret, sdk_config,
 };
 use serde_json::Value;
 
 use journal::{Entry, Journal, Source};
+use outbox::OutboxError;
+use setup::SetupError;
 
 /// How often the stream and the schedules are polled (wall-clock time).
 const POLL: Duration = Duration::from_millis(200);
+
+/// Why `cartback dev` could not start, or stopped on a failure.
+#[derive(Debug, thiserror::Error)]
+pub enum DevError {
+    #[error("--moto-port must differ from --port")]
+    SamePorts,
+    #[error("cannot listen on 127.0.0.1:{port} ({source}): pass --port")]
+    Listen { port: u16, source: std::io::Error },
+    #[error("the listening socket: {0}")]
+    Socket(#[source] std::io::Error),
+    #[error("{}: {source}", path.display())]
+    Dir {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "cannot find the cartback workspace (scripts/pyenv), which installs moto: run \
+         `cartback dev` inside the clone, or set CARTBACK_MOTO_SERVER to a moto_server"
+    )]
+    NoWorkspace,
+    #[error("{source}\n{log_tail}")]
+    MotoStart {
+        source: DevStackError,
+        log_tail: String,
+    },
+    /// Preparing moto, its resources or the stack on it failed.
+    #[error(transparent)]
+    Stack(#[from] DevStackError),
+    #[error(transparent)]
+    Setup(#[from] SetupError),
+    #[error("the outbox template: {0}")]
+    Template(#[source] minijinja::Error),
+    #[error("the HTTP server failed: {0}")]
+    Serve(#[source] std::io::Error),
+}
 
 /// `cartback dev`'s flags.
 pub struct DevOptions {
@@ -55,22 +92,22 @@ pub struct App {
 
 impl App {
     /// moto's whole state.
-    pub async fn moto_data(&self) -> Result<Value, String> {
+    pub async fn moto_data(&self) -> Result<Value, OutboxError> {
         self.http
             .get(format!("{}/moto-api/data.json", self.moto_endpoint))
             .send()
             .await
             .and_then(reqwest::Response::error_for_status)
-            .map_err(|e| format!("reading moto's state: {e}"))?
+            .map_err(OutboxError::MotoState)?
             .json()
             .await
-            .map_err(|e| format!("moto's state: {e}"))
+            .map_err(OutboxError::MotoAnswer)
     }
 }
 
 /// The workspace (for `scripts/pyenv`): from the current directory up, else where this
 /// binary was built from.
-fn workspace() -> Result<PathBuf, String> {
+fn workspace() -> Result<PathBuf, DevError> {
     let mut candidates = Vec::new();
     if let Ok(dir) = std::env::current_dir() {
         candidates.push(dir);
@@ -79,16 +116,12 @@ fn workspace() -> Result<PathBuf, String> {
         candidates.push(exe);
     }
     candidates.push(Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf());
-    cartback_devstack::find_pyenv(&candidates).ok_or_else(|| {
-        "cannot find the cartback workspace (scripts/pyenv), which installs moto: run \
-         `cartback dev` inside the clone, or set CARTBACK_MOTO_SERVER to a moto_server"
-            .to_owned()
-    })
+    cartback_devstack::find_pyenv(&candidates).ok_or(DevError::NoWorkspace)
 }
 
 /// moto on `port` (reused when one answers there), or on a free port moto picks when `port`
 /// is 0.
-async fn moto(port: u16, log: &Path) -> Result<Moto, String> {
+async fn moto(port: u16, log: &Path) -> Result<Moto, DevError> {
     if port != 0
         && let Some(moto) = Moto::reuse(port).await
     {
@@ -101,8 +134,7 @@ async fn moto(port: u16, log: &Path) -> Result<Moto, String> {
             "cartback dev: preparing moto (installed once into ~/.cache/cartback by scripts/pyenv)…"
         );
         cartback_devstack::moto_binary(&workspace()?)
-    }
-    .map_err(|e| e.to_string())?;
+    }?;
     let options = MotoOptions {
         port: (port != 0).then_some(port),
         serialised: false,
@@ -110,11 +142,14 @@ async fn moto(port: u16, log: &Path) -> Result<Moto, String> {
     };
     Moto::start(&binary, &options)
         .await
-        .map_err(|e| format!("{e}\n{}", Moto::log_tail(log)))
+        .map_err(|source| DevError::MotoStart {
+            source,
+            log_tail: Moto::log_tail(log),
+        })
 }
 
 /// Runs until Ctrl-C (or SIGTERM); stops everything it started.
-pub async fn run(options: DevOptions) -> Result<(), String> {
+pub async fn run(options: DevOptions) -> Result<(), DevError> {
     if options.logs {
         cartback_aws::init_tracing();
     }
@@ -126,53 +161,45 @@ pub async fn run(options: DevOptions) -> Result<(), String> {
         asked.saturating_add(1)
     });
     if moto_port == asked && asked != 0 {
-        return Err("--moto-port must differ from --port".into());
+        return Err(DevError::SamePorts);
     }
     // Bind first: a taken port fails before anything starts.
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", asked))
         .await
-        .map_err(|e| format!("cannot listen on 127.0.0.1:{asked} ({e}): pass --port"))?;
-    let port = listener
-        .local_addr()
-        .map_err(|e| format!("the listening socket: {e}"))?
-        .port();
+        .map_err(|source| DevError::Listen {
+            port: asked,
+            source,
+        })?;
+    let port = listener.local_addr().map_err(DevError::Socket)?.port();
     let dir = std::env::temp_dir().join(format!("cartback-dev-{port}"));
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    if let Err(source) = std::fs::create_dir_all(&dir) {
+        return Err(DevError::Dir { path: dir, source });
+    }
     let mut moto = moto(moto_port, &dir.join("moto.log")).await?;
     let base_url = format!("http://localhost:{port}");
     let names = Names::for_stack("cartback", setup::TABLE, &base_url);
     let sdk = sdk_config(&moto.endpoint, REGION).await;
-    let fresh = create_resources(&sdk, &names)
-        .await
-        .map_err(|e| e.to_string())?;
+    let fresh = create_resources(&sdk, &names).await?;
     put_secret(
         &sdk,
         &names.unsubscribe_secret_param,
         setup::DEV_UNSUBSCRIBE_SECRET,
     )
-    .await
-    .map_err(|e| e.to_string())?;
+    .await?;
     let (shop, settings) = setup::demo_shop()?;
-    connect_shop(&sdk, &names, &shop, &settings, setup::DEMO_WEBHOOK_SECRET)
-        .await
-        .map_err(|e| e.to_string())?;
+    connect_shop(&sdk, &names, &shop, &settings, setup::DEMO_WEBHOOK_SECRET).await?;
     let clock = ScaledClock::start(options.speed);
-    let stack = Stack::new(sdk, names, clock)
-        .await
-        .map_err(|e| e.to_string())?;
+    let stack = Stack::new(sdk, names, clock).await?;
     if !fresh {
         // A reused moto: what an earlier run wrote was planned then.
-        stack
-            .skip_stream_backlog()
-            .await
-            .map_err(|e| e.to_string())?;
+        stack.skip_stream_backlog().await?;
     }
     let body = setup::sample_checkout(clock.now())?;
     let sample = setup::sample_request(&dir, &base_url, &body)?;
     let mut templates = minijinja::Environment::new();
     templates
         .add_template(outbox::TEMPLATE_NAME, outbox::TEMPLATE)
-        .map_err(|e| format!("the outbox template: {e}"))?;
+        .map_err(DevError::Template)?;
     let app = Arc::new(App {
         stack,
         journal: Journal::echoing(),
@@ -203,7 +230,7 @@ pub async fn run(options: DevOptions) -> Result<(), String> {
             "; the moto server it reused keeps running"
         }
     );
-    served.map_err(|e| format!("the HTTP server failed: {e}"))
+    served.map_err(DevError::Serve)
 }
 
 fn banner(app: &App, moto: &Moto, sample: &setup::SampleRequest) {

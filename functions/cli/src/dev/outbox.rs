@@ -8,13 +8,27 @@ use std::collections::HashMap;
 use cartback_core::insight::explain::{Explanation, StepStatus, short_time};
 use cartback_core::model::cart::CartRecord;
 use cartback_core::model::time::Clock;
-use cartback_devstack::{SentMail, SentSms};
+use cartback_devstack::{DevStackError, SentMail, SentSms};
 use jiff::Timestamp;
 use serde::Serialize;
 
 use super::App;
 use super::actions::Action;
 use super::journal::{Entry, Source};
+
+/// Why the outbox page could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum OutboxError {
+    /// The carts could not be read, or one could not be explained.
+    #[error(transparent)]
+    Stack(#[from] DevStackError),
+    #[error("reading moto's state: {0}")]
+    MotoState(#[source] reqwest::Error),
+    #[error("moto's state: {0}")]
+    MotoAnswer(#[source] reqwest::Error),
+    #[error("rendering the outbox: {0}")]
+    Render(#[source] minijinja::Error),
+}
 
 /// The page's template (auto-escaped: its name ends in `.html`).
 pub const TEMPLATE: &str = include_str!("outbox.html");
@@ -257,8 +271,8 @@ fn actions(cart: &CartRecord) -> Vec<ActionView> {
 }
 
 /// The outbox as HTML.
-pub async fn render(app: &App) -> Result<String, String> {
-    let mut carts = app.stack.carts().await.map_err(|e| e.to_string())?;
+pub async fn render(app: &App) -> Result<String, OutboxError> {
+    let mut carts = app.stack.carts().await?;
     carts.sort_by(|a, b| {
         b.value
             .last_activity_at
@@ -280,11 +294,7 @@ pub async fn render(app: &App) -> Result<String, String> {
     let mut views = Vec::new();
     for cart in carts {
         let cart = cart.value;
-        let e = app
-            .stack
-            .explain(&cart.shop, &cart.cart)
-            .await
-            .map_err(|e| e.to_string())?;
+        let e = app.stack.explain(&cart.shop, &cart.cart).await?;
         let mine: Vec<Entry> = journal
             .iter()
             .filter(|j| {
@@ -340,11 +350,11 @@ pub async fn render(app: &App) -> Result<String, String> {
     render_page(&app.templates, &page)
 }
 
-fn render_page(templates: &minijinja::Environment<'_>, page: &Page) -> Result<String, String> {
+fn render_page(templates: &minijinja::Environment<'_>, page: &Page) -> Result<String, OutboxError> {
     templates
         .get_template(TEMPLATE_NAME)
         .and_then(|t| t.render(page))
-        .map_err(|e| format!("rendering the outbox: {e}"))
+        .map_err(OutboxError::Render)
 }
 
 #[cfg(test)]

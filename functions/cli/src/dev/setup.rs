@@ -3,12 +3,12 @@
 
 use std::path::{Path, PathBuf};
 
-use cartback_core::model::ids::ShopId;
+use cartback_core::model::ids::{IdError, ShopId};
 use cartback_core::model::shop::{Secret, ShopSettings};
 use jiff::Timestamp;
 use serde_json::{Value, json};
 
-use crate::simulate;
+use crate::simulate::{self, ShopsFileError};
 
 /// The demo shop's id, as in its webhook URL.
 pub const DEMO_SHOP: &str = "kuura-knitwear";
@@ -22,23 +22,43 @@ pub const TABLE: &str = "cartback-dev";
 const SHOPS_TOML: &str = include_str!("../../../../examples/shops.toml");
 const EXAMPLE_CARTS: &str = include_str!("../../../../examples/four-locales.jsonl");
 
+/// Why the demo shop or the sample checkout could not be prepared.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error(transparent)]
+    Shops(#[from] Box<ShopsFileError>),
+    #[error(transparent)]
+    ShopId(#[from] IdError),
+    #[error("examples/four-locales.jsonl: no English cart")]
+    NoEnglishCart,
+    #[error("examples/four-locales.jsonl: {0}")]
+    Example(#[source] serde_json::Error),
+    /// The sample checkout could not be written as JSON.
+    #[error(transparent)]
+    Json(serde_json::Error),
+    #[error("{}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
 /// The demo shop's settings, as `examples/shops.toml` gives them.
-pub fn demo_shop() -> Result<(ShopId, ShopSettings), String> {
+pub fn demo_shop() -> Result<(ShopId, ShopSettings), SetupError> {
     let shops = simulate::parse_shops(Path::new("examples/shops.toml"), SHOPS_TOML)?;
-    let id = ShopId::parse(DEMO_SHOP).map_err(|e| e.to_string())?;
+    let id = ShopId::parse(DEMO_SHOP)?;
     let settings = shops.settings_of(&id);
     Ok((id, settings))
 }
 
 /// The English Kuura Knitwear checkout of `examples/four-locales.jsonl` as a new checkout
 /// created at `now`: a fresh token (a new cart each time `cartback dev` starts).
-pub fn sample_checkout(now: Timestamp) -> Result<String, String> {
+pub fn sample_checkout(now: Timestamp) -> Result<String, SetupError> {
     let line = EXAMPLE_CARTS
         .lines()
         .find(|l| l.contains(r#""customer_locale": "en-GB""#))
-        .ok_or("examples/four-locales.jsonl: no English cart")?;
-    let mut event: Value =
-        serde_json::from_str(line).map_err(|e| format!("examples/four-locales.jsonl: {e}"))?;
+        .ok_or(SetupError::NoEnglishCart)?;
+    let mut event: Value = serde_json::from_str(line).map_err(SetupError::Example)?;
     let mut payload = event["payload"].take();
     let token = format!("{:032x}", now.as_nanosecond().unsigned_abs());
     let stamp = json!(now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string());
@@ -48,7 +68,7 @@ pub fn sample_checkout(now: Timestamp) -> Result<String, String> {
     payload["abandoned_checkout_url"] = json!(format!(
         "https://kuura-knitwear.example/checkouts/{token}/recover?key=dev"
     ));
-    serde_json::to_string(&payload).map_err(|e| e.to_string())
+    serde_json::to_string(&payload).map_err(SetupError::Json)
 }
 
 /// What to paste: the sample checkout saved to a file and a signed `curl`.
@@ -58,10 +78,15 @@ pub struct SampleRequest {
 }
 
 /// Saves `body` under `dir` and writes the `curl` that posts it to `base_url`.
-pub fn sample_request(dir: &Path, base_url: &str, body: &str) -> Result<SampleRequest, String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+pub fn sample_request(dir: &Path, base_url: &str, body: &str) -> Result<SampleRequest, SetupError> {
+    std::fs::create_dir_all(dir).map_err(|source| SetupError::Write {
+        path: dir.to_path_buf(),
+        source,
+    })?;
     let file = dir.join("checkout.json");
-    std::fs::write(&file, body).map_err(|e| format!("{}: {e}", file.display()))?;
+    if let Err(source) = std::fs::write(&file, body) {
+        return Err(SetupError::Write { path: file, source });
+    }
     let hmac =
         cartback_core::platforms::shopify::sign(&Secret::new(DEMO_WEBHOOK_SECRET), body.as_bytes());
     let delivery = format!(

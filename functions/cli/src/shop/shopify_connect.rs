@@ -9,10 +9,13 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use cartback_core::model::ids::ShopId;
+use cartback_core::model::ids::{IdError, ShopId};
 use clap::Args;
+use reqwest::StatusCode;
 use serde_json::{Value, json};
 use url::Url;
+
+use super::FirstLineError;
 
 /// The topics cartback needs from a Shopify store (docs/deploy.md, "Connect a shop").
 pub const TOPICS: [(&str, &str); 4] = [
@@ -26,6 +29,97 @@ pub const TOPICS: [(&str, &str); 4] = [
 pub const DEFAULT_API_VERSION: &str = "2026-10";
 const ATTEMPTS: u32 = 4;
 const TIMEOUT: Duration = Duration::from_secs(15);
+/// What to do about a bad `--webhook-base`.
+const WEBHOOK_BASE_FIX: &str = "use the stack's WebhookBaseUrl output, e.g. \
+                                https://abc123.execute-api.eu-north-1.amazonaws.com/webhooks/";
+
+/// Why `shop connect shopify` did not subscribe every topic.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error("--shop `{shop}`: {source}")]
+    Shop { shop: String, source: IdError },
+    #[error(transparent)]
+    Store(#[from] BadStore),
+    #[error(transparent)]
+    WebhookBase(#[from] WebhookBaseError),
+    #[error("{}: {source}", path.display())]
+    TokenFile {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Token(#[from] FirstLineError),
+    #[error("no access token: pass --token-file FILE or --token-stdin")]
+    NoToken,
+    #[error("--api-version `{version}`: use a Shopify API version such as {DEFAULT_API_VERSION}")]
+    ApiVersion { version: String },
+    #[error("HTTP client: {0}")]
+    Client(#[source] reqwest::Error),
+    #[error("listing webhook subscriptions: {0}")]
+    Listing(#[source] AdminError),
+    #[error("subscribing {topic}: {source}")]
+    Subscribing { topic: String, source: AdminError },
+    #[error("subscribing {topic}: Shopify says: {}", errors.join("; "))]
+    Refused { topic: String, errors: Vec<String> },
+    #[error("subscribing {topic}: the answer names no subscription")]
+    NoSubscription { topic: String },
+}
+
+/// A `--store` that is not a myshopify domain.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("--store `{store}`: give the store's myshopify domain, e.g. kuura-knitwear.myshopify.com")]
+pub struct BadStore {
+    store: String,
+}
+
+/// A `--webhook-base` Shopify cannot deliver to.
+#[derive(Debug, thiserror::Error)]
+pub enum WebhookBaseError {
+    #[error("--webhook-base `{base}`: {source}; {WEBHOOK_BASE_FIX}")]
+    Parse {
+        base: String,
+        source: url::ParseError,
+    },
+    #[error("--webhook-base `{base}`: Shopify delivers only to https; {WEBHOOK_BASE_FIX}")]
+    NotHttps { base: Url },
+    #[error("--webhook-base `{base}`: {source}; {WEBHOOK_BASE_FIX}")]
+    Join { base: Url, source: url::ParseError },
+}
+
+/// Why an Admin API request failed (after its retries, for the failures worth retrying).
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error("no answer from the Admin API ({})", without_url(.0))]
+    NoAnswer(#[source] reqwest::Error),
+    #[error("the Admin API answered {0}")]
+    Busy(StatusCode),
+    #[error(
+        "the Admin API refused the access token ({0}): it needs the \
+         `read_orders` scope and must belong to this store"
+    )]
+    Unauthorized(StatusCode),
+    #[error(
+        "the Admin API's answer ({status}) is not JSON: {}",
+        without_url(source)
+    )]
+    NotJson {
+        status: StatusCode,
+        source: reqwest::Error,
+    },
+    #[error("the Admin API answered {status}: {answer}")]
+    Failed { status: StatusCode, answer: Value },
+    #[error("GraphQL errors: {}", .0.join("; "))]
+    GraphQl(Vec<String>),
+    /// Every attempt failed; the last failure (none only if no attempt was made).
+    #[error(
+        "{} (gave up after {ATTEMPTS} attempts)",
+        last.as_ref().map(ToString::to_string).unwrap_or_default()
+    )]
+    GaveUp {
+        #[source]
+        last: Option<Box<AdminError>>,
+    },
+}
 
 #[derive(Args, Debug)]
 pub struct ConnectShopify {
@@ -64,26 +158,28 @@ pub enum TopicOutcome {
 }
 
 /// Runs the command: returns one line per topic.
-pub async fn run(args: &ConnectShopify) -> Result<String, String> {
-    let shop =
-        ShopId::parse(args.shop.as_str()).map_err(|e| format!("--shop `{}`: {e}", args.shop))?;
+pub async fn run(args: &ConnectShopify) -> Result<String, ConnectError> {
+    let shop = ShopId::parse(args.shop.as_str()).map_err(|source| ConnectError::Shop {
+        shop: args.shop.clone(),
+        source,
+    })?;
     let store = store_host(&args.store)?;
     let callback = callback_url(&args.webhook_base, &shop)?;
     let token = match (&args.token_file, args.token_stdin) {
         (Some(path), _) => read_token(
             &path.display().to_string(),
-            std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?,
+            std::fs::File::open(path).map_err(|source| ConnectError::TokenFile {
+                path: path.clone(),
+                source,
+            })?,
         )?,
         (None, true) => read_token("standard input", std::io::stdin().lock())?,
-        (None, false) => {
-            return Err("no access token: pass --token-file FILE or --token-stdin".to_owned());
-        }
+        (None, false) => return Err(ConnectError::NoToken),
     };
     if !valid_api_version(&args.api_version) {
-        return Err(format!(
-            "--api-version `{}`: use a Shopify API version such as {DEFAULT_API_VERSION}",
-            args.api_version
-        ));
+        return Err(ConnectError::ApiVersion {
+            version: args.api_version.clone(),
+        });
     }
     let origin = args
         .admin_origin
@@ -93,7 +189,7 @@ pub async fn run(args: &ConnectShopify) -> Result<String, String> {
         http: reqwest::Client::builder()
             .timeout(TIMEOUT)
             .build()
-            .map_err(|e| format!("HTTP client: {e}"))?,
+            .map_err(ConnectError::Client)?,
         endpoint: format!(
             "{}/admin/api/{}/graphql.json",
             origin.trim_end_matches('/'),
@@ -119,7 +215,7 @@ pub async fn run(args: &ConnectShopify) -> Result<String, String> {
 }
 
 /// Subscribes every topic of [`TOPICS`] that is not yet subscribed to `callback`.
-pub async fn connect(admin: &AdminApi, callback: &str) -> Result<Vec<TopicOutcome>, String> {
+pub async fn connect(admin: &AdminApi, callback: &str) -> Result<Vec<TopicOutcome>, ConnectError> {
     let existing = admin.subscriptions().await?;
     let mut outcomes = Vec::new();
     for (topic, _) in TOPICS {
@@ -150,14 +246,14 @@ const CREATE: &str = "mutation cartbackSubscribe($topic: WebhookSubscriptionTopi
 
 impl AdminApi {
     /// Every subscription of the app on the store: (topic, uri, id).
-    async fn subscriptions(&self) -> Result<Vec<(String, String, String)>, String> {
+    async fn subscriptions(&self) -> Result<Vec<(String, String, String)>, ConnectError> {
         let mut all = Vec::new();
         let mut after = Value::Null;
         loop {
             let data = self
                 .graphql(LIST, json!({ "after": after }))
                 .await
-                .map_err(|e| format!("listing webhook subscriptions: {e}"))?;
+                .map_err(ConnectError::Listing)?;
             let page = &data["webhookSubscriptions"];
             for node in page["nodes"].as_array().into_iter().flatten() {
                 if let (Some(topic), Some(uri), Some(id)) = (
@@ -178,15 +274,18 @@ impl AdminApi {
         }
     }
 
-    async fn subscribe(&self, topic: &str, callback: &str) -> Result<String, String> {
+    async fn subscribe(&self, topic: &str, callback: &str) -> Result<String, ConnectError> {
         let variables = json!({
             "topic": topic,
             "webhookSubscription": { "uri": callback, "format": "JSON" },
         });
-        let data = self
-            .graphql(CREATE, variables)
-            .await
-            .map_err(|e| format!("subscribing {topic}: {e}"))?;
+        let data =
+            self.graphql(CREATE, variables)
+                .await
+                .map_err(|source| ConnectError::Subscribing {
+                    topic: topic.to_owned(),
+                    source,
+                })?;
         let result = &data["webhookSubscriptionCreate"];
         let errors: Vec<String> = result["userErrors"]
             .as_array()
@@ -195,22 +294,24 @@ impl AdminApi {
             .filter_map(|e| e["message"].as_str().map(str::to_owned))
             .collect();
         if !errors.is_empty() {
-            return Err(format!(
-                "subscribing {topic}: Shopify says: {}",
-                errors.join("; ")
-            ));
+            return Err(ConnectError::Refused {
+                topic: topic.to_owned(),
+                errors,
+            });
         }
         result["webhookSubscription"]["id"]
             .as_str()
             .map(str::to_owned)
-            .ok_or_else(|| format!("subscribing {topic}: the answer names no subscription"))
+            .ok_or_else(|| ConnectError::NoSubscription {
+                topic: topic.to_owned(),
+            })
     }
 
     /// One GraphQL request, retried when Shopify throttles (429, or a `THROTTLED` error) or
     /// fails (5xx, no answer); returns `data`.
-    async fn graphql(&self, query: &str, variables: Value) -> Result<Value, String> {
+    async fn graphql(&self, query: &str, variables: Value) -> Result<Value, AdminError> {
         let body = json!({ "query": query, "variables": variables });
-        let mut last = String::new();
+        let mut last = None;
         for attempt in 1..=ATTEMPTS {
             if attempt > 1 {
                 tokio::time::sleep(self.retry * 2u32.pow(attempt - 2)).await;
@@ -225,47 +326,42 @@ impl AdminApi {
             {
                 Ok(response) => response,
                 Err(e) => {
-                    last = format!("no answer from the Admin API ({})", without_url(&e));
+                    last = Some(Box::new(AdminError::NoAnswer(e)));
                     continue;
                 }
             };
             let status = response.status();
             if status.as_u16() == 429 || status.is_server_error() {
-                last = format!("the Admin API answered {status}");
+                last = Some(Box::new(AdminError::Busy(status)));
                 continue;
             }
             if status.as_u16() == 401 || status.as_u16() == 403 {
-                return Err(format!(
-                    "the Admin API refused the access token ({status}): it needs the \
-                     `read_orders` scope and must belong to this store"
-                ));
+                return Err(AdminError::Unauthorized(status));
             }
-            let answer: Value = response.json().await.map_err(|e| {
-                format!(
-                    "the Admin API's answer ({status}) is not JSON: {}",
-                    without_url(&e)
-                )
-            })?;
+            let answer: Value = response
+                .json()
+                .await
+                .map_err(|source| AdminError::NotJson { status, source })?;
             if !status.is_success() {
-                return Err(format!("the Admin API answered {status}: {answer}"));
+                return Err(AdminError::Failed { status, answer });
             }
             if let Some(errors) = answer["errors"].as_array().filter(|e| !e.is_empty()) {
                 let throttled = errors
                     .iter()
                     .any(|e| e["extensions"]["code"].as_str() == Some("THROTTLED"));
-                let messages: Vec<&str> = errors
+                let messages: Vec<String> = errors
                     .iter()
-                    .filter_map(|e| e["message"].as_str())
+                    .filter_map(|e| e["message"].as_str().map(str::to_owned))
                     .collect();
-                last = format!("GraphQL errors: {}", messages.join("; "));
                 if throttled {
+                    last = Some(Box::new(AdminError::GraphQl(messages)));
                     continue;
                 }
-                return Err(last);
+                return Err(AdminError::GraphQl(messages));
             }
             return Ok(answer["data"].clone());
         }
-        Err(format!("{last} (gave up after {ATTEMPTS} attempts)"))
+        Err(AdminError::GaveUp { last })
     }
 }
 
@@ -279,7 +375,7 @@ fn without_url(error: &reqwest::Error) -> String {
 }
 
 /// `name.myshopify.com` from `name`, `name.myshopify.com` or `https://name.myshopify.com/`.
-pub fn store_host(store: &str) -> Result<String, String> {
+pub fn store_host(store: &str) -> Result<String, BadStore> {
     let host = store
         .trim()
         .trim_start_matches("https://")
@@ -293,29 +389,29 @@ pub fn store_host(store: &str) -> Result<String, String> {
     if ok {
         Ok(format!("{name}.myshopify.com"))
     } else {
-        Err(format!(
-            "--store `{store}`: give the store's myshopify domain, e.g. kuura-knitwear.myshopify.com"
-        ))
+        Err(BadStore {
+            store: store.to_owned(),
+        })
     }
 }
 
 /// `<base><shop>/shopify`, where `base` is the stack's https `WebhookBaseUrl`.
-pub fn callback_url(base: &str, shop: &ShopId) -> Result<Url, String> {
-    let fix = "use the stack's WebhookBaseUrl output, e.g. \
-               https://abc123.execute-api.eu-north-1.amazonaws.com/webhooks/";
-    let mut base =
-        Url::parse(base.trim()).map_err(|e| format!("--webhook-base `{base}`: {e}; {fix}"))?;
+pub fn callback_url(base: &str, shop: &ShopId) -> Result<Url, WebhookBaseError> {
+    let mut base = Url::parse(base.trim()).map_err(|source| WebhookBaseError::Parse {
+        base: base.to_owned(),
+        source,
+    })?;
     if base.scheme() != "https" {
-        return Err(format!(
-            "--webhook-base `{base}`: Shopify delivers only to https; {fix}"
-        ));
+        return Err(WebhookBaseError::NotHttps { base });
     }
     if !base.path().ends_with('/') {
         let path = format!("{}/", base.path());
         base.set_path(&path);
     }
-    base.join(&format!("{shop}/shopify"))
-        .map_err(|e| format!("--webhook-base `{base}`: {e}; {fix}"))
+    match base.join(&format!("{shop}/shopify")) {
+        Ok(url) => Ok(url),
+        Err(source) => Err(WebhookBaseError::Join { base, source }),
+    }
 }
 
 fn valid_api_version(version: &str) -> bool {
@@ -326,7 +422,7 @@ fn valid_api_version(version: &str) -> bool {
             && version[5..].chars().all(|c| c.is_ascii_digit()))
 }
 
-fn read_token(what: &str, source: impl Read) -> Result<String, String> {
+fn read_token(what: &str, source: impl Read) -> Result<String, FirstLineError> {
     super::first_line("access token", what, "", source)
 }
 
@@ -364,7 +460,9 @@ mod tests {
             url.as_str(),
             "https://abc.execute-api.eu-north-1.amazonaws.com/webhooks/kuura-knitwear/shopify"
         );
-        let err = callback_url("http://localhost:8787/webhooks/", &shop).expect_err("http");
+        let err = callback_url("http://localhost:8787/webhooks/", &shop)
+            .expect_err("http")
+            .to_string();
         assert!(err.contains("only to https"), "{err}");
     }
 

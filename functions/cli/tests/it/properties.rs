@@ -18,10 +18,10 @@
 
 use std::collections::{HashMap, HashSet};
 
+use cartback_app::feedback::{Action, RecipientEvent};
 use cartback_core::model::ids::{CartId, ShopId};
 use cartback_core::model::sequence::Channel;
 use cartback_core::platforms::webhook::Headers;
-use cartback_feedback::{Action, RecipientEvent};
 use cartback_local::{LocalShops, MemoryRuntime, Report, ReportKind};
 use cartback_webhook::WebhookRequest;
 use jiff::civil::Time;
