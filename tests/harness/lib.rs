@@ -28,7 +28,7 @@ use cartback_local::VirtualClock;
 use cartback_sender::Outcome;
 use jiff::Timestamp;
 
-pub use cartback_devstack::{Moto, SentMail, SentSms, StoredSchedule};
+pub use cartback_devstack::{Moto, PublishedSms, SentMail, StoredSchedule};
 pub use personal::{Personal, leaks, occurs_in, personal_data};
 
 pub const TABLE: &str = "cartback-e2e";
@@ -339,7 +339,7 @@ impl TestEnv {
     }
 
     /// SMS messages SNS accepted, from moto's state (`sns` → `SMS`: phone_number, message).
-    pub async fn sent_sms(&self) -> Result<Vec<SentSms>> {
+    pub async fn sent_sms(&self) -> Result<Vec<PublishedSms>> {
         Ok(cartback_devstack::sent_sms(&self.moto.data().await?))
     }
 

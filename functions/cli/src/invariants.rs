@@ -382,7 +382,7 @@ mod tests {
         let unexplained = summary(&reference, &faulty, &Faults::none());
         assert_eq!(unexplained.lost, 1);
 
-        let plan = FaultPlan::new(0.1, 1).expect("a rate");
+        let plan = FaultPlan::new(1, 0.1).expect("a rate");
         let faults = Faults::new(plan, VirtualClock::new(ts("2026-11-02T00:00:00Z")));
         faults.delayed("shop", "a", ts("2026-11-03T09:00:00Z"));
         let s = summary(&reference, &faulty, &faults);
@@ -415,7 +415,7 @@ mod tests {
             (1, 1)
         );
 
-        let plan = FaultPlan::new(0.1, 1).expect("a rate");
+        let plan = FaultPlan::new(1, 0.1).expect("a rate");
         let faults = Faults::new(plan, VirtualClock::new(ts("2026-11-02T00:00:00Z")));
         faults.delayed("shop", "a", ts("2026-11-02T09:00:00Z"));
         let s = summary(&reference, &faulty, &faults);
@@ -432,7 +432,7 @@ mod tests {
 
         // Cart a of the same person met a fault first (its message did not count against
         // the frequency cap, so b's went).
-        let plan = FaultPlan::new(0.1, 1).expect("a rate");
+        let plan = FaultPlan::new(1, 0.1).expect("a rate");
         let faults = Faults::new(plan, VirtualClock::new(ts("2026-11-02T00:00:00Z")));
         faults.delayed("shop", "a", ts("2026-11-02T08:00:00Z"));
         let people = HashMap::from([

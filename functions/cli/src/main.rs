@@ -294,7 +294,13 @@ fn main() -> ExitCode {
             seed,
         } => {
             let plan = faults
-                .map(|rate| cartback_local::FaultPlan::new(rate, seed))
+                .map(|rate| {
+                    cartback_local::FaultPlan::within(
+                        seed,
+                        rate,
+                        cartback_local::MAX_SIMULATED_RATE,
+                    )
+                })
                 .transpose()
                 .map_err(|e| CliError::from(simulate::SimulateError::from(e)));
             plan.and_then(|plan| {
@@ -448,8 +454,13 @@ async fn simulate_command(
     let mut write_error = None;
     let mut decisions = Vec::new();
     let mut converted = HashMap::new();
-    let stack = simulate::run_with_faults(&lines, local_shops, until, &file, faults, |progress| {
-        match progress {
+    let stack = simulate::run_with_faults(
+        &lines,
+        local_shops,
+        until,
+        &file,
+        faults.clone(),
+        |progress| match progress {
             simulate::Progress::Decision(report) => {
                 if reference.is_some() {
                     decisions.push(report.clone());
@@ -475,8 +486,8 @@ async fn simulate_command(
                 }
             }
             simulate::Progress::Recipient { .. } => {}
-        }
-    })
+        },
+    )
     .await
     .map_err(simulate::SimulateError::from)?;
     if stats {

@@ -762,7 +762,7 @@ pub async fn run_with_faults(
     let start = events.first().map_or_else(Timestamp::now, |l| l.at);
     let last = events.last().map_or(start, |l| l.at);
     let until = until.unwrap_or_else(|| last.checked_add(DEFAULT_TAIL).unwrap_or(last));
-    let stack = MemoryRuntime::with_faults(start, shops.clone(), plan);
+    let stack = MemoryRuntime::with_faults(start, shops.clone(), plan.clone());
     // Decisions are reported as they happen; keeping every MIME message as well would hold
     // gigabytes for a large input.
     stack.mailer.forget_messages();

@@ -283,62 +283,7 @@ fn mime_message_id(raw: &[u8]) -> Option<String> {
         })
 }
 
-/// A class of injected fault.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum FaultClass {
-    /// The service's throttling error (HTTP 400 or 429 in its own shape).
-    Throttle,
-    /// A 500 or 503 from the service.
-    ServerError,
-    /// Forwarded to moto, which acts on it; the connection is then dropped unanswered.
-    LostAnswer,
-}
-
-impl FaultClass {
-    pub const ALL: [Self; 3] = [Self::Throttle, Self::ServerError, Self::LostAnswer];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Throttle => "throttle",
-            Self::ServerError => "server_error",
-            Self::LostAnswer => "lost_answer",
-        }
-    }
-}
-
-/// Which requests get faults: a share of them (`rate`, 0 to 1), with one of `classes`,
-/// drawn from `seed`; at most `limit` in all, when set.
-#[derive(Debug, Clone)]
-pub struct FaultPlan {
-    pub seed: u64,
-    pub rate: f64,
-    pub classes: Vec<FaultClass>,
-    pub limit: Option<u64>,
-}
-
-impl FaultPlan {
-    /// Every class, evenly.
-    pub fn new(seed: u64, rate: f64) -> Self {
-        Self {
-            seed,
-            rate,
-            classes: FaultClass::ALL.to_vec(),
-            limit: None,
-        }
-    }
-
-    pub fn only(mut self, classes: &[FaultClass]) -> Self {
-        self.classes = classes.to_vec();
-        self
-    }
-
-    /// No more than `faults` faults in all (say, one lost answer, then the SDK's retry
-    /// gets through).
-    pub fn limit(mut self, faults: u64) -> Self {
-        self.limit = Some(faults);
-        self
-    }
-}
+pub use cartback_faults::{FaultClass, FaultPlan};
 
 /// What the proxy saw and did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -489,10 +434,10 @@ impl FaultProxy {
             .map_err(|e| DevStackError::Moto(format!("fault proxy: {e}")))?;
         let shared = Arc::new(Shared {
             upstream: format!("{host}:{port}"),
-            seed: plan.seed,
-            classes: plan.classes,
-            rate_ppm: AtomicU64::new(rate_ppm(plan.rate)),
-            limit: plan.limit,
+            seed: plan.seed(),
+            classes: plan.classes().to_vec(),
+            rate_ppm: AtomicU64::new(rate_ppm(plan.rate())),
+            limit: plan.max_faults(),
             drawn: AtomicU64::new(0),
             seen: Mutex::new(HashMap::new()),
             stats: Mutex::new(FaultStats::default()),
@@ -605,7 +550,7 @@ async fn handle(
                 .or_insert(0) += 1;
         }
     }
-    if let (Some(operation), Some(class @ (FaultClass::Throttle | FaultClass::ServerError))) =
+    if let (Some(operation), Some(class @ (FaultClass::Throttled | FaultClass::ServerError))) =
         (&operation, fault)
     {
         let print = fingerprint(operation, &parts.method, &path, &body);
@@ -722,12 +667,12 @@ fn refusal(operation: &Operation, class: FaultClass, odd: bool) -> Response<Prox
     match (operation.service, class) {
         (Service::DynamoDb | Service::DynamoDbStreams | Service::Ssm, _) => {
             let (status, code, message) = match (operation.service, class) {
-                (Service::DynamoDb, FaultClass::Throttle) if is_data_plane(&operation.name) => (
+                (Service::DynamoDb, FaultClass::Throttled) if is_data_plane(&operation.name) => (
                     StatusCode::BAD_REQUEST,
                     "ProvisionedThroughputExceededException",
                     "The level of configured provisioned throughput for the table was exceeded.",
                 ),
-                (_, FaultClass::Throttle) => (
+                (_, FaultClass::Throttled) => (
                     StatusCode::BAD_REQUEST,
                     "ThrottlingException",
                     "Rate exceeded",
@@ -777,12 +722,12 @@ fn refusal(operation: &Operation, class: FaultClass, odd: bool) -> Response<Prox
         }
         (Service::Scheduler | Service::SesV2, _) => {
             let (status, code, message) = match (operation.service, class) {
-                (Service::Scheduler, FaultClass::Throttle) => (
+                (Service::Scheduler, FaultClass::Throttled) => (
                     StatusCode::TOO_MANY_REQUESTS,
                     "ThrottlingException",
                     "Rate exceeded",
                 ),
-                (_, FaultClass::Throttle) => (
+                (_, FaultClass::Throttled) => (
                     StatusCode::TOO_MANY_REQUESTS,
                     "TooManyRequestsException",
                     "Too many requests have been made to the operation.",
@@ -815,7 +760,7 @@ fn refusal(operation: &Operation, class: FaultClass, odd: bool) -> Response<Prox
         }
         (_, class) => {
             let (status, kind, code, message) = match class {
-                FaultClass::Throttle => (
+                FaultClass::Throttled => (
                     StatusCode::BAD_REQUEST,
                     "Sender",
                     "Throttling",
@@ -1163,7 +1108,7 @@ mod tests {
                     service,
                     name: name.into(),
                 },
-                FaultClass::Throttle,
+                FaultClass::Throttled,
                 false,
             );
             assert_eq!(response.status().as_u16(), status, "{name}");
@@ -1224,7 +1169,9 @@ mod tests {
     #[tokio::test]
     async fn a_lost_answer_reaches_the_upstream_and_the_caller_sees_the_connection_drop() {
         let (upstream, acted) = counting_upstream().await;
-        let plan = FaultPlan::new(1, 1.0).only(&[FaultClass::LostAnswer]);
+        let plan = FaultPlan::new(1, 1.0)
+            .expect("a rate")
+            .only(&[FaultClass::LostAnswer]);
         let proxy = FaultProxy::start(&upstream, plan).await.expect("proxy");
         proxy.record("dynamodb/PutItem");
         let client = reqwest::Client::new();
@@ -1261,7 +1208,9 @@ mod tests {
     #[tokio::test]
     async fn a_refusal_never_reaches_the_upstream_and_moto_api_is_never_faulted() {
         let (upstream, acted) = counting_upstream().await;
-        let plan = FaultPlan::new(1, 1.0).only(&[FaultClass::Throttle, FaultClass::ServerError]);
+        let plan = FaultPlan::new(1, 1.0)
+            .expect("a rate")
+            .only(&[FaultClass::Throttled, FaultClass::ServerError]);
         let proxy = FaultProxy::start(&upstream, plan).await.expect("proxy");
         let client = reqwest::Client::new();
         let answer = put_item(&client, &proxy).await.expect("an answer");

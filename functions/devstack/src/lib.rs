@@ -33,7 +33,7 @@ pub use error::DevStackError;
 pub use faults::{FaultClass, FaultPlan, FaultProxy, FaultStats, Recorded, SplitMix64};
 pub use moto::{Moto, MotoOptions, announced_port, find_pyenv, moto_binary};
 pub use names::{ACCOUNT, Names, REGION};
-pub use outbox::{ParsedMail, SentMail, SentSms, sent_emails, sent_sms};
+pub use outbox::{ParsedMail, PublishedSms, SentMail, sent_emails, sent_sms};
 pub use pump::{Fired, Pump, Tick};
 pub use resources::{
     connect_shop, create_resources, put_secret, sdk_config, sdk_config_quick_retries,

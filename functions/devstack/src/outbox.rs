@@ -59,9 +59,10 @@ impl SentMail {
     }
 }
 
-/// One SMS as moto recorded it (`sns` → `SMS`).
+/// One SMS as SNS published it, read back from moto (`sns` → `SMS`); what the in-memory SMS
+/// port keeps is `cartback_local::SentSms`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SentSms {
+pub struct PublishedSms {
     pub phone_number: String,
     pub message: String,
     pub message_id: String,
@@ -77,7 +78,7 @@ pub fn sent_emails(data: &Value) -> Vec<SentMail> {
 }
 
 /// Every SMS SNS accepted, from moto's state.
-pub fn sent_sms(data: &Value) -> Vec<SentSms> {
+pub fn sent_sms(data: &Value) -> Vec<PublishedSms> {
     let mut sms = Vec::new();
     if let Some(sns) = data.get("sns") {
         collect_sms(sns, &mut sms);
@@ -87,12 +88,12 @@ pub fn sent_sms(data: &Value) -> Vec<SentSms> {
 
 /// moto 5 keeps published SMS as `{"sns": {"SMS": [{"phone_number", "message",
 /// "message_id"}]}}`; any object with those keys is one, wherever moto nests it.
-fn collect_sms(value: &Value, found: &mut Vec<SentSms>) {
+fn collect_sms(value: &Value, found: &mut Vec<PublishedSms>) {
     match value {
         Value::Object(map) => {
             let text = |key: &str| map.get(key).and_then(Value::as_str).map(str::to_owned);
             if let (Some(phone_number), Some(message)) = (text("phone_number"), text("message")) {
-                found.push(SentSms {
+                found.push(PublishedSms {
                     phone_number,
                     message,
                     message_id: text("message_id").unwrap_or_default(),

@@ -33,67 +33,18 @@ use crate::VirtualClock;
 /// The SDK's standard retry mode: three attempts in all.
 const SDK_ATTEMPTS: usize = 3;
 
-/// The highest rate `--faults` accepts: above it, retries rarely get through at all.
-pub const MAX_RATE: f64 = 0.5;
-
-/// How often and from which seed faults are injected.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct FaultPlan {
-    rate: f64,
-    seed: u64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "fault rate {0} is not between 0 and {MAX_RATE}: give the share of calls that fail, e.g. 0.05"
-)]
-pub struct BadRate(String);
-
-impl FaultPlan {
-    /// `rate`: the chance that any one AWS call, delivery or wake-up meets a fault.
-    pub fn new(rate: f64, seed: u64) -> Result<Self, BadRate> {
-        if !(0.0..=MAX_RATE).contains(&rate) {
-            return Err(BadRate(rate.to_string()));
-        }
-        Ok(Self { rate, seed })
-    }
-
-    pub fn rate(&self) -> f64 {
-        self.rate
-    }
-
-    pub fn seed(&self) -> u64 {
-        self.seed
-    }
-}
-
-/// What can go wrong with one AWS call.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CallFault {
-    /// Refused (throttling): nothing happened.
-    Throttled,
-    /// A 5xx answer: nothing happened.
-    ServerError,
-    /// The request took effect but its answer never came (a timeout, a dropped connection).
-    LostAnswer,
-}
-
-impl CallFault {
-    const ALL: [Self; 3] = [Self::Throttled, Self::ServerError, Self::LostAnswer];
-
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Throttled => "throttled",
-            Self::ServerError => "server_error",
-            Self::LostAnswer => "lost_answer",
-        }
-    }
-}
+pub use cartback_faults::{BadRate, FaultClass, FaultPlan, MAX_SIMULATED_RATE};
 
 #[derive(Debug)]
 struct State {
     rate: f64,
     rng: Option<ChaCha8Rng>,
+    /// The classes a call fault is drawn from (the plan's).
+    classes: Vec<FaultClass>,
+    /// No more call faults once this many were injected (the plan's limit).
+    limit: Option<u64>,
+    /// Call faults injected so far (against `limit`).
+    call_faults: u64,
     /// Faults injected, by `<service>_<kind>` or by delivery fault.
     injected: BTreeMap<String, u64>,
     /// Retries the faults caused, by path.
@@ -122,6 +73,9 @@ impl Faults {
             state: Arc::new(Mutex::new(State {
                 rate: 0.0,
                 rng: None,
+                classes: FaultClass::ALL.to_vec(),
+                limit: None,
+                call_faults: 0,
                 injected: BTreeMap::new(),
                 retries: BTreeMap::new(),
                 delayed: BTreeMap::new(),
@@ -134,8 +88,10 @@ impl Faults {
     pub fn new(plan: FaultPlan, clock: VirtualClock) -> Self {
         let faults = Self::none();
         if let Ok(mut state) = faults.state.lock() {
-            state.rate = plan.rate;
-            state.rng = (plan.rate > 0.0).then(|| ChaCha8Rng::seed_from_u64(plan.seed));
+            state.rate = plan.rate();
+            state.rng = (plan.rate() > 0.0).then(|| ChaCha8Rng::seed_from_u64(plan.seed()));
+            state.classes = plan.classes().to_vec();
+            state.limit = plan.max_faults();
         }
         Self {
             clock: Some(clock),
@@ -163,15 +119,22 @@ impl Faults {
         hit
     }
 
-    /// Which fault, if any, meets a call to `service` now.
-    fn call_fault(&self, service: &str, kinds: &[CallFault]) -> Option<CallFault> {
+    /// Which fault, if any, meets a call to `service` now: one draw at the plan's rate, then
+    /// one among the plan's classes.
+    fn call_fault(&self, service: &str) -> Option<FaultClass> {
         let mut state = self.lock()?;
+        if state.classes.is_empty() || state.limit.is_some_and(|limit| state.call_faults >= limit) {
+            return None;
+        }
         let rate = state.rate;
+        let count = state.classes.len();
         let rng = state.rng.as_mut()?;
         if !rng.random_bool(rate) {
             return None;
         }
-        let kind = kinds[rng.random_range(0..kinds.len())];
+        let index = rng.random_range(0..count);
+        let kind = state.classes[index];
+        state.call_faults += 1;
         *state
             .injected
             .entry(format!("{service}_{}", kind.as_str()))
@@ -243,15 +206,15 @@ impl Faults {
         Fut: Future<Output = Result<T, PortError>>,
     {
         for n in 1..=SDK_ATTEMPTS {
-            let error = match self.call_fault(service, &CallFault::ALL) {
+            let error = match self.call_fault(service) {
                 None => return attempt().await,
-                Some(CallFault::Throttled) => {
+                Some(FaultClass::Throttled) => {
                     PortError::retryable(service, "ThrottlingException: rate exceeded (injected)")
                 }
-                Some(CallFault::ServerError) => {
+                Some(FaultClass::ServerError) => {
                     PortError::retryable(service, "InternalServerError: 500 (injected)")
                 }
-                Some(CallFault::LostAnswer) => {
+                Some(FaultClass::LostAnswer) => {
                     if mutates {
                         attempt().await?;
                     }
@@ -274,16 +237,16 @@ impl Faults {
         Fut: Future<Output = Result<T, PortError>>,
     {
         for n in 1..=SDK_ATTEMPTS {
-            let refusal = match self.call_fault(service, &CallFault::ALL) {
+            let refusal = match self.call_fault(service) {
                 None => return attempt().await,
-                Some(CallFault::Throttled) => PortError::retryable(
+                Some(FaultClass::Throttled) => PortError::retryable(
                     service,
                     "TooManyRequestsException: sending rate exceeded (injected)",
                 ),
-                Some(CallFault::ServerError) => {
+                Some(FaultClass::ServerError) => {
                     PortError::retryable(service, "InternalFailure: 500 (injected)")
                 }
-                Some(CallFault::LostAnswer) => {
+                Some(FaultClass::LostAnswer) => {
                     attempt().await?;
                     return Err(PortError::outcome_unknown(
                         service,
@@ -486,15 +449,15 @@ mod tests {
     use crate::MemorySchedules;
 
     fn plan(rate: f64, seed: u64) -> FaultPlan {
-        FaultPlan::new(rate, seed).expect("a valid rate")
+        FaultPlan::new(seed, rate).expect("a valid rate")
     }
 
     #[test]
     fn a_rate_outside_zero_to_a_half_is_refused() {
-        assert!(FaultPlan::new(0.6, 1).is_err());
-        assert!(FaultPlan::new(-0.1, 1).is_err());
-        assert!(FaultPlan::new(f64::NAN, 1).is_err());
-        assert!(FaultPlan::new(0.5, 1).is_ok());
+        assert!(FaultPlan::within(1, 0.6, MAX_SIMULATED_RATE).is_err());
+        assert!(FaultPlan::within(1, -0.1, MAX_SIMULATED_RATE).is_err());
+        assert!(FaultPlan::within(1, f64::NAN, MAX_SIMULATED_RATE).is_err());
+        assert!(FaultPlan::within(1, 0.5, MAX_SIMULATED_RATE).is_ok());
     }
 
     #[test]

@@ -17,7 +17,7 @@ mod store_api;
 
 pub use calls::CallCounts;
 pub use clock::VirtualClock;
-pub use faults::{BadRate, FaultPlan, Faults, Faulty, MAX_RATE};
+pub use faults::{BadRate, FaultClass, FaultPlan, Faults, Faulty, MAX_SIMULATED_RATE};
 pub use mailer::{MemoryMailer, SentEmail};
 pub use offer_codes::MemoryOfferCodes;
 pub use outage::OutageStore;

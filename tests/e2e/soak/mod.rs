@@ -227,9 +227,8 @@ async fn carts_under_faults_get_no_duplicate_nothing_after_purchase_and_lose_not
     for shard in 0..settings.shards {
         let part = history.shard(shard, settings.shards);
         let drive = drive_of(&settings, shard as u64);
-        let world = World::moto(start, FaultPlan::new(drive.seed, settings.rate))
-            .await
-            .expect("moto and the stack");
+        let plan = FaultPlan::new(drive.seed, settings.rate).expect("the soak's fault rate");
+        let world = World::moto(start, plan).await.expect("moto and the stack");
         tasks.push(tokio::spawn(run_shard(part, drive, world)));
     }
     let mut shards = Vec::new();
@@ -398,7 +397,9 @@ async fn a_lost_answer_reaches_moto_and_the_sdk_sees_no_answer() -> Result<()> {
     .await?;
     let lossy = cartback_devstack::FaultProxy::start(
         &moto.endpoint,
-        FaultPlan::new(1, 1.0).only(&[FaultClass::LostAnswer]),
+        FaultPlan::new(1, 1.0)
+            .expect("a rate")
+            .only(&[FaultClass::LostAnswer]),
     )
     .await?;
     let direct = cartback_devstack::sdk_config(&moto.endpoint, cartback_e2e::REGION).await;
@@ -448,6 +449,7 @@ async fn a_lost_answer_reaches_moto_and_the_sdk_sees_no_answer() -> Result<()> {
     let lossy_once = cartback_devstack::FaultProxy::start(
         &moto.endpoint,
         FaultPlan::new(1, 1.0)
+            .expect("a rate")
             .only(&[FaultClass::LostAnswer])
             .limit(1),
     )
@@ -479,7 +481,9 @@ async fn a_lost_answer_reaches_moto_and_the_sdk_sees_no_answer() -> Result<()> {
 
     let throttling = cartback_devstack::FaultProxy::start(
         &moto.endpoint,
-        FaultPlan::new(1, 1.0).only(&[FaultClass::Throttle]),
+        FaultPlan::new(1, 1.0)
+            .expect("a rate")
+            .only(&[FaultClass::Throttled]),
     )
     .await?;
     let through = cartback_devstack::sdk_config(throttling.endpoint(), cartback_e2e::REGION).await;

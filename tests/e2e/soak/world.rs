@@ -79,7 +79,7 @@ impl World {
     /// Setup runs with faults paused.
     pub async fn moto(start: Timestamp, plan: FaultPlan) -> Result<(Self, VirtualClock)> {
         let moto = Moto::start(&cartback_e2e::moto_binary()?, &MotoOptions::default()).await?;
-        let rate = plan.rate;
+        let rate = plan.rate();
         let proxy = FaultProxy::start(&moto.endpoint, plan).await?;
         proxy.set_rate(0.0);
         proxy.record("scheduler/CreateSchedule");

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use cartback_core::insight::explain::{Explanation, StepStatus, short_time};
 use cartback_core::model::cart::CartRecord;
 use cartback_core::model::time::Clock;
-use cartback_devstack::{DevStackError, SentMail, SentSms};
+use cartback_devstack::{DevStackError, PublishedSms, SentMail};
 use jiff::Timestamp;
 use serde::Serialize;
 
@@ -154,7 +154,7 @@ fn reach_words(e: &Explanation) -> String {
 
 struct Outputs {
     emails: HashMap<String, SentMail>,
-    sms: HashMap<String, SentSms>,
+    sms: HashMap<String, PublishedSms>,
 }
 
 fn timeline(cart: &CartRecord, e: &Explanation, out: &Outputs, journal: &[Entry]) -> Vec<Item> {
