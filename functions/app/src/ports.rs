@@ -148,6 +148,28 @@ where
     }
 }
 
+impl<Store, Mail, Sms, Sched, Shops, Secrets, Api, Clk, Codes>
+    Bundle<Store, Mail, Sms, Sched, Shops, Secrets, Api, Clk, Codes>
+{
+    /// The same bundle with its messages' unsubscribe links (read once the secret is).
+    pub fn with_unsubscribe_links(mut self, links: Option<UnsubscribeLinks>) -> Self {
+        self.messaging.unsubscribe = links;
+        self
+    }
+
+    /// The same bundle rendering with `renderer` (say, with shops' own templates).
+    pub fn with_renderer(mut self, renderer: Renderer) -> Self {
+        self.messaging.renderer = renderer;
+        self
+    }
+
+    /// The same bundle sending its metrics to `metrics`.
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = metrics;
+        self
+    }
+}
+
 impl<Clk> Bundle<Absent, Absent, Absent, Absent, Absent, Absent, Absent, Clk, Absent> {
     /// A bundle with a clock and nothing else (no metrics, built-in templates): add the
     /// ports a function uses with `with_store`, `with_schedules`, ….
