@@ -154,6 +154,8 @@ pub(crate) async fn contacts_of<S: CartStore>(
     Ok(found)
 }
 
+/// Handles one wake-up: reads the shop, then reads the cart, decides and writes until a
+/// write goes through (another writer moved the cart: read again).
 pub async fn wake_up<P: Ports>(wake: &WakeUp, ports: &P) -> Result<Outcome, SendError> {
     let Some(shop) = ports.shops().shop(&wake.shop).await? else {
         tracing::warn!("wake-up for a shop we no longer serve");
@@ -164,176 +166,217 @@ pub async fn wake_up<P: Ports>(wake: &WakeUp, ports: &P) -> Result<Outcome, Send
             tracing::warn!("wake-up for a cart that is gone");
             return Ok(Outcome::Gone);
         };
-        match held_claim(&cart.value, wake.step, wake.generation, ports.clock().now()) {
-            Some(HeldClaim::Live) => return Err(SendError::ClaimHeld),
-            Some(HeldClaim::Orphaned { step, channel }) => {
-                let Some(sequence) = shop.sequence_named(&cart.value.sequence) else {
-                    return Err(SendError::ClaimHeld);
-                };
-                let reason = SkipReason::CrashAfterClaim;
-                tracing::warn!(
-                    step = step + 1,
-                    channel = channel.as_str(),
-                    "a claimed step was never finished: recorded as skipped, not sent again"
-                );
-                let skipped = skipped_step(
-                    &cart.value,
-                    &sequence,
-                    step,
-                    channel,
-                    reason,
-                    ports.clock().now(),
-                );
-                let variant = skipped.variant.clone();
-                if write_cart(
-                    ports,
-                    record_sent(&cart.value, skipped, &sequence),
-                    cart.version,
-                )
-                .await?
-                {
-                    return Ok(Outcome::Skipped {
-                        step,
-                        channel,
-                        reason,
-                        variant,
-                    });
-                }
-                continue;
-            }
-            None => {}
-        }
-        if let Err(stale) = check_wakeup(&cart.value, wake.step, wake.generation) {
-            tracing::info!(why = ?stale, "stale wake-up ignored");
-            return Ok(Outcome::Stale(stale));
-        }
-        let Some(sequence) = shop.sequence_named(&cart.value.sequence) else {
-            tracing::error!(sequence = %cart.value.sequence, "the cart's sequence is gone");
-            let reason = StopReason::UnknownSequence;
-            if write_cart(ports, stop(&cart.value, reason), cart.version).await? {
-                return Ok(Outcome::Stopped {
-                    reason,
-                    step: wake.step,
-                });
-            }
-            continue;
-        };
-        let contacts = contacts_of(ports.store(), &cart.value).await?;
-        let mut person = Person::merge(
-            &contacts
-                .iter()
-                .filter_map(|(_, c)| c.as_ref().map(|c| c.value.clone()))
-                .collect::<Vec<_>>(),
-        );
-        let zone = zone_of(&cart.value, &shop);
-        let now = ports.clock().now();
-        let decide_for = |person: &Person| {
-            decide(&Situation {
-                cart: &cart.value,
-                person,
-                sequence: &sequence,
-                rules: shop.rules(),
-                zone: &zone,
-                holdout: shop.settings.holdout,
-                now,
-            })
-        };
-        let mut decision = decide_for(&person);
-        // SMS opt-outs live with the SMS service: ask it before every SMS.
-        if let Decision::Send {
-            channel: Channel::Sms,
-            ..
-        } = decision
-            && let Some(phone) = cart.value.snapshot.as_ref().and_then(|s| s.phone.as_ref())
-            && ports.sms().is_opted_out(phone).await?
-        {
-            person.sms_opted_out = true;
-            decision = decide_for(&person);
-        }
-        tracing::info!(decision = %decision_name(&decision), "decided");
-        // The first step's decision puts the cart in an arm of the experiment.
-        let enrolled = enrol(&cart.value, &decision);
-        let outcome = match decision {
-            Decision::Wait { until } => write_cart(ports, rearm(&cart.value, until), cart.version)
-                .await?
-                .then_some(Outcome::Rearmed { until }),
-            Decision::Defer { until, reason } => {
-                write_cart(ports, rearm(&enrolled, until), cart.version)
-                    .await?
-                    .then_some(Outcome::Deferred {
-                        step: wake.step,
-                        until,
-                        reason,
-                    })
-            }
-            Decision::Stop { reason } => write_cart(ports, stop(&cart.value, reason), cart.version)
-                .await?
-                .then_some(Outcome::Stopped {
-                    reason,
-                    step: wake.step,
-                }),
-            Decision::HoldOut { step } => {
-                tracing::info!("held out: no messages for this cart");
-                write_cart(ports, stop(&enrolled, StopReason::Holdout), cart.version)
-                    .await?
-                    .then_some(Outcome::HeldOut { step })
-            }
-            Decision::Skip {
-                step,
-                channel,
-                reason,
-            } => {
-                let skipped = skipped_step(&enrolled, &sequence, step, channel, reason, now);
-                let variant = skipped.variant.clone();
-                write_cart(
-                    ports,
-                    record_sent(&enrolled, skipped, &sequence),
-                    cart.version,
-                )
-                .await?
-                .then_some(Outcome::Skipped {
-                    step,
-                    channel,
-                    reason,
-                    variant,
-                })
-            }
-            Decision::Send { step, channel } => {
-                let claim_id = new_claim_id();
-                let claimed = claim_as(&enrolled, step, channel, now, &claim_id);
-                let written = write_cart(ports, claimed.clone(), cart.version).await;
-                let claimed = match written {
-                    Ok(true) => Versioned {
-                        value: claimed,
-                        version: cart.version + 1,
-                    },
-                    // A conflict, or an error, may still be our own write: it went through,
-                    // its answer was lost, and the store's retry then failed the version
-                    // check it had moved on (or failed outright). Only our claim has our id.
-                    Ok(false) | Err(_) => {
-                        match (written, own_claim(ports, wake, &claim_id).await) {
-                            (_, Some(current)) => current,
-                            (Err(error), None) => return Err(error.into()),
-                            (Ok(_), None) => continue,
-                        }
-                    }
-                };
-                let target = Target {
-                    shop: &shop,
-                    sequence: &sequence,
-                    zone: &zone,
-                    contacts: &contacts,
-                };
-                Some(send_claimed(target, claimed, step, channel, ports).await?)
-            }
-        };
-        if let Some(outcome) = outcome {
+        if let Some(outcome) = attempt(wake, &shop, &cart, ports).await? {
             return Ok(outcome);
         }
     }
     Err(SendError::Retryable(
         "too many concurrent writes to the cart".into(),
     ))
+}
+
+/// One pass over the cart as read: `None` when another writer moved it first.
+async fn attempt<P: Ports>(
+    wake: &WakeUp,
+    shop: &Shop,
+    cart: &Versioned<CartRecord>,
+    ports: &P,
+) -> Result<Option<Outcome>, SendError> {
+    match held_claim(&cart.value, wake.step, wake.generation, ports.clock().now()) {
+        Some(HeldClaim::Live) => return Err(SendError::ClaimHeld),
+        Some(HeldClaim::Orphaned { step, channel }) => {
+            return settle_orphaned_claim(shop, cart, step, channel, ports).await;
+        }
+        None => {}
+    }
+    if let Err(stale) = check_wakeup(&cart.value, wake.step, wake.generation) {
+        tracing::info!(why = ?stale, "stale wake-up ignored");
+        return Ok(Some(Outcome::Stale(stale)));
+    }
+    let Some(sequence) = shop.sequence_named(&cart.value.sequence) else {
+        tracing::error!(sequence = %cart.value.sequence, "the cart's sequence is gone");
+        let reason = StopReason::UnknownSequence;
+        let written = write_cart(ports, stop(&cart.value, reason), cart.version).await?;
+        return Ok(written.then_some(Outcome::Stopped {
+            reason,
+            step: wake.step,
+        }));
+    };
+    let contacts = contacts_of(ports.store(), &cart.value).await?;
+    let zone = zone_of(&cart.value, shop);
+    let now = ports.clock().now();
+    let target = Target {
+        shop,
+        sequence: &sequence,
+        zone: &zone,
+        contacts: &contacts,
+    };
+    let decision = decide_asking_sms_opt_out(&target, cart, now, ports).await?;
+    tracing::info!(decision = %decision_name(&decision), "decided");
+    carry_out(decision, wake, cart, target, now, ports).await
+}
+
+/// A step claimed by an invocation that never finished: recorded as skipped
+/// (`crash_after_claim`), never sent again (at most once).
+async fn settle_orphaned_claim<P: Ports>(
+    shop: &Shop,
+    cart: &Versioned<CartRecord>,
+    step: u32,
+    channel: Channel,
+    ports: &P,
+) -> Result<Option<Outcome>, SendError> {
+    let Some(sequence) = shop.sequence_named(&cart.value.sequence) else {
+        return Err(SendError::ClaimHeld);
+    };
+    let reason = SkipReason::CrashAfterClaim;
+    tracing::warn!(
+        step = step + 1,
+        channel = channel.as_str(),
+        "a claimed step was never finished: recorded as skipped, not sent again"
+    );
+    let skipped = skipped_step(
+        &cart.value,
+        &sequence,
+        step,
+        channel,
+        reason,
+        ports.clock().now(),
+    );
+    let variant = skipped.variant.clone();
+    let record = record_sent(&cart.value, skipped, &sequence);
+    let written = write_cart(ports, record, cart.version).await?;
+    Ok(written.then_some(Outcome::Skipped {
+        step,
+        channel,
+        reason,
+        variant,
+    }))
+}
+
+/// The decision for the cart and the person behind it. SMS opt-outs live with the SMS
+/// service: a decision to send an SMS asks it, and decides again if the number opted out.
+async fn decide_asking_sms_opt_out<P: Ports>(
+    target: &Target<'_>,
+    cart: &Versioned<CartRecord>,
+    now: Timestamp,
+    ports: &P,
+) -> Result<Decision, PortError> {
+    let Target {
+        shop,
+        sequence,
+        zone,
+        contacts,
+    } = *target;
+    let mut person = Person::merge(
+        &contacts
+            .iter()
+            .filter_map(|(_, c)| c.as_ref().map(|c| c.value.clone()))
+            .collect::<Vec<_>>(),
+    );
+    let decide_for = |person: &Person| {
+        decide(&Situation {
+            cart: &cart.value,
+            person,
+            sequence,
+            rules: shop.rules(),
+            zone,
+            holdout: shop.settings.holdout,
+            now,
+        })
+    };
+    let decision = decide_for(&person);
+    if let Decision::Send {
+        channel: Channel::Sms,
+        ..
+    } = decision
+        && let Some(phone) = cart.value.snapshot.as_ref().and_then(|s| s.phone.as_ref())
+        && ports.sms().is_opted_out(phone).await?
+    {
+        person.sms_opted_out = true;
+        return Ok(decide_for(&person));
+    }
+    Ok(decision)
+}
+
+/// Writes what `decision` means for the cart (and sends, for `Send`): `None` when another
+/// writer moved the cart first.
+async fn carry_out<P: Ports>(
+    decision: Decision,
+    wake: &WakeUp,
+    cart: &Versioned<CartRecord>,
+    target: Target<'_>,
+    now: Timestamp,
+    ports: &P,
+) -> Result<Option<Outcome>, SendError> {
+    // The first step's decision puts the cart in an arm of the experiment.
+    let enrolled = enrol(&cart.value, &decision);
+    let sequence = target.sequence;
+    Ok(match decision {
+        Decision::Wait { until } => write_cart(ports, rearm(&cart.value, until), cart.version)
+            .await?
+            .then_some(Outcome::Rearmed { until }),
+        Decision::Defer { until, reason } => {
+            write_cart(ports, rearm(&enrolled, until), cart.version)
+                .await?
+                .then_some(Outcome::Deferred {
+                    step: wake.step,
+                    until,
+                    reason,
+                })
+        }
+        Decision::Stop { reason } => write_cart(ports, stop(&cart.value, reason), cart.version)
+            .await?
+            .then_some(Outcome::Stopped {
+                reason,
+                step: wake.step,
+            }),
+        Decision::HoldOut { step } => {
+            tracing::info!("held out: no messages for this cart");
+            write_cart(ports, stop(&enrolled, StopReason::Holdout), cart.version)
+                .await?
+                .then_some(Outcome::HeldOut { step })
+        }
+        Decision::Skip {
+            step,
+            channel,
+            reason,
+        } => {
+            let skipped = skipped_step(&enrolled, sequence, step, channel, reason, now);
+            let variant = skipped.variant.clone();
+            write_cart(
+                ports,
+                record_sent(&enrolled, skipped, sequence),
+                cart.version,
+            )
+            .await?
+            .then_some(Outcome::Skipped {
+                step,
+                channel,
+                reason,
+                variant,
+            })
+        }
+        Decision::Send { step, channel } => {
+            let claim_id = new_claim_id();
+            let claimed = claim_as(&enrolled, step, channel, now, &claim_id);
+            let written = write_cart(ports, claimed.clone(), cart.version).await;
+            let claimed = match written {
+                Ok(true) => Versioned {
+                    value: claimed,
+                    version: cart.version + 1,
+                },
+                // A conflict, or an error, may still be our own write: it went through,
+                // its answer was lost, and the store's retry then failed the version
+                // check it had moved on (or failed outright). Only our claim has our id.
+                Ok(false) | Err(_) => match (written, own_claim(ports, wake, &claim_id).await) {
+                    (_, Some(current)) => current,
+                    (Err(error), None) => return Err(error.into()),
+                    (Ok(_), None) => return Ok(None),
+                },
+            };
+            Some(send_claimed(target, claimed, step, channel, ports).await?)
+        }
+    })
 }
 
 /// The cart, if it holds the claim `claim_id` wrote (a claim write whose answer was lost
@@ -433,6 +476,7 @@ async fn write_cart<P: Ports>(
 }
 
 /// Where a claimed message goes and under which rules.
+#[derive(Clone, Copy)]
 struct Target<'a> {
     shop: &'a Shop,
     sequence: &'a Sequence,
