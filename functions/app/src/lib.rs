@@ -28,4 +28,4 @@ pub mod templates;
 pub mod unsubscribe;
 
 pub use metrics::Metrics;
-pub use ports::{Absent, Bundle, Messaging, Ports};
+pub use ports::{Absent, Bundle, Messaging, Ports, SystemClock};

@@ -8,12 +8,13 @@ use cartback_core::model::ids::{CartId, ContactKey, DeliveryId, PoolName, ShopId
 use cartback_core::model::offer_codes::{ClaimedCode, ImportReport, OfferCode};
 use cartback_core::model::schedule::ScheduleSpec;
 use cartback_core::model::shop::{Shop, SignatureCheck};
-use cartback_core::model::time::{Clock, SystemClock};
+use cartback_core::model::time::Clock;
 use cartback_core::platforms::bigcommerce::Fetch;
 use cartback_core::ports::{
     CartStore, Mailer, OfferCodes, OutgoingEmail, OutgoingSms, PersonalData, PortError, Put,
     Schedules, ShopDirectory, SmsSender, StoreApi, WebhookSecrets, WriteOutcome,
 };
+use jiff::Timestamp;
 
 use crate::Metrics;
 use crate::compose::UnsubscribeLinks;
@@ -190,6 +191,16 @@ impl<Clk> Bundle<Absent, Absent, Absent, Absent, Absent, Absent, Absent, Clk, Ab
     }
 }
 
+/// The real wall clock, for the Lambda functions and the commands that act now.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        Timestamp::now()
+    }
+}
+
 /// A port this function does not wire: every call fails for good (a defect in the wiring,
 /// never a reason to retry).
 #[derive(Debug, Clone, Copy, Default)]
@@ -294,7 +305,7 @@ impl OfferCodes for Absent {
         _: &PoolName,
         _: &CartId,
         _: u32,
-        _: jiff::Timestamp,
+        _: Timestamp,
     ) -> Result<Option<ClaimedCode>, PortError> {
         Err(absent("offer-codes"))
     }

@@ -6,9 +6,8 @@
 #![recursion_limit = "256"]
 
 use aws_lambda_events::sns::SnsEvent;
-use cartback_app::{Absent, Bundle, Messaging, Metrics};
+use cartback_app::{Bundle, Metrics, SystemClock};
 use cartback_aws::{AwsConfig, DynamoCartStore, DynamoShopDirectory};
-use cartback_core::model::time::SystemClock;
 use cartback_feedback::handle;
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 
@@ -19,19 +18,10 @@ async fn main() -> Result<(), Error> {
     cartback_aws::init_tracing();
     let config = AwsConfig::from_env()?;
     let sdk = cartback_aws::load_sdk_config().await;
-    let ports = Bundle {
-        store: DynamoCartStore::new(&sdk, &config.table),
-        shops: DynamoShopDirectory::new(&sdk, &config.table),
-        clock: SystemClock,
-        metrics: Metrics::Stdout,
-        mailer: Absent,
-        sms: Absent,
-        schedules: Absent,
-        secrets: Absent,
-        store_api: Absent,
-        offer_codes: Absent,
-        messaging: Messaging::default(),
-    };
+    let ports = Bundle::unwired(SystemClock)
+        .with_store(DynamoCartStore::new(&sdk, &config.table))
+        .with_shops(DynamoShopDirectory::new(&sdk, &config.table))
+        .with_metrics(Metrics::Stdout);
     let ports = &ports;
     run(service_fn(move |event: LambdaEvent<SnsEvent>| async move {
         // A retryable error fails the invocation: Lambda retries it, then the on-failure

@@ -1,9 +1,8 @@
 //! Lambda wiring for the planner: DynamoDB stream in, schedules out, partial batch failures.
 
 use aws_lambda_events::dynamodb::Event;
-use cartback_app::Bundle;
+use cartback_app::{Bundle, SystemClock};
 use cartback_aws::{AwsConfig, SchedulerSchedules};
-use cartback_core::model::time::SystemClock;
 use cartback_planner::handle;
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 

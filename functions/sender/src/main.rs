@@ -1,13 +1,12 @@
 //! Lambda wiring for the sender: a schedule's wake-up in, an email or SMS out.
 
-use cartback_app::{Bundle, templates};
+use cartback_app::{Bundle, SystemClock, templates};
 use cartback_aws::{
     AwsConfig, DynamoCartStore, DynamoOfferCodes, DynamoShopDirectory, FirstUse, SecretParameter,
     SecretParameterError, SesMailer, SnsSms, UNSUBSCRIBE_SECRET_PARAM_ENV,
 };
 use cartback_core::messages::render::Renderer;
 use cartback_core::model::schedule::WakeUp;
-use cartback_core::model::time::SystemClock;
 use cartback_sender::{Metrics, UnsubscribeLinks, handle};
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 

@@ -1,12 +1,11 @@
 //! Lambda wiring for the unsubscribe function: config once, each AWS client on its first use,
 //! the token secret on the first request, then serve `GET|POST /unsubscribe?t=TOKEN`.
 
-use cartback_app::{Absent, Bundle, Messaging, Metrics};
+use cartback_app::{Bundle, Metrics, SystemClock};
 use cartback_aws::{
     AwsConfig, DynamoCartStore, DynamoShopDirectory, FirstUse, SecretParameter,
     UNSUBSCRIBE_SECRET_PARAM_ENV,
 };
-use cartback_core::model::time::SystemClock;
 use cartback_unsubscribe::{UnsubscribeDeps, handle_http};
 use lambda_http::{Error, Request, run, service_fn};
 
@@ -20,19 +19,12 @@ async fn main() -> Result<(), Error> {
     // The parameter's name is checked now; its value is read from SSM on the first request
     // (no network during init; a failed read fails that request, the next one tries again).
     let secret = SecretParameter::from_env(&sdk, UNSUBSCRIBE_SECRET_PARAM_ENV)?;
-    let deps = FirstUse::new(Bundle {
-        store: DynamoCartStore::new(&sdk, &config.table),
-        shops: DynamoShopDirectory::new(&sdk, &config.table),
-        clock: SystemClock,
-        metrics: Metrics::Stdout,
-        mailer: Absent,
-        sms: Absent,
-        schedules: Absent,
-        secrets: Absent,
-        store_api: Absent,
-        offer_codes: Absent,
-        messaging: Messaging::default(),
-    });
+    let deps = FirstUse::new(
+        Bundle::unwired(SystemClock)
+            .with_store(DynamoCartStore::new(&sdk, &config.table))
+            .with_shops(DynamoShopDirectory::new(&sdk, &config.table))
+            .with_metrics(Metrics::Stdout),
+    );
     let (deps, secret) = (&deps, &secret);
     run(service_fn(move |request: Request| async move {
         let deps = deps

@@ -4,19 +4,10 @@
 use jiff::Timestamp;
 use serde::{Deserialize, Deserializer, Serializer};
 
-/// The source of "now"; tests and `simulate` drive a virtual one.
+/// The source of "now": core never reads the wall clock itself. Lambda functions use the
+/// system's (`cartback_app::SystemClock`); tests and `simulate` drive a virtual one.
 pub trait Clock: Send + Sync {
     fn now(&self) -> Timestamp;
-}
-
-/// The real wall clock.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> Timestamp {
-        Timestamp::now()
-    }
 }
 
 pub fn to_millis(t: Timestamp) -> i64 {
