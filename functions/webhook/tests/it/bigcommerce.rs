@@ -3,7 +3,7 @@
 //! served by the in-memory store API. The store API's failures make the webhook answer 5xx
 //! (BigCommerce delivers it again); a cart the API no longer has is a 200 with nothing stored.
 
-use cartback_app::{Absent, Bundle, Messaging};
+use crate::{WebhookPorts, webhook_ports};
 use cartback_core::model::cart::{CartRecord, CartStatus, Platform};
 use cartback_core::model::ids::{CartId, ShopId};
 use cartback_core::model::shop::Secret;
@@ -53,17 +53,7 @@ fn order_fetch() -> Fetch {
 struct Harness {
     store: MemoryStore,
     api: MemoryStoreApi,
-    deps: Bundle<
-        MemoryStore,
-        Absent,
-        Absent,
-        Absent,
-        LocalShops,
-        LocalShops,
-        MemoryStoreApi,
-        VirtualClock,
-        Absent,
-    >,
+    deps: WebhookPorts<MemoryStore, MemoryStoreApi>,
 }
 
 impl Harness {
@@ -72,19 +62,12 @@ impl Harness {
         let api = MemoryStoreApi::new();
         let shops = LocalShops::defaults().with_secret(shop_id(), Secret::new(SECRET));
         Self {
-            deps: Bundle {
-                store: store.clone(),
-                shops: shops.clone(),
-                secrets: shops,
-                clock: VirtualClock::new(ts("2026-11-02T09:31:10Z")),
-                metrics: cartback_webhook::Metrics::memory(),
-                store_api: api.clone(),
-                mailer: Absent,
-                sms: Absent,
-                schedules: Absent,
-                offer_codes: Absent,
-                messaging: Messaging::default(),
-            },
+            deps: webhook_ports(
+                store.clone(),
+                shops.clone(),
+                VirtualClock::new(ts("2026-11-02T09:31:10Z")),
+                api.clone(),
+            ),
             store,
             api,
         }
@@ -247,19 +230,12 @@ async fn a_shop_without_a_store_hash_answers_5xx() {
     let shops = LocalShops::defaults()
         .with_settings(shop_id(), settings)
         .with_secret(shop_id(), Secret::new(SECRET));
-    let deps = Bundle {
-        store: store.clone(),
-        shops: shops.clone(),
-        secrets: shops,
-        clock: VirtualClock::new(ts("2026-11-02T09:31:10Z")),
-        metrics: cartback_webhook::Metrics::memory(),
-        store_api: MemoryStoreApi::new(),
-        mailer: Absent,
-        sms: Absent,
-        schedules: Absent,
-        offer_codes: Absent,
-        messaging: Messaging::default(),
-    };
+    let deps = webhook_ports(
+        store.clone(),
+        shops.clone(),
+        VirtualClock::new(ts("2026-11-02T09:31:10Z")),
+        MemoryStoreApi::new(),
+    );
     let request = WebhookRequest {
         shop: SHOP.to_owned(),
         platform: "bigcommerce".to_owned(),

@@ -3,12 +3,11 @@
 //! `functions/core/tests/fixtures/shopify/` (shaped like Shopify's documented payloads) and
 //! in-memory ports. Each is HMAC-verified like every other Shopify webhook.
 
-use cartback_app::{Absent, Bundle, Messaging};
+use crate::{WebhookPorts, webhook_ports};
 use cartback_core::model::cart::SuppressionReason;
 use cartback_core::model::contact::{Email, Phone};
 use cartback_core::model::ids::{CartId, ShopId};
 use cartback_core::model::shop::Secret;
-use cartback_core::ports::NoStoreApi;
 use cartback_core::ports::{CartStore, PersonalData};
 use cartback_local::{LocalShops, MemoryStore, OutageStore, VirtualClock};
 use cartback_webhook::handle_http;
@@ -65,39 +64,17 @@ fn later_checkout(delivery: &str) -> Value {
     shopify_event("checkouts/update", &body.to_string(), delivery, None)
 }
 
-fn deps_on<S: CartStore + PersonalData>(
-    store: S,
-) -> Bundle<S, Absent, Absent, Absent, LocalShops, LocalShops, NoStoreApi, VirtualClock, Absent> {
+fn deps_on<S: CartStore + PersonalData>(store: S) -> WebhookPorts<S> {
     let shops = LocalShops::defaults().with_secret(shop_id(), Secret::new(SECRET));
-    Bundle {
+    webhook_ports(
         store,
-        shops: shops.clone(),
-        secrets: shops,
-        clock: VirtualClock::new("2026-11-02T08:30:00Z".parse::<Timestamp>().expect("valid")),
-        metrics: cartback_webhook::Metrics::memory(),
-        store_api: cartback_core::ports::NoStoreApi,
-        mailer: Absent,
-        sms: Absent,
-        schedules: Absent,
-        offer_codes: Absent,
-        messaging: Messaging::default(),
-    }
+        shops.clone(),
+        VirtualClock::new("2026-11-02T08:30:00Z".parse::<Timestamp>().expect("valid")),
+        cartback_core::ports::NoStoreApi,
+    )
 }
 
-async fn post<S: CartStore + PersonalData>(
-    deps: &Bundle<
-        S,
-        Absent,
-        Absent,
-        Absent,
-        LocalShops,
-        LocalShops,
-        NoStoreApi,
-        VirtualClock,
-        Absent,
-    >,
-    event: &Value,
-) -> (u16, Value) {
+async fn post<S: CartStore + PersonalData>(deps: &WebhookPorts<S>, event: &Value) -> (u16, Value) {
     let request = lambda_http::request::from_str(&event.to_string())
         .expect("an API Gateway HTTP API (payload 2.0) event");
     let response = handle_http(request, deps).await.expect("a response");
@@ -109,20 +86,7 @@ async fn post<S: CartStore + PersonalData>(
 }
 
 /// A store holding Ada's checkout (email) and a phone-only checkout of someone else.
-async fn with_two_carts() -> (
-    MemoryStore,
-    Bundle<
-        MemoryStore,
-        Absent,
-        Absent,
-        Absent,
-        LocalShops,
-        LocalShops,
-        NoStoreApi,
-        VirtualClock,
-        Absent,
-    >,
-) {
+async fn with_two_carts() -> (MemoryStore, WebhookPorts<MemoryStore>) {
     let store = MemoryStore::default();
     let deps = deps_on(store.clone());
     let (status, body) = post(&deps, &checkout_event()).await;

@@ -1,14 +1,13 @@
 //! The webhook handler for the generic signed JSON API: the documented example through
 //! `handle`, with each signature vector; a refusal stores nothing.
 
-use cartback_app::{Absent, Bundle, Messaging};
+use crate::{WebhookPorts, webhook_ports};
 use cartback_core::model::cart::CartStatus;
 use cartback_core::model::ids::{CartId, ShopId};
 use cartback_core::model::shop::Secret;
 use cartback_core::platforms::generic;
 use cartback_core::platforms::webhook::Headers;
 use cartback_core::ports::CartStore;
-use cartback_core::ports::NoStoreApi;
 use cartback_local::{LocalShops, MemoryStore, VirtualClock};
 use cartback_webhook::{WebhookReply, WebhookRequest, handle};
 use jiff::{SignedDuration, Timestamp};
@@ -24,17 +23,7 @@ fn now() -> Timestamp {
 
 struct Harness {
     store: MemoryStore,
-    deps: Bundle<
-        MemoryStore,
-        Absent,
-        Absent,
-        Absent,
-        LocalShops,
-        LocalShops,
-        NoStoreApi,
-        VirtualClock,
-        Absent,
-    >,
+    deps: WebhookPorts<MemoryStore>,
 }
 
 impl Harness {
@@ -43,19 +32,12 @@ impl Harness {
         let shops = LocalShops::defaults()
             .with_secret(ShopId::parse(SHOP).expect("shop"), Secret::new(SECRET));
         Self {
-            deps: Bundle {
-                store: store.clone(),
-                shops: shops.clone(),
-                secrets: shops,
-                clock: VirtualClock::new(now()),
-                metrics: cartback_webhook::Metrics::memory(),
-                store_api: cartback_core::ports::NoStoreApi,
-                mailer: Absent,
-                sms: Absent,
-                schedules: Absent,
-                offer_codes: Absent,
-                messaging: Messaging::default(),
-            },
+            deps: webhook_ports(
+                store.clone(),
+                shops.clone(),
+                VirtualClock::new(now()),
+                cartback_core::ports::NoStoreApi,
+            ),
             store,
         }
     }

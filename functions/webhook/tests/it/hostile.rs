@@ -8,11 +8,10 @@
 //! CI runs each property with a modest number of cases; a longer run:
 //! `PROPTEST_CASES=20000 cargo test --release -p cartback-webhook --test it hostile`.
 
-use cartback_app::{Absent, Bundle, Messaging};
+use crate::{WebhookPorts, webhook_ports};
 use cartback_core::model::shop::Secret;
 use cartback_core::platforms::webhook::{Headers, MAX_BODY_BYTES};
 use cartback_core::ports::CartStore;
-use cartback_core::ports::NoStoreApi;
 use cartback_local::{LocalShops, MemoryStore, VirtualClock};
 use cartback_webhook::{WebhookReply, WebhookRequest, handle};
 use proptest::prelude::*;
@@ -58,17 +57,7 @@ fn shop_id() -> cartback_core::model::ids::ShopId {
 
 struct Harness {
     store: MemoryStore,
-    deps: Bundle<
-        MemoryStore,
-        Absent,
-        Absent,
-        Absent,
-        LocalShops,
-        LocalShops,
-        NoStoreApi,
-        VirtualClock,
-        Absent,
-    >,
+    deps: WebhookPorts<MemoryStore>,
 }
 
 impl Harness {
@@ -76,19 +65,12 @@ impl Harness {
         let store = MemoryStore::default();
         let shops = LocalShops::defaults().with_secret(shop_id(), Secret::new(SECRET));
         Self {
-            deps: Bundle {
-                store: store.clone(),
-                shops: shops.clone(),
-                secrets: shops,
-                clock: VirtualClock::new("2026-11-02T08:30:00Z".parse().expect("time")),
-                metrics: cartback_webhook::Metrics::memory(),
-                store_api: cartback_core::ports::NoStoreApi,
-                mailer: Absent,
-                sms: Absent,
-                schedules: Absent,
-                offer_codes: Absent,
-                messaging: Messaging::default(),
-            },
+            deps: webhook_ports(
+                store.clone(),
+                shops.clone(),
+                VirtualClock::new("2026-11-02T08:30:00Z".parse().expect("time")),
+                cartback_core::ports::NoStoreApi,
+            ),
             store,
         }
     }

@@ -6,7 +6,7 @@
 //!
 //! A longer run: `PROPTEST_CASES=20000 cargo test --release -p cartback-webhook --test it hostile_bigcommerce`.
 
-use cartback_app::{Absent, Bundle, Messaging};
+use crate::{WebhookPorts, webhook_ports};
 use cartback_core::model::ids::{CartId, ShopId};
 use cartback_core::model::shop::Secret;
 use cartback_core::platforms::bigcommerce::{Fetch, SECRET_HEADER};
@@ -45,17 +45,7 @@ fn order_fetch() -> Fetch {
 struct Harness {
     store: MemoryStore,
     api: MemoryStoreApi,
-    deps: Bundle<
-        MemoryStore,
-        Absent,
-        Absent,
-        Absent,
-        LocalShops,
-        LocalShops,
-        MemoryStoreApi,
-        VirtualClock,
-        Absent,
-    >,
+    deps: WebhookPorts<MemoryStore, MemoryStoreApi>,
 }
 
 impl Harness {
@@ -67,19 +57,12 @@ impl Harness {
         api.serve(&shop_id(), &order_fetch(), ORDER_JSON);
         let shops = LocalShops::defaults().with_secret(shop_id(), Secret::new(SECRET));
         Self {
-            deps: Bundle {
-                store: store.clone(),
-                shops: shops.clone(),
-                secrets: shops,
-                clock: VirtualClock::new("2026-11-02T09:31:10Z".parse().expect("time")),
-                metrics: cartback_webhook::Metrics::memory(),
-                store_api: api.clone(),
-                mailer: Absent,
-                sms: Absent,
-                schedules: Absent,
-                offer_codes: Absent,
-                messaging: Messaging::default(),
-            },
+            deps: webhook_ports(
+                store.clone(),
+                shops.clone(),
+                VirtualClock::new("2026-11-02T09:31:10Z".parse().expect("time")),
+                api.clone(),
+            ),
             store,
             api,
         }

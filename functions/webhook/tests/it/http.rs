@@ -5,14 +5,13 @@
 //! bytes of the Shopify fixtures in `functions/core/tests/fixtures/shopify/`, signed with the
 //! fixture secret `cartback-fixture-secret` (the HMACs listed in that folder's README).
 
+use crate::{WebhookPorts, webhook_ports};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use cartback_app::{Absent, Bundle, Messaging};
 use cartback_core::model::cart::{CartRecord, CartStatus, ContactRecord, Versioned};
 use cartback_core::model::ids::{CartId, ContactKey, DeliveryId, ShopId};
 use cartback_core::model::shop::Secret;
 use cartback_core::platforms::webhook::MAX_BODY_BYTES;
-use cartback_core::ports::NoStoreApi;
 use cartback_core::ports::{CartStore, PersonalData, PortError, Put, WriteOutcome};
 use cartback_core::rules::decide::StopReason;
 use cartback_local::{LocalShops, MemoryStore, VirtualClock};
@@ -81,39 +80,19 @@ fn sign(body: &str) -> String {
     cartback_core::platforms::shopify::sign(&Secret::new(SECRET), body.as_bytes())
 }
 
-fn deps_on<S: CartStore + PersonalData>(
-    store: S,
-) -> Bundle<S, Absent, Absent, Absent, LocalShops, LocalShops, NoStoreApi, VirtualClock, Absent> {
+fn deps_on<S: CartStore + PersonalData>(store: S) -> WebhookPorts<S> {
     let shops = LocalShops::defaults().with_secret(shop_id(), Secret::new(SECRET));
-    Bundle {
+    webhook_ports(
         store,
-        shops: shops.clone(),
-        secrets: shops,
-        // Half an hour after the first checkout: every fixture's time has passed.
-        clock: VirtualClock::new(ts("2026-11-02T08:30:00Z")),
-        metrics: cartback_webhook::Metrics::memory(),
-        store_api: cartback_core::ports::NoStoreApi,
-        mailer: Absent,
-        sms: Absent,
-        schedules: Absent,
-        offer_codes: Absent,
-        messaging: Messaging::default(),
-    }
+        shops.clone(),
+        VirtualClock::new(ts("2026-11-02T08:30:00Z")),
+        cartback_core::ports::NoStoreApi,
+    )
 }
 
 struct Harness {
     store: MemoryStore,
-    deps: Bundle<
-        MemoryStore,
-        Absent,
-        Absent,
-        Absent,
-        LocalShops,
-        LocalShops,
-        NoStoreApi,
-        VirtualClock,
-        Absent,
-    >,
+    deps: WebhookPorts<MemoryStore>,
 }
 
 impl Harness {
@@ -179,20 +158,7 @@ fn edited(source: &str, delivery: &str, edit: impl FnOnce(&mut Value)) -> Value 
 }
 
 /// Parses the event exactly as the Lambda runtime would, then calls the handler.
-async fn post<S: CartStore + PersonalData>(
-    deps: &Bundle<
-        S,
-        Absent,
-        Absent,
-        Absent,
-        LocalShops,
-        LocalShops,
-        NoStoreApi,
-        VirtualClock,
-        Absent,
-    >,
-    event: &Value,
-) -> (u16, Value) {
+async fn post<S: CartStore + PersonalData>(deps: &WebhookPorts<S>, event: &Value) -> (u16, Value) {
     let request = lambda_http::request::from_str(&event.to_string())
         .expect("an API Gateway HTTP API (payload 2.0) event");
     let response = handle_http(request, deps)

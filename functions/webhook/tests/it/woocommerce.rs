@@ -5,14 +5,13 @@
 //! WooCommerce signs no timestamp, so there is no stale-signature vector: a genuine delivery
 //! replayed later verifies, and changes nothing because its `date_modified_gmt` is not newer.
 
-use cartback_app::{Absent, Bundle, Messaging};
+use crate::{WebhookPorts, webhook_ports};
 use cartback_core::model::cart::{CartRecord, CartStatus, Platform};
 use cartback_core::model::ids::{CartId, ShopId};
 use cartback_core::model::shop::Secret;
 use cartback_core::platforms::webhook::Headers;
 use cartback_core::platforms::woocommerce;
 use cartback_core::ports::CartStore;
-use cartback_core::ports::NoStoreApi;
 use cartback_local::{LocalShops, MemoryStore, VirtualClock};
 use cartback_webhook::{WebhookReply, WebhookRequest, handle, handle_http};
 use jiff::Timestamp;
@@ -47,17 +46,7 @@ fn sign(body: &str) -> String {
 
 struct Harness {
     store: MemoryStore,
-    deps: Bundle<
-        MemoryStore,
-        Absent,
-        Absent,
-        Absent,
-        LocalShops,
-        LocalShops,
-        NoStoreApi,
-        VirtualClock,
-        Absent,
-    >,
+    deps: WebhookPorts<MemoryStore>,
 }
 
 impl Harness {
@@ -65,19 +54,12 @@ impl Harness {
         let store = MemoryStore::default();
         let shops = LocalShops::defaults().with_secret(shop_id(), Secret::new(SECRET));
         Self {
-            deps: Bundle {
-                store: store.clone(),
-                shops: shops.clone(),
-                secrets: shops,
-                clock: VirtualClock::new(ts("2026-11-02T08:02:00Z")),
-                metrics: cartback_webhook::Metrics::memory(),
-                store_api: cartback_core::ports::NoStoreApi,
-                mailer: Absent,
-                sms: Absent,
-                schedules: Absent,
-                offer_codes: Absent,
-                messaging: Messaging::default(),
-            },
+            deps: webhook_ports(
+                store.clone(),
+                shops.clone(),
+                VirtualClock::new(ts("2026-11-02T08:02:00Z")),
+                cartback_core::ports::NoStoreApi,
+            ),
             store,
         }
     }
