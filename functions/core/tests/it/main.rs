@@ -7,6 +7,7 @@ mod experiment;
 mod explain;
 mod generic;
 mod hostile;
+mod layers;
 mod lifecycle;
 mod locales;
 mod properties;
