@@ -14,6 +14,7 @@ mod shops;
 mod sms;
 mod store;
 mod store_api;
+mod world;
 
 pub use calls::CallCounts;
 pub use clock::VirtualClock;
@@ -23,10 +24,11 @@ pub use offer_codes::MemoryOfferCodes;
 pub use outage::OutageStore;
 pub use runtime::{
     FaultyMemoryPorts, LOCAL_PUBLIC_URL, LOCAL_UNSUBSCRIBE_SECRET, MemoryPorts, MemoryRuntime,
-    Report, ReportKind, Unconfirmed, local_messaging,
+    Report, ReportKind, RuntimeError, Unconfirmed, local_messaging,
 };
 pub use schedules::MemorySchedules;
 pub use shops::LocalShops;
 pub use sms::{MemorySms, SentSms};
 pub use store::MemoryStore;
 pub use store_api::{MemoryStoreApi, StoreAnswer};
+pub use world::MemoryWorld;
