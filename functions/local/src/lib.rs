@@ -8,6 +8,7 @@ mod faults;
 mod mailer;
 mod offer_codes;
 mod outage;
+mod report;
 mod runtime;
 mod schedules;
 mod shops;
@@ -22,9 +23,10 @@ pub use faults::{BadRate, FaultPlan, Faults, Faulty, MAX_RATE};
 pub use mailer::{MemoryMailer, SentEmail};
 pub use offer_codes::MemoryOfferCodes;
 pub use outage::OutageStore;
+pub use report::{Report, ReportKind};
 pub use runtime::{
     FaultyMemoryPorts, LOCAL_PUBLIC_URL, LOCAL_UNSUBSCRIBE_SECRET, MemoryPorts, MemoryRuntime,
-    Report, ReportKind, RuntimeError, Unconfirmed, local_messaging,
+    RuntimeError, Unconfirmed, local_messaging,
 };
 pub use schedules::MemorySchedules;
 pub use shops::LocalShops;
