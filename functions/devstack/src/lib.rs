@@ -27,6 +27,7 @@ mod outbox;
 mod pump;
 mod resources;
 mod stack;
+mod world;
 
 pub use clock::ScaledClock;
 pub use error::DevStackError;

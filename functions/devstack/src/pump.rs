@@ -1,18 +1,14 @@
 //! One turn of what AWS does on its own between requests: the stream feeds the planner, due
-//! schedules wake the sender, failed wake-ups are retried like Lambda's asynchronous invoke.
-
-use std::sync::Mutex;
+//! schedules wake the sender, failed wake-ups are retried like Lambda's asynchronous invoke
+//! (all by `cartback-pipeline`'s runner, on the [`Stack`] as its world).
 
 use cartback_core::model::schedule::WakeUp;
 use cartback_core::model::time::Clock;
+use cartback_pipeline::{Invocation, Runner};
 use cartback_sender::Outcome;
-use jiff::{SignedDuration, Timestamp};
+use jiff::Timestamp;
 
-use crate::{DevStackError, Result, Stack};
-
-/// Lambda retries a failed asynchronous invocation twice, about a minute then two apart.
-const RETRY_DELAYS: [SignedDuration; 2] =
-    [SignedDuration::from_mins(1), SignedDuration::from_mins(2)];
+use crate::{Result, Stack};
 
 /// One sender invocation.
 #[derive(Debug, Clone)]
@@ -43,31 +39,34 @@ impl Tick {
     }
 }
 
-struct Retry {
-    at: Timestamp,
-    wake: WakeUp,
-    attempt: usize,
+impl From<Invocation> for Fired {
+    fn from(invocation: Invocation) -> Self {
+        Self {
+            wake: invocation.due.wake,
+            at: invocation.at,
+            attempt: invocation.due.attempt,
+            result: invocation.result.map_err(|e| e.to_string()),
+            retry_at: invocation.retry_at,
+        }
+    }
 }
 
 /// Drives a [`Stack`] turn by turn; keeps the pending retries.
-#[derive(Default)]
 pub struct Pump {
-    retries: Mutex<Vec<Retry>>,
+    runner: Runner,
+}
+
+impl Default for Pump {
+    fn default() -> Self {
+        Self {
+            runner: Runner::new(crate::stack::STREAM),
+        }
+    }
 }
 
 impl Pump {
     pub fn new() -> Self {
         Self::default()
-    }
-
-    fn due_retries(&self, now: Timestamp) -> Result<Vec<Retry>> {
-        let mut retries = self
-            .retries
-            .lock()
-            .map_err(|_| DevStackError::Data("retry queue lock poisoned".into()))?;
-        let (due, later): (Vec<Retry>, Vec<Retry>) = retries.drain(..).partition(|r| r.at <= now);
-        *retries = later;
-        Ok(due)
     }
 
     /// Plans the stream's new records, fires every due schedule and retry, plans again.
@@ -76,42 +75,9 @@ impl Pump {
             planned: stack.drain_stream().await?,
             fired: Vec::new(),
         };
-        let mut wakes: Vec<(WakeUp, usize)> = stack
-            .take_due_schedules()
-            .await?
-            .into_iter()
-            .map(|(_, wake)| (wake, 0))
-            .collect();
-        wakes.extend(
-            self.due_retries(stack.clock.now())?
-                .into_iter()
-                .map(|r| (r.wake, r.attempt)),
-        );
-        for (wake, attempt) in wakes {
-            let at = stack.clock.now();
-            let result = stack.wake(&wake).await.map_err(|e| e.to_string());
-            let retry_at = match (&result, RETRY_DELAYS.get(attempt)) {
-                (Err(_), Some(delay)) => {
-                    let retry_at = at.checked_add(*delay).unwrap_or(at);
-                    self.retries
-                        .lock()
-                        .map_err(|_| DevStackError::Data("retry queue lock poisoned".into()))?
-                        .push(Retry {
-                            at: retry_at,
-                            wake: wake.clone(),
-                            attempt: attempt + 1,
-                        });
-                    Some(retry_at)
-                }
-                _ => None,
-            };
-            tick.fired.push(Fired {
-                wake,
-                at,
-                attempt,
-                result,
-                retry_at,
-            });
+        for due in self.runner.take_all_due(stack).await? {
+            let invocation = self.runner.invoke(stack, due).await;
+            tick.fired.push(invocation.into());
         }
         if !tick.fired.is_empty() {
             tick.planned += stack.drain_stream().await?;

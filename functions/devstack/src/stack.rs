@@ -19,6 +19,7 @@ use cartback_core::model::schedule::WakeUp;
 use cartback_core::model::shop::Secret;
 use cartback_core::model::time::Clock;
 use cartback_feedback::Handled;
+use cartback_pipeline::{EventSourceMapping, Exhausted};
 use cartback_sender::{Outcome, SendError, UnsubscribeLinks};
 use cartback_unsubscribe::UnsubscribeDeps;
 use jiff::Timestamp;
@@ -60,6 +61,13 @@ pub const STREAM_BATCH_SIZE: usize = 100;
 /// before it sends the batch to the stream's dead-letter queue and goes on
 /// (`infra/template.yaml`: `MaximumRetryAttempts: 10`).
 pub const STREAM_RETRY_ATTEMPTS: u32 = 10;
+
+/// The event source mapping of the template: stream → planner.
+pub(crate) const STREAM: EventSourceMapping = EventSourceMapping {
+    batch_size: STREAM_BATCH_SIZE,
+    retry_attempts: STREAM_RETRY_ATTEMPTS,
+    exhausted: Exhausted::DeadLetter,
+};
 
 /// What one [`Stack::drain_stream_report`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -116,6 +124,7 @@ pub struct DeadLetteredRecord {
 }
 
 type StreamRecord = aws_sdk_dynamodbstreams::types::Record;
+type EventRecord = aws_lambda_events::dynamodb::EventRecord;
 
 /// The five functions, wired as their `main.rs` wires them, on moto, sharing one clock.
 pub struct Stack<C> {
@@ -131,15 +140,10 @@ pub struct Stack<C> {
     streams: aws_sdk_dynamodbstreams::Client,
     scheduler: aws_sdk_scheduler::Client,
     /// What the five functions run on (each function uses the ports it wires on AWS).
-    ports: EmulatorPorts<C>,
+    pub(crate) ports: EmulatorPorts<C>,
     unsubscribe_secret: Secret,
     shard_iterators: Mutex<HashMap<String, Option<String>>>,
     stream_arn: Mutex<Option<String>>,
-    /// Records read from the stream and not yet handled: a failed batch is re-driven from
-    /// the record the planner reported, as the event source mapping does.
-    unplanned: Mutex<std::collections::VecDeque<StreamRecord>>,
-    /// Retries of the batch at the head of `unplanned`.
-    head_retries: Mutex<u32>,
     /// Schedules read back so far, by name: a name is never reused for other contents
     /// (the generation changes with the time), so each is read once.
     known_schedules: Mutex<HashMap<String, StoredSchedule>>,
@@ -201,8 +205,6 @@ impl<C: Clock + Clone> Stack<C> {
             unsubscribe_secret,
             shard_iterators: Mutex::new(HashMap::new()),
             stream_arn: Mutex::new(None),
-            unplanned: Mutex::new(std::collections::VecDeque::new()),
-            head_retries: Mutex::new(0),
             known_schedules: Mutex::new(HashMap::new()),
             streams: aws_sdk_dynamodbstreams::Client::new(&platform),
             scheduler: aws_sdk_scheduler::Client::new(&platform),
@@ -347,81 +349,20 @@ impl<C: Clock + Clone> Stack<C> {
     /// Like [`Stack::drain_stream`], with what the event source mapping did: re-drives and
     /// dead-lettered records.
     pub async fn drain_stream_report(&self) -> Result<Drained> {
-        let records = self.read_stream().await?;
-        self.unplanned_queue()?.extend(records);
-        let mut drained = Drained::default();
-        loop {
-            let batch: Vec<StreamRecord> = {
-                let queue = self.unplanned_queue()?;
-                queue.iter().take(STREAM_BATCH_SIZE).cloned().collect()
-            };
-            if batch.is_empty() {
-                return Ok(drained);
-            }
-            let ids: Vec<Option<String>> = batch
-                .iter()
-                .map(|r| r.dynamodb.as_ref().and_then(|d| d.sequence_number.clone()))
-                .collect();
-            let event = events::stream_event(batch.clone(), &self.names.region)?;
-            let response = cartback_planner::handle(&event, &self.ports).await;
-            let failed = response
-                .batch_item_failures
-                .first()
-                .map(|f| f.item_identifier.clone().unwrap_or_default());
-            let Some(failed) = failed else {
-                self.unplanned_queue()?.drain(..batch.len());
-                drained.records += batch.len();
-                *self.retries()? = 0;
-                continue;
-            };
-            // Lambda checkpoints the records before the failed one and retries from it.
-            let done = ids
-                .iter()
-                .position(|id| id.as_deref() == Some(failed.as_str()))
-                .unwrap_or(0);
-            self.unplanned_queue()?.drain(..done);
-            drained.records += done;
-            let retries = {
-                let mut retries = self.retries()?;
-                if done > 0 {
-                    *retries = 0;
-                }
-                *retries += 1;
-                *retries
-            };
-            if retries <= STREAM_RETRY_ATTEMPTS {
-                drained.redrives += 1;
-                continue;
-            }
-            // Out of retries: the batch (from the failed record) goes to the DLQ.
-            let given_up: Vec<StreamRecord> = {
-                let mut queue = self.unplanned_queue()?;
-                let n = (batch.len() - done).min(queue.len());
-                queue.drain(..n).collect()
-            };
-            *self.retries()? = 0;
-            drained
+        let drain = STREAM.drain(self).await?;
+        Ok(Drained {
+            records: drain.records,
+            redrives: drain.redrives,
+            dead_lettered: drain
                 .dead_lettered
-                .extend(given_up.iter().map(dead_lettered_record));
-        }
-    }
-
-    fn unplanned_queue(
-        &self,
-    ) -> Result<std::sync::MutexGuard<'_, std::collections::VecDeque<StreamRecord>>> {
-        self.unplanned
-            .lock()
-            .map_err(|_| DevStackError::Data("stream queue lock poisoned".into()))
-    }
-
-    fn retries(&self) -> Result<std::sync::MutexGuard<'_, u32>> {
-        self.head_retries
-            .lock()
-            .map_err(|_| DevStackError::Data("stream retry lock poisoned".into()))
+                .iter()
+                .map(dead_lettered_record)
+                .collect(),
+        })
     }
 
     /// Every record written to the stream since the last read.
-    async fn read_stream(&self) -> Result<Vec<StreamRecord>> {
+    pub(crate) async fn read_stream_records(&self) -> Result<Vec<StreamRecord>> {
         let streams = &self.streams;
         let arn = self.stream_arn().await?;
         let mut records = Vec::new();
@@ -607,45 +548,51 @@ impl<C: Clock + Clone> Stack<C> {
         &self,
         schedules: Vec<StoredSchedule>,
     ) -> Result<Vec<(StoredSchedule, WakeUp)>> {
-        let client = &self.scheduler;
         let now = self.clock.now();
         let mut due = Vec::new();
         for schedule in schedules {
             if schedule.at > now {
                 continue;
             }
-            let deleted = client
-                .delete_schedule()
-                .group_name(&self.names.schedule_group)
-                .name(&schedule.name)
-                .send()
-                .await;
-            if let Ok(mut known) = self.known_schedules.lock() {
-                known.remove(&schedule.name);
+            if let Some(wake) = self.fire(&schedule).await? {
+                due.push((schedule, wake));
             }
-            match deleted {
-                Ok(_) => {}
-                // Gone meanwhile: the planner deleted it (the cart moved on).
-                Err(error)
-                    if error
-                        .as_service_error()
-                        .is_some_and(|e| e.is_resource_not_found_exception()) =>
-                {
-                    continue;
-                }
-                Err(error) => {
-                    return Err(DevStackError::aws(format!(
-                        "deleting schedule {}",
-                        schedule.name
-                    ))(error));
-                }
-            }
-            let wake: WakeUp = serde_json::from_str(&schedule.input).map_err(|e| {
-                DevStackError::Data(format!("schedule {} input: {e}", schedule.name))
-            })?;
-            due.push((schedule, wake));
         }
         Ok(due)
+    }
+
+    /// Fires one schedule as EventBridge Scheduler does: deletes it and returns its input;
+    /// `None` when it is gone meanwhile (the planner deleted it: the cart moved on).
+    pub(crate) async fn fire(&self, schedule: &StoredSchedule) -> Result<Option<WakeUp>> {
+        let deleted = self
+            .scheduler
+            .delete_schedule()
+            .group_name(&self.names.schedule_group)
+            .name(&schedule.name)
+            .send()
+            .await;
+        if let Ok(mut known) = self.known_schedules.lock() {
+            known.remove(&schedule.name);
+        }
+        match deleted {
+            Ok(_) => {}
+            Err(error)
+                if error
+                    .as_service_error()
+                    .is_some_and(|e| e.is_resource_not_found_exception()) =>
+            {
+                return Ok(None);
+            }
+            Err(error) => {
+                return Err(DevStackError::aws(format!(
+                    "deleting schedule {}",
+                    schedule.name
+                ))(error));
+            }
+        }
+        serde_json::from_str(&schedule.input)
+            .map(Some)
+            .map_err(|e| DevStackError::Data(format!("schedule {} input: {e}", schedule.name)))
     }
 
     /// When the earliest schedule read back by the last [`Stack::schedules`] (or
@@ -719,19 +666,21 @@ fn parse_at(expression: &str) -> Result<Timestamp> {
         .map_err(|e| DevStackError::Data(format!("{expression}: {e}")))
 }
 
-fn dead_lettered_record(record: &StreamRecord) -> DeadLetteredRecord {
-    let change = record.dynamodb.as_ref();
-    let image = change.and_then(|c| c.new_image.as_ref().or(c.old_image.as_ref()));
-    let text = |key: &str| {
-        image
-            .and_then(|i| i.get(key))
-            .and_then(|v| v.as_s().ok())
-            .cloned()
+/// What the dead-letter queue says of a stream record: its sequence number, and the cart
+/// its image names.
+fn dead_lettered_record(record: &EventRecord) -> DeadLetteredRecord {
+    let change = &record.change;
+    let image = if change.new_image.is_empty() {
+        &change.old_image
+    } else {
+        &change.new_image
+    };
+    let text = |key: &str| match image.get(key) {
+        Some(serde_dynamo::AttributeValue::S(value)) => Some(value.clone()),
+        _ => None,
     };
     DeadLetteredRecord {
-        sequence_number: change
-            .and_then(|c| c.sequence_number.clone())
-            .unwrap_or_default(),
+        sequence_number: change.sequence_number.clone().unwrap_or_default(),
         cart: text("shop").zip(text("cart")),
     }
 }

@@ -8,12 +8,14 @@ mod faults;
 mod mailer;
 mod offer_codes;
 mod outage;
+mod report;
 mod runtime;
 mod schedules;
 mod shops;
 mod sms;
 mod store;
 mod store_api;
+mod world;
 
 pub use calls::CallCounts;
 pub use clock::VirtualClock;
@@ -21,12 +23,14 @@ pub use faults::{BadRate, FaultClass, FaultPlan, Faults, Faulty, MAX_SIMULATED_R
 pub use mailer::{MemoryMailer, SentEmail};
 pub use offer_codes::MemoryOfferCodes;
 pub use outage::OutageStore;
+pub use report::{Report, ReportKind};
 pub use runtime::{
     FaultyMemoryPorts, LOCAL_PUBLIC_URL, LOCAL_UNSUBSCRIBE_SECRET, MemoryPorts, MemoryRuntime,
-    Report, ReportKind, RuntimeError, Unconfirmed, local_messaging,
+    RuntimeError, Unconfirmed, local_messaging,
 };
 pub use schedules::MemorySchedules;
 pub use shops::LocalShops;
 pub use sms::{MemorySms, SentSms};
 pub use store::MemoryStore;
 pub use store_api::{MemoryStoreApi, StoreAnswer};
+pub use world::MemoryWorld;

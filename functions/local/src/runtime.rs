@@ -1,6 +1,8 @@
 //! The local runtime: the real webhook, planner and sender handlers wired to in-memory
 //! ports, with a virtual clock. The table's stream feeds the planner; due schedules fire
-//! the sender; a failed sender invocation is retried like Lambda's asynchronous invoke.
+//! the sender; a failed sender invocation is retried like Lambda's asynchronous invoke (all
+//! three by `cartback-pipeline`'s runner). Here: the faults of a local run around the
+//! deliveries, and the reports `simulate` prints.
 
 use cartback_app::{Bundle, Messaging, Metrics};
 use cartback_core::messages::render::Renderer;
@@ -9,29 +11,34 @@ use cartback_core::model::sequence::Channel;
 use cartback_core::model::shop::Secret;
 use cartback_core::model::time::Clock;
 use cartback_feedback::{Applied, RecipientEvent};
-use cartback_sender::{Outcome, SendError, UnsubscribeLinks};
+use cartback_pipeline::{EventSourceMapping, Exhausted, Origin, Runner};
+use cartback_sender::{Outcome, UnsubscribeLinks};
 use cartback_webhook::{Accepted, WebhookReply, WebhookRequest};
-use jiff::{SignedDuration, Timestamp};
-use serde::Serialize;
+use jiff::Timestamp;
 use std::sync::Mutex;
 
 use crate::{
     CallCounts, FaultPlan, Faults, Faulty, LocalShops, MemoryMailer, MemoryOfferCodes,
-    MemorySchedules, MemorySms, MemoryStore, MemoryStoreApi, VirtualClock,
+    MemorySchedules, MemorySms, MemoryStore, MemoryStoreApi, MemoryWorld, Report, ReportKind,
+    VirtualClock,
 };
 
-/// Lambda retries a failed asynchronous invocation twice, about a minute then two apart.
 /// Where local unsubscribe links point (nothing listens there unless a local server does).
 pub const LOCAL_PUBLIC_URL: &str = "http://localhost:8787";
 /// The fixed secret local unsubscribe tokens are signed with; never used on AWS.
 pub const LOCAL_UNSUBSCRIBE_SECRET: &str = "cartback-local-unsubscribe-secret";
 
-const ASYNC_RETRY_DELAYS: [SignedDuration; 2] =
-    [SignedDuration::from_mins(1), SignedDuration::from_mins(2)];
-
 /// Lambda retries a failed stream batch from the failed record until it succeeds or the
 /// record is too old; locally, this many times in a row, then the run stops.
-const PLANNER_ATTEMPTS: usize = 10;
+const PLANNER_ATTEMPTS: u32 = 10;
+
+/// How a local run feeds its stream to the planner: every pending record at once, and a
+/// planner that keeps failing stops the run (see [`PLANNER_ATTEMPTS`]).
+const LOCAL_STREAM: EventSourceMapping = EventSourceMapping {
+    batch_size: usize::MAX,
+    retry_attempts: PLANNER_ATTEMPTS - 1,
+    exhausted: Exhausted::Stop,
+};
 
 /// SNS retries a failed delivery to the feedback function; locally at once, this many times.
 const FEEDBACK_ATTEMPTS: usize = 10;
@@ -40,102 +47,6 @@ const FEEDBACK_ATTEMPTS: usize = 10;
 const LATE_WAKE_UP_SECS: i64 = 600;
 /// The latest a duplicate wake-up follows the first.
 const DUPLICATE_WAKE_UP_SECS: i64 = 300;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ReportKind {
-    Sent,
-    Skipped,
-    Stopped,
-    Deferred,
-}
-
-/// One decision, as `simulate` prints it (one JSON object per line).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Report {
-    #[serde(with = "rfc3339")]
-    pub at: Timestamp,
-    pub kind: ReportKind,
-    pub shop: String,
-    pub cart: String,
-    /// 1-based step number.
-    pub step: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub channel: Option<&'static str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub to: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub subject: Option<String>,
-    /// The SMS text (SMS only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub text: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub template: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sequence: Option<String>,
-    /// The variant of a step split into variants (A/B).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub variant: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub message_id: Option<String>,
-    /// SMS parts (SMS only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub segments: Option<usize>,
-    /// The offer code the message shows (the step's, or the one drawn from its pool).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub offer_code: Option<String>,
-    /// When a deferred message is due again.
-    #[serde(skip_serializing_if = "Option::is_none", with = "rfc3339_opt")]
-    pub until: Option<Timestamp>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-}
-
-impl Report {
-    /// A decision of `kind` about the cart's step (1-based) at `at`, with no details yet.
-    pub fn new(at: Timestamp, kind: ReportKind, shop: &str, cart: &str, step: u32) -> Self {
-        Self {
-            at,
-            kind,
-            shop: shop.to_owned(),
-            cart: cart.to_owned(),
-            step,
-            channel: None,
-            to: None,
-            subject: None,
-            text: None,
-            template: None,
-            sequence: None,
-            variant: None,
-            message_id: None,
-            segments: None,
-            offer_code: None,
-            until: None,
-            reason: None,
-        }
-    }
-}
-
-mod rfc3339_opt {
-    use jiff::Timestamp;
-    use serde::Serializer;
-
-    pub fn serialize<S: Serializer>(t: &Option<Timestamp>, s: S) -> Result<S::Ok, S::Error> {
-        match t {
-            Some(t) => s.collect_str(&t.strftime("%Y-%m-%dT%H:%M:%SZ")),
-            None => s.serialize_none(),
-        }
-    }
-}
-
-mod rfc3339 {
-    use jiff::Timestamp;
-    use serde::Serializer;
-
-    pub fn serialize<S: Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(&t.strftime("%Y-%m-%dT%H:%M:%SZ"))
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
@@ -157,26 +68,6 @@ pub fn local_messaging() -> Messaging {
             secret: Secret::new(LOCAL_UNSUBSCRIBE_SECRET),
         }),
     }
-}
-
-/// Why a wake-up is delivered.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Origin {
-    /// Its schedule fired on time.
-    Scheduled,
-    /// Lambda retries a failed invocation.
-    Retry,
-    /// Injected: the schedule's delivery came late.
-    Late,
-    /// Injected: a second delivery of a schedule that already fired.
-    Duplicate,
-}
-
-struct Retry {
-    at: Timestamp,
-    wake: WakeUp,
-    attempt: usize,
-    origin: Origin,
 }
 
 /// A message that went out in a sender invocation that failed (the send's answer was lost,
@@ -237,9 +128,11 @@ pub struct MemoryRuntime {
     pub calls: CallCounts,
     /// The faults injected into this run (none unless made `with_faults`).
     pub faults: Faults,
-    /// What every function runs on here: the in-memory ports, each behind the run's faults.
-    ports: FaultyMemoryPorts,
-    retries: Mutex<Vec<Retry>>,
+    /// What every function runs on here (the in-memory ports, each behind the run's
+    /// faults), with the stream and the scheduler the runner reads.
+    world: MemoryWorld<FaultyMemoryPorts>,
+    /// What AWS does between requests: the stream to the planner, wake-ups to the sender.
+    runner: Runner,
     unconfirmed: Mutex<Vec<Unconfirmed>>,
 }
 
@@ -268,19 +161,24 @@ impl MemoryRuntime {
         let store_api = MemoryStoreApi::new();
         let faulty = |store: &MemoryStore| Faulty::new(store.clone(), faults.clone());
         Self {
-            ports: Bundle {
-                store: faulty(&store),
-                mailer: Faulty::new(mailer.clone(), faults.clone()),
-                sms: Faulty::new(sms.clone(), faults.clone()),
-                schedules: Faulty::new(schedules.clone(), faults.clone()),
-                shops: shops.clone(),
-                secrets: shops.clone(),
-                store_api: Faulty::new(store_api.clone(), faults.clone()),
-                clock: clock.clone(),
-                offer_codes: Faulty::new(offer_codes.clone(), faults.clone()),
-                metrics: metrics.clone(),
-                messaging: local_messaging(),
+            world: MemoryWorld {
+                store: store.clone(),
+                schedules: schedules.clone(),
+                ports: Bundle {
+                    store: faulty(&store),
+                    mailer: Faulty::new(mailer.clone(), faults.clone()),
+                    sms: Faulty::new(sms.clone(), faults.clone()),
+                    schedules: Faulty::new(schedules.clone(), faults.clone()),
+                    shops: shops.clone(),
+                    secrets: shops.clone(),
+                    store_api: Faulty::new(store_api.clone(), faults.clone()),
+                    clock: clock.clone(),
+                    offer_codes: Faulty::new(offer_codes.clone(), faults.clone()),
+                    metrics: metrics.clone(),
+                    messaging: local_messaging(),
+                },
             },
+            runner: Runner::new(LOCAL_STREAM),
             clock,
             store,
             schedules,
@@ -292,7 +190,6 @@ impl MemoryRuntime {
             metrics,
             calls,
             faults,
-            retries: Mutex::new(Vec::new()),
             unconfirmed: Mutex::new(Vec::new()),
         }
     }
@@ -338,7 +235,7 @@ impl MemoryRuntime {
         } else {
             Vec::new()
         };
-        let reply = cartback_webhook::handle(request, &self.ports).await;
+        let reply = cartback_webhook::handle(request, &self.world.ports).await;
         self.drain_stream().await?;
         let mut reports = Vec::new();
         if matches!(
@@ -383,8 +280,8 @@ impl MemoryRuntime {
         let mut attempt = 1;
         loop {
             match cartback_app::privacy::erase_person(
-                &self.ports.store,
-                &self.ports.schedules,
+                &self.world.ports.store,
+                &self.world.ports.schedules,
                 shop,
                 keys,
                 self.clock.now(),
@@ -428,7 +325,7 @@ impl MemoryRuntime {
     pub async fn recipient_event(&self, event: &RecipientEvent) -> Result<Applied, RuntimeError> {
         let mut attempt = 1;
         let applied = loop {
-            match cartback_feedback::apply(event, &self.ports).await {
+            match cartback_feedback::apply(event, &self.world.ports).await {
                 Err(error) if error.retryable && attempt < FEEDBACK_ATTEMPTS => {
                     attempt += 1;
                     self.faults.retried("feedback");
@@ -443,58 +340,13 @@ impl MemoryRuntime {
     /// Feeds every pending stream record to the planner, as Lambda's event source mapping would.
     /// A partial batch failure re-drives the batch from the failed record, as Lambda does.
     pub async fn drain_stream(&self) -> Result<(), RuntimeError> {
-        let mut failures = 0;
-        loop {
-            let records = self.store.take_stream();
-            if records.is_empty() {
-                return Ok(());
-            }
-            let event: aws_lambda_events::dynamodb::Event =
-                serde_json::from_value(serde_json::json!({ "Records": records.clone() }))
-                    .map_err(|e| RuntimeError::Stream(e.to_string()))?;
-            let response = cartback_planner::handle(&event, &self.ports).await;
-            let Some(failure) = response.batch_item_failures.first() else {
-                failures = 0;
-                continue;
-            };
-            let failed = failure.item_identifier.clone().unwrap_or_default();
-            failures += 1;
-            if failures >= PLANNER_ATTEMPTS {
-                return Err(RuntimeError::Planner(failed));
-            }
-            let from = records
-                .iter()
-                .position(|r| r["dynamodb"]["SequenceNumber"].as_str() == Some(failed.as_str()))
-                .unwrap_or(0);
-            self.store
-                .requeue_stream(records.into_iter().skip(from).collect());
+        let drain = self.runner.drain_stream(&self.world).await?;
+        for _ in 0..drain.redrives {
             self.faults.retried("planner");
         }
-    }
-
-    fn next_wake(&self, until: Timestamp) -> Option<(Timestamp, WakeUp, usize, Origin)> {
-        let scheduled = self.schedules.next_due_at().filter(|at| *at <= until);
-        let mut retries = self.retries.lock().ok()?;
-        let retry_index = retries
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| r.at <= until)
-            .min_by_key(|(_, r)| r.at)
-            .map(|(i, _)| i);
-        match (scheduled, retry_index) {
-            (Some(at), Some(i)) if retries[i].at < at => {
-                let r = retries.remove(i);
-                Some((r.at, r.wake, r.attempt, r.origin))
-            }
-            (Some(_), _) => {
-                let spec = self.schedules.take_due(until)?;
-                Some((spec.at, spec.wake_up, 0, Origin::Scheduled))
-            }
-            (None, Some(i)) => {
-                let r = retries.remove(i);
-                Some((r.at, r.wake, r.attempt, r.origin))
-            }
-            (None, None) => None,
+        match drain.stopped_at {
+            Some(record) => Err(RuntimeError::Planner(record)),
+            None => Ok(()),
         }
     }
 
@@ -502,18 +354,21 @@ impl MemoryRuntime {
     /// clock to `until`.
     pub async fn run_until(&self, until: Timestamp) -> Result<Vec<Report>, RuntimeError> {
         let mut reports = Vec::new();
-        while let Some((at, wake, attempt, origin)) = self.next_wake(until) {
+        while let Some(due) = self.runner.next_wake(&self.world, until).await? {
+            let (at, wake) = (due.at, due.wake.clone());
             self.clock.advance_to(at);
-            let on_time = origin == Origin::Scheduled;
+            let on_time = due.origin == Origin::Scheduled;
             if on_time && self.faults.strikes("wakeup_late") {
                 let late = self.faults.delay(1, LATE_WAKE_UP_SECS);
-                self.later(&wake, at.checked_add(late).unwrap_or(at), 0, Origin::Late);
+                self.runner
+                    .redeliver(&wake, at.checked_add(late).unwrap_or(at), Origin::Late);
                 self.faults
                     .delayed(wake.shop.as_str(), wake.cart.as_str(), at);
                 continue;
             }
             let sent_before = self.messages_sent();
-            match cartback_sender::handle(&wake, &self.ports).await {
+            let invocation = self.runner.invoke(&self.world, due).await;
+            match invocation.result {
                 Ok(outcome) => reports.extend(self.outcome_report(&wake, outcome).await),
                 Err(error) => {
                     // The invocation failed, yet a message left (its answer was lost, or
@@ -523,15 +378,25 @@ impl MemoryRuntime {
                     }
                     self.faults
                         .delayed(wake.shop.as_str(), wake.cart.as_str(), at);
-                    self.retry_later(&wake, attempt, &error, &mut reports);
+                    match invocation.retry_at {
+                        Some(_) => self.faults.retried("sender"),
+                        None => reports.push(Report {
+                            reason: Some(format!("dead_lettered: {error}")),
+                            ..self.report(
+                                ReportKind::Skipped,
+                                wake.shop.as_str(),
+                                wake.cart.as_str(),
+                                wake.step + 1,
+                            )
+                        }),
+                    }
                 }
             }
             if on_time && self.faults.strikes("wakeup_duplicate") {
                 let after = self.faults.delay(0, DUPLICATE_WAKE_UP_SECS);
-                self.later(
+                self.runner.redeliver(
                     &wake,
                     at.checked_add(after).unwrap_or(at),
-                    0,
                     Origin::Duplicate,
                 );
             }
@@ -539,18 +404,6 @@ impl MemoryRuntime {
         }
         self.clock.advance_to(until);
         Ok(reports)
-    }
-
-    /// Delivers `wake` again at `at`.
-    fn later(&self, wake: &WakeUp, at: Timestamp, attempt: usize, origin: Origin) {
-        if let Ok(mut retries) = self.retries.lock() {
-            retries.push(Retry {
-                at,
-                wake: wake.clone(),
-                attempt,
-                origin,
-            });
-        }
     }
 
     /// Messages in the mail and SMS outboxes.
@@ -573,36 +426,6 @@ impl MemoryRuntime {
                 step: wake.step + 1,
                 channel: channel.as_str(),
             });
-        }
-    }
-
-    fn retry_later(
-        &self,
-        wake: &WakeUp,
-        attempt: usize,
-        error: &SendError,
-        reports: &mut Vec<Report>,
-    ) {
-        match ASYNC_RETRY_DELAYS.get(attempt) {
-            Some(delay) => {
-                let now = self.clock.now();
-                self.later(
-                    wake,
-                    now.checked_add(*delay).unwrap_or(now),
-                    attempt + 1,
-                    Origin::Retry,
-                );
-                self.faults.retried("sender");
-            }
-            None => reports.push(Report {
-                reason: Some(format!("dead_lettered: {error}")),
-                ..self.report(
-                    ReportKind::Skipped,
-                    wake.shop.as_str(),
-                    wake.cart.as_str(),
-                    wake.step + 1,
-                )
-            }),
         }
     }
 

@@ -21,6 +21,7 @@ use cartback_local::{
 };
 
 use cartback_app::{Bundle, Messaging};
+use cartback_pipeline::{EventSourceMapping, Exhausted};
 use cartback_sender::{Metrics, Outcome, SendError, UnsubscribeLinks};
 use cartback_unsubscribe::UnsubscribeDeps;
 use jiff::Timestamp;
@@ -29,6 +30,14 @@ use crate::soak::history::{SHOPS, secret_of};
 
 pub const UNSUBSCRIBE_SECRET: &str = "soak-unsubscribe-secret-not-for-production";
 const API_DOMAIN: &str = "abc123.execute-api.eu-north-1.amazonaws.com";
+
+/// The in-memory world is the reference, without faults: its planner never fails, and one
+/// failure is a defect to stop at.
+const MEMORY_STREAM: EventSourceMapping = EventSourceMapping {
+    batch_size: usize::MAX,
+    retry_attempts: 0,
+    exhausted: Exhausted::Stop,
+};
 
 /// What one drain of the table's stream did.
 #[derive(Debug, Clone, Default)]
@@ -55,12 +64,10 @@ pub struct MotoWorld {
 }
 
 pub struct MemoryWorld {
-    store: MemoryStore,
-    schedules: MemorySchedules,
+    /// What every function runs on in this world, with its table and scheduler.
+    memory: cartback_local::MemoryWorld<MemoryPorts>,
     mailer: MemoryMailer,
     sms: MemorySms,
-    /// What every function runs on in this world.
-    ports: MemoryPorts,
     unsubscribe_secret: Secret,
     metrics: Metrics,
 }
@@ -128,28 +135,30 @@ impl World {
         let sms = MemorySms::default();
         let metrics = Metrics::memory();
         let world = MemoryWorld {
-            ports: Bundle {
+            memory: cartback_local::MemoryWorld {
                 store: store.clone(),
-                mailer: mailer.clone(),
-                sms: sms.clone(),
                 schedules: schedules.clone(),
-                shops: shops.clone(),
-                secrets: shops.clone(),
-                store_api: MemoryStoreApi::new(),
-                clock: clock.clone(),
-                offer_codes: MemoryOfferCodes::default(),
-                metrics: metrics.clone(),
-                messaging: Messaging {
-                    renderer: Renderer::embedded(),
-                    unsubscribe: Some(UnsubscribeLinks {
-                        base_url: names().public_url,
-                        secret: Secret::new(UNSUBSCRIBE_SECRET),
-                    }),
+                ports: Bundle {
+                    store,
+                    mailer: mailer.clone(),
+                    sms: sms.clone(),
+                    schedules,
+                    shops: shops.clone(),
+                    secrets: shops.clone(),
+                    store_api: MemoryStoreApi::new(),
+                    clock: clock.clone(),
+                    offer_codes: MemoryOfferCodes::default(),
+                    metrics: metrics.clone(),
+                    messaging: Messaging {
+                        renderer: Renderer::embedded(),
+                        unsubscribe: Some(UnsubscribeLinks {
+                            base_url: names().public_url,
+                            secret: Secret::new(UNSUBSCRIBE_SECRET),
+                        }),
+                    },
                 },
             },
             unsubscribe_secret: Secret::new(UNSUBSCRIBE_SECRET),
-            store,
-            schedules,
             mailer,
             sms,
             metrics,
@@ -201,7 +210,7 @@ impl World {
             Self::Moto(world) => world.stack.call_webhook(&call).await?,
             Self::Memory(world) => {
                 let request = cartback_devstack::apigw::request(&call)?;
-                let response = cartback_webhook::handle_http(request, &world.ports)
+                let response = cartback_webhook::handle_http(request, &world.memory.ports)
                     .await
                     .map_err(|e| anyhow!("webhook: {e}"))?;
                 cartback_devstack::apigw::reply(response)
@@ -237,7 +246,7 @@ impl World {
                 let response = cartback_unsubscribe::handle_http(
                     request,
                     &UnsubscribeDeps {
-                        ports: &world.ports,
+                        ports: &world.memory.ports,
                         secret: world.unsubscribe_secret.clone(),
                     },
                 )
@@ -260,7 +269,7 @@ impl World {
                 .map_err(|e| e.to_string()),
             Self::Memory(world) => {
                 let event = cartback_devstack::events::sns_event(messages, cartback_e2e::REGION)?;
-                cartback_feedback::handle(&event, &world.ports)
+                cartback_feedback::handle(&event, &world.memory.ports)
                     .await
                     .map(|_| ())
                     .map_err(|e| e.to_string())
@@ -280,20 +289,14 @@ impl World {
                 })
             }
             Self::Memory(world) => {
-                let mut planned = Planned::default();
-                loop {
-                    let records = world.store.take_stream();
-                    if records.is_empty() {
-                        return Ok(planned);
-                    }
-                    planned.records += records.len();
-                    let event: aws_lambda_events::dynamodb::Event =
-                        serde_json::from_value(serde_json::json!({ "Records": records }))?;
-                    let response = cartback_planner::handle(&event, &world.ports).await;
-                    if !response.batch_item_failures.is_empty() {
-                        return Err(anyhow!("the in-memory planner failed: {response:?}"));
-                    }
+                let drain = MEMORY_STREAM.drain(&world.memory).await?;
+                if let Some(record) = drain.stopped_at {
+                    return Err(anyhow!("the in-memory planner failed on record {record}"));
                 }
+                Ok(Planned {
+                    records: drain.records,
+                    ..Planned::default()
+                })
             }
         }
     }
@@ -329,7 +332,7 @@ impl World {
             }
             Self::Memory(world) => {
                 let mut due = Vec::new();
-                while let Some(spec) = world.schedules.take_due(now) {
+                while let Some(spec) = world.memory.schedules.take_due(now) {
                     due.push((spec.name, spec.wake_up));
                 }
                 Ok(due)
@@ -341,7 +344,7 @@ impl World {
     pub fn next_due(&self) -> Option<Timestamp> {
         match self {
             Self::Moto(world) => world.stack.next_known_due(),
-            Self::Memory(world) => world.schedules.next_due_at(),
+            Self::Memory(world) => world.memory.schedules.next_due_at(),
         }
     }
 
@@ -349,7 +352,7 @@ impl World {
     pub async fn wake(&self, wake: &WakeUp) -> Result<Outcome, SendError> {
         match self {
             Self::Moto(world) => world.stack.wake(wake).await,
-            Self::Memory(world) => cartback_sender::handle(wake, &world.ports).await,
+            Self::Memory(world) => cartback_sender::handle(wake, &world.memory.ports).await,
         }
     }
 
@@ -397,7 +400,7 @@ impl World {
                 .into_iter()
                 .map(|v| v.value)
                 .collect(),
-            Self::Memory(world) => world.store.carts(),
+            Self::Memory(world) => world.memory.store.carts(),
         };
         Ok(carts
             .into_iter()
