@@ -2,6 +2,7 @@
 //! module per flow, in one binary (the SDK is linked once).
 
 mod bigcommerce;
+mod both_worlds;
 mod erasure;
 mod generic;
 mod offer_codes;
