@@ -174,10 +174,7 @@ async fn fetched_event<P: Ports>(
     fetch: &cartback_core::platforms::bigcommerce::Fetch,
     shop: &Shop,
     ports: &P,
-) -> Result<Option<CartEvent>, Refused>
-where
-    P::Store: PersonalData,
-{
+) -> Result<Option<CartEvent>, Refused> {
     let log_id = log_hash(&[shop.id.as_str(), fetch.cart().as_str()]);
     let Some(store) = &shop.settings.bigcommerce_store_hash else {
         // Answered 5xx so BigCommerce delivers it again once the shop is set up.
