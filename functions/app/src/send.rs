@@ -16,12 +16,13 @@ use cartback_core::ports::{
     CartStore, Mailer, OfferCodes, PortError, Put, ShopDirectory, SmsSender, WriteOutcome,
 };
 use cartback_core::rules::decide::{
-    Decision, DeferReason, Situation, SkipReason, StopReason, cart_step, decide,
+    Decision, DeferReason, Situation, SkipReason, StopReason, cart_step, decide, earliest_due_at,
 };
 use cartback_core::rules::lifecycle::{
     HeldClaim, Stale, check_wakeup, claim_as, contact_sent, enrol, held_claim, owns_claim, rearm,
     record_sent, release, stop,
 };
+use cartback_core::rules::retry::retry_at;
 use cartback_core::rules::zone::zone_of;
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
@@ -51,6 +52,10 @@ pub enum Outcome {
         offer_code: Option<String>,
         /// The variant of a split step.
         variant: Option<String>,
+        /// `false`: the service gave no answer, so the message may have gone or not. It is
+        /// recorded as sent (`SentStep::unconfirmed`) and never sent again; `message_id` is
+        /// empty.
+        confirmed: bool,
     },
     /// The step was passed over; the sequence goes on.
     Skipped {
@@ -111,9 +116,10 @@ pub enum SendError {
     /// when the step is either done or its claim has expired (`lifecycle::CLAIM_EXPIRY`).
     #[error("the step is claimed by another invocation; retry later")]
     ClaimHeld,
-    /// The mail or SMS service gave no answer: the message may have gone. The claim is kept,
-    /// so no retry sends it again; once the claim expires the step is recorded as skipped
-    /// (`crash_after_claim`), at most once by choice.
+    /// The mail or SMS service gave no answer (the message may have gone) and recording the
+    /// step as an unconfirmed send failed too. The claim is kept, so no retry sends it again;
+    /// once the claim expires the step is recorded as skipped (`crash_after_claim`), at most
+    /// once by choice.
     #[error("send outcome unknown, claim kept: {0}")]
     OutcomeUnknown(String),
     /// The offer code pool refused for good (a misconfigured table or role): the invocation
@@ -230,9 +236,15 @@ async fn settle_orphaned_claim<P: Ports>(
     };
     let reason = SkipReason::CrashAfterClaim;
     tracing::warn!(
+        event = "claim_orphaned",
         step = step + 1,
         channel = channel.as_str(),
         "a claimed step was never finished: recorded as skipped, not sent again"
+    );
+    ports.metrics().emit(
+        Emf::new(NAMESPACE, ports.clock().now())
+            .metric("ClaimsOrphaned", Unit::Count, 1.0)
+            .property("channel", channel.as_str()),
     );
     let skipped = skipped_step(
         &cart.value,
@@ -431,6 +443,7 @@ fn skipped_step(
         message_id: String::new(),
         sent_at: now,
         skipped: Some(reason),
+        unconfirmed: false,
         opened_at: None,
         clicked_at: None,
         variant,
@@ -593,8 +606,10 @@ async fn offer_for<'a, P: Ports>(
     }
 }
 
-/// We hold the claim on `step`: render, send, record. Never sends twice: after the claim,
-/// errors either release the claim (retryable) or stop the cart (permanent).
+/// We hold the claim on `step`: render, send, record. Never sends twice: after the claim, a
+/// send with no answer is recorded as unconfirmed; a refusal (throttled, or the account's
+/// doing) gives the claim back and defers the step; only the recipient's refusal stops the
+/// cart.
 async fn send_claimed<P: Ports>(
     target: Target<'_>,
     claimed: Versioned<CartRecord>,
@@ -655,70 +670,126 @@ async fn send_claimed<P: Ports>(
             rendered.length.segments,
         ),
     };
-    match result {
+    let sent = |message_id: String, unconfirmed: bool| SentStep {
+        step,
+        channel,
+        template: template.clone(),
+        message_id,
+        sent_at: ports.clock().now(),
+        skipped: None,
+        unconfirmed,
+        opened_at: None,
+        clicked_at: None,
+        variant: variant.clone(),
+    };
+    let message_id = match result {
         Ok(message_id) => {
-            let sent_at = ports.clock().now();
-            let sent = SentStep {
-                step,
-                channel,
-                template: template.clone(),
-                message_id: message_id.clone(),
-                sent_at,
-                skipped: None,
-                opened_at: None,
-                clicked_at: None,
-                variant: variant.clone(),
-            };
-            record(ports, target.sequence, &claimed, sent).await?;
-            // The message is out and recorded: a failure to count it against the person's
-            // frequency cap must not fail the invocation (its retry would find the step
-            // done, and the send would go unreported).
-            if let Err(error) = remember_send(ports, cart, target.contacts, sent_at).await {
-                tracing::error!(service = error.service, error = %error.message, "sent and recorded, but not counted against the frequency cap");
-            }
+            record(ports, target.sequence, &claimed, sent(message_id.clone(), false)).await?;
             tracing::info!(channel = channel.as_str(), template = %template, variant = variant.as_deref().unwrap_or(""), segments, message_id = %message_id, "sent");
-            ports.metrics().emit(sent_metric(
-                cart,
-                target.sequence,
-                step,
-                channel,
-                variant.as_deref(),
-                sent_at,
-            ));
-            Ok(Outcome::Sent {
-                step,
-                channel,
-                template,
-                sequence: target.sequence.name.clone(),
-                to,
-                subject,
-                message_id,
-                segments,
-                offer_code,
-                variant,
-            })
+            message_id
         }
         Err(error) if error.outcome_unknown => {
-            tracing::warn!(service = error.service, error = %error.message, "no answer to the send; it may have gone, so the claim is kept and the step is not sent again");
-            Err(SendError::OutcomeUnknown(error.to_string()))
+            tracing::warn!(service = error.service, error = %error.message, "no answer to the send; it may have gone, so it is recorded as unconfirmed and never sent again");
+            ports.metrics().emit(
+                Emf::new(NAMESPACE, ports.clock().now())
+                    .metric("SendsUnconfirmed", Unit::Count, 1.0)
+                    .property("channel", channel.as_str()),
+            );
+            // Recording it may fail too: the claim then stays, and the step ends as
+            // `crash_after_claim` once the claim expires (never sent again either way).
+            if let Err(recording) = record(ports, target.sequence, &claimed, sent(String::new(), true)).await {
+                tracing::warn!(error = %recording, "could not record the unconfirmed send; the claim is kept");
+                return Err(SendError::OutcomeUnknown(error.to_string()));
+            }
+            String::new()
         }
-        Err(error) if error.retryable => {
-            tracing::warn!(service = error.service, error = %error.message, "send failed; claim released for retry");
-            release_claim(ports, &claimed, step).await;
-            Err(SendError::Retryable(error.to_string()))
+        Err(error) if error.account_side || error.retryable => {
+            let reason = if error.account_side {
+                DeferReason::Account
+            } else {
+                DeferReason::Throttled
+            };
+            return defer_refused(target, &claimed, step, reason, &error, ports).await;
         }
         Err(error) => {
-            tracing::error!(service = error.service, error = %error.message, "send refused for good; cart stopped");
+            tracing::error!(service = error.service, error = %error.message, "the recipient was refused for good; cart stopped");
             update_claimed(ports, &claimed, step, |cart| {
                 stop(cart, StopReason::SendFailed)
             })
             .await?;
-            Ok(Outcome::Stopped {
+            return Ok(Outcome::Stopped {
                 reason: StopReason::SendFailed,
                 step,
-            })
+            });
         }
+    };
+    let confirmed = !message_id.is_empty();
+    let sent_at = ports.clock().now();
+    // The message is out and recorded: a failure to count it against the person's
+    // frequency cap must not fail the invocation (its retry would find the step done, and
+    // the send would go unreported).
+    if let Err(error) = remember_send(ports, cart, target.contacts, sent_at).await {
+        tracing::error!(service = error.service, error = %error.message, "sent and recorded, but not counted against the frequency cap");
     }
+    ports.metrics().emit(sent_metric(
+        cart,
+        target.sequence,
+        step,
+        channel,
+        variant.as_deref(),
+        sent_at,
+    ));
+    Ok(Outcome::Sent {
+        step,
+        channel,
+        template,
+        sequence: target.sequence.name.clone(),
+        to,
+        subject,
+        message_id,
+        segments,
+        offer_code,
+        variant,
+        confirmed,
+    })
+}
+
+/// The service refused the send and nothing went: not the recipient's doing, so the claim
+/// is given back and the step deferred (`rules::retry`), never stopped. An account-side
+/// refusal is an error for the operator (alarmed); a throttled one is the account's send
+/// rate at work.
+async fn defer_refused<P: Ports>(
+    target: Target<'_>,
+    claimed: &Versioned<CartRecord>,
+    step: u32,
+    reason: DeferReason,
+    error: &PortError,
+    ports: &P,
+) -> Result<Outcome, SendError> {
+    let cart = &claimed.value;
+    let now = ports.clock().now();
+    let due = earliest_due_at(cart, target.sequence, step).unwrap_or(now);
+    let salt = format!("{}/{}/{step}", cart.shop, cart.cart);
+    let until = retry_at(reason, due, now, &salt);
+    if reason == DeferReason::Account {
+        tracing::error!(event = "send_refused_account", service = error.service, error = %error.message, until = %until, "the account or its configuration refused the send; deferred until it is fixed, nothing stopped");
+    } else {
+        tracing::warn!(event = "send_throttled", service = error.service, error = %error.message, until = %until, "send refused for now; deferred a few seconds");
+    }
+    ports.metrics().emit(
+        Emf::new(NAMESPACE, now)
+            .dimension("Reason", reason.as_str())
+            .metric("SendsDeferred", Unit::Count, 1.0)
+            .property("service", error.service),
+    );
+    if !update_claimed(ports, claimed, step, |cart| rearm(&release(cart), until)).await? {
+        tracing::warn!("the claim was gone before the refused send could be deferred");
+    }
+    Ok(Outcome::Deferred {
+        step,
+        until,
+        reason,
+    })
 }
 
 /// Applies `change` to the cart while we still hold the claim on `step`, re-reading after a

@@ -19,13 +19,71 @@ const RETRYABLE_CODES: &[&str] = &[
     "ServiceUnavailable",
     "ServiceUnavailableException",
     "TransactionInProgressException",
-    "SendingPausedException",
-    "AccountSuspendedException",
 ];
 
+/// Refusals that come from the account or its configuration, not from the request or the
+/// recipient: an operator fixes them (verifies the identity, leaves the sandbox, resumes
+/// sending, grants the permission, raises a limit), and the same request then succeeds.
+const ACCOUNT_SIDE_CODES: &[&str] = &[
+    // SES v2
+    "SendingPausedException",
+    "AccountSuspendedException",
+    "MailFromDomainNotVerifiedException",
+    // An identity that is not verified, or (in the sandbox) a recipient that is not.
+    "MessageRejected",
+    // A configuration set (or another named resource) that does not exist.
+    "NotFoundException",
+    "ResourceNotFoundException",
+    // IAM and credentials
+    "AccessDenied",
+    "AccessDeniedException",
+    "AuthorizationError",
+    "AuthorizationErrorException",
+    "UnrecognizedClientException",
+    "InvalidClientTokenId",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    // KMS behind an encrypted topic or table
+    "KMSAccessDenied",
+    "KMSAccessDeniedException",
+    "KMSDisabled",
+    "KMSDisabledException",
+    "KMSInvalidState",
+    "KMSInvalidStateException",
+    "KMSNotFound",
+    "KMSNotFoundException",
+    "KMSOptInRequired",
+];
+
+/// Whose fault an error of `service` with `code` and `message` is, and so what may help.
+fn class_of(service: &str, code: &str, message: &str, server_error: bool) -> Class {
+    let lower = message.to_ascii_lowercase();
+    if ACCOUNT_SIDE_CODES.contains(&code)
+        // SES's daily quota (Max24HourSend) reached: a quick retry cannot help.
+        || (service == "sesv2" && code == "LimitExceededException")
+        // SNS refuses SMS once the month's spend limit is reached.
+        || lower.contains("spend limit")
+        || lower.contains("no quota left")
+    {
+        Class::AccountSide
+    } else if RETRYABLE_CODES.contains(&code) || server_error {
+        Class::Retryable
+    } else {
+        Class::Permanent
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Class {
+    Retryable,
+    AccountSide,
+    Permanent,
+}
+
 /// Classifies an SDK error: throttling and 5xx answers are retryable (the service refused);
-/// a timeout, a lost connection or an unreadable answer is retryable with an unknown outcome
-/// (the request may have taken effect).
+/// an account or configuration refusal is account side (`ACCOUNT_SIDE_CODES`); a timeout, a
+/// lost connection or an unreadable answer is retryable with an unknown outcome (the request
+/// may have taken effect); anything else is permanent (the request, or the recipient).
 pub fn port_error<E>(
     service: &'static str,
     operation: &str,
@@ -38,11 +96,12 @@ where
         SdkError::ServiceError(context) => {
             let err = context.err();
             let code = err.code().unwrap_or("Unknown");
-            let message = format!("{operation}: {code}: {}", err.message().unwrap_or(""));
-            if RETRYABLE_CODES.contains(&code) || context.raw().status().is_server_error() {
-                PortError::retryable(service, message)
-            } else {
-                PortError::permanent(service, message)
+            let text = err.message().unwrap_or("");
+            let message = format!("{operation}: {code}: {text}");
+            match class_of(service, code, text, context.raw().status().is_server_error()) {
+                Class::Retryable => PortError::retryable(service, message),
+                Class::AccountSide => PortError::account_side(service, message),
+                Class::Permanent => PortError::permanent(service, message),
             }
         }
         SdkError::ConstructionFailure(_) => PortError::permanent(
@@ -90,6 +149,36 @@ pub fn code<E: ProvideErrorMetadata, R>(error: &SdkError<E, R>) -> Option<&str> 
     match error {
         SdkError::ServiceError(context) => context.err().code(),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod class_tests {
+    use super::*;
+
+    #[test]
+    fn only_the_request_or_the_recipient_is_permanent() {
+        for (service, code, message, class) in [
+            ("sesv2", "MessageRejected", "Email address is not verified.", Class::AccountSide),
+            ("sesv2", "SendingPausedException", "", Class::AccountSide),
+            ("sesv2", "AccountSuspendedException", "", Class::AccountSide),
+            ("sesv2", "MailFromDomainNotVerifiedException", "", Class::AccountSide),
+            ("sesv2", "NotFoundException", "Configuration set <x> does not exist.", Class::AccountSide),
+            ("sesv2", "AccessDeniedException", "", Class::AccountSide),
+            ("sesv2", "LimitExceededException", "Daily message quota exceeded.", Class::AccountSide),
+            ("sesv2", "TooManyRequestsException", "Maximum sending rate exceeded.", Class::Retryable),
+            ("sesv2", "BadRequestException", "Illegal address", Class::Permanent),
+            ("sns", "AuthorizationError", "", Class::AccountSide),
+            ("sns", "KMSAccessDenied", "", Class::AccountSide),
+            ("sns", "Throttling", "No quota left for account", Class::AccountSide),
+            ("sns", "InvalidParameter", "Invalid parameter: PhoneNumber", Class::Permanent),
+            ("sns", "Throttling", "Rate exceeded", Class::Retryable),
+            ("dynamodb", "LimitExceededException", "", Class::Retryable),
+            ("dynamodb", "ConditionalCheckFailedException", "", Class::Permanent),
+        ] {
+            assert_eq!(class_of(service, code, message, false), class, "{service} {code}");
+        }
+        assert_eq!(class_of("sesv2", "Anything", "", true), Class::Retryable, "a 5xx");
     }
 }
 

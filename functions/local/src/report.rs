@@ -46,6 +46,10 @@ pub struct Report {
     /// The offer code the message shows (the step's, or the one drawn from its pool).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub offer_code: Option<String>,
+    /// `Some(false)` on a `sent` line whose send got no answer (the message may have gone;
+    /// it is never sent again); absent when the service confirmed it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confirmed: Option<bool>,
     /// When a deferred message is due again.
     #[serde(skip_serializing_if = "Option::is_none", with = "rfc3339_opt")]
     pub until: Option<Timestamp>,
@@ -72,6 +76,7 @@ impl Report {
             message_id: None,
             segments: None,
             offer_code: None,
+            confirmed: None,
             until: None,
             reason: None,
         }

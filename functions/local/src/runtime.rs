@@ -448,6 +448,7 @@ impl MemoryRuntime {
                 segments,
                 offer_code,
                 variant,
+                confirmed,
             } => Some(Report {
                 channel: Some(channel.as_str()),
                 to: Some(to),
@@ -459,6 +460,7 @@ impl MemoryRuntime {
                 segments: (channel == Channel::Sms).then_some(segments),
                 offer_code,
                 variant,
+                confirmed: (!confirmed).then_some(false),
                 ..base(ReportKind::Sent, step)
             }),
             Outcome::Skipped {

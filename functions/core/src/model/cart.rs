@@ -173,6 +173,11 @@ pub struct SentStep {
     /// Why the step was not sent, if it was not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skipped: Option<crate::model::reason::SkipReason>,
+    /// Sent, but the service gave no answer (a timeout, a lost connection): the message may
+    /// have gone or not, and it is never sent again. Counted as sent (frequency cap,
+    /// attribution); `message_id` is empty.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub unconfirmed: bool,
     #[serde(default, with = "millis_opt", skip_serializing_if = "Option::is_none")]
     pub opened_at: Option<Timestamp>,
     #[serde(default, with = "millis_opt", skip_serializing_if = "Option::is_none")]

@@ -118,6 +118,12 @@ pub enum DeferReason {
     QuietHours,
     /// The person already got the most messages a week allows.
     FrequencyCap,
+    /// The mail or SMS service refused for a reason of the account or its configuration
+    /// (not the recipient's): tried again later, with a growing delay, until fixed.
+    Account,
+    /// The mail or SMS service refused the send for now (throttled over the account's send
+    /// rate, or unavailable: nothing was sent): tried again seconds later, spread out.
+    Throttled,
 }
 
 impl DeferReason {
@@ -125,6 +131,8 @@ impl DeferReason {
         match self {
             Self::QuietHours => "quiet_hours",
             Self::FrequencyCap => "frequency_cap",
+            Self::Account => "account",
+            Self::Throttled => "throttled",
         }
     }
 }

@@ -14,7 +14,10 @@ use crate::platforms::bigcommerce::{Fetch, StoreHash};
 
 /// A storage or service failure. `retryable` says whether trying again may succeed;
 /// `outcome_unknown` that the request may have taken effect although no answer came back
-/// (a timeout or a connection lost after the request went out).
+/// (a timeout or a connection lost after the request went out); `account_side` that the
+/// service refused because of the account or its configuration (an identity not verified,
+/// sending paused, access denied, a spend limit reached): not the recipient's fault, and
+/// fixed by the operator, not by a quick retry.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{service} failed: {message}")]
 pub struct PortError {
@@ -22,6 +25,7 @@ pub struct PortError {
     pub message: String,
     pub retryable: bool,
     pub outcome_unknown: bool,
+    pub account_side: bool,
 }
 
 fn redacted(message: String) -> String {
@@ -40,6 +44,7 @@ impl PortError {
             message: redacted(message.into()),
             retryable: true,
             outcome_unknown: false,
+            account_side: false,
         }
     }
 
@@ -52,6 +57,7 @@ impl PortError {
             message: redacted(message.into()),
             retryable: true,
             outcome_unknown: true,
+            account_side: false,
         }
     }
 
@@ -62,6 +68,20 @@ impl PortError {
             message: redacted(message.into()),
             retryable: false,
             outcome_unknown: false,
+            account_side: false,
+        }
+    }
+
+    /// The account or its configuration refused (see the type's notes). Not retryable at
+    /// once; a sender defers the message until the operator has fixed it. `message`
+    /// redacted as for [`PortError::retryable`].
+    pub fn account_side(service: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            service,
+            message: redacted(message.into()),
+            retryable: false,
+            outcome_unknown: false,
+            account_side: true,
         }
     }
 }

@@ -330,6 +330,7 @@ mod tests {
             message_id: String::new(),
             sent_at: at(t),
             skipped,
+            unconfirmed: false,
             opened_at: None,
             clicked_at: None,
             variant: None,

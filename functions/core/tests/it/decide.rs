@@ -118,6 +118,7 @@ fn skipped(cart: &CartRecord, channel: Channel, at: Timestamp, sequence: &Sequen
     let step = cart.next_step;
     let done = SentStep {
         skipped: Some(SkipReason::NoEmailConsent),
+        unconfirmed: false,
         message_id: String::new(),
         channel,
         ..sent_step(step, &sequence.steps[step as usize].template, at)

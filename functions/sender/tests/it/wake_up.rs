@@ -14,7 +14,7 @@ use cartback_core::model::sequence::{Channel, Sequence};
 use cartback_core::model::shop::{EmailConsent, ShopSettings};
 use cartback_core::platforms::webhook::Headers;
 use cartback_core::ports::{CartStore, Mailer, OutgoingEmail, PortError, Put};
-use cartback_core::rules::decide::{SkipReason, StopReason};
+use cartback_core::rules::decide::{DeferReason, SkipReason, StopReason};
 use cartback_core::rules::lifecycle::{
     Applied, CLAIM_EXPIRY, Stale, apply_activity, apply_conversion, claim, contact_ordered,
     contact_suppressed, rearm,
@@ -228,7 +228,9 @@ async fn a_due_wake_up_sends_step_1_and_arms_step_2() {
             segments,
             offer_code,
             variant,
+            confirmed,
         } => {
+            assert!(*confirmed, "SES answered");
             assert_eq!(*step, 0);
             assert_eq!(*offer_code, None, "the reminder has no offer");
             assert_eq!(*variant, None, "the step is not split");
@@ -582,37 +584,112 @@ impl Mailer for FlakyMailer {
 }
 
 #[tokio::test]
-async fn a_retryable_mail_error_fails_the_invocation_and_releases_the_claim_so_a_retry_sends_once()
-{
+async fn a_throttled_mail_error_defers_the_step_seconds_later_and_it_goes_out_once() {
     let harness = Harness::with_mailer(FlakyMailer::failing_with(PortError::retryable(
         "ses",
         "TooManyRequestsException",
     )));
     harness.checkout().await;
 
-    let first = harness.wake_at(at(hours(1)), &wake(0, 1)).await;
+    let first = harness
+        .wake_at(at(hours(1)), &wake(0, 1))
+        .await
+        .expect("a throttled send is an outcome, not a failed invocation");
 
-    assert!(matches!(first, Err(SendError::Retryable(_))), "{first:?}");
+    let Outcome::Deferred {
+        step: 0,
+        until,
+        reason: DeferReason::Throttled,
+    } = first
+    else {
+        panic!("{first:?}");
+    };
+    assert!(until > at(hours(1)) && until <= at(hours(1)) + SignedDuration::from_secs(3));
     let cart = harness.cart().await.value;
     assert_eq!(cart.claimed_step, None, "the claim is released");
     assert!(cart.sent.is_empty());
-    assert_eq!(cart.generation, 1);
-    assert_eq!(cart.next_due_at, Some(at(hours(1))));
+    assert_eq!(cart.stop_reason, None, "never stopped");
+    assert_eq!(cart.next_due_at, Some(until));
+    assert_eq!(cart.generation, 2, "a new schedule");
 
-    // Lambda retries the same asynchronous invocation.
-    let second = harness
-        .wake_at(at(hours(1) + mins(1)), &wake(0, 1))
+    let again = harness
+        .wake_at(until, &wake(0, 2))
         .await
         .expect("handled");
-    let third = harness
-        .wake_at(at(hours(1) + mins(3)), &wake(0, 1))
+    let late_copy = harness
+        .wake_at(until + mins(1), &wake(0, 1))
         .await
         .expect("handled");
 
-    assert_eq!(sent_step(&second), Some(0));
-    assert_eq!(third, Outcome::Stale(Stale::Generation));
+    assert_eq!(sent_step(&again), Some(0));
+    assert_eq!(late_copy, Outcome::Stale(Stale::Generation));
     assert_eq!(harness.deps.mailer.inner.outbox().len(), 1);
     assert_eq!(harness.deps.mailer.attempts.load(Ordering::SeqCst), 2);
+    let deferred: Vec<String> = harness
+        .deps
+        .metrics
+        .emitted()
+        .iter()
+        .filter(|m| m.value_of("SendsDeferred").is_some())
+        .map(|m| serde_json::from_str::<serde_json::Value>(&m.to_line()).expect("JSON")["Reason"].to_string())
+        .collect();
+    assert_eq!(deferred, ["\"throttled\""]);
+}
+
+#[tokio::test]
+async fn an_account_side_refusal_defers_the_step_with_a_growing_delay_and_never_stops_the_cart() {
+    let refused = || {
+        PortError::account_side(
+            "sesv2",
+            "SendEmail: MessageRejected: Email address is not verified. The following identities failed the check: shop@kuura.example",
+        )
+    };
+    let mailer = FlakyMailer::failing_with(refused());
+    mailer.failures.lock().expect("not poisoned").extend([refused(), refused()]);
+    let harness = Harness::with_mailer(mailer);
+    harness.checkout().await;
+
+    let mut now = at(hours(1));
+    let mut generation = 1;
+    let mut delays = Vec::new();
+    for _ in 0..3 {
+        let outcome = harness
+            .wake_at(now, &wake(0, generation))
+            .await
+            .expect("an outcome");
+        let Outcome::Deferred {
+            until,
+            reason: DeferReason::Account,
+            ..
+        } = outcome
+        else {
+            panic!("{outcome:?}");
+        };
+        let cart = harness.cart().await.value;
+        assert_eq!((cart.stop_reason, cart.claimed_step), (None, None));
+        delays.push(until.duration_since(now));
+        generation = cart.generation;
+        now = until;
+    }
+    assert!(delays[0] >= mins(15) && delays[0] < mins(17), "{delays:?}");
+    assert!(delays[2] >= mins(30), "the delay grows: {delays:?}");
+
+    // The operator verified the identity: the next wake-up sends.
+    let fixed = harness
+        .wake_at(now, &wake(0, generation))
+        .await
+        .expect("handled");
+    assert_eq!(sent_step(&fixed), Some(0));
+    assert_eq!(harness.deps.mailer.inner.outbox().len(), 1);
+    let account: usize = harness
+        .deps
+        .metrics
+        .emitted()
+        .iter()
+        .filter(|m| m.value_of("SendsDeferred").is_some())
+        .filter(|m| m.to_line().contains("\"Reason\":\"account\""))
+        .count();
+    assert_eq!(account, 3, "each refusal is counted for the alarm");
 }
 
 /// A mailer whose first send goes out but whose answer is lost (a timeout after SES took it).
@@ -635,60 +712,49 @@ impl Mailer for LostAnswerMailer {
 }
 
 #[tokio::test]
-async fn a_send_whose_answer_is_lost_keeps_the_claim_and_is_never_sent_again() {
+async fn a_send_whose_answer_is_lost_is_recorded_as_unconfirmed_and_never_sent_again() {
     let harness = Harness::with_mailer(LostAnswerMailer {
         inner: MemoryMailer::default(),
         lost: AtomicUsize::new(0),
     });
     harness.checkout().await;
 
-    let first = harness.wake_at(at(hours(1)), &wake(0, 1)).await;
+    let first = harness
+        .wake_at(at(hours(1)), &wake(0, 1))
+        .await
+        .expect("an outcome, not a failed invocation");
 
-    assert!(
-        matches!(first, Err(SendError::OutcomeUnknown(_))),
-        "{first:?}"
-    );
+    let Outcome::Sent {
+        step: 0,
+        confirmed: false,
+        ref message_id,
+        ..
+    } = first
+    else {
+        panic!("{first:?}");
+    };
+    assert_eq!(message_id, "");
     let cart = harness.cart().await.value;
-    assert_eq!(cart.claimed_step, Some(0), "the claim is kept");
+    assert_eq!(cart.claimed_step, None);
+    assert!(cart.sent[0].unconfirmed && cart.sent[0].is_sent(), "{:?}", cart.sent);
+    assert_eq!(cart.next_step, 1, "the sequence goes on");
     assert_eq!(harness.deps.mailer.inner.outbox().len(), 1, "it did go out");
 
-    // Lambda retries: first while the claim is live, then after it expired.
-    let early = harness
-        .wake_at(at(hours(1)) + SignedDuration::from_secs(20), &wake(0, 1))
-        .await;
-    assert!(matches!(early, Err(SendError::ClaimHeld)), "{early:?}");
-    let late = harness
+    // A duplicate of the wake-up finds the step done.
+    let again = harness
         .wake_at(at(hours(1)) + CLAIM_EXPIRY + mins(1), &wake(0, 1))
         .await
         .expect("handled");
-
-    assert_eq!(
-        late,
-        Outcome::Skipped {
-            step: 0,
-            channel: Channel::Email,
-            reason: SkipReason::CrashAfterClaim,
-            variant: None,
-        }
-    );
-    assert_eq!(
-        harness.deps.mailer.inner.outbox().len(),
-        1,
-        "never a second copy"
-    );
-    let cart = harness.cart().await.value;
-    assert_eq!(cart.next_step, 1, "the sequence goes on");
-    let kinds: Vec<serde_json::Value> = harness
+    assert_eq!(again, Outcome::Stale(Stale::Generation));
+    assert_eq!(harness.deps.mailer.inner.outbox().len(), 1, "never a second copy");
+    let unconfirmed = harness
         .deps
         .metrics
         .emitted()
         .iter()
-        .filter(|m| m.value_of("SendErrors").is_some())
-        .map(|m| {
-            serde_json::from_str::<serde_json::Value>(&m.to_line()).expect("JSON")["Kind"].clone()
-        })
-        .collect();
-    assert_eq!(kinds, ["outcome_unknown", "claim_held"]);
+        .filter(|m| m.value_of("SendsUnconfirmed").is_some())
+        .count();
+    assert_eq!(unconfirmed, 1);
 }
 
 /// The table, except that every write of a person's contact record fails.
@@ -752,7 +818,7 @@ async fn every_outcome_is_counted_by_shop_and_no_person_is_in_a_metric() {
     harness.checkout().await;
 
     let _ = harness.wake_at(at(hours(1)), &wake(0, 1)).await;
-    let _ = harness.wake_at(at(hours(1) + mins(1)), &wake(0, 1)).await;
+    let _ = harness.wake_at(at(hours(1) + mins(1)), &wake(0, 2)).await;
     let _ = harness.wake_at(at(hours(1) + mins(2)), &wake(0, 1)).await;
 
     let emitted = harness.deps.metrics.emitted();
@@ -768,16 +834,26 @@ async fn every_outcome_is_counted_by_shop_and_no_person_is_in_a_metric() {
         })
         .collect();
     let names: Vec<&str> = counted.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(names, ["SendErrors", "MessagesSent", "StaleWakeUps"]);
-    assert_eq!(counted[0].1["Kind"], "retryable");
-    assert_eq!(counted[1].1["Channel"], "email");
-    assert_eq!(counted[1].1["Step"], "1");
     assert_eq!(
-        counted[1].1["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+        names,
+        ["SendsDeferred", "Deferred", "MessagesSent", "StaleWakeUps"]
+    );
+    // The stack-wide count the throttling alarm reads; the shop's own count beside it.
+    assert_eq!(
+        counted[0].1["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
+        serde_json::json!([["Reason"]])
+    );
+    assert_eq!(counted[1].1["Reason"], "throttled");
+    assert_eq!(counted[2].1["Channel"], "email");
+    assert_eq!(counted[2].1["Step"], "1");
+    assert_eq!(
+        counted[2].1["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
         serde_json::json!([["Shop", "Sequence", "Step", "Channel"]])
     );
-    for (_, line) in &counted {
-        assert_eq!(line["Shop"], SHOP);
+    for (name, line) in &counted {
+        if name != "SendsDeferred" {
+            assert_eq!(line["Shop"], SHOP);
+        }
         let text = line.to_string();
         assert!(
             !text.contains("ada@example.com") && !text.contains("Ada"),
@@ -787,10 +863,10 @@ async fn every_outcome_is_counted_by_shop_and_no_person_is_in_a_metric() {
 }
 
 #[tokio::test]
-async fn a_permanent_mail_error_stops_the_cart_with_send_failed() {
+async fn a_recipient_refused_for_good_stops_the_cart_with_send_failed() {
     let harness = Harness::with_mailer(FlakyMailer::failing_with(PortError::permanent(
         "ses",
-        "MessageRejected: Email address is not verified",
+        "BadRequestException: Illegal address",
     )));
     harness.checkout().await;
 
@@ -1757,10 +1833,10 @@ async fn a_retry_after_a_failed_send_shows_the_same_code_and_takes_no_other() {
     harness.pool_checkout(TOKEN).await;
 
     let first = harness.wake_at(at(hours(1)), &wake(0, 1)).await;
-    assert!(matches!(first, Err(SendError::Retryable(_))), "{first:?}");
+    assert!(matches!(first, Ok(Outcome::Deferred { .. })), "{first:?}");
     assert_eq!(harness.available(), 2, "the code stays with the cart step");
     let retry = harness
-        .wake_at(at(hours(1) + mins(1)), &wake(0, 1))
+        .wake_at(at(hours(1) + mins(1)), &wake(0, 2))
         .await
         .expect("handled");
 

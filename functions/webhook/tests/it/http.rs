@@ -824,6 +824,7 @@ fn a_sent_reminder(at: &str) -> cartback_core::model::cart::SentStep {
         message_id: "ses-1".into(),
         sent_at: ts(at),
         skipped: None,
+        unconfirmed: false,
         opened_at: None,
         clicked_at: None,
         variant: None,

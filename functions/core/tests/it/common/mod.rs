@@ -176,6 +176,7 @@ pub fn sent_step(step: u32, template: &str, sent_at: Timestamp) -> SentStep {
         message_id: format!("ses-{step}"),
         sent_at,
         skipped: None,
+        unconfirmed: false,
         opened_at: None,
         clicked_at: None,
         variant: None,
