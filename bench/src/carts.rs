@@ -201,6 +201,39 @@ pub fn write(out: &mut impl Write, carts: u64, seed: u64) -> io::Result<Written>
     Ok(written)
 }
 
+/// Writes `carts` carts left within one minute (a flash sale): every shopper gave an email
+/// address and marketing consent and none buys, so every cart's first reminder falls due in
+/// the same minute (`simulate --send-rate` drains the burst at the account's rate).
+pub fn write_burst(out: &mut impl Write, carts: u64, seed: u64) -> io::Result<Written> {
+    let start: Timestamp = "2026-11-02T09:00:00Z"
+        .parse()
+        .unwrap_or(Timestamp::UNIX_EPOCH);
+    let spacing = (60_000 / carts.max(1)).max(1);
+    let mut written = Written::default();
+    for i in 0..carts {
+        let created = start
+            .checked_add(SignedDuration::from_millis(((i * spacing) % 60_000) as i64))
+            .unwrap_or(start);
+        let shopper = Shopper {
+            shop: format!("shop-{}.myshopify.com", i % SHOPS),
+            token: format!("{:032x}", (u128::from(seed) << 64) | (u128::from(i) + 1)),
+            email: format!("burst{i}@example.com"),
+            phone: None,
+            first_name: "Ada",
+            locale: "en",
+            country: "IE",
+            email_consent: true,
+            returning: false,
+        };
+        written.line(
+            out,
+            json!({ "at": at(created), "shop": shopper.shop, "platform": "shopify", "topic": "checkouts/create", "payload": checkout(&shopper, created, 1) }),
+        )?;
+        written.carts += 1;
+    }
+    Ok(written)
+}
+
 /// The shop of `write_holdout_shop`'s carts.
 pub const HOLDOUT_SHOP: &str = "holdout-demo";
 

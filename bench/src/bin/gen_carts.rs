@@ -4,6 +4,9 @@
 //! `gen-carts --one-cart-updates K --out FILE`: the fixture checkout created at 08:00 and
 //! updated K - 1 more times until 08:50, then abandoned (the `simulate --stats` scenario).
 //!
+//! `gen-carts --burst N --out FILE [--seed S]`: N carts left within one minute, all with
+//! email consent, none bought (see `cartback_bench::carts::write_burst`).
+//!
 //! `gen-carts --holdout-shop N --out FILE [--seed S] [--holdout-rate 8] [--treatment-rate 14]`:
 //! N carts of one shop on the default 10 % holdout whose conversion depends on their arm
 //! (percent), for `cartback report --events` (see `cartback_bench::carts::write_holdout_shop`;
@@ -46,6 +49,7 @@ fn run() -> Result<(), String> {
     let mut carts_wanted = None;
     let mut updates = None;
     let mut holdout_shop = None;
+    let mut burst = None;
     let mut rates = carts::ConversionRates::default();
     let percent = |text: String, name: &str| -> Result<u64, String> {
         let value: f64 = text.parse().map_err(|e| format!("{name}: {e}"))?;
@@ -81,13 +85,20 @@ fn run() -> Result<(), String> {
                         .map_err(|e| format!("--holdout-shop: {e}"))?,
                 )
             }
+            "--burst" => {
+                burst = Some(
+                    value()?
+                        .parse::<u64>()
+                        .map_err(|e| format!("--burst: {e}"))?,
+                )
+            }
             "--holdout-rate" => rates.holdout = percent(value()?, "--holdout-rate")?,
             "--treatment-rate" => rates.treatment = percent(value()?, "--treatment-rate")?,
             "--out" => out = Some(PathBuf::from(value()?)),
             "--seed" => seed = value()?.parse().map_err(|e| format!("--seed: {e}"))?,
             other => {
                 return Err(format!(
-                    "unknown argument {other}; usage: gen-carts (--carts N | --one-cart-updates K | --holdout-shop N [--holdout-rate P] [--treatment-rate P]) --out FILE [--seed S]"
+                    "unknown argument {other}; usage: gen-carts (--carts N | --burst N | --one-cart-updates K | --holdout-shop N [--holdout-rate P] [--treatment-rate P]) --out FILE [--seed S]"
                 ));
             }
         }
@@ -114,6 +125,12 @@ fn run() -> Result<(), String> {
                 "bytes": written.bytes, "orders": written.orders
             })
         );
+        return Ok(());
+    }
+    if let Some(wanted) = burst {
+        let written = carts::write_burst(&mut writer, wanted, seed).map_err(error)?;
+        writer.flush().map_err(error)?;
+        println!("{}", json!({ "carts": written.carts, "lines": written.lines, "bytes": written.bytes }));
         return Ok(());
     }
     let wanted =

@@ -95,6 +95,15 @@ enum Command {
         /// The seed of `--faults` (the same seed injects the same faults).
         #[arg(long, default_value_t = 1, requires = "faults")]
         seed: u64,
+        /// SES accepts at most N sends per (virtual) second and throttles the rest, as it
+        /// does at the account's MaxSendRate. A summary JSON line (`send_limits`) goes to
+        /// stderr.
+        #[arg(long, value_name = "N", conflicts_with = "faults", value_parser = clap::value_parser!(u32).range(1..))]
+        send_rate: Option<u32>,
+        /// SES refuses every send for an account-side reason (sending paused) from FROM up to
+        /// TO (RFC 3339 times, `FROM..TO`).
+        #[arg(long, value_name = "FROM..TO", conflicts_with = "faults", value_parser = parse_outage)]
+        account_outage: Option<(Timestamp, Timestamp)>,
     },
     /// Write one step of one cart exactly as it would be sent: message.eml (the full MIME
     /// given to SES), message.html and message.txt, or message.sms.txt for an SMS step.
@@ -292,7 +301,15 @@ fn main() -> ExitCode {
             stats,
             faults,
             seed,
+            send_rate,
+            account_outage,
         } => {
+            let limits = (send_rate.is_some() || account_outage.is_some()).then(|| {
+                cartback_local::SendLimits {
+                    per_second: send_rate,
+                    outage: account_outage,
+                }
+            });
             let plan = faults
                 .map(|rate| {
                     cartback_local::FaultPlan::within(
@@ -305,7 +322,7 @@ fn main() -> ExitCode {
                 .map_err(|e| CliError::from(simulate::SimulateError::from(e)));
             plan.and_then(|plan| {
                 runtime.block_on(simulate_command(
-                    events, sequence, shops, until, stats, plan,
+                    events, sequence, shops, until, stats, plan, limits,
                 ))
             })
         }
@@ -409,6 +426,23 @@ fn main() -> ExitCode {
     }
 }
 
+/// `FROM..TO`, two RFC 3339 times, FROM before TO.
+fn parse_outage(text: &str) -> Result<(Timestamp, Timestamp), String> {
+    let (from, to) = text
+        .split_once("..")
+        .ok_or_else(|| format!("`{text}`: expected FROM..TO, e.g. 2026-11-02T10:00:00Z..2026-11-02T13:00:00Z"))?;
+    let time = |t: &str| {
+        t.trim()
+            .parse::<Timestamp>()
+            .map_err(|e| format!("`{t}`: not an RFC 3339 time ({e}), e.g. 2026-11-02T10:00:00Z"))
+    };
+    let (from, to) = (time(from)?, time(to)?);
+    if from >= to {
+        return Err(format!("`{text}`: FROM must be before TO"));
+    }
+    Ok((from, to))
+}
+
 fn print_line(line: String) -> Result<(), CliError> {
     writeln!(std::io::stdout().lock(), "{line}").map_err(CliError::Output)
 }
@@ -420,6 +454,7 @@ async fn simulate_command(
     until: Option<Timestamp>,
     stats: bool,
     faults: Option<cartback_local::FaultPlan>,
+    limits: Option<cartback_local::SendLimits>,
 ) -> Result<(), CliError> {
     let (lines, local_shops, file) =
         simulate::load(&events, sequence.as_deref(), shops.as_deref())?;
@@ -454,12 +489,13 @@ async fn simulate_command(
     let mut write_error = None;
     let mut decisions = Vec::new();
     let mut converted = HashMap::new();
-    let stack = simulate::run_with_faults(
+    let stack = simulate::run_limited(
         &lines,
         local_shops,
         until,
         &file,
         faults.clone(),
+        limits,
         |progress| match progress {
             simulate::Progress::Decision(report) => {
                 if reference.is_some() {
@@ -492,6 +528,9 @@ async fn simulate_command(
     .map_err(simulate::SimulateError::from)?;
     if stats {
         eprintln!("{}", stack.calls.to_json());
+    }
+    if let Some(limits) = stack.mailer.limit_stats() {
+        eprintln!("{}", serde_json::json!({ "send_limits": limits }));
     }
     if let (Some(reference), Some(plan)) = (reference, faults) {
         let carts = stack.store.carts();

@@ -15,7 +15,9 @@ use cartback_core::model::sequence::{Sequence, SequenceError};
 use cartback_core::model::shop::{Secret, ShopError, ShopSettings};
 use cartback_core::platforms::bigcommerce::api::ApiError;
 use cartback_core::platforms::webhook::{Headers, WebhookError};
-use cartback_local::{BadRate, FaultPlan, LocalShops, MemoryRuntime, Report, RuntimeError};
+use cartback_local::{
+    BadRate, FaultPlan, LocalShops, MemoryRuntime, Report, RuntimeError, SendLimits,
+};
 use cartback_webhook::{Refused, WebhookRequest};
 use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
@@ -757,12 +759,29 @@ pub async fn run_with_faults(
     until: Option<Timestamp>,
     file: &str,
     plan: Option<FaultPlan>,
+    progress: impl FnMut(Progress<'_>),
+) -> Result<MemoryRuntime, InputError> {
+    run_limited(events, shops, until, file, plan, None, progress).await
+}
+
+/// As [`run_with_faults`], with SES refusing sends as `limits` say (the account's send
+/// rate, an outage of the account).
+pub async fn run_limited(
+    events: &[InputLine],
+    shops: LocalShops,
+    until: Option<Timestamp>,
+    file: &str,
+    plan: Option<FaultPlan>,
+    limits: Option<SendLimits>,
     mut progress: impl FnMut(Progress<'_>),
 ) -> Result<MemoryRuntime, InputError> {
     let start = events.first().map_or_else(Timestamp::now, |l| l.at);
     let last = events.last().map_or(start, |l| l.at);
     let until = until.unwrap_or_else(|| last.checked_add(DEFAULT_TAIL).unwrap_or(last));
     let stack = MemoryRuntime::with_faults(start, shops.clone(), plan.clone());
+    if let Some(limits) = limits {
+        stack.mailer.limit(limits, stack.clock.clone());
+    }
     // Decisions are reported as they happen; keeping every MIME message as well would hold
     // gigabytes for a large input.
     stack.mailer.forget_messages();

@@ -20,7 +20,7 @@ mod world;
 pub use calls::CallCounts;
 pub use clock::VirtualClock;
 pub use faults::{BadRate, FaultClass, FaultPlan, Faults, Faulty, MAX_SIMULATED_RATE};
-pub use mailer::{MemoryMailer, SentEmail};
+pub use mailer::{LimitStats, MemoryMailer, SendLimits, SentEmail};
 pub use offer_codes::MemoryOfferCodes;
 pub use outage::OutageStore;
 pub use report::{Report, ReportKind};

@@ -13,6 +13,7 @@ mod properties;
 mod recovery_flow;
 mod render;
 mod report;
+mod send_limits;
 mod shop;
 mod simulate;
 mod stats;
