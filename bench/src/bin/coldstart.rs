@@ -75,8 +75,8 @@ fn functions() -> Vec<Function> {
                 TABLE,
                 ("CARTBACK_SCHEDULE_GROUP", "cartback"),
                 (
-                    "CARTBACK_SENDER_ARN",
-                    "arn:aws:lambda:eu-west-1:123456789012:function:cartback-sender",
+                    "CARTBACK_WAKE_TARGET_ARN",
+                    "arn:aws:sqs:eu-west-1:123456789012:cartback-SendQueue",
                 ),
                 (
                     "CARTBACK_SCHEDULER_ROLE_ARN",
@@ -103,6 +103,8 @@ fn functions() -> Vec<Function> {
                     "https://abc123.execute-api.eu-west-1.amazonaws.com",
                 ),
                 UNSUBSCRIBE_PARAM,
+                ("CARTBACK_SEND_RATE", "14"),
+                ("CARTBACK_SENDER_MAX_CONCURRENCY", "2"),
             ],
             // Every wake-up reads the cart from DynamoDB.
             event: None,

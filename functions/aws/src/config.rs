@@ -9,13 +9,18 @@ pub struct AwsConfig {
     pub secrets_prefix: String,
     pub configuration_set: Option<String>,
     pub schedule_group: String,
-    pub sender_arn: Option<String>,
+    /// What schedules target: the send queue's ARN (`CARTBACK_WAKE_TARGET_ARN`).
+    pub wake_target_arn: Option<String>,
     pub scheduler_role_arn: Option<String>,
     pub scheduler_dlq_arn: Option<String>,
     /// The HTTP API's public base URL (`https://…`), for the links in our emails.
     pub public_url: Option<String>,
     /// Shops' own templates, one folder per shop id (`CARTBACK_TEMPLATES_DIR`).
     pub templates_dir: Option<std::path::PathBuf>,
+    /// The account's SES send rate, emails a second (`CARTBACK_SEND_RATE`), shared by at
+    /// most `sender_max_concurrency` senders (`CARTBACK_SENDER_MAX_CONCURRENCY`).
+    pub send_rate: Option<f64>,
+    pub sender_max_concurrency: Option<u32>,
 }
 
 /// The environment variable naming the SSM SecureString with the unsubscribe token secret.
@@ -32,13 +37,30 @@ pub struct ConfigError {
 #[derive(Debug, Clone)]
 pub struct SchedulerTarget {
     pub group: String,
-    pub sender_arn: String,
+    /// The send queue's ARN (the sender reads it).
+    pub target_arn: String,
     pub role_arn: String,
     pub dlq_arn: Option<String>,
 }
 
 fn var(name: &str) -> Option<String> {
     env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// A positive number from the environment, if set.
+fn number<T: std::str::FromStr + PartialOrd + Default>(
+    name: &'static str,
+) -> Result<Option<T>, ConfigError> {
+    match var(name) {
+        None => Ok(None),
+        Some(text) => match text.trim().parse::<T>() {
+            Ok(value) if value > T::default() => Ok(Some(value)),
+            _ => Err(ConfigError {
+                name,
+                fix: "set it to a positive number (the SAM template sets it from its parameters)",
+            }),
+        },
+    }
 }
 
 impl AwsConfig {
@@ -52,20 +74,22 @@ impl AwsConfig {
                 .unwrap_or_else(|| "/cartback/shops/".to_owned()),
             configuration_set: var("CARTBACK_SES_CONFIGURATION_SET"),
             schedule_group: var("CARTBACK_SCHEDULE_GROUP").unwrap_or_else(|| "cartback".to_owned()),
-            sender_arn: var("CARTBACK_SENDER_ARN"),
+            wake_target_arn: var("CARTBACK_WAKE_TARGET_ARN"),
             scheduler_role_arn: var("CARTBACK_SCHEDULER_ROLE_ARN"),
             scheduler_dlq_arn: var("CARTBACK_SCHEDULER_DLQ_ARN"),
             public_url: var("CARTBACK_PUBLIC_URL"),
             templates_dir: var("CARTBACK_TEMPLATES_DIR").map(Into::into),
+            send_rate: number("CARTBACK_SEND_RATE")?,
+            sender_max_concurrency: number("CARTBACK_SENDER_MAX_CONCURRENCY")?,
         })
     }
 
     pub fn scheduler_target(&self) -> Result<SchedulerTarget, ConfigError> {
         Ok(SchedulerTarget {
             group: self.schedule_group.clone(),
-            sender_arn: self.sender_arn.clone().ok_or(ConfigError {
-                name: "CARTBACK_SENDER_ARN",
-                fix: "set it to the sender function's ARN",
+            target_arn: self.wake_target_arn.clone().ok_or(ConfigError {
+                name: "CARTBACK_WAKE_TARGET_ARN",
+                fix: "set it to the send queue's ARN (the SAM template does)",
             })?,
             role_arn: self.scheduler_role_arn.clone().ok_or(ConfigError {
                 name: "CARTBACK_SCHEDULER_ROLE_ARN",

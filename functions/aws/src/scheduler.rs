@@ -52,7 +52,7 @@ impl SchedulerSchedules {
             sdk,
             SchedulerTarget {
                 group: group.to_owned(),
-                sender_arn: String::new(),
+                target_arn: String::new(),
                 role_arn: String::new(),
                 dlq_arn: None,
             },
@@ -68,7 +68,7 @@ impl Schedules for SchedulerSchedules {
     async fn create(&self, spec: &ScheduleSpec) -> Result<(), PortError> {
         let input = serde_json::to_string(&spec.wake_up).map_err(build_error)?;
         let mut target = Target::builder()
-            .arn(&self.target.sender_arn)
+            .arn(&self.target.target_arn)
             .role_arn(&self.target.role_arn)
             .input(input)
             .retry_policy(

@@ -172,7 +172,7 @@ impl<C: Clock + Clone> Stack<C> {
             })?;
         let target = SchedulerTarget {
             group: names.schedule_group.clone(),
-            sender_arn: names.sender_arn.clone(),
+            target_arn: names.sender_arn.clone(),
             role_arn: names.scheduler_role_arn.clone(),
             dlq_arn: Some(names.scheduler_dlq_arn.clone()),
         };

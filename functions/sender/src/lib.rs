@@ -1,5 +1,8 @@
-//! The sender function, woken by a schedule: the wake-up (`cartback_app::send`), and what
-//! came of it counted as CloudWatch metrics.
+//! The sender function, woken by a schedule through the send queue: the wake-ups of a batch
+//! (`queue`), each handled by `cartback_app::send`, and what came of it counted as CloudWatch
+//! metrics.
+
+pub mod queue;
 
 pub use cartback_app::Metrics;
 use cartback_app::Ports;

@@ -1,4 +1,5 @@
-//! Lambda wiring for the sender: a schedule's wake-up in, an email or SMS out.
+//! Lambda wiring for the sender: a batch of wake-ups from the send queue in, emails and SMS
+//! out, paced to the account's send rate; the wake-ups to try again back to the queue.
 
 use cartback_app::{Bundle, SystemClock, templates};
 use cartback_aws::{
@@ -6,8 +7,9 @@ use cartback_aws::{
     SecretParameterError, SesMailer, SnsSms, UNSUBSCRIBE_SECRET_PARAM_ENV,
 };
 use cartback_core::messages::render::Renderer;
-use cartback_core::model::schedule::WakeUp;
-use cartback_sender::{Metrics, UnsubscribeLinks, handle};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use cartback_sender::queue::{Pacer, handle_batch};
+use cartback_sender::{Metrics, UnsubscribeLinks};
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 
 // Lambda hands a container one event at a time: a current-thread runtime, no worker threads
@@ -38,8 +40,16 @@ async fn main() -> Result<(), Error> {
         .with_renderer(renderer)
         .with_metrics(Metrics::Stdout);
     let ports = FirstUse::new(ports);
-    let (ports, unsubscribe) = (&ports, &unsubscribe);
-    run(service_fn(move |event: LambdaEvent<WakeUp>| async move {
+    // Every instance keeps to its share of the account's send rate (SES throttles above it;
+    // a throttled send is deferred, not lost, but pacing avoids the churn).
+    let pacer = config
+        .send_rate
+        .and_then(|rate| Pacer::new(rate, config.sender_max_concurrency.unwrap_or(1)));
+    if let Some(pacer) = &pacer {
+        tracing::info!(interval_ms = pacer.interval().as_millis() as u64, "sends paced");
+    }
+    let (ports, unsubscribe, pacer) = (&ports, &unsubscribe, &pacer);
+    run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {
         let links = || async {
             let Some((base_url, parameter)) = unsubscribe else {
                 return Ok::<_, SecretParameterError>(None);
@@ -51,9 +61,9 @@ async fn main() -> Result<(), Error> {
             }))
         };
         let ports = ports.get(links, Bundle::with_unsubscribe_links).await?;
-        // An error fails the invocation: Lambda's async retries and the DLQ take over.
-        let outcome = handle(&event.payload, ports).await?;
-        Ok::<_, Error>(outcome.summary())
+        // A wake-up to try again is a batch item failure: SQS returns it after the visibility
+        // timeout, and parks it in the dead-letter queue after the receive limit.
+        Ok::<SqsBatchResponse, Error>(handle_batch(&event.payload, ports, pacer.as_ref()).await)
     }))
     .await
 }

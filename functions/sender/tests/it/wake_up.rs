@@ -2112,3 +2112,61 @@ async fn a_language_the_variants_subject_lacks_gets_the_templates_subject() {
         "the Polish template's subject: {subject}"
     );
 }
+
+/// An SQS batch as Lambda's event source mapping delivers it from the send queue.
+fn sqs_batch(bodies: &[(&str, String)]) -> aws_lambda_events::event::sqs::SqsEvent {
+    let records: Vec<serde_json::Value> = bodies
+        .iter()
+        .map(|(id, body)| {
+            serde_json::json!({
+                "messageId": id,
+                "receiptHandle": format!("AQEB{id}"),
+                "body": body,
+                "attributes": {
+                    "ApproximateReceiveCount": "1",
+                    "SentTimestamp": "1793523600000",
+                    "SenderId": "AROAEXAMPLE:scheduler",
+                    "ApproximateFirstReceiveTimestamp": "1793523600100"
+                },
+                "messageAttributes": {},
+                "md5OfBody": "0",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:eu-north-1:123456789012:cartback-SendQueue",
+                "awsRegion": "eu-north-1"
+            })
+        })
+        .collect();
+    serde_json::from_value(serde_json::json!({ "Records": records })).expect("an SQS event")
+}
+
+#[tokio::test]
+async fn a_batch_from_the_send_queue_returns_only_what_must_be_tried_again() {
+    let harness = Harness::new();
+    harness.checkout().await;
+    harness.clock.advance_to(at(hours(1)));
+    let body = |w: &WakeUp| serde_json::to_string(w).expect("JSON");
+
+    let first = sqs_batch(&[
+        ("m-1", body(&wake(0, 1))),
+        // The same wake-up delivered twice (at least once): stale, not an error.
+        ("m-2", body(&wake(0, 1))),
+        ("m-3", "{\"not\": \"a wake-up\"}".to_owned()),
+    ]);
+    let response = cartback_sender::queue::handle_batch(&first, &harness.deps, None).await;
+
+    let failed: Vec<&str> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(failed, ["m-3"], "only the body that is no wake-up comes back");
+    assert_eq!(harness.outbox().len(), 1, "sent once");
+    let stale = harness
+        .deps
+        .metrics
+        .emitted()
+        .iter()
+        .filter(|m| m.value_of("StaleWakeUps").is_some())
+        .count();
+    assert_eq!(stale, 1);
+}
