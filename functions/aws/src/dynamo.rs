@@ -4,8 +4,7 @@
 //! and most `expires_at` (TTL).
 
 use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
@@ -17,6 +16,7 @@ use cartback_core::ports::{CartStore, PersonalData, PortError, Put, ShopDirector
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use crate::shop_cache::ShopCache;
 use crate::LazyClient;
 use crate::errors::{code, port_error};
 
@@ -396,7 +396,7 @@ impl CartStore for DynamoCartStore {
 /// Shop settings from the table's `CONFIG` items, cached for a few minutes.
 pub struct DynamoShopDirectory {
     store: DynamoCartStore,
-    cache: Mutex<HashMap<ShopId, (Instant, Option<Shop>)>>,
+    cache: ShopCache<Shop>,
 }
 
 impl DynamoShopDirectory {
@@ -407,19 +407,8 @@ impl DynamoShopDirectory {
     pub fn from_client(client: impl Into<LazyClient<Client>>, table: &str) -> Self {
         Self {
             store: DynamoCartStore::from_client(client, table),
-            cache: Mutex::new(HashMap::new()),
+            cache: ShopCache::new(SHOP_CACHE_TTL, UNKNOWN_SHOP_CACHE_TTL),
         }
-    }
-
-    fn cached(&self, id: &ShopId) -> Option<Option<Shop>> {
-        let cache = self.cache.lock().ok()?;
-        let (at, shop) = cache.get(id)?;
-        let ttl = if shop.is_some() {
-            SHOP_CACHE_TTL
-        } else {
-            UNKNOWN_SHOP_CACHE_TTL
-        };
-        (at.elapsed() < ttl).then(|| shop.clone())
     }
 
     /// Writes a shop's settings (used by tools and tests; the functions only read them).
@@ -443,7 +432,7 @@ impl DynamoShopDirectory {
 
 impl ShopDirectory for DynamoShopDirectory {
     async fn shop(&self, id: &ShopId) -> Result<Option<Shop>, PortError> {
-        if let Some(hit) = self.cached(id) {
+        if let Some(hit) = self.cache.get(id) {
             return Ok(hit);
         }
         let shop = match self
@@ -465,9 +454,7 @@ impl ShopDirectory for DynamoShopDirectory {
                 )
             }
         };
-        if let Ok(mut cache) = self.cache.lock() {
-            cache.insert(id.clone(), (Instant::now(), shop.clone()));
-        }
+        self.cache.put(id, shop.clone());
         Ok(shop)
     }
 }

@@ -28,6 +28,8 @@ mod offer_codes;
 mod scheduler;
 #[cfg(feature = "ses")]
 mod ses;
+#[cfg(any(feature = "dynamodb", feature = "ssm"))]
+mod shop_cache;
 #[cfg(feature = "registry")]
 mod shop_registry;
 #[cfg(feature = "sns")]

@@ -1,14 +1,13 @@
 //! Webhook secrets from SSM Parameter Store (SecureString), cached for a few minutes.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_sdk_ssm::Client;
 use cartback_core::model::ids::ShopId;
 use cartback_core::model::shop::{Secret, SignatureCheck};
 use cartback_core::ports::{PortError, WebhookSecrets};
 
+use crate::shop_cache::ShopCache;
 use crate::LazyClient;
 use crate::errors::{code, port_error};
 
@@ -23,7 +22,7 @@ pub(crate) struct ShopParameters {
     client: LazyClient<Client>,
     prefix: String,
     name: &'static str,
-    cache: Mutex<HashMap<ShopId, (Instant, Option<String>)>>,
+    cache: ShopCache<String>,
 }
 
 impl ShopParameters {
@@ -36,7 +35,7 @@ impl ShopParameters {
             client: client.into(),
             prefix: prefix.to_owned(),
             name,
-            cache: Mutex::new(HashMap::new()),
+            cache: ShopCache::new(CACHE_TTL, MISSING_CACHE_TTL),
         }
     }
 
@@ -44,20 +43,9 @@ impl ShopParameters {
         format!("{}{shop}/{}", self.prefix, self.name)
     }
 
-    fn cached(&self, shop: &ShopId) -> Option<Option<String>> {
-        let cache = self.cache.lock().ok()?;
-        let (at, value) = cache.get(shop)?;
-        let ttl = if value.is_some() {
-            CACHE_TTL
-        } else {
-            MISSING_CACHE_TTL
-        };
-        (at.elapsed() < ttl).then(|| value.clone())
-    }
-
     /// The shop's value, from the cache or one `GetParameter`.
     pub(crate) async fn value(&self, shop: &ShopId) -> Result<Option<String>, PortError> {
-        if let Some(hit) = self.cached(shop) {
+        if let Some(hit) = self.cache.get(shop) {
             return Ok(hit);
         }
         let result = self
@@ -75,9 +63,7 @@ impl ShopParameters {
             Err(e) if code(&e) == Some("ParameterNotFound") => None,
             Err(e) => return Err(port_error(SERVICE, "GetParameter", &e)),
         };
-        if let Ok(mut cache) = self.cache.lock() {
-            cache.insert(shop.clone(), (Instant::now(), value.clone()));
-        }
+        self.cache.put(shop, value.clone());
         Ok(value)
     }
 }

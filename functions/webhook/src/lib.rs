@@ -8,6 +8,8 @@
 pub use cartback_app::Metrics;
 pub use cartback_app::ingest::{Accepted, Refused, WebhookRequest};
 use cartback_app::{Ports, ingest};
+use cartback_core::insight::metrics::{Emf, NAMESPACE, Unit};
+use cartback_core::model::time::Clock;
 use cartback_core::platforms::webhook::{Headers, WebhookError};
 use cartback_core::ports::PersonalData;
 use lambda_http::{Body, Request, RequestExt, Response};
@@ -62,10 +64,27 @@ where
             )
         }
         Err(refused) => {
-            tracing::warn!(status = status_of(refused), reason = %refused, "webhook refused")
+            tracing::warn!(status = status_of(refused), reason = %refused, "webhook refused");
+            ports
+                .metrics()
+                .emit(refused_metric(request, refused, ports.clock().now()));
         }
     }
     reply
+}
+
+/// `WebhooksRefused` by shop and HTTP status: a shop whose secret is wrong shows as a run
+/// of 401s (alarmed) before the platform disables its webhook. A refusal that names no shop
+/// we serve counts under `Shop=unknown`, so junk requests cannot grow the metrics.
+fn refused_metric(request: &WebhookRequest, refused: &Refused, at: jiff::Timestamp) -> Emf {
+    let shop = match refused {
+        Refused::UnknownShop | Refused::UnknownPlatform => "unknown",
+        _ => request.shop.as_str(),
+    };
+    Emf::new(NAMESPACE, at)
+        .dimension("Shop", shop)
+        .dimension("Status", &status_of(refused).to_string())
+        .metric("WebhooksRefused", Unit::Count, 1.0)
 }
 
 fn outcome_name(accepted: &Accepted) -> &'static str {

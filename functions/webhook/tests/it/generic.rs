@@ -147,3 +147,51 @@ async fn a_body_off_the_schema_is_a_400_naming_the_field() {
     );
     assert!(harness.store.take_stream().is_empty());
 }
+
+#[tokio::test]
+async fn refusals_are_counted_by_shop_and_status_and_junk_shops_share_one_series() {
+    let harness = Harness::new();
+    let wrong = generic::sign(&Secret::new("not kuura's"), UPDATED.as_bytes(), now());
+    assert_eq!(harness.post(UPDATED, Some(wrong)).await.status(), 401);
+    assert_eq!(harness.post("{not json", Some(sign("{not json", now()))).await.status(), 400);
+    // A shop id that is none, and platforms we do not serve, under random shop ids.
+    for (junk, platform) in [
+        ("no such shop", "generic"),
+        ("junk-1.example", "bogus"),
+        ("junk-2.example", "bogus"),
+    ] {
+        let request = WebhookRequest {
+            shop: junk.to_owned(),
+            platform: platform.to_owned(),
+            headers: Headers::new(),
+            body: b"{}".to_vec(),
+        };
+        assert_eq!(handle(&request, &harness.deps).await.status(), 404);
+    }
+
+    let refused: Vec<(String, String)> = harness
+        .deps
+        .metrics
+        .emitted()
+        .iter()
+        .filter(|m| m.value_of("WebhooksRefused").is_some())
+        .map(|m| {
+            let line: serde_json::Value = serde_json::from_str(&m.to_line()).expect("JSON");
+            (
+                line["Shop"].as_str().unwrap_or_default().to_owned(),
+                line["Status"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, String)> = [
+        (SHOP, "401"),
+        (SHOP, "400"),
+        ("unknown", "404"),
+        ("unknown", "404"),
+        ("unknown", "404"),
+    ]
+    .iter()
+    .map(|(s, c)| ((*s).to_owned(), (*c).to_owned()))
+    .collect();
+    assert_eq!(refused, expected);
+}
