@@ -343,12 +343,12 @@ fn main() -> ExitCode {
             send_rate,
             account_outage,
         } => {
-            let limits = (send_rate.is_some() || account_outage.is_some()).then(|| {
+            let limits = (send_rate.is_some() || account_outage.is_some()).then_some(
                 cartback_local::SendLimits {
                     per_second: send_rate,
                     outage: account_outage,
-                }
-            });
+                },
+            );
             let plan = faults
                 .map(|rate| {
                     cartback_local::FaultPlan::within(
