@@ -258,26 +258,32 @@ async fn drain(
     Ok(())
 }
 
-/// Why a body is not a wake-up, without the body's values (it may hold anything): serde's
-/// message with each quoted string replaced by `"…"`.
+/// Why a body is not a wake-up, without the body's values or keys (it may hold anything):
+/// serde's message with each quoted string replaced by `"…"`, and each name in backticks
+/// that is not a wake-up's field by `` `…` ``.
 fn not_a_wake_up(error: &serde_json::Error) -> String {
+    const FIELDS: [&str; 4] = ["shop", "cart", "step", "generation"];
     let message = error.to_string();
     let mut redacted = String::with_capacity(message.len());
-    let mut quoted = false;
-    for c in message.chars() {
-        match (c, quoted) {
-            ('"', false) => {
-                quoted = true;
-                redacted.push_str("\"…");
-            }
-            ('"', true) => {
-                quoted = false;
-                redacted.push('"');
-            }
-            (_, true) => {}
-            (c, false) => redacted.push(c),
+    let mut rest = message.as_str();
+    while let Some(open) = rest.find(['"', '`']) {
+        let quote = &rest[open..=open];
+        redacted.push_str(&rest[..=open]);
+        let Some(close) = rest[open + 1..].find(quote).map(|i| open + 1 + i) else {
+            redacted.push('…');
+            rest = "";
+            break;
+        };
+        let inner = &rest[open + 1..close];
+        if quote == "`" && FIELDS.contains(&inner) {
+            redacted.push_str(inner);
+        } else {
+            redacted.push('…');
         }
+        redacted.push_str(quote);
+        rest = &rest[close + 1..];
     }
+    redacted.push_str(rest);
     format!("not a wake-up: {redacted}")
 }
 

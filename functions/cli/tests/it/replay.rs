@@ -19,8 +19,9 @@ const OTHER_SHOP: &str = "other-shop";
 const ADA: &str = "ada0000000000000000000000000000a";
 const BOB: &str = "b0b0000000000000000000000000000b";
 const CY: &str = "c70000000000000000000000000000c7";
+/// A wake-up's ids and a field no wake-up has (named after a person: a body may hold anything).
 const NOT_A_WAKE_UP: &str =
-    r#"{"shop":"replay-shop","cart":"ada0000000000000000000000000000a","note":"ada@example.com"}"#;
+    r#"{"shop":"replay-shop","cart":"ada0000000000000000000000000000a","ada@example.com":1}"#;
 
 struct Queues {
     moto: Moto,
@@ -184,7 +185,7 @@ async fn replay_dry_run_leaves_every_message_and_apply_moves_exactly_the_wake_up
     assert_eq!(invalid.len(), 1, "{messages:#?}");
     let error = invalid[0]["error"].as_str().expect("an error");
     assert!(
-        error.starts_with("not a wake-up: unknown field `note`"),
+        error.starts_with("not a wake-up: unknown field `…`, expected one of `shop`"),
         "{error}"
     );
     let printed = String::from_utf8_lossy(&dry_run.stdout);
