@@ -386,6 +386,23 @@ mod tests {
         );
     }
 
+    /// The lines docs/cli.md shows.
+    #[test]
+    fn the_documented_example_is_what_replay_prints() {
+        let error = serde_json::from_str::<WakeUp>(
+            r#"{"shop":"kuura-knitwear","cart":"000000000000000018eab6449ba4ff94","step":1}"#,
+        )
+        .expect_err("no generation");
+        assert_eq!(
+            not_a_wake_up(&error),
+            "not a wake-up: missing field `generation` at line 1 column 76"
+        );
+        assert_eq!(
+            log_hash(&["kuura-knitwear", "000000000000000018eab6449ba4ff94"]),
+            "f2fb058acb84e073"
+        );
+    }
+
     #[test]
     fn the_summary_of_an_apply_says_what_moved_and_what_is_left() {
         let summary = Summary {
