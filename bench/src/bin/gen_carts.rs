@@ -130,7 +130,10 @@ fn run() -> Result<(), String> {
     if let Some(wanted) = burst {
         let written = carts::write_burst(&mut writer, wanted, seed).map_err(error)?;
         writer.flush().map_err(error)?;
-        println!("{}", json!({ "carts": written.carts, "lines": written.lines, "bytes": written.bytes }));
+        println!(
+            "{}",
+            json!({ "carts": written.carts, "lines": written.lines, "bytes": written.bytes })
+        );
         return Ok(());
     }
     let wanted =

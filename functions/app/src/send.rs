@@ -684,7 +684,13 @@ async fn send_claimed<P: Ports>(
     };
     let message_id = match result {
         Ok(message_id) => {
-            record(ports, target.sequence, &claimed, sent(message_id.clone(), false)).await?;
+            record(
+                ports,
+                target.sequence,
+                &claimed,
+                sent(message_id.clone(), false),
+            )
+            .await?;
             tracing::info!(channel = channel.as_str(), template = %template, variant = variant.as_deref().unwrap_or(""), segments, message_id = %message_id, "sent");
             message_id
         }
@@ -697,7 +703,9 @@ async fn send_claimed<P: Ports>(
             );
             // Recording it may fail too: the claim then stays, and the step ends as
             // `crash_after_claim` once the claim expires (never sent again either way).
-            if let Err(recording) = record(ports, target.sequence, &claimed, sent(String::new(), true)).await {
+            if let Err(recording) =
+                record(ports, target.sequence, &claimed, sent(String::new(), true)).await
+            {
                 tracing::warn!(error = %recording, "could not record the unconfirmed send; the claim is kept");
                 return Err(SendError::OutcomeUnknown(error.to_string()));
             }

@@ -98,7 +98,12 @@ where
             let code = err.code().unwrap_or("Unknown");
             let text = err.message().unwrap_or("");
             let message = format!("{operation}: {code}: {text}");
-            match class_of(service, code, text, context.raw().status().is_server_error()) {
+            match class_of(
+                service,
+                code,
+                text,
+                context.raw().status().is_server_error(),
+            ) {
                 Class::Retryable => PortError::retryable(service, message),
                 Class::AccountSide => PortError::account_side(service, message),
                 Class::Permanent => PortError::permanent(service, message),
@@ -159,26 +164,79 @@ mod class_tests {
     #[test]
     fn only_the_request_or_the_recipient_is_permanent() {
         for (service, code, message, class) in [
-            ("sesv2", "MessageRejected", "Email address is not verified.", Class::AccountSide),
+            (
+                "sesv2",
+                "MessageRejected",
+                "Email address is not verified.",
+                Class::AccountSide,
+            ),
             ("sesv2", "SendingPausedException", "", Class::AccountSide),
             ("sesv2", "AccountSuspendedException", "", Class::AccountSide),
-            ("sesv2", "MailFromDomainNotVerifiedException", "", Class::AccountSide),
-            ("sesv2", "NotFoundException", "Configuration set <x> does not exist.", Class::AccountSide),
+            (
+                "sesv2",
+                "MailFromDomainNotVerifiedException",
+                "",
+                Class::AccountSide,
+            ),
+            (
+                "sesv2",
+                "NotFoundException",
+                "Configuration set <x> does not exist.",
+                Class::AccountSide,
+            ),
             ("sesv2", "AccessDeniedException", "", Class::AccountSide),
-            ("sesv2", "LimitExceededException", "Daily message quota exceeded.", Class::AccountSide),
-            ("sesv2", "TooManyRequestsException", "Maximum sending rate exceeded.", Class::Retryable),
-            ("sesv2", "BadRequestException", "Illegal address", Class::Permanent),
+            (
+                "sesv2",
+                "LimitExceededException",
+                "Daily message quota exceeded.",
+                Class::AccountSide,
+            ),
+            (
+                "sesv2",
+                "TooManyRequestsException",
+                "Maximum sending rate exceeded.",
+                Class::Retryable,
+            ),
+            (
+                "sesv2",
+                "BadRequestException",
+                "Illegal address",
+                Class::Permanent,
+            ),
             ("sns", "AuthorizationError", "", Class::AccountSide),
             ("sns", "KMSAccessDenied", "", Class::AccountSide),
-            ("sns", "Throttling", "No quota left for account", Class::AccountSide),
-            ("sns", "InvalidParameter", "Invalid parameter: PhoneNumber", Class::Permanent),
+            (
+                "sns",
+                "Throttling",
+                "No quota left for account",
+                Class::AccountSide,
+            ),
+            (
+                "sns",
+                "InvalidParameter",
+                "Invalid parameter: PhoneNumber",
+                Class::Permanent,
+            ),
             ("sns", "Throttling", "Rate exceeded", Class::Retryable),
             ("dynamodb", "LimitExceededException", "", Class::Retryable),
-            ("dynamodb", "ConditionalCheckFailedException", "", Class::Permanent),
+            (
+                "dynamodb",
+                "ConditionalCheckFailedException",
+                "",
+                Class::Permanent,
+            ),
         ] {
-            assert_eq!(class_of(service, code, message, false), class, "{service} {code}");
+            assert_eq!(
+                class_of(service, code, message, false),
+                class,
+                "{service} {code}"
+            );
         }
-        assert_eq!(class_of("sesv2", "Anything", "", true), Class::Retryable, "a 5xx");
+        assert_eq!(
+            class_of("sesv2", "Anything", "", true),
+            Class::Retryable,
+            "a 5xx"
+        );
     }
 }
 

@@ -1,5 +1,6 @@
 //! `cartback`: run the demo, simulate event files, check sequence files, import offer codes,
-//! explain a cart, and run the whole stack locally (`dev`).
+//! explain a cart, run the whole stack locally (`dev`), and re-drive dead-lettered wake-ups
+//! (`replay`).
 
 mod check;
 mod codes;
@@ -9,6 +10,7 @@ mod explain;
 mod invariants;
 mod privacy;
 mod render;
+mod replay;
 mod report;
 mod shop;
 mod simulate;
@@ -21,7 +23,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use jiff::Timestamp;
 
-/// Why a command failed: printed after `cartback: `, exit code 2.
+/// Why a command failed: printed after `cartback: `, exit code 2 (1 for `replay`).
 #[derive(Debug, thiserror::Error)]
 enum CliError {
     #[error(transparent)]
@@ -44,11 +46,22 @@ enum CliError {
     Report(#[from] report::ReportError),
     #[error(transparent)]
     Dev(#[from] dev::DevError),
+    #[error(transparent)]
+    Replay(#[from] replay::ReplayError),
     /// What a command prints could not be written as JSON.
     #[error(transparent)]
     Json(#[from] serde_json::Error),
     #[error("writing output: {0}")]
     Output(#[source] std::io::Error),
+}
+
+impl CliError {
+    fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Replay(_) => 1,
+            _ => 2,
+        }
+    }
 }
 
 #[derive(Parser)]
@@ -209,6 +222,32 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Re-drive wake-ups from a dead-letter queue (the Scheduler's, or the send queue's
+    /// redrive DLQ) to the send queue, after the cause of the failures is fixed. Without
+    /// --apply, a dry run: prints what it would move and leaves every message in place.
+    ///
+    /// Prints one JSON line per message (shop, cart hash, step, generation; never a cart id
+    /// in clear) and a summary line. With --apply each wake-up is sent unchanged to --to and
+    /// only then deleted from --from: a crash in between re-drives that wake-up twice, which
+    /// is harmless, since the sender does nothing for a duplicate or stale wake-up. A body
+    /// that is not a wake-up is never sent: it stays in --from and is reported. Stops when
+    /// the queue is empty or after --max messages. AWS credentials and region from the
+    /// environment, as for the AWS CLI; `AWS_ENDPOINT_URL` for an emulator. Exit status 1
+    /// if a queue is missing or AWS refuses a call.
+    Replay {
+        /// The dead-letter queue's URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME).
+        #[arg(long, value_name = "DLQ_URL")]
+        from: String,
+        /// The send queue's URL (the queue the sender function reads).
+        #[arg(long, value_name = "SEND_QUEUE_URL")]
+        to: String,
+        /// Move the wake-ups (send to --to, then delete from --from); without it, a dry run.
+        #[arg(long)]
+        apply: bool,
+        /// Stop after this many messages.
+        #[arg(long, value_name = "N", default_value_t = replay::DEFAULT_MAX, value_parser = clap::value_parser!(u32).range(1..))]
+        max: u32,
+    },
     /// The whole stack on this machine: a local AWS emulator (moto, installed on first use)
     /// with the SAM template's resources, the real functions on it, HTTP webhooks and
     /// unsubscribe routes, and an outbox page. Ctrl-C stops everything it started.
@@ -304,12 +343,12 @@ fn main() -> ExitCode {
             send_rate,
             account_outage,
         } => {
-            let limits = (send_rate.is_some() || account_outage.is_some()).then(|| {
+            let limits = (send_rate.is_some() || account_outage.is_some()).then_some(
                 cartback_local::SendLimits {
                     per_second: send_rate,
                     outage: account_outage,
-                }
-            });
+                },
+            );
             let plan = faults
                 .map(|rate| {
                     cartback_local::FaultPlan::within(
@@ -416,21 +455,38 @@ fn main() -> ExitCode {
                 logs,
             }))
             .map_err(CliError::from),
+        Command::Replay {
+            from,
+            to,
+            apply,
+            max,
+        } => {
+            let options = replay::ReplayOptions {
+                from,
+                to,
+                apply,
+                max,
+            };
+            runtime
+                .block_on(replay::run(&options, &mut std::io::stdout().lock()))
+                .map(|_| ())
+                .map_err(CliError::from)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("cartback: {message}");
-            ExitCode::from(2)
+        Err(error) => {
+            eprintln!("cartback: {error}");
+            ExitCode::from(error.exit_code())
         }
     }
 }
 
 /// `FROM..TO`, two RFC 3339 times, FROM before TO.
 fn parse_outage(text: &str) -> Result<(Timestamp, Timestamp), String> {
-    let (from, to) = text
-        .split_once("..")
-        .ok_or_else(|| format!("`{text}`: expected FROM..TO, e.g. 2026-11-02T10:00:00Z..2026-11-02T13:00:00Z"))?;
+    let (from, to) = text.split_once("..").ok_or_else(|| {
+        format!("`{text}`: expected FROM..TO, e.g. 2026-11-02T10:00:00Z..2026-11-02T13:00:00Z")
+    })?;
     let time = |t: &str| {
         t.trim()
             .parse::<Timestamp>()

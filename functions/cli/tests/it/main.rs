@@ -12,6 +12,7 @@ mod outbox_browser;
 mod properties;
 mod recovery_flow;
 mod render;
+mod replay;
 mod report;
 mod send_limits;
 mod shop;

@@ -70,22 +70,36 @@ fn a_burst_of_3000_carts_due_in_one_minute_drains_at_the_send_rate_and_loses_non
         .collect();
     let treated = treated(&decisions);
     assert!(treated.len() > 2500, "{}", treated.len());
-    assert_eq!(first_steps.len(), treated.len(), "every treated cart got its reminder");
+    assert_eq!(
+        first_steps.len(),
+        treated.len(),
+        "every treated cart got its reminder"
+    );
     assert_eq!(sent.len(), treated.len(), "and only once");
     assert!(of_kind(&decisions, "stopped").is_empty(), "no cart stopped");
 
     let mut per_second: BTreeMap<&str, u32> = BTreeMap::new();
     for d in &sent {
-        *per_second.entry(d["at"].as_str().expect("a time")).or_default() += 1;
+        *per_second
+            .entry(d["at"].as_str().expect("a time"))
+            .or_default() += 1;
     }
-    assert_eq!(per_second.values().max(), Some(&14), "never more than 14 in a second");
+    assert_eq!(
+        per_second.values().max(),
+        Some(&14),
+        "never more than 14 in a second"
+    );
     assert_eq!(limits["busiest_second"], 14);
     assert_eq!(limits["accepted"], sent.len());
 
     let throttled = of_kind(&decisions, "deferred");
     assert!(!throttled.is_empty());
     assert!(throttled.iter().all(|d| d["reason"] == "throttled"));
-    assert_eq!(limits["throttled"], throttled.len(), "each refusal is a line");
+    assert_eq!(
+        limits["throttled"],
+        throttled.len(),
+        "each refusal is a line"
+    );
     // The burst drains within minutes: a few times 3000 / 14 = 214 s at most.
     let last = limits["last_accepted"].as_str().expect("a time");
     assert!(last < "2026-11-02T10:15:00Z", "{last}");
@@ -109,10 +123,15 @@ fn carts_due_during_a_3_hour_account_outage_send_after_it_ends_and_none_is_stopp
     let sent = of_kind(&decisions, "sent");
     let treated = treated(&decisions);
     assert!(treated.len() > 250, "{}", treated.len());
-    assert_eq!(sent.len(), treated.len(), "every treated cart got its reminder, once");
+    assert_eq!(
+        sent.len(),
+        treated.len(),
+        "every treated cart got its reminder, once"
+    );
     assert!(of_kind(&decisions, "stopped").is_empty(), "no cart stopped");
     assert!(
-        sent.iter().all(|d| d["at"].as_str() >= Some("2026-11-02T12:30:00Z")),
+        sent.iter()
+            .all(|d| d["at"].as_str() >= Some("2026-11-02T12:30:00Z")),
         "nothing went during the outage"
     );
     let deferred = of_kind(&decisions, "deferred");
@@ -123,7 +142,11 @@ fn carts_due_during_a_3_hour_account_outage_send_after_it_ends_and_none_is_stopp
     let per_cart = deferred.len() as f64 / treated.len() as f64;
     assert!((3.0..=6.0).contains(&per_cart), "{per_cart}");
     // And it goes within the longest delay after the outage ends.
-    let last = sent.iter().filter_map(|d| d["at"].as_str()).max().expect("sent");
+    let last = sent
+        .iter()
+        .filter_map(|d| d["at"].as_str())
+        .max()
+        .expect("sent");
     assert!(last < "2026-11-02T15:30:00Z", "{last}");
 }
 

@@ -81,32 +81,62 @@ mod tests {
                 .duration_since(due)
                 .clamp(ACCOUNT_FIRST, ACCOUNT_LONGEST);
             let delay = next.duration_since(now);
-            assert!(delay >= base && delay <= base + base / 8, "{delay:?} after {base:?}");
+            assert!(
+                delay >= base && delay <= base + base / 8,
+                "{delay:?} after {base:?}"
+            );
             delays.push(delay.as_mins());
             now = next;
         }
         // 15, 15+, about 30, 60, 120, 240, then 6 h (each plus up to an eighth).
         assert_eq!(delays[0] / 15, 1, "{delays:?}");
-        assert!(delays[2] >= 30 && delays[3] >= 60 && delays[4] >= 120, "{delays:?}");
-        assert!(delays[6..].iter().all(|m| (360..=405).contains(m)), "{delays:?}");
+        assert!(
+            delays[2] >= 30 && delays[3] >= 60 && delays[4] >= 120,
+            "{delays:?}"
+        );
+        assert!(
+            delays[6..].iter().all(|m| (360..=405).contains(m)),
+            "{delays:?}"
+        );
     }
 
     #[test]
     fn throttled_sends_spread_over_a_window_that_grows_with_the_wait() {
         let due = at("2026-05-01T10:00:00Z");
         let first: Vec<SignedDuration> = (0..200)
-            .map(|i| retry_at(DeferReason::Throttled, due, due, &format!("cart{i}")).duration_since(due))
+            .map(|i| {
+                retry_at(DeferReason::Throttled, due, due, &format!("cart{i}")).duration_since(due)
+            })
             .collect();
-        assert!(first.iter().all(|d| *d >= SignedDuration::from_secs(1) && *d < SignedDuration::from_secs(3)));
-        let distinct: std::collections::BTreeSet<i64> = first.iter().map(|d| d.as_millis() as i64).collect();
-        assert!(distinct.len() > 150, "spread, not lockstep: {}", distinct.len());
+        assert!(
+            first
+                .iter()
+                .all(|d| *d >= SignedDuration::from_secs(1) && *d < SignedDuration::from_secs(3))
+        );
+        let distinct: std::collections::BTreeSet<i64> =
+            first.iter().map(|d| d.as_millis() as i64).collect();
+        assert!(
+            distinct.len() > 150,
+            "spread, not lockstep: {}",
+            distinct.len()
+        );
 
         let later = due + SignedDuration::from_mins(10);
         let waits: Vec<SignedDuration> = (0..200)
-            .map(|i| retry_at(DeferReason::Throttled, due, later, &format!("cart{i}")).duration_since(later))
+            .map(|i| {
+                retry_at(DeferReason::Throttled, due, later, &format!("cart{i}"))
+                    .duration_since(later)
+            })
             .collect();
-        assert!(waits.iter().all(|d| *d <= THROTTLED_LONGEST + SignedDuration::from_secs(1)));
-        assert!(waits.iter().any(|d| *d > SignedDuration::from_mins(2)), "the window grew");
+        assert!(
+            waits
+                .iter()
+                .all(|d| *d <= THROTTLED_LONGEST + SignedDuration::from_secs(1))
+        );
+        assert!(
+            waits.iter().any(|d| *d > SignedDuration::from_mins(2)),
+            "the window grew"
+        );
     }
 
     #[test]

@@ -612,10 +612,7 @@ async fn a_throttled_mail_error_defers_the_step_seconds_later_and_it_goes_out_on
     assert_eq!(cart.next_due_at, Some(until));
     assert_eq!(cart.generation, 2, "a new schedule");
 
-    let again = harness
-        .wake_at(until, &wake(0, 2))
-        .await
-        .expect("handled");
+    let again = harness.wake_at(until, &wake(0, 2)).await.expect("handled");
     let late_copy = harness
         .wake_at(until + mins(1), &wake(0, 1))
         .await
@@ -631,7 +628,10 @@ async fn a_throttled_mail_error_defers_the_step_seconds_later_and_it_goes_out_on
         .emitted()
         .iter()
         .filter(|m| m.value_of("SendsDeferred").is_some())
-        .map(|m| serde_json::from_str::<serde_json::Value>(&m.to_line()).expect("JSON")["Reason"].to_string())
+        .map(|m| {
+            serde_json::from_str::<serde_json::Value>(&m.to_line()).expect("JSON")["Reason"]
+                .to_string()
+        })
         .collect();
     assert_eq!(deferred, ["\"throttled\""]);
 }
@@ -645,7 +645,11 @@ async fn an_account_side_refusal_defers_the_step_with_a_growing_delay_and_never_
         )
     };
     let mailer = FlakyMailer::failing_with(refused());
-    mailer.failures.lock().expect("not poisoned").extend([refused(), refused()]);
+    mailer
+        .failures
+        .lock()
+        .expect("not poisoned")
+        .extend([refused(), refused()]);
     let harness = Harness::with_mailer(mailer);
     harness.checkout().await;
 
@@ -736,7 +740,11 @@ async fn a_send_whose_answer_is_lost_is_recorded_as_unconfirmed_and_never_sent_a
     assert_eq!(message_id, "");
     let cart = harness.cart().await.value;
     assert_eq!(cart.claimed_step, None);
-    assert!(cart.sent[0].unconfirmed && cart.sent[0].is_sent(), "{:?}", cart.sent);
+    assert!(
+        cart.sent[0].unconfirmed && cart.sent[0].is_sent(),
+        "{:?}",
+        cart.sent
+    );
     assert_eq!(cart.next_step, 1, "the sequence goes on");
     assert_eq!(harness.deps.mailer.inner.outbox().len(), 1, "it did go out");
 
@@ -746,7 +754,11 @@ async fn a_send_whose_answer_is_lost_is_recorded_as_unconfirmed_and_never_sent_a
         .await
         .expect("handled");
     assert_eq!(again, Outcome::Stale(Stale::Generation));
-    assert_eq!(harness.deps.mailer.inner.outbox().len(), 1, "never a second copy");
+    assert_eq!(
+        harness.deps.mailer.inner.outbox().len(),
+        1,
+        "never a second copy"
+    );
     let unconfirmed = harness
         .deps
         .metrics
