@@ -9,5 +9,6 @@ mod offer_codes;
 mod shopify;
 mod sms_feedback;
 mod soak;
+mod sweeper;
 mod unsubscribe;
 mod woocommerce;

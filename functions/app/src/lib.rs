@@ -13,10 +13,12 @@
 //! | erase a person or a shop, export a person's data | [`privacy`] |
 //! | explain where a cart stands | [`explain`] |
 //! | import offer codes | [`offer_codes`] |
+//! | re-arm stranded carts (the sweeper) | [`heal`] |
 
 pub mod compose;
 pub mod explain;
 pub mod feedback;
+pub mod heal;
 pub mod ingest;
 pub mod metrics;
 pub mod offer_codes;

@@ -11,8 +11,8 @@ use cartback_core::model::shop::{Shop, SignatureCheck};
 use cartback_core::model::time::Clock;
 use cartback_core::platforms::bigcommerce::Fetch;
 use cartback_core::ports::{
-    CartStore, Mailer, OfferCodes, OutgoingEmail, OutgoingSms, PersonalData, PortError, Put,
-    Schedules, ShopDirectory, SmsSender, StoreApi, WebhookSecrets, WriteOutcome,
+    CartStore, DueIndex, Mailer, OfferCodes, OutgoingEmail, OutgoingSms, PersonalData, PortError,
+    Put, Schedules, ShopDirectory, SmsSender, StoreApi, WebhookSecrets, WriteOutcome,
 };
 use jiff::Timestamp;
 
@@ -22,7 +22,8 @@ use crate::compose::UnsubscribeLinks;
 /// Everything a use case may call, by role. A function wires only the ports it uses; the
 /// others are [`Absent`].
 pub trait Ports: Send + Sync {
-    /// Carts and contacts; erasure and export also need `PersonalData` of it.
+    /// Carts and contacts; erasure and export also need `PersonalData` of it, the sweeper
+    /// `DueIndex`.
     type Store: CartStore;
     type Mailer: Mailer;
     type Sms: SmsSender;
@@ -229,6 +230,12 @@ impl CartStore for Absent {
         Err(absent("store"))
     }
     async fn write(&self, _: Vec<Put>) -> Result<WriteOutcome, PortError> {
+        Err(absent("store"))
+    }
+}
+
+impl DueIndex for Absent {
+    async fn overdue(&self, _: Timestamp, _: usize) -> Result<Vec<(ShopId, CartId)>, PortError> {
         Err(absent("store"))
     }
 }

@@ -78,6 +78,8 @@ pub async fn create_resources(sdk: &aws_config::SdkConfig, names: &Names) -> Res
         .attribute_definitions(attr("sk")?)
         .attribute_definitions(attr("gsi1pk")?)
         .attribute_definitions(attr("gsi1sk")?)
+        .attribute_definitions(attr("due_pk")?)
+        .attribute_definitions(attr("due_sk")?)
         .key_schema(key("pk", KeyType::Hash)?)
         .key_schema(key("sk", KeyType::Range)?)
         .global_secondary_indexes(
@@ -88,6 +90,20 @@ pub async fn create_resources(sdk: &aws_config::SdkConfig, names: &Names) -> Res
                 .projection(
                     Projection::builder()
                         .projection_type(ProjectionType::All)
+                        .build(),
+                )
+                .build()
+                .map_err(build_error("table index"))?,
+        )
+        // Sparse: only open carts with a due time carry due_pk/due_sk (the sweeper's query).
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name("due")
+                .key_schema(key("due_pk", KeyType::Hash)?)
+                .key_schema(key("due_sk", KeyType::Range)?)
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::KeysOnly)
                         .build(),
                 )
                 .build()

@@ -21,8 +21,8 @@ use cartback_core::model::offer_codes::{ClaimedCode, ImportReport, OfferCode};
 use cartback_core::model::schedule::ScheduleSpec;
 use cartback_core::model::time::Clock;
 use cartback_core::ports::{
-    CartStore, Mailer, OfferCodes, OutgoingEmail, OutgoingSms, PersonalData, PortError, Put,
-    Schedules, SmsSender, WriteOutcome,
+    CartStore, DueIndex, Mailer, OfferCodes, OutgoingEmail, OutgoingSms, PersonalData, PortError,
+    Put, Schedules, SmsSender, WriteOutcome,
 };
 use jiff::{SignedDuration, Timestamp};
 use rand::{Rng, SeedableRng};
@@ -348,6 +348,18 @@ impl<A: cartback_core::ports::StoreApi> cartback_core::ports::StoreApi for Fault
             .with_sdk_retries("bigcommerce", false, || {
                 self.inner.bigcommerce(shop, store, fetch)
             })
+            .await
+    }
+}
+
+impl<S: DueIndex> DueIndex for Faulty<S> {
+    async fn overdue(
+        &self,
+        before: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<(ShopId, CartId)>, PortError> {
+        self.faults
+            .with_sdk_retries("dynamodb", false, || self.inner.overdue(before, limit))
             .await
     }
 }

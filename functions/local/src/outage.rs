@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 use cartback_core::model::cart::{CartRecord, ContactRecord, Versioned};
 use cartback_core::model::ids::{CartId, ContactKey, DeliveryId, ShopId};
-use cartback_core::ports::{CartStore, PersonalData, PortError, Put, WriteOutcome};
+use cartback_core::ports::{CartStore, DueIndex, PersonalData, PortError, Put, WriteOutcome};
+use jiff::Timestamp;
 
 use crate::MemoryStore;
 
@@ -86,6 +87,17 @@ impl CartStore for OutageStore {
     async fn write(&self, puts: Vec<Put>) -> Result<WriteOutcome, PortError> {
         self.check()?;
         self.inner.write(puts).await
+    }
+}
+
+impl DueIndex for OutageStore {
+    async fn overdue(
+        &self,
+        before: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<(ShopId, CartId)>, PortError> {
+        self.check()?;
+        self.inner.overdue(before, limit).await
     }
 }
 

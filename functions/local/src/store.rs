@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use cartback_core::model::cart::{CartRecord, ContactRecord, Versioned};
 use cartback_core::model::ids::{CartId, ContactKey, DeliveryId, ShopId};
 use cartback_core::model::table;
-use cartback_core::ports::{CartStore, PersonalData, PortError, Put, WriteOutcome};
+use cartback_core::ports::{CartStore, DueIndex, PersonalData, PortError, Put, WriteOutcome};
+use jiff::Timestamp;
 
 use crate::calls::CallCounts;
 use serde::Serialize;
@@ -270,6 +271,33 @@ impl MemoryStore {
         let image = image(&old.value, &pk, &sk, old.version)?;
         Self::record_change(state, &pk, &sk, Some(image), None);
         Ok(true)
+    }
+}
+
+/// The `due` index in memory: the open carts due before `before`, earliest first.
+impl DueIndex for MemoryStore {
+    async fn overdue(
+        &self,
+        before: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<(ShopId, CartId)>, PortError> {
+        self.1.count("dynamodb", "Query");
+        let mut due: Vec<(Timestamp, ShopId, CartId)> = self
+            .lock()?
+            .carts
+            .values()
+            .filter(|v| v.value.is_open())
+            .filter_map(|v| {
+                let at = v.value.next_due_at.filter(|at| *at < before)?;
+                Some((at, v.value.shop.clone(), v.value.cart.clone()))
+            })
+            .collect();
+        due.sort();
+        Ok(due
+            .into_iter()
+            .take(limit)
+            .map(|(_, shop, cart)| (shop, cart))
+            .collect())
     }
 }
 

@@ -1,3 +1,4 @@
 //! The integration tests of cartback-app, one module per subject, in one binary.
 
+mod heal;
 mod templates;

@@ -3,9 +3,16 @@
 //!
 //! `pk = SHOP#{shop}`; `sk = CART#{cart}` | `CONTACT#{hash}` | `DELIVERY#{id}` | `CONFIG`
 //! | the offer code pools' items (`POOL#{pool}…`, below).
-//! Cart items also carry `gsi1pk = SHOP#{shop}#CONTACT#{hash}`, `gsi1sk = CART#{cart}`.
+//! Cart items also carry `gsi1pk = SHOP#{shop}#CONTACT#{hash}`, `gsi1sk = CART#{cart}`, and
+//! an open cart with a due time `due_pk = DUE#{yyyy-mm-dd}#{shard}`,
+//! `due_sk = {millis:013}#{shop}#{cart}` (the sparse `due` index the sweeper reads).
 
-use crate::model::ids::{CartId, ContactKey, DeliveryId, PoolName, ShopId};
+use jiff::Timestamp;
+use jiff::civil::Date;
+use jiff::tz::TimeZone;
+
+use crate::model::cart::CartRecord;
+use crate::model::ids::{CartId, ContactKey, DeliveryId, PoolName, ShopId, log_hash};
 use crate::model::offer_codes::{OfferCode, free_slot};
 
 /// The partition-key prefix of every item of a shop.
@@ -65,4 +72,54 @@ pub fn pool_used_sk(pool: &PoolName, code: &OfferCode) -> String {
 /// The code a cart's step holds (looked up first, so a retry gets the same code).
 pub fn pool_claim_sk(pool: &PoolName, cart: &CartId, step: u32) -> String {
     format!("POOL#{pool}#CLAIM#{cart}#{step}")
+}
+
+/// The `due` index spreads each day's due carts over this many partitions.
+pub const DUE_SHARDS: u32 = 8;
+
+/// The partition of the `due` index a cart falls in (0..`DUE_SHARDS`), from a hash of its
+/// shop and cart: stable, and spread evenly.
+pub fn due_shard(shop: &ShopId, cart: &CartId) -> u32 {
+    let hash = log_hash(&[shop.as_str(), cart.as_str()]);
+    u32::from_str_radix(&hash[..2], 16).unwrap_or(0) % DUE_SHARDS
+}
+
+/// The UTC day of `at`.
+pub fn due_day(at: Timestamp) -> Date {
+    at.to_zoned(TimeZone::UTC).date()
+}
+
+/// `DUE#{yyyy-mm-dd}#{shard}`: one partition of the `due` index.
+pub fn due_pk(day: Date, shard: u32) -> String {
+    format!("DUE#{day}#{shard}")
+}
+
+/// `{epoch millis, 13 digits}`: every `due_sk` of a cart due before `at` sorts before it.
+pub fn due_sk_bound(at: Timestamp) -> String {
+    format!("{:013}", at.as_millisecond().max(0))
+}
+
+/// `{epoch millis, 13 digits}#{shop}#{cart}`: ordered by due time within a partition.
+pub fn due_sk(at: Timestamp, shop: &ShopId, cart: &CartId) -> String {
+    format!("{}#{shop}#{cart}", due_sk_bound(at))
+}
+
+/// The `due` index keys (`due_pk`, `due_sk`) of a cart: only an open cart with a due time
+/// has them (the index is sparse).
+pub fn due_keys(record: &CartRecord) -> Option<(String, String)> {
+    if !record.is_open() {
+        return None;
+    }
+    let at = record.next_due_at?;
+    Some((
+        due_pk(due_day(at), due_shard(&record.shop, &record.cart)),
+        due_sk(at, &record.shop, &record.cart),
+    ))
+}
+
+/// The shop and cart a `due_sk` names (ids never hold `#`).
+pub fn parse_due_sk(sk: &str) -> Option<(ShopId, CartId)> {
+    let (_millis, rest) = sk.split_once('#')?;
+    let (shop, cart) = rest.split_once('#')?;
+    Some((ShopId::parse(shop).ok()?, CartId::parse(cart).ok()?))
 }

@@ -1,6 +1,7 @@
 //! The capabilities handlers need, as narrow traits in domain types. `functions/aws`
 //! implements them on AWS services, `functions/local` in memory.
 
+use jiff::Timestamp;
 use std::fmt;
 use std::future::Future;
 
@@ -272,6 +273,18 @@ impl StoreApi for NoStoreApi {
             "no store API is configured here",
         ))
     }
+}
+
+/// What the sweeper needs beyond `CartStore`: the open carts by due time (the sparse `due`
+/// index on DynamoDB), to find those nothing will wake (`rules::heal`).
+pub trait DueIndex: Send + Sync {
+    /// Up to `limit` open carts whose `next_due_at` is before `before`, as keys only: the
+    /// caller reads each cart and decides with `rules::heal::stranded`.
+    fn overdue(
+        &self,
+        before: Timestamp,
+        limit: usize,
+    ) -> impl Future<Output = Result<Vec<(ShopId, CartId)>, PortError>> + Send;
 }
 
 /// What erasure and export need beyond `CartStore` (`core::erase`): finding a person's carts
