@@ -19,9 +19,9 @@ use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::shop_cache::ShopCache;
 use crate::LazyClient;
 use crate::errors::{code, port_error};
+use crate::shop_cache::ShopCache;
 
 const SERVICE: &str = "dynamodb";
 /// How long shop settings are cached in a warm container.

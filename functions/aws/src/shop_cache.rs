@@ -74,7 +74,7 @@ mod tests {
     use super::*;
 
     fn shop(i: usize) -> ShopId {
-        ShopId::parse(&format!("junk-{i}.example")).expect("a shop id")
+        ShopId::parse(format!("junk-{i}.example")).expect("a shop id")
     }
 
     #[test]
@@ -87,7 +87,11 @@ mod tests {
         }
         assert_eq!(cache.len(), MAX_MISSES + 1);
         assert_eq!(cache.get(&real), Some(Some("settings")));
-        assert_eq!(cache.get(&shop(9_999)), Some(None), "the newest miss is kept");
+        assert_eq!(
+            cache.get(&shop(9_999)),
+            Some(None),
+            "the newest miss is kept"
+        );
         assert_eq!(cache.get(&shop(0)), None, "the oldest is forgotten");
     }
 }

@@ -7,9 +7,9 @@ use cartback_core::model::ids::ShopId;
 use cartback_core::model::shop::{Secret, SignatureCheck};
 use cartback_core::ports::{PortError, WebhookSecrets};
 
-use crate::shop_cache::ShopCache;
 use crate::LazyClient;
 use crate::errors::{code, port_error};
+use crate::shop_cache::ShopCache;
 
 const SERVICE: &str = "ssm";
 const CACHE_TTL: Duration = Duration::from_secs(300);

@@ -1,13 +1,13 @@
 //! Lambda wiring for the sender: a batch of wake-ups from the send queue in, emails and SMS
 //! out, paced to the account's send rate; the wake-ups to try again back to the queue.
 
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use cartback_app::{Bundle, SystemClock, templates};
 use cartback_aws::{
     AwsConfig, DynamoCartStore, DynamoOfferCodes, DynamoShopDirectory, FirstUse, SecretParameter,
     SecretParameterError, SesMailer, SnsSms, UNSUBSCRIBE_SECRET_PARAM_ENV,
 };
 use cartback_core::messages::render::Renderer;
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use cartback_sender::queue::{Pacer, handle_batch};
 use cartback_sender::{Metrics, UnsubscribeLinks};
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
@@ -46,7 +46,10 @@ async fn main() -> Result<(), Error> {
         .send_rate
         .and_then(|rate| Pacer::new(rate, config.sender_max_concurrency.unwrap_or(1)));
     if let Some(pacer) = &pacer {
-        tracing::info!(interval_ms = pacer.interval().as_millis() as u64, "sends paced");
+        tracing::info!(
+            interval_ms = pacer.interval().as_millis() as u64,
+            "sends paced"
+        );
     }
     let (ports, unsubscribe, pacer) = (&ports, &unsubscribe, &pacer);
     run(service_fn(move |event: LambdaEvent<SqsEvent>| async move {

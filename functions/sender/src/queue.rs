@@ -63,11 +63,7 @@ pub async fn handle_batch<P: Ports>(
     let mut response = SqsBatchResponse::default();
     for record in &event.records {
         let id = record.message_id.clone().unwrap_or_default();
-        let wake = match record
-            .body
-            .as_deref()
-            .map(serde_json::from_str::<WakeUp>)
-        {
+        let wake = match record.body.as_deref().map(serde_json::from_str::<WakeUp>) {
             Some(Ok(wake)) => wake,
             Some(Err(error)) => {
                 // Never a personal datum in a wake-up, but the body is not logged anyway.
@@ -119,7 +115,10 @@ mod tests {
         }
         let took = start.elapsed();
         // The first goes at once, then 7 intervals of 1/7 s.
-        assert!(took >= Duration::from_millis(999) && took < Duration::from_millis(1010), "{took:?}");
+        assert!(
+            took >= Duration::from_millis(999) && took < Duration::from_millis(1010),
+            "{took:?}"
+        );
         assert!(Pacer::new(0.0, 2).is_none());
     }
 }

@@ -2171,7 +2171,11 @@ async fn a_batch_from_the_send_queue_returns_only_what_must_be_tried_again() {
         .iter()
         .map(|f| f.item_identifier.as_str())
         .collect();
-    assert_eq!(failed, ["m-3"], "only the body that is no wake-up comes back");
+    assert_eq!(
+        failed,
+        ["m-3"],
+        "only the body that is no wake-up comes back"
+    );
     assert_eq!(harness.outbox().len(), 1, "sent once");
     let stale = harness
         .deps

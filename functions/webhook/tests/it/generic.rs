@@ -153,7 +153,13 @@ async fn refusals_are_counted_by_shop_and_status_and_junk_shops_share_one_series
     let harness = Harness::new();
     let wrong = generic::sign(&Secret::new("not kuura's"), UPDATED.as_bytes(), now());
     assert_eq!(harness.post(UPDATED, Some(wrong)).await.status(), 401);
-    assert_eq!(harness.post("{not json", Some(sign("{not json", now()))).await.status(), 400);
+    assert_eq!(
+        harness
+            .post("{not json", Some(sign("{not json", now())))
+            .await
+            .status(),
+        400
+    );
     // A shop id that is none, and platforms we do not serve, under random shop ids.
     for (junk, platform) in [
         ("no such shop", "generic"),
