@@ -8,6 +8,7 @@ use cartback_core::model::cart::{CartEvent, CartRecord, Conversion, Person, Plat
 use cartback_core::model::ids::{CartId, ShopId, log_hash};
 use cartback_core::model::shop::Shop;
 use cartback_core::model::time::Clock;
+use cartback_core::platforms::bigcommerce::Fetch;
 use cartback_core::platforms::webhook::{
     Headers, MAX_BODY_BYTES, ParsedWebhook, WebhookError, parse_webhook,
 };
@@ -168,10 +169,25 @@ where
     Err(Refused::Unavailable)
 }
 
+/// A purchase whose order the store API would not give: the cart converted now, its revenue
+/// unknown.
+fn order_of_unknown_revenue<P: Ports>(cart: &CartId, order: u64, ports: &P) -> CartEvent {
+    CartEvent::Conversion(Conversion {
+        cart: Some(cart.clone()),
+        order_id: Some(order.to_string()),
+        email: None,
+        phone: None,
+        total: None,
+        at: ports.clock().now(),
+    })
+}
+
 /// Reads what a BigCommerce webhook names from the shop's store API and parses it. `None`:
-/// the store says it does not exist (logged; the webhook gets a 200 and nothing is stored).
+/// the store says the cart does not exist (logged; the webhook gets a 200 and nothing is
+/// stored). An order that cannot be read for good is still a purchase, of unknown revenue;
+/// a transient failure is answered 5xx so BigCommerce delivers it again.
 async fn fetched_event<P: Ports>(
-    fetch: &cartback_core::platforms::bigcommerce::Fetch,
+    fetch: &Fetch,
     shop: &Shop,
     ports: &P,
 ) -> Result<Option<CartEvent>, Refused> {
@@ -181,20 +197,35 @@ async fn fetched_event<P: Ports>(
         tracing::error!(cart = %log_id, "BigCommerce webhook for a shop without bigcommerce_store_hash; asking the platform to retry");
         return Err(Refused::Unavailable);
     };
-    let body = match ports.store_api().bigcommerce(&shop.id, store, fetch).await {
-        Ok(Some(body)) => body,
-        Ok(None) => {
-            tracing::info!(cart = %log_id, "the store API has no such cart or order (404); nothing stored");
+    let answer = ports.store_api().bigcommerce(&shop.id, store, fetch).await;
+    let body = match (answer, fetch) {
+        (Ok(Some(body)), _) => body,
+        // The webhook is authenticated and says an order was placed: that is a purchase even
+        // when the order cannot be read for good (no later reminder), of unknown revenue.
+        (Ok(None), Fetch::Order { cart, order }) => {
+            tracing::warn!(cart = %log_id, "the store API has no such order (404); recorded as a purchase of unknown revenue");
+            return Ok(Some(order_of_unknown_revenue(cart, *order, ports)));
+        }
+        (Err(error), Fetch::Order { cart, order }) if !error.retryable => {
+            tracing::error!(cart = %log_id, service = error.service, error = %error.message, "the order could not be read for good; recorded as a purchase of unknown revenue");
+            return Ok(Some(order_of_unknown_revenue(cart, *order, ports)));
+        }
+        (Ok(None), Fetch::Cart(_)) => {
+            tracing::info!(cart = %log_id, "the store API has no such cart (404); nothing stored");
             return Ok(None);
         }
-        Err(error) => {
+        (Err(error), _) => {
             tracing::error!(cart = %log_id, service = error.service, error = %error.message, retryable = error.retryable, "store API failed; asking the platform to retry");
             return Err(Refused::Unavailable);
         }
     };
-    match fetch.event(&body) {
-        Ok(event) => Ok(Some(event)),
-        Err(error) => {
+    match (fetch.event(&body), fetch) {
+        (Ok(event), _) => Ok(Some(event)),
+        (Err(error), Fetch::Order { cart, order }) => {
+            tracing::error!(cart = %log_id, error = %error, "order answer not understood; recorded as a purchase of unknown revenue");
+            Ok(Some(order_of_unknown_revenue(cart, *order, ports)))
+        }
+        (Err(error), Fetch::Cart(_)) => {
             tracing::error!(cart = %log_id, error = %error, "store API answer not understood");
             Err(Refused::StoreApi)
         }

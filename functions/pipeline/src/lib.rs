@@ -15,5 +15,5 @@ mod world;
 
 pub use runner::Runner;
 pub use stream::{Drain, EventSourceMapping, Exhausted};
-pub use wake_ups::{ASYNC_RETRY_DELAYS, Due, Invocation, Origin};
+pub use wake_ups::{Due, Invocation, Origin, RETRY_DELAYS};
 pub use world::World;

@@ -8,12 +8,11 @@ use cartback_core::model::schedule::WakeUp;
 use cartback_core::model::time::Clock as _;
 use jiff::Timestamp;
 
-use crate::{ASYNC_RETRY_DELAYS, Drain, Due, EventSourceMapping, Invocation, Origin, World};
+use crate::{Drain, Due, EventSourceMapping, Invocation, Origin, RETRY_DELAYS, World};
 
 /// Feeds the stream to the planner and due wake-ups to the sender, with Lambda's policies:
 /// the event source mapping's re-drives (as its [`EventSourceMapping`] says, the one thing
-/// the worlds do differently) and the asynchronous invocation's retries
-/// ([`ASYNC_RETRY_DELAYS`]).
+/// the worlds do differently) and the send queue's redeliveries ([`RETRY_DELAYS`]).
 ///
 /// A world is driven either one wake-up at a time in time order ([`Runner::next_wake`], a
 /// virtual clock stepping from one to the next) or a turn at a time, everything due at
@@ -100,11 +99,11 @@ impl Runner {
     }
 
     /// Invokes the sender with `due` at the world's time; a failed invocation is retried
-    /// after [`ASYNC_RETRY_DELAYS`] (queued here), then given up.
+    /// after [`RETRY_DELAYS`] (queued here), then given up.
     pub async fn invoke<W: World>(&self, world: &W, due: Due) -> Invocation {
         let at = world.ports().clock().now();
         let result = cartback_sender::handle(&due.wake, world.ports()).await;
-        let retry_at = match (&result, ASYNC_RETRY_DELAYS.get(due.attempt)) {
+        let retry_at = match (&result, RETRY_DELAYS.get(due.attempt)) {
             (Err(_), Some(delay)) => {
                 let retry_at = at.checked_add(*delay).unwrap_or(at);
                 self.later().push(Due {

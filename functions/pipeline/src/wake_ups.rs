@@ -4,17 +4,17 @@ use cartback_core::model::schedule::WakeUp;
 use cartback_sender::{Outcome, SendError};
 use jiff::{SignedDuration, Timestamp};
 
-/// Lambda retries a failed asynchronous invocation twice, about a minute then two apart;
-/// then the event goes to the function's dead-letter queue.
-pub const ASYNC_RETRY_DELAYS: [SignedDuration; 2] =
-    [SignedDuration::from_mins(1), SignedDuration::from_mins(2)];
+/// A wake-up the sender reports as a batch item failure comes back from the send queue after
+/// its visibility timeout (180 s, `infra/template.yaml`), up to 10 receives in all; then SQS
+/// moves it to the dead-letter queue.
+pub const RETRY_DELAYS: [SignedDuration; 9] = [SignedDuration::from_secs(180); 9];
 
 /// Why a wake-up is delivered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Origin {
     /// Its schedule fired on time.
     Scheduled,
-    /// Lambda retries a failed invocation.
+    /// The send queue delivers it again after a failure (batch item failure).
     Retry,
     /// Scheduler's at-least-once delivery: the schedule's delivery came late.
     Late,
@@ -28,7 +28,7 @@ pub struct Due {
     /// When it is due: the schedule's time, or the retry's.
     pub at: Timestamp,
     pub wake: WakeUp,
-    /// 0 for a delivery of the schedule, then 1 and 2 for Lambda's retries.
+    /// 0 for a delivery of the schedule, then 1 to 9 for the send queue's redeliveries.
     pub attempt: usize,
     pub origin: Origin,
 }
@@ -41,6 +41,6 @@ pub struct Invocation {
     pub at: Timestamp,
     /// The outcome, or the error that failed the invocation.
     pub result: Result<Outcome, SendError>,
-    /// After a failure: when Lambda retries it (`None`: given up, dead-lettered).
+    /// After a failure: when the send queue delivers it again (`None`: dead-lettered).
     pub retry_at: Option<Timestamp>,
 }

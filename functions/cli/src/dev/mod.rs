@@ -399,10 +399,13 @@ fn record(journal: &Journal, fired: &Fired) {
         Err(error) => {
             let then = match fired.retry_at {
                 Some(at) => format!(
-                    "Lambda retries at {}",
+                    "the send queue delivers it again at {}",
                     cartback_core::insight::explain::short_time(at)
                 ),
-                None => "given up after 3 attempts (dead-lettered)".to_owned(),
+                None => {
+                    "given up after 10 receives (dead-lettered; `cartback replay` re-drives it)"
+                        .to_owned()
+                }
             };
             let what = format!("the sender failed on step {step}: {error}; {then}");
             (Source::Sender, what.clone(), what)

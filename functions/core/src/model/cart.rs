@@ -125,7 +125,9 @@ pub struct Conversion {
     pub order_id: Option<String>,
     pub email: Option<Email>,
     pub phone: Option<Phone>,
-    pub total: Money,
+    /// What the order came to; `None` when the platform would not tell (a BigCommerce order
+    /// the store API no longer has): still a conversion, of unknown revenue.
+    pub total: Option<Money>,
     pub at: Timestamp,
 }
 

@@ -226,7 +226,7 @@ pub fn parse(body: &[u8]) -> Result<ParsedWebhook, WebhookError> {
                 order_id: non_empty(Some(&order.id)).map(str::to_owned),
                 email,
                 phone,
-                total: Money::parse(&order.total, order_currency).map_err(malformed)?,
+                total: Some(Money::parse(&order.total, order_currency).map_err(malformed)?),
                 at: order.at,
             })
         }

@@ -245,7 +245,7 @@ fn checkout_event(body: &[u8]) -> Result<CartEvent, WebhookError> {
             order_id: checkout.order_id.as_ref().map(json_id),
             email,
             phone,
-            total,
+            total: Some(total),
             at: completed_at,
         }));
     }
@@ -388,7 +388,7 @@ fn order_event(body: &[u8]) -> Result<Option<CartEvent>, WebhookError> {
             .or_else(|| email_of(customer.and_then(|c| c.email.as_deref()))),
         phone: phone_of(order.phone.as_deref(), region)
             .or_else(|| phone_of(customer.and_then(|c| c.phone.as_deref()), region)),
-        total,
+        total: Some(total),
         at: order.processed_at.unwrap_or(order.created_at),
     })))
 }

@@ -173,7 +173,7 @@ pub fn apply_conversion(
     record.status = CartStatus::Converted;
     record.converted_at = Some(at);
     record.order_id = conversion.order_id.clone();
-    record.order_total = Some(conversion.total);
+    record.order_total = conversion.total;
     record.recovered = recovered;
     record.next_due_at = None;
     record.stop_reason = Some(StopReason::Purchased);

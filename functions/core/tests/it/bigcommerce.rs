@@ -238,7 +238,7 @@ fn the_order_becomes_a_conversion_of_the_cart() {
     };
     assert_eq!(conversion.cart, Some(cart_id()));
     assert_eq!(conversion.order_id.as_deref(), Some("252"));
-    assert_eq!(conversion.total.minor, 13980);
+    assert_eq!(conversion.total.expect("a total").minor, 13980);
     assert_eq!(
         conversion.at,
         "2026-11-02T13:20:00Z".parse::<Timestamp>().expect("time")

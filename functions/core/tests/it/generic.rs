@@ -78,7 +78,7 @@ fn the_converted_example_is_a_conversion_with_the_order_total() {
     };
     assert_eq!(conversion.cart.expect("cart").as_str(), "cart-7f3a9c");
     assert_eq!(conversion.order_id.as_deref(), Some("1001"));
-    assert_eq!(conversion.total.to_string(), "€59.80");
+    assert_eq!(conversion.total.expect("a total").to_string(), "€59.80");
 }
 
 #[test]

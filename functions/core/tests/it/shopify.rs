@@ -414,8 +414,8 @@ fn orders_create_is_a_conversion_of_the_checkout_it_completed() {
         Some(CHECKOUT_TOKEN)
     );
     assert_eq!(conversion.order_id.as_deref(), Some("6012345678901"));
-    assert_eq!(conversion.total.minor, 7970);
-    assert_eq!(conversion.total.currency.code(), "EUR");
+    assert_eq!(conversion.total.expect("a total").minor, 7970);
+    assert_eq!(conversion.total.expect("a total").currency.code(), "EUR");
     assert_eq!(
         conversion.email.as_ref().map(|e| e.as_str()),
         Some("ada@example.com")
@@ -429,7 +429,7 @@ fn orders_paid_is_the_same_conversion_as_orders_create() {
     let created = conversion("orders/create", ORDER_CREATE);
     assert_eq!(paid.cart, created.cart);
     assert_eq!(paid.order_id.as_deref(), Some("6012345678901"));
-    assert_eq!(paid.total.minor, 7970);
+    assert_eq!(paid.total.expect("a total").minor, 7970);
     assert_eq!(paid.contact_keys(), created.contact_keys());
 }
 
@@ -466,7 +466,7 @@ fn checkout_with_completed_at_is_a_conversion() {
     );
     assert_eq!(conversion.at, ts("2026-11-02T08:24:31Z"));
     assert_eq!(conversion.order_id.as_deref(), Some("6012345678901"));
-    assert_eq!(conversion.total.minor, 7480);
+    assert_eq!(conversion.total.expect("a total").minor, 7480);
     assert_eq!(
         conversion.email.as_ref().map(|e| e.as_str()),
         Some("ada@example.com")

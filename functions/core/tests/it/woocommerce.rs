@@ -202,7 +202,7 @@ fn processing_completed_and_on_hold_are_purchases() {
     assert_eq!(paid.cart.as_ref().map(|c| c.as_str()), Some("4127"));
     assert_eq!(paid.order_id.as_deref(), Some("4127"));
     assert_eq!(paid.at, at("2026-11-02T10:12:29Z"), "date_paid_gmt");
-    assert_eq!(paid.total.minor, 66399);
+    assert_eq!(paid.total.expect("a total").minor, 66399);
     assert_eq!(
         paid.email.as_ref().map(|e| e.as_str()),
         Some("zofia.przykladowa@example.com")

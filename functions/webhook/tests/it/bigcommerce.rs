@@ -215,6 +215,53 @@ async fn a_converted_cart_is_bought_and_stops_its_reminders() {
 }
 
 #[tokio::test]
+async fn an_order_the_store_api_will_not_give_is_still_a_purchase_of_unknown_revenue() {
+    for (what, answer) in [
+        ("404", None),
+        (
+            "refused for good",
+            Some(PortError::permanent(
+                "bigcommerce",
+                "the store API answered 403",
+            )),
+        ),
+    ] {
+        let harness = Harness::new();
+        harness.api.serve(&shop_id(), &cart_fetch(), CART_JSON);
+        assert_eq!(harness.post(ABANDONED).await.status(), 200);
+        if let Some(error) = answer {
+            harness.api.fail(&shop_id(), &order_fetch(), error);
+        }
+        let reply = harness.post(CONVERTED).await;
+        assert_eq!(reply.status(), 200, "{what}: {}", reply.body());
+        assert_eq!(result(&reply)["result"], "converted", "{what}");
+        let record = harness.cart().await.expect("stored");
+        assert_eq!(
+            record.status,
+            CartStatus::Converted,
+            "{what}: no later reminder"
+        );
+        assert_eq!(record.order_id.as_deref(), Some("252"), "{what}");
+        assert_eq!(record.order_total, None, "{what}: revenue unknown");
+    }
+
+    // A passing failure is answered 5xx: BigCommerce delivers it again, and nothing is lost.
+    let harness = Harness::new();
+    harness.api.serve(&shop_id(), &cart_fetch(), CART_JSON);
+    assert_eq!(harness.post(ABANDONED).await.status(), 200);
+    harness.api.fail(
+        &shop_id(),
+        &order_fetch(),
+        PortError::retryable("bigcommerce", "the store API answered 503"),
+    );
+    assert_eq!(harness.post(CONVERTED).await.status(), 500);
+    assert_eq!(
+        harness.cart().await.expect("stored").status,
+        CartStatus::Open
+    );
+}
+
+#[tokio::test]
 async fn other_scopes_are_accepted_without_an_api_call() {
     let harness = Harness::new();
     let reply = harness.post(CREATED).await;

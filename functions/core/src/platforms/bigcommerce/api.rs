@@ -243,7 +243,7 @@ fn order_event(cart: &CartId, number: u64, body: &[u8]) -> Result<CartEvent, Api
         order_id: Some(order.id.to_string()),
         email: email_of(text("email")),
         phone: phone_of(text("phone"), text("country_iso2")),
-        total: money(&order.total_inc_tax, currency)?,
+        total: Some(money(&order.total_inc_tax, currency)?),
         at,
     }))
 }

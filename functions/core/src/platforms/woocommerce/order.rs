@@ -138,7 +138,7 @@ pub(super) fn event(body: &[u8]) -> Result<Option<CartEvent>, WebhookError> {
             order_id: Some(string(&order.number).map_or(id, str::to_owned)),
             email,
             phone,
-            total,
+            total: Some(total),
             at: paid_at.unwrap_or(updated_at),
         })));
     }

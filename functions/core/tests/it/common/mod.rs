@@ -103,7 +103,7 @@ pub fn conversion(at: Timestamp) -> Conversion {
         order_id: Some("6012345678901".to_owned()),
         email: Some(email("ada@example.com")),
         phone: None,
-        total: eur("79.70"),
+        total: Some(eur("79.70")),
         at,
     }
 }
