@@ -188,6 +188,12 @@ pub fn text(e: &Explanation) -> String {
                 if let Some(reason) = &s.reason {
                     let _ = write!(done, ": {reason}");
                 }
+                if s.confirmed == Some(false) {
+                    let _ = write!(
+                        done,
+                        " (unconfirmed: the service gave no answer, so it may have gone; never sent again)"
+                    );
+                }
                 if let Some(opened) = s.opened_at {
                     let _ = write!(done, ", opened {}", short_time(opened));
                 }

@@ -97,6 +97,10 @@ pub struct StepExplained {
     pub reason: Option<String>,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub message_id: String,
+    /// `Some(false)` for a step sent without an answer from the service: it may have gone
+    /// or not, and it is never sent again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub confirmed: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub opened_at: Option<Timestamp>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -482,6 +486,7 @@ fn steps(
                 at: None,
                 reason: None,
                 message_id: String::new(),
+                confirmed: None,
                 opened_at: None,
                 clicked_at: None,
             };
@@ -495,6 +500,7 @@ fn steps(
                 explained.at = Some(done.sent_at);
                 explained.reason = done.skipped.map(|reason| reason.as_str().to_owned());
                 explained.message_id = done.message_id.clone();
+                explained.confirmed = done.unconfirmed.then_some(false);
                 explained.opened_at = done.opened_at;
                 explained.clicked_at = done.clicked_at;
             } else if cart.claimed_step == Some(step) {

@@ -231,3 +231,26 @@ fn durations_read_as_people_write_them() {
     assert_eq!(duration(SignedDuration::from_mins(90)), "1h 30m");
     assert_eq!(duration(SignedDuration::ZERO), "0m");
 }
+
+#[test]
+fn a_send_without_an_answer_is_shown_as_sent_unconfirmed() {
+    let mut cart = new_cart();
+    cart.sequence = "new-visitor".into();
+    let mut lost = sent_step(0, "reminder", at(hours(1)));
+    lost.message_id = String::new();
+    lost.unconfirmed = true;
+    let cart = record_sent(&cart, lost, &new_visitor());
+
+    let e = explained(&cart, &Person::default(), &Rules::default(), at(hours(2)));
+
+    assert_eq!(e.steps[0].status, StepStatus::Sent);
+    assert_eq!(e.steps[0].confirmed, Some(false));
+    assert_eq!(e.steps[1].status, StepStatus::Next, "the sequence goes on");
+    let confirmed = explained(
+        &after_step_one(),
+        &Person::default(),
+        &Rules::default(),
+        at(hours(2)),
+    );
+    assert_eq!(confirmed.steps[0].confirmed, None);
+}
