@@ -1,6 +1,7 @@
 //! The end-to-end tests: the five functions' real handlers and AWS adapters on moto, one
 //! module per flow, in one binary (the SDK is linked once).
 
+mod account_side;
 mod bigcommerce;
 mod both_worlds;
 mod erasure;
