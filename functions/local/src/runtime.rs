@@ -134,7 +134,16 @@ pub struct MemoryRuntime {
     /// What AWS does between requests: the stream to the planner, wake-ups to the sender.
     runner: Runner,
     unconfirmed: Mutex<Vec<Unconfirmed>>,
+    /// When the sweeper runs next (`rate(15 minutes)` in the template): only in a run with
+    /// faults, where a wake-up can be dead-lettered and a cart stranded.
+    next_sweep: Mutex<Option<Timestamp>>,
 }
+
+/// How often the sweeper runs (`infra/template.yaml`).
+pub const SWEEP_EVERY: jiff::SignedDuration = jiff::SignedDuration::from_mins(15);
+
+/// The most carts one sweep re-arms (the sweeper function's limit).
+const SWEEP_LIMIT: usize = 1_000;
 
 impl MemoryRuntime {
     pub fn new(start: Timestamp, shops: LocalShops) -> Self {
@@ -144,6 +153,7 @@ impl MemoryRuntime {
     /// A stack whose ports and deliveries meet faults as `plan` says (`None`: no faults).
     pub fn with_faults(start: Timestamp, shops: LocalShops, plan: Option<FaultPlan>) -> Self {
         let clock = VirtualClock::new(start);
+        let first_sweep = plan.as_ref().map(|_| start);
         let faults = match plan {
             Some(plan) => Faults::new(plan, clock.clone()),
             None => Faults::none(),
@@ -191,6 +201,7 @@ impl MemoryRuntime {
             calls,
             faults,
             unconfirmed: Mutex::new(Vec::new()),
+            next_sweep: Mutex::new(first_sweep),
         }
     }
 
@@ -356,6 +367,8 @@ impl MemoryRuntime {
         let mut reports = Vec::new();
         while let Some(due) = self.runner.next_wake(&self.world, until).await? {
             let (at, wake) = (due.at, due.wake.clone());
+            // The sweeps due by now run first; a cart they re-arm wakes right after this.
+            self.sweep_until(at).await?;
             self.clock.advance_to(at);
             let on_time = due.origin == Origin::Scheduled;
             if on_time && self.faults.strikes("wakeup_late") {
@@ -402,8 +415,43 @@ impl MemoryRuntime {
             }
             self.drain_stream().await?;
         }
+        if self.sweep_until(until).await? {
+            // Re-armed carts wake at once: run them too.
+            let more = Box::pin(self.run_until(until)).await?;
+            reports.extend(more);
+        }
         self.clock.advance_to(until);
         Ok(reports)
+    }
+
+    /// Runs the sweeper at every tick up to `until` (a run with faults only), as its
+    /// schedule would: open carts overdue by more than an hour with nothing to wake them
+    /// are re-armed. Whether any was.
+    async fn sweep_until(&self, until: Timestamp) -> Result<bool, RuntimeError> {
+        let mut rearmed = false;
+        loop {
+            let tick = match self.next_sweep.lock() {
+                Ok(mut next) => match *next {
+                    Some(tick) if tick <= until => {
+                        *next = tick.checked_add(SWEEP_EVERY).ok();
+                        tick
+                    }
+                    _ => return Ok(rearmed),
+                },
+                Err(_) => return Ok(rearmed),
+            };
+            self.clock.advance_to(tick);
+            // A sweep that meets a fault is simply done again by the next one.
+            if let Ok(report) = cartback_app::heal::sweep(&self.world.ports, SWEEP_LIMIT).await
+                && report.rearmed > 0
+            {
+                for _ in 0..report.rearmed {
+                    self.faults.retried("sweep");
+                }
+                rearmed = true;
+                self.drain_stream().await?;
+            }
+        }
     }
 
     /// Messages in the mail and SMS outboxes.
