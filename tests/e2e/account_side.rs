@@ -105,3 +105,146 @@ async fn an_unverified_sender_identity_defers_the_step_until_the_operator_verifi
     );
     assert_eq!(env.sent_emails().await.expect("outbox").len(), 1);
 }
+
+/// What SES v2 and SNS answer, as their wire protocols carry it, for each error an operator
+/// meets on a first deploy: the real SDK parses it and the adapter classes it. Account side
+/// defers, throttled retries, the recipient's refusal stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_error_code_is_classed_by_whose_fault_it_is_through_the_real_sdk() {
+    use cartback_core::model::contact::{Email, Phone};
+    use cartback_core::ports::{Mailer, OutgoingEmail, OutgoingSms, PortError, SmsSender};
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    #[derive(Debug, PartialEq)]
+    enum Class {
+        Account,
+        Retryable,
+        Permanent,
+    }
+    fn class(error: &PortError) -> Class {
+        match (error.account_side, error.retryable) {
+            (true, _) => Class::Account,
+            (false, true) => Class::Retryable,
+            (false, false) => Class::Permanent,
+        }
+    }
+    let email = OutgoingEmail {
+        to: Email::parse("ada@example.com").expect("an address"),
+        from: Email::parse("shop@kuura.example").expect("an address"),
+        raw: b"From: shop@kuura.example\r\nTo: ada@example.com\r\nSubject: hi\r\n\r\nhi".to_vec(),
+        tags: Vec::new(),
+    };
+    for (code, status, message, expected) in [
+        (
+            "MessageRejected",
+            400,
+            "Email address is not verified.",
+            Class::Account,
+        ),
+        (
+            "SendingPausedException",
+            400,
+            "Sending is paused for this account.",
+            Class::Account,
+        ),
+        ("AccountSuspendedException", 400, "", Class::Account),
+        (
+            "MailFromDomainNotVerifiedException",
+            400,
+            "",
+            Class::Account,
+        ),
+        (
+            "NotFoundException",
+            404,
+            "Configuration set <cartback> does not exist.",
+            Class::Account,
+        ),
+        (
+            "AccessDeniedException",
+            403,
+            "not authorized to perform: ses:SendEmail",
+            Class::Account,
+        ),
+        (
+            "LimitExceededException",
+            400,
+            "Daily message quota exceeded.",
+            Class::Account,
+        ),
+        (
+            "TooManyRequestsException",
+            429,
+            "Maximum sending rate exceeded.",
+            Class::Retryable,
+        ),
+        (
+            "BadRequestException",
+            400,
+            "Illegal address",
+            Class::Permanent,
+        ),
+    ] {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .and(path("/v2/email/outbound-emails"))
+            .respond_with(
+                ResponseTemplate::new(status)
+                    .insert_header("x-amzn-ErrorType", code)
+                    .set_body_json(serde_json::json!({ "message": message })),
+            )
+            .mount(&server)
+            .await;
+        let sdk = cartback_devstack::sdk_config(&server.uri(), cartback_e2e::REGION).await;
+        let error = cartback_aws::SesMailer::new(&sdk, None)
+            .send_email(&email)
+            .await
+            .expect_err("refused");
+        assert_eq!(class(&error), expected, "{code}: {error}");
+        assert!(!error.message.contains("ada@example.com"), "{error}");
+    }
+
+    let sms = OutgoingSms {
+        to: Phone::parse("+358401234567", None).expect("a number"),
+        text: "hi".to_owned(),
+        sender_id: None,
+    };
+    for (code, status, message, expected) in [
+        (
+            "AuthorizationError",
+            403,
+            "not authorized to perform: SNS:Publish",
+            Class::Account,
+        ),
+        ("KMSAccessDenied", 400, "", Class::Account),
+        (
+            "Throttling",
+            400,
+            "No quota left for account",
+            Class::Account,
+        ),
+        ("Throttling", 400, "Rate exceeded", Class::Retryable),
+        (
+            "InvalidParameter",
+            400,
+            "Invalid parameter: PhoneNumber",
+            Class::Permanent,
+        ),
+    ] {
+        let server = MockServer::start().await;
+        let body = format!(
+            "<ErrorResponse xmlns=\"http://sns.amazonaws.com/doc/2010-03-31/\"><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}</Message></Error><RequestId>e2e</RequestId></ErrorResponse>"
+        );
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(status).set_body_raw(body.into_bytes(), "text/xml"))
+            .mount(&server)
+            .await;
+        let sdk = cartback_devstack::sdk_config(&server.uri(), cartback_e2e::REGION).await;
+        let error = cartback_aws::SnsSms::new(&sdk)
+            .send_sms(&sms)
+            .await
+            .expect_err("refused");
+        assert_eq!(class(&error), expected, "{code} {message}: {error}");
+    }
+}

@@ -122,6 +122,13 @@ fn functions() -> Vec<Function> {
             // The first request reads the token secret from SSM.
             event: None,
         },
+        Function {
+            name: "sweeper",
+            memory_mb: 128,
+            env: &[TABLE],
+            // Every sweep queries the table's due index.
+            event: None,
+        },
     ]
 }
 
@@ -387,7 +394,7 @@ mod tests {
     #[test]
     fn each_function_starts_with_the_variables_and_memory_the_template_gives_it() {
         let template = template_functions();
-        assert_eq!(template.len(), 5, "{template:?}");
+        assert_eq!(template.len(), 6, "{template:?}");
         for (name, memory, mut vars) in template {
             // Set only when the stack is given a layer of shop templates (none here).
             vars.remove("CARTBACK_TEMPLATES_DIR");

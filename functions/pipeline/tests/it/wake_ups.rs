@@ -3,7 +3,7 @@
 
 use cartback_core::model::time::Clock;
 use cartback_pipeline::{EventSourceMapping, Exhausted, Origin, Runner, World};
-use jiff::SignedDuration;
+use jiff::{SignedDuration, Timestamp};
 
 use crate::{Scripted, ts, wake};
 
@@ -53,7 +53,7 @@ async fn wake_ups_come_in_time_order_a_schedule_first_among_equals() {
 }
 
 #[tokio::test]
-async fn a_failed_invocation_is_retried_after_one_then_two_minutes_then_given_up() {
+async fn a_failed_wake_up_comes_back_from_the_send_queue_every_180_s_until_10_receives() {
     let start = ts("2026-11-02T10:00:00Z");
     let world = Scripted::new(start);
     let runner = runner();
@@ -71,14 +71,17 @@ async fn a_failed_invocation_is_retried_after_one_then_two_minutes_then_given_up
         assert_eq!(invocation.at, world.ports.clock.now());
         retries.push((attempt, invocation.retry_at));
     }
-    assert_eq!(
-        retries,
-        vec![
-            (0, start.checked_add(SignedDuration::from_mins(1)).ok()),
-            (1, start.checked_add(SignedDuration::from_mins(3)).ok()),
-            (2, None),
-        ]
-    );
+    let expected: Vec<(usize, Option<Timestamp>)> = (0..10)
+        .map(|attempt| {
+            let next = (attempt < 9).then(|| {
+                start
+                    .checked_add(SignedDuration::from_secs(180 * (attempt as i64 + 1)))
+                    .expect("in range")
+            });
+            (attempt, next)
+        })
+        .collect();
+    assert_eq!(retries, expected);
 }
 
 #[tokio::test]
