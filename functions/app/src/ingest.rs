@@ -117,6 +117,13 @@ where
         .await
         .map_err(unavailable)?
         .ok_or(Refused::UnknownShop)?;
+    if shop
+        .removed
+        .is_some_and(|removal| removal.expired(ports.clock().now()))
+    {
+        tracing::info!("the shop was removed and its tombstone has run out");
+        return Err(Refused::UnknownShop);
+    }
     let check = ports
         .secrets()
         .webhook_check(&shop_id)
@@ -134,6 +141,13 @@ where
         ports.clock().now(),
     )?;
     tracing::info!(topic = %parsed.topic, "webhook verified");
+    if shop.removed.is_some() && !matches!(parsed.event, Some(CartEvent::Privacy(_))) {
+        // Kept only so its privacy requests (`shop/redact` after an uninstall) still work.
+        tracing::info!(topic = %parsed.topic, "the shop was removed: only its privacy webhooks are handled");
+        return Ok(Accepted::Ignored {
+            topic: parsed.topic,
+        });
+    }
     // Whether the loop below must check the delivery id before its first write.
     let mut check_delivery = true;
     if let Some(fetch) = parsed.fetch.clone() {

@@ -11,7 +11,7 @@ use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, Put as DynamoPut, TransactWriteItem};
 use cartback_core::model::cart::{CartRecord, ContactRecord, Versioned};
 use cartback_core::model::ids::{CartId, ContactKey, DeliveryId, ShopId};
-use cartback_core::model::shop::{Shop, ShopSettings};
+use cartback_core::model::shop::{Removal, Shop, ShopSettings};
 use cartback_core::ports::{
     CartStore, DueIndex, PersonalData, PortError, Put, ShopDirectory, WriteOutcome,
 };
@@ -505,6 +505,27 @@ impl DynamoShopDirectory {
     }
 }
 
+/// The CONFIG item's attribute that marks a removed shop (epoch milliseconds); its TTL
+/// (`expires_at`) deletes the tombstone once kept long enough.
+pub(crate) const REMOVED_AT: &str = "removed_at";
+/// Until when a removed shop's tombstone is honoured (epoch milliseconds).
+pub(crate) const KEEP_UNTIL: &str = "keep_until";
+
+/// A removed shop's tombstone, from its CONFIG item.
+pub(crate) fn removal_of(item: &Item) -> Option<Removal> {
+    let millis = |name: &str| match item.get(name) {
+        Some(AttributeValue::N(n)) => n
+            .parse::<i64>()
+            .ok()
+            .and_then(|ms| Timestamp::from_millisecond(ms).ok()),
+        _ => None,
+    };
+    Some(Removal {
+        at: millis(REMOVED_AT)?,
+        keep_until: millis(KEEP_UNTIL)?,
+    })
+}
+
 impl ShopDirectory for DynamoShopDirectory {
     async fn shop(&self, id: &ShopId) -> Result<Option<Shop>, PortError> {
         if let Some(hit) = self.cache.get(id) {
@@ -517,6 +538,7 @@ impl ShopDirectory for DynamoShopDirectory {
         {
             None => None,
             Some(item) => {
+                let removal = removal_of(&item);
                 let settings: Versioned<ShopSettings> = from_item(item).map_err(|e| {
                     PortError::permanent(
                         SERVICE,
@@ -525,7 +547,8 @@ impl ShopDirectory for DynamoShopDirectory {
                 })?;
                 Some(
                     Shop::new(id.clone(), settings.value)
-                        .map_err(|e| PortError::permanent(SERVICE, format!("shop {id}: {e}")))?,
+                        .map_err(|e| PortError::permanent(SERVICE, format!("shop {id}: {e}")))?
+                        .with_removal(removal),
                 )
             }
         };

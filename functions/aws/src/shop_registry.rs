@@ -12,11 +12,11 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_ssm::types::ParameterType;
 use cartback_core::model::cart::Versioned;
 use cartback_core::model::ids::ShopId;
-use cartback_core::model::shop::{Secret, Shop, ShopError, ShopSettings};
+use cartback_core::model::shop::{Removal, Secret, Shop, ShopError, ShopSettings};
 use cartback_core::ports::PortError;
 use jiff::Timestamp;
 
-use crate::dynamo::{DynamoCartStore, Item, from_item, keys, s, to_item};
+use crate::dynamo::{DynamoCartStore, Item, from_item, keys, n, removal_of, s, to_item};
 use crate::errors::{code, port_error};
 
 const SECRET_SUFFIX: &str = "/webhook-secret";
@@ -49,12 +49,16 @@ pub struct RegisteredShop {
     pub id: ShopId,
     pub settings: Option<Versioned<ShopSettings>>,
     pub secret: Option<SecretInfo>,
+    /// Set once the operator removed the shop (`retire`): only its privacy webhooks are
+    /// handled, until `keep_until`.
+    pub removed: Option<Removal>,
 }
 
 impl RegisteredShop {
-    /// Whether webhooks for this shop are accepted (settings and secret both present).
+    /// Whether webhooks for this shop are accepted (settings and secret both present, not
+    /// removed).
     pub fn is_live(&self) -> bool {
-        self.settings.is_some() && self.secret.is_some()
+        self.settings.is_some() && self.secret.is_some() && self.removed.is_none()
     }
 }
 
@@ -155,7 +159,9 @@ impl ShopRegistry {
 
     /// One shop's settings and secret (either may be missing).
     pub async fn show(&self, id: &ShopId) -> Result<RegisteredShop, RegistryError> {
-        let settings = match self.config_item(id).await? {
+        let item = self.config_item(id).await?;
+        let removed = item.as_ref().and_then(removal_of);
+        let settings = match item {
             None => None,
             Some(item) => Some(from_item::<ShopSettings>(item).map_err(|error| {
                 RegistryError::Unreadable {
@@ -168,6 +174,7 @@ impl ShopRegistry {
             id: id.clone(),
             settings,
             secret: self.secret_info(id).await?,
+            removed,
         })
     }
 
@@ -196,6 +203,7 @@ impl ShopRegistry {
             let Some(id) = shop_of_pk(&item) else {
                 continue;
             };
+            let removed = removal_of(&item);
             let settings =
                 from_item::<ShopSettings>(item).map_err(|error| RegistryError::Unreadable {
                     id: id.clone(),
@@ -207,6 +215,7 @@ impl ShopRegistry {
                     id,
                     settings: Some(settings),
                     secret: None,
+                    removed,
                 },
             );
         }
@@ -243,6 +252,7 @@ impl ShopRegistry {
                         id,
                         settings: None,
                         secret: None,
+                        removed: None,
                     })
                     .secret = Some(info);
             }
@@ -250,9 +260,45 @@ impl ShopRegistry {
         Ok(found.into_values().collect())
     }
 
-    /// Deletes a shop's settings and secret: its webhooks get 404 from then on (warm
-    /// functions within 5 minutes), and its pending reminders are dropped when they fire.
-    /// Its carts and contacts stay until their TTL, or `cartback erase`.
+    /// Removes a shop but keeps what its `shop/redact` needs: the settings item is marked
+    /// removed (`removed_at`, `keep_until`) and expires by TTL at `keep_until`; the secret
+    /// stays. Until then its webhooks are ignored except the privacy ones (warm functions
+    /// within 5 minutes); after it the shop is unknown (404). `false` when it had no
+    /// settings to mark.
+    pub async fn retire(
+        &self,
+        id: &ShopId,
+        now: Timestamp,
+        keep_until: Timestamp,
+    ) -> Result<bool, RegistryError> {
+        let result = self
+            .store
+            .client
+            .update_item()
+            .table_name(&self.store.table)
+            .key("pk", s(keys::shop_pk(id)))
+            .key("sk", s(keys::CONFIG_SK))
+            .condition_expression("attribute_exists(pk)")
+            .update_expression("SET #removed = :at, #keep = :until, #ttl = :ttl")
+            .expression_attribute_names("#removed", crate::dynamo::REMOVED_AT)
+            .expression_attribute_names("#keep", crate::dynamo::KEEP_UNTIL)
+            .expression_attribute_names("#ttl", "expires_at")
+            .expression_attribute_values(":at", n(now.as_millisecond()))
+            .expression_attribute_values(":until", n(keep_until.as_millisecond()))
+            .expression_attribute_values(":ttl", n(keep_until.as_second()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if code(&e) == Some("ConditionalCheckFailedException") => Ok(false),
+            Err(e) => Err(port_error("dynamodb", "UpdateItem", &e).into()),
+        }
+    }
+
+    /// Deletes a shop's settings and secret at once: its webhooks get 404 from then on
+    /// (warm functions within 5 minutes), including a later `shop/redact`, and its pending
+    /// reminders are dropped when they fire. Its carts and contacts stay until their TTL, or
+    /// `cartback erase`.
     pub async fn remove(&self, id: &ShopId) -> Result<Removed, RegistryError> {
         let deleted = self
             .store

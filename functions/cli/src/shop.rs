@@ -146,12 +146,23 @@ pub enum ShopCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Delete a shop's settings and secret: its webhooks get 404 (warm functions within 5
-    /// minutes) and its pending reminders are dropped when they fire. Its carts stay until
-    /// they expire; `cartback erase` removes people's data at once.
+    /// Remove a shop. Its webhooks are ignored from then on (warm functions within 5
+    /// minutes) and its pending reminders are dropped when they fire, but its privacy
+    /// webhooks still work for `--keep-days`: Shopify sends `shop/redact` 48 hours after an
+    /// uninstall, and it must still erase the shop's data. Its settings then expire (the
+    /// table's TTL); `--purge` deletes settings and secret at once (a later `shop/redact`
+    /// then gets 404). Its carts stay until they expire; `cartback erase` removes people's
+    /// data at once.
     Remove {
         #[arg(long)]
         shop: String,
+        /// Days the removed shop's privacy webhooks still work.
+        #[arg(long, default_value_t = cartback_core::model::shop::Removal::DEFAULT_KEEP_DAYS, value_parser = clap::value_parser!(u16).range(1..=365))]
+        keep_days: u16,
+        /// Delete the settings and the webhook secret now, instead of keeping them for
+        /// `shop/redact`.
+        #[arg(long)]
+        purge: bool,
         #[command(flatten)]
         target: Target,
     },
@@ -293,7 +304,39 @@ pub async fn run(command: ShopCommand) -> Result<String, ShopCmdError> {
             }
             Ok(show_text(&shop))
         }
-        ShopCommand::Remove { shop, target } => {
+        ShopCommand::Remove {
+            shop,
+            keep_days,
+            purge: false,
+            target,
+        } => {
+            let id = shop_id(&shop)?;
+            let now = jiff::Timestamp::now();
+            let keep_until = now
+                .checked_add(jiff::SignedDuration::from_hours(24 * i64::from(keep_days)))
+                .unwrap_or(now);
+            if target
+                .registry()
+                .await?
+                .retire(&id, now, keep_until)
+                .await?
+            {
+                Ok(format!(
+                    "removed shop `{id}`: its webhooks are ignored, except its privacy webhooks \
+                     (Shopify's shop/redact comes 48 hours after an uninstall), which still \
+                     work until {keep_until}; then its settings expire. The webhook secret \
+                     stays until `cartback shop remove --shop {id} --purge`."
+                ))
+            } else {
+                Err(ShopCmdError::NothingToRemove { id })
+            }
+        }
+        ShopCommand::Remove {
+            shop,
+            purge: true,
+            target,
+            ..
+        } => {
             let id = shop_id(&shop)?;
             let removed = target.registry().await?.remove(&id).await?;
             match (removed.settings, removed.secret) {
@@ -392,6 +435,9 @@ fn read_secret(what: &str, source: impl Read) -> Result<Secret, FirstLineError> 
 }
 
 fn state(shop: &RegisteredShop) -> &'static str {
+    if shop.removed.is_some() {
+        return "removed (privacy webhooks only)";
+    }
     match (shop.settings.is_some(), shop.secret.is_some()) {
         (true, true) => "live",
         (true, false) => "no secret (webhooks get 404)",
@@ -439,6 +485,7 @@ fn summary_json(shop: &RegisteredShop) -> Value {
         "name": shop.settings.as_ref().map(|s| s.value.name.clone()),
         "settings_version": shop.settings.as_ref().map(|s| s.version),
         "secret": secret_json(shop),
+        "removed": shop.removed.map(|r| json!({ "at": r.at, "keep_until": r.keep_until })),
     })
 }
 
@@ -454,6 +501,12 @@ fn show_json(shop: &RegisteredShop) -> Value {
 
 fn show_text(shop: &RegisteredShop) -> String {
     let mut out = format!("shop {}: {}", shop.id, state(shop));
+    if let Some(removed) = shop.removed {
+        out.push_str(&format!(
+            "\n  removed {}; privacy webhooks handled until {}",
+            removed.at, removed.keep_until
+        ));
+    }
     match &shop.secret {
         Some(secret) => out.push_str(&format!(
             "\n  webhook secret: {} (SecureString, version {}{})",

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use cartback_core::model::ids::{PoolName, ShopId};
 use cartback_core::model::offer_codes::OfferCode;
-use cartback_core::model::shop::{Secret, Shop, ShopSettings, SignatureCheck};
+use cartback_core::model::shop::{Removal, Secret, Shop, ShopSettings, SignatureCheck};
 use cartback_core::platforms::bigcommerce::StoreHash;
 use cartback_core::ports::{PortError, ShopDirectory, WebhookSecrets};
 
@@ -16,6 +16,8 @@ pub struct LocalShops {
     secrets: Arc<HashMap<ShopId, Secret>>,
     /// Offer code pools to fill before a run, as the shop would import them.
     pools: Arc<BTreeMap<(ShopId, PoolName), Vec<OfferCode>>>,
+    /// Shops the operator removed (`cartback shop remove`), with their tombstones.
+    removed: Arc<HashMap<ShopId, Removal>>,
 }
 
 impl LocalShops {
@@ -49,6 +51,13 @@ impl LocalShops {
         self
     }
 
+    /// The shop as `cartback shop remove` leaves it: only its privacy webhooks are handled,
+    /// until the tombstone runs out.
+    pub fn with_removal(mut self, id: ShopId, removal: Removal) -> Self {
+        Arc::make_mut(&mut self.removed).insert(id, removal);
+        self
+    }
+
     /// The shop's pool `pool` holds `codes` when a local run starts.
     pub fn with_offer_pool(mut self, id: ShopId, pool: PoolName, codes: Vec<OfferCode>) -> Self {
         Arc::make_mut(&mut self.pools).insert((id, pool), codes);
@@ -67,7 +76,7 @@ impl LocalShops {
 impl ShopDirectory for LocalShops {
     async fn shop(&self, id: &ShopId) -> Result<Option<Shop>, PortError> {
         Shop::new(id.clone(), self.settings_of(id))
-            .map(Some)
+            .map(|shop| Some(shop.with_removal(self.removed.get(id).copied())))
             .map_err(|e| PortError::permanent("shops", e.to_string()))
     }
 }

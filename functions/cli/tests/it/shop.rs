@@ -22,6 +22,7 @@ const TABLE: &str = "cartback-shop-test";
 const SHOP: &str = "kuura-knitwear";
 const SECRET: &str = "shpss_test-signing-key-7f3a91";
 const CHECKOUT: &str = include_str!("../../../core/tests/fixtures/shopify/checkouts_create.json");
+const SHOP_REDACT: &str = include_str!("../../../core/tests/fixtures/shopify/shop_redact.json");
 
 struct World {
     moto: Moto,
@@ -79,6 +80,11 @@ impl World {
 
     /// A signed checkout through a freshly started webhook function (no warm caches).
     async fn post_checkout(&self) -> u16 {
+        self.post("checkouts/create", CHECKOUT).await.0
+    }
+
+    /// A signed Shopify webhook of `topic`: status and body.
+    async fn post(&self, topic: &str, body: &str) -> (u16, String) {
         let stack = Stack::new(
             self.sdk.clone(),
             self.names.clone(),
@@ -91,7 +97,6 @@ impl World {
         )
         .await
         .expect("stack");
-        let body = CHECKOUT.to_owned();
         let hmac = cartback_core::platforms::shopify::sign(&Secret::new(SECRET), body.as_bytes());
         let route_path = format!("/webhooks/{SHOP}/shopify");
         stack
@@ -101,7 +106,7 @@ impl World {
                 path: &route_path,
                 headers: vec![
                     ("content-type".into(), "application/json".into()),
-                    ("x-shopify-topic".into(), "checkouts/create".into()),
+                    ("x-shopify-topic".into(), topic.into()),
                     ("x-shopify-hmac-sha256".into(), hmac),
                 ],
                 path_parameters: vec![("shop", SHOP.into()), ("platform", "shopify".into())],
@@ -111,8 +116,13 @@ impl World {
                 ..HttpCall::default()
             })
             .await
+            .map(|reply| {
+                (
+                    reply.status,
+                    String::from_utf8_lossy(&reply.body).into_owned(),
+                )
+            })
             .expect("the webhook function answers")
-            .status
     }
 }
 
@@ -251,12 +261,35 @@ async fn a_shop_added_by_the_command_receives_webhooks_and_a_removed_one_gets_40
     assert!(table.contains("no settings (webhooks get 404)"), "{table}");
     assert!(table.contains("Kuura Knitwear Oy"), "{table}");
 
+    // Removed, the shop keeps what Shopify's shop/redact (48 hours after an uninstall) needs.
     let removed = world.cartback(&["shop", "remove", "--shop", SHOP], None);
     assert!(removed.status.success(), "{}", text(&removed));
     assert!(
-        text(&removed).contains("settings deleted, webhook secret deleted"),
+        text(&removed).contains("privacy webhooks") && text(&removed).contains("--purge"),
         "{}",
         text(&removed)
+    );
+    let (status, body) = world.post("checkouts/create", CHECKOUT).await;
+    assert_eq!((status, body.contains("ignored")), (200, true), "{body}");
+    let redact = SHOP_REDACT.replace("demo-shop.myshopify.com", SHOP);
+    let (status, body) = world.post("shop/redact", &redact).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("shop_erased"),
+        "the redact still erases: {body}"
+    );
+    let shown = world.cartback(&["shop", "show", "--shop", SHOP, "--json"], None);
+    let shown: Value = serde_json::from_slice(&shown.stdout).expect("JSON");
+    assert_eq!(shown["live"], json!(false));
+    assert!(shown["removed"]["keep_until"].is_string(), "{shown}");
+
+    // Purged, it is gone at once: even a shop/redact gets 404.
+    let purged = world.cartback(&["shop", "remove", "--shop", SHOP, "--purge"], None);
+    assert!(purged.status.success(), "{}", text(&purged));
+    assert!(
+        text(&purged).contains("settings deleted, webhook secret deleted"),
+        "{}",
+        text(&purged)
     );
     assert_eq!(world.post_checkout().await, 404, "removed");
     let gone = world.cartback(&["shop", "show", "--shop", SHOP], None);

@@ -336,9 +336,37 @@ pub struct Shop {
     pub new_visitor: Sequence,
     pub returning_customer: Sequence,
     pub zone: jiff::tz::TimeZone,
+    /// Set when the operator removed the shop (`cartback shop remove`): until `keep_until`
+    /// only its privacy webhooks (Shopify's `shop/redact`, sent 48 hours after an
+    /// uninstall, and the customer requests) are handled; after it the shop is unknown.
+    pub removed: Option<Removal>,
+}
+
+/// A removed shop's tombstone: what `shop/redact` needs is kept until `keep_until`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Removal {
+    pub at: jiff::Timestamp,
+    pub keep_until: jiff::Timestamp,
+}
+
+impl Removal {
+    /// How long a removed shop's tombstone is kept by default: Shopify sends `shop/redact`
+    /// 48 hours after an uninstall; a month leaves room for redeliveries and late requests.
+    pub const DEFAULT_KEEP_DAYS: u16 = 30;
+
+    /// Whether the tombstone has run out at `now` (the shop is then unknown).
+    pub fn expired(&self, now: jiff::Timestamp) -> bool {
+        now >= self.keep_until
+    }
 }
 
 impl Shop {
+    /// The shop as removed by the operator (see [`Shop::removed`]).
+    pub fn with_removal(mut self, removal: Option<Removal>) -> Self {
+        self.removed = removal;
+        self
+    }
+
     pub fn new(id: ShopId, settings: ShopSettings) -> Result<Self, ShopError> {
         let pick = |segment: &'static str, name: &str| {
             Sequence::builtin(name).ok_or_else(|| ShopError::UnknownSequence {
@@ -364,6 +392,7 @@ impl Shop {
             new_visitor,
             returning_customer,
             zone,
+            removed: None,
         })
     }
 

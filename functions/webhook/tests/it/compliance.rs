@@ -335,3 +335,53 @@ async fn customers_redact_naming_no_usable_email_or_phone_is_200_and_erases_nobo
     assert_eq!(reply, json!({ "result": "person_erased", "carts": 0 }));
     assert_eq!(store.carts().len(), 2);
 }
+
+/// A shop `cartback shop remove` left: its tombstone runs from 08:30 for 30 days; the
+/// webhook function's clock reads `now`.
+fn removed_shop_deps(store: MemoryStore, now: &str) -> WebhookPorts<MemoryStore> {
+    let at: Timestamp = "2026-11-02T08:30:00Z".parse().expect("valid");
+    let removal = cartback_core::model::shop::Removal {
+        at,
+        keep_until: at + jiff::SignedDuration::from_hours(24 * 30),
+    };
+    let shops = LocalShops::defaults()
+        .with_secret(shop_id(), Secret::new(SECRET))
+        .with_removal(shop_id(), removal);
+    webhook_ports(
+        store,
+        shops,
+        VirtualClock::new(now.parse::<Timestamp>().expect("valid")),
+        cartback_core::ports::NoStoreApi,
+    )
+}
+
+#[tokio::test]
+async fn a_removed_shop_ignores_carts_but_its_shop_redact_still_erases_until_the_tombstone_runs_out()
+ {
+    let (store, _) = with_two_carts().await;
+    let removed = removed_shop_deps(store.clone(), "2026-11-04T08:30:00Z");
+
+    let (status, body) = post(&removed, &checkout_event()).await;
+    assert_eq!(
+        (status, body["result"].as_str()),
+        (200, Some("ignored")),
+        "{body}"
+    );
+    assert!(
+        store.take_stream().is_empty(),
+        "nothing written for a removed shop"
+    );
+
+    // Shopify's shop/redact, 48 hours after the uninstall.
+    let event = shopify_event("shop/redact", SHOP_REDACT, "shop-redact-late", None);
+    let (status, body) = post(&removed, &event).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["result"], "shop_erased");
+    assert!(store.carts().is_empty());
+
+    // Once the tombstone has run out, the shop is unknown.
+    let later = removed_shop_deps(store.clone(), "2026-12-02T08:30:00Z");
+    let again = shopify_event("shop/redact", SHOP_REDACT, "shop-redact-too-late", None);
+    let (status, _) = post(&later, &again).await;
+    assert_eq!(status, 404);
+}
