@@ -340,6 +340,15 @@ where
                                 record: latest,
                                 expected: contact.map(|v| v.version),
                             });
+                        } else if existing.is_none() {
+                            // A new cart is stored only if the person was not erased since
+                            // their records were read (an existing cart's own version
+                            // condition already fails once an erasure deleted it).
+                            puts.push(Put::ContactUnchanged {
+                                shop: shop.id.clone(),
+                                key,
+                                expected: contact.map(|v| v.version),
+                            });
                         }
                     }
                     puts.push(Put::Cart {

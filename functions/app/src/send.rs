@@ -18,6 +18,7 @@ use cartback_core::ports::{
 use cartback_core::rules::decide::{
     Decision, DeferReason, Situation, SkipReason, StopReason, cart_step, decide, earliest_due_at,
 };
+use cartback_core::rules::erase::forget;
 use cartback_core::rules::lifecycle::{
     HeldClaim, Stale, check_wakeup, claim_as, contact_sent, enrol, held_claim, owns_claim, rearm,
     record_sent, release, stop,
@@ -336,12 +337,21 @@ async fn carry_out<P: Ports>(
                     reason,
                 })
         }
-        Decision::Stop { reason } => write_cart(ports, stop(&cart.value, reason), cart.version)
-            .await?
-            .then_some(Outcome::Stopped {
-                reason,
-                step: wake.step,
-            }),
+        Decision::Stop { reason } => {
+            let mut stopped = stop(&cart.value, reason);
+            if reason == StopReason::Erased {
+                // A cart a webhook wrote while the person was being erased: nothing of theirs
+                // stays in it.
+                tracing::info!("the person was erased: the cart is emptied of them");
+                stopped = forget(&stopped);
+            }
+            write_cart(ports, stopped, cart.version)
+                .await?
+                .then_some(Outcome::Stopped {
+                    reason,
+                    step: wake.step,
+                })
+        }
         Decision::HoldOut { step } => {
             tracing::info!("held out: no messages for this cart");
             write_cart(ports, stop(&enrolled, StopReason::Holdout), cart.version)

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{AttributeValue, Put as DynamoPut, TransactWriteItem};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Put as DynamoPut, TransactWriteItem,
+};
 use cartback_core::model::cart::{CartRecord, ContactRecord, Versioned};
 use cartback_core::model::ids::{CartId, ContactKey, DeliveryId, ShopId};
 use cartback_core::model::shop::{Removal, Shop, ShopSettings};
@@ -102,11 +104,10 @@ impl DynamoCartStore {
         Ok(output.item)
     }
 
-    /// The item and condition for one put.
-    fn prepare(
-        &self,
-        put: Put,
-    ) -> Result<(Item, String, HashMap<String, AttributeValue>), PortError> {
+    /// The item and condition for one put; a condition check's key (pk and sk only) and
+    /// condition.
+    fn prepare(&self, put: Put) -> Result<Prepared, PortError> {
+        let check = matches!(put, Put::ContactUnchanged { .. });
         let (expected, item) = match put {
             Put::Cart { record, expected } => {
                 let version = expected.map_or(1, |v| v + 1);
@@ -156,6 +157,16 @@ impl DynamoCartStore {
                 item.insert("version".into(), n(1));
                 (None, item)
             }
+            Put::ContactUnchanged {
+                shop,
+                key,
+                expected,
+            } => {
+                let mut item = Item::new();
+                item.insert("pk".into(), s(keys::shop_pk(&shop)));
+                item.insert("sk".into(), s(keys::contact_sk(&key)));
+                (expected, item)
+            }
         };
         let mut values = HashMap::new();
         let condition = match expected {
@@ -165,8 +176,22 @@ impl DynamoCartStore {
                 "version = :expected".to_owned()
             }
         };
-        Ok((item, condition, values))
+        Ok(Prepared {
+            item,
+            condition,
+            values,
+            check,
+        })
     }
+}
+
+/// One item of a write, ready for DynamoDB: a put, or (`check`) a condition check on the
+/// item's key.
+struct Prepared {
+    item: Item,
+    condition: String,
+    values: HashMap<String, AttributeValue>,
+    check: bool,
 }
 
 impl DynamoCartStore {
@@ -409,8 +434,14 @@ impl CartStore for DynamoCartStore {
             .into_iter()
             .map(|put| self.prepare(put))
             .collect::<Result<Vec<_>, _>>()?;
-        if prepared.len() == 1 {
-            let Some((item, condition, values)) = prepared.pop() else {
+        if prepared.len() == 1 && !prepared[0].check {
+            let Some(Prepared {
+                item,
+                condition,
+                values,
+                ..
+            }) = prepared.pop()
+            else {
                 return Ok(WriteOutcome::Written);
             };
             let result = self
@@ -431,15 +462,34 @@ impl CartStore for DynamoCartStore {
             };
         }
         let mut request = self.client.transact_write_items();
-        for (item, condition, values) in prepared {
-            let put = DynamoPut::builder()
-                .table_name(&self.table)
-                .set_item(Some(item))
-                .condition_expression(condition)
-                .set_expression_attribute_values((!values.is_empty()).then_some(values))
-                .build()
-                .map_err(|e| mapping_error("building a transaction", e))?;
-            request = request.transact_items(TransactWriteItem::builder().put(put).build());
+        for Prepared {
+            item,
+            condition,
+            values,
+            check,
+        } in prepared
+        {
+            let values = (!values.is_empty()).then_some(values);
+            let transact = if check {
+                let check = ConditionCheck::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(item))
+                    .condition_expression(condition)
+                    .set_expression_attribute_values(values)
+                    .build()
+                    .map_err(|e| mapping_error("building a transaction", e))?;
+                TransactWriteItem::builder().condition_check(check).build()
+            } else {
+                let put = DynamoPut::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(item))
+                    .condition_expression(condition)
+                    .set_expression_attribute_values(values)
+                    .build()
+                    .map_err(|e| mapping_error("building a transaction", e))?;
+                TransactWriteItem::builder().put(put).build()
+            };
+            request = request.transact_items(transact);
         }
         match request.send().await {
             Ok(_) => Ok(WriteOutcome::Written),

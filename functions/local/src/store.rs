@@ -200,6 +200,17 @@ impl CartStore for MemoryStore {
                 Put::Delivery { shop, id, .. } => {
                     !state.deliveries.contains_key(&(shop.clone(), id.clone()))
                 }
+                Put::ContactUnchanged {
+                    shop,
+                    key,
+                    expected,
+                } => matches(
+                    *expected,
+                    state
+                        .contacts
+                        .get(&(shop.clone(), key.clone()))
+                        .map(|v| v.version),
+                ),
             };
             if !ok {
                 return Ok(WriteOutcome::Conflict);
@@ -254,6 +265,7 @@ impl CartStore for MemoryStore {
                 } => {
                     state.deliveries.insert((shop, id), expires_at);
                 }
+                Put::ContactUnchanged { .. } => {}
             }
         }
         Ok(WriteOutcome::Written)

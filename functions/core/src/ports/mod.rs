@@ -104,6 +104,14 @@ pub enum Put {
         id: DeliveryId,
         expires_at: i64,
     },
+    /// Writes nothing: the person's contact item must still be as it was read (`expected`:
+    /// its version, or `None` for absent), so a new cart is not stored for a person erased
+    /// meanwhile (the erasure's tombstone changes the item).
+    ContactUnchanged {
+        shop: ShopId,
+        key: ContactKey,
+        expected: Option<u64>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -72,6 +72,16 @@ pub fn tombstone(
     (existing != Some(&record)).then_some(record)
 }
 
+/// The cart emptied of the person: no snapshot (contact, items, address) and no contact key;
+/// only ids, times and what was sent remain until the item expires. For a cart the sender
+/// finds erased (written by a webhook that raced the erasure).
+pub fn forget(cart: &CartRecord) -> CartRecord {
+    let mut record = cart.clone();
+    record.snapshot = None;
+    record.contact = None;
+    record
+}
+
 /// Whether shop erasure deletes the item with sort key `sk`: everything but the settings.
 pub fn shop_item_erased(sk: &str) -> bool {
     sk != CONFIG_SK

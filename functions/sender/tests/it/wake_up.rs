@@ -2186,3 +2186,38 @@ async fn a_batch_from_the_send_queue_returns_only_what_must_be_tried_again() {
         .count();
     assert_eq!(stale, 1);
 }
+
+#[tokio::test]
+async fn a_cart_whose_person_was_erased_is_stopped_and_emptied_of_them() {
+    let harness = Harness::new();
+    let cart = harness.checkout().await;
+    // Her erasure left a tombstone; this cart was written by a webhook that raced it.
+    let key = cart.contact.clone().expect("a contact key");
+    let tombstone =
+        cartback_core::rules::erase::tombstone(None, &shop(), &key, t0()).expect("a tombstone");
+    harness
+        .store
+        .write(vec![Put::Contact {
+            record: tombstone,
+            expected: None,
+        }])
+        .await
+        .expect("written");
+
+    let outcome = harness
+        .wake_at(at(hours(1)), &wake(0, 1))
+        .await
+        .expect("handled");
+
+    assert_eq!(
+        outcome,
+        Outcome::Stopped {
+            reason: StopReason::Erased,
+            step: 0
+        }
+    );
+    let stored = harness.cart().await.value;
+    assert_eq!(stored.snapshot, None, "no address, items or name remain");
+    assert_eq!(stored.contact, None);
+    assert!(harness.outbox().is_empty());
+}

@@ -385,3 +385,137 @@ async fn a_removed_shop_ignores_carts_but_its_shop_redact_still_erases_until_the
     let (status, _) = post(&later, &again).await;
     assert_eq!(status, 404);
 }
+
+/// The table, where Ada's erasure completes between the webhook's reads and its write of a
+/// new cart (the first write that stores a cart no one stored before).
+#[derive(Clone)]
+struct ErasedMidway {
+    inner: MemoryStore,
+    raced: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl CartStore for ErasedMidway {
+    async fn cart(
+        &self,
+        shop: &ShopId,
+        cart: &CartId,
+    ) -> Result<
+        Option<cartback_core::model::cart::Versioned<cartback_core::model::cart::CartRecord>>,
+        cartback_core::ports::PortError,
+    > {
+        self.inner.cart(shop, cart).await
+    }
+
+    async fn contact(
+        &self,
+        shop: &ShopId,
+        key: &cartback_core::model::ids::ContactKey,
+    ) -> Result<
+        Option<cartback_core::model::cart::Versioned<cartback_core::model::cart::ContactRecord>>,
+        cartback_core::ports::PortError,
+    > {
+        self.inner.contact(shop, key).await
+    }
+
+    async fn delivery_seen(
+        &self,
+        shop: &ShopId,
+        id: &cartback_core::model::ids::DeliveryId,
+    ) -> Result<bool, cartback_core::ports::PortError> {
+        self.inner.delivery_seen(shop, id).await
+    }
+
+    async fn write(
+        &self,
+        puts: Vec<cartback_core::ports::Put>,
+    ) -> Result<cartback_core::ports::WriteOutcome, cartback_core::ports::PortError> {
+        use cartback_core::ports::Put;
+        let new_cart = puts
+            .iter()
+            .any(|p| matches!(p, Put::Cart { expected: None, record } if record.cart.as_str() == "older-cart"));
+        if new_cart && !self.raced.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            let key = ada().key();
+            let existing = self.inner.contact(&shop_id(), &key).await?;
+            let at: Timestamp = "2026-11-02T08:30:00Z".parse().expect("valid");
+            if let Some(record) = cartback_core::rules::erase::tombstone(
+                existing.as_ref().map(|v| &v.value),
+                &shop_id(),
+                &key,
+                at,
+            ) {
+                self.inner
+                    .write(vec![Put::Contact {
+                        record,
+                        expected: existing.map(|v| v.version),
+                    }])
+                    .await?;
+            }
+        }
+        self.inner.write(puts).await
+    }
+}
+
+impl PersonalData for ErasedMidway {
+    async fn carts_where<F>(
+        &self,
+        shop: &ShopId,
+        keep: F,
+    ) -> Result<Vec<cartback_core::model::cart::CartRecord>, cartback_core::ports::PortError>
+    where
+        F: Fn(&cartback_core::model::cart::CartRecord) -> bool + Send + Sync,
+    {
+        self.inner.carts_where(shop, keep).await
+    }
+
+    async fn delete_cart(
+        &self,
+        shop: &ShopId,
+        cart: &CartId,
+    ) -> Result<(), cartback_core::ports::PortError> {
+        self.inner.delete_cart(shop, cart).await
+    }
+
+    async fn delete_shop_items(
+        &self,
+        shop: &ShopId,
+        erase: fn(&str) -> bool,
+    ) -> Result<usize, cartback_core::ports::PortError> {
+        self.inner.delete_shop_items(shop, erase).await
+    }
+}
+
+#[tokio::test]
+async fn a_new_cart_racing_the_persons_erasure_is_not_stored() {
+    let memory = MemoryStore::default();
+    let store = ErasedMidway {
+        inner: memory.clone(),
+        raced: std::sync::Arc::default(),
+    };
+    let deps = deps_on(store);
+    // Ada's newest cart is known; an older one of hers arrives late (so her record, which
+    // names the newest, is not rewritten by it).
+    let (status, body) = post(&deps, &later_checkout("newest")).await;
+    assert_eq!(status, 200, "{body}");
+    let original = checkout_event();
+    let mut older: Value =
+        serde_json::from_str(original["body"].as_str().expect("text body")).expect("JSON");
+    older["token"] = json!("older-cart");
+    older["updated_at"] = json!("2026-11-02T09:00:00+02:00");
+    let event = shopify_event("checkouts/create", &older.to_string(), "older", None);
+
+    // Her erasure completes between the webhook's reads and its write.
+    let (status, body) = post(&deps, &event).await;
+
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["result"], "erased",
+        "the retry found the tombstone: {body}"
+    );
+    assert!(
+        memory
+            .carts()
+            .iter()
+            .all(|c| c.cart.as_str() != "older-cart"),
+        "nothing of hers stored after the erasure"
+    );
+}
