@@ -3,6 +3,7 @@
 
 pub mod bigcommerce;
 pub mod generic;
+pub mod json;
 pub mod ses_event;
 pub mod shopify;
 pub mod webhook;

@@ -19,6 +19,19 @@ pub enum MoneyError {
     Range,
 }
 
+impl MoneyError {
+    /// The problem without the value (for input from outside, whose values must not reach
+    /// logs: see `platforms::json`).
+    pub fn problem(&self) -> &'static str {
+        match self {
+            Self::Currency(_) => "not an ISO 4217 currency code",
+            Self::Amount(_) => "not a decimal amount",
+            Self::Precision { .. } => "more decimals than the currency allows",
+            Self::Range => "amount out of range",
+        }
+    }
+}
+
 /// An ISO 4217 currency code, checked against the standard's list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]

@@ -25,6 +25,7 @@ pub use api::{Fetch, StoreHash};
 use crate::model::cart::Platform;
 use crate::model::ids::{CartId, DeliveryId};
 use crate::model::shop::Secret;
+use crate::platforms::json;
 use crate::platforms::webhook::{Headers, ParsedWebhook, WebhookError, malformed, non_empty};
 
 /// The custom header a BigCommerce webhook is registered with; it carries the shop's webhook
@@ -65,7 +66,7 @@ struct Callback {
 /// Parses a verified webhook: which cart, and what must be read from the store's API.
 pub fn parse(body: &[u8]) -> Result<ParsedWebhook, WebhookError> {
     let callback: Callback =
-        serde_json::from_slice(body).map_err(|e| malformed(format!("callback: {e}")))?;
+        json::from_slice(body).map_err(|e| malformed(format!("callback: {e}")))?;
     let topic = callback.scope.trim().to_owned();
     if topic.is_empty() {
         return Err(malformed("scope is empty"));

@@ -15,8 +15,10 @@ use crate::model::contact::{Email, Phone};
 use crate::model::ids::{CartId, DeliveryId};
 use crate::model::money::{CurrencyCode, Money};
 use crate::model::shop::Secret;
+use crate::platforms::json;
 use crate::platforms::webhook::{
-    ParsedWebhook, WebhookError, hmac_sha256, https_url, macs_equal, malformed, non_empty,
+    ParsedWebhook, WebhookError, hmac_sha256, https_url, macs_equal, malformed, malformed_money,
+    non_empty,
 };
 
 pub const SIGNATURE_HEADER: &str = "Cartback-Signature";
@@ -165,13 +167,13 @@ struct Order {
 
 /// Parses a verified generic event into the normalised cart event.
 pub fn parse(body: &[u8]) -> Result<ParsedWebhook, WebhookError> {
-    let event: Event =
-        serde_json::from_slice(body).map_err(|e| malformed(format!("cart event: {e}")))?;
+    let event: Event = json::from_slice(body).map_err(|e| malformed(format!("cart event: {e}")))?;
     let delivery = DeliveryId::parse(event.id.trim()).map_err(|e| malformed(format!("id: {e}")))?;
     let cart = &event.cart;
     let id = CartId::parse(cart.id.trim()).map_err(|e| malformed(format!("cart.id: {e}")))?;
-    let currency = CurrencyCode::parse(cart.currency.trim()).map_err(malformed)?;
-    let total = Money::parse(&cart.total, currency).map_err(malformed)?;
+    let currency =
+        CurrencyCode::parse(cart.currency.trim()).map_err(malformed_money("cart.currency"))?;
+    let total = Money::parse(&cart.total, currency).map_err(malformed_money("cart.total"))?;
     let region = non_empty(cart.contact.country.as_deref());
     let email = non_empty(cart.contact.email.as_deref()).and_then(|e| Email::parse(e).ok());
     let phone = non_empty(cart.contact.phone.as_deref()).and_then(|p| Phone::parse(p, region).ok());
@@ -185,7 +187,8 @@ pub fn parse(body: &[u8]) -> Result<ParsedWebhook, WebhookError> {
                         title: non_empty(Some(&item.title)).unwrap_or("Item").to_owned(),
                         variant: non_empty(item.variant.as_deref()).map(str::to_owned),
                         quantity: item.quantity,
-                        unit_price: Money::parse(&item.unit_price, currency).map_err(malformed)?,
+                        unit_price: Money::parse(&item.unit_price, currency)
+                            .map_err(malformed_money("cart.items.unit_price"))?,
                         image_url: non_empty(item.image_url.as_deref()).and_then(https_url),
                     })
                 })
@@ -218,7 +221,9 @@ pub fn parse(body: &[u8]) -> Result<ParsedWebhook, WebhookError> {
                 .as_ref()
                 .ok_or_else(|| malformed("cart.converted needs cart.order"))?;
             let order_currency = match non_empty(order.currency.as_deref()) {
-                Some(code) => CurrencyCode::parse(code).map_err(malformed)?,
+                Some(code) => {
+                    CurrencyCode::parse(code).map_err(malformed_money("cart.order.currency"))?
+                }
                 None => currency,
             };
             CartEvent::Conversion(Conversion {
@@ -226,13 +231,16 @@ pub fn parse(body: &[u8]) -> Result<ParsedWebhook, WebhookError> {
                 order_id: non_empty(Some(&order.id)).map(str::to_owned),
                 email,
                 phone,
-                total: Some(Money::parse(&order.total, order_currency).map_err(malformed)?),
+                total: Some(
+                    Money::parse(&order.total, order_currency)
+                        .map_err(malformed_money("cart.order.total"))?,
+                ),
                 at: order.at,
             })
         }
-        other => {
+        _ => {
             return Err(malformed(format!(
-                "type {other:?}: expected {UPDATED:?} or {CONVERTED:?}"
+                "type: expected {UPDATED:?} or {CONVERTED:?}"
             )));
         }
     };

@@ -12,9 +12,10 @@ use crate::model::cart::{
 use crate::model::ids::{CartId, DeliveryId};
 use crate::model::money::{CurrencyCode, Money};
 use crate::model::shop::Secret;
+use crate::platforms::json;
 use crate::platforms::webhook::{
-    Amount, Headers, ParsedWebhook, WebhookError, email_of, https_url, malformed, non_empty,
-    null_as_empty, phone_of, sign_base64, verify_base64_hmac,
+    Amount, Headers, ParsedWebhook, WebhookError, email_of, https_url, malformed, malformed_money,
+    non_empty, null_as_empty, phone_of, sign_base64, unexpected_kind, verify_base64_hmac,
 };
 
 pub const HMAC_HEADER: &str = "X-Shopify-Hmac-Sha256";
@@ -53,7 +54,7 @@ pub fn parse(headers: &Headers, body: &[u8]) -> Result<ParsedWebhook, WebhookErr
         }
         _ => {
             // Still refuse bodies that are not JSON: a sender that cannot send JSON is broken.
-            serde_json::from_slice::<serde::de::IgnoredAny>(body)
+            json::from_slice::<serde::de::IgnoredAny>(body)
                 .map_err(|e| WebhookError::Malformed(format!("body is not JSON: {e}")))?;
             None
         }
@@ -93,7 +94,7 @@ fn privacy_request(
     body: &[u8],
 ) -> Result<crate::model::privacy::PrivacyRequest, WebhookError> {
     use crate::model::privacy::{PrivacyRequest, Subject};
-    let compliance: Compliance = serde_json::from_slice(body).map_err(malformed)?;
+    let compliance: Compliance = json::from_slice(body).map_err(malformed)?;
     if topic == "shop/redact" {
         return Ok(PrivacyRequest::EraseShop);
     }
@@ -201,9 +202,10 @@ fn count<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
             .trim()
             .parse()
             .map_err(|_| serde::de::Error::custom("orders_count is not a number")),
-        Some(other) => Err(serde::de::Error::custom(format!(
-            "orders_count: unexpected {other}"
-        ))),
+        Some(other) => Err(serde::de::Error::invalid_type(
+            unexpected_kind(&other),
+            &"a count",
+        )),
     }
 }
 
@@ -214,19 +216,20 @@ fn currency_of(
     let code = non_empty(presentment)
         .or(non_empty(shop))
         .ok_or_else(|| malformed("no currency"))?;
-    CurrencyCode::parse(code).map_err(malformed)
+    CurrencyCode::parse(code).map_err(malformed_money("currency"))
 }
 
 fn checkout_event(body: &[u8]) -> Result<CartEvent, WebhookError> {
     let checkout: Checkout =
-        serde_json::from_slice(body).map_err(|e| malformed(format!("checkout: {e}")))?;
+        json::from_slice(body).map_err(|e| malformed(format!("checkout: {e}")))?;
     let cart =
         CartId::parse(checkout.token.trim()).map_err(|e| malformed(format!("token: {e}")))?;
     let currency = currency_of(
         checkout.presentment_currency.as_deref(),
         checkout.currency.as_deref(),
     )?;
-    let total = Money::parse(&checkout.total_price.0, currency).map_err(malformed)?;
+    let total =
+        Money::parse(&checkout.total_price.0, currency).map_err(malformed_money("total_price"))?;
     let address = checkout
         .shipping_address
         .as_ref()
@@ -264,7 +267,8 @@ fn checkout_event(body: &[u8]) -> Result<CartEvent, WebhookError> {
                     .or(non_empty(line.variant_title.as_deref()))
                     .map(str::to_owned),
                 quantity: line.quantity,
-                unit_price: Money::parse(&line.price.0, currency).map_err(malformed)?,
+                unit_price: Money::parse(&line.price.0, currency)
+                    .map_err(malformed_money("line_items.price"))?,
                 image_url: non_empty(line.image_url.as_deref()).and_then(https_url),
             })
         })
@@ -348,8 +352,7 @@ struct MoneyBag {
 }
 
 fn order_event(body: &[u8]) -> Result<Option<CartEvent>, WebhookError> {
-    let order: Order =
-        serde_json::from_slice(body).map_err(|e| malformed(format!("order: {e}")))?;
+    let order: Order = json::from_slice(body).map_err(|e| malformed(format!("order: {e}")))?;
     if order.cancelled_at.is_some() {
         return Ok(None);
     }
@@ -360,7 +363,8 @@ fn order_event(body: &[u8]) -> Result<Option<CartEvent>, WebhookError> {
     {
         Some(bag) => Money::parse(
             &bag.amount.0,
-            CurrencyCode::parse(&bag.currency_code).map_err(malformed)?,
+            CurrencyCode::parse(&bag.currency_code)
+                .map_err(malformed_money("total_price_set.currency_code"))?,
         ),
         None => Money::parse(
             &order.total_price.0,
@@ -370,7 +374,7 @@ fn order_event(body: &[u8]) -> Result<Option<CartEvent>, WebhookError> {
             )?,
         ),
     }
-    .map_err(malformed)?;
+    .map_err(malformed_money("total_price"))?;
     let region = order
         .shipping_address
         .as_ref()

@@ -11,6 +11,7 @@ use subtle::ConstantTimeEq;
 use crate::model::cart::{CartEvent, Platform};
 use crate::model::contact::{Email, Phone};
 use crate::model::ids::DeliveryId;
+use crate::model::money::MoneyError;
 use crate::model::shop::{Secret, SignatureCheck};
 
 /// The largest body we read (Shopify checkouts with hundreds of items stay far below).
@@ -68,9 +69,28 @@ pub struct ParsedWebhook {
     pub fetch: Option<crate::platforms::bigcommerce::Fetch>,
 }
 
-/// A 400 naming what is wrong with the body.
+/// A 400 naming what is wrong with the body: the field and the problem, never a value from
+/// the body (a serde error goes through `platforms::json`).
 pub(crate) fn malformed(what: impl std::fmt::Display) -> WebhookError {
     WebhookError::Malformed(what.to_string())
+}
+
+/// A 400 for an amount or currency at `field` that does not parse, without its value.
+pub(crate) fn malformed_money(field: &str) -> impl Fn(MoneyError) -> WebhookError + '_ {
+    move |e| malformed(format!("{field}: {}", e.problem()))
+}
+
+/// The kind of a JSON value as serde names it in an `invalid type` error, without the value.
+pub(crate) fn unexpected_kind(value: &serde_json::Value) -> serde::de::Unexpected<'static> {
+    use serde::de::Unexpected;
+    match value {
+        serde_json::Value::Null => Unexpected::Unit,
+        serde_json::Value::Bool(_) => Unexpected::Other("boolean"),
+        serde_json::Value::Number(_) => Unexpected::Other("number"),
+        serde_json::Value::String(_) => Unexpected::Other("string"),
+        serde_json::Value::Array(_) => Unexpected::Seq,
+        serde_json::Value::Object(_) => Unexpected::Map,
+    }
 }
 
 /// A text field with something in it (trimmed), or `None`.
@@ -101,9 +121,11 @@ impl<'de> Deserialize<'de> for Amount {
         match serde_json::Value::deserialize(d)? {
             serde_json::Value::String(s) => Ok(Self(s)),
             serde_json::Value::Number(n) => Ok(Self(n.to_string())),
-            other => Err(serde::de::Error::custom(format!(
-                "expected an amount, got {other}"
-            ))),
+            // Named by kind, never quoted (see `platforms::json`).
+            other => Err(serde::de::Error::invalid_type(
+                unexpected_kind(&other),
+                &"an amount",
+            )),
         }
     }
 }

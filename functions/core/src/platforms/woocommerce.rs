@@ -25,6 +25,7 @@ use sha2::{Digest, Sha256};
 use crate::model::cart::Platform;
 use crate::model::ids::DeliveryId;
 use crate::model::shop::Secret;
+use crate::platforms::json;
 use crate::platforms::webhook::{
     Headers, ParsedWebhook, WebhookError, malformed, sign_base64, verify_base64_hmac,
 };
@@ -88,7 +89,7 @@ pub fn parse(headers: &Headers, body: &[u8]) -> Result<ParsedWebhook, WebhookErr
             // `order.deleted` carries only `{"id": N}` (the order went to the trash; Woo
             // sends no status with it), other resources are none of ours: accepted and
             // ignored. A body that is not JSON is still refused: the sender is broken.
-            serde_json::from_slice::<serde::de::IgnoredAny>(body)
+            json::from_slice::<serde::de::IgnoredAny>(body)
                 .map_err(|e| malformed(format!("body is not JSON: {e}")))?;
             None
         }

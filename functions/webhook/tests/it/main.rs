@@ -7,6 +7,7 @@ mod hostile;
 mod hostile_bigcommerce;
 mod hostile_input;
 mod http;
+mod no_values_in_errors;
 mod woocommerce;
 
 use cartback_app::{Absent, Bundle, Metrics};

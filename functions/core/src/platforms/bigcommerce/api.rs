@@ -18,6 +18,7 @@ use crate::model::cart::{CartActivity, CartEvent, CartSnapshot, Consent, Convers
 use crate::model::ids::CartId;
 pub use crate::model::ids::{StoreHash, StoreHashError};
 use crate::model::money::{CurrencyCode, Money};
+use crate::platforms::json;
 use crate::platforms::webhook::{Amount, email_of, https_url, non_empty, phone_of};
 
 /// The API's host; `{store_hash}` follows in the path.
@@ -117,13 +118,13 @@ struct CurrencyField {
 const ITEM_KINDS: [&str; 3] = ["physical_items", "digital_items", "custom_items"];
 
 fn cart_event(expected: &CartId, body: &[u8]) -> Result<CartEvent, ApiError> {
-    let envelope: CartEnvelope =
-        serde_json::from_slice(body).map_err(|e| bad(format!("cart: {e}")))?;
+    let envelope: CartEnvelope = json::from_slice(body).map_err(|e| bad(format!("cart: {e}")))?;
     let cart = envelope.data;
     if cart.id.trim() != expected.as_str() {
         return Err(bad("the cart's id is not the one asked for"));
     }
-    let currency = CurrencyCode::parse(&cart.currency.code.to_ascii_uppercase()).map_err(bad)?;
+    let currency = CurrencyCode::parse(&cart.currency.code.to_ascii_uppercase())
+        .map_err(|e| bad(format!("cart currency.code: {}", e.problem())))?;
     let total = money(&cart.cart_amount, currency)?;
     let updated_at = time(&cart.updated_time, "updated_time")?
         .or(time(&cart.created_time, "created_time")?)
@@ -183,7 +184,8 @@ fn line_item(line: &Value, currency: CurrencyCode) -> Result<Option<LineItem>, A
         .iter()
         .find_map(|key| line.get(*key).filter(|v| v.is_number() || v.is_string()))
         .ok_or_else(|| bad("line item without a price"))?;
-    let price = serde_json::from_value::<Amount>(price.clone()).map_err(bad)?;
+    let price = json::from_value::<Amount>(price.clone())
+        .map_err(|e| bad(format!("line item price: {e}")))?;
     let options: Vec<String> = line
         .get("options")
         .and_then(Value::as_array)
@@ -219,7 +221,7 @@ struct Order {
 }
 
 fn order_event(cart: &CartId, number: u64, body: &[u8]) -> Result<CartEvent, ApiError> {
-    let order: Order = serde_json::from_slice(body).map_err(|e| bad(format!("order: {e}")))?;
+    let order: Order = json::from_slice(body).map_err(|e| bad(format!("order: {e}")))?;
     if order.id != number {
         return Err(bad("the order's id is not the one asked for"));
     }
@@ -231,7 +233,8 @@ fn order_event(cart: &CartId, number: u64, body: &[u8]) -> Result<CartEvent, Api
         }
         _ => cart.clone(),
     };
-    let currency = CurrencyCode::parse(&order.currency_code.to_ascii_uppercase()).map_err(bad)?;
+    let currency = CurrencyCode::parse(&order.currency_code.to_ascii_uppercase())
+        .map_err(|e| bad(format!("order currency_code: {}", e.problem())))?;
     let at = jiff::fmt::rfc2822::parse(order.date_created.trim())
         .map(|zoned| zoned.timestamp())
         .or_else(|_| order.date_created.trim().parse::<Timestamp>())
@@ -266,10 +269,10 @@ fn time(value: &Value, field: &str) -> Result<Option<Timestamp>, ApiError> {
 fn money(amount: &Amount, currency: CurrencyCode) -> Result<Money, ApiError> {
     let value = Decimal::from_str(amount.0.trim())
         .or_else(|_| Decimal::from_scientific(amount.0.trim()))
-        .map_err(|_| bad(format!("`{}` is not an amount", amount.0)))?;
+        .map_err(|_| bad("an amount is not a decimal number"))?;
     let rounded =
         value.round_dp_with_strategy(currency.exponent(), RoundingStrategy::MidpointAwayFromZero);
-    Money::parse(&rounded.to_string(), currency).map_err(bad)
+    Money::parse(&rounded.to_string(), currency).map_err(|e| bad(e.problem()))
 }
 
 #[cfg(test)]

@@ -14,8 +14,10 @@ use super::text::{decode_entities, title_and_variant};
 use crate::model::cart::{CartActivity, CartEvent, CartSnapshot, Consent, Conversion, LineItem};
 use crate::model::ids::CartId;
 use crate::model::money::{CurrencyCode, Money};
+use crate::platforms::json::{self, kind_of};
 use crate::platforms::webhook::{
-    Amount, WebhookError, email_of, https_url, malformed, non_empty, null_as_empty, phone_of,
+    Amount, WebhookError, email_of, https_url, malformed, malformed_money, non_empty,
+    null_as_empty, phone_of,
 };
 
 /// Order meta keys that carry email marketing consent: a checkbox added to the block
@@ -109,11 +111,10 @@ pub(super) fn stage(status: &str, paid: bool, needs_payment: Option<bool>) -> St
 /// The event an order webhook's body becomes; `None` for an order that is not a shopper's
 /// cart and not a purchase (an unpaid invoice made in the admin).
 pub(super) fn event(body: &[u8]) -> Result<Option<CartEvent>, WebhookError> {
-    let order: Order =
-        serde_json::from_slice(body).map_err(|e| malformed(format!("order: {e}")))?;
+    let order: Order = json::from_slice(body).map_err(|e| malformed(format!("order: {e}")))?;
     let id = order_id(&order.id)?;
     let cart = CartId::parse(id.as_str()).map_err(|e| malformed(format!("id: {e}")))?;
-    let currency = CurrencyCode::parse(&order.currency).map_err(malformed)?;
+    let currency = CurrencyCode::parse(&order.currency).map_err(malformed_money("currency"))?;
     let total = money(&order.total, currency)?;
     let paid_at = gmt(&order.date_paid_gmt, "date_paid_gmt")?;
     let updated_at = match gmt(&order.date_modified_gmt, "date_modified_gmt")? {
@@ -206,7 +207,8 @@ fn order_id(id: &Value) -> Result<String, WebhookError> {
         Value::Number(n) if n.is_u64() => Ok(n.to_string()),
         Value::String(s) if non_empty(Some(s)).is_some() => Ok(s.trim().to_owned()),
         other => Err(malformed(format!(
-            "id: expected the order's number, got {other}"
+            "id: expected the order's number, got {}",
+            kind_of(other)
         ))),
     }
 }
@@ -226,7 +228,10 @@ fn gmt(value: &Value, field: &str) -> Result<Option<Timestamp>, WebhookError> {
     let Some(raw) = string(value) else {
         return match value {
             Value::Null | Value::String(_) => Ok(None),
-            other => Err(malformed(format!("{field}: expected a date, got {other}"))),
+            other => Err(malformed(format!(
+                "{field}: expected a date, got {}",
+                kind_of(other)
+            ))),
         };
     };
     if let Ok(at) = raw.parse::<Timestamp>() {
@@ -236,7 +241,7 @@ fn gmt(value: &Value, field: &str) -> Result<Option<Timestamp>, WebhookError> {
         .ok()
         .and_then(|civil| civil.to_zoned(TimeZone::UTC).ok())
         .map(|zoned| Some(zoned.timestamp()))
-        .ok_or_else(|| malformed(format!("{field}: `{raw}` is not a date")))
+        .ok_or_else(|| malformed(format!("{field}: not a date")))
 }
 
 /// An amount rounded to the currency's minor units (a shop may keep more decimals).
@@ -245,14 +250,13 @@ fn money(amount: &Amount, currency: CurrencyCode) -> Result<Money, WebhookError>
 }
 
 fn decimal(amount: &Amount) -> Result<Decimal, WebhookError> {
-    Decimal::from_str(amount.0.trim())
-        .map_err(|_| malformed(format!("`{}` is not an amount", amount.0)))
+    Decimal::from_str(amount.0.trim()).map_err(|_| malformed("an amount is not a decimal number"))
 }
 
 fn from_decimal(value: Decimal, currency: CurrencyCode) -> Result<Money, WebhookError> {
     let rounded =
         value.round_dp_with_strategy(currency.exponent(), RoundingStrategy::MidpointAwayFromZero);
-    Money::parse(&rounded.to_string(), currency).map_err(malformed)
+    Money::parse(&rounded.to_string(), currency).map_err(malformed_money("amount"))
 }
 
 /// A line: the price per unit the shopper saw (before discounts; with tax where the shop's
