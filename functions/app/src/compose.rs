@@ -26,12 +26,20 @@ pub struct UnsubscribeLinks {
 
 impl UnsubscribeLinks {
     /// `<base>/unsubscribe?t=<token>` for `channel` of `cart`, valid for
-    /// [`unsubscribe::VALIDITY`] from `sent_at`.
+    /// [`unsubscribe::VALIDITY`] from `sent_at`. The token carries the key of the address
+    /// the channel uses (the cart's email or phone), so the unsubscribe works after the cart
+    /// has expired.
     pub fn url_for(&self, cart: &CartRecord, channel: Channel, sent_at: Timestamp) -> String {
+        let snapshot = cart.snapshot.as_ref();
+        let contact = match channel {
+            Channel::Email => snapshot.and_then(|s| s.email.as_ref()).map(|e| e.key()),
+            Channel::Sms => snapshot.and_then(|s| s.phone.as_ref()).map(|p| p.key()),
+        };
         let claim = UnsubscribeClaim {
             shop: cart.shop.clone(),
             cart: cart.cart.clone(),
             channel,
+            contact,
         };
         let token = unsubscribe::issue(&self.secret, &claim, unsubscribe::expiry_for(sent_at));
         format!(

@@ -172,21 +172,20 @@ async fn suppress<P: Ports>(
     reason: SuppressionReason,
     ports: &P,
 ) -> Result<Applied, PortError> {
-    let Some(cart) = ports.store().cart(&event.shop, &event.cart).await? else {
-        return Ok(Applied::Unchanged);
+    // The address the message went to (SES names it; a token carries its key): suppression
+    // follows the person into every cart, and needs no cart, which may have expired. Else
+    // (a token issued before tokens carried the key) the address the channel uses now, read
+    // from the cart.
+    let key = match &event.address {
+        Some(key) => key.clone(),
+        None => {
+            let Some(key) = cart_address(event, channel, ports).await? else {
+                return Ok(Applied::Unchanged);
+            };
+            key
+        }
     };
-    let Some(snapshot) = cart.value.snapshot.as_ref() else {
-        return Ok(Applied::Unchanged);
-    };
-    // The address the message went to (else the one the channel uses now): suppression
-    // follows the person into every cart.
-    let key = event.address.clone().or_else(|| match channel {
-        Channel::Email => snapshot.email.as_ref().map(|e| e.key()),
-        Channel::Sms => snapshot.phone.as_ref().map(|p| p.key()),
-    });
-    let Some(key) = key else {
-        return Ok(Applied::Unchanged);
-    };
+    tracing::info!(person = %log_hash(&[event.shop.as_str(), key.as_str()]), channel = channel.as_str(), from_cart = event.address.is_none(), "suppressing the person");
     for _ in 0..ATTEMPTS {
         let existing = ports.store().contact(&event.shop, &key).await?;
         let Some(record) = contact_suppressed(
@@ -211,6 +210,25 @@ async fn suppress<P: Ports>(
         "store",
         "the person's record kept changing",
     ))
+}
+
+/// The key of the address `channel` uses in the cart the event names; `None` when the cart
+/// is gone or has no such address.
+async fn cart_address<P: Ports>(
+    event: &RecipientEvent,
+    channel: Channel,
+    ports: &P,
+) -> Result<Option<ContactKey>, PortError> {
+    let Some(cart) = ports.store().cart(&event.shop, &event.cart).await? else {
+        return Ok(None);
+    };
+    let Some(snapshot) = cart.value.snapshot.as_ref() else {
+        return Ok(None);
+    };
+    Ok(match channel {
+        Channel::Email => snapshot.email.as_ref().map(|e| e.key()),
+        Channel::Sms => snapshot.phone.as_ref().map(|p| p.key()),
+    })
 }
 
 #[cfg(test)]

@@ -1,6 +1,9 @@
 //! Unsubscribing through the signed link in a message: the token is the only authority.
 //! Showing the link's page reads the cart's language; confirming suppresses the channel for
-//! the person in every cart (`feedback::apply`). Idempotent: confirming twice is done twice.
+//! the person in every cart (`feedback::apply`): on the contact item the token's contact key
+//! names, whether or not the cart still exists (a token issued before tokens carried the key
+//! suppresses the cart's address, so only while the cart exists). Idempotent: confirming
+//! twice is done twice.
 
 use cartback_core::messages::unsubscribe::{TokenError, UnsubscribeClaim, verify};
 use cartback_core::model::ids::log_hash;
@@ -118,7 +121,9 @@ async fn for_claim<P: Ports>(
         step: None,
         action: Action::Unsubscribe(claim.channel),
         at: now,
-        address: None,
+        // The person the link was sent to (tokens issued before they carried it: `None`,
+        // the cart's address then, while the cart exists).
+        address: claim.contact.clone(),
     };
     match apply(&event, ports).await {
         Ok(applied) => {

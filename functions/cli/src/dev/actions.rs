@@ -187,6 +187,10 @@ async fn unsubscribe(app: &App, cart: &CartRecord) -> Result<Done, ActionError> 
             shop: cart.shop.clone(),
             cart: cart.cart.clone(),
             channel,
+            contact: cart.snapshot.as_ref().and_then(|s| match channel {
+                Channel::Email => s.email.as_ref().map(|e| e.key()),
+                Channel::Sms => s.phone.as_ref().map(|p| p.key()),
+            }),
         },
         expiry_for(now),
     );

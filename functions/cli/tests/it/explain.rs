@@ -168,6 +168,7 @@ async fn explain_tells_each_state_with_what_was_sent_and_what_comes_next() {
             shop: ShopId::parse(SHOP).expect("shop"),
             cart: cartback_core::model::ids::CartId::parse(SUPPRESSED).expect("cart"),
             channel: Channel::Email,
+            contact: None,
         },
         expiry_for(world.clock.now()),
     );

@@ -2,16 +2,22 @@
 //! the confirmation page).
 //!
 //! A token is `base64url(payload) "." base64url(HMAC-SHA256(secret, payload))`, both without
-//! padding. The payload is `1:<shop>:<cart>:<channel>:<expires>`: version, the shop and cart
-//! ids as base64url (so no separator can appear inside them), `e` (email) or `s` (SMS), and
-//! the expiry in unix seconds. Tokens name a cart, never an address: the link carries no
-//! personal data. Verifying never panics on any input.
+//! padding. Two payloads verify:
+//! - `2:<shop>:<cart>:<channel>:<expires>:<contact>` (issued since the unsubscribe no longer
+//!   needs the cart): the contact is the person's [`ContactKey`] (the SHA-256 of the
+//!   normalised address that keys their `CONTACT#` item) as 32 bytes in base64url, so the
+//!   suppression can be written on the person even after the cart expired;
+//! - `1:<shop>:<cart>:<channel>:<expires>` (links sent before): the cart alone.
+//!
+//! Shop and cart ids are base64url (so no separator can appear inside them), the channel `e`
+//! (email) or `s` (SMS), the expiry unix seconds. Tokens never carry an address: only its
+//! hash. Verifying never panics on any input.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jiff::{SignedDuration, Timestamp};
 
-use crate::model::ids::{CartId, ShopId, from_tag_value, tag_value};
+use crate::model::ids::{CartId, ContactKey, ShopId, from_tag_value, tag_value};
 use crate::model::sequence::Channel;
 use crate::model::shop::Secret;
 use crate::platforms::webhook::{hmac_sha256, macs_equal};
@@ -22,7 +28,10 @@ pub const VALIDITY: SignedDuration = SignedDuration::from_hours(90 * 24);
 /// Longer tokens are refused before any decoding (ours stay well below 1 KiB).
 pub const MAX_TOKEN_LEN: usize = 2048;
 
-const VERSION: &str = "1";
+/// The payload of tokens naming the cart only (still accepted, no longer issued).
+const CART_ONLY: &str = "1";
+/// The payload of tokens naming the cart and the person's contact key.
+const WITH_CONTACT: &str = "2";
 
 /// Whose messages on which channel a token stops.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +39,9 @@ pub struct UnsubscribeClaim {
     pub shop: ShopId,
     pub cart: CartId,
     pub channel: Channel,
+    /// The key of the address the message went to; `None` in tokens issued before tokens
+    /// carried it (and `issue` then writes such a token).
+    pub contact: Option<ContactKey>,
 }
 
 /// Why a token was refused; none of them is the recipient's fault to fix, all are a 400.
@@ -56,13 +68,20 @@ fn channel_code(channel: Channel) -> &'static str {
 }
 
 fn payload(claim: &UnsubscribeClaim, expires: Timestamp) -> String {
-    format!(
-        "{VERSION}:{}:{}:{}:{}",
+    let common = format!(
+        "{}:{}:{}:{}",
         tag_value(claim.shop.as_str()),
         tag_value(claim.cart.as_str()),
         channel_code(claim.channel),
         expires.as_second()
-    )
+    );
+    match &claim.contact {
+        Some(contact) => format!(
+            "{WITH_CONTACT}:{common}:{}",
+            URL_SAFE_NO_PAD.encode(contact.to_bytes())
+        ),
+        None => format!("{CART_ONLY}:{common}"),
+    }
 }
 
 /// A token for `claim`, valid until `expires`.
@@ -112,7 +131,15 @@ fn parse_payload(payload: &str) -> Option<(UnsubscribeClaim, Timestamp)> {
         parts.next()?,
         parts.next()?,
     );
-    if version != VERSION || parts.next().is_some() {
+    let contact = match version {
+        CART_ONLY => None,
+        WITH_CONTACT => {
+            let bytes = URL_SAFE_NO_PAD.decode(parts.next()?.as_bytes()).ok()?;
+            Some(ContactKey::from_bytes(bytes.try_into().ok()?))
+        }
+        _ => return None,
+    };
+    if parts.next().is_some() {
         return None;
     }
     let shop = ShopId::parse(from_tag_value(shop)?).ok()?;
@@ -128,6 +155,7 @@ fn parse_payload(payload: &str) -> Option<(UnsubscribeClaim, Timestamp)> {
             shop,
             cart,
             channel,
+            contact,
         },
         expires,
     ))
@@ -136,6 +164,7 @@ fn parse_payload(payload: &str) -> Option<(UnsubscribeClaim, Timestamp)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::contact::{Email, Phone};
     use proptest::prelude::*;
 
     fn secret() -> Secret {
@@ -147,6 +176,14 @@ mod tests {
             shop: ShopId::parse("demo-shop.myshopify.com").expect("shop id"),
             cart: CartId::parse("4f3c2a1b9e8d7c6b5a4f3e2d1c0b9a87").expect("cart id"),
             channel: Channel::Email,
+            contact: Some(Email::parse("ada@example.com").expect("email").key()),
+        }
+    }
+
+    fn old_claim() -> UnsubscribeClaim {
+        UnsubscribeClaim {
+            contact: None,
+            ..claim()
         }
     }
 
@@ -179,6 +216,32 @@ mod tests {
     }
 
     #[test]
+    fn a_token_carries_the_contact_key_and_an_old_token_still_verifies() {
+        let now = ts("2026-11-02T09:00:00Z");
+        let token = issue(&secret(), &claim(), expiry_for(now));
+        assert_eq!(verify(&secret(), &token, now), Ok(claim()));
+        let sms = UnsubscribeClaim {
+            channel: Channel::Sms,
+            contact: Some(Phone::parse("+358401234567", None).expect("phone").key()),
+            ..claim()
+        };
+        let token = issue(&secret(), &sms, expiry_for(now));
+        assert_eq!(verify(&secret(), &token, now), Ok(sms));
+        // A link sent before tokens carried the key: `1:…`, the cart only.
+        let old = issue(&secret(), &old_claim(), expiry_for(now));
+        let (payload, _) = old.split_once('.').expect("two parts");
+        let payload = URL_SAFE_NO_PAD.decode(payload).expect("base64url");
+        assert!(payload.starts_with(b"1:"), "{payload:?}");
+        assert_eq!(verify(&secret(), &old, now), Ok(old_claim()));
+    }
+
+    #[test]
+    fn a_token_stays_short() {
+        let token = issue(&secret(), &claim(), ts("2027-01-01T00:00:00Z"));
+        assert!(token.len() <= 240, "{} characters: {token}", token.len());
+    }
+
+    #[test]
     fn tokens_are_url_safe_and_carry_no_address() {
         let token = issue(&secret(), &claim(), ts("2027-01-01T00:00:00Z"));
         assert!(
@@ -188,6 +251,11 @@ mod tests {
             "{token}"
         );
         assert!(!token.contains('@'));
+        let (payload, _) = token.split_once('.').expect("two parts");
+        let payload =
+            String::from_utf8(URL_SAFE_NO_PAD.decode(payload).expect("b64")).expect("UTF-8");
+        assert!(!payload.contains("ada"), "{payload}");
+        assert!(!payload.contains('@'), "{payload}");
     }
 
     #[test]
@@ -239,6 +307,9 @@ mod tests {
             "1:!:b:e:1",
             "1:a:b:e",
             "1:a:b:e:1:2",
+            "2:a:b:e:1:AAAA",
+            "2:a:b:e:1:!!",
+            "3:a:b:e:1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
         ] {
             let mac = hmac_sha256(secret().expose(), payload.as_bytes());
             let token = format!(

@@ -138,6 +138,19 @@ impl ContactKey {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The key's 32 bytes (its hex digits decoded).
+    pub fn to_bytes(&self) -> [u8; 32] {
+        let mut bytes = [0u8; 32];
+        // 64 hex digits (made by `of` or `from_bytes`, or read back from our own table).
+        hex::decode_to_slice(&self.0, &mut bytes).unwrap_or_default();
+        bytes
+    }
+
+    /// The key whose bytes are `bytes` (as carried in an unsubscribe token).
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(hex::encode(bytes))
+    }
 }
 
 impl fmt::Display for ContactKey {
@@ -173,6 +186,12 @@ mod tests {
         assert!(bad.is_err());
         let good: CartId = serde_json::from_str("\"abc123\"").unwrap();
         assert_eq!(good.as_str(), "abc123");
+    }
+
+    #[test]
+    fn contact_keys_round_trip_through_their_bytes() {
+        let key = ContactKey::of("email:ada@example.com");
+        assert_eq!(ContactKey::from_bytes(key.to_bytes()), key);
     }
 
     #[test]

@@ -15,6 +15,11 @@
 //!   `Undetermined` bounces are ignored (SES retries or cannot say; neither proves the address
 //!   is dead).
 //! - `Complaint` → [`FeedbackKind::Complaint`].
+//!
+//! The recipient ([`SesFeedback::recipient`], only its [`ContactKey`]) is the bounce's first
+//! `bouncedRecipients[].emailAddress` or the complaint's first
+//! `complainedRecipients[].emailAddress`, else the first `mail.destination` (cartback sends
+//! each email to one address).
 //! - `Send`, `Delivery`, `Reject`, `DeliveryDelay`, `Rendering Failure`, `Subscription`
 //!   change nothing and are ignored.
 //!
@@ -144,7 +149,7 @@ struct Event {
     event_type: Option<String>,
     mail: Option<Mail>,
     bounce: Option<Bounce>,
-    complaint: Option<Stamped>,
+    complaint: Option<Complaint>,
     open: Option<Open>,
     click: Option<Stamped>,
 }
@@ -163,6 +168,22 @@ struct Mail {
 struct Bounce {
     bounce_type: Option<String>,
     timestamp: Option<String>,
+    #[serde(default)]
+    bounced_recipients: Vec<Recipient>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Complaint {
+    timestamp: Option<String>,
+    #[serde(default)]
+    complained_recipients: Vec<Recipient>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Recipient {
+    email_address: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -247,6 +268,9 @@ pub fn interpret(message: &str) -> Result<SesOutcome, SesEventError> {
             reason,
         })
     };
+    // The addresses the event is about: a bounce's or complaint's own recipients, else (and
+    // for opens and clicks) where the email went.
+    let mut named: Vec<String> = Vec::new();
     let (kind, at) = match event_type.as_str() {
         "Open" => {
             let open = event.open.ok_or(SesEventError::Missing("open"))?;
@@ -270,19 +294,31 @@ pub fn interpret(message: &str) -> Result<SesOutcome, SesEventError> {
                 Some(_) => return ignored(Ignored::SoftBounce),
             }
             let at = timestamp(bounce.timestamp.as_deref(), "bounce.timestamp")?;
+            named.extend(
+                bounce
+                    .bounced_recipients
+                    .into_iter()
+                    .filter_map(|r| r.email_address),
+            );
             (FeedbackKind::Bounce, at)
         }
         "Complaint" => {
             let complaint = event.complaint.ok_or(SesEventError::Missing("complaint"))?;
             let at = timestamp(complaint.timestamp.as_deref(), "complaint.timestamp")?;
+            named.extend(
+                complaint
+                    .complained_recipients
+                    .into_iter()
+                    .filter_map(|r| r.email_address),
+            );
             (FeedbackKind::Complaint, at)
         }
         _ => return ignored(Ignored::NotTracked),
     };
-    let recipient = mail
-        .destination
-        .first()
-        .and_then(|to| Email::parse(to).ok())
+    let recipient = named
+        .iter()
+        .chain(&mail.destination)
+        .find_map(|to| Email::parse(to).ok())
         .map(|email| email.key());
     Ok(SesOutcome::Feedback(SesFeedback {
         shop,

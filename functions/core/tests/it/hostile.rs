@@ -26,6 +26,11 @@ fn claim() -> UnsubscribeClaim {
         shop: ShopId::parse("demo-shop.myshopify.com").expect("shop"),
         cart: CartId::parse("4f3c2a1b9e8d7c6b5a4f3e2d1c0b9a87").expect("cart"),
         channel: Channel::Email,
+        contact: Some(
+            cartback_core::model::contact::Email::parse("ada@example.com")
+                .expect("email")
+                .key(),
+        ),
     }
 }
 

@@ -6,8 +6,9 @@ use cartback_app::{Bundle, Metrics};
 use cartback_core::model::cart::{CartRecord, ContactRecord, SuppressionReason};
 use cartback_core::model::contact::Email;
 use cartback_core::model::ids::{CartId, ShopId};
+use cartback_core::model::time::Clock;
 use cartback_core::platforms::webhook::Headers;
-use cartback_core::ports::CartStore;
+use cartback_core::ports::{CartStore, PersonalData};
 use cartback_feedback::{Handled, handle};
 use cartback_local::{LocalShops, MemoryPorts, MemoryRuntime, OutageStore, ReportKind};
 use jiff::Timestamp;
@@ -47,8 +48,23 @@ fn cart_id() -> CartId {
 fn ses(fixture: &str, sent: &str, happened: &str) -> String {
     let mut event: Value = serde_json::from_str(fixture).expect("fixture JSON");
     event["mail"]["timestamp"] = json!(sent);
-    // The email went to the cart's address (the documented examples use another one).
+    // The email went to the cart's address (the documented examples use another one), and
+    // that is the address a bounce or complaint names.
     event["mail"]["destination"] = json!(["ada@example.com"]);
+    for (block, list) in [
+        ("bounce", "bouncedRecipients"),
+        ("complaint", "complainedRecipients"),
+    ] {
+        if let Some(recipients) = event
+            .get_mut(block)
+            .and_then(|b| b.get_mut(list))
+            .and_then(Value::as_array_mut)
+        {
+            for recipient in recipients {
+                recipient["emailAddress"] = json!("ada@example.com");
+            }
+        }
+    }
     let block = match event["eventType"].as_str() {
         Some("Open") => "open",
         Some("Click") => "click",
@@ -330,19 +346,22 @@ async fn malformed_foreign_and_unknown_messages_are_skipped() {
     )
     .await
     .expect("handled");
+    // The three are skipped; a bounce naming a cart we no longer hold (expired, say) still
+    // suppresses the address it bounced from.
     assert_eq!(
         handled,
         Handled {
             skipped: 3,
-            unchanged: 1,
+            changed: 1,
             ..Handled::default()
         }
     );
-    assert!(
+    assert_eq!(
         person(&stack)
             .await
             .and_then(|p| p.email_suppressed)
-            .is_none()
+            .map(|s| s.reason),
+        Some(SuppressionReason::Bounced)
     );
 }
 
@@ -381,5 +400,116 @@ async fn a_permanent_store_error_is_logged_and_skipped() {
             failed: 1,
             ..Handled::default()
         }
+    );
+}
+
+/// A bounce that arrives after the cart expired (DynamoDB's TTL deleted it): the address it
+/// names is suppressed all the same, and the same person's next cart gets no email.
+#[tokio::test]
+async fn a_bounce_after_the_cart_expired_suppresses_the_address_and_the_next_cart_gets_nothing() {
+    let stack = stack_after_first_email().await;
+    stack
+        .run_until(ts("2026-12-03T09:00:00Z"))
+        .await
+        .expect("ran");
+    stack
+        .store
+        .delete_cart(&shop(), &cart_id())
+        .await
+        .expect("deleted");
+    stack.drain_stream().await.expect("stream");
+    assert!(stack.store.peek_cart(&shop(), &cart_id()).is_none());
+    let sent_before = stack.mailer.outbox().len();
+
+    // SES names the bounced recipient; the destination list says the same.
+    let mut event: Value =
+        serde_json::from_str(&ses(BOUNCE, SENT, "2026-12-03T09:00:00Z")).expect("JSON");
+    assert_eq!(
+        event["bounce"]["bouncedRecipients"][0]["emailAddress"],
+        "ada@example.com"
+    );
+    event["mail"]["destination"] = json!(["ada@example.com"]);
+    let handled = handle(&sns(&[event.to_string()]), &deps(&stack))
+        .await
+        .expect("handled");
+    assert_eq!(
+        handled,
+        Handled {
+            changed: 1,
+            ..Handled::default()
+        }
+    );
+    let suppression = person(&stack)
+        .await
+        .and_then(|p| p.email_suppressed)
+        .expect("email suppressed without the cart");
+    assert_eq!(suppression.reason, SuppressionReason::Bounced);
+
+    // The same person checks out again.
+    let now = stack.clock.now().to_string();
+    let mut body: Value = serde_json::from_slice(CHECKOUT).expect("fixture JSON");
+    body["token"] = json!("77aa77aa77aa77aa77aa77aa77aa77aa");
+    body["created_at"] = json!(now);
+    body["updated_at"] = json!(now);
+    let request = cartback_webhook::WebhookRequest {
+        shop: SHOP.to_owned(),
+        platform: "shopify".to_owned(),
+        headers: Headers::new().with(
+            cartback_core::platforms::shopify::TOPIC_HEADER,
+            "checkouts/create",
+        ),
+        body: body.to_string().into_bytes(),
+    };
+    let (reply, _) = stack.deliver(&request).await.expect("delivered");
+    assert!(reply.0.is_ok(), "{:?}", reply.0);
+    stack.drain_stream().await.expect("stream");
+    let reports = stack
+        .run_until(ts("2026-12-10T09:00:00Z"))
+        .await
+        .expect("ran");
+    assert!(
+        reports.iter().all(|r| r.kind != ReportKind::Sent),
+        "{reports:?}"
+    );
+    assert!(
+        reports
+            .iter()
+            .any(|r| r.cart == "77aa77aa77aa77aa77aa77aa77aa77aa"
+                && r.kind == ReportKind::Stopped
+                && r.reason.as_deref() == Some("bounced")),
+        "{reports:?}"
+    );
+    assert_eq!(stack.mailer.outbox().len(), sent_before);
+}
+
+/// A bounce names the recipient that bounced (`bouncedRecipients`), which is the address
+/// suppressed even when `mail.destination` lists another first.
+#[tokio::test]
+async fn a_bounce_suppresses_the_bounced_recipient() {
+    let stack = stack_after_first_email().await;
+    stack.clock.advance_to(ts("2026-11-02T09:00:06Z"));
+    let mut event: Value =
+        serde_json::from_str(&ses(BOUNCE, SENT, "2026-11-02T09:00:05Z")).expect("JSON");
+    event["mail"]["destination"] = json!(["someone-else@example.com", "ada@example.com"]);
+    let handled = handle(&sns(&[event.to_string()]), &deps(&stack))
+        .await
+        .expect("handled");
+    assert_eq!(handled.changed, 1);
+    assert!(
+        person(&stack)
+            .await
+            .and_then(|p| p.email_suppressed)
+            .is_some()
+    );
+    let other = Email::parse("someone-else@example.com")
+        .expect("email")
+        .key();
+    assert!(
+        stack
+            .store
+            .contact(&shop(), &other)
+            .await
+            .expect("store")
+            .is_none()
     );
 }

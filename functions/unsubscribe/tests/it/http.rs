@@ -4,14 +4,15 @@
 //! sent the fixture cart's first email with its signed link.
 
 use cartback_app::{Bundle, Metrics, Ports};
-use cartback_core::messages::unsubscribe::{UnsubscribeClaim, issue};
+use cartback_core::messages::unsubscribe::{UnsubscribeClaim, issue, verify};
 use cartback_core::model::cart::{ContactRecord, SuppressionReason};
 use cartback_core::model::contact::Email;
 use cartback_core::model::ids::{CartId, ContactKey, ShopId};
 use cartback_core::model::sequence::Channel;
 use cartback_core::model::shop::Secret;
+use cartback_core::model::time::Clock;
 use cartback_core::platforms::webhook::Headers;
-use cartback_core::ports::CartStore;
+use cartback_core::ports::{CartStore, PersonalData};
 use cartback_local::{
     LOCAL_PUBLIC_URL, LOCAL_UNSUBSCRIBE_SECRET, LocalShops, MemoryPorts, MemoryRuntime,
     OutageStore, ReportKind,
@@ -255,6 +256,7 @@ async fn the_page_speaks_the_carts_language() {
         shop: shop(),
         cart: CartId::parse(finnish).expect("cart id"),
         channel: Channel::Email,
+        contact: None,
     };
     let token = issue(&secret(), &claim, ts("2027-01-01T00:00:00Z"));
     let (status, html) = call(&deps(&stack), &request(GET, &token)).await;
@@ -276,6 +278,7 @@ async fn a_tampered_or_missing_token_is_a_403_and_stores_nothing() {
         shop: shop(),
         cart: CartId::parse("ffffffffffffffffffffffffffffffff").expect("cart id"),
         channel: Channel::Email,
+        contact: None,
     };
     let forged = issue(&Secret::new("guessed"), &other, ts("2027-01-01T00:00:00Z"));
     let (payload, _) = forged.split_once('.').expect("two parts");
@@ -370,5 +373,208 @@ async fn a_store_outage_is_a_500_so_the_client_retries_and_the_retry_works() {
             .await
             .and_then(|p| p.email_suppressed)
             .is_some()
+    );
+}
+
+/// The fixture cart's id (its checkout token).
+const FIRST_CART: &str = "4f3c2a1b9e8d7c6b5a4f3e2d1c0b9a87";
+
+/// A token for the email of `cart`: with `contact`, as issued now; without, as issued before
+/// tokens carried the person's key.
+fn token_for(cart: &str, contact: Option<ContactKey>) -> String {
+    let claim = UnsubscribeClaim {
+        shop: shop(),
+        cart: CartId::parse(cart).expect("cart id"),
+        channel: Channel::Email,
+        contact,
+    };
+    issue(&secret(), &claim, ts("2027-03-01T00:00:00Z"))
+}
+
+/// The fixture cart deleted as DynamoDB's TTL would (30 days after its last activity), and
+/// what followed it through the stream and the schedules.
+async fn expire_first_cart(stack: &MemoryRuntime) {
+    // The rest of the sequence runs its course first.
+    stack
+        .run_until(ts("2026-12-03T09:00:00Z"))
+        .await
+        .expect("ran");
+    stack
+        .store
+        .delete_cart(&shop(), &CartId::parse(FIRST_CART).expect("cart id"))
+        .await
+        .expect("deleted");
+    stack.drain_stream().await.expect("stream");
+    assert!(
+        stack
+            .store
+            .peek_cart(&shop(), &CartId::parse(FIRST_CART).expect("cart id"))
+            .is_none()
+    );
+}
+
+/// A new checkout of the same person (another cart id) at the stack's current time; then a
+/// week of the pipeline. The reports of that week.
+async fn new_cart_of_the_same_person(stack: &MemoryRuntime) -> Vec<cartback_local::Report> {
+    let now = stack.clock.now().to_string();
+    deliver(stack, |body| {
+        body["token"] = json!("77aa77aa77aa77aa77aa77aa77aa77aa");
+        body["created_at"] = json!(now);
+        body["updated_at"] = json!(now);
+    })
+    .await;
+    stack.drain_stream().await.expect("stream");
+    let until = stack
+        .clock
+        .now()
+        .checked_add(jiff::SignedDuration::from_hours(7 * 24))
+        .expect("time");
+    stack.run_until(until).await.expect("ran")
+}
+
+#[tokio::test]
+async fn the_link_in_the_email_carries_the_persons_key_and_channel() {
+    let stack = stack_after_first_email().await;
+    let token = token_in_first_email(&stack);
+    let claim = verify(&secret(), &token, ts(SENT)).expect("a genuine token");
+    assert_eq!(claim.contact, Some(email_key()));
+    assert_eq!(claim.channel, Channel::Email);
+    assert_eq!(claim.cart.as_str(), FIRST_CART);
+    assert!(!token.contains("ada"), "{token}");
+}
+
+#[tokio::test]
+async fn a_new_token_suppresses_the_person_while_the_cart_exists() {
+    let stack = stack_after_first_email().await;
+    let token = token_for(FIRST_CART, Some(email_key()));
+    let (status, html) = call(&deps(&stack), &request(POST, &token)).await;
+    assert_eq!(status, 200, "{html}");
+    let suppression = person(&stack)
+        .await
+        .and_then(|p| p.email_suppressed)
+        .expect("email suppressed");
+    assert_eq!(suppression.reason, SuppressionReason::Unsubscribed);
+    // Step 2 of this cart is not sent.
+    stack.drain_stream().await.expect("stream");
+    let reports = stack
+        .run_until(ts("2026-11-08T00:00:00Z"))
+        .await
+        .expect("ran");
+    assert!(
+        reports.iter().all(|r| r.kind != ReportKind::Sent),
+        "{reports:?}"
+    );
+    assert_eq!(stack.mailer.outbox().len(), 1);
+}
+
+#[tokio::test]
+async fn a_new_token_unsubscribes_after_the_cart_expired_and_the_next_cart_gets_no_email() {
+    let stack = stack_after_first_email().await;
+    let token = token_in_first_email(&stack);
+    expire_first_cart(&stack).await;
+    let sent_before = stack.mailer.outbox().len();
+
+    // The link still works (valid 90 days), though the cart is gone: the page, then the
+    // one-click POST.
+    let (status, html) = call(&deps(&stack), &request(GET, &token)).await;
+    assert_eq!(status, 200, "{html}");
+    let (status, html) = call(&deps(&stack), &request(POST, &token)).await;
+    assert_eq!(status, 200, "{html}");
+    assert_no_personal_data(&html);
+    let suppression = person(&stack)
+        .await
+        .and_then(|p| p.email_suppressed)
+        .expect("email suppressed on the person, without the cart");
+    assert_eq!(suppression.reason, SuppressionReason::Unsubscribed);
+    assert_eq!(suppression.at, stack.clock.now());
+
+    // The same person checks out again: no email for the new cart.
+    let reports = new_cart_of_the_same_person(&stack).await;
+    assert!(
+        reports.iter().all(|r| r.kind != ReportKind::Sent),
+        "{reports:?}"
+    );
+    assert!(
+        reports
+            .iter()
+            .any(|r| r.cart == "77aa77aa77aa77aa77aa77aa77aa77aa"
+                && r.kind == ReportKind::Stopped
+                && r.reason.as_deref() == Some("unsubscribed")),
+        "the new cart met the suppression: {reports:?}"
+    );
+    assert_eq!(stack.mailer.outbox().len(), sent_before);
+}
+
+#[tokio::test]
+async fn an_old_token_still_works_while_its_cart_exists() {
+    let stack = stack_after_first_email().await;
+    let old = token_for(FIRST_CART, None);
+    let (status, html) = call(&deps(&stack), &request(GET, &old)).await;
+    assert_eq!(status, 200, "{html}");
+    let (status, html) = call(&deps(&stack), &request(POST, &old)).await;
+    assert_eq!(status, 200, "{html}");
+    let suppression = person(&stack)
+        .await
+        .and_then(|p| p.email_suppressed)
+        .expect("email suppressed through the cart's address");
+    assert_eq!(suppression.reason, SuppressionReason::Unsubscribed);
+}
+
+/// The limit of links sent before tokens carried the key: once their cart is gone, nothing
+/// names the person (the page still answers, as before).
+#[tokio::test]
+async fn an_old_token_after_its_cart_expired_cannot_name_the_person() {
+    let stack = stack_after_first_email().await;
+    let old = token_for(FIRST_CART, None);
+    expire_first_cart(&stack).await;
+    let (status, _) = call(&deps(&stack), &request(POST, &old)).await;
+    assert_eq!(status, 200);
+    assert!(
+        person(&stack)
+            .await
+            .and_then(|p| p.email_suppressed)
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn a_new_token_naming_another_person_under_a_genuine_signature_is_refused() {
+    let stack = stack_after_first_email().await;
+    let genuine = token_in_first_email(&stack);
+    let (_, mac) = genuine.split_once('.').expect("two parts");
+    let someone_else = Email::parse("bob@example.com").expect("email").key();
+    // The same claim but another person's key, signed with a guessed secret; its payload
+    // under the genuine signature; and the genuine payload re-signed with the guess.
+    let forged = issue(
+        &Secret::new("guessed"),
+        &UnsubscribeClaim {
+            shop: shop(),
+            cart: CartId::parse(FIRST_CART).expect("cart id"),
+            channel: Channel::Email,
+            contact: Some(someone_else.clone()),
+        },
+        ts("2027-01-01T00:00:00Z"),
+    );
+    let (forged_payload, forged_mac) = forged.split_once('.').expect("two parts");
+    let (genuine_payload, _) = genuine.split_once('.').expect("two parts");
+    for bad in [
+        format!("{forged_payload}.{mac}"),
+        forged.clone(),
+        format!("{genuine_payload}.{forged_mac}"),
+    ] {
+        let (status, html) = call(&deps(&stack), &request(POST, &bad)).await;
+        assert_eq!(status, 403, "{bad}: {html}");
+    }
+    let other = stack
+        .store
+        .contact(&shop(), &someone_else)
+        .await
+        .expect("store");
+    assert!(other.is_none(), "{other:?}");
+    assert!(
+        person(&stack)
+            .await
+            .and_then(|p| p.email_suppressed)
+            .is_none()
     );
 }
