@@ -95,6 +95,7 @@ async fn the_sent_email_unsubscribes_in_one_click_and_forged_tokens_change_nothi
         shop: shop.clone(),
         cart: cart.clone(),
         channel: Channel::Email,
+        contact: None,
     };
     let forged = issue(&Secret::new("a guess"), &claim, at("2027-01-01T00:00:00Z"));
     let expired = issue(

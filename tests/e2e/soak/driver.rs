@@ -661,6 +661,9 @@ impl Driver<'_> {
                     shop: ShopId::parse(cart.shop).map_err(|e| anyhow!("{e}"))?,
                     cart: CartId::parse(cart.token.as_str()).map_err(|e| anyhow!("{e}"))?,
                     channel: Channel::Email,
+                    // A token as issued before tokens named the person: still honoured while
+                    // its cart exists.
+                    contact: None,
                 };
                 let token = issue(
                     &Secret::new(UNSUBSCRIBE_SECRET),
