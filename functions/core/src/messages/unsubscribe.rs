@@ -5,8 +5,10 @@
 //! padding. Two payloads verify:
 //! - `2:<shop>:<cart>:<channel>:<expires>:<contact>` (issued since the unsubscribe no longer
 //!   needs the cart): the contact is the person's [`ContactKey`] (the SHA-256 of the
-//!   normalised address that keys their `CONTACT#` item) as 32 bytes in base64url, so the
-//!   suppression can be written on the person even after the cart expired;
+//!   normalised address that keys their `CONTACT#` item), masked with a pad only the
+//!   secret's holder can make (`HMAC-SHA256(secret, "contact" shop cart)`, XOR), as 32 bytes
+//!   in base64url: the suppression can be written on the person even after the cart
+//!   expired, and the link does not let anyone test a guessed address against the hash;
 //! - `1:<shop>:<cart>:<channel>:<expires>` (links sent before): the cart alone.
 //!
 //! Shop and cart ids are base64url (so no separator can appear inside them), the channel `e`
@@ -67,7 +69,27 @@ fn channel_code(channel: Channel) -> &'static str {
     }
 }
 
-fn payload(claim: &UnsubscribeClaim, expires: Timestamp) -> String {
+/// The pad that masks the contact key of the cart's tokens: only the secret's holder can make
+/// it, so a link does not reveal the hash of the address.
+fn contact_pad(secret: &Secret, shop: &ShopId, cart: &CartId) -> Vec<u8> {
+    let mut message = b"contact\0".to_vec();
+    message.extend_from_slice(shop.as_str().as_bytes());
+    message.push(0);
+    message.extend_from_slice(cart.as_str().as_bytes());
+    hmac_sha256(secret.expose(), &message)
+}
+
+/// `bytes` XOR the cart's pad (masks and unmasks alike).
+fn masked(secret: &Secret, shop: &ShopId, cart: &CartId, bytes: [u8; 32]) -> [u8; 32] {
+    let pad = contact_pad(secret, shop, cart);
+    let mut out = bytes;
+    for (byte, mask) in out.iter_mut().zip(pad) {
+        *byte ^= mask;
+    }
+    out
+}
+
+fn payload(secret: &Secret, claim: &UnsubscribeClaim, expires: Timestamp) -> String {
     let common = format!(
         "{}:{}:{}:{}",
         tag_value(claim.shop.as_str()),
@@ -78,7 +100,7 @@ fn payload(claim: &UnsubscribeClaim, expires: Timestamp) -> String {
     match &claim.contact {
         Some(contact) => format!(
             "{WITH_CONTACT}:{common}:{}",
-            URL_SAFE_NO_PAD.encode(contact.to_bytes())
+            URL_SAFE_NO_PAD.encode(masked(secret, &claim.shop, &claim.cart, contact.to_bytes()))
         ),
         None => format!("{CART_ONLY}:{common}"),
     }
@@ -86,7 +108,7 @@ fn payload(claim: &UnsubscribeClaim, expires: Timestamp) -> String {
 
 /// A token for `claim`, valid until `expires`.
 pub fn issue(secret: &Secret, claim: &UnsubscribeClaim, expires: Timestamp) -> String {
-    let payload = payload(claim, expires);
+    let payload = payload(secret, claim, expires);
     let mac = hmac_sha256(secret.expose(), payload.as_bytes());
     format!(
         "{}.{}",
@@ -115,14 +137,14 @@ pub fn verify(
         return Err(TokenError::BadSignature);
     }
     let payload = std::str::from_utf8(&payload).map_err(|_| TokenError::Malformed)?;
-    let (claim, expires) = parse_payload(payload).ok_or(TokenError::Malformed)?;
+    let (claim, expires) = parse_payload(secret, payload).ok_or(TokenError::Malformed)?;
     if now >= expires {
         return Err(TokenError::Expired);
     }
     Ok(claim)
 }
 
-fn parse_payload(payload: &str) -> Option<(UnsubscribeClaim, Timestamp)> {
+fn parse_payload(secret: &Secret, payload: &str) -> Option<(UnsubscribeClaim, Timestamp)> {
     let mut parts = payload.split(':');
     let (version, shop, cart, channel, expires) = (
         parts.next()?,
@@ -131,11 +153,11 @@ fn parse_payload(payload: &str) -> Option<(UnsubscribeClaim, Timestamp)> {
         parts.next()?,
         parts.next()?,
     );
-    let contact = match version {
+    let masked_contact = match version {
         CART_ONLY => None,
         WITH_CONTACT => {
             let bytes = URL_SAFE_NO_PAD.decode(parts.next()?.as_bytes()).ok()?;
-            Some(ContactKey::from_bytes(bytes.try_into().ok()?))
+            Some(<[u8; 32]>::try_from(bytes).ok()?)
         }
         _ => return None,
     };
@@ -144,6 +166,8 @@ fn parse_payload(payload: &str) -> Option<(UnsubscribeClaim, Timestamp)> {
     }
     let shop = ShopId::parse(from_tag_value(shop)?).ok()?;
     let cart = CartId::parse(from_tag_value(cart)?).ok()?;
+    let contact =
+        masked_contact.map(|bytes| ContactKey::from_bytes(masked(secret, &shop, &cart, bytes)));
     let channel = match channel {
         "e" => Channel::Email,
         "s" => Channel::Sms,
@@ -233,6 +257,30 @@ mod tests {
         let payload = URL_SAFE_NO_PAD.decode(payload).expect("base64url");
         assert!(payload.starts_with(b"1:"), "{payload:?}");
         assert_eq!(verify(&secret(), &old, now), Ok(old_claim()));
+    }
+
+    #[test]
+    fn the_link_does_not_reveal_the_hash_of_the_address() {
+        let now = ts("2026-11-02T09:00:00Z");
+        let token = issue(&secret(), &claim(), expiry_for(now));
+        let (payload, _) = token.split_once('.').expect("two parts");
+        let payload = URL_SAFE_NO_PAD.decode(payload).expect("base64url");
+        let plain = URL_SAFE_NO_PAD.encode(claim().contact.expect("a key").to_bytes());
+        assert!(
+            !String::from_utf8_lossy(&payload).contains(&plain),
+            "a guessed address cannot be tested against the link"
+        );
+        // Another secret unmasks a different key (and fails the signature anyway).
+        let other = Secret::new("another-secret");
+        let hidden = masked(&secret(), &claim().shop, &claim().cart, [7; 32]);
+        assert_ne!(
+            masked(&other, &claim().shop, &claim().cart, hidden),
+            [7; 32]
+        );
+        assert_eq!(
+            masked(&secret(), &claim().shop, &claim().cart, hidden),
+            [7; 32]
+        );
     }
 
     #[test]
