@@ -160,6 +160,8 @@ impl MemoryRuntime {
         };
         let calls = CallCounts::default();
         let store = MemoryStore::counting(calls.clone());
+        // DynamoDB's TTL: expired carts, people and delivery ids are gone for the functions.
+        store.expire_with(clock.clone());
         let schedules = MemorySchedules::counting(calls.clone());
         let mailer = MemoryMailer::counting(calls.clone());
         let sms = MemorySms::counting(calls.clone());

@@ -1,5 +1,10 @@
 //! The table in memory, with the same conditional-write semantics as DynamoDB, and a
 //! stream of changes shaped like DynamoDB stream records (NEW_AND_OLD_IMAGES).
+//!
+//! Given a clock (`expire_with`), it honours TTL as DynamoDB's readers must: an item whose
+//! `expires_at` (epoch seconds; 0 never expires) has passed is gone for every read, index
+//! and condition, and a write may take its place. What the store holds is still there for
+//! `carts()` (a report over the whole run).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -22,6 +27,21 @@ struct State {
     /// Stream records not yet handed to the planner.
     stream: Vec<Value>,
     sequence: u64,
+    /// The time that decides which items have expired (`None`: nothing expires).
+    clock: Option<crate::VirtualClock>,
+}
+
+impl State {
+    /// The current time in epoch seconds, when items expire.
+    fn now(&self) -> Option<i64> {
+        use cartback_core::model::time::Clock;
+        self.clock.as_ref().map(|c| c.now().as_second())
+    }
+}
+
+/// Whether an item with `expires_at` is still there at `now` (epoch seconds).
+fn live(expires_at: i64, now: Option<i64>) -> bool {
+    expires_at <= 0 || now.is_none_or(|now| expires_at > now)
 }
 
 #[derive(Debug, Clone, Default)]
@@ -48,6 +68,14 @@ impl MemoryStore {
     /// A store that counts the DynamoDB calls the real adapter would make.
     pub fn counting(calls: CallCounts) -> Self {
         Self(Arc::default(), calls)
+    }
+
+    /// From now on, items whose `expires_at` has passed on `clock` are gone, as DynamoDB's
+    /// TTL makes them.
+    pub fn expire_with(&self, clock: crate::VirtualClock) {
+        if let Ok(mut state) = self.lock() {
+            state.clock = Some(clock);
+        }
     }
 
     fn lock(&self) -> Result<MutexGuard<'_, State>, PortError> {
@@ -80,7 +108,7 @@ impl MemoryStore {
             .map(|v| v.value.clone())
     }
 
-    /// Every cart held, for reports.
+    /// Every cart held, for reports (expired ones too: a report covers the whole run).
     pub fn carts(&self) -> Vec<CartRecord> {
         self.lock()
             .map(|s| s.carts.values().map(|v| v.value.clone()).collect())
@@ -141,10 +169,12 @@ impl CartStore for MemoryStore {
         cart: &CartId,
     ) -> Result<Option<Versioned<CartRecord>>, PortError> {
         self.1.count("dynamodb", "GetItem");
-        Ok(self
-            .lock()?
+        let state = self.lock()?;
+        let now = state.now();
+        Ok(state
             .carts
             .get(&(shop.clone(), cart.clone()))
+            .filter(|v| live(v.value.expires_at, now))
             .cloned())
     }
 
@@ -154,19 +184,23 @@ impl CartStore for MemoryStore {
         key: &ContactKey,
     ) -> Result<Option<Versioned<ContactRecord>>, PortError> {
         self.1.count("dynamodb", "GetItem");
-        Ok(self
-            .lock()?
+        let state = self.lock()?;
+        let now = state.now();
+        Ok(state
             .contacts
             .get(&(shop.clone(), key.clone()))
+            .filter(|v| live(v.value.expires_at, now))
             .cloned())
     }
 
     async fn delivery_seen(&self, shop: &ShopId, id: &DeliveryId) -> Result<bool, PortError> {
         self.1.count("dynamodb", "GetItem");
-        Ok(self
-            .lock()?
+        let state = self.lock()?;
+        let now = state.now();
+        Ok(state
             .deliveries
-            .contains_key(&(shop.clone(), id.clone())))
+            .get(&(shop.clone(), id.clone()))
+            .is_some_and(|expires_at| live(*expires_at, now)))
     }
 
     async fn write(&self, puts: Vec<Put>) -> Result<WriteOutcome, PortError> {
@@ -180,37 +214,37 @@ impl CartStore for MemoryStore {
             },
         );
         let mut state = self.lock()?;
-        // All conditions first: all or nothing, like a transaction.
+        let now = state.now();
+        // All conditions first: all or nothing, like a transaction. An expired item is gone.
         for put in &puts {
+            let contact_version = |shop: &ShopId, key: &ContactKey| {
+                state
+                    .contacts
+                    .get(&(shop.clone(), key.clone()))
+                    .filter(|v| live(v.value.expires_at, now))
+                    .map(|v| v.version)
+            };
             let ok = match put {
                 Put::Cart { record, expected } => matches(
                     *expected,
                     state
                         .carts
                         .get(&(record.shop.clone(), record.cart.clone()))
+                        .filter(|v| live(v.value.expires_at, now))
                         .map(|v| v.version),
                 ),
-                Put::Contact { record, expected } => matches(
-                    *expected,
-                    state
-                        .contacts
-                        .get(&(record.shop.clone(), record.key.clone()))
-                        .map(|v| v.version),
-                ),
-                Put::Delivery { shop, id, .. } => {
-                    !state.deliveries.contains_key(&(shop.clone(), id.clone()))
+                Put::Contact { record, expected } => {
+                    matches(*expected, contact_version(&record.shop, &record.key))
                 }
+                Put::Delivery { shop, id, .. } => !state
+                    .deliveries
+                    .get(&(shop.clone(), id.clone()))
+                    .is_some_and(|expires_at| live(*expires_at, now)),
                 Put::ContactUnchanged {
                     shop,
                     key,
                     expected,
-                } => matches(
-                    *expected,
-                    state
-                        .contacts
-                        .get(&(shop.clone(), key.clone()))
-                        .map(|v| v.version),
-                ),
+                } => matches(*expected, contact_version(shop, key)),
             };
             if !ok {
                 return Ok(WriteOutcome::Conflict);
@@ -294,11 +328,12 @@ impl DueIndex for MemoryStore {
         limit: usize,
     ) -> Result<Vec<(ShopId, CartId)>, PortError> {
         self.1.count("dynamodb", "Query");
-        let mut due: Vec<(Timestamp, ShopId, CartId)> = self
-            .lock()?
+        let state = self.lock()?;
+        let now = state.now();
+        let mut due: Vec<(Timestamp, ShopId, CartId)> = state
             .carts
             .values()
-            .filter(|v| v.value.is_open())
+            .filter(|v| v.value.is_open() && live(v.value.expires_at, now))
             .filter_map(|v| {
                 let at = v.value.next_due_at.filter(|at| *at < before)?;
                 Some((at, v.value.shop.clone(), v.value.cart.clone()))
@@ -319,11 +354,12 @@ impl PersonalData for MemoryStore {
         F: Fn(&CartRecord) -> bool + Send + Sync,
     {
         self.1.count("dynamodb", "Query");
-        let mut carts: Vec<CartRecord> = self
-            .lock()?
+        let state = self.lock()?;
+        let now = state.now();
+        let mut carts: Vec<CartRecord> = state
             .carts
             .iter()
-            .filter(|((s, _), v)| s == shop && keep(&v.value))
+            .filter(|((s, _), v)| s == shop && live(v.value.expires_at, now) && keep(&v.value))
             .map(|(_, v)| v.value.clone())
             .collect();
         carts.sort_by(|a, b| a.cart.as_str().cmp(b.cart.as_str()));
