@@ -37,6 +37,30 @@ impl State {
         use cartback_core::model::time::Clock;
         self.clock.as_ref().map(|c| c.now().as_second())
     }
+
+    /// The cart, unless it is absent or expired (for reads and conditions alike).
+    fn live_cart(&self, shop: &ShopId, cart: &CartId) -> Option<&Versioned<CartRecord>> {
+        let now = self.now();
+        self.carts
+            .get(&(shop.clone(), cart.clone()))
+            .filter(|v| live(v.value.expires_at, now))
+    }
+
+    /// The person's record, unless it is absent or expired.
+    fn live_contact(&self, shop: &ShopId, key: &ContactKey) -> Option<&Versioned<ContactRecord>> {
+        let now = self.now();
+        self.contacts
+            .get(&(shop.clone(), key.clone()))
+            .filter(|v| live(v.value.expires_at, now))
+    }
+
+    /// Whether the delivery id is remembered and not expired.
+    fn live_delivery(&self, shop: &ShopId, id: &DeliveryId) -> bool {
+        let now = self.now();
+        self.deliveries
+            .get(&(shop.clone(), id.clone()))
+            .is_some_and(|expires_at| live(*expires_at, now))
+    }
 }
 
 /// Whether an item with `expires_at` is still there at `now` (epoch seconds).
@@ -169,13 +193,7 @@ impl CartStore for MemoryStore {
         cart: &CartId,
     ) -> Result<Option<Versioned<CartRecord>>, PortError> {
         self.1.count("dynamodb", "GetItem");
-        let state = self.lock()?;
-        let now = state.now();
-        Ok(state
-            .carts
-            .get(&(shop.clone(), cart.clone()))
-            .filter(|v| live(v.value.expires_at, now))
-            .cloned())
+        Ok(self.lock()?.live_cart(shop, cart).cloned())
     }
 
     async fn contact(
@@ -184,23 +202,12 @@ impl CartStore for MemoryStore {
         key: &ContactKey,
     ) -> Result<Option<Versioned<ContactRecord>>, PortError> {
         self.1.count("dynamodb", "GetItem");
-        let state = self.lock()?;
-        let now = state.now();
-        Ok(state
-            .contacts
-            .get(&(shop.clone(), key.clone()))
-            .filter(|v| live(v.value.expires_at, now))
-            .cloned())
+        Ok(self.lock()?.live_contact(shop, key).cloned())
     }
 
     async fn delivery_seen(&self, shop: &ShopId, id: &DeliveryId) -> Result<bool, PortError> {
         self.1.count("dynamodb", "GetItem");
-        let state = self.lock()?;
-        let now = state.now();
-        Ok(state
-            .deliveries
-            .get(&(shop.clone(), id.clone()))
-            .is_some_and(|expires_at| live(*expires_at, now)))
+        Ok(self.lock()?.live_delivery(shop, id))
     }
 
     async fn write(&self, puts: Vec<Put>) -> Result<WriteOutcome, PortError> {
@@ -214,37 +221,27 @@ impl CartStore for MemoryStore {
             },
         );
         let mut state = self.lock()?;
-        let now = state.now();
         // All conditions first: all or nothing, like a transaction. An expired item is gone.
         for put in &puts {
-            let contact_version = |shop: &ShopId, key: &ContactKey| {
-                state
-                    .contacts
-                    .get(&(shop.clone(), key.clone()))
-                    .filter(|v| live(v.value.expires_at, now))
-                    .map(|v| v.version)
-            };
             let ok = match put {
                 Put::Cart { record, expected } => matches(
                     *expected,
                     state
-                        .carts
-                        .get(&(record.shop.clone(), record.cart.clone()))
-                        .filter(|v| live(v.value.expires_at, now))
+                        .live_cart(&record.shop, &record.cart)
                         .map(|v| v.version),
                 ),
-                Put::Contact { record, expected } => {
-                    matches(*expected, contact_version(&record.shop, &record.key))
-                }
-                Put::Delivery { shop, id, .. } => !state
-                    .deliveries
-                    .get(&(shop.clone(), id.clone()))
-                    .is_some_and(|expires_at| live(*expires_at, now)),
+                Put::Contact { record, expected } => matches(
+                    *expected,
+                    state
+                        .live_contact(&record.shop, &record.key)
+                        .map(|v| v.version),
+                ),
+                Put::Delivery { shop, id, .. } => !state.live_delivery(shop, id),
                 Put::ContactUnchanged {
                     shop,
                     key,
                     expected,
-                } => matches(*expected, contact_version(shop, key)),
+                } => matches(*expected, state.live_contact(shop, key).map(|v| v.version)),
             };
             if !ok {
                 return Ok(WriteOutcome::Conflict);
