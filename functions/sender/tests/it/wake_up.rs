@@ -6,7 +6,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use cartback_app::{Absent, Bundle, Messaging};
 use cartback_core::model::cart::{
-    CartActivity, CartEvent, CartRecord, CartStatus, Person, Platform, SuppressionReason, Versioned,
+    CartActivity, CartEvent, CartRecord, CartStatus, ContactRecord, Person, Platform,
+    SuppressionReason, Versioned,
 };
 use cartback_core::model::ids::{CartId, ShopId};
 use cartback_core::model::schedule::WakeUp;
@@ -191,6 +192,18 @@ impl<M: Mailer, S: CartStore> Harness<M, S> {
         ));
         self.put(record.clone()).await;
         record
+    }
+
+    /// Puts a person's record in the table, as another cart's webhook or a feedback event
+    /// left it (a new item).
+    async fn store_contact(&self, record: ContactRecord) {
+        self.store
+            .write(vec![Put::Contact {
+                record,
+                expected: None,
+            }])
+            .await
+            .expect("the contact is written");
     }
 
     async fn wake_at(&self, when: Timestamp, wake_up: &WakeUp) -> Result<Outcome, SendError> {
@@ -426,14 +439,7 @@ async fn a_person_who_bought_since_the_cart_was_left_gets_nothing() {
     let key = cart.contact.clone().expect("a contact");
     // An order on another cart, after this cart's last activity.
     let contact = contact_ordered(None, &shop(), &key, at(mins(30))).expect("a change");
-    harness
-        .store
-        .write(vec![Put::Contact {
-            record: contact,
-            expected: None,
-        }])
-        .await
-        .expect("writes");
+    harness.store_contact(contact).await;
 
     let outcome = harness
         .wake_at(at(hours(1)), &wake(0, 1))
@@ -467,14 +473,7 @@ async fn an_unsubscribed_person_gets_nothing() {
         at(mins(10)),
     )
     .expect("a change");
-    harness
-        .store
-        .write(vec![Put::Contact {
-            record: contact,
-            expected: None,
-        }])
-        .await
-        .expect("writes");
+    harness.store_contact(contact).await;
 
     let outcome = harness
         .wake_at(at(hours(1)), &wake(0, 1))
@@ -1527,14 +1526,7 @@ async fn a_third_message_in_a_week_waits_until_the_oldest_leaves_the_window() {
             sent_at,
         ));
     }
-    harness
-        .store
-        .write(vec![Put::Contact {
-            record: contact.expect("written"),
-            expected: None,
-        }])
-        .await
-        .expect("writes");
+    harness.store_contact(contact.expect("written")).await;
 
     let outcome = harness
         .wake_at(at(hours(1)), &wake(0, 1))
@@ -1581,14 +1573,7 @@ async fn a_newer_cart_of_the_same_person_stops_this_one_as_superseded() {
         at(mins(30)),
     )
     .expect("a change");
-    harness
-        .store
-        .write(vec![Put::Contact {
-            record: newer,
-            expected: None,
-        }])
-        .await
-        .expect("writes");
+    harness.store_contact(newer).await;
 
     let outcome = harness
         .wake_at(at(hours(1)), &wake(0, 1))
@@ -1626,14 +1611,7 @@ async fn an_sms_unsubscribe_under_the_phone_sends_sms_or_email_steps_by_email() 
         start,
     )
     .expect("a change");
-    harness
-        .store
-        .write(vec![Put::Contact {
-            record: opted_out,
-            expected: None,
-        }])
-        .await
-        .expect("writes");
+    harness.store_contact(opted_out).await;
 
     let outcomes = harness.run(TOKEN, at(hours(44))).await;
 
@@ -2195,14 +2173,7 @@ async fn a_cart_whose_person_was_erased_is_stopped_and_emptied_of_them() {
     let key = cart.contact.clone().expect("a contact key");
     let tombstone =
         cartback_core::rules::erase::tombstone(None, &shop(), &key, t0()).expect("a tombstone");
-    harness
-        .store
-        .write(vec![Put::Contact {
-            record: tombstone,
-            expected: None,
-        }])
-        .await
-        .expect("written");
+    harness.store_contact(tombstone).await;
 
     let outcome = harness
         .wake_at(at(hours(1)), &wake(0, 1))
