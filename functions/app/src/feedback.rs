@@ -14,6 +14,7 @@ use cartback_core::rules::lifecycle::{Interaction, contact_suppressed, record_en
 use jiff::Timestamp;
 
 use crate::Ports;
+use crate::cart_write::write_cart;
 
 const ATTEMPTS: usize = 5;
 
@@ -155,11 +156,7 @@ async fn engage<P: Ports>(
             return Ok(Applied::Unchanged);
         };
         let rearmed = updated.next_due_at != cart.value.next_due_at;
-        let put = Put::Cart {
-            record: Box::new(updated),
-            expected: Some(cart.version),
-        };
-        if ports.store().write(vec![put]).await? == WriteOutcome::Written {
+        if write_cart(ports, updated, cart.version).await? {
             return Ok(Applied::Engagement { rearmed });
         }
     }

@@ -7,10 +7,11 @@
 use cartback_core::insight::metrics::{Emf, NAMESPACE, Unit};
 use cartback_core::model::ids::log_hash;
 use cartback_core::model::time::Clock;
-use cartback_core::ports::{CartStore, DueIndex, PortError, Put, WriteOutcome};
+use cartback_core::ports::{CartStore, DueIndex, PortError};
 use cartback_core::rules::heal::{GRACE, heal, stranded};
 
 use crate::Ports;
+use crate::cart_write::write_cart;
 
 /// What one sweep did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -42,29 +43,18 @@ where
         if !stranded(&read.value, now) {
             continue;
         }
-        let healed = heal(&read.value, now);
-        let outcome = ports
-            .store()
-            .write(vec![Put::Cart {
-                record: Box::new(healed),
-                expected: Some(read.version),
-            }])
-            .await?;
-        match outcome {
-            WriteOutcome::Written => {
-                report.rearmed += 1;
-                tracing::warn!(
-                    event = "cart_rearmed",
-                    cart = %hash,
-                    step = read.value.next_step + 1,
-                    due_at = ?read.value.next_due_at,
-                    claimed = read.value.claimed_step.is_some(),
-                    "a stranded cart was re-armed"
-                );
-            }
-            WriteOutcome::Conflict => {
-                tracing::info!(cart = %hash, "the cart moved while the sweep read it; left alone");
-            }
+        if write_cart(ports, heal(&read.value, now), read.version).await? {
+            report.rearmed += 1;
+            tracing::warn!(
+                event = "cart_rearmed",
+                cart = %hash,
+                step = read.value.next_step + 1,
+                due_at = ?read.value.next_due_at,
+                claimed = read.value.claimed_step.is_some(),
+                "a stranded cart was re-armed"
+            );
+        } else {
+            tracing::info!(cart = %hash, "the cart moved while the sweep read it; left alone");
         }
     }
     if report.rearmed > 0 {

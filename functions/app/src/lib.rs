@@ -15,6 +15,7 @@
 //! | import offer codes | [`offer_codes`] |
 //! | re-arm stranded carts (the sweeper) | [`heal`] |
 
+mod cart_write;
 pub mod compose;
 pub mod explain;
 pub mod feedback;

@@ -29,6 +29,7 @@ use jiff::Timestamp;
 use jiff::tz::TimeZone;
 
 use crate::Ports;
+use crate::cart_write::write_cart;
 use crate::compose::{Composed, Composer};
 
 /// Re-reads after a write conflict before giving up (and letting the invocation retry).
@@ -482,22 +483,6 @@ fn decision_name(decision: &Decision) -> String {
     }
 }
 
-/// Writes the cart if nobody else did since we read it; `false` on a conflict.
-async fn write_cart<P: Ports>(
-    ports: &P,
-    record: CartRecord,
-    expected: u64,
-) -> Result<bool, PortError> {
-    let outcome = ports
-        .store()
-        .write(vec![Put::Cart {
-            record: Box::new(record),
-            expected: Some(expected),
-        }])
-        .await?;
-    Ok(outcome == WriteOutcome::Written)
-}
-
 /// Where a claimed message goes and under which rules.
 #[derive(Clone, Copy)]
 struct Target<'a> {
@@ -680,12 +665,15 @@ async fn send_claimed<P: Ports>(
             rendered.length.segments,
         ),
     };
+    // When the service answered (or did not): the time of the step's record, of the
+    // frequency-cap count and of the metric alike.
+    let sent_at = ports.clock().now();
     let sent = |message_id: String, unconfirmed: bool| SentStep {
         step,
         channel,
         template: template.clone(),
         message_id,
-        sent_at: ports.clock().now(),
+        sent_at,
         skipped: None,
         unconfirmed,
         opened_at: None,
@@ -707,7 +695,7 @@ async fn send_claimed<P: Ports>(
         Err(error) if error.outcome_unknown => {
             tracing::warn!(service = error.service, error = %error.message, "no answer to the send; it may have gone, so it is recorded as unconfirmed and never sent again");
             ports.metrics().emit(
-                Emf::new(NAMESPACE, ports.clock().now())
+                Emf::new(NAMESPACE, sent_at)
                     .metric("SendsUnconfirmed", Unit::Count, 1.0)
                     .property("channel", channel.as_str()),
             );
@@ -742,7 +730,6 @@ async fn send_claimed<P: Ports>(
         }
     };
     let confirmed = !message_id.is_empty();
-    let sent_at = ports.clock().now();
     // The message is out and recorded: a failure to count it against the person's
     // frequency cap must not fail the invocation (its retry would find the step done, and
     // the send would go unreported).
