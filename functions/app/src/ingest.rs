@@ -15,6 +15,7 @@ use cartback_core::platforms::webhook::{
 use cartback_core::ports::{
     CartStore, PersonalData, PortError, Put, ShopDirectory, StoreApi, WebhookSecrets, WriteOutcome,
 };
+use cartback_core::model::privacy::ErasureJob;
 use cartback_core::rules::erase::PrivacyRequest;
 use cartback_core::rules::lifecycle::{
     Applied, DELIVERY_RETENTION, apply_activity, apply_conversion, contact_latest_cart,
@@ -23,7 +24,8 @@ use cartback_core::rules::lifecycle::{
 use serde::Serialize;
 
 use crate::Ports;
-use crate::privacy::{ViaStream, erase_person, erase_shop, export_person};
+use crate::erasure;
+use crate::privacy::export_person;
 
 /// How many times a write is retried when another writer moved the item first.
 const WRITE_ATTEMPTS: usize = 5;
@@ -60,11 +62,10 @@ pub enum Accepted {
     NotFound { cart: CartId },
     /// Activity or an order of a person who was erased: nothing stored.
     Erased,
-    /// `customers/redact`: the person's carts deleted (their schedules go with them, through
-    /// the planner), their contact items made tombstones.
-    PersonErased { carts: usize },
-    /// `shop/redact`: every item of the shop but its settings deleted.
-    ShopErased { items: usize },
+    /// `customers/redact` or `shop/redact`: the erasure is queued for the erasure worker
+    /// (`erasure::work`), which deletes the person's carts and makes their contact items
+    /// tombstones, or deletes every item of the shop but its settings.
+    ErasureQueued { kind: &'static str },
     /// `customers/data_request`: counted what `cartback export` prints; the operator sends
     /// that export to the merchant.
     DataRequested { carts: usize, contacts: usize },
@@ -477,10 +478,10 @@ where
     )
 }
 
-/// Carries out a platform's privacy request (`core::erase`). The webhook function has no
-/// scheduler permissions: deleted carts' schedules are deleted by the planner from the
-/// table's stream. Any store error is returned, so the platform delivers again and the
-/// idempotent erasure finishes.
+/// Carries out a platform's privacy request (`core::erase`). An erasure is queued for the
+/// erasure worker and the platform answered at once (Shopify waits 5 seconds; a large shop's
+/// erasure takes minutes); a data request is answered here (a few index queries). Any error
+/// is returned, so the platform delivers again.
 async fn privacy<P: Ports>(
     request: &PrivacyRequest,
     shop: &Shop,
@@ -490,34 +491,28 @@ async fn privacy<P: Ports>(
 where
     P::Store: PersonalData,
 {
-    Ok(match request {
-        PrivacyRequest::ErasePerson(subject) => {
-            let erased =
-                erase_person(ports.store(), &ViaStream, &shop.id, &subject.keys(), now).await?;
-            tracing::info!(person = %subject.log_id(&shop.id), carts = erased.carts.len(), schedules = erased.schedules.len(), tombstones = erased.tombstones, "person erased");
-            Accepted::PersonErased {
-                carts: erased.carts.len(),
-            }
-        }
-        PrivacyRequest::EraseShop => {
-            let erased = erase_shop(ports.store(), &ViaStream, &shop.id).await?;
-            tracing::info!(
-                carts = erased.carts,
-                schedules = erased.schedules,
-                items = erased.items,
-                "shop erased"
-            );
-            Accepted::ShopErased {
-                items: erased.items,
-            }
-        }
+    let job = match request {
+        PrivacyRequest::ErasePerson(subject) => ErasureJob::Person {
+            shop: shop.id.clone(),
+            keys: subject.keys(),
+            requested_at: now,
+        },
+        PrivacyRequest::EraseShop => ErasureJob::Shop {
+            shop: shop.id.clone(),
+            requested_at: now,
+            after: None,
+            deleted: 0,
+            chunks: 0,
+        },
         PrivacyRequest::DataRequest(subject) => {
             let export = export_person(ports.store(), &shop.id, &subject.keys()).await?;
             tracing::info!(person = %subject.log_id(&shop.id), carts = export.carts.len(), contacts = export.contacts.len(), sends = export.sends.len(), "data request: run `cartback export` for this person and send the merchant its output");
-            Accepted::DataRequested {
+            return Ok(Accepted::DataRequested {
                 carts: export.carts.len(),
                 contacts: export.contacts.len(),
-            }
+            });
         }
-    })
+    };
+    erasure::request(ports, &job).await?;
+    Ok(Accepted::ErasureQueued { kind: job.kind() })
 }

@@ -17,6 +17,7 @@
 
 mod cart_write;
 pub mod compose;
+pub mod erasure;
 pub mod explain;
 pub mod feedback;
 pub mod heal;

@@ -11,9 +11,11 @@ use cartback_core::model::shop::{Shop, SignatureCheck};
 use cartback_core::model::time::Clock;
 use cartback_core::platforms::bigcommerce::Fetch;
 use cartback_core::ports::{
-    CartStore, DueIndex, Mailer, OfferCodes, OutgoingEmail, OutgoingSms, PersonalData, PortError,
-    Put, Schedules, ShopDirectory, SmsSender, StoreApi, WebhookSecrets, WriteOutcome,
+    CartStore, DueIndex, ErasureQueue, KeyPage, Mailer, OfferCodes, OutgoingEmail, OutgoingSms,
+    PersonalData, PortError, Put, Schedules, ShopDirectory, SmsSender, StoreApi, WebhookSecrets,
+    WriteOutcome,
 };
+use cartback_core::model::privacy::ErasureJob;
 use jiff::Timestamp;
 
 use crate::Metrics;
@@ -33,6 +35,7 @@ pub trait Ports: Send + Sync {
     type StoreApi: StoreApi;
     type Clock: Clock;
     type OfferCodes: OfferCodes;
+    type Erasures: ErasureQueue;
 
     /// Carts, contacts and webhook delivery ids (DynamoDB).
     fn store(&self) -> &Self::Store;
@@ -51,6 +54,8 @@ pub trait Ports: Send + Sync {
     fn clock(&self) -> &Self::Clock;
     /// The shops' pools of single-use offer codes.
     fn offer_codes(&self) -> &Self::OfferCodes;
+    /// Where privacy requests wait for the erasure worker (SQS).
+    fn erasures(&self) -> &Self::Erasures;
     /// Where CloudWatch metrics go (stdout in Lambda).
     fn metrics(&self) -> &Metrics;
     /// How messages are rendered and where their unsubscribe links point.
@@ -78,6 +83,7 @@ pub struct Bundle<
     Api = Absent,
     Clk = SystemClock,
     Codes = Absent,
+    Erase = Absent,
 > {
     pub store: Store,
     pub mailer: Mail,
@@ -88,12 +94,13 @@ pub struct Bundle<
     pub store_api: Api,
     pub clock: Clk,
     pub offer_codes: Codes,
+    pub erasures: Erase,
     pub metrics: Metrics,
     pub messaging: Messaging,
 }
 
-impl<Store, Mail, Sms, Sched, Shops, Secrets, Api, Clk, Codes> Ports
-    for Bundle<Store, Mail, Sms, Sched, Shops, Secrets, Api, Clk, Codes>
+impl<Store, Mail, Sms, Sched, Shops, Secrets, Api, Clk, Codes, Erase> Ports
+    for Bundle<Store, Mail, Sms, Sched, Shops, Secrets, Api, Clk, Codes, Erase>
 where
     Store: CartStore,
     Mail: Mailer,
@@ -104,6 +111,7 @@ where
     Api: StoreApi,
     Clk: Clock,
     Codes: OfferCodes,
+    Erase: ErasureQueue,
 {
     type Store = Store;
     type Mailer = Mail;
@@ -114,6 +122,7 @@ where
     type StoreApi = Api;
     type Clock = Clk;
     type OfferCodes = Codes;
+    type Erasures = Erase;
 
     fn store(&self) -> &Store {
         &self.store
@@ -142,6 +151,9 @@ where
     fn offer_codes(&self) -> &Codes {
         &self.offer_codes
     }
+    fn erasures(&self) -> &Erase {
+        &self.erasures
+    }
     fn metrics(&self) -> &Metrics {
         &self.metrics
     }
@@ -150,8 +162,8 @@ where
     }
 }
 
-impl<Store, Mail, Sms, Sched, Shops, Secrets, Api, Clk, Codes>
-    Bundle<Store, Mail, Sms, Sched, Shops, Secrets, Api, Clk, Codes>
+impl<Store, Mail, Sms, Sched, Shops, Secrets, Api, Clk, Codes, Erase>
+    Bundle<Store, Mail, Sms, Sched, Shops, Secrets, Api, Clk, Codes, Erase>
 {
     /// The same bundle with its messages' unsubscribe links (read once the secret is).
     pub fn with_unsubscribe_links(mut self, links: Option<UnsubscribeLinks>) -> Self {
@@ -186,6 +198,7 @@ impl<Clk> Bundle<Absent, Absent, Absent, Absent, Absent, Absent, Absent, Clk, Ab
             store_api: Absent,
             clock,
             offer_codes: Absent,
+            erasures: Absent,
             metrics: Metrics::Off,
             messaging: Messaging::default(),
         }
@@ -241,17 +254,23 @@ impl DueIndex for Absent {
 }
 
 impl PersonalData for Absent {
-    async fn carts_where<F>(&self, _: &ShopId, _: F) -> Result<Vec<CartRecord>, PortError>
-    where
-        F: Fn(&CartRecord) -> bool + Send + Sync,
-    {
+    async fn carts_with_key(&self, _: &ShopId, _: &ContactKey) -> Result<Vec<CartId>, PortError> {
         Err(absent("store"))
     }
-    async fn delete_cart(&self, _: &ShopId, _: &CartId) -> Result<(), PortError> {
+    async fn carts_by_id(&self, _: &ShopId, _: &[CartId]) -> Result<Vec<CartRecord>, PortError> {
         Err(absent("store"))
     }
-    async fn delete_shop_items(&self, _: &ShopId, _: fn(&str) -> bool) -> Result<usize, PortError> {
+    async fn shop_keys(&self, _: &ShopId, _: Option<&str>) -> Result<KeyPage, PortError> {
         Err(absent("store"))
+    }
+    async fn delete_items(&self, _: &ShopId, _: &[String]) -> Result<(), PortError> {
+        Err(absent("store"))
+    }
+}
+
+impl ErasureQueue for Absent {
+    async fn enqueue(&self, _: &ErasureJob) -> Result<(), PortError> {
+        Err(absent("erasures"))
     }
 }
 
@@ -337,6 +356,7 @@ impl<T: Ports> Ports for &T {
     type StoreApi = T::StoreApi;
     type Clock = T::Clock;
     type OfferCodes = T::OfferCodes;
+    type Erasures = T::Erasures;
 
     fn store(&self) -> &Self::Store {
         (**self).store()
@@ -365,6 +385,9 @@ impl<T: Ports> Ports for &T {
     fn offer_codes(&self) -> &Self::OfferCodes {
         (**self).offer_codes()
     }
+    fn erasures(&self) -> &Self::Erasures {
+        (**self).erasures()
+    }
     fn metrics(&self) -> &Metrics {
         (**self).metrics()
     }
@@ -388,61 +411,67 @@ macro_rules! replace_port {
     };
 }
 
-impl<Store, Mail, Sms, Sched, Shops, Secrets, Api, Clk, Codes>
-    Bundle<Store, Mail, Sms, Sched, Shops, Secrets, Api, Clk, Codes>
+impl<Store, Mail, Sms, Sched, Shops, Secrets, Api, Clk, Codes, Erase>
+    Bundle<Store, Mail, Sms, Sched, Shops, Secrets, Api, Clk, Codes, Erase>
 {
     replace_port!(
         with_store,
         store,
-        Bundle<New, Mail, Sms, Sched, Shops, Secrets, Api, Clk, Codes>,
-        [mailer, sms, schedules, shops, secrets, store_api, clock, offer_codes]
+        Bundle<New, Mail, Sms, Sched, Shops, Secrets, Api, Clk, Codes, Erase>,
+        [mailer, sms, schedules, shops, secrets, store_api, clock, offer_codes, erasures]
     );
     replace_port!(
         with_mailer,
         mailer,
-        Bundle<Store, New, Sms, Sched, Shops, Secrets, Api, Clk, Codes>,
-        [store, sms, schedules, shops, secrets, store_api, clock, offer_codes]
+        Bundle<Store, New, Sms, Sched, Shops, Secrets, Api, Clk, Codes, Erase>,
+        [store, sms, schedules, shops, secrets, store_api, clock, offer_codes, erasures]
     );
     replace_port!(
         with_sms,
         sms,
-        Bundle<Store, Mail, New, Sched, Shops, Secrets, Api, Clk, Codes>,
-        [store, mailer, schedules, shops, secrets, store_api, clock, offer_codes]
+        Bundle<Store, Mail, New, Sched, Shops, Secrets, Api, Clk, Codes, Erase>,
+        [store, mailer, schedules, shops, secrets, store_api, clock, offer_codes, erasures]
     );
     replace_port!(
         with_schedules,
         schedules,
-        Bundle<Store, Mail, Sms, New, Shops, Secrets, Api, Clk, Codes>,
-        [store, mailer, sms, shops, secrets, store_api, clock, offer_codes]
+        Bundle<Store, Mail, Sms, New, Shops, Secrets, Api, Clk, Codes, Erase>,
+        [store, mailer, sms, shops, secrets, store_api, clock, offer_codes, erasures]
     );
     replace_port!(
         with_shops,
         shops,
-        Bundle<Store, Mail, Sms, Sched, New, Secrets, Api, Clk, Codes>,
-        [store, mailer, sms, schedules, secrets, store_api, clock, offer_codes]
+        Bundle<Store, Mail, Sms, Sched, New, Secrets, Api, Clk, Codes, Erase>,
+        [store, mailer, sms, schedules, secrets, store_api, clock, offer_codes, erasures]
     );
     replace_port!(
         with_secrets,
         secrets,
-        Bundle<Store, Mail, Sms, Sched, Shops, New, Api, Clk, Codes>,
-        [store, mailer, sms, schedules, shops, store_api, clock, offer_codes]
+        Bundle<Store, Mail, Sms, Sched, Shops, New, Api, Clk, Codes, Erase>,
+        [store, mailer, sms, schedules, shops, store_api, clock, offer_codes, erasures]
     );
     replace_port!(
         with_store_api,
         store_api,
-        Bundle<Store, Mail, Sms, Sched, Shops, Secrets, New, Clk, Codes>,
-        [store, mailer, sms, schedules, shops, secrets, clock, offer_codes]
+        Bundle<Store, Mail, Sms, Sched, Shops, Secrets, New, Clk, Codes, Erase>,
+        [store, mailer, sms, schedules, shops, secrets, clock, offer_codes, erasures]
     );
     replace_port!(
         with_clock,
         clock,
-        Bundle<Store, Mail, Sms, Sched, Shops, Secrets, Api, New, Codes>,
-        [store, mailer, sms, schedules, shops, secrets, store_api, offer_codes]
+        Bundle<Store, Mail, Sms, Sched, Shops, Secrets, Api, New, Codes, Erase>,
+        [store, mailer, sms, schedules, shops, secrets, store_api, offer_codes, erasures]
     );
     replace_port!(
         with_offer_codes,
         offer_codes,
-        Bundle<Store, Mail, Sms, Sched, Shops, Secrets, Api, Clk, New>,
-        [store, mailer, sms, schedules, shops, secrets, store_api, clock]
+        Bundle<Store, Mail, Sms, Sched, Shops, Secrets, Api, Clk, New, Erase>,
+        [store, mailer, sms, schedules, shops, secrets, store_api, clock, erasures]
+    );
+    replace_port!(
+        with_erasures,
+        erasures,
+        Bundle<Store, Mail, Sms, Sched, Shops, Secrets, Api, Clk, Codes, New>,
+        [store, mailer, sms, schedules, shops, secrets, store_api, clock, offer_codes]
     );
 }

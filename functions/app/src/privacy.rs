@@ -1,12 +1,15 @@
 //! Erasure and export of a person's data (`cartback erase`, `cartback export`, Shopify's
 //! compliance webhooks): read what is held, decide with `core::rules::erase`, delete.
 
-use cartback_core::model::ids::{ContactKey, ShopId};
-use cartback_core::model::schedule::{ScheduleSpec, desired_schedule};
+use std::collections::BTreeSet;
+
+use cartback_core::model::cart::CartRecord;
+use cartback_core::model::ids::{CartId, ContactKey, ShopId};
+use cartback_core::model::schedule::ScheduleSpec;
+use cartback_core::model::table;
 use cartback_core::ports::{CartStore, PersonalData, PortError, Put, Schedules, WriteOutcome};
 use cartback_core::rules::erase::{
-    Erasure, Export, ShopErasure, belongs_to, pending_schedules, person_keys, sends,
-    shop_item_erased, tombstone,
+    Erasure, Export, pending_schedules, person_keys, sends, tombstone,
 };
 use jiff::Timestamp;
 
@@ -30,8 +33,11 @@ impl Schedules for ViaStream {
     }
 }
 
-/// Erases the person known by `keys` in `shop` (see the module's documentation). Any error
-/// is returned as is: nothing is reported done that was not, and calling again finishes.
+/// Erases the person known by `keys` in `shop` (see the module's documentation). Their
+/// carts are found through the person indexes, by the keys asked for and then by every other
+/// key on those carts: a handful of index queries, never a read of the shop's partition. Any
+/// error is returned as is: nothing is reported done that was not, and calling again
+/// finishes.
 pub async fn erase_person<S, Q>(
     store: &S,
     schedules: &Q,
@@ -47,27 +53,69 @@ where
         // Nobody to find (a request naming no usable email or phone): nothing to read.
         return Ok(Erasure::default());
     }
-    let carts = store
-        .carts_where(shop, |cart| belongs_to(cart, keys))
-        .await?;
+    // The keys asked for first: a cart a webhook races in from now on is refused.
+    for key in keys {
+        write_tombstone(store, shop, key, now).await?;
+    }
+    let carts = person_carts(store, shop, keys).await?;
     let all_keys = person_keys(keys, &carts);
-    for key in &all_keys {
+    for key in all_keys.iter().skip(keys.len()) {
         write_tombstone(store, shop, key, now).await?;
     }
     let mut erasure = Erasure {
         tombstones: all_keys.len(),
         ..Erasure::default()
     };
-    for cart in &carts {
-        // The schedule first: a retry after a failure here still finds the cart.
-        if let Some(spec) = desired_schedule(cart) {
-            schedules.delete(&spec.name).await?;
-            erasure.schedules.push(spec.name);
-        }
-        store.delete_cart(shop, &cart.cart).await?;
-        erasure.carts.push(cart.cart.clone());
+    // The schedules first: a retry after a failure here still finds the carts.
+    for spec in pending_schedules(&carts) {
+        schedules.delete(&spec.name).await?;
+        erasure.schedules.push(spec.name);
     }
+    let sort_keys: Vec<String> = carts.iter().map(|c| table::cart_sk(&c.cart)).collect();
+    store.delete_items(shop, &sort_keys).await?;
+    erasure.carts = carts.into_iter().map(|c| c.cart).collect();
     Ok(erasure)
+}
+
+/// Every cart of the person known by `keys`: those indexed under one of the keys, then those
+/// under the other keys found on them (the phone typed into the same checkout as the email),
+/// until no new key turns up. Each key is looked up once; each cart read once.
+async fn person_carts<S: PersonalData>(
+    store: &S,
+    shop: &ShopId,
+    keys: &[ContactKey],
+) -> Result<Vec<CartRecord>, PortError> {
+    let mut looked_up: Vec<ContactKey> = Vec::new();
+    let mut pending: Vec<ContactKey> = keys.to_vec();
+    let mut found: BTreeSet<CartId> = BTreeSet::new();
+    let mut carts: Vec<CartRecord> = Vec::new();
+    while let Some(key) = pending.pop() {
+        if looked_up.contains(&key) {
+            continue;
+        }
+        let new: Vec<CartId> = store
+            .carts_with_key(shop, &key)
+            .await?
+            .into_iter()
+            .filter(|id| !found.contains(id))
+            .collect();
+        looked_up.push(key.clone());
+        if new.is_empty() {
+            continue;
+        }
+        for cart in store.carts_by_id(shop, &new).await? {
+            let cart_keys = cart.contact_keys();
+            // The indexes are eventually consistent: a cart whose keys changed is not theirs.
+            if !cart_keys.contains(&key) {
+                continue;
+            }
+            pending.extend(cart_keys.into_iter().filter(|k| !looked_up.contains(k)));
+            found.insert(cart.cart.clone());
+            carts.push(cart);
+        }
+    }
+    carts.sort_by(|a, b| a.cart.as_str().cmp(b.cart.as_str()));
+    Ok(carts)
 }
 
 async fn write_tombstone<S: CartStore>(
@@ -95,30 +143,6 @@ async fn write_tombstone<S: CartStore>(
     ))
 }
 
-/// Erases everything `shop` holds but its settings: the pending schedules of its carts, then
-/// every item. Idempotent, as `erase_person`.
-pub async fn erase_shop<S, Q>(
-    store: &S,
-    schedules: &Q,
-    shop: &ShopId,
-) -> Result<ShopErasure, PortError>
-where
-    S: PersonalData,
-    Q: Schedules,
-{
-    let carts = store.carts_where(shop, |_| true).await?;
-    let pending = pending_schedules(&carts);
-    for spec in &pending {
-        schedules.delete(&spec.name).await?;
-    }
-    let items = store.delete_shop_items(shop, shop_item_erased).await?;
-    Ok(ShopErasure {
-        carts: carts.len(),
-        schedules: pending.len(),
-        items,
-    })
-}
-
 /// Everything held about the person known by `keys` in `shop`: only carts that carry one of
 /// those keys and the contact items of those keys, so no one else's data is in it.
 pub async fn export_person<S>(
@@ -132,9 +156,7 @@ where
     let mut carts = if keys.is_empty() {
         Vec::new()
     } else {
-        store
-            .carts_where(shop, |cart| belongs_to(cart, keys))
-            .await?
+        person_carts(store, shop, keys).await?
     };
     carts.sort_by_key(|c| c.last_activity_at);
     let mut contacts = Vec::new();

@@ -21,6 +21,9 @@ pub struct AwsConfig {
     /// most `sender_max_concurrency` senders (`CARTBACK_SENDER_MAX_CONCURRENCY`).
     pub send_rate: Option<f64>,
     pub sender_max_concurrency: Option<u32>,
+    /// Where privacy requests' erasures wait for the erasure worker
+    /// (`CARTBACK_ERASURE_QUEUE_URL`).
+    pub erasure_queue_url: Option<String>,
 }
 
 /// The environment variable naming the SSM SecureString with the unsubscribe token secret.
@@ -81,6 +84,15 @@ impl AwsConfig {
             templates_dir: var("CARTBACK_TEMPLATES_DIR").map(Into::into),
             send_rate: number("CARTBACK_SEND_RATE")?,
             sender_max_concurrency: number("CARTBACK_SENDER_MAX_CONCURRENCY")?,
+            erasure_queue_url: var("CARTBACK_ERASURE_QUEUE_URL"),
+        })
+    }
+
+    /// The erasure queue's URL, required by the webhook and the erasure worker.
+    pub fn erasure_queue_url(&self) -> Result<&str, ConfigError> {
+        self.erasure_queue_url.as_deref().ok_or(ConfigError {
+            name: "CARTBACK_ERASURE_QUEUE_URL",
+            fix: "set it to the erasure queue's URL (the SAM template does)",
         })
     }
 

@@ -9,13 +9,14 @@ use std::time::Duration;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Put as DynamoPut, TransactWriteItem,
+    AttributeValue, ConditionCheck, DeleteRequest, KeysAndAttributes, Put as DynamoPut,
+    TransactWriteItem, WriteRequest,
 };
 use cartback_core::model::cart::{CartRecord, ContactRecord, Versioned};
 use cartback_core::model::ids::{CartId, ContactKey, DeliveryId, ShopId};
 use cartback_core::model::shop::{Removal, Shop, ShopSettings};
 use cartback_core::ports::{
-    CartStore, DueIndex, PersonalData, PortError, Put, ShopDirectory, WriteOutcome,
+    CartStore, DueIndex, KeyPage, PersonalData, PortError, Put, ShopDirectory, WriteOutcome,
 };
 use jiff::{SignedDuration, Timestamp};
 use serde::Serialize;
@@ -118,12 +119,15 @@ impl DynamoCartStore {
                     version,
                 )?;
                 item.insert("kind".into(), s("cart"));
-                if let Some(contact) = &record.contact {
-                    item.insert(
-                        "gsi1pk".into(),
-                        s(keys::contact_gsi_pk(&record.shop, contact)),
-                    );
-                    item.insert("gsi1sk".into(), s(keys::cart_sk(&record.cart)));
+                // Sparse: the person indexes hold only carts that still carry a contact.
+                for (attribute, key) in PERSON_INDEXES
+                    .iter()
+                    .map(|(_, attribute)| attribute)
+                    .zip(keys::person_keys(&record))
+                {
+                    if let Some(key) = key {
+                        item.insert((*attribute).into(), s(keys::person_pk(&record.shop, &key)));
+                    }
                 }
                 // Sparse: a put replaces the whole item, so a cart that closes or has nothing
                 // due leaves the `due` index.
@@ -225,64 +229,6 @@ impl DynamoCartStore {
     }
 }
 
-impl DynamoCartStore {
-    /// Reads the shop's partition page by page (`sk` beginning with `prefix`; all of it for
-    /// an empty prefix), handing each page's items to `each`; only the keys when `keys_only`.
-    async fn each_page<F>(
-        &self,
-        shop: &ShopId,
-        prefix: &str,
-        keys_only: bool,
-        mut each: F,
-    ) -> Result<(), PortError>
-    where
-        F: FnMut(&[Item]) -> Result<(), PortError>,
-    {
-        let mut start: Option<Item> = None;
-        loop {
-            let mut query = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .expression_attribute_values(":pk", s(keys::shop_pk(shop)))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take());
-            // A key condition cannot hold an empty string: no prefix, the whole partition.
-            query = if prefix.is_empty() {
-                query.key_condition_expression("pk = :pk")
-            } else {
-                query
-                    .key_condition_expression("pk = :pk AND begins_with(sk, :prefix)")
-                    .expression_attribute_values(":prefix", s(prefix))
-            };
-            if keys_only {
-                query = query.projection_expression("pk, sk");
-            }
-            let output = query
-                .send()
-                .await
-                .map_err(|e| port_error(SERVICE, "Query", &e))?;
-            each(output.items())?;
-            match output.last_evaluated_key() {
-                Some(key) if !key.is_empty() => start = Some(key.clone()),
-                _ => return Ok(()),
-            }
-        }
-    }
-
-    async fn delete_item(&self, pk: String, sk: String) -> Result<(), PortError> {
-        self.client
-            .delete_item()
-            .table_name(&self.table)
-            .key("pk", s(pk))
-            .key("sk", s(sk))
-            .send()
-            .await
-            .map_err(|e| port_error(SERVICE, "DeleteItem", &e))?;
-        Ok(())
-    }
-}
-
 /// The name of the sparse keys-only index of open carts by due time (`infra/template.yaml`).
 pub const DUE_INDEX: &str = "due";
 /// How far back the sweeper looks: the carts' retention (an older cart is gone by its TTL).
@@ -349,53 +295,202 @@ impl DueIndex for DynamoCartStore {
     }
 }
 
-/// Erasure and export. A person's carts are found by reading the shop's cart items page by
-/// page and keeping those the pure predicate selects (`core::erase::belongs_to`): a cart
-/// filed under the email key is found by the phone too, which neither the `gsi1` index (one
-/// key per cart) nor a filter expression on the stored `contact` attribute would do.
+/// The person indexes (sparse, keys only, `infra/template.yaml`) and their partition key
+/// attributes: a cart's first contact key, and its second.
+pub const PERSON_INDEXES: [(&str, &str); 2] =
+    [("person", "person_pk"), ("person_alt", "person_alt_pk")];
+/// `BatchGetItem` takes up to 100 keys, `BatchWriteItem` up to 25 requests.
+const BATCH_GET: usize = 100;
+const BATCH_WRITE: usize = 25;
+/// How many times a batch's unprocessed part (throttled) is sent again, with backoff.
+const BATCH_ATTEMPTS: u32 = 8;
+
+async fn backoff(attempt: u32) {
+    tokio::time::sleep(Duration::from_millis(50 << attempt.min(6))).await;
+}
+
+/// The sort key of an item a `Query` returned.
+fn sort_key(item: &Item) -> Option<&str> {
+    match item.get("sk") {
+        Some(AttributeValue::S(sk)) => Some(sk),
+        _ => None,
+    }
+}
+
+/// Erasure and export: a person's carts through the person indexes, reads and deletes in
+/// batches, a shop's keys a page at a time.
 impl PersonalData for DynamoCartStore {
-    async fn carts_where<F>(&self, shop: &ShopId, keep: F) -> Result<Vec<CartRecord>, PortError>
-    where
-        F: Fn(&CartRecord) -> bool + Send + Sync,
-    {
+    async fn carts_with_key(
+        &self,
+        shop: &ShopId,
+        key: &ContactKey,
+    ) -> Result<Vec<CartId>, PortError> {
         let mut carts = Vec::new();
-        self.each_page(shop, keys::CART_SK_PREFIX, false, |items| {
-            for item in items {
-                let cart: Versioned<CartRecord> = from_item(item.clone())?;
-                if keep(&cart.value) {
-                    carts.push(cart.value);
+        for (index, attribute) in PERSON_INDEXES {
+            let mut start: Option<Item> = None;
+            loop {
+                let output = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(index)
+                    .key_condition_expression("#key = :key")
+                    .expression_attribute_names("#key", attribute)
+                    .expression_attribute_values(":key", s(keys::person_pk(shop, key)))
+                    .set_exclusive_start_key(start.take())
+                    .send()
+                    .await
+                    .map_err(|e| port_error(SERVICE, "Query", &e))?;
+                carts.extend(
+                    output
+                        .items()
+                        .iter()
+                        .filter_map(sort_key)
+                        .filter_map(|sk| sk.strip_prefix(keys::CART_SK_PREFIX))
+                        .filter_map(|id| CartId::parse(id).ok()),
+                );
+                match output.last_evaluated_key() {
+                    Some(key) if !key.is_empty() => start = Some(key.clone()),
+                    _ => break,
                 }
             }
-            Ok(())
-        })
-        .await?;
+        }
+        carts.sort();
+        carts.dedup();
         Ok(carts)
     }
 
-    /// Deleting a cart that is already gone succeeds (DeleteItem without a condition).
-    async fn delete_cart(&self, shop: &ShopId, cart: &CartId) -> Result<(), PortError> {
-        self.delete_item(keys::shop_pk(shop), keys::cart_sk(cart))
-            .await
-    }
-
-    async fn delete_shop_items(
+    async fn carts_by_id(
         &self,
         shop: &ShopId,
-        erase: fn(&str) -> bool,
-    ) -> Result<usize, PortError> {
-        let mut doomed = Vec::new();
-        self.each_page(shop, "", true, |items| {
-            doomed.extend(items.iter().filter_map(|item| match item.get("sk") {
-                Some(AttributeValue::S(sk)) if erase(sk) => Some(sk.clone()),
-                _ => None,
-            }));
-            Ok(())
-        })
-        .await?;
-        for sk in &doomed {
-            self.delete_item(keys::shop_pk(shop), sk.clone()).await?;
+        carts: &[CartId],
+    ) -> Result<Vec<CartRecord>, PortError> {
+        let mut found = Vec::new();
+        for chunk in carts.chunks(BATCH_GET) {
+            let key_list: Vec<Item> = chunk
+                .iter()
+                .map(|cart| {
+                    Item::from([
+                        ("pk".to_owned(), s(keys::shop_pk(shop))),
+                        ("sk".to_owned(), s(keys::cart_sk(cart))),
+                    ])
+                })
+                .collect();
+            let mut request = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(key_list))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| mapping_error("building a batch read", e))?,
+            );
+            let mut attempt = 0;
+            while let Some(keys_and_attributes) = request.take() {
+                let output = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, keys_and_attributes)
+                    .send()
+                    .await
+                    .map_err(|e| port_error(SERVICE, "BatchGetItem", &e))?;
+                if let Some(items) = output.responses().and_then(|r| r.get(&self.table)) {
+                    for item in items {
+                        let cart: Versioned<CartRecord> = from_item(item.clone())?;
+                        found.push(cart.value);
+                    }
+                }
+                request = output
+                    .unprocessed_keys()
+                    .and_then(|u| u.get(&self.table))
+                    .filter(|u| !u.keys().is_empty())
+                    .cloned();
+                if request.is_some() {
+                    attempt += 1;
+                    if attempt >= BATCH_ATTEMPTS {
+                        return Err(PortError::retryable(
+                            SERVICE,
+                            "BatchGetItem: keys left unprocessed after every attempt",
+                        ));
+                    }
+                    backoff(attempt).await;
+                }
+            }
         }
-        Ok(doomed.len())
+        Ok(found)
+    }
+
+    async fn shop_keys(&self, shop: &ShopId, after: Option<&str>) -> Result<KeyPage, PortError> {
+        let start = after.map(|sk| {
+            Item::from([
+                ("pk".to_owned(), s(keys::shop_pk(shop))),
+                ("sk".to_owned(), s(sk)),
+            ])
+        });
+        let output = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(keys::shop_pk(shop)))
+            .projection_expression("pk, sk")
+            .consistent_read(true)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| port_error(SERVICE, "Query", &e))?;
+        Ok(KeyPage {
+            sort_keys: output
+                .items()
+                .iter()
+                .filter_map(sort_key)
+                .map(str::to_owned)
+                .collect(),
+            next: output
+                .last_evaluated_key()
+                .and_then(sort_key)
+                .map(str::to_owned),
+        })
+    }
+
+    async fn delete_items(&self, shop: &ShopId, sort_keys: &[String]) -> Result<(), PortError> {
+        for chunk in sort_keys.chunks(BATCH_WRITE) {
+            let mut requests = chunk
+                .iter()
+                .map(|sk| {
+                    DeleteRequest::builder()
+                        .key("pk", s(keys::shop_pk(shop)))
+                        .key("sk", s(sk))
+                        .build()
+                        .map(|delete| WriteRequest::builder().delete_request(delete).build())
+                        .map_err(|e| mapping_error("building a batch delete", e))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut attempt = 0;
+            while !requests.is_empty() {
+                let output = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, requests)
+                    .send()
+                    .await
+                    .map_err(|e| port_error(SERVICE, "BatchWriteItem", &e))?;
+                requests = output
+                    .unprocessed_items()
+                    .and_then(|u| u.get(&self.table))
+                    .cloned()
+                    .unwrap_or_default();
+                if !requests.is_empty() {
+                    attempt += 1;
+                    if attempt >= BATCH_ATTEMPTS {
+                        return Err(PortError::retryable(
+                            SERVICE,
+                            "BatchWriteItem: deletes left unprocessed after every attempt",
+                        ));
+                    }
+                    backoff(attempt).await;
+                }
+            }
+        }
+        Ok(())
     }
 }
 

@@ -3,7 +3,7 @@
 //! classification only; every decision lives in `cartback-core`.
 //!
 //! One cargo feature per service, so that a function compiles only the SDK clients it uses:
-//! `dynamodb`, `scheduler`, `ses`, `sns`, `ssm`, `bigcommerce` (the store API over HTTPS),
+//! `dynamodb`, `scheduler`, `ses`, `sns`, `sqs` (the erasure queue), `ssm`, `bigcommerce` (the store API over HTTPS),
 //! `registry` (`cartback shop`: DynamoDB and SSM); `full` (the default) is all of them.
 
 #[cfg(feature = "bigcommerce")]
@@ -16,9 +16,12 @@ mod dynamo;
     feature = "scheduler",
     feature = "ses",
     feature = "sns",
+    feature = "sqs",
     feature = "ssm"
 ))]
 mod errors;
+#[cfg(feature = "sqs")]
+mod erasure_queue;
 mod first_use;
 mod https;
 mod lazy_client;
@@ -45,6 +48,8 @@ pub use config::{
 };
 #[cfg(feature = "dynamodb")]
 pub use dynamo::{DynamoCartStore, DynamoShopDirectory, keys};
+#[cfg(feature = "sqs")]
+pub use erasure_queue::SqsErasureQueue;
 pub use first_use::{FirstUse, FirstUseError};
 pub use https::LazyHttpsClient;
 pub use lazy_client::LazyClient;

@@ -378,8 +378,7 @@ pub async fn run() -> Result<(), DemoError> {
                 Ok(Accepted::Ignored { topic }) => format!("topic {topic} not used"),
                 Ok(Accepted::NotFound { cart }) => format!("cart {cart} no longer in the store"),
                 Ok(Accepted::Erased) => "the person was erased: nothing stored".into(),
-                Ok(Accepted::PersonErased { carts }) => format!("person erased ({carts} carts)"),
-                Ok(Accepted::ShopErased { items }) => format!("shop erased ({items} items)"),
+                Ok(Accepted::ErasureQueued { kind }) => format!("{kind} erasure queued and done"),
                 Ok(Accepted::DataRequested { carts, .. }) => {
                     format!("data request ({carts} carts): run `cartback export`")
                 }

@@ -22,6 +22,8 @@ pub struct Names {
     pub sender_arn: String,
     pub scheduler_role_arn: String,
     pub scheduler_dlq_arn: String,
+    /// The erasure queue's name (its URL is asked of SQS).
+    pub erasure_queue: String,
     /// The HTTP API's base URL, which the emails' unsubscribe links point to.
     pub public_url: String,
     /// Where BigCommerce's store API answers (`https://api.bigcommerce.com`; a test server in
@@ -43,6 +45,7 @@ impl Names {
             sender_arn: format!("arn:aws:lambda:{REGION}:{ACCOUNT}:function:{stack}-sender"),
             scheduler_role_arn: format!("arn:aws:iam::{ACCOUNT}:role/{stack}-scheduler"),
             scheduler_dlq_arn: format!("arn:aws:sqs:{REGION}:{ACCOUNT}:{stack}-scheduler-dlq"),
+            erasure_queue: format!("{stack}-erasure"),
             public_url: public_url.trim_end_matches('/').to_owned(),
             bigcommerce_api_url: cartback_core::platforms::bigcommerce::api::API_BASE.to_owned(),
         }

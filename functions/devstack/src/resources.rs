@@ -76,20 +76,33 @@ pub async fn create_resources(sdk: &aws_config::SdkConfig, names: &Names) -> Res
         .billing_mode(BillingMode::PayPerRequest)
         .attribute_definitions(attr("pk")?)
         .attribute_definitions(attr("sk")?)
-        .attribute_definitions(attr("gsi1pk")?)
-        .attribute_definitions(attr("gsi1sk")?)
+        .attribute_definitions(attr("person_pk")?)
+        .attribute_definitions(attr("person_alt_pk")?)
         .attribute_definitions(attr("due_pk")?)
         .attribute_definitions(attr("due_sk")?)
         .key_schema(key("pk", KeyType::Hash)?)
         .key_schema(key("sk", KeyType::Range)?)
+        // Sparse, keys only: a cart's first (second) contact key, to find a person's carts.
         .global_secondary_indexes(
             GlobalSecondaryIndex::builder()
-                .index_name("gsi1")
-                .key_schema(key("gsi1pk", KeyType::Hash)?)
-                .key_schema(key("gsi1sk", KeyType::Range)?)
+                .index_name("person")
+                .key_schema(key("person_pk", KeyType::Hash)?)
                 .projection(
                     Projection::builder()
-                        .projection_type(ProjectionType::All)
+                        .projection_type(ProjectionType::KeysOnly)
+                        .build(),
+                )
+                .build()
+                .map_err(build_error("table index"))?,
+        )
+        // Sparse, keys only: a cart's first (second) contact key, to find a person's carts.
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name("person_alt")
+                .key_schema(key("person_alt_pk", KeyType::Hash)?)
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::KeysOnly)
                         .build(),
                 )
                 .build()
@@ -142,6 +155,13 @@ pub async fn create_resources(sdk: &aws_config::SdkConfig, names: &Names) -> Res
                 .is_some_and(|e| e.is_conflict_exception()) => {}
         Err(error) => return Err(DevStackError::aws("creating the schedule group")(error)),
     }
+    // Creating a queue that exists with the same attributes is success.
+    aws_sdk_sqs::Client::new(sdk)
+        .create_queue()
+        .queue_name(&names.erasure_queue)
+        .send()
+        .await
+        .map_err(DevStackError::aws("creating the erasure queue"))?;
     Ok(new_table)
 }
 

@@ -8,8 +8,8 @@ use aws_sdk_dynamodbstreams::types::ShardIteratorType;
 use cartback_app::{Bundle, Messaging, Metrics};
 use cartback_aws::{
     BigCommerceHttpApi, DynamoCartStore, DynamoOfferCodes, DynamoShopDirectory, RetryPolicy,
-    SchedulerSchedules, SchedulerTarget, SesMailer, SnsSms, SsmApiTokens, SsmWebhookSecrets,
-    secret_from_parameter,
+    SchedulerSchedules, SchedulerTarget, SesMailer, SnsSms, SqsErasureQueue, SsmApiTokens,
+    SsmWebhookSecrets, secret_from_parameter,
 };
 use cartback_core::insight::explain::Explanation;
 use cartback_core::messages::render::Renderer;
@@ -27,6 +27,10 @@ use jiff::Timestamp;
 use crate::apigw::{HttpCall, HttpReply};
 use crate::{DevStackError, Names, Result, events};
 
+/// How many times SQS hands an erasure job to the worker before dead-lettering it
+/// (`maxReceiveCount` in `infra/template.yaml`).
+pub const ERASURE_RECEIVES: usize = 5;
+
 /// The ports bundle of the emulator: the AWS adapters the functions' `main.rs` wire, on moto.
 pub type EmulatorPorts<C> = Bundle<
     DynamoCartStore,
@@ -38,6 +42,7 @@ pub type EmulatorPorts<C> = Bundle<
     BigCommerceHttpApi<SsmApiTokens>,
     C,
     DynamoOfferCodes,
+    SqsErasureQueue,
 >;
 
 /// A schedule as read back from moto's Scheduler.
@@ -139,6 +144,9 @@ pub struct Stack<C> {
     /// The platform's clients, built once (building one is not free).
     streams: aws_sdk_dynamodbstreams::Client,
     scheduler: aws_sdk_scheduler::Client,
+    sqs: aws_sdk_sqs::Client,
+    /// The erasure queue's URL, which the webhook and the erasure worker send to.
+    erasure_queue_url: String,
     /// What the five functions run on (each function uses the ports it wires on AWS).
     pub(crate) ports: EmulatorPorts<C>,
     unsubscribe_secret: Secret,
@@ -176,6 +184,18 @@ impl<C: Clock + Clone> Stack<C> {
             role_arn: names.scheduler_role_arn.clone(),
             dlq_arn: Some(names.scheduler_dlq_arn.clone()),
         };
+        let sqs = aws_sdk_sqs::Client::new(&platform);
+        let erasure_queue_url = sqs
+            .get_queue_url()
+            .queue_name(&names.erasure_queue)
+            .send()
+            .await
+            .map_err(DevStackError::aws("finding the erasure queue"))?
+            .queue_url
+            .ok_or_else(|| DevStackError::Aws {
+                what: "finding the erasure queue".into(),
+                message: "SQS answered no URL".into(),
+            })?;
         // One buffer for every function's metrics, as one CloudWatch namespace holds them.
         let metrics = Metrics::memory();
         Ok(Self {
@@ -193,6 +213,7 @@ impl<C: Clock + Clone> Stack<C> {
                 ),
                 clock: clock.clone(),
                 offer_codes: DynamoOfferCodes::new(&sdk, &names.table),
+                erasures: SqsErasureQueue::new(&sdk, &erasure_queue_url),
                 metrics,
                 messaging: Messaging {
                     renderer: Renderer::embedded(),
@@ -208,6 +229,8 @@ impl<C: Clock + Clone> Stack<C> {
             known_schedules: Mutex::new(HashMap::new()),
             streams: aws_sdk_dynamodbstreams::Client::new(&platform),
             scheduler: aws_sdk_scheduler::Client::new(&platform),
+            sqs,
+            erasure_queue_url,
             clock,
             sdk,
             platform,
@@ -359,6 +382,73 @@ impl<C: Clock + Clone> Stack<C> {
                 .map(dead_lettered_record)
                 .collect(),
         })
+    }
+
+    /// Hands the erasure queue's messages to the erasure worker, as the event source mapping
+    /// does, until the queue is empty: one message a batch, deleted when done; a failed one
+    /// is received again at once (not after the visibility timeout) up to
+    /// [`ERASURE_RECEIVES`] times, then dropped as the dead-letter queue would take it.
+    /// Returns the jobs (chunks) done.
+    pub async fn drain_erasures(&self) -> Result<usize> {
+        use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+        let mut chunks = 0;
+        loop {
+            let received = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.erasure_queue_url)
+                .max_number_of_messages(1)
+                .message_system_attribute_names(
+                    aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount,
+                )
+                .send()
+                .await
+                .map_err(DevStackError::aws("receiving from the erasure queue"))?;
+            let Some(message) = received.messages.unwrap_or_default().into_iter().next() else {
+                return Ok(chunks);
+            };
+            let receipt = message.receipt_handle.clone().unwrap_or_default();
+            let receives: usize = message
+                .attributes
+                .as_ref()
+                .and_then(|a| {
+                    a.get(&aws_sdk_sqs::types::MessageSystemAttributeName::ApproximateReceiveCount)
+                })
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(1);
+            let mut record = SqsMessage::default();
+            record.message_id = message.message_id.clone();
+            record.body = message.body.clone();
+            let mut event = SqsEvent::default();
+            event.records.push(record);
+            let response =
+                cartback_eraser::handle_batch(&event, &self.ports, Default::default()).await;
+            chunks += 1;
+            let failed = !response.batch_item_failures.is_empty();
+            if failed && receives < ERASURE_RECEIVES {
+                self.sqs
+                    .change_message_visibility()
+                    .queue_url(&self.erasure_queue_url)
+                    .receipt_handle(&receipt)
+                    .visibility_timeout(0)
+                    .send()
+                    .await
+                    .map_err(DevStackError::aws("releasing an erasure job"))?;
+                continue;
+            }
+            self.sqs
+                .delete_message()
+                .queue_url(&self.erasure_queue_url)
+                .receipt_handle(&receipt)
+                .send()
+                .await
+                .map_err(DevStackError::aws("deleting an erasure job"))?;
+            if failed {
+                return Err(DevStackError::handler("eraser")(format!(
+                    "an erasure job failed {ERASURE_RECEIVES} receives and was dead-lettered"
+                )));
+            }
+        }
     }
 
     /// Every record written to the stream since the last read.

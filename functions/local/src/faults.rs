@@ -21,7 +21,7 @@ use cartback_core::model::offer_codes::{ClaimedCode, ImportReport, OfferCode};
 use cartback_core::model::schedule::ScheduleSpec;
 use cartback_core::model::time::Clock;
 use cartback_core::ports::{
-    CartStore, DueIndex, Mailer, OfferCodes, OutgoingEmail, OutgoingSms, PersonalData, PortError,
+    CartStore, DueIndex, KeyPage, Mailer, OfferCodes, OutgoingEmail, OutgoingSms, PersonalData, PortError,
     Put, Schedules, SmsSender, WriteOutcome,
 };
 use jiff::{SignedDuration, Timestamp};
@@ -365,29 +365,36 @@ impl<S: DueIndex> DueIndex for Faulty<S> {
 }
 
 impl<S: PersonalData> PersonalData for Faulty<S> {
-    async fn carts_where<F>(&self, shop: &ShopId, keep: F) -> Result<Vec<CartRecord>, PortError>
-    where
-        F: Fn(&CartRecord) -> bool + Send + Sync,
-    {
-        self.faults
-            .with_sdk_retries("dynamodb", false, || self.inner.carts_where(shop, &keep))
-            .await
-    }
-
-    async fn delete_cart(&self, shop: &ShopId, cart: &CartId) -> Result<(), PortError> {
-        self.faults
-            .with_sdk_retries("dynamodb", true, || self.inner.delete_cart(shop, cart))
-            .await
-    }
-
-    async fn delete_shop_items(
+    async fn carts_with_key(
         &self,
         shop: &ShopId,
-        erase: fn(&str) -> bool,
-    ) -> Result<usize, PortError> {
+        key: &ContactKey,
+    ) -> Result<Vec<CartId>, PortError> {
+        self.faults
+            .with_sdk_retries("dynamodb", false, || self.inner.carts_with_key(shop, key))
+            .await
+    }
+
+    async fn carts_by_id(
+        &self,
+        shop: &ShopId,
+        carts: &[CartId],
+    ) -> Result<Vec<CartRecord>, PortError> {
+        self.faults
+            .with_sdk_retries("dynamodb", false, || self.inner.carts_by_id(shop, carts))
+            .await
+    }
+
+    async fn shop_keys(&self, shop: &ShopId, after: Option<&str>) -> Result<KeyPage, PortError> {
+        self.faults
+            .with_sdk_retries("dynamodb", false, || self.inner.shop_keys(shop, after))
+            .await
+    }
+
+    async fn delete_items(&self, shop: &ShopId, sort_keys: &[String]) -> Result<(), PortError> {
         self.faults
             .with_sdk_retries("dynamodb", true, || {
-                self.inner.delete_shop_items(shop, erase)
+                self.inner.delete_items(shop, sort_keys)
             })
             .await
     }

@@ -13,12 +13,14 @@ mod runtime;
 mod schedules;
 mod shops;
 mod sms;
+mod erasures;
 mod store;
 mod store_api;
 mod world;
 
 pub use calls::CallCounts;
 pub use clock::VirtualClock;
+pub use erasures::MemoryErasureQueue;
 pub use faults::{BadRate, FaultClass, FaultPlan, Faults, Faulty, MAX_SIMULATED_RATE};
 pub use mailer::{LimitStats, MemoryMailer, SendLimits, SentEmail};
 pub use offer_codes::MemoryOfferCodes;
@@ -31,6 +33,6 @@ pub use runtime::{
 pub use schedules::MemorySchedules;
 pub use shops::LocalShops;
 pub use sms::{MemorySms, SentSms};
-pub use store::MemoryStore;
+pub use store::{MemoryStore, item_size};
 pub use store_api::{MemoryStoreApi, StoreAnswer};
 pub use world::MemoryWorld;

@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicU8, Ordering};
 
 use cartback_core::model::cart::{CartRecord, ContactRecord, Versioned};
 use cartback_core::model::ids::{CartId, ContactKey, DeliveryId, ShopId};
-use cartback_core::ports::{CartStore, DueIndex, PersonalData, PortError, Put, WriteOutcome};
+use cartback_core::ports::{
+    CartStore, DueIndex, KeyPage, PersonalData, PortError, Put, WriteOutcome,
+};
 use jiff::Timestamp;
 
 use crate::MemoryStore;
@@ -102,25 +104,31 @@ impl DueIndex for OutageStore {
 }
 
 impl PersonalData for OutageStore {
-    async fn carts_where<F>(&self, shop: &ShopId, keep: F) -> Result<Vec<CartRecord>, PortError>
-    where
-        F: Fn(&CartRecord) -> bool + Send + Sync,
-    {
-        self.check()?;
-        self.inner.carts_where(shop, keep).await
-    }
-
-    async fn delete_cart(&self, shop: &ShopId, cart: &CartId) -> Result<(), PortError> {
-        self.check()?;
-        self.inner.delete_cart(shop, cart).await
-    }
-
-    async fn delete_shop_items(
+    async fn carts_with_key(
         &self,
         shop: &ShopId,
-        erase: fn(&str) -> bool,
-    ) -> Result<usize, PortError> {
+        key: &ContactKey,
+    ) -> Result<Vec<CartId>, PortError> {
         self.check()?;
-        self.inner.delete_shop_items(shop, erase).await
+        self.inner.carts_with_key(shop, key).await
+    }
+
+    async fn carts_by_id(
+        &self,
+        shop: &ShopId,
+        carts: &[CartId],
+    ) -> Result<Vec<CartRecord>, PortError> {
+        self.check()?;
+        self.inner.carts_by_id(shop, carts).await
+    }
+
+    async fn shop_keys(&self, shop: &ShopId, after: Option<&str>) -> Result<KeyPage, PortError> {
+        self.check()?;
+        self.inner.shop_keys(shop, after).await
+    }
+
+    async fn delete_items(&self, shop: &ShopId, sort_keys: &[String]) -> Result<(), PortError> {
+        self.check()?;
+        self.inner.delete_items(shop, sort_keys).await
     }
 }

@@ -18,7 +18,7 @@ use jiff::Timestamp;
 use std::sync::Mutex;
 
 use crate::{
-    CallCounts, FaultPlan, Faults, Faulty, LocalShops, MemoryMailer, MemoryOfferCodes,
+    CallCounts, FaultPlan, MemoryErasureQueue, Faults, Faulty, LocalShops, MemoryMailer, MemoryOfferCodes,
     MemorySchedules, MemorySms, MemoryStore, MemoryStoreApi, MemoryWorld, Report, ReportKind,
     VirtualClock,
 };
@@ -94,6 +94,7 @@ pub type MemoryPorts = Bundle<
     MemoryStoreApi,
     VirtualClock,
     MemoryOfferCodes,
+    MemoryErasureQueue,
 >;
 
 /// The ports bundle the functions of a local run use: the in-memory ports, each behind the
@@ -108,6 +109,7 @@ pub type FaultyMemoryPorts = Bundle<
     Faulty<MemoryStoreApi>,
     VirtualClock,
     Faulty<MemoryOfferCodes>,
+    MemoryErasureQueue,
 >;
 
 /// Everything a local run needs, sharing one store, scheduler, outbox and clock.
@@ -122,6 +124,8 @@ pub struct MemoryRuntime {
     pub store_api: MemoryStoreApi,
     /// The shops' offer code pools (filled from the shops' `offer_pools`).
     pub offer_codes: MemoryOfferCodes,
+    /// The erasure jobs the webhook queued and the worker has not taken yet.
+    pub erasures: MemoryErasureQueue,
     /// The CloudWatch metrics the functions emitted (sender and webhook).
     pub metrics: Metrics,
     /// The AWS calls the real functions would have made.
@@ -138,6 +142,10 @@ pub struct MemoryRuntime {
     /// faults, where a wake-up can be dead-lettered and a cart stranded.
     next_sweep: Mutex<Option<Timestamp>>,
 }
+
+/// How many times SQS hands an erasure job to the worker before dead-lettering it
+/// (`maxReceiveCount` in `infra/template.yaml`).
+pub const ERASURE_RECEIVES: usize = 5;
 
 /// How often the sweeper runs (`infra/template.yaml`).
 pub const SWEEP_EVERY: jiff::SignedDuration = jiff::SignedDuration::from_mins(15);
@@ -171,6 +179,7 @@ impl MemoryRuntime {
         }
         let metrics = Metrics::memory();
         let store_api = MemoryStoreApi::new();
+        let erasures = MemoryErasureQueue::counting(calls.clone());
         let faulty = |store: &MemoryStore| Faulty::new(store.clone(), faults.clone());
         Self {
             world: MemoryWorld {
@@ -186,6 +195,7 @@ impl MemoryRuntime {
                     store_api: Faulty::new(store_api.clone(), faults.clone()),
                     clock: clock.clone(),
                     offer_codes: Faulty::new(offer_codes.clone(), faults.clone()),
+                    erasures: erasures.clone(),
                     metrics: metrics.clone(),
                     messaging: local_messaging(),
                 },
@@ -199,6 +209,7 @@ impl MemoryRuntime {
             shops,
             store_api,
             offer_codes,
+            erasures,
             metrics,
             calls,
             faults,
@@ -220,6 +231,7 @@ impl MemoryRuntime {
             store_api: self.store_api.clone(),
             clock: self.clock.clone(),
             offer_codes: self.offer_codes.clone(),
+            erasures: self.erasures.clone(),
             metrics: self.metrics.clone(),
             messaging: local_messaging(),
         }
@@ -249,12 +261,11 @@ impl MemoryRuntime {
             Vec::new()
         };
         let reply = cartback_webhook::handle(request, &self.world.ports).await;
+        // SQS hands a queued erasure to the worker within moments.
+        self.drain_erasures().await?;
         self.drain_stream().await?;
         let mut reports = Vec::new();
-        if matches!(
-            reply.0,
-            Ok(Accepted::PersonErased { .. } | Accepted::ShopErased { .. })
-        ) {
+        if matches!(reply.0, Ok(Accepted::ErasureQueued { .. })) {
             let shop = cartback_core::model::ids::ShopId::parse(request.shop.as_str()).ok();
             let gone: Vec<_> = before
                 .iter()
@@ -274,6 +285,40 @@ impl MemoryRuntime {
             });
         }
         Ok((reply, reports))
+    }
+
+    /// Hands every queued erasure job to the worker, a chunk at a time, as the event source
+    /// mapping does; a chunk's rest goes back on the queue. A chunk that fails is received
+    /// again (up to [`ERASURE_RECEIVES`] times, then it stays in the dead-letter queue and
+    /// is counted in `faults`).
+    pub async fn drain_erasures(&self) -> Result<(), RuntimeError> {
+        use cartback_app::erasure::{Budget, Progress, work};
+        use cartback_core::ports::ErasureQueue;
+        while let Some(job) = self.erasures.take() {
+            let mut receives = 1;
+            loop {
+                match work(&self.world.ports, job.clone(), Budget::default()).await {
+                    Ok(Progress::Done(_)) => break,
+                    Ok(Progress::More(rest)) => {
+                        self.erasures
+                            .enqueue(&rest)
+                            .await
+                            .map_err(RuntimeError::Port)?;
+                        break;
+                    }
+                    Err(_) if receives < ERASURE_RECEIVES => {
+                        receives += 1;
+                        self.faults.retried("erasure");
+                    }
+                    Err(_) => {
+                        self.faults.retried("erasure_dead_lettered");
+                        break;
+                    }
+                }
+            }
+            self.drain_stream().await?;
+        }
+        Ok(())
     }
 
     /// The person known by `keys` in `shop` is erased (`cartback erase`), as `core::erase`

@@ -12,7 +12,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use cartback_core::model::cart::{CartRecord, ContactRecord, Versioned};
 use cartback_core::model::ids::{CartId, ContactKey, DeliveryId, ShopId};
 use cartback_core::model::table;
-use cartback_core::ports::{CartStore, DueIndex, PersonalData, PortError, Put, WriteOutcome};
+use cartback_core::ports::{
+    CartStore, DueIndex, KeyPage, PersonalData, PortError, Put, WriteOutcome,
+};
 use jiff::Timestamp;
 
 use crate::calls::CallCounts;
@@ -345,58 +347,167 @@ impl DueIndex for MemoryStore {
     }
 }
 
+/// DynamoDB reads at most this much per `Query` page (counted before a projection).
+const PAGE_BYTES: usize = 1024 * 1024;
+/// What an entry of a keys-only index holds: the table's keys and the index's key.
+const INDEX_ENTRY_BYTES: usize = 160;
+/// `BatchGetItem` takes up to 100 keys, `BatchWriteItem` up to 25 requests.
+const BATCH_GET: usize = 100;
+const BATCH_WRITE: usize = 25;
+
+impl MemoryStore {
+    /// The shop's live items, `(sort key, size in bytes)`, in sort key order: what a `Query`
+    /// on its partition pages through.
+    fn shop_items(state: &State, shop: &ShopId) -> Result<Vec<(String, usize)>, PortError> {
+        let now = state.now();
+        let pk = table::shop_pk(shop);
+        let mut items = Vec::new();
+        for ((s, cart), v) in &state.carts {
+            if s == shop && live(v.value.expires_at, now) {
+                let sk = table::cart_sk(cart);
+                let size = item_size(&image(&v.value, &pk, &sk, v.version)?);
+                items.push((sk, size));
+            }
+        }
+        for ((s, key), v) in &state.contacts {
+            if s == shop && live(v.value.expires_at, now) {
+                let sk = table::contact_sk(key);
+                let size = item_size(&image(&v.value, &pk, &sk, v.version)?);
+                items.push((sk, size));
+            }
+        }
+        for ((s, id), expires_at) in &state.deliveries {
+            if s == shop && live(*expires_at, now) {
+                let sk = table::delivery_sk(id);
+                // pk, sk, kind, expires_at, version.
+                let size = pk.len() + sk.len() + 40;
+                items.push((sk, size));
+            }
+        }
+        items.sort();
+        Ok(items)
+    }
+}
+
+/// Erasure and export, counted as the DynamoDB adapter calls: a `Query` per 1 MB page (of
+/// the items read, or of a keys-only index's entries), a `BatchGetItem` per 100 carts, a
+/// `BatchWriteItem` per 25 deletes.
 impl PersonalData for MemoryStore {
-    async fn carts_where<F>(&self, shop: &ShopId, keep: F) -> Result<Vec<CartRecord>, PortError>
-    where
-        F: Fn(&CartRecord) -> bool + Send + Sync,
-    {
-        self.1.count("dynamodb", "Query");
+    async fn carts_with_key(
+        &self,
+        shop: &ShopId,
+        key: &ContactKey,
+    ) -> Result<Vec<CartId>, PortError> {
         let state = self.lock()?;
         let now = state.now();
-        let mut carts: Vec<CartRecord> = state
-            .carts
-            .iter()
-            .filter(|((s, _), v)| s == shop && live(v.value.expires_at, now) && keep(&v.value))
-            .map(|(_, v)| v.value.clone())
-            .collect();
-        carts.sort_by(|a, b| a.cart.as_str().cmp(b.cart.as_str()));
+        let mut by_index = [Vec::new(), Vec::new()];
+        for v in state.carts.values() {
+            if &v.value.shop != shop || !live(v.value.expires_at, now) {
+                continue;
+            }
+            for (index, indexed) in table::person_keys(&v.value).iter().enumerate() {
+                if indexed.as_ref() == Some(key) {
+                    by_index[index].push(v.value.cart.clone());
+                }
+            }
+        }
+        let mut carts = Vec::new();
+        for found in by_index {
+            let pages = (found.len() * INDEX_ENTRY_BYTES).div_ceil(PAGE_BYTES).max(1);
+            for _ in 0..pages {
+                self.1.count("dynamodb", "Query");
+            }
+            carts.extend(found);
+        }
+        carts.sort();
+        carts.dedup();
         Ok(carts)
     }
 
-    async fn delete_cart(&self, shop: &ShopId, cart: &CartId) -> Result<(), PortError> {
-        self.1.count("dynamodb", "DeleteItem");
-        let mut state = self.lock()?;
-        Self::remove_cart(&mut state, shop, cart)?;
-        Ok(())
-    }
-
-    async fn delete_shop_items(
+    async fn carts_by_id(
         &self,
         shop: &ShopId,
-        erase: fn(&str) -> bool,
-    ) -> Result<usize, PortError> {
+        carts: &[CartId],
+    ) -> Result<Vec<CartRecord>, PortError> {
+        for _ in carts.chunks(BATCH_GET) {
+            self.1.count("dynamodb", "BatchGetItem");
+        }
+        let state = self.lock()?;
+        Ok(carts
+            .iter()
+            .filter_map(|cart| state.live_cart(shop, cart).map(|v| v.value.clone()))
+            .collect())
+    }
+
+    async fn shop_keys(&self, shop: &ShopId, after: Option<&str>) -> Result<KeyPage, PortError> {
         self.1.count("dynamodb", "Query");
+        let state = self.lock()?;
+        let items = Self::shop_items(&state, shop)?;
+        let rest = items
+            .iter()
+            .skip_while(|(sk, _)| after.is_some_and(|after| sk.as_str() <= after));
+        let mut page = KeyPage::default();
+        let mut bytes = 0;
+        let mut more = false;
+        for (sk, size) in rest {
+            if bytes >= PAGE_BYTES {
+                more = true;
+                break;
+            }
+            bytes += size;
+            page.sort_keys.push(sk.clone());
+        }
+        if more {
+            page.next = page.sort_keys.last().cloned();
+        }
+        Ok(page)
+    }
+
+    async fn delete_items(&self, shop: &ShopId, sort_keys: &[String]) -> Result<(), PortError> {
+        for _ in sort_keys.chunks(BATCH_WRITE) {
+            self.1.count("dynamodb", "BatchWriteItem");
+        }
         let mut state = self.lock()?;
-        let mut deleted = 0;
-        let carts: Vec<CartId> = state
-            .carts
-            .keys()
-            .filter(|(s, c)| s == shop && erase(&table::cart_sk(c)))
-            .map(|(_, c)| c.clone())
-            .collect();
-        for cart in carts {
-            if Self::remove_cart(&mut state, shop, &cart)? {
-                deleted += 1;
+        for sk in sort_keys {
+            if let Some(cart) = sk.strip_prefix(table::CART_SK_PREFIX) {
+                if let Ok(cart) = CartId::parse(cart) {
+                    Self::remove_cart(&mut state, shop, &cart)?;
+                }
+            } else if let Some(key) = sk.strip_prefix(table::CONTACT_SK_PREFIX) {
+                state
+                    .contacts
+                    .retain(|(s, k), _| s != shop || k.as_str() != key);
+            } else if let Some(id) = sk.strip_prefix(table::DELIVERY_SK_PREFIX) {
+                state
+                    .deliveries
+                    .retain(|(s, d), _| s != shop || d.as_str() != id);
             }
         }
-        let before = state.contacts.len() + state.deliveries.len();
-        state
-            .contacts
-            .retain(|(s, key), _| s != shop || !erase(&table::contact_sk(key)));
-        state
-            .deliveries
-            .retain(|(s, id), _| s != shop || !erase(&table::delivery_sk(id)));
-        deleted += before - state.contacts.len() - state.deliveries.len();
-        Ok(deleted)
+        Ok(())
+    }
+}
+
+/// An item's size as DynamoDB counts it: attribute names plus values; a number about one
+/// byte per two digits plus one; a list or map 3 bytes plus 1 per element.
+pub fn item_size(item: &serde_dynamo::Item) -> usize {
+    item.iter().map(|(k, v)| k.len() + value_size(v)).sum()
+}
+
+fn value_size(value: &serde_dynamo::AttributeValue) -> usize {
+    use serde_dynamo::AttributeValue;
+    match value {
+        AttributeValue::S(s) => s.len(),
+        AttributeValue::N(n) => n.trim_start_matches('-').len().div_ceil(2) + 1,
+        AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
+        AttributeValue::B(b) => b.len(),
+        AttributeValue::M(map) => {
+            3 + map
+                .iter()
+                .map(|(k, v)| k.len() + value_size(v) + 1)
+                .sum::<usize>()
+        }
+        AttributeValue::L(list) => 3 + list.iter().map(|v| value_size(v) + 1).sum::<usize>(),
+        AttributeValue::Ss(set) | AttributeValue::Ns(set) => set.iter().map(String::len).sum(),
+        AttributeValue::Bs(set) => set.iter().map(Vec::len).sum(),
     }
 }

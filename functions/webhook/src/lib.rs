@@ -97,8 +97,7 @@ fn outcome_name(accepted: &Accepted) -> &'static str {
         Accepted::Ignored { .. } => "ignored",
         Accepted::NotFound { .. } => "not_found",
         Accepted::Erased => "erased",
-        Accepted::PersonErased { .. } => "person_erased",
-        Accepted::ShopErased { .. } => "shop_erased",
+        Accepted::ErasureQueued { .. } => "erasure_queued",
         Accepted::DataRequested { .. } => "data_requested",
     }
 }

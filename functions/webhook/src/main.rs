@@ -3,8 +3,8 @@
 
 use cartback_app::{Bundle, SystemClock};
 use cartback_aws::{
-    AwsConfig, BigCommerceHttpApi, DynamoCartStore, DynamoShopDirectory, SsmApiTokens,
-    SsmWebhookSecrets,
+    AwsConfig, BigCommerceHttpApi, DynamoCartStore, DynamoShopDirectory, SqsErasureQueue,
+    SsmApiTokens, SsmWebhookSecrets,
 };
 use cartback_webhook::{Metrics, handle_http};
 use lambda_http::{Error, Request, run, service_fn};
@@ -18,7 +18,8 @@ async fn main() -> Result<(), Error> {
     let sdk = cartback_aws::load_sdk_config().await;
     // The webhook sends nothing and schedules nothing (the planner does, from the stream).
     // BigCommerce carts: the HTTPS client is built on the first such webhook, not here. EMF
-    // lines on stdout: CloudWatch Logs turns them into metrics.
+    // lines on stdout: CloudWatch Logs turns them into metrics. Privacy requests' erasures go
+    // to the erasure queue.
     let ports = Bundle::unwired(SystemClock)
         .with_store(DynamoCartStore::new(&sdk, &config.table))
         .with_shops(DynamoShopDirectory::new(&sdk, &config.table))
@@ -27,6 +28,7 @@ async fn main() -> Result<(), Error> {
             &sdk,
             &config.secrets_prefix,
         )))
+        .with_erasures(SqsErasureQueue::new(&sdk, config.erasure_queue_url()?))
         .with_metrics(Metrics::Stdout);
     let ports = &ports;
     run(service_fn(move |request: Request| async move {

@@ -148,6 +148,7 @@ impl World {
                     store_api: MemoryStoreApi::new(),
                     clock: clock.clone(),
                     offer_codes: MemoryOfferCodes::default(),
+                    erasures: cartback_local::MemoryErasureQueue::default(),
                     metrics: metrics.clone(),
                     messaging: Messaging {
                         renderer: Renderer::embedded(),

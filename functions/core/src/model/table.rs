@@ -3,8 +3,9 @@
 //!
 //! `pk = SHOP#{shop}`; `sk = CART#{cart}` | `CONTACT#{hash}` | `DELIVERY#{id}` | `CONFIG`
 //! | the offer code pools' items (`POOL#{pool}…`, below).
-//! Cart items also carry `gsi1pk = SHOP#{shop}#CONTACT#{hash}`, `gsi1sk = CART#{cart}`, and
-//! an open cart with a due time `due_pk = DUE#{yyyy-mm-dd}#{shard}`,
+//! Cart items also carry `person_pk = SHOP#{shop}#CONTACT#{hash}` of their first contact key
+//! and `person_alt_pk` of their second (the sparse keys-only `person` and `person_alt`
+//! indexes that find a person's carts), and an open cart with a due time `due_pk = DUE#{yyyy-mm-dd}#{shard}`,
 //! `due_sk = {millis:013}#{shop}#{cart}` (the sparse `due` index the sweeper reads).
 
 use jiff::Timestamp;
@@ -26,16 +27,31 @@ pub fn cart_sk(cart: &CartId) -> String {
     format!("CART#{cart}")
 }
 
+/// The sort-key prefix of contact items.
+pub const CONTACT_SK_PREFIX: &str = "CONTACT#";
+/// The sort-key prefix of webhook delivery ids.
+pub const DELIVERY_SK_PREFIX: &str = "DELIVERY#";
+
 pub fn contact_sk(key: &ContactKey) -> String {
-    format!("CONTACT#{key}")
+    format!("{CONTACT_SK_PREFIX}{key}")
 }
 
 pub fn delivery_sk(id: &DeliveryId) -> String {
-    format!("DELIVERY#{id}")
+    format!("{DELIVERY_SK_PREFIX}{id}")
 }
 
-pub fn contact_gsi_pk(shop: &ShopId, key: &ContactKey) -> String {
+/// The `person` / `person_alt` index partition of a person's key in a shop.
+pub fn person_pk(shop: &ShopId, key: &ContactKey) -> String {
     format!("{}#CONTACT#{key}", shop_pk(shop))
+}
+
+/// The keys a cart is indexed under: its first two contact keys (the email and the phone
+/// typed into the checkout, or the key it was filed under), the first as `person_pk`, the
+/// second as `person_alt_pk`. A third key (an email changed on the checkout, the cart still
+/// filed under the old one) is not indexed: that person is found by the first two.
+pub fn person_keys(record: &CartRecord) -> [Option<ContactKey>; 2] {
+    let mut keys = record.contact_keys().into_iter();
+    [keys.next(), keys.next()]
 }
 
 pub const CONFIG_SK: &str = "CONFIG";

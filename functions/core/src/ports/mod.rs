@@ -9,6 +9,7 @@ use crate::model::cart::{CartRecord, ContactRecord, Versioned};
 use crate::model::contact::Email;
 use crate::model::ids::{CartId, ContactKey, DeliveryId, PoolName, ShopId};
 use crate::model::offer_codes::{ClaimedCode, ImportReport, OfferCode};
+use crate::model::privacy::ErasureJob;
 use crate::model::schedule::ScheduleSpec;
 use crate::model::shop::{Shop, SignatureCheck};
 use crate::platforms::bigcommerce::{Fetch, StoreHash};
@@ -295,30 +296,63 @@ pub trait DueIndex: Send + Sync {
     ) -> impl Future<Output = Result<Vec<(ShopId, CartId)>, PortError>> + Send;
 }
 
+/// One page of a shop's item keys: the sort keys a keys-only `Query` on the shop's partition
+/// returns for one page (DynamoDB reads up to 1 MB of items per page), and where the next
+/// page starts (`None`: this was the last).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyPage {
+    pub sort_keys: Vec<String>,
+    pub next: Option<String>,
+}
+
 /// What erasure and export need beyond `CartStore` (`core::erase`): finding a person's carts
-/// and deleting items. Deleting an item that is already gone is success, so a retried
-/// erasure finishes the job.
+/// by key, reading and deleting items in batches, and paging through a shop's keys. Deleting
+/// an item that is already gone is success, so a retried erasure finishes the job.
 pub trait PersonalData: Send + Sync {
-    /// Every cart item of `shop` that `keep` selects (a paginated query on the shop's
-    /// partition, `sk` beginning with `CART#`; never a scan across shops).
-    fn carts_where<F>(
+    /// The carts that carry `key` as one of their first two contact keys (the sparse
+    /// keys-only `person` and `person_alt` indexes; never a read of the shop's partition).
+    fn carts_with_key(
         &self,
         shop: &ShopId,
-        keep: F,
-    ) -> impl Future<Output = Result<Vec<CartRecord>, PortError>> + Send
-    where
-        F: Fn(&CartRecord) -> bool + Send + Sync;
+        key: &ContactKey,
+    ) -> impl Future<Output = Result<Vec<CartId>, PortError>> + Send;
 
+    /// The carts as held, by id (`BatchGetItem`, 100 keys a call); those gone are left out.
+    fn carts_by_id(
+        &self,
+        shop: &ShopId,
+        carts: &[CartId],
+    ) -> impl Future<Output = Result<Vec<CartRecord>, PortError>> + Send;
+
+    /// One page of the sort keys of `shop`'s items, from just after `after` (the start for
+    /// `None`).
+    fn shop_keys(
+        &self,
+        shop: &ShopId,
+        after: Option<&str>,
+    ) -> impl Future<Output = Result<KeyPage, PortError>> + Send;
+
+    /// Deletes `shop`'s items with these sort keys (`BatchWriteItem`, 25 a call, unprocessed
+    /// items retried).
+    fn delete_items(
+        &self,
+        shop: &ShopId,
+        sort_keys: &[String],
+    ) -> impl Future<Output = Result<(), PortError>> + Send;
+
+    /// Deletes one cart.
     fn delete_cart(
         &self,
         shop: &ShopId,
         cart: &CartId,
-    ) -> impl Future<Output = Result<(), PortError>> + Send;
+    ) -> impl Future<Output = Result<(), PortError>> + Send {
+        let keys = [crate::model::table::cart_sk(cart)];
+        async move { self.delete_items(shop, &keys).await }
+    }
+}
 
-    /// Deletes every item of `shop` whose sort key `erase` selects; returns how many.
-    fn delete_shop_items(
-        &self,
-        shop: &ShopId,
-        erase: fn(&str) -> bool,
-    ) -> impl Future<Output = Result<usize, PortError>> + Send;
+/// Where erasure jobs wait for the background worker (an SQS queue): the webhook answers a
+/// privacy request at once and the worker erases, chunk by chunk.
+pub trait ErasureQueue: Send + Sync {
+    fn enqueue(&self, job: &ErasureJob) -> impl Future<Output = Result<(), PortError>> + Send;
 }

@@ -144,6 +144,7 @@ impl<M: Mailer, S: CartStore> Harness<M, S> {
                 store_api: Absent,
                 clock: clock.clone(),
                 offer_codes: MemoryOfferCodes::default(),
+                erasures: cartback_app::Absent,
                 metrics: Metrics::memory(),
                 messaging: Messaging::default(),
             },
@@ -1115,6 +1116,7 @@ async fn a_claim_whose_answer_was_lost_is_recognised_as_its_own_and_the_step_is_
             store_api: Absent,
             clock: harness.clock.clone(),
             offer_codes: MemoryOfferCodes::default(),
+            erasures: cartback_app::Absent,
             metrics: Metrics::memory(),
             messaging: Messaging::default(),
         };

@@ -85,6 +85,22 @@ async fn post<S: CartStore + PersonalData>(deps: &WebhookPorts<S>, event: &Value
     (response.status().as_u16(), body)
 }
 
+/// Runs every erasure the webhook queued to the end, as the erasure worker would; what each
+/// finished job did.
+async fn run_erasures<S: CartStore + PersonalData>(
+    deps: &WebhookPorts<S>,
+) -> Vec<cartback_app::erasure::Finished> {
+    let mut done = Vec::new();
+    while let Some(job) = deps.erasures.take() {
+        done.push(
+            cartback_app::erasure::work_to_end(deps, job)
+                .await
+                .expect("the erasure finishes"),
+        );
+    }
+    done
+}
+
 /// A store holding Ada's checkout (email) and a phone-only checkout of someone else.
 async fn with_two_carts() -> (MemoryStore, WebhookPorts<MemoryStore>) {
     let store = MemoryStore::default();
@@ -121,7 +137,11 @@ async fn customers_redact_deletes_the_persons_cart_and_leaves_a_tombstone_on_eve
     let (status, body) = post(&deps, &event).await;
 
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body, json!({ "result": "person_erased", "carts": 2 }));
+    assert_eq!(body, json!({ "result": "erasure_queued", "kind": "person" }));
+    assert_eq!(store.carts().len(), 2, "answered before anything is erased");
+    let done = run_erasures(&deps).await;
+    assert_eq!(done.len(), 1);
+    assert_eq!((done[0].carts, done[0].tombstones), (2, 2));
     // The fixture names Ada's email and the phone of the other checkout: both carts are
     // this customer's, as Shopify says.
     assert!(store.carts().is_empty());
@@ -165,7 +185,8 @@ async fn customers_redact_deletes_the_persons_cart_and_leaves_a_tombstone_on_eve
     let again = shopify_event("customers/redact", CUSTOMERS_REDACT, "redact-2", None);
     let (status, body) = post(&deps, &again).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body, json!({ "result": "person_erased", "carts": 0 }));
+    assert_eq!(body, json!({ "result": "erasure_queued", "kind": "person" }));
+    assert_eq!(run_erasures(&deps).await[0].carts, 0);
 
     // A later checkout of the erased person stores nothing and arms nothing.
     let (status, body) = post(&deps, &later_checkout("late-1")).await;
@@ -191,7 +212,8 @@ async fn customers_redact_by_email_only_leaves_everyone_else_alone() {
     let (status, reply) = post(&deps, &event).await;
 
     assert_eq!(status, 200, "{reply}");
-    assert_eq!(reply, json!({ "result": "person_erased", "carts": 1 }));
+    assert_eq!(reply, json!({ "result": "erasure_queued", "kind": "person" }));
+    assert_eq!(run_erasures(&deps).await[0].carts, 1);
     let left = store.carts();
     assert_eq!(left.len(), 1);
     assert_ne!(left[0].cart, ada_cart());
@@ -243,15 +265,22 @@ async fn customers_redact_while_the_table_is_down_is_500_so_shopify_delivers_aga
     let event = shopify_event("customers/redact", CUSTOMERS_REDACT, "redact-down", None);
     let (status, body) = post(&deps, &event).await;
     assert_eq!(status, 500, "{body}");
-    assert_eq!(
-        memory.carts().len(),
-        1,
-        "nothing half-done is reported done"
-    );
+    assert!(deps.erasures.is_empty(), "nothing queued: Shopify delivers again");
 
+    // The table is back for the webhook, then down again while the worker erases: the chunk
+    // fails, and its message is received again (SQS) once the table is back.
     outage.recover();
     let (status, body) = post(&deps, &event).await;
     assert_eq!(status, 200, "{body}");
+    let job = deps.erasures.take().expect("queued");
+    outage.fail_retryably();
+    let failed = cartback_app::erasure::work(&deps, job.clone(), Default::default()).await;
+    assert!(failed.is_err_and(|e| e.retryable), "a failed chunk is an error, never done");
+    assert_eq!(memory.carts().len(), 1, "nothing half-done is reported done");
+
+    outage.recover();
+    let done = cartback_app::erasure::work_to_end(&deps, job).await.expect("finishes");
+    assert_eq!(done.carts, 1);
     assert!(memory.carts().is_empty());
 }
 
@@ -263,7 +292,10 @@ async fn shop_redact_deletes_every_cart_and_contact_of_the_shop() {
     let (status, body) = post(&deps, &event).await;
 
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["result"], "shop_erased");
+    assert_eq!(body, json!({ "result": "erasure_queued", "kind": "shop" }));
+    let done = run_erasures(&deps).await;
+    assert_eq!(done[0].items, 4, "two carts, Ada's contact, two deliveries less the one");
+    assert!(!done[0].shop_forgotten, "a shop still served keeps its settings");
     assert!(store.carts().is_empty());
     assert!(
         store
@@ -332,7 +364,8 @@ async fn customers_redact_naming_no_usable_email_or_phone_is_200_and_erases_nobo
     let (status, reply) = post(&deps, &event).await;
 
     assert_eq!(status, 200, "{reply}");
-    assert_eq!(reply, json!({ "result": "person_erased", "carts": 0 }));
+    assert_eq!(reply, json!({ "result": "erasure_queued", "kind": "person" }));
+    assert_eq!(run_erasures(&deps).await[0].carts, 0);
     assert_eq!(store.carts().len(), 2);
 }
 
@@ -376,7 +409,10 @@ async fn a_removed_shop_ignores_carts_but_its_shop_redact_still_erases_until_the
     let event = shopify_event("shop/redact", SHOP_REDACT, "shop-redact-late", None);
     let (status, body) = post(&removed, &event).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body["result"], "shop_erased");
+    assert_eq!(body["result"], "erasure_queued");
+    let done = run_erasures(&removed).await;
+    assert_eq!(done.len(), 1);
+    assert!(done[0].shop_forgotten, "the removed shop's tombstone goes with the redact");
     assert!(store.carts().is_empty());
 
     // Once the tombstone has run out, the shop is unknown.
@@ -456,31 +492,36 @@ impl CartStore for ErasedMidway {
 }
 
 impl PersonalData for ErasedMidway {
-    async fn carts_where<F>(
+    async fn carts_with_key(
         &self,
         shop: &ShopId,
-        keep: F,
-    ) -> Result<Vec<cartback_core::model::cart::CartRecord>, cartback_core::ports::PortError>
-    where
-        F: Fn(&cartback_core::model::cart::CartRecord) -> bool + Send + Sync,
-    {
-        self.inner.carts_where(shop, keep).await
+        key: &cartback_core::model::ids::ContactKey,
+    ) -> Result<Vec<CartId>, cartback_core::ports::PortError> {
+        self.inner.carts_with_key(shop, key).await
     }
 
-    async fn delete_cart(
+    async fn carts_by_id(
         &self,
         shop: &ShopId,
-        cart: &CartId,
+        carts: &[CartId],
+    ) -> Result<Vec<cartback_core::model::cart::CartRecord>, cartback_core::ports::PortError> {
+        self.inner.carts_by_id(shop, carts).await
+    }
+
+    async fn shop_keys(
+        &self,
+        shop: &ShopId,
+        after: Option<&str>,
+    ) -> Result<cartback_core::ports::KeyPage, cartback_core::ports::PortError> {
+        self.inner.shop_keys(shop, after).await
+    }
+
+    async fn delete_items(
+        &self,
+        shop: &ShopId,
+        sort_keys: &[String],
     ) -> Result<(), cartback_core::ports::PortError> {
-        self.inner.delete_cart(shop, cart).await
-    }
-
-    async fn delete_shop_items(
-        &self,
-        shop: &ShopId,
-        erase: fn(&str) -> bool,
-    ) -> Result<usize, cartback_core::ports::PortError> {
-        self.inner.delete_shop_items(shop, erase).await
+        self.inner.delete_items(shop, sort_keys).await
     }
 }
 

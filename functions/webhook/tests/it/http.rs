@@ -650,22 +650,31 @@ impl CartStore for FailingStore {
 }
 
 impl PersonalData for FailingStore {
-    async fn carts_where<F>(&self, _shop: &ShopId, _keep: F) -> Result<Vec<CartRecord>, PortError>
-    where
-        F: Fn(&CartRecord) -> bool + Send + Sync,
-    {
+    async fn carts_with_key(
+        &self,
+        _shop: &ShopId,
+        _key: &cartback_core::model::ids::ContactKey,
+    ) -> Result<Vec<CartId>, PortError> {
         self.read(Vec::new())
     }
 
-    async fn delete_cart(&self, _shop: &ShopId, _cart: &CartId) -> Result<(), PortError> {
-        Err(PortError::retryable("dynamodb", "service unavailable"))
-    }
-
-    async fn delete_shop_items(
+    async fn carts_by_id(
         &self,
         _shop: &ShopId,
-        _erase: fn(&str) -> bool,
-    ) -> Result<usize, PortError> {
+        _carts: &[CartId],
+    ) -> Result<Vec<CartRecord>, PortError> {
+        self.read(Vec::new())
+    }
+
+    async fn shop_keys(
+        &self,
+        _shop: &ShopId,
+        _after: Option<&str>,
+    ) -> Result<cartback_core::ports::KeyPage, PortError> {
+        self.read(cartback_core::ports::KeyPage::default())
+    }
+
+    async fn delete_items(&self, _shop: &ShopId, _sort_keys: &[String]) -> Result<(), PortError> {
         Err(PortError::retryable("dynamodb", "service unavailable"))
     }
 }
