@@ -265,6 +265,12 @@ impl TestEnv {
         Ok(self.stack.drain_stream().await?)
     }
 
+    /// Hands the queued erasure jobs to the erasure worker until none is left; the chunks
+    /// done.
+    pub async fn drain_erasures(&self) -> Result<usize> {
+        Ok(self.stack.drain_erasures().await?)
+    }
+
     /// Every schedule in the group, read back from moto.
     pub async fn schedules(&self) -> Result<Vec<StoredSchedule>> {
         Ok(self.stack.schedules().await?)

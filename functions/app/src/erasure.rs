@@ -151,9 +151,11 @@ where
                 "erasure finished"
             );
             ports.metrics().emit(emf.clone());
-            emf = Emf::new(NAMESPACE, now)
-                .dimension("Kind", kind)
-                .metric("ErasuresCompleted", Unit::Count, 1.0);
+            emf = Emf::new(NAMESPACE, now).dimension("Kind", kind).metric(
+                "ErasuresCompleted",
+                Unit::Count,
+                1.0,
+            );
         }
         Progress::More(rest) => {
             if let ErasureJob::Shop {

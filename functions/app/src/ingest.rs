@@ -6,6 +6,7 @@ use cartback_core::insight::attribution::conversion_metrics;
 use cartback_core::insight::metrics::Emf;
 use cartback_core::model::cart::{CartEvent, CartRecord, Conversion, Person, Platform};
 use cartback_core::model::ids::{CartId, ShopId, log_hash};
+use cartback_core::model::privacy::ErasureJob;
 use cartback_core::model::shop::Shop;
 use cartback_core::model::time::Clock;
 use cartback_core::platforms::bigcommerce::Fetch;
@@ -15,7 +16,6 @@ use cartback_core::platforms::webhook::{
 use cartback_core::ports::{
     CartStore, PersonalData, PortError, Put, ShopDirectory, StoreApi, WebhookSecrets, WriteOutcome,
 };
-use cartback_core::model::privacy::ErasureJob;
 use cartback_core::rules::erase::PrivacyRequest;
 use cartback_core::rules::lifecycle::{
     Applied, DELIVERY_RETENTION, apply_activity, apply_conversion, contact_latest_cart,

@@ -6,6 +6,7 @@ use cartback_core::messages::render::Renderer;
 use cartback_core::model::cart::{CartRecord, ContactRecord, Versioned};
 use cartback_core::model::ids::{CartId, ContactKey, DeliveryId, PoolName, ShopId, StoreHash};
 use cartback_core::model::offer_codes::{ClaimedCode, ImportReport, OfferCode};
+use cartback_core::model::privacy::ErasureJob;
 use cartback_core::model::schedule::ScheduleSpec;
 use cartback_core::model::shop::{Shop, SignatureCheck};
 use cartback_core::model::time::Clock;
@@ -15,7 +16,6 @@ use cartback_core::ports::{
     PersonalData, PortError, Put, Schedules, ShopDirectory, SmsSender, StoreApi, WebhookSecrets,
     WriteOutcome,
 };
-use cartback_core::model::privacy::ErasureJob;
 use jiff::Timestamp;
 
 use crate::Metrics;

@@ -11,6 +11,8 @@ mod bigcommerce_api;
 mod config;
 #[cfg(feature = "dynamodb")]
 mod dynamo;
+#[cfg(feature = "sqs")]
+mod erasure_queue;
 #[cfg(any(
     feature = "dynamodb",
     feature = "scheduler",
@@ -20,8 +22,6 @@ mod dynamo;
     feature = "ssm"
 ))]
 mod errors;
-#[cfg(feature = "sqs")]
-mod erasure_queue;
 mod first_use;
 mod https;
 mod lazy_client;

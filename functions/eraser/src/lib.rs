@@ -19,7 +19,11 @@ where
     let mut response = SqsBatchResponse::default();
     for record in &event.records {
         let id = record.message_id.clone().unwrap_or_default();
-        let job = match record.body.as_deref().map(serde_json::from_str::<ErasureJob>) {
+        let job = match record
+            .body
+            .as_deref()
+            .map(serde_json::from_str::<ErasureJob>)
+        {
             Some(Ok(job)) => job,
             Some(Err(error)) => {
                 tracing::error!(message_id = %id, error = %error, "not an erasure job; left for the dead-letter queue");

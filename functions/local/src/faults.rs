@@ -21,8 +21,8 @@ use cartback_core::model::offer_codes::{ClaimedCode, ImportReport, OfferCode};
 use cartback_core::model::schedule::ScheduleSpec;
 use cartback_core::model::time::Clock;
 use cartback_core::ports::{
-    CartStore, DueIndex, KeyPage, Mailer, OfferCodes, OutgoingEmail, OutgoingSms, PersonalData, PortError,
-    Put, Schedules, SmsSender, WriteOutcome,
+    CartStore, DueIndex, KeyPage, Mailer, OfferCodes, OutgoingEmail, OutgoingSms, PersonalData,
+    PortError, Put, Schedules, SmsSender, WriteOutcome,
 };
 use jiff::{SignedDuration, Timestamp};
 use rand::{Rng, SeedableRng};

@@ -4,6 +4,7 @@
 
 mod calls;
 mod clock;
+mod erasures;
 mod faults;
 mod mailer;
 mod offer_codes;
@@ -13,7 +14,6 @@ mod runtime;
 mod schedules;
 mod shops;
 mod sms;
-mod erasures;
 mod store;
 mod store_api;
 mod world;

@@ -18,9 +18,9 @@ use jiff::Timestamp;
 use std::sync::Mutex;
 
 use crate::{
-    CallCounts, FaultPlan, MemoryErasureQueue, Faults, Faulty, LocalShops, MemoryMailer, MemoryOfferCodes,
-    MemorySchedules, MemorySms, MemoryStore, MemoryStoreApi, MemoryWorld, Report, ReportKind,
-    VirtualClock,
+    CallCounts, FaultPlan, Faults, Faulty, LocalShops, MemoryErasureQueue, MemoryMailer,
+    MemoryOfferCodes, MemorySchedules, MemorySms, MemoryStore, MemoryStoreApi, MemoryWorld, Report,
+    ReportKind, VirtualClock,
 };
 
 /// Where local unsubscribe links point (nothing listens there unless a local server does).

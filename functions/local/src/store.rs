@@ -413,7 +413,9 @@ impl PersonalData for MemoryStore {
         }
         let mut carts = Vec::new();
         for found in by_index {
-            let pages = (found.len() * INDEX_ENTRY_BYTES).div_ceil(PAGE_BYTES).max(1);
+            let pages = (found.len() * INDEX_ENTRY_BYTES)
+                .div_ceil(PAGE_BYTES)
+                .max(1);
             for _ in 0..pages {
                 self.1.count("dynamodb", "Query");
             }

@@ -103,15 +103,6 @@ pub struct Erasure {
     pub tombstones: usize,
 }
 
-/// What a shop erasure did.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
-pub struct ShopErasure {
-    pub carts: usize,
-    pub schedules: usize,
-    /// Every item deleted (carts included).
-    pub items: usize,
-}
-
 /// Everything stored about a person in a shop, as `cartback export` prints it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Export {

@@ -7,7 +7,6 @@ use cartback_core::platforms::webhook::Headers;
 use cartback_local::{LocalShops, MemoryRuntime};
 use cartback_webhook::WebhookRequest;
 use jiff::{SignedDuration, Timestamp};
-use serde_dynamo::AttributeValue;
 use serde_json::Value;
 
 const CHECKOUT: &str = include_str!("../../../core/tests/fixtures/shopify/checkouts_create.json");
@@ -23,43 +22,24 @@ fn checkout(items: usize) -> Vec<u8> {
     serde_json::to_vec(&checkout).expect("JSON")
 }
 
-/// DynamoDB's item size rules: attribute names plus values; numbers about one byte per two
-/// digits plus one; lists and maps 3 bytes plus 1 per element.
-fn value_size(value: &AttributeValue) -> usize {
-    match value {
-        AttributeValue::S(s) => s.len(),
-        AttributeValue::N(n) => n.trim_start_matches('-').len().div_ceil(2) + 1,
-        AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
-        AttributeValue::B(b) => b.len(),
-        AttributeValue::M(map) => {
-            3 + map
-                .iter()
-                .map(|(k, v)| k.len() + value_size(v) + 1)
-                .sum::<usize>()
-        }
-        AttributeValue::L(list) => 3 + list.iter().map(|v| value_size(v) + 1).sum::<usize>(),
-        AttributeValue::Ss(set) | AttributeValue::Ns(set) => set.iter().map(String::len).sum(),
-        AttributeValue::Bs(set) => set.iter().map(Vec::len).sum(),
-    }
-}
-
-/// The stored item: the record plus pk, sk, gsi keys and version.
+/// The stored item: the record plus pk, sk, the person index keys, the due index keys and
+/// version.
 fn item_size(cart: &CartRecord) -> usize {
     let item: serde_dynamo::Item = serde_dynamo::to_item(cart).expect("a cart encodes");
+    let person = format!("SHOP#{}#CONTACT#{}", cart.shop, "0".repeat(64));
     let keys = [
         ("pk", format!("SHOP#{}", cart.shop)),
         ("sk", format!("CART#{}", cart.cart)),
+        ("person_pk", person.clone()),
+        ("person_alt_pk", person),
+        ("due_pk", "DUE#2026-11-02#0".to_owned()),
         (
-            "gsi1pk",
-            format!("SHOP#{}#CONTACT#{}", cart.shop, "0".repeat(64)),
+            "due_sk",
+            format!("0000000000000#{}#{}", cart.shop, cart.cart),
         ),
-        ("gsi1sk", format!("CART#{}", cart.cart)),
         ("version", "12".to_owned()),
     ];
-    item.iter()
-        .map(|(k, v)| k.len() + value_size(v))
-        .sum::<usize>()
-        + keys.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>()
+    cartback_local::item_size(&item) + keys.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>()
 }
 
 /// The fixture checkout with `items` line items, left to run through all three steps.

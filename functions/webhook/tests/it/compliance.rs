@@ -137,7 +137,10 @@ async fn customers_redact_deletes_the_persons_cart_and_leaves_a_tombstone_on_eve
     let (status, body) = post(&deps, &event).await;
 
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body, json!({ "result": "erasure_queued", "kind": "person" }));
+    assert_eq!(
+        body,
+        json!({ "result": "erasure_queued", "kind": "person" })
+    );
     assert_eq!(store.carts().len(), 2, "answered before anything is erased");
     let done = run_erasures(&deps).await;
     assert_eq!(done.len(), 1);
@@ -185,7 +188,10 @@ async fn customers_redact_deletes_the_persons_cart_and_leaves_a_tombstone_on_eve
     let again = shopify_event("customers/redact", CUSTOMERS_REDACT, "redact-2", None);
     let (status, body) = post(&deps, &again).await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(body, json!({ "result": "erasure_queued", "kind": "person" }));
+    assert_eq!(
+        body,
+        json!({ "result": "erasure_queued", "kind": "person" })
+    );
     assert_eq!(run_erasures(&deps).await[0].carts, 0);
 
     // A later checkout of the erased person stores nothing and arms nothing.
@@ -212,7 +218,10 @@ async fn customers_redact_by_email_only_leaves_everyone_else_alone() {
     let (status, reply) = post(&deps, &event).await;
 
     assert_eq!(status, 200, "{reply}");
-    assert_eq!(reply, json!({ "result": "erasure_queued", "kind": "person" }));
+    assert_eq!(
+        reply,
+        json!({ "result": "erasure_queued", "kind": "person" })
+    );
     assert_eq!(run_erasures(&deps).await[0].carts, 1);
     let left = store.carts();
     assert_eq!(left.len(), 1);
@@ -265,7 +274,10 @@ async fn customers_redact_while_the_table_is_down_is_500_so_shopify_delivers_aga
     let event = shopify_event("customers/redact", CUSTOMERS_REDACT, "redact-down", None);
     let (status, body) = post(&deps, &event).await;
     assert_eq!(status, 500, "{body}");
-    assert!(deps.erasures.is_empty(), "nothing queued: Shopify delivers again");
+    assert!(
+        deps.erasures.is_empty(),
+        "nothing queued: Shopify delivers again"
+    );
 
     // The table is back for the webhook, then down again while the worker erases: the chunk
     // fails, and its message is received again (SQS) once the table is back.
@@ -275,11 +287,20 @@ async fn customers_redact_while_the_table_is_down_is_500_so_shopify_delivers_aga
     let job = deps.erasures.take().expect("queued");
     outage.fail_retryably();
     let failed = cartback_app::erasure::work(&deps, job.clone(), Default::default()).await;
-    assert!(failed.is_err_and(|e| e.retryable), "a failed chunk is an error, never done");
-    assert_eq!(memory.carts().len(), 1, "nothing half-done is reported done");
+    assert!(
+        failed.is_err_and(|e| e.retryable),
+        "a failed chunk is an error, never done"
+    );
+    assert_eq!(
+        memory.carts().len(),
+        1,
+        "nothing half-done is reported done"
+    );
 
     outage.recover();
-    let done = cartback_app::erasure::work_to_end(&deps, job).await.expect("finishes");
+    let done = cartback_app::erasure::work_to_end(&deps, job)
+        .await
+        .expect("finishes");
     assert_eq!(done.carts, 1);
     assert!(memory.carts().is_empty());
 }
@@ -287,6 +308,9 @@ async fn customers_redact_while_the_table_is_down_is_500_so_shopify_delivers_aga
 #[tokio::test]
 async fn shop_redact_deletes_every_cart_and_contact_of_the_shop() {
     let (store, deps) = with_two_carts().await;
+    // Two carts, two people's contact items, two delivery ids.
+    let held = store.shop_keys(&shop_id(), None).await.expect("reads");
+    assert_eq!(held.sort_keys.len(), 6, "{:?}", held.sort_keys);
 
     let event = shopify_event("shop/redact", SHOP_REDACT, "shop-redact-1", None);
     let (status, body) = post(&deps, &event).await;
@@ -294,8 +318,13 @@ async fn shop_redact_deletes_every_cart_and_contact_of_the_shop() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body, json!({ "result": "erasure_queued", "kind": "shop" }));
     let done = run_erasures(&deps).await;
-    assert_eq!(done[0].items, 4, "two carts, Ada's contact, two deliveries less the one");
-    assert!(!done[0].shop_forgotten, "a shop still served keeps its settings");
+    assert_eq!(done[0].items, 7, "and the shop/redact delivery id itself");
+    let left = store.shop_keys(&shop_id(), None).await.expect("reads");
+    assert!(left.sort_keys.is_empty(), "{:?}", left.sort_keys);
+    assert!(
+        !done[0].shop_forgotten,
+        "a shop still served keeps its settings"
+    );
     assert!(store.carts().is_empty());
     assert!(
         store
@@ -364,7 +393,10 @@ async fn customers_redact_naming_no_usable_email_or_phone_is_200_and_erases_nobo
     let (status, reply) = post(&deps, &event).await;
 
     assert_eq!(status, 200, "{reply}");
-    assert_eq!(reply, json!({ "result": "erasure_queued", "kind": "person" }));
+    assert_eq!(
+        reply,
+        json!({ "result": "erasure_queued", "kind": "person" })
+    );
     assert_eq!(run_erasures(&deps).await[0].carts, 0);
     assert_eq!(store.carts().len(), 2);
 }
@@ -412,7 +444,10 @@ async fn a_removed_shop_ignores_carts_but_its_shop_redact_still_erases_until_the
     assert_eq!(body["result"], "erasure_queued");
     let done = run_erasures(&removed).await;
     assert_eq!(done.len(), 1);
-    assert!(done[0].shop_forgotten, "the removed shop's tombstone goes with the redact");
+    assert!(
+        done[0].shop_forgotten,
+        "the removed shop's tombstone goes with the redact"
+    );
     assert!(store.carts().is_empty());
 
     // Once the tombstone has run out, the shop is unknown.
