@@ -73,6 +73,7 @@ pub async fn request<P: Ports>(ports: &P, job: &ErasureJob) -> Result<(), PortEr
     ports.erasures().enqueue(job).await?;
     tracing::info!(
         job = %job.log_id(),
+        shop = %job.shop(),
         kind = job.kind(),
         "erasure queued"
     );
@@ -93,6 +94,7 @@ where
 {
     let log_id = job.log_id();
     let kind = job.kind();
+    let shop_id = job.shop().clone();
     let (progress, deleted_now) = match job {
         ErasureJob::Person { shop, keys, .. } => {
             let now = ports.clock().now();
@@ -142,6 +144,7 @@ where
         Progress::Done(finished) => {
             tracing::info!(
                 job = %log_id,
+                shop = %shop_id,
                 kind,
                 carts = finished.carts,
                 tombstones = finished.tombstones,
@@ -164,6 +167,7 @@ where
             {
                 tracing::info!(
                     job = %log_id,
+                    shop = %shop_id,
                     kind,
                     items = deleted,
                     chunks,
