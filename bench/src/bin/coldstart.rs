@@ -22,6 +22,11 @@ struct Function {
 }
 
 const TABLE: (&str, &str) = ("CARTBACK_TABLE", "cartback-Table-1A2B3C4D5E6F");
+/// The erasure queue's URL, as the template passes it to the webhook and the eraser.
+const ERASURE_QUEUE: (&str, &str) = (
+    "CARTBACK_ERASURE_QUEUE_URL",
+    "https://sqs.eu-north-1.amazonaws.com/123456789012/cartback-erasure",
+);
 const UNSUBSCRIBE_PARAM: (&str, &str) = (
     "CARTBACK_UNSUBSCRIBE_SECRET_PARAM",
     "/cartback/unsubscribe-secret",
@@ -59,7 +64,11 @@ fn functions() -> Vec<Function> {
         Function {
             name: "webhook",
             memory_mb: 128,
-            env: &[TABLE, ("CARTBACK_SECRETS_PREFIX", "/cartback/shops/")],
+            env: &[
+                TABLE,
+                ("CARTBACK_SECRETS_PREFIX", "/cartback/shops/"),
+                ERASURE_QUEUE,
+            ],
             // An unknown platform is refused (404) before any AWS call.
             event: Some(api_gateway_request(
                 "POST",
@@ -127,6 +136,13 @@ fn functions() -> Vec<Function> {
             memory_mb: 128,
             env: &[TABLE],
             // Every sweep queries the table's due index.
+            event: None,
+        },
+        Function {
+            name: "eraser",
+            memory_mb: 128,
+            env: &[TABLE, ERASURE_QUEUE],
+            // Every invocation is an SQS batch of erasure jobs that reads and deletes items.
             event: None,
         },
     ]
@@ -394,7 +410,7 @@ mod tests {
     #[test]
     fn each_function_starts_with_the_variables_and_memory_the_template_gives_it() {
         let template = template_functions();
-        assert_eq!(template.len(), 6, "{template:?}");
+        assert_eq!(template.len(), 7, "{template:?}");
         for (name, memory, mut vars) in template {
             // Set only when the stack is given a layer of shop templates (none here).
             vars.remove("CARTBACK_TEMPLATES_DIR");
