@@ -1,13 +1,14 @@
 //! `cartback replay`: the wake-ups in a dead-letter queue (the Scheduler's DLQ or the send
-//! queue's redrive DLQ) back onto the send queue, once the operator has fixed what made them
-//! fail (the AWS environment as usual: credentials, region, `AWS_ENDPOINT_URL`).
+//! queue's redrive DLQ) back onto the send queue, or the erasure jobs of the erasure queue's
+//! DLQ back onto the erasure queue, once the operator has fixed what made them fail (the AWS
+//! environment as usual: credentials, region, `AWS_ENDPOINT_URL`).
 //!
 //! A dry run (the default) only looks: each message it receives stays hidden for
 //! [`VISIBILITY_SECONDS`] while the run goes on (so no message is seen twice), and is made
 //! visible again at the end. With `apply`, each wake-up is sent unchanged to the send queue and
 //! only then deleted from the dead-letter queue; a crash in between re-drives it twice, which
-//! is harmless: the sender does nothing for a duplicate or stale wake-up. A body that is not a
-//! wake-up is never sent; it stays in the dead-letter queue and is reported.
+//! is harmless: the sender does nothing for a duplicate or stale wake-up, and erasure is
+//! idempotent. A body that is neither is never sent; it stays in the dead-letter queue and is reported.
 //!
 //! It prints one JSON line per message and a summary line; it names carts only by
 //! [`log_hash`] of shop and cart, never in clear.
@@ -19,6 +20,7 @@ use aws_sdk_sqs::Client;
 use aws_sdk_sqs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_sqs::types::{ChangeMessageVisibilityBatchRequestEntry, QueueAttributeName};
 use cartback_core::model::ids::log_hash;
+use cartback_core::model::privacy::ErasureJob;
 use cartback_core::model::schedule::WakeUp;
 use serde_json::{Value, json};
 
@@ -96,6 +98,8 @@ pub struct Summary {
     pub messages: u64,
     /// Of them, bodies that are wake-ups.
     pub wake_ups: u64,
+    /// Of them, bodies that are erasure jobs (the erasure queue's dead-letter queue).
+    pub erasure_jobs: u64,
     /// Of them, bodies that are not.
     pub invalid: u64,
     /// With `apply`: wake-ups sent to the send queue and deleted from the dead-letter queue.
@@ -110,6 +114,7 @@ impl Summary {
             "dry_run": self.dry_run,
             "messages": self.messages,
             "wake_ups": self.wake_ups,
+            "erasure_jobs": self.erasure_jobs,
             "invalid": self.invalid,
             "by_shop": self.by_shop,
         });
@@ -118,6 +123,21 @@ impl Summary {
             line["left"] = json!(self.messages - self.moved);
         }
         line
+    }
+}
+
+/// A body `replay` moves: a wake-up, or an erasure job.
+enum Body {
+    WakeUp(WakeUp),
+    Erasure(ErasureJob),
+}
+
+impl Body {
+    fn shop(&self) -> &cartback_core::model::ids::ShopId {
+        match self {
+            Body::WakeUp(wake_up) => &wake_up.shop,
+            Body::Erasure(job) => job.shop(),
+        }
     }
 }
 
@@ -197,18 +217,40 @@ async fn drain(
             new = true;
             summary.messages += 1;
             let body = message.body.unwrap_or_default();
-            let line = match serde_json::from_str::<WakeUp>(&body) {
-                Ok(wake_up) => {
-                    summary.wake_ups += 1;
-                    *summary.by_shop.entry(wake_up.shop.to_string()).or_default() += 1;
-                    let mut line = json!({
-                        "message_id": id,
-                        "shop": wake_up.shop.as_str(),
-                        "cart_hash": log_hash(&[wake_up.shop.as_str(), wake_up.cart.as_str()]),
-                        "step": wake_up.step + 1,
-                        "generation": wake_up.generation,
-                        "valid": true,
-                    });
+            let parsed = serde_json::from_str::<WakeUp>(&body)
+                .map(Body::WakeUp)
+                .or_else(|error| {
+                    serde_json::from_str::<ErasureJob>(&body)
+                        .map(Body::Erasure)
+                        .map_err(|_| error)
+                });
+            let line = match parsed {
+                Ok(parsed) => {
+                    let shop = parsed.shop().to_string();
+                    *summary.by_shop.entry(shop.clone()).or_default() += 1;
+                    let mut line = match &parsed {
+                        Body::WakeUp(wake_up) => {
+                            summary.wake_ups += 1;
+                            json!({
+                                "message_id": id,
+                                "shop": shop,
+                                "cart_hash": log_hash(&[wake_up.shop.as_str(), wake_up.cart.as_str()]),
+                                "step": wake_up.step + 1,
+                                "generation": wake_up.generation,
+                                "valid": true,
+                            })
+                        }
+                        Body::Erasure(job) => {
+                            summary.erasure_jobs += 1;
+                            json!({
+                                "message_id": id,
+                                "shop": shop,
+                                "erasure": job.kind(),
+                                "job": job.log_id(),
+                                "valid": true,
+                            })
+                        }
+                    };
                     if options.apply {
                         // Send, then delete: never the other way round.
                         client
@@ -409,14 +451,15 @@ mod tests {
             dry_run: false,
             messages: 4,
             wake_ups: 3,
+            erasure_jobs: 0,
             invalid: 1,
             moved: 3,
             by_shop: BTreeMap::from([("s".to_owned(), 3)]),
         };
         assert_eq!(
             summary.to_json(),
-            json!({"dry_run": false, "messages": 4, "wake_ups": 3, "invalid": 1, "moved": 3,
-                   "left": 1, "by_shop": {"s": 3}})
+            json!({"dry_run": false, "messages": 4, "wake_ups": 3, "erasure_jobs": 0,
+                   "invalid": 1, "moved": 3, "left": 1, "by_shop": {"s": 3}})
         );
     }
 }

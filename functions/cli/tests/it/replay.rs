@@ -159,7 +159,7 @@ async fn replay_dry_run_leaves_every_message_and_apply_moves_exactly_the_wake_up
     let (messages, summary) = dry.split_at(4);
     assert_eq!(
         summary[0],
-        json!({"dry_run": true, "messages": 4, "wake_ups": 3, "invalid": 1,
+        json!({"dry_run": true, "messages": 4, "wake_ups": 3, "erasure_jobs": 0, "invalid": 1,
                "by_shop": {SHOP: 2, OTHER_SHOP: 1}})
     );
     let mut valid_lines: Vec<Value> = messages
@@ -207,7 +207,7 @@ async fn replay_dry_run_leaves_every_message_and_apply_moves_exactly_the_wake_up
     assert_eq!(applied.len(), 5, "{applied:#?}");
     assert_eq!(
         applied[4],
-        json!({"dry_run": false, "messages": 4, "wake_ups": 3, "invalid": 1, "moved": 3,
+        json!({"dry_run": false, "messages": 4, "wake_ups": 3, "erasure_jobs": 0, "invalid": 1, "moved": 3,
                "left": 1, "by_shop": {SHOP: 2, OTHER_SHOP: 1}})
     );
     assert_eq!(
@@ -258,4 +258,52 @@ async fn replay_to_a_missing_queue_exits_1_naming_its_url_and_moves_nothing() {
     );
     assert!(output.stdout.is_empty(), "{output:?}");
     assert_eq!(counts(&q.sqs, &q.dlq).await, (1, 0), "nothing received");
+}
+
+#[tokio::test]
+async fn replay_moves_dead_lettered_erasure_jobs_back_onto_the_erasure_queue() {
+    let queues = queues().await;
+    let job = json!({
+        "kind": "shop",
+        "shop": SHOP,
+        "requested_at": "2026-11-04T08:30:00Z",
+        "after": "CART#ada0000000000000000000000000000a",
+        "deleted": 812,
+        "chunks": 1,
+    })
+    .to_string();
+    queues
+        .sqs
+        .send_message()
+        .queue_url(&queues.dlq)
+        .message_body(&job)
+        .send()
+        .await
+        .expect("sent");
+
+    let output = cartback(
+        &queues.moto.endpoint,
+        &[
+            "replay",
+            "--from",
+            &queues.dlq,
+            "--to",
+            &queues.send,
+            "--apply",
+        ],
+    );
+
+    let printed = lines(&output);
+    assert_eq!(printed[0]["erasure"], "shop", "{printed:?}");
+    assert_eq!(printed[0]["moved"], true, "{printed:?}");
+    assert_eq!(
+        printed[1],
+        json!({"dry_run": false, "messages": 1, "wake_ups": 0, "erasure_jobs": 1, "invalid": 0,
+               "moved": 1, "left": 0, "by_shop": {SHOP: 1}})
+    );
+    assert_eq!(
+        bodies(&queues.sqs, &queues.send).await,
+        BTreeSet::from([job]),
+        "moved unchanged, with its progress"
+    );
 }
