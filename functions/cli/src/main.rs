@@ -6,6 +6,7 @@ mod check;
 mod codes;
 mod demo;
 mod dev;
+mod doctor;
 mod explain;
 mod invariants;
 mod privacy;
@@ -48,6 +49,8 @@ enum CliError {
     Dev(#[from] dev::DevError),
     #[error(transparent)]
     Replay(#[from] replay::ReplayError),
+    #[error(transparent)]
+    Doctor(#[from] doctor::DoctorError),
     /// What a command prints could not be written as JSON.
     #[error(transparent)]
     Json(#[from] serde_json::Error),
@@ -136,6 +139,11 @@ enum Command {
         #[command(subcommand)]
         command: CodesCommand,
     },
+    /// A preflight of a deployed stack (or of `cartback dev` with --local): the table, the
+    /// unsubscribe secret, the SES identity and DKIM, production access, the configuration
+    /// set's events, each shop's settings, secret and token, the SMS sandbox and spend limit;
+    /// one line per check with what to fix. Exits 1 when something must be fixed.
+    Doctor(doctor::DoctorArgs),
     /// The shops a stack serves: their settings (the table's CONFIG item) and webhook
     /// secrets (SSM SecureString), on a deployed stack (AWS environment as for the AWS CLI)
     /// or on the running `cartback dev` (--local); and their platforms' webhooks.
@@ -455,6 +463,21 @@ fn main() -> ExitCode {
                 logs,
             }))
             .map_err(CliError::from),
+        Command::Doctor(args) => match runtime.block_on(doctor::run(&args)) {
+            Ok(checks) => {
+                let report = if args.json {
+                    doctor::json_lines(&checks)
+                } else {
+                    doctor::text(&checks)
+                };
+                print!("{report}");
+                if doctor::needs_fixing(&checks) {
+                    return ExitCode::from(1);
+                }
+                Ok(())
+            }
+            Err(error) => Err(CliError::from(error)),
+        },
         Command::Replay {
             from,
             to,

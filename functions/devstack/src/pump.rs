@@ -72,7 +72,7 @@ impl Pump {
     /// Plans the stream's new records, fires every due schedule and retry, plans again.
     pub async fn tick<C: Clock + Clone>(&self, stack: &Stack<C>) -> Result<Tick> {
         // Queued erasures first, as SQS hands them to the worker within moments.
-        stack.drain_erasures().await?;
+        stack.drain_queued_erasures().await?;
         let mut tick = Tick {
             planned: stack.drain_stream().await?,
             fired: Vec::new(),

@@ -42,8 +42,27 @@ pub type EmulatorPorts<C> = Bundle<
     BigCommerceHttpApi<SsmApiTokens>,
     C,
     DynamoOfferCodes,
-    SqsErasureQueue,
+    WatchedErasureQueue,
 >;
+
+/// The erasure queue on moto, noting that something was queued, so the pump asks SQS for
+/// jobs only then (as the event source mapping learns of new messages) instead of polling
+/// moto on every turn.
+pub struct WatchedErasureQueue {
+    queue: SqsErasureQueue,
+    queued: std::sync::atomic::AtomicBool,
+}
+
+impl cartback_core::ports::ErasureQueue for WatchedErasureQueue {
+    async fn enqueue(
+        &self,
+        job: &cartback_core::model::privacy::ErasureJob,
+    ) -> std::result::Result<(), cartback_core::ports::PortError> {
+        self.queue.enqueue(job).await?;
+        self.queued.store(true, std::sync::atomic::Ordering::SeqCst);
+        Ok(())
+    }
+}
 
 /// A schedule as read back from moto's Scheduler.
 #[derive(Debug, Clone)]
@@ -213,7 +232,10 @@ impl<C: Clock + Clone> Stack<C> {
                 ),
                 clock: clock.clone(),
                 offer_codes: DynamoOfferCodes::new(&sdk, &names.table),
-                erasures: SqsErasureQueue::new(&sdk, &erasure_queue_url),
+                erasures: WatchedErasureQueue {
+                    queue: SqsErasureQueue::new(&sdk, &erasure_queue_url),
+                    queued: std::sync::atomic::AtomicBool::new(false),
+                },
                 metrics,
                 messaging: Messaging {
                     renderer: Renderer::embedded(),
@@ -382,6 +404,21 @@ impl<C: Clock + Clone> Stack<C> {
                 .map(dead_lettered_record)
                 .collect(),
         })
+    }
+
+    /// Like [`Stack::drain_erasures`], only when a function queued a job since the last
+    /// drain (what the pump calls on every turn).
+    pub async fn drain_queued_erasures(&self) -> Result<usize> {
+        let queued = self
+            .ports
+            .erasures
+            .queued
+            .swap(false, std::sync::atomic::Ordering::SeqCst);
+        if queued {
+            self.drain_erasures().await
+        } else {
+            Ok(0)
+        }
     }
 
     /// Hands the erasure queue's messages to the erasure worker, as the event source mapping

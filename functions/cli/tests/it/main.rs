@@ -2,6 +2,7 @@
 
 mod commands;
 mod common;
+mod doctor;
 mod email_browser;
 mod erase;
 mod erase_export;

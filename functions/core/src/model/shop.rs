@@ -417,4 +417,12 @@ impl Shop {
     pub fn rules(&self) -> &Rules {
         &self.settings.rules
     }
+
+    /// Whether any step of the shop's sequences may go by SMS.
+    pub fn uses_sms(&self) -> bool {
+        [&self.new_visitor, &self.returning_customer]
+            .iter()
+            .flat_map(|sequence| &sequence.steps)
+            .any(|step| step.channel != crate::model::sequence::ChannelChoice::Email)
+    }
 }
