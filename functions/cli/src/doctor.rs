@@ -27,13 +27,19 @@ pub struct DoctorArgs {
     /// /cartback/shops/).
     #[arg(long)]
     pub secrets_prefix: Option<String>,
-    /// The SSM SecureString with the unsubscribe secret (the template's
-    /// `UnsubscribeSecretParameter`; default /cartback/unsubscribe-secret).
-    #[arg(long, default_value = "/cartback/unsubscribe-secret")]
+    /// The SSM SecureString with the unsubscribe secret (the stack's
+    /// `UnsubscribeSecretParameter` output; default: $CARTBACK_UNSUBSCRIBE_SECRET_PARAM,
+    /// else /cartback/unsubscribe-secret).
+    #[arg(
+        long,
+        env = "CARTBACK_UNSUBSCRIBE_SECRET_PARAM",
+        default_value = "/cartback/unsubscribe-secret"
+    )]
     pub unsubscribe_secret_parameter: String,
-    /// The SES identity mail is sent from (the template's `SenderEmailIdentity`: a domain or
-    /// an address; default: the domain of the first shop's from_address).
-    #[arg(long)]
+    /// The SES identity mail is sent from (the stack's `SenderEmailIdentity` output: a domain
+    /// or an address; default: $CARTBACK_SENDER_IDENTITY, else the domain of the first shop's
+    /// from_address).
+    #[arg(long, env = "CARTBACK_SENDER_IDENTITY")]
     pub sender_identity: Option<String>,
     /// The SES configuration set the sender names (default: $CARTBACK_SES_CONFIGURATION_SET,
     /// else `cartback`).

@@ -29,6 +29,8 @@ fn doctor(emulator: &Emulator, extra: &[&str]) -> Output {
         .env_remove("AWS_PROFILE")
         .env_remove("CARTBACK_SECRETS_PREFIX")
         .env_remove("CARTBACK_SES_CONFIGURATION_SET")
+        .env_remove("CARTBACK_SENDER_IDENTITY")
+        .env_remove("CARTBACK_UNSUBSCRIBE_SECRET_PARAM")
         .output()
         .expect("cartback runs")
 }
