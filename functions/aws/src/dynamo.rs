@@ -305,8 +305,18 @@ const BATCH_WRITE: usize = 25;
 /// How many times a batch's unprocessed part (throttled) is sent again, with backoff.
 const BATCH_ATTEMPTS: u32 = 8;
 
-async fn backoff(attempt: u32) {
-    tokio::time::sleep(Duration::from_millis(50 << attempt.min(6))).await;
+/// Counts one more attempt at a batch's unprocessed part and waits before it (50 ms,
+/// doubling); an error, to be retried later, once [`BATCH_ATTEMPTS`] are spent.
+async fn before_retry(attempt: &mut u32, operation: &str) -> Result<(), PortError> {
+    *attempt += 1;
+    if *attempt >= BATCH_ATTEMPTS {
+        return Err(PortError::retryable(
+            SERVICE,
+            format!("{operation}: items left unprocessed after {BATCH_ATTEMPTS} attempts"),
+        ));
+    }
+    tokio::time::sleep(Duration::from_millis(50 << (*attempt).min(6))).await;
+    Ok(())
 }
 
 /// The sort key of an item a `Query` returned.
@@ -404,14 +414,7 @@ impl PersonalData for DynamoCartStore {
                     .filter(|u| !u.keys().is_empty())
                     .cloned();
                 if request.is_some() {
-                    attempt += 1;
-                    if attempt >= BATCH_ATTEMPTS {
-                        return Err(PortError::retryable(
-                            SERVICE,
-                            "BatchGetItem: keys left unprocessed after every attempt",
-                        ));
-                    }
-                    backoff(attempt).await;
+                    before_retry(&mut attempt, "BatchGetItem").await?;
                 }
             }
         }
@@ -479,14 +482,7 @@ impl PersonalData for DynamoCartStore {
                     .cloned()
                     .unwrap_or_default();
                 if !requests.is_empty() {
-                    attempt += 1;
-                    if attempt >= BATCH_ATTEMPTS {
-                        return Err(PortError::retryable(
-                            SERVICE,
-                            "BatchWriteItem: deletes left unprocessed after every attempt",
-                        ));
-                    }
-                    backoff(attempt).await;
+                    before_retry(&mut attempt, "BatchWriteItem").await?;
                 }
             }
         }

@@ -70,6 +70,18 @@ pub async fn create_resources(sdk: &aws_config::SdkConfig, names: &Names) -> Res
             .build()
             .map_err(build_error("table key"))
     };
+    let keys_only = |name: &str, hash: &str| {
+        GlobalSecondaryIndex::builder()
+            .index_name(name)
+            .key_schema(key(hash, KeyType::Hash)?)
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::KeysOnly)
+                    .build(),
+            )
+            .build()
+            .map_err(build_error("table index"))
+    };
     let created = dynamo
         .create_table()
         .table_name(&names.table)
@@ -82,32 +94,9 @@ pub async fn create_resources(sdk: &aws_config::SdkConfig, names: &Names) -> Res
         .attribute_definitions(attr("due_sk")?)
         .key_schema(key("pk", KeyType::Hash)?)
         .key_schema(key("sk", KeyType::Range)?)
-        // Sparse, keys only: a cart's first (second) contact key, to find a person's carts.
-        .global_secondary_indexes(
-            GlobalSecondaryIndex::builder()
-                .index_name("person")
-                .key_schema(key("person_pk", KeyType::Hash)?)
-                .projection(
-                    Projection::builder()
-                        .projection_type(ProjectionType::KeysOnly)
-                        .build(),
-                )
-                .build()
-                .map_err(build_error("table index"))?,
-        )
-        // Sparse, keys only: a cart's first (second) contact key, to find a person's carts.
-        .global_secondary_indexes(
-            GlobalSecondaryIndex::builder()
-                .index_name("person_alt")
-                .key_schema(key("person_alt_pk", KeyType::Hash)?)
-                .projection(
-                    Projection::builder()
-                        .projection_type(ProjectionType::KeysOnly)
-                        .build(),
-                )
-                .build()
-                .map_err(build_error("table index"))?,
-        )
+        // Sparse, keys only: a cart's first and second contact key, to find a person's carts.
+        .global_secondary_indexes(keys_only("person", "person_pk")?)
+        .global_secondary_indexes(keys_only("person_alt", "person_alt_pk")?)
         // Sparse: only open carts with a due time carry due_pk/due_sk (the sweeper's query).
         .global_secondary_indexes(
             GlobalSecondaryIndex::builder()
