@@ -135,20 +135,40 @@ pub async fn load_sdk_config() -> aws_config::SdkConfig {
     loader.load().await
 }
 
-/// JSON logs, one object per line, level from `AWS_LAMBDA_LOG_LEVEL` or `RUST_LOG`.
+/// JSON logs, one object per line, level from `AWS_LAMBDA_LOG_LEVEL` or `RUST_LOG`; every
+/// line of an invocation carries its `requestId` and `xrayTraceId` (`log_format`).
 pub fn init_tracing() {
     let level = var("AWS_LAMBDA_LOG_LEVEL")
         .or_else(|| var("RUST_LOG"))
         .unwrap_or_else(|| "info".to_owned())
         .to_lowercase();
-    let filter = tracing_subscriber::EnvFilter::try_new(&level)
+    // As `fmt().try_init()`: also routes `log` records into tracing.
+    use tracing_subscriber::util::SubscriberInitExt;
+    let _ = json_subscriber(std::io::stdout, &level).try_init();
+}
+
+/// The functions' subscriber: JSON lines to `writer`, the innermost span's fields under
+/// `span`, the event's under `fields`, no time (CloudWatch stamps each line), the
+/// invocation's ids at the top level.
+pub(crate) fn json_subscriber<W>(
+    writer: W,
+    level: &str,
+) -> impl tracing::Subscriber + Send + Sync + 'static
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    let filter = tracing_subscriber::EnvFilter::try_new(level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let format = tracing_subscriber::fmt::format()
         .json()
-        .with_env_filter(filter)
         .with_current_span(true)
         .with_span_list(false)
         .with_target(false)
-        .without_time()
-        .try_init();
+        .without_time();
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(filter)
+        .with_writer(writer)
+        .event_format(crate::log_format::WithInvocationIds(format))
+        .finish()
 }

@@ -25,6 +25,7 @@ mod errors;
 mod first_use;
 mod https;
 mod lazy_client;
+mod log_format;
 #[cfg(feature = "dynamodb")]
 mod offer_codes;
 #[cfg(feature = "scheduler")]
