@@ -428,7 +428,7 @@ fn judge_shops(facts: &Facts, could_not: &dyn Fn(&str, &str) -> Check) -> Vec<Ch
         checks.push(Check::warn(
             "shops",
             "no shop is served",
-            "cartback shop add --shop <id> --settings shops.toml --secret-file <file> (docs/deploy.md, Connect a shop)",
+            "cartback shop add --shop <id> --settings shops.toml --secret-file <file> (docs/deploy.md, step 8)",
         ));
     }
     for shop in shops.iter().filter(|s| !s.removed) {

@@ -17,7 +17,7 @@ use url::Url;
 
 use super::FirstLineError;
 
-/// The topics cartback needs from a Shopify store (docs/deploy.md, "Connect a shop").
+/// The topics cartback needs from a Shopify store (docs/deploy.md, step 8, "Connect the first shop").
 pub const TOPICS: [(&str, &str); 4] = [
     ("CHECKOUTS_CREATE", "checkouts/create"),
     ("CHECKOUTS_UPDATE", "checkouts/update"),
