@@ -21,31 +21,16 @@ fn now() -> Timestamp {
 
 fn due_cart(shop: &ShopId, id: &str, ago: SignedDuration) -> CartRecord {
     CartRecord {
-        shop: shop.clone(),
-        cart: CartId::parse(id).expect("valid cart id"),
-        platform: Platform::Shopify,
-        status: CartStatus::Open,
-        snapshot: None,
-        contact: None,
-        last_activity_at: now() - SignedDuration::from_hours(4),
-        source_updated_at: now() - SignedDuration::from_hours(4),
         sequence: "new-visitor".into(),
-        sent: Vec::new(),
-        next_step: 0,
         next_due_at: Some(now() - ago),
         generation: 1,
-        claimed_step: None,
-        claimed_at: None,
-        claimed_channel: None,
-        claim_id: None,
-        fired: None,
-        stop_reason: None,
-        converted_at: None,
-        order_id: None,
-        order_total: None,
-        arm: None,
-        recovered: false,
         expires_at: (now() + SignedDuration::from_hours(24 * 30)).as_second(),
+        ..CartRecord::new(
+            shop.clone(),
+            CartId::parse(id).expect("valid cart id"),
+            Platform::Shopify,
+            now() - SignedDuration::from_hours(4),
+        )
     }
 }
 

@@ -265,6 +265,39 @@ pub struct CartRecord {
 }
 
 impl CartRecord {
+    /// A record of `cart` holding nothing yet: open, no snapshot or contact, last active at
+    /// `at`, no sequence, nothing sent, claimed or due, generation 0, no order, no expiry.
+    /// Callers set what they know with struct update syntax (`..CartRecord::new(…)`).
+    pub fn new(shop: ShopId, cart: CartId, platform: Platform, at: Timestamp) -> Self {
+        Self {
+            shop,
+            cart,
+            platform,
+            status: CartStatus::Open,
+            snapshot: None,
+            contact: None,
+            last_activity_at: at,
+            source_updated_at: at,
+            sequence: String::new(),
+            sent: Vec::new(),
+            next_step: 0,
+            next_due_at: None,
+            generation: 0,
+            claimed_step: None,
+            claimed_at: None,
+            claimed_channel: None,
+            claim_id: None,
+            fired: None,
+            stop_reason: None,
+            converted_at: None,
+            order_id: None,
+            order_total: None,
+            arm: None,
+            recovered: false,
+            expires_at: 0,
+        }
+    }
+
     pub fn is_open(&self) -> bool {
         self.status == CartStatus::Open
     }

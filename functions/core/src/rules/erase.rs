@@ -154,7 +154,7 @@ pub fn sends(carts: &[CartRecord]) -> Vec<ExportedSend> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::cart::{CartSnapshot, CartStatus, Consent, Platform, SentStep};
+    use crate::model::cart::{CartSnapshot, Consent, Platform, SentStep};
     use crate::model::contact::{Email, Phone};
     use crate::model::money::Money;
     use crate::model::reason::SkipReason;
@@ -188,31 +188,18 @@ mod tests {
             region: None,
         };
         CartRecord {
-            shop: shop(),
-            cart: CartId::parse(id).unwrap(),
-            platform: Platform::Shopify,
-            status: CartStatus::Open,
             contact: snapshot.contact_key(),
             snapshot: Some(snapshot),
-            last_activity_at: at("2026-01-01T10:00:00Z"),
-            source_updated_at: at("2026-01-01T10:00:00Z"),
             sequence: "default".into(),
-            sent: Vec::new(),
-            next_step: 0,
             next_due_at: Some(at("2026-01-01T11:00:00Z")),
             generation: 1,
-            claimed_step: None,
-            claimed_at: None,
-            claimed_channel: None,
-            claim_id: None,
-            fired: None,
-            stop_reason: None,
-            converted_at: None,
-            order_id: None,
-            order_total: None,
-            arm: None,
-            recovered: false,
             expires_at: 1,
+            ..CartRecord::new(
+                shop(),
+                CartId::parse(id).unwrap(),
+                Platform::Shopify,
+                at("2026-01-01T10:00:00Z"),
+            )
         }
     }
 

@@ -62,31 +62,16 @@ mod tests {
 
     fn due(ago: SignedDuration) -> CartRecord {
         CartRecord {
-            shop: ShopId::parse("kuura").expect("id"),
-            cart: CartId::parse("c-1").expect("id"),
-            platform: Platform::Shopify,
-            status: CartStatus::Open,
-            snapshot: None,
-            contact: None,
-            last_activity_at: at("2026-11-02T06:00:00Z"),
-            source_updated_at: at("2026-11-02T06:00:00Z"),
             sequence: "default".into(),
-            sent: Vec::new(),
-            next_step: 0,
             next_due_at: Some(now() - ago),
             generation: 3,
-            claimed_step: None,
-            claimed_at: None,
-            claimed_channel: None,
-            claim_id: None,
-            fired: None,
-            stop_reason: None,
-            converted_at: None,
-            order_id: None,
-            order_total: None,
-            arm: None,
-            recovered: false,
             expires_at: 1,
+            ..CartRecord::new(
+                ShopId::parse("kuura").expect("id"),
+                CartId::parse("c-1").expect("id"),
+                Platform::Shopify,
+                at("2026-11-02T06:00:00Z"),
+            )
         }
     }
 

@@ -68,31 +68,13 @@ pub fn apply_activity(
     let activity_at = activity.updated_at.min(now);
     let Some(existing) = existing else {
         let mut record = CartRecord {
-            shop: shop.clone(),
-            cart: activity.cart.clone(),
-            platform,
-            status: CartStatus::Open,
             contact: activity.snapshot.contact_key(),
             snapshot: Some(activity.snapshot.clone()),
-            last_activity_at: activity_at,
             source_updated_at: activity.updated_at,
             sequence: sequence.name.clone(),
-            sent: Vec::new(),
-            next_step: 0,
-            next_due_at: None,
             generation: 1,
-            claimed_step: None,
-            claimed_at: None,
-            claimed_channel: None,
-            claim_id: None,
-            fired: None,
-            stop_reason: None,
-            converted_at: None,
-            order_id: None,
-            order_total: None,
-            arm: None,
-            recovered: false,
             expires_at: expiry(activity_at, CART_RETENTION),
+            ..CartRecord::new(shop.clone(), activity.cart.clone(), platform, activity_at)
         };
         record.next_due_at = earliest_due_at(&record, sequence, 0);
         return Applied::Changed(Box::new(record));
@@ -143,31 +125,9 @@ pub fn apply_conversion(
         }
         Some(existing) => existing.clone(),
         None => CartRecord {
-            shop: shop.clone(),
-            cart: cart.clone(),
-            platform,
             status: CartStatus::Converted,
-            snapshot: None,
             contact: conversion.contact_keys().into_iter().next(),
-            last_activity_at: at,
-            source_updated_at: at,
-            sequence: String::new(),
-            sent: Vec::new(),
-            next_step: 0,
-            next_due_at: None,
-            generation: 0,
-            claimed_step: None,
-            claimed_at: None,
-            claimed_channel: None,
-            claim_id: None,
-            fired: None,
-            stop_reason: None,
-            converted_at: None,
-            order_id: None,
-            order_total: None,
-            arm: None,
-            recovered: false,
-            expires_at: 0,
+            ..CartRecord::new(shop.clone(), cart.clone(), platform, at)
         },
     };
     record.status = CartStatus::Converted;
