@@ -10,12 +10,21 @@ pub struct CallCounts(Arc<Mutex<BTreeMap<&'static str, BTreeMap<&'static str, u6
 
 impl CallCounts {
     pub fn count(&self, service: &'static str, operation: &'static str) {
+        self.count_n(service, operation, 1);
+    }
+
+    /// `calls` calls of one operation (the pages of a query, the batches of a batch write).
+    /// None leaves no entry, as no call would.
+    pub fn count_n(&self, service: &'static str, operation: &'static str, calls: u64) {
+        if calls == 0 {
+            return;
+        }
         if let Ok(mut counts) = self.0.lock() {
             *counts
                 .entry(service)
                 .or_default()
                 .entry(operation)
-                .or_default() += 1;
+                .or_default() += calls;
         }
     }
 

@@ -416,9 +416,7 @@ impl PersonalData for MemoryStore {
             let pages = (found.len() * INDEX_ENTRY_BYTES)
                 .div_ceil(PAGE_BYTES)
                 .max(1);
-            for _ in 0..pages {
-                self.1.count("dynamodb", "Query");
-            }
+            self.1.count_n("dynamodb", "Query", pages as u64);
             carts.extend(found);
         }
         carts.sort();
@@ -431,9 +429,11 @@ impl PersonalData for MemoryStore {
         shop: &ShopId,
         carts: &[CartId],
     ) -> Result<Vec<CartRecord>, PortError> {
-        for _ in carts.chunks(BATCH_GET) {
-            self.1.count("dynamodb", "BatchGetItem");
-        }
+        self.1.count_n(
+            "dynamodb",
+            "BatchGetItem",
+            carts.len().div_ceil(BATCH_GET) as u64,
+        );
         let state = self.lock()?;
         Ok(carts
             .iter()
@@ -466,9 +466,11 @@ impl PersonalData for MemoryStore {
     }
 
     async fn delete_items(&self, shop: &ShopId, sort_keys: &[String]) -> Result<(), PortError> {
-        for _ in sort_keys.chunks(BATCH_WRITE) {
-            self.1.count("dynamodb", "BatchWriteItem");
-        }
+        self.1.count_n(
+            "dynamodb",
+            "BatchWriteItem",
+            sort_keys.len().div_ceil(BATCH_WRITE) as u64,
+        );
         let mut state = self.lock()?;
         for sk in sort_keys {
             if let Some(cart) = sk.strip_prefix(table::CART_SK_PREFIX) {
