@@ -5,7 +5,7 @@
 
 use cartback_app::{Bundle, Metrics, Ports};
 use cartback_core::messages::unsubscribe::{UnsubscribeClaim, issue, verify};
-use cartback_core::model::cart::{ContactRecord, SuppressionReason};
+use cartback_core::model::cart::{ContactRecord, Suppression, SuppressionReason};
 use cartback_core::model::contact::Email;
 use cartback_core::model::ids::{CartId, ContactKey, ShopId};
 use cartback_core::model::sequence::Channel;
@@ -151,6 +151,11 @@ async fn person(stack: &MemoryRuntime) -> Option<ContactRecord> {
         .map(|c| c.value)
 }
 
+/// The person's email suppression, if any.
+async fn email_suppression(stack: &MemoryRuntime) -> Option<Suppression> {
+    person(stack).await.and_then(|p| p.email_suppressed)
+}
+
 fn assert_no_personal_data(html: &str) {
     for personal in ["ada", "Ada", "example.com", "Example Street", "Helsinki"] {
         assert!(!html.contains(personal), "{personal} in {html}");
@@ -188,12 +193,7 @@ async fn the_email_carries_a_one_click_link_and_get_shows_a_confirmation_page() 
     );
     assert_no_personal_data(&html);
     // Looking is not unsubscribing.
-    assert!(
-        person(&stack)
-            .await
-            .and_then(|p| p.email_suppressed)
-            .is_none()
-    );
+    assert!(email_suppression(&stack).await.is_none());
 }
 
 #[tokio::test]
@@ -205,10 +205,7 @@ async fn one_click_post_suppresses_email_for_the_person_in_every_cart() {
     let (status, html) = call(&deps(&stack), &request(POST, &token)).await;
     assert_eq!(status, 200, "{html}");
     assert_no_personal_data(&html);
-    let suppression = person(&stack)
-        .await
-        .and_then(|p| p.email_suppressed)
-        .expect("email suppressed");
+    let suppression = email_suppression(&stack).await.expect("email suppressed");
     assert_eq!(suppression.reason, SuppressionReason::Unsubscribed);
     assert_eq!(suppression.at, ts("2026-11-02T09:06:00Z"));
 
@@ -216,7 +213,7 @@ async fn one_click_post_suppresses_email_for_the_person_in_every_cart() {
     stack.clock.advance_to(ts("2026-11-02T09:07:00Z"));
     let (status, _) = call(&deps(&stack), &request(POST, &token)).await;
     assert_eq!(status, 200);
-    let again = person(&stack).await.and_then(|p| p.email_suppressed);
+    let again = email_suppression(&stack).await;
     assert_eq!(again, Some(suppression));
 
     // A new cart of the same person: no email for it either, nor step 2 of the first.
@@ -308,12 +305,7 @@ async fn a_tampered_or_missing_token_is_a_403_and_stores_nothing() {
         .remove("queryStringParameters");
     assert_eq!(call(&deps(&stack), &event).await.0, 403);
 
-    assert!(
-        person(&stack)
-            .await
-            .and_then(|p| p.email_suppressed)
-            .is_none()
-    );
+    assert!(email_suppression(&stack).await.is_none());
 }
 
 #[tokio::test]
@@ -326,12 +318,7 @@ async fn an_expired_link_is_a_403_and_stores_nothing() {
         let (status, html) = call(&deps(&stack), &request(fixture, &token)).await;
         assert_eq!(status, 403, "{html}");
     }
-    assert!(
-        person(&stack)
-            .await
-            .and_then(|p| p.email_suppressed)
-            .is_none()
-    );
+    assert!(email_suppression(&stack).await.is_none());
 }
 
 #[tokio::test]
@@ -358,22 +345,12 @@ async fn a_store_outage_is_a_500_so_the_client_retries_and_the_retry_works() {
     };
     let (status, html) = call(&deps, &request(POST, &token)).await;
     assert_eq!(status, 500, "{html}");
-    assert!(
-        person(&stack)
-            .await
-            .and_then(|p| p.email_suppressed)
-            .is_none()
-    );
+    assert!(email_suppression(&stack).await.is_none());
 
     store.recover();
     let (status, _) = call(&deps, &request(POST, &token)).await;
     assert_eq!(status, 200);
-    assert!(
-        person(&stack)
-            .await
-            .and_then(|p| p.email_suppressed)
-            .is_some()
-    );
+    assert!(email_suppression(&stack).await.is_some());
 }
 
 /// The fixture cart's id (its checkout token).
@@ -449,10 +426,7 @@ async fn a_new_token_suppresses_the_person_while_the_cart_exists() {
     let token = token_for(FIRST_CART, Some(email_key()));
     let (status, html) = call(&deps(&stack), &request(POST, &token)).await;
     assert_eq!(status, 200, "{html}");
-    let suppression = person(&stack)
-        .await
-        .and_then(|p| p.email_suppressed)
-        .expect("email suppressed");
+    let suppression = email_suppression(&stack).await.expect("email suppressed");
     assert_eq!(suppression.reason, SuppressionReason::Unsubscribed);
     // Step 2 of this cart is not sent.
     stack.drain_stream().await.expect("stream");
@@ -481,9 +455,8 @@ async fn a_new_token_unsubscribes_after_the_cart_expired_and_the_next_cart_gets_
     let (status, html) = call(&deps(&stack), &request(POST, &token)).await;
     assert_eq!(status, 200, "{html}");
     assert_no_personal_data(&html);
-    let suppression = person(&stack)
+    let suppression = email_suppression(&stack)
         .await
-        .and_then(|p| p.email_suppressed)
         .expect("email suppressed on the person, without the cart");
     assert_eq!(suppression.reason, SuppressionReason::Unsubscribed);
     assert_eq!(suppression.at, stack.clock.now());
@@ -513,9 +486,8 @@ async fn an_old_token_still_works_while_its_cart_exists() {
     assert_eq!(status, 200, "{html}");
     let (status, html) = call(&deps(&stack), &request(POST, &old)).await;
     assert_eq!(status, 200, "{html}");
-    let suppression = person(&stack)
+    let suppression = email_suppression(&stack)
         .await
-        .and_then(|p| p.email_suppressed)
         .expect("email suppressed through the cart's address");
     assert_eq!(suppression.reason, SuppressionReason::Unsubscribed);
 }
@@ -529,12 +501,7 @@ async fn an_old_token_after_its_cart_expired_cannot_name_the_person() {
     expire_first_cart(&stack).await;
     let (status, _) = call(&deps(&stack), &request(POST, &old)).await;
     assert_eq!(status, 200);
-    assert!(
-        person(&stack)
-            .await
-            .and_then(|p| p.email_suppressed)
-            .is_none()
-    );
+    assert!(email_suppression(&stack).await.is_none());
 }
 
 #[tokio::test]
@@ -571,10 +538,5 @@ async fn a_new_token_naming_another_person_under_a_genuine_signature_is_refused(
         .await
         .expect("store");
     assert!(other.is_none(), "{other:?}");
-    assert!(
-        person(&stack)
-            .await
-            .and_then(|p| p.email_suppressed)
-            .is_none()
-    );
+    assert!(email_suppression(&stack).await.is_none());
 }
