@@ -356,36 +356,47 @@ const BATCH_GET: usize = 100;
 const BATCH_WRITE: usize = 25;
 
 impl MemoryStore {
-    /// The shop's live items, `(sort key, size in bytes)`, in sort key order: what a `Query`
-    /// on its partition pages through.
-    fn shop_items(state: &State, shop: &ShopId) -> Result<Vec<(String, usize)>, PortError> {
+    /// The shop's live items by sort key, in sort key order: what a `Query` on its partition
+    /// pages through (sized only when a page reads them).
+    fn shop_items<'a>(state: &'a State, shop: &ShopId) -> Vec<(String, Held<'a>)> {
         let now = state.now();
-        let pk = table::shop_pk(shop);
         let mut items = Vec::new();
         for ((s, cart), v) in &state.carts {
             if s == shop && live(v.value.expires_at, now) {
-                let sk = table::cart_sk(cart);
-                let size = item_size(&image(&v.value, &pk, &sk, v.version)?);
-                items.push((sk, size));
+                items.push((table::cart_sk(cart), Held::Cart(v)));
             }
         }
         for ((s, key), v) in &state.contacts {
             if s == shop && live(v.value.expires_at, now) {
-                let sk = table::contact_sk(key);
-                let size = item_size(&image(&v.value, &pk, &sk, v.version)?);
-                items.push((sk, size));
+                items.push((table::contact_sk(key), Held::Contact(v)));
             }
         }
         for ((s, id), expires_at) in &state.deliveries {
             if s == shop && live(*expires_at, now) {
-                let sk = table::delivery_sk(id);
-                // pk, sk, kind, expires_at, version.
-                let size = pk.len() + sk.len() + 40;
-                items.push((sk, size));
+                items.push((table::delivery_sk(id), Held::Delivery));
             }
         }
-        items.sort();
-        Ok(items)
+        items.sort_by(|a, b| a.0.cmp(&b.0));
+        items
+    }
+}
+
+/// One item of a shop's partition, as the store holds it.
+enum Held<'a> {
+    Cart(&'a Versioned<CartRecord>),
+    Contact(&'a Versioned<ContactRecord>),
+    Delivery,
+}
+
+impl Held<'_> {
+    /// The item's size in bytes as DynamoDB counts it, under `pk` and `sk`.
+    fn size(&self, pk: &str, sk: &str) -> Result<usize, PortError> {
+        Ok(match self {
+            Held::Cart(v) => item_size(&image(&v.value, pk, sk, v.version)?),
+            Held::Contact(v) => item_size(&image(&v.value, pk, sk, v.version)?),
+            // pk, sk, kind, expires_at, version.
+            Held::Delivery => pk.len() + sk.len() + 40,
+        })
     }
 }
 
@@ -444,19 +455,20 @@ impl PersonalData for MemoryStore {
     async fn shop_keys(&self, shop: &ShopId, after: Option<&str>) -> Result<KeyPage, PortError> {
         self.1.count("dynamodb", "Query");
         let state = self.lock()?;
-        let items = Self::shop_items(&state, shop)?;
+        let pk = table::shop_pk(shop);
+        let items = Self::shop_items(&state, shop);
         let rest = items
             .iter()
             .skip_while(|(sk, _)| after.is_some_and(|after| sk.as_str() <= after));
         let mut page = KeyPage::default();
         let mut bytes = 0;
         let mut more = false;
-        for (sk, size) in rest {
+        for (sk, held) in rest {
             if bytes >= PAGE_BYTES {
                 more = true;
                 break;
             }
-            bytes += size;
+            bytes += held.size(&pk, sk)?;
             page.sort_keys.push(sk.clone());
         }
         if more {
