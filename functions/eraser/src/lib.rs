@@ -8,6 +8,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use cartback_app::Ports;
 use cartback_app::erasure::{Budget, Progress, work};
 use cartback_core::model::privacy::ErasureJob;
+use cartback_core::platforms::json;
 use cartback_core::ports::{ErasureQueue, PersonalData};
 
 /// Handles each job of the batch (the template sets one a batch); a job that failed comes
@@ -19,11 +20,7 @@ where
     let mut response = SqsBatchResponse::default();
     for record in &event.records {
         let id = record.message_id.clone().unwrap_or_default();
-        let job = match record
-            .body
-            .as_deref()
-            .map(serde_json::from_str::<ErasureJob>)
-        {
+        let job = match record.body.as_deref().map(json::from_str::<ErasureJob>) {
             Some(Ok(job)) => job,
             Some(Err(error)) => {
                 tracing::error!(message_id = %id, error = %error, "not an erasure job; left for the dead-letter queue");

@@ -11,6 +11,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use cartback_app::Ports;
 use cartback_app::send::SendError;
 use cartback_core::model::schedule::WakeUp;
+use cartback_core::platforms::json;
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
@@ -63,10 +64,10 @@ pub async fn handle_batch<P: Ports>(
     let mut response = SqsBatchResponse::default();
     for record in &event.records {
         let id = record.message_id.clone().unwrap_or_default();
-        let wake = match record.body.as_deref().map(serde_json::from_str::<WakeUp>) {
+        let wake = match record.body.as_deref().map(json::from_str::<WakeUp>) {
             Some(Ok(wake)) => wake,
             Some(Err(error)) => {
-                // Never a personal datum in a wake-up, but the body is not logged anyway.
+                // The error names the field and the problem, never a value of the body.
                 tracing::error!(message_id = %id, error = %error, "not a wake-up; left for the dead-letter queue");
                 response.add_failure(id);
                 continue;
