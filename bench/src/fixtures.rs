@@ -2,7 +2,7 @@
 //! line items repeated with their own keys, ids and titles, and the totals and tax lines
 //! recomputed so the payload stays consistent.
 
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 
@@ -104,7 +104,7 @@ pub fn signature(body: &[u8]) -> String {
 /// The floor a webhook is measured against: what any handler must do at least — the
 /// HMAC-SHA256 of the body and a `serde_json` parse of it to a `Value`.
 pub fn floor(secret: &[u8], body: &[u8]) -> Option<([u8; 32], Value)> {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret).ok()?;
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret).ok()?;
     mac.update(body);
     let tag: [u8; 32] = mac.finalize().into_bytes().into();
     let value = serde_json::from_slice(body).ok()?;

@@ -10,7 +10,8 @@ use cartback_core::model::offer_codes::{CodeFileError, parse_code_file};
 use cartback_core::ports::PortError;
 
 /// Where the table's name comes from when `--table` is not given.
-pub const TABLE_ENV: &str = "CARTBACK_TABLE";
+/// Where the deployed table is named when no flag names it.
+pub const TABLE_ENV: &str = "--stack NAME or $CARTBACK_TABLE";
 
 /// Why `codes import` imported nothing.
 #[derive(Debug, thiserror::Error)]
@@ -28,7 +29,7 @@ pub enum CodesError {
     },
     #[error(transparent)]
     File(#[from] CodeFileError),
-    #[error("no table: pass --table NAME or set {TABLE_ENV} to the stack's DynamoDB table")]
+    #[error("no table: pass --table NAME or {TABLE_ENV} (the stack's DynamoDB table)")]
     NoTable,
     #[error("importing into table {table}: {source}")]
     Import { table: String, source: PortError },
@@ -37,11 +38,10 @@ pub enum CodesError {
     Json(#[from] serde_json::Error),
 }
 
-/// The deployed table: `--table`, else `$CARTBACK_TABLE`; `None` when neither names one
+/// The deployed table: `--table`, else `--stack`'s output, else `$CARTBACK_TABLE`; `None` when none names one
 /// (each command says what else it accepts).
 pub fn deployed_table(flag: Option<String>) -> Option<String> {
-    flag.or_else(|| std::env::var(TABLE_ENV).ok())
-        .filter(|t| !t.trim().is_empty())
+    crate::stack::resolve(flag, crate::stack::Setting::Table)
 }
 
 /// Reads and checks the file (nothing is written if a line is bad), imports its codes and

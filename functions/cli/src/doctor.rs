@@ -15,33 +15,31 @@ use aws_sdk_sesv2::types::EventType;
 use cartback_aws::ShopRegistry;
 use cartback_core::model::shop::Shop;
 use clap::Args;
+
+use crate::stack::Setting;
 use serde::Serialize;
 
 /// Which stack to check.
 #[derive(Args, Clone, Debug)]
 pub struct DoctorArgs {
-    /// The deployed table (default: $CARTBACK_TABLE).
+    /// The deployed table (default: the --stack output, else $CARTBACK_TABLE).
     #[arg(long, conflicts_with = "local")]
     pub table: Option<String>,
-    /// The SSM prefix of the shops' secrets (default: $CARTBACK_SECRETS_PREFIX, else
+    /// The SSM prefix of the shops' secrets (default: the --stack output, else $CARTBACK_SECRETS_PREFIX, else
     /// /cartback/shops/).
     #[arg(long)]
     pub secrets_prefix: Option<String>,
     /// The SSM SecureString with the unsubscribe secret (the stack's
     /// `UnsubscribeSecretParameter` output; default: $CARTBACK_UNSUBSCRIBE_SECRET_PARAM,
     /// else /cartback/unsubscribe-secret).
-    #[arg(
-        long,
-        env = "CARTBACK_UNSUBSCRIBE_SECRET_PARAM",
-        default_value = "/cartback/unsubscribe-secret"
-    )]
-    pub unsubscribe_secret_parameter: String,
+    #[arg(long)]
+    pub unsubscribe_secret_parameter: Option<String>,
     /// The SES identity mail is sent from (the stack's `SenderEmailIdentity` output: a domain
     /// or an address; default: $CARTBACK_SENDER_IDENTITY, else the domain of the first shop's
     /// from_address).
-    #[arg(long, env = "CARTBACK_SENDER_IDENTITY")]
+    #[arg(long)]
     pub sender_identity: Option<String>,
-    /// The SES configuration set the sender names (default: $CARTBACK_SES_CONFIGURATION_SET,
+    /// The SES configuration set the sender names (default: the --stack output, else $CARTBACK_SES_CONFIGURATION_SET,
     /// else `cartback`).
     #[arg(long)]
     pub configuration_set: Option<String>,
@@ -537,7 +535,7 @@ pub fn needs_fixing(checks: &[Check]) -> bool {
 #[derive(Debug, thiserror::Error)]
 pub enum DoctorError {
     #[error(
-        "no table: pass --table (the stack's TableName output), set CARTBACK_TABLE, or use --local"
+        "no table: pass --table (the stack's TableName output), --stack NAME, set CARTBACK_TABLE, or use --local"
     )]
     NoTable,
     #[error(transparent)]
@@ -561,17 +559,9 @@ async fn setup(args: &DoctorArgs) -> Result<Setup, DoctorError> {
             secrets_prefix: args.secrets_prefix.clone().unwrap_or(state.secrets_prefix),
         });
     }
-    let table = args
-        .table
-        .clone()
-        .or_else(|| std::env::var("CARTBACK_TABLE").ok())
-        .filter(|t| !t.trim().is_empty())
-        .ok_or(DoctorError::NoTable)?;
-    let secrets_prefix = args
-        .secrets_prefix
-        .clone()
-        .or_else(|| std::env::var("CARTBACK_SECRETS_PREFIX").ok())
-        .filter(|p| !p.trim().is_empty())
+    let table =
+        crate::stack::resolve(args.table.clone(), Setting::Table).ok_or(DoctorError::NoTable)?;
+    let secrets_prefix = crate::stack::resolve(args.secrets_prefix.clone(), Setting::SecretsPrefix)
         .unwrap_or_else(|| "/cartback/shops/".to_owned());
     Ok(Setup {
         sdk: cartback_aws::load_sdk_config().await,
@@ -587,7 +577,7 @@ pub async fn run(args: &DoctorArgs) -> Result<Vec<Check>, DoctorError> {
     Ok(judge(&facts))
 }
 
-fn said<E: std::error::Error>(error: E) -> String {
+pub(crate) fn said<E: std::error::Error>(error: E) -> String {
     // The SDK's display with its source chain, on one line.
     let mut text = error.to_string();
     let mut source = error.source();
@@ -604,29 +594,35 @@ async fn gather(args: &DoctorArgs, setup: &Setup) -> Facts {
     let mut facts = Facts {
         emulated: args.local || std::env::var_os("AWS_ENDPOINT_URL").is_some(),
         table_name: setup.table.clone(),
-        unsubscribe_parameter: args.unsubscribe_secret_parameter.clone(),
-        configuration_set: args
-            .configuration_set
-            .clone()
-            .or_else(|| std::env::var("CARTBACK_SES_CONFIGURATION_SET").ok())
-            .filter(|s| !s.trim().is_empty())
-            .unwrap_or_else(|| "cartback".to_owned()),
+        unsubscribe_parameter: crate::stack::resolve(
+            args.unsubscribe_secret_parameter.clone(),
+            Setting::UnsubscribeSecretParameter,
+        )
+        .unwrap_or_else(|| "/cartback/unsubscribe-secret".to_owned()),
+        configuration_set: crate::stack::resolve(
+            args.configuration_set.clone(),
+            Setting::ConfigurationSet,
+        )
+        .unwrap_or_else(|| "cartback".to_owned()),
         ..Facts::default()
     };
     facts.table = Some(read_table(sdk, &setup.table).await);
-    facts.unsubscribe_secret = Some(read_secret(sdk, &args.unsubscribe_secret_parameter).await);
+    facts.unsubscribe_secret = Some(read_secret(sdk, &facts.unsubscribe_parameter).await);
     let registry = ShopRegistry::new(sdk, &setup.table, &setup.secrets_prefix);
     let shops = read_shops(sdk, &registry, &setup.secrets_prefix).await;
-    facts.identity_name = args.sender_identity.clone().or_else(|| {
-        shops.as_ref().ok().and_then(|shops| {
-            shops.iter().filter(|s| !s.removed).find_map(|s| {
-                s.from_address
-                    .as_deref()?
-                    .rsplit_once('@')
-                    .map(|(_, d)| d.to_owned())
-            })
-        })
-    });
+    facts.identity_name =
+        crate::stack::resolve(args.sender_identity.clone(), Setting::SenderIdentity).or_else(
+            || {
+                shops.as_ref().ok().and_then(|shops| {
+                    shops.iter().filter(|s| !s.removed).find_map(|s| {
+                        s.from_address
+                            .as_deref()?
+                            .rsplit_once('@')
+                            .map(|(_, d)| d.to_owned())
+                    })
+                })
+            },
+        );
     if let Some(identity) = &facts.identity_name {
         facts.identity = Some(read_identity(sdk, identity).await);
     }

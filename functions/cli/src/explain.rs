@@ -15,7 +15,7 @@ use crate::codes::TABLE_ENV;
 /// Why a cart could not be explained.
 #[derive(Debug, thiserror::Error)]
 pub enum ExplainError {
-    #[error("pass --local (ask the running `cartback dev`) or --table NAME (or set {TABLE_ENV})")]
+    #[error("pass --local (ask the running `cartback dev`) or --table NAME (or {TABLE_ENV})")]
     NoSource,
     #[error("--shop `{shop}`: {source}")]
     Shop { shop: String, source: IdError },

@@ -15,6 +15,7 @@ mod replay;
 mod report;
 mod shop;
 mod simulate;
+mod stack;
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -74,8 +75,31 @@ impl CliError {
     about = "Abandoned-cart recovery you run in your own AWS account"
 )]
 struct Cli {
+    /// The deployed stack (its CloudFormation name): the commands that read a deployed stack
+    /// (shop, doctor, explain, erase, export, report, codes) take its table, schedule group,
+    /// secrets prefix, unsubscribe secret, configuration set, sender identity and webhook
+    /// base from the stack's outputs. Flags such as --table still win; without --stack the
+    /// `CARTBACK_*` variables of docs/deploy.md are read.
+    #[arg(long, global = true, value_name = "NAME")]
+    stack: Option<String>,
     #[command(subcommand)]
     command: Command,
+}
+
+impl Command {
+    /// Whether the command reads a deployed stack (and so takes `--stack`).
+    fn reads_a_stack(&self) -> bool {
+        matches!(
+            self,
+            Command::Shop { .. }
+                | Command::Doctor(_)
+                | Command::Explain { .. }
+                | Command::Erase { .. }
+                | Command::Export { .. }
+                | Command::Report { .. }
+                | Command::Codes { .. }
+        )
+    }
 }
 
 #[derive(Subcommand)]
@@ -163,7 +187,7 @@ enum Command {
         /// Ask the `cartback dev` running on --port (its moto and its clock).
         #[arg(long, conflicts_with = "table")]
         local: bool,
-        /// The deployed DynamoDB table (default: $CARTBACK_TABLE; AWS credentials, region
+        /// The deployed DynamoDB table (default: the --stack output, else $CARTBACK_TABLE; AWS credentials, region
         /// and `AWS_ENDPOINT_URL` from the environment).
         #[arg(long)]
         table: Option<String>,
@@ -184,7 +208,7 @@ enum Command {
     Erase {
         #[command(flatten)]
         person: PersonArgs,
-        /// The EventBridge Scheduler group (default: $CARTBACK_SCHEDULE_GROUP, else `cartback`).
+        /// The EventBridge Scheduler group (default: the --stack output, else $CARTBACK_SCHEDULE_GROUP, else `cartback`).
         #[arg(long)]
         schedule_group: Option<String>,
     },
@@ -216,7 +240,7 @@ enum Command {
         /// The port of the `cartback dev` to ask (with --local).
         #[arg(long, default_value_t = 8787)]
         port: u16,
-        /// The deployed DynamoDB table (default: $CARTBACK_TABLE; AWS credentials, region
+        /// The deployed DynamoDB table (default: the --stack output, else $CARTBACK_TABLE; AWS credentials, region
         /// and `AWS_ENDPOINT_URL` from the environment).
         #[arg(long)]
         table: Option<String>,
@@ -289,7 +313,7 @@ struct PersonArgs {
     /// The person's phone number, with its country code (+358…).
     #[arg(long)]
     phone: Option<String>,
-    /// The DynamoDB table (default: $CARTBACK_TABLE; AWS credentials, region and
+    /// The DynamoDB table (default: the --stack output, else $CARTBACK_TABLE; AWS credentials, region and
     /// `AWS_ENDPOINT_URL` from the environment).
     #[arg(long)]
     table: Option<String>,
@@ -320,7 +344,7 @@ enum CodesCommand {
         pool: String,
         /// The code file.
         file: PathBuf,
-        /// The DynamoDB table (default: $CARTBACK_TABLE).
+        /// The DynamoDB table (default: the --stack output, else $CARTBACK_TABLE).
         #[arg(long)]
         table: Option<String>,
     },
@@ -338,6 +362,19 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    if let Some(stack) = &cli.stack {
+        if !cli.command.reads_a_stack() {
+            eprintln!(
+                "cartback: --stack is for the commands that read a deployed stack: shop, doctor, \
+                 explain, erase, export, report, codes"
+            );
+            return ExitCode::from(2);
+        }
+        if let Err(error) = runtime.block_on(stack::load(stack)) {
+            eprintln!("cartback: {error}");
+            return ExitCode::from(2);
+        }
+    }
     let result = match cli.command {
         Command::Demo => runtime.block_on(demo::run()).map_err(CliError::from),
         Command::Simulate {

@@ -13,9 +13,6 @@ use cartback_core::rules::erase::Subject;
 
 use crate::codes::TABLE_ENV;
 
-/// Where the schedule group's name comes from (as for the functions), else `cartback`.
-const SCHEDULE_GROUP_ENV: &str = "CARTBACK_SCHEDULE_GROUP";
-
 /// Why `erase` or `export` did not finish; never names the person's address.
 #[derive(Debug, thiserror::Error)]
 pub enum PrivacyError {
@@ -27,7 +24,7 @@ pub enum PrivacyError {
     Phone(#[source] ContactError),
     #[error("pass --email or --phone")]
     NoPerson,
-    #[error("no table: pass --table NAME or set {TABLE_ENV} to the stack's DynamoDB table")]
+    #[error("no table: pass --table NAME or {TABLE_ENV} (the stack's DynamoDB table)")]
     NoTable,
     #[error(
         "erasing in table {table}: {source}; nothing is reported done that was not: run the same command again to finish"
@@ -86,9 +83,7 @@ pub async fn erase(
 ) -> Result<String, PrivacyError> {
     let sdk = cartback_aws::load_sdk_config().await;
     let store = DynamoCartStore::new(&sdk, &target.table);
-    let group = schedule_group
-        .or_else(|| std::env::var(SCHEDULE_GROUP_ENV).ok())
-        .filter(|g| !g.trim().is_empty())
+    let group = crate::stack::resolve(schedule_group, crate::stack::Setting::ScheduleGroup)
         .unwrap_or_else(|| "cartback".to_owned());
     let schedules = SchedulerSchedules::deleting_only(&sdk, &group);
     let erased = erase_person(

@@ -25,7 +25,7 @@ use crate::simulate::{self, SimulateError};
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
     #[error(
-        "pass --events FILE (a simulation), --local (the running `cartback dev`) or --table NAME (or set {TABLE_ENV})"
+        "pass --events FILE (a simulation), --local (the running `cartback dev`) or --table NAME (or {TABLE_ENV})"
     )]
     NoSource,
     #[error("--shop `{shop}`: {source}")]

@@ -18,8 +18,6 @@ use crate::codes::{TABLE_ENV, deployed_table};
 use crate::explain::{DevStateError, dev_state};
 use crate::simulate::ShopsFileError;
 
-/// Where the secrets prefix comes from when `--secrets-prefix` is not given.
-pub const SECRETS_PREFIX_ENV: &str = "CARTBACK_SECRETS_PREFIX";
 /// The template's `SecretsPrefix` default.
 pub const DEFAULT_SECRETS_PREFIX: &str = "/cartback/shops/";
 
@@ -186,10 +184,10 @@ pub enum ConnectCommand {
 /// Which stack: a deployed one (table and secrets prefix) or the running `cartback dev`.
 #[derive(Args, Clone, Debug)]
 pub struct Target {
-    /// The deployed DynamoDB table (default: $CARTBACK_TABLE).
+    /// The deployed DynamoDB table (default: the --stack output, else $CARTBACK_TABLE).
     #[arg(long, conflicts_with = "local")]
     table: Option<String>,
-    /// The SSM prefix of the webhook secrets (default: $CARTBACK_SECRETS_PREFIX, else
+    /// The SSM prefix of the webhook secrets (default: the --stack output, else $CARTBACK_SECRETS_PREFIX, else
     /// /cartback/shops/, the template's default).
     #[arg(long)]
     secrets_prefix: Option<String>,
@@ -214,12 +212,11 @@ impl Target {
             ));
         }
         let table = deployed_table(self.table.clone()).ok_or(ShopCmdError::NoTable)?;
-        let prefix = self
-            .secrets_prefix
-            .clone()
-            .or_else(|| std::env::var(SECRETS_PREFIX_ENV).ok())
-            .filter(|p| !p.trim().is_empty())
-            .unwrap_or_else(|| DEFAULT_SECRETS_PREFIX.to_owned());
+        let prefix = crate::stack::resolve(
+            self.secrets_prefix.clone(),
+            crate::stack::Setting::SecretsPrefix,
+        )
+        .unwrap_or_else(|| DEFAULT_SECRETS_PREFIX.to_owned());
         let sdk = cartback_aws::load_sdk_config().await;
         Ok(ShopRegistry::new(&sdk, &table, &checked_prefix(&prefix)?))
     }

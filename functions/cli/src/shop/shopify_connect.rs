@@ -49,6 +49,11 @@ pub enum ConnectError {
     },
     #[error(transparent)]
     Token(#[from] FirstLineError),
+    #[error(
+        "no webhook base: pass --webhook-base URL (the stack's WebhookBaseUrl output), \
+         --stack NAME, or set CARTBACK_WEBHOOK_BASE"
+    )]
+    NoWebhookBase,
     #[error("no access token: pass --token-file FILE or --token-stdin")]
     NoToken,
     #[error("--api-version `{version}`: use a Shopify API version such as {DEFAULT_API_VERSION}")]
@@ -130,9 +135,10 @@ pub struct ConnectShopify {
     #[arg(long)]
     store: String,
     /// The stack's `WebhookBaseUrl` output (https, ends in `/webhooks/`); the webhooks go to
-    /// <webhook-base><shop>/shopify.
+    /// <webhook-base><shop>/shopify (default: the --stack output, else
+    /// $CARTBACK_WEBHOOK_BASE).
     #[arg(long)]
-    webhook_base: String,
+    webhook_base: Option<String>,
     /// Read the Admin API access token (`shpat_…`, scope `read_orders`) from this file.
     #[arg(long, conflicts_with = "token_stdin")]
     token_file: Option<PathBuf>,
@@ -164,7 +170,12 @@ pub async fn run(args: &ConnectShopify) -> Result<String, ConnectError> {
         source,
     })?;
     let store = store_host(&args.store)?;
-    let callback = callback_url(&args.webhook_base, &shop)?;
+    let base = crate::stack::resolve(
+        args.webhook_base.clone(),
+        crate::stack::Setting::WebhookBase,
+    )
+    .ok_or(ConnectError::NoWebhookBase)?;
+    let callback = callback_url(&base, &shop)?;
     let token = match (&args.token_file, args.token_stdin) {
         (Some(path), _) => read_token(
             &path.display().to_string(),

@@ -43,13 +43,26 @@ async fn world() -> World {
 
 impl World {
     fn cartback(&self, args: &[&str], stdin: Option<&str>) -> Output {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_cartback"))
+        self.run(args, stdin, Some(TABLE))
+    }
+
+    /// `cartback` with no CARTBACK_TABLE in its environment.
+    fn cartback_without_table(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        self.run(args, stdin, None)
+    }
+
+    fn run(&self, args: &[&str], stdin: Option<&str>, table: Option<&str>) -> Output {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_cartback"));
+        match table {
+            Some(table) => command.env("CARTBACK_TABLE", table),
+            None => command.env_remove("CARTBACK_TABLE"),
+        };
+        let mut child = command
             .args(args)
             .env("AWS_ENDPOINT_URL", &self.moto.endpoint)
             .env("AWS_REGION", cartback_devstack::REGION)
             .env("AWS_ACCESS_KEY_ID", "testing")
             .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env("CARTBACK_TABLE", TABLE)
             .env_remove("AWS_PROFILE")
             .env_remove("CARTBACK_SECRETS_PREFIX")
             .stdin(Stdio::piped())
@@ -364,6 +377,90 @@ async fn bad_settings_are_refused_before_anything_is_written() {
         .send()
         .await;
     assert!(missing.is_err(), "nothing was written");
+}
+
+/// A CloudFormation stack on moto whose outputs name this test's table and a secrets prefix
+/// of its own (the template's outputs, with one queue so the stack has a resource).
+async fn deployed_stack(world: &World, name: &str, prefix: &str) {
+    let template = json!({
+        "Resources": { "Queue": { "Type": "AWS::SQS::Queue" } },
+        "Outputs": {
+            "TableName": { "Value": TABLE },
+            "SecretsPrefix": { "Value": prefix },
+            "ScheduleGroupName": { "Value": name },
+        }
+    });
+    aws_sdk_cloudformation::Client::new(&world.sdk)
+        .create_stack()
+        .stack_name(name)
+        .template_body(template.to_string())
+        .send()
+        .await
+        .expect("moto creates the stack");
+}
+
+#[tokio::test]
+async fn stack_takes_the_table_and_the_secrets_prefix_from_the_stack_outputs() {
+    let world = world().await;
+    deployed_stack(&world, "cartback-prod", "/prod/shops/").await;
+    let settings = world.settings_file("Kuura Knitwear");
+    // No CARTBACK_TABLE: only the stack names the table.
+    let added = world.cartback_without_table(
+        &[
+            "shop",
+            "add",
+            "--stack",
+            "cartback-prod",
+            "--shop",
+            SHOP,
+            "--settings",
+            &settings,
+            "--secret-stdin",
+        ],
+        Some(SECRET),
+    );
+    assert!(added.status.success(), "{}", text(&added));
+    let secret = aws_sdk_ssm::Client::new(&world.sdk)
+        .get_parameter()
+        .name(format!("/prod/shops/{SHOP}/webhook-secret"))
+        .with_decryption(true)
+        .send()
+        .await
+        .expect("the secret is under the stack's prefix");
+    assert_eq!(
+        secret.parameter.and_then(|p| p.value).as_deref(),
+        Some(SECRET)
+    );
+    let shown = world.cartback_without_table(
+        &[
+            "shop",
+            "show",
+            "--shop",
+            SHOP,
+            "--json",
+            "--stack",
+            "cartback-prod",
+        ],
+        None,
+    );
+    assert!(shown.status.success(), "{}", text(&shown));
+    let shown: Value = serde_json::from_slice(&shown.stdout).expect("JSON");
+    assert_eq!(shown["settings"]["name"], "Kuura Knitwear", "{shown}");
+
+    let missing = world.cartback_without_table(&["shop", "list", "--stack", "cartback-nope"], None);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(
+        text(&missing).contains("--stack cartback-nope"),
+        "{}",
+        text(&missing)
+    );
+    let misplaced = world.cartback_without_table(&["demo", "--stack", "cartback-prod"], None);
+    assert_eq!(misplaced.status.code(), Some(2));
+    assert!(
+        text(&misplaced).contains("--stack is for the commands that read a deployed stack"),
+        "{}",
+        text(&misplaced)
+    );
 }
 
 const TOKEN: &str = "shpat_0123456789abcdef";

@@ -3,7 +3,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use hmac::{Hmac, Mac};
+use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Deserializer};
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
@@ -162,7 +162,7 @@ pub(crate) fn sign_base64(secret: &Secret, body: &[u8]) -> String {
 /// HMAC-SHA256 of `body` under `secret`.
 pub fn hmac_sha256(secret: &[u8], body: &[u8]) -> Vec<u8> {
     // HMAC takes keys of any length; `new_from_slice` cannot fail for it.
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret)
+    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(secret)
         .expect("HMAC-SHA256 accepts keys of any length");
     mac.update(body);
     mac.finalize().into_bytes().to_vec()
