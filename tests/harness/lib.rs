@@ -67,14 +67,10 @@ impl std::io::Write for LogWriter {
     }
 }
 
-/// Installs the same JSON log format the functions use, writing into `captured_logs()`.
+/// Installs the functions' own JSON log format, writing into `captured_logs()`.
 fn capture_logs() {
-    let _ = tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
-        .with_current_span(true)
-        .with_writer(|| LogWriter)
-        .try_init();
+    use tracing_subscriber::util::SubscriberInitExt;
+    let _ = cartback_aws::json_subscriber(|| LogWriter, "info").try_init();
 }
 
 fn repo_root() -> PathBuf {

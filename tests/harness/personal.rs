@@ -241,8 +241,8 @@ mod tests {
         let body =
             include_str!("../../functions/core/tests/fixtures/shopify/checkouts_create.json");
         let personal = personal_data(body);
-        let clean = r#"{"level":"INFO","fields":{"message":"sent","cart":"3f0c9a"}}"#;
-        let leaky = r#"{"level":"INFO","fields":{"message":"sent to ada@example.com"}}"#;
+        let clean = r#"{"level":"INFO","message":"sent","cart":"3f0c9a"}"#;
+        let leaky = r#"{"level":"INFO","message":"sent to ada@example.com"}"#;
         assert!(leaks(&personal, &[("logs", clean)]).is_empty());
         let found = leaks(&personal, &[("logs", clean), ("a schedule", leaky)]);
         assert_eq!(found.len(), 1, "{found:?}");

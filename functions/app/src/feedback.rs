@@ -43,6 +43,20 @@ pub struct RecipientEvent {
     pub address: Option<ContactKey>,
 }
 
+impl Action {
+    /// Its name in log lines (`span.action`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Open => "open",
+            Self::Click => "click",
+            Self::Bounce => "bounce",
+            Self::Complaint => "complaint",
+            Self::Unsubscribe(Channel::Email) => "unsubscribe_email",
+            Self::Unsubscribe(Channel::Sms) => "unsubscribe_sms",
+        }
+    }
+}
+
 impl From<FeedbackKind> for Action {
     fn from(kind: FeedbackKind) -> Self {
         match kind {
@@ -78,8 +92,25 @@ pub enum Applied {
     Unchanged,
 }
 
+impl Applied {
+    /// Its name in log lines (`applied`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Engagement { rearmed: false } => "engagement",
+            Self::Engagement { rearmed: true } => "engagement_rearmed",
+            Self::Suppressed {
+                channel: Channel::Email,
+            } => "suppressed_email",
+            Self::Suppressed {
+                channel: Channel::Sms,
+            } => "suppressed_sms",
+            Self::Unchanged => "unchanged",
+        }
+    }
+}
+
 /// Applies one recipient event.
-#[tracing::instrument(skip_all, fields(shop = %event.shop, cart = %log_hash(&[event.shop.as_str(), event.cart.as_str()]), action = ?event.action))]
+#[tracing::instrument(skip_all, fields(shop = %event.shop, cart = %log_hash(&[event.shop.as_str(), event.cart.as_str()]), action = event.action.as_str()))]
 pub async fn apply<P: Ports>(event: &RecipientEvent, ports: &P) -> Result<Applied, PortError> {
     let applied = match event.action {
         Action::Open => engage(event, Interaction::Open, ports).await?,
@@ -94,7 +125,7 @@ pub async fn apply<P: Ports>(event: &RecipientEvent, ports: &P) -> Result<Applie
             suppress(event, channel, SuppressionReason::Unsubscribed, ports).await?
         }
     };
-    tracing::info!(applied = ?applied, "recipient event applied");
+    tracing::info!(applied = applied.as_str(), "recipient event applied");
     ports
         .metrics()
         .emit(event_metric(event, applied, ports.clock().now()));

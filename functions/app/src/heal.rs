@@ -49,7 +49,7 @@ where
                 event = "cart_rearmed",
                 cart = %hash,
                 step = read.value.next_step + 1,
-                due_at = ?read.value.next_due_at,
+                due_at = read.value.next_due_at.map(tracing::field::display),
                 claimed = read.value.claimed_step.is_some(),
                 "a stranded cart was re-armed"
             );

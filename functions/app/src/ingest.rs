@@ -456,7 +456,7 @@ where
         ) {
             Applied::Changed(mut record) => {
                 retain(&mut record, shop.settings.cart_retention_days.duration());
-                tracing::info!(cart = %log_id, stopped_step = ?pending, recovered = record.recovered, arm = record.arm.map_or("none", |a| a.as_str()), "cart converted");
+                tracing::info!(cart = %log_id, stopped_step = pending.map(|step| step + 1), recovered = record.recovered, arm = record.arm.map_or("none", |a| a.as_str()), "cart converted");
                 let emf = conversion_metrics(&record, now);
                 puts.push(Put::Cart {
                     record,

@@ -41,7 +41,7 @@ pub async fn apply<P: Ports>(change: &CartChange, ports: &P) -> Result<Vec<Sched
                 let mut spec = spec.clone();
                 spec.at = spec.at.max(now);
                 ports.schedules().create(&spec).await?;
-                tracing::info!(cart = %change.cart_hash(), schedule = %spec.name, step = spec.wake_up.step, at = %spec.at, "schedule created");
+                tracing::info!(cart = %change.cart_hash(), schedule = %spec.name, step = spec.wake_up.step + 1, at = %spec.at, "schedule created");
             }
             ScheduleOp::Delete { name } => {
                 ports.schedules().delete(name).await?;

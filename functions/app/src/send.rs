@@ -198,7 +198,7 @@ async fn attempt<P: Ports>(
         None => {}
     }
     if let Err(stale) = check_wakeup(&cart.value, wake.step, wake.generation) {
-        tracing::info!(why = ?stale, "stale wake-up ignored");
+        tracing::info!(why = stale.as_str(), "stale wake-up ignored");
         return Ok(Some(Outcome::Stale(stale)));
     }
     let Some(sequence) = shop.sequence_named(&cart.value.sequence) else {

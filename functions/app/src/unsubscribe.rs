@@ -127,7 +127,7 @@ async fn for_claim<P: Ports>(
     };
     match apply(&event, ports).await {
         Ok(applied) => {
-            tracing::info!(status = 200, applied = ?applied, "unsubscribed");
+            tracing::info!(status = 200, applied = applied.as_str(), "unsubscribed");
             (Page::Done, locale)
         }
         Err(error) => {

@@ -147,10 +147,10 @@ pub fn init_tracing() {
     let _ = json_subscriber(std::io::stdout, &level).try_init();
 }
 
-/// The functions' subscriber: JSON lines to `writer`, the innermost span's fields under
-/// `span`, the event's under `fields`, no time (CloudWatch stamps each line), the
-/// invocation's ids at the top level.
-pub(crate) fn json_subscriber<W>(
+/// The functions' subscriber: JSON lines to `writer`, the event's fields (`message`
+/// among them) at the top level, the innermost span's fields under `span`, no time
+/// (CloudWatch stamps each line), the invocation's ids at the top level.
+pub fn json_subscriber<W>(
     writer: W,
     level: &str,
 ) -> impl tracing::Subscriber + Send + Sync + 'static
@@ -161,6 +161,7 @@ where
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let format = tracing_subscriber::fmt::format()
         .json()
+        .flatten_event(true)
         .with_current_span(true)
         .with_span_list(false)
         .with_target(false)

@@ -45,7 +45,7 @@ mod ssm;
 pub use bigcommerce_api::{ApiTokens, BigCommerceHttpApi, FixedToken, RetryPolicy, SsmApiTokens};
 pub use config::{
     AwsConfig, ConfigError, SchedulerTarget, UNSUBSCRIBE_SECRET_PARAM_ENV, init_tracing,
-    load_sdk_config,
+    json_subscriber, load_sdk_config,
 };
 #[cfg(feature = "dynamodb")]
 pub use dynamo::{DynamoCartStore, DynamoShopDirectory, keys};

@@ -5,12 +5,12 @@
 //! (`span`), which inside a handler is the handler's own, so without this the request id
 //! would be on no line the handlers write. [`WithInvocationIds`] prints each line as the JSON
 //! formatter does and adds `requestId` and `xrayTraceId` at the top level when the event is
-//! inside an invocation; every other field keeps its place (`fields.message`, `span.cart`…),
-//! so the runbook's queries and the metric filters read the same paths.
+//! inside an invocation; every other field keeps its place (`message`, `span.cart`…), so the
+//! runbook's queries and the metric filters read the same paths.
 
 use std::fmt;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 use tracing::{Event, Subscriber};
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, FormattedFields};
@@ -39,18 +39,19 @@ where
         let mut line = String::new();
         self.0.format_event(ctx, Writer::new(&mut line), event)?;
         let ids = invocation_ids(ctx);
-        if ids.is_empty() {
-            return writer.write_str(&line);
-        }
-        match serde_json::from_str::<Map<String, Value>>(line.trim_end()) {
-            Ok(mut object) => {
+        let object = line.trim_end();
+        match object.strip_suffix('}') {
+            // The ids are appended inside the object, as text: the formatter's field order
+            // (`level`, `message`, the event's fields, `span`) stays as it wrote it.
+            Some(open) if !ids.is_empty() && open.len() > 1 => {
+                writer.write_str(open)?;
                 for (name, value) in ids {
-                    object.entry(name).or_insert(value);
+                    write!(writer, ",{}:{value}", Value::String(name))?;
                 }
-                writeln!(writer, "{}", Value::Object(object))
+                writer.write_str("}\n")
             }
-            // Not one JSON object (a formatter that is not JSON): the line as it was.
-            Err(_) => writer.write_str(&line),
+            // Outside an invocation, or not one JSON object: the line as it was.
+            _ => writer.write_str(&line),
         }
     }
 }
@@ -138,15 +139,22 @@ mod tests {
             let _handler = handler.enter();
             tracing::info!(step = 2, "sent");
         });
+        let raw = String::from_utf8_lossy(&lines.0.lock().map(|b| b.clone()).unwrap_or_default())
+            .into_owned();
+        assert!(
+            raw.contains(r#"{"level":"INFO","message":"sent","step":2,"span":"#),
+            "the formatter's order, the message first: {raw}"
+        );
         let logged = logged(&lines);
         assert_eq!(logged.len(), 2, "{logged:?}");
         assert!(logged[0].get("requestId").is_none(), "{}", logged[0]);
         let sent = &logged[1];
         assert_eq!(sent["requestId"], "8f5c1e2a-req", "{sent}");
         assert_eq!(sent["xrayTraceId"], "Root=1-abc", "{sent}");
-        // The rest as before: the message and fields under `fields`, the handler's span.
-        assert_eq!(sent["fields"]["message"], "sent", "{sent}");
-        assert_eq!(sent["fields"]["step"], 2, "{sent}");
+        // The rest as the formatter writes it: the event's fields at the top level, the
+        // handler's span under `span`.
+        assert_eq!(sent["message"], "sent", "{sent}");
+        assert_eq!(sent["step"], 2, "{sent}");
         assert_eq!(sent["span"]["cart"], "3f0c9a", "{sent}");
         assert_eq!(sent["level"], "INFO", "{sent}");
     }

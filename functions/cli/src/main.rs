@@ -575,15 +575,9 @@ async fn simulate_command(
     let (lines, local_shops, file) =
         simulate::load(&events, sequence.as_deref(), shops.as_deref())?;
     // With RUST_LOG set, the functions' JSON logs go to stderr (the decisions stay on stdout).
-    if let Ok(filter) = tracing_subscriber::EnvFilter::try_from_default_env() {
-        let _ = tracing_subscriber::fmt()
-            .json()
-            .with_env_filter(filter)
-            .with_current_span(true)
-            .with_span_list(false)
-            .with_target(false)
-            .with_writer(std::io::stderr)
-            .try_init();
+    if let Ok(level) = std::env::var("RUST_LOG") {
+        use tracing_subscriber::util::SubscriberInitExt;
+        let _ = cartback_aws::json_subscriber(std::io::stderr, &level).try_init();
     }
     // The same input without faults: what the faulty run is held to.
     let reference = match faults {

@@ -197,6 +197,18 @@ pub enum Stale {
     Closed,
 }
 
+impl Stale {
+    /// Its name in log lines (`why`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Generation => "generation",
+            Self::Step => "step",
+            Self::Claimed => "claimed",
+            Self::Closed => "closed",
+        }
+    }
+}
+
 /// Checks that a wake-up for (`step`, `generation`) still applies to `cart`.
 pub fn check_wakeup(cart: &CartRecord, step: u32, generation: u32) -> Result<(), Stale> {
     if cart.generation != generation {
