@@ -20,7 +20,7 @@ use cartback_core::platforms::bigcommerce::{Fetch, StoreHash};
 use cartback_core::ports::{PortError, StoreApi};
 
 use crate::LazyClient;
-use crate::ssm::ShopParameters;
+use crate::ssm::{PlatformToken, ShopParameters};
 
 const SERVICE: &str = "bigcommerce";
 
@@ -33,7 +33,8 @@ pub trait ApiTokens: Send + Sync {
     ) -> impl Future<Output = Result<Option<Secret>, PortError>> + Send;
 }
 
-/// Tokens at `<prefix><shop>/bigcommerce-token` (SecureString), cached like the webhook
+/// Tokens at `<prefix><shop>/bigcommerce-token` (or another [`PlatformToken`]'s name;
+/// SecureString), cached like the webhook
 /// secrets (`ssm::ShopParameters`).
 pub struct SsmApiTokens {
     parameters: ShopParameters,
@@ -46,7 +47,22 @@ impl SsmApiTokens {
 
     pub fn from_client(client: impl Into<LazyClient<SsmClient>>, prefix: &str) -> Self {
         Self {
-            parameters: ShopParameters::new(client, prefix, "bigcommerce-token"),
+            parameters: ShopParameters::new(client, prefix, PlatformToken::BigCommerce.parameter()),
+        }
+    }
+
+    /// Another platform's tokens (`cartback doctor` reads the Shopify Admin API token).
+    pub fn for_platform(
+        sdk: &aws_config::SdkConfig,
+        prefix: &str,
+        platform: PlatformToken,
+    ) -> Self {
+        Self {
+            parameters: ShopParameters::new(
+                LazyClient::new(sdk, SsmClient::new),
+                prefix,
+                platform.parameter(),
+            ),
         }
     }
 

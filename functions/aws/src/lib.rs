@@ -66,6 +66,6 @@ pub use shop_registry::{RegisteredShop, RegistryError, Removed, SecretInfo, Shop
 pub use sns::SnsSms;
 #[cfg(feature = "ssm")]
 pub use ssm::{
-    SecretParameter, SecretParameterError, SsmWebhookSecrets, secret_from_parameter,
+    PlatformToken, SecretParameter, SecretParameterError, SsmWebhookSecrets, secret_from_parameter,
     secret_from_parameter_env,
 };

@@ -90,6 +90,35 @@ impl ShopRegistry {
         format!("{}{shop}{SECRET_SUFFIX}", self.prefix)
     }
 
+    /// The SSM parameter holding a shop's platform API token.
+    pub fn token_name(&self, shop: &ShopId, platform: crate::PlatformToken) -> String {
+        format!("{}{shop}/{}", self.prefix, platform.parameter())
+    }
+
+    /// Stores a shop's platform API token (SecureString `<prefix><shop>/<token name>`),
+    /// replacing an older one; returns the parameter's name.
+    pub async fn put_api_token(
+        &self,
+        id: &ShopId,
+        platform: crate::PlatformToken,
+        token: &Secret,
+    ) -> Result<String, RegistryError> {
+        let name = self.token_name(id, platform);
+        let value = std::str::from_utf8(token.expose())
+            .map_err(|_| PortError::permanent("ssm", "the API token is not UTF-8 text"))?;
+        self.ssm
+            .put_parameter()
+            .name(&name)
+            .r#type(ParameterType::SecureString)
+            .value(value)
+            .overwrite(true)
+            .description("cartback: this shop's platform API token")
+            .send()
+            .await
+            .map_err(|e| port_error("ssm", "PutParameter", &e))?;
+        Ok(name)
+    }
+
     /// Registers a shop: its secret, then its settings (the write that makes it live).
     /// Settings are checked as the functions check them before anything is written; a shop
     /// with settings already is refused unless `replace`.
@@ -295,7 +324,7 @@ impl ShopRegistry {
         }
     }
 
-    /// Deletes a shop's settings and secret at once: its webhooks get 404 from then on
+    /// Deletes a shop's settings, secret and platform API tokens at once: its webhooks get 404 from then on
     /// (warm functions within 5 minutes), including a later `shop/redact`, and its pending
     /// reminders are dropped when they fire. Its carts and contacts stay until their TTL, or
     /// `cartback erase`.
@@ -323,6 +352,23 @@ impl ShopRegistry {
             Err(e) if code(&e) == Some("ParameterNotFound") => false,
             Err(e) => return Err(port_error("ssm", "DeleteParameter", &e).into()),
         };
+        // The platform API tokens go with the shop.
+        for platform in [
+            crate::PlatformToken::BigCommerce,
+            crate::PlatformToken::Shopify,
+        ] {
+            match self
+                .ssm
+                .delete_parameter()
+                .name(self.token_name(id, platform))
+                .send()
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if code(&e) == Some("ParameterNotFound") => {}
+                Err(e) => return Err(port_error("ssm", "DeleteParameter", &e).into()),
+            }
+        }
         Ok(Removed { settings, secret })
     }
 

@@ -15,6 +15,26 @@ const SERVICE: &str = "ssm";
 const CACHE_TTL: Duration = Duration::from_secs(300);
 const MISSING_CACHE_TTL: Duration = Duration::from_secs(30);
 
+/// A platform API token a shop may keep in SSM, next to its webhook secret.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PlatformToken {
+    /// The BigCommerce API account's token: the functions read carts and orders with it.
+    BigCommerce,
+    /// The Shopify Admin API token (`shpat_…`), stored by `cartback shop connect shopify`;
+    /// `cartback doctor` reads the store's webhook subscriptions with it.
+    Shopify,
+}
+
+impl PlatformToken {
+    /// The last part of its parameter's name, `<prefix><shop>/<this>`.
+    pub const fn parameter(self) -> &'static str {
+        match self {
+            Self::BigCommerce => "bigcommerce-token",
+            Self::Shopify => "shopify-token",
+        }
+    }
+}
+
 /// One SecureString per shop, `<prefix><shop>/<name>`, read with decryption and cached in
 /// the container: a value for five minutes, "none" for thirty seconds (a new shop works
 /// soon). An empty value counts as none.

@@ -17,7 +17,11 @@ use cartback_core::model::shop::Shop;
 use clap::Args;
 
 use crate::stack::Setting;
+
+mod webhooks;
+
 use serde::Serialize;
+pub use webhooks::Webhooks;
 
 /// Which stack to check.
 #[derive(Args, Clone, Debug)]
@@ -52,6 +56,16 @@ pub struct DoctorArgs {
     /// One JSON object per check instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Where the platforms' webhooks must point: the stack's `WebhookBaseUrl` output
+    /// (default: the --stack output, else $CARTBACK_WEBHOOK_BASE).
+    #[arg(long)]
+    pub webhook_base: Option<String>,
+    /// Ask this origin instead of https://<store> for Shopify's Admin API (tests).
+    #[arg(long, hide = true)]
+    pub shopify_admin_origin: Option<String>,
+    /// BigCommerce's API origin (tests point it at a mock).
+    #[arg(long, hide = true, default_value = "https://api.bigcommerce.com")]
+    pub bigcommerce_api: String,
 }
 
 /// How a check came out.
@@ -63,6 +77,8 @@ pub enum Level {
     Warn,
     /// Must be fixed: something will fail.
     Fix,
+    /// Not checkable from here: what to check by hand.
+    Note,
 }
 
 /// One line of the report.
@@ -92,6 +108,15 @@ impl Check {
             level: Level::Warn,
             detail: detail.into(),
             fix: Some(fix.into()),
+        }
+    }
+
+    fn note(check: impl Into<String>, detail: impl Into<String>, what: impl Into<String>) -> Self {
+        Self {
+            check: check.into(),
+            level: Level::Note,
+            detail: detail.into(),
+            fix: Some(what.into()),
         }
     }
 
@@ -151,6 +176,8 @@ pub struct ShopFacts {
     pub uses_sms: bool,
     /// Whether a BigCommerce shop's API token is stored (`None`: not BigCommerce).
     pub bigcommerce_token: Option<bool>,
+    /// Its webhooks as its platform lists them.
+    pub webhooks: Webhooks,
 }
 
 /// SNS's SMS account state.
@@ -477,6 +504,7 @@ fn judge_shops(facts: &Facts, could_not: &dyn Fn(&str, &str) -> Check) -> Vec<Ch
         } else {
             Check::fix(name, problems.join("; "), fixes.join("; "))
         });
+        checks.push(webhooks::judge(&shop.id, &shop.webhooks, could_not));
     }
     checks
 }
@@ -500,6 +528,7 @@ pub fn text(checks: &[Check]) -> String {
             Level::Ok => "ok  ",
             Level::Warn => "warn",
             Level::Fix => "FIX ",
+            Level::Note => "note",
         };
         let _ = writeln!(out, "{tag}  {:<20} {}", check.check, check.detail);
         if let Some(fix) = &check.fix {
@@ -547,6 +576,8 @@ struct Setup {
     sdk: aws_config::SdkConfig,
     table: String,
     secrets_prefix: String,
+    /// Where the shops' webhooks must point (`None`: unknown).
+    webhook_base: Option<String>,
 }
 
 async fn setup(args: &DoctorArgs) -> Result<Setup, DoctorError> {
@@ -557,6 +588,11 @@ async fn setup(args: &DoctorArgs) -> Result<Setup, DoctorError> {
             sdk,
             table: state.table,
             secrets_prefix: args.secrets_prefix.clone().unwrap_or(state.secrets_prefix),
+            webhook_base: Some(
+                args.webhook_base
+                    .clone()
+                    .unwrap_or_else(|| format!("http://localhost:{}/webhooks/", args.port)),
+            ),
         });
     }
     let table =
@@ -567,6 +603,7 @@ async fn setup(args: &DoctorArgs) -> Result<Setup, DoctorError> {
         sdk: cartback_aws::load_sdk_config().await,
         table,
         secrets_prefix,
+        webhook_base: crate::stack::resolve(args.webhook_base.clone(), Setting::WebhookBase),
     })
 }
 
@@ -609,7 +646,11 @@ async fn gather(args: &DoctorArgs, setup: &Setup) -> Facts {
     facts.table = Some(read_table(sdk, &setup.table).await);
     facts.unsubscribe_secret = Some(read_secret(sdk, &facts.unsubscribe_parameter).await);
     let registry = ShopRegistry::new(sdk, &setup.table, &setup.secrets_prefix);
-    let shops = read_shops(sdk, &registry, &setup.secrets_prefix).await;
+    let origins = webhooks::Origins {
+        shopify: args.shopify_admin_origin.clone(),
+        bigcommerce: args.bigcommerce_api.clone(),
+    };
+    let shops = read_shops(sdk, &registry, setup, &origins).await;
     facts.identity_name =
         crate::stack::resolve(args.sender_identity.clone(), Setting::SenderIdentity).or_else(
             || {
@@ -770,8 +811,10 @@ async fn read_destinations(
 async fn read_shops(
     sdk: &aws_config::SdkConfig,
     registry: &ShopRegistry,
-    secrets_prefix: &str,
+    setup: &Setup,
+    origins: &webhooks::Origins,
 ) -> Read<Vec<ShopFacts>> {
+    let secrets_prefix = setup.secrets_prefix.as_str();
     let tokens = cartback_aws::SsmApiTokens::new(sdk, secrets_prefix);
     let mut facts = Vec::new();
     for shop in registry.list().await.map_err(said)? {
@@ -791,6 +834,20 @@ async fn read_shops(
             ),
             None => None,
         };
+        let webhooks = match &settings {
+            Some(settings) if shop.removed.is_none() => {
+                webhooks::read(
+                    sdk,
+                    secrets_prefix,
+                    &shop.id,
+                    settings,
+                    setup.webhook_base.as_deref(),
+                    origins,
+                )
+                .await
+            }
+            _ => Webhooks::Unknown,
+        };
         facts.push(ShopFacts {
             id: shop.id.to_string(),
             uses_sms: built.as_ref().is_ok_and(Shop::uses_sms),
@@ -799,6 +856,7 @@ async fn read_shops(
             removed: shop.removed.is_some(),
             from_address: settings.map(|s| s.from_address.as_str().to_owned()),
             bigcommerce_token,
+            webhooks,
         });
     }
     Ok(facts)
@@ -839,7 +897,26 @@ mod tests {
             from_address: Some(from.to_owned()),
             uses_sms: false,
             bigcommerce_token: None,
+            webhooks: all_subscribed(id),
         }
+    }
+
+    /// Every Shopify topic subscribed to this stack.
+    fn all_subscribed(id: &str) -> Webhooks {
+        let callback = format!("https://hooks.kuura.example/webhooks/{id}/shopify");
+        Webhooks::Read(Ok(webhooks::Registered {
+            platform: webhooks::Platform::Shopify,
+            callback: callback.clone(),
+            hooks: webhooks::Platform::Shopify
+                .topics()
+                .into_iter()
+                .map(|topic| webhooks::Hook {
+                    topic: topic.to_owned(),
+                    destination: callback.clone(),
+                    active: true,
+                })
+                .collect(),
+        }))
     }
 
     /// A stack deployed as docs/deploy.md says.

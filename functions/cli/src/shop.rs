@@ -8,7 +8,7 @@ pub mod shopify_connect;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use cartback_aws::{RegisteredShop, RegistryError, ShopRegistry};
+use cartback_aws::{PlatformToken, RegisteredShop, RegistryError, ShopRegistry};
 use cartback_core::model::ids::{IdError, ShopId};
 use cartback_core::model::shop::{Secret, ShopSettings};
 use clap::{Args, Subcommand};
@@ -27,8 +27,8 @@ pub enum ShopCmdError {
     #[error(transparent)]
     Dev(#[from] DevStateError),
     #[error(
-        "no table: pass --table NAME or set {TABLE_ENV} to the stack's DynamoDB \
-         table (or --local for `cartback dev`)"
+        "no table: pass --table NAME or {TABLE_ENV} (the stack's DynamoDB table), or \
+         --local for `cartback dev`"
     )]
     NoTable,
     #[error(transparent)]
@@ -351,7 +351,37 @@ pub async fn run(command: ShopCommand) -> Result<String, ShopCmdError> {
         }
         ShopCommand::Connect {
             platform: ConnectCommand::Shopify(args),
-        } => Ok(shopify_connect::run(&args).await?),
+        } => {
+            // The stack first: a wrong table or prefix fails before Shopify is asked.
+            let registry = args.target.registry().await?;
+            let connected = shopify_connect::run(&args).await?;
+            let parameter = registry
+                .put_api_token(
+                    &connected.shop,
+                    PlatformToken::Shopify,
+                    &Secret::new(connected.token.as_str()),
+                )
+                .await?;
+            let mut out = format!(
+                "{}\nThe access token is stored at {parameter} (SecureString), for `cartback doctor`.",
+                connected.report
+            );
+            let named = registry
+                .show(&connected.shop)
+                .await
+                .ok()
+                .and_then(|shop| shop.settings)
+                .and_then(|settings| settings.value.shopify_store)
+                .map(String::from);
+            if named.as_deref() != Some(connected.store.as_str()) {
+                out.push_str(&format!(
+                    "\nAdd `shopify_store = \"{}\"` to the shop's settings (`cartback shop add \
+                     --replace`) so that `cartback doctor` checks these webhooks.",
+                    connected.store
+                ));
+            }
+            Ok(out)
+        }
     }
 }
 

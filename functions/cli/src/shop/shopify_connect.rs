@@ -9,7 +9,7 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use cartback_core::model::ids::{IdError, ShopId};
+use cartback_core::model::ids::{IdError, ShopId, ShopifyStore};
 use clap::Args;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -154,6 +154,9 @@ pub struct ConnectShopify {
     /// Wait before retrying a throttled or failed request (tests shorten it).
     #[arg(long, hide = true, default_value_t = 1000)]
     retry_ms: u64,
+    /// The stack whose SSM keeps the access token (for `cartback doctor`).
+    #[command(flatten)]
+    pub target: super::Target,
 }
 
 /// What happened to one topic.
@@ -163,8 +166,16 @@ pub enum TopicOutcome {
     Kept { id: String },
 }
 
-/// Runs the command: returns one line per topic.
-pub async fn run(args: &ConnectShopify) -> Result<String, ConnectError> {
+/// What `run` did: the report (a line per topic) and the token it used.
+pub struct Connected {
+    pub shop: ShopId,
+    pub store: String,
+    pub report: String,
+    pub token: String,
+}
+
+/// Runs the command: subscribes the topics; returns the report and the token to store.
+pub async fn run(args: &ConnectShopify) -> Result<Connected, ConnectError> {
     let shop = ShopId::parse(args.shop.as_str()).map_err(|source| ConnectError::Shop {
         shop: args.shop.clone(),
         source,
@@ -196,19 +207,13 @@ pub async fn run(args: &ConnectShopify) -> Result<String, ConnectError> {
         .admin_origin
         .clone()
         .unwrap_or_else(|| format!("https://{store}"));
-    let admin = AdminApi {
-        http: reqwest::Client::builder()
-            .timeout(TIMEOUT)
-            .build()
-            .map_err(ConnectError::Client)?,
-        endpoint: format!(
-            "{}/admin/api/{}/graphql.json",
-            origin.trim_end_matches('/'),
-            args.api_version
-        ),
-        token,
-        retry: Duration::from_millis(args.retry_ms),
-    };
+    let admin = AdminApi::new(
+        &origin,
+        &args.api_version,
+        token.clone(),
+        Duration::from_millis(args.retry_ms),
+    )
+    .map_err(ConnectError::Client)?;
     let outcomes = connect(&admin, callback.as_str()).await?;
     let mut out = format!("{store}: webhooks to {callback}");
     for ((_, topic), outcome) in TOPICS.iter().zip(&outcomes) {
@@ -222,7 +227,12 @@ pub async fn run(args: &ConnectShopify) -> Result<String, ConnectError> {
         "\nShopify signs these with the app's client secret: that is the shop's webhook secret \
          (`cartback shop add --secret-stdin`).",
     );
-    Ok(out)
+    Ok(Connected {
+        shop,
+        store,
+        report: out,
+        token,
+    })
 }
 
 /// Subscribes every topic of [`TOPICS`] that is not yet subscribed to `callback`.
@@ -256,8 +266,26 @@ const LIST: &str = "query cartbackWebhooks($after: String) { webhookSubscription
 const CREATE: &str = "mutation cartbackSubscribe($topic: WebhookSubscriptionTopic!, $webhookSubscription: WebhookSubscriptionInput!) { webhookSubscriptionCreate(topic: $topic, webhookSubscription: $webhookSubscription) { webhookSubscription { id topic uri } userErrors { field message } } }";
 
 impl AdminApi {
+    /// The Admin API of the store at `origin` (`https://<store>`).
+    pub fn new(
+        origin: &str,
+        api_version: &str,
+        token: String,
+        retry: Duration,
+    ) -> Result<Self, reqwest::Error> {
+        Ok(Self {
+            http: reqwest::Client::builder().timeout(TIMEOUT).build()?,
+            endpoint: format!(
+                "{}/admin/api/{api_version}/graphql.json",
+                origin.trim_end_matches('/')
+            ),
+            token,
+            retry,
+        })
+    }
+
     /// Every subscription of the app on the store: (topic, uri, id).
-    async fn subscriptions(&self) -> Result<Vec<(String, String, String)>, ConnectError> {
+    pub async fn subscriptions(&self) -> Result<Vec<(String, String, String)>, ConnectError> {
         let mut all = Vec::new();
         let mut after = Value::Null;
         loop {
@@ -387,23 +415,11 @@ fn without_url(error: &reqwest::Error) -> String {
 
 /// `name.myshopify.com` from `name`, `name.myshopify.com` or `https://name.myshopify.com/`.
 pub fn store_host(store: &str) -> Result<String, BadStore> {
-    let host = store
-        .trim()
-        .trim_start_matches("https://")
-        .trim_end_matches('/')
-        .to_ascii_lowercase();
-    let name = host.strip_suffix(".myshopify.com").unwrap_or(&host);
-    let ok = !name.is_empty()
-        && name.len() <= 63
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        && !name.starts_with('-');
-    if ok {
-        Ok(format!("{name}.myshopify.com"))
-    } else {
-        Err(BadStore {
+    ShopifyStore::parse(store)
+        .map(String::from)
+        .map_err(|_| BadStore {
             store: store.to_owned(),
         })
-    }
 }
 
 /// `<base><shop>/shopify`, where `base` is the stack's https `WebhookBaseUrl`.

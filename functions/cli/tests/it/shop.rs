@@ -307,13 +307,26 @@ async fn a_shop_added_by_the_command_receives_webhooks_and_a_removed_one_gets_40
     let (status, _) = world.post("shop/redact", &redact).await;
     assert_eq!(status, 404, "a second redact finds no shop");
 
-    // The webhook secret stays until purged.
+    // The webhook secret stays until purged; a platform token goes with it.
+    let ssm = aws_sdk_ssm::Client::new(&world.sdk);
+    let token = format!("/cartback/shops/{SHOP}/shopify-token");
+    ssm.put_parameter()
+        .name(&token)
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .value("shpat_purged")
+        .send()
+        .await
+        .expect("a stored token");
     let purged = world.cartback(&["shop", "remove", "--shop", SHOP, "--purge"], None);
     assert!(purged.status.success(), "{}", text(&purged));
     assert!(
         text(&purged).contains("settings were not there, webhook secret deleted"),
         "{}",
         text(&purged)
+    );
+    assert!(
+        ssm.get_parameter().name(&token).send().await.is_err(),
+        "the token is deleted"
     );
     let gone = world.cartback(&["shop", "show", "--shop", SHOP], None);
     assert!(!gone.status.success());
@@ -467,9 +480,12 @@ const TOKEN: &str = "shpat_0123456789abcdef";
 const CALLBACK: &str =
     "https://abc123.execute-api.eu-north-1.amazonaws.com/webhooks/kuura-knitwear/shopify";
 
-fn connect(server: &MockServer, token_file: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cartback"))
-        .args([
+/// `shop connect shopify` against the mock Admin API, storing the token in the world's SSM.
+fn connect(world: &World, server: &MockServer, token_file: &Path) -> Output {
+    let uri = server.uri();
+    let token_file = token_file.display().to_string();
+    world.cartback(
+        &[
             "shop",
             "connect",
             "shopify",
@@ -482,12 +498,12 @@ fn connect(server: &MockServer, token_file: &Path) -> Output {
             "--retry-ms",
             "5",
             "--admin-origin",
-            &server.uri(),
-        ])
-        .arg("--token-file")
-        .arg(token_file)
-        .output()
-        .expect("cartback runs")
+            &uri,
+            "--token-file",
+            &token_file,
+        ],
+        None,
+    )
 }
 
 fn created(topic: &str, id: u32) -> ResponseTemplate {
@@ -506,6 +522,7 @@ fn created(topic: &str, id: u32) -> ResponseTemplate {
 
 #[tokio::test]
 async fn connect_shopify_subscribes_the_missing_topics_and_keeps_the_ones_there() {
+    let world = world().await;
     let server = MockServer::start().await;
     let endpoint = "/admin/api/2026-10/graphql.json";
     // The store already sends orders/paid to us, and checkouts/create somewhere else.
@@ -555,7 +572,7 @@ async fn connect_shopify_subscribes_the_missing_topics_and_keeps_the_ones_there(
     let token_file = dir.path().join("token");
     std::fs::write(&token_file, format!("{TOKEN}\n")).expect("token");
 
-    let output = connect(&server, &token_file);
+    let output = connect(&world, &server, &token_file);
 
     let out = text(&output);
     assert!(output.status.success(), "{out}");
@@ -570,6 +587,22 @@ async fn connect_shopify_subscribes_the_missing_topics_and_keeps_the_ones_there(
         "{out}"
     );
     assert!(!out.contains(TOKEN), "the token is never printed");
+    // The token is kept for `cartback doctor`, and the settings are told to name the store.
+    let stored = aws_sdk_ssm::Client::new(&world.sdk)
+        .get_parameter()
+        .name(format!("/cartback/shops/{SHOP}/shopify-token"))
+        .with_decryption(true)
+        .send()
+        .await
+        .expect("the token is stored");
+    assert_eq!(
+        stored.parameter.and_then(|p| p.value).as_deref(),
+        Some(TOKEN)
+    );
+    assert!(
+        out.contains("shopify_store = \"kuura-knitwear.myshopify.com\""),
+        "{out}"
+    );
     server.verify().await;
     // Every create asked for JSON to our URL with the uri field.
     let requests = server.received_requests().await.expect("recorded");
@@ -597,6 +630,7 @@ async fn connect_shopify_subscribes_the_missing_topics_and_keeps_the_ones_there(
 
 #[tokio::test]
 async fn connect_shopify_reports_a_refused_token_and_shopify_s_user_errors() {
+    let world = world().await;
     let dir = tempfile::tempdir().expect("dir");
     let token_file = dir.path().join("token");
     std::fs::write(&token_file, TOKEN).expect("token");
@@ -609,7 +643,7 @@ async fn connect_shopify_reports_a_refused_token_and_shopify_s_user_errors() {
         )
         .mount(&refusing)
         .await;
-    let output = connect(&refusing, &token_file);
+    let output = connect(&world, &refusing, &token_file);
     assert!(!output.status.success());
     assert!(
         text(&output).contains("refused the access token (401"),
@@ -635,7 +669,7 @@ async fn connect_shopify_reports_a_refused_token_and_shopify_s_user_errors() {
         })))
         .mount(&invalid)
         .await;
-    let output = connect(&invalid, &token_file);
+    let output = connect(&world, &invalid, &token_file);
     assert!(!output.status.success());
     assert!(
         text(&output).contains("subscribing CHECKOUTS_CREATE: Shopify says: Address for this topic has already been taken"),
@@ -649,7 +683,7 @@ async fn connect_shopify_reports_a_refused_token_and_shopify_s_user_errors() {
         .expect(4)
         .mount(&failing)
         .await;
-    let output = connect(&failing, &token_file);
+    let output = connect(&world, &failing, &token_file);
     assert!(!output.status.success());
     assert!(
         text(&output).contains("gave up after 4 attempts"),

@@ -164,6 +164,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_shopify_store_is_its_myshopify_domain() {
+        for given in [
+            "kuura-knitwear",
+            "Kuura-Knitwear.myshopify.com",
+            "https://kuura-knitwear.myshopify.com/",
+        ] {
+            assert_eq!(
+                ShopifyStore::parse(given).map(String::from).as_deref(),
+                Ok("kuura-knitwear.myshopify.com"),
+                "{given}"
+            );
+        }
+        for refused in ["", "-kuura", "kuura knitwear", "kuura.example.com"] {
+            assert!(ShopifyStore::parse(refused).is_err(), "{refused}");
+        }
+    }
+
+    #[test]
     fn shop_ids_are_url_safe() {
         assert!(ShopId::parse("demo-shop.myshopify.com").is_ok());
         assert_eq!(
@@ -200,6 +218,65 @@ mod tests {
         assert_eq!(h.len(), 16);
         assert_eq!(h, log_hash(&["shop", "cart"]));
         assert_ne!(h, log_hash(&["shopc", "art"]));
+    }
+}
+
+/// A Shopify store by its permanent domain, `<name>.myshopify.com` (its Admin API's host),
+/// given as the domain, the bare name or the admin URL.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ShopifyStore(String);
+
+/// Why a Shopify store was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "shopify_store `{0}`: give the store's myshopify domain, e.g. kuura-knitwear.myshopify.com"
+)]
+pub struct ShopifyStoreError(String);
+
+impl ShopifyStore {
+    const SUFFIX: &str = ".myshopify.com";
+
+    pub fn parse(value: impl Into<String>) -> Result<Self, ShopifyStoreError> {
+        let value = value.into();
+        let host = value
+            .trim()
+            .trim_start_matches("https://")
+            .trim_end_matches('/')
+            .to_ascii_lowercase();
+        let name = host.strip_suffix(Self::SUFFIX).unwrap_or(&host);
+        let ok = (1..=63).contains(&name.len())
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !name.starts_with('-');
+        if ok {
+            Ok(Self(format!("{name}{}", Self::SUFFIX)))
+        } else {
+            Err(ShopifyStoreError(value.chars().take(80).collect()))
+        }
+    }
+
+    /// The domain, `<name>.myshopify.com`.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for ShopifyStore {
+    type Error = ShopifyStoreError;
+    fn try_from(value: String) -> Result<Self, Self::Error> {
+        Self::parse(value)
+    }
+}
+
+impl From<ShopifyStore> for String {
+    fn from(value: ShopifyStore) -> Self {
+        value.0
+    }
+}
+
+impl fmt::Display for ShopifyStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
     }
 }
 

@@ -93,6 +93,11 @@ pub struct ShopSettings {
     /// (SSM, next to the webhook secret). Unset for every other platform.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bigcommerce_store_hash: Option<crate::model::ids::StoreHash>,
+    /// A Shopify shop's store (`<name>.myshopify.com`): where `cartback doctor` reads the
+    /// shop's webhook subscriptions, with the Admin API token `cartback shop connect
+    /// shopify` stored. Unset for every other platform.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shopify_store: Option<crate::model::ids::ShopifyStore>,
 }
 
 /// Days a cart is kept: 1 to 365.
@@ -301,6 +306,7 @@ impl ShopSettings {
             holdout: HoldoutShare::DEFAULT,
             cart_retention_days: RetentionDays::DEFAULT,
             bigcommerce_store_hash: None,
+            shopify_store: None,
         }
     }
 }
