@@ -523,6 +523,12 @@ fn may_send_from(identity: &str, from: &str) -> bool {
 /// The report as text: a line per check, then the count.
 pub fn text(checks: &[Check]) -> String {
     let mut out = String::new();
+    let width = checks
+        .iter()
+        .map(|c| c.check.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(20);
     for check in checks {
         let tag = match check.level {
             Level::Ok => "ok  ",
@@ -530,9 +536,9 @@ pub fn text(checks: &[Check]) -> String {
             Level::Fix => "FIX ",
             Level::Note => "note",
         };
-        let _ = writeln!(out, "{tag}  {:<20} {}", check.check, check.detail);
+        let _ = writeln!(out, "{tag}  {:<width$} {}", check.check, check.detail);
         if let Some(fix) = &check.fix {
-            let _ = writeln!(out, "      {:<20} → {fix}", "");
+            let _ = writeln!(out, "      {:<width$} → {fix}", "");
         }
     }
     let fixes = checks.iter().filter(|c| c.level == Level::Fix).count();
@@ -651,21 +657,30 @@ async fn gather(args: &DoctorArgs, setup: &Setup) -> Facts {
         bigcommerce: args.bigcommerce_api.clone(),
     };
     let shops = read_shops(sdk, &registry, setup, &origins).await;
-    facts.identity_name =
-        crate::stack::resolve(args.sender_identity.clone(), Setting::SenderIdentity).or_else(
-            || {
-                shops.as_ref().ok().and_then(|shops| {
-                    shops.iter().filter(|s| !s.removed).find_map(|s| {
-                        s.from_address
-                            .as_deref()?
-                            .rsplit_once('@')
-                            .map(|(_, d)| d.to_owned())
-                    })
-                })
-            },
-        );
-    if let Some(identity) = &facts.identity_name {
-        facts.identity = Some(read_identity(sdk, identity).await);
+    let named = crate::stack::resolve(args.sender_identity.clone(), Setting::SenderIdentity);
+    if let Some(identity) = named {
+        facts.identity = Some(read_identity(sdk, &identity).await);
+        facts.identity_name = Some(identity);
+    } else if let Some(from) = shops.as_ref().ok().and_then(|shops| {
+        shops
+            .iter()
+            .filter(|s| !s.removed)
+            .find_map(|s| s.from_address.clone())
+    }) {
+        // No identity named: the first shop's from_address says which it may be, its
+        // domain or (an identity of one address) the address itself.
+        let domain = from.rsplit_once('@').map(|(_, d)| d.to_owned());
+        for candidate in domain.into_iter().chain([from]) {
+            let read = read_identity(sdk, &candidate).await;
+            let found = matches!(read, Ok(Some(_)));
+            if facts.identity.is_none() || found {
+                facts.identity_name = Some(candidate);
+                facts.identity = Some(read);
+            }
+            if found {
+                break;
+            }
+        }
     }
     facts.account = Some(read_account(sdk).await);
     facts.destinations = Some(read_destinations(sdk, &facts.configuration_set).await);

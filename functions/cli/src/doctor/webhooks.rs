@@ -217,11 +217,11 @@ pub fn judge(shop: &str, webhooks: &Webhooks, could_not: impl Fn(&str, &str) -> 
         Webhooks::Unknown => {
             return Check::note(
                 name,
-                "not read: the settings name no Shopify store or BigCommerce store hash",
+                "not read: the settings name no `shopify_store` or `bigcommerce_store_hash`",
                 format!(
-                    "WooCommerce: WooCommerce › Settings › Advanced › Webhooks must list Order \
-                     created and Order updated to <WebhookBaseUrl>{shop}/woocommerce; add \
-                     `shopify_store` for a Shopify shop"
+                    "Shopify: add `shopify_store` to the settings; WooCommerce: check by hand \
+                     that WooCommerce › Settings › Advanced › Webhooks lists Order created and \
+                     Order updated to <WebhookBaseUrl>{shop}/woocommerce"
                 ),
             );
         }
