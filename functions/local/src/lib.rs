@@ -18,7 +18,7 @@ mod store;
 mod store_api;
 mod world;
 
-pub use calls::CallCounts;
+pub use calls::{CallCounts, Units, read_halves, write_units};
 pub use clock::VirtualClock;
 pub use erasures::MemoryErasureQueue;
 pub use faults::{BadRate, FaultClass, FaultPlan, Faults, Faulty, MAX_SIMULATED_RATE};

@@ -15,7 +15,7 @@ use cartback_core::model::offer_codes::{
 use cartback_core::ports::{OfferCodes, PortError};
 use jiff::Timestamp;
 
-use crate::calls::CallCounts;
+use crate::calls::{CallCounts, read_halves, write_units};
 
 #[derive(Debug, Default)]
 struct Pool {
@@ -121,6 +121,9 @@ impl OfferCodes for MemoryOfferCodes {
             return Err(error);
         }
         self.1.count("dynamodb", "BatchGetItem");
+        // The pool's counter and the (cart, step) claim, read consistently (items under
+        // 4 KB); every write below is of items under 1 KB, twice in a transaction.
+        self.1.read(2 * read_halves(0, true));
         let Some(pool) = state.pools.get_mut(&(shop.clone(), pool.clone())) else {
             return Ok(None);
         };
@@ -132,6 +135,7 @@ impl OfferCodes for MemoryOfferCodes {
         }
         let start = claim_start(cart, step, 0);
         self.1.count("dynamodb", "Query");
+        self.1.read(read_halves(0, true));
         let mut found = pool
             .free
             .range(start.clone()..)
@@ -140,12 +144,15 @@ impl OfferCodes for MemoryOfferCodes {
         if found.is_none() {
             // Wrap around: the free codes before the start.
             self.1.count("dynamodb", "Query");
+            self.1.read(read_halves(0, true));
             found = pool.free.keys().next().cloned();
         }
         let Some(slot) = found else {
             return Ok(None);
         };
         self.1.count("dynamodb", "TransactWriteItems");
+        // Delete the free slot, put the used code and the claim, update the counter.
+        self.1.write(2 * 4 * write_units(0));
         let Some(code) = pool.free.remove(&slot) else {
             return Ok(None);
         };
@@ -170,6 +177,9 @@ impl OfferCodes for MemoryOfferCodes {
         let mut report = ImportReport::default();
         for batch in codes.chunks(IMPORT_BATCH) {
             self.1.count("dynamodb", "TransactWriteItems");
+            // A condition check and a put per code, and the counter's update.
+            self.1
+                .write(2 * (2 * batch.len() as u64 + 1) * write_units(0));
             let known = batch
                 .iter()
                 .filter(|code| {
@@ -179,6 +189,8 @@ impl OfferCodes for MemoryOfferCodes {
             if known > 0 && known < batch.len() {
                 // The adapter's transaction was cancelled; it writes the rest again.
                 self.1.count("dynamodb", "TransactWriteItems");
+                let rest = (batch.len() - known) as u64;
+                self.1.write(2 * (2 * rest + 1) * write_units(0));
             }
             for code in batch {
                 if add(pool, code) {
@@ -189,6 +201,7 @@ impl OfferCodes for MemoryOfferCodes {
             }
         }
         self.1.count("dynamodb", "GetItem");
+        self.1.read(read_halves(0, true));
         report.available = pool.available;
         Ok(report)
     }

@@ -17,7 +17,7 @@ use cartback_core::ports::{
 };
 use jiff::Timestamp;
 
-use crate::calls::CallCounts;
+use crate::calls::{CallCounts, read_halves, write_units};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -26,6 +26,9 @@ struct State {
     carts: HashMap<(ShopId, CartId), Versioned<CartRecord>>,
     contacts: HashMap<(ShopId, ContactKey), Versioned<ContactRecord>>,
     deliveries: HashMap<(ShopId, DeliveryId), i64>,
+    /// Each cart's and contact's size as the DynamoDB adapter stores it, by (shop, sort
+    /// key): what its reads and writes are billed by.
+    sizes: HashMap<(ShopId, String), usize>,
     /// Stream records not yet handed to the planner.
     stream: Vec<Value>,
     sequence: u64,
@@ -54,6 +57,11 @@ impl State {
         self.contacts
             .get(&(shop.clone(), key.clone()))
             .filter(|v| live(v.value.expires_at, now))
+    }
+
+    /// The stored size of the item under `sk` (0 when absent).
+    fn size(&self, shop: &ShopId, sk: String) -> usize {
+        self.sizes.get(&(shop.clone(), sk)).copied().unwrap_or(0)
     }
 
     /// Whether the delivery id is remembered and not expired.
@@ -195,7 +203,13 @@ impl CartStore for MemoryStore {
         cart: &CartId,
     ) -> Result<Option<Versioned<CartRecord>>, PortError> {
         self.1.count("dynamodb", "GetItem");
-        Ok(self.lock()?.live_cart(shop, cart).cloned())
+        let state = self.lock()?;
+        let found = state.live_cart(shop, cart).cloned();
+        let size = found
+            .as_ref()
+            .map_or(0, |_| state.size(shop, table::cart_sk(cart)));
+        self.1.read(read_halves(size, true));
+        Ok(found)
     }
 
     async fn contact(
@@ -204,24 +218,34 @@ impl CartStore for MemoryStore {
         key: &ContactKey,
     ) -> Result<Option<Versioned<ContactRecord>>, PortError> {
         self.1.count("dynamodb", "GetItem");
-        Ok(self.lock()?.live_contact(shop, key).cloned())
+        let state = self.lock()?;
+        let found = state.live_contact(shop, key).cloned();
+        let size = found
+            .as_ref()
+            .map_or(0, |_| state.size(shop, table::contact_sk(key)));
+        self.1.read(read_halves(size, true));
+        Ok(found)
     }
 
     async fn delivery_seen(&self, shop: &ShopId, id: &DeliveryId) -> Result<bool, PortError> {
         self.1.count("dynamodb", "GetItem");
+        self.1.read(read_halves(DELIVERY_ITEM_BYTES, true));
         Ok(self.lock()?.live_delivery(shop, id))
     }
 
     async fn write(&self, puts: Vec<Put>) -> Result<WriteOutcome, PortError> {
-        // The DynamoDB adapter: one PutItem for one item, a transaction for more.
+        // The DynamoDB adapter: one PutItem for one item, a transaction for more (which
+        // bills every item, a condition check too, twice).
+        let transaction = puts.len() > 1;
         self.1.count(
             "dynamodb",
-            if puts.len() == 1 {
-                "PutItem"
-            } else {
+            if transaction {
                 "TransactWriteItems"
+            } else {
+                "PutItem"
             },
         );
+        let factor = if transaction { 2 } else { 1 };
         let mut state = self.lock()?;
         // All conditions first: all or nothing, like a transaction. An expired item is gone.
         for put in &puts {
@@ -246,9 +270,14 @@ impl CartStore for MemoryStore {
                 } => matches(*expected, state.live_contact(shop, key).map(|v| v.version)),
             };
             if !ok {
+                // A failed condition is billed too: the item as it is (at least one unit).
+                let held: usize = puts.iter().map(|put| held_size(&state, put)).sum();
+                self.1
+                    .write(factor * write_units(held).max(puts.len() as u64));
                 return Ok(WriteOutcome::Conflict);
             }
         }
+        let mut units = 0;
         for put in puts {
             match put {
                 Put::Cart { record, expected } => {
@@ -256,12 +285,20 @@ impl CartStore for MemoryStore {
                     let pk = table::shop_pk(&record.shop);
                     let sk = table::cart_sk(&record.cart);
                     let key = (record.shop.clone(), record.cart.clone());
-                    let old = state
-                        .carts
-                        .get(&key)
-                        .map(|v| image(&v.value, &pk, &sk, v.version))
+                    let before = state.carts.get(&key).map(|v| v.value.clone());
+                    let old = before
+                        .as_ref()
+                        .zip(state.carts.get(&key).map(|v| v.version))
+                        .map(|(value, version)| image(value, &pk, &sk, version))
                         .transpose()?;
                     let new = image(&*record, &pk, &sk, version)?;
+                    let size = cart_stored_size(&new, &record);
+                    let held = state.size(&record.shop, sk.clone());
+                    // A put is billed by the larger of the item before and after; each
+                    // index whose key it adds, removes or changes is written too.
+                    units += factor * write_units(size.max(held))
+                        + index_writes(before.as_ref(), Some(&record));
+                    state.sizes.insert((record.shop.clone(), sk.clone()), size);
                     state.carts.insert(
                         key,
                         Versioned {
@@ -282,6 +319,10 @@ impl CartStore for MemoryStore {
                         .map(|v| image(&v.value, &pk, &sk, v.version))
                         .transpose()?;
                     let new = image(&record, &pk, &sk, version)?;
+                    let size = item_size(&new) + CONTACT_KIND_BYTES;
+                    let held = state.size(&record.shop, sk.clone());
+                    units += factor * write_units(size.max(held));
+                    state.sizes.insert((record.shop.clone(), sk.clone()), size);
                     state.contacts.insert(
                         key,
                         Versioned {
@@ -296,23 +337,92 @@ impl CartStore for MemoryStore {
                     id,
                     expires_at,
                 } => {
+                    units += factor * write_units(DELIVERY_ITEM_BYTES);
                     state.deliveries.insert((shop, id), expires_at);
                 }
-                Put::ContactUnchanged { .. } => {}
+                Put::ContactUnchanged { shop, key, .. } => {
+                    // A condition check in a transaction, billed as a write of the item.
+                    units += factor * write_units(state.size(&shop, table::contact_sk(&key)));
+                }
             }
         }
+        self.1.write(units);
         Ok(WriteOutcome::Written)
+    }
+}
+
+/// What the DynamoDB adapter adds to a contact item: `kind = "contact"`.
+const CONTACT_KIND_BYTES: usize = "kind".len() + "contact".len();
+/// A delivery item: pk, sk, `kind = "delivery"`, `expires_at` (under 200 bytes).
+const DELIVERY_ITEM_BYTES: usize = 200;
+
+/// The cart's size as the DynamoDB adapter stores it (`prepare` in cartback-aws): the
+/// record's attributes with pk, sk and version, `kind = "cart"`, and the keys of the
+/// indexes it is in.
+fn cart_stored_size(image: &serde_dynamo::Item, record: &CartRecord) -> usize {
+    let mut size = item_size(image) + "kind".len() + "cart".len();
+    for (attribute, key) in ["person_pk", "person_alt_pk"]
+        .iter()
+        .zip(table::person_keys(record))
+    {
+        if let Some(key) = key {
+            size += attribute.len() + table::person_pk(&record.shop, &key).len();
+        }
+    }
+    if let Some((pk, sk)) = table::due_keys(record) {
+        size += "due_pk".len() + pk.len() + "due_sk".len() + sk.len();
+    }
+    size
+}
+
+/// The index writes a cart's change makes: for each keys-only index (`person`,
+/// `person_alt`, `due`), one when the item enters or leaves it, two when its key there
+/// changes (a delete and a put), none when the key stays.
+fn index_writes(before: Option<&CartRecord>, after: Option<&CartRecord>) -> u64 {
+    fn changed<T: PartialEq>(before: Option<T>, after: Option<T>) -> u64 {
+        match (before, after) {
+            (None, None) => 0,
+            (Some(a), Some(b)) if a == b => 0,
+            (Some(_), Some(_)) => 2,
+            _ => 1,
+        }
+    }
+    let person = |record: Option<&CartRecord>| record.map_or([None, None], table::person_keys);
+    let [old_first, old_second] = person(before);
+    let [new_first, new_second] = person(after);
+    changed(old_first, new_first)
+        + changed(old_second, new_second)
+        + changed(
+            before.and_then(table::due_keys),
+            after.and_then(table::due_keys),
+        )
+}
+
+/// The size of the item a put's condition is checked against (0 when absent).
+fn held_size(state: &State, put: &Put) -> usize {
+    match put {
+        Put::Cart { record, .. } => state.size(&record.shop, table::cart_sk(&record.cart)),
+        Put::Contact { record, .. } => state.size(&record.shop, table::contact_sk(&record.key)),
+        Put::ContactUnchanged { shop, key, .. } => state.size(shop, table::contact_sk(key)),
+        Put::Delivery { .. } => DELIVERY_ITEM_BYTES,
     }
 }
 
 impl MemoryStore {
     /// Deletes one cart, with a `REMOVE` stream record (the planner deletes its schedule).
-    fn remove_cart(state: &mut State, shop: &ShopId, cart: &CartId) -> Result<bool, PortError> {
+    fn remove_cart(
+        state: &mut State,
+        shop: &ShopId,
+        cart: &CartId,
+        calls: &CallCounts,
+    ) -> Result<bool, PortError> {
         let Some(old) = state.carts.remove(&(shop.clone(), cart.clone())) else {
             return Ok(false);
         };
         let pk = table::shop_pk(shop);
         let sk = table::cart_sk(cart);
+        let size = state.sizes.remove(&(shop.clone(), sk.clone())).unwrap_or(0);
+        calls.write(write_units(size) + index_writes(Some(&old.value), None));
         let image = image(&old.value, &pk, &sk, old.version)?;
         Self::record_change(state, &pk, &sk, Some(image), None);
         Ok(true)
@@ -339,6 +449,9 @@ impl DueIndex for MemoryStore {
             })
             .collect();
         due.sort();
+        // An eventually consistent read of the keys-only entries it returns.
+        self.1
+            .read(read_halves(due.len().min(limit) * INDEX_ENTRY_BYTES, false));
         Ok(due
             .into_iter()
             .take(limit)
@@ -428,6 +541,9 @@ impl PersonalData for MemoryStore {
                 .div_ceil(PAGE_BYTES)
                 .max(1);
             self.1.count_n("dynamodb", "Query", pages as u64);
+            // A GSI reads eventually consistently.
+            self.1
+                .read(read_halves(found.len() * INDEX_ENTRY_BYTES, false).max(pages as u64));
             carts.extend(found);
         }
         carts.sort();
@@ -446,6 +562,13 @@ impl PersonalData for MemoryStore {
             carts.len().div_ceil(BATCH_GET) as u64,
         );
         let state = self.lock()?;
+        // Consistent reads, each item by its own size.
+        self.1.read(
+            carts
+                .iter()
+                .map(|cart| read_halves(state.size(shop, table::cart_sk(cart)), true))
+                .sum(),
+        );
         Ok(carts
             .iter()
             .filter_map(|cart| state.live_cart(shop, cart).map(|v| v.value.clone()))
@@ -474,6 +597,8 @@ impl PersonalData for MemoryStore {
         if more {
             page.next = page.sort_keys.last().cloned();
         }
+        // A consistent read of what the page read (a projection does not make it cheaper).
+        self.1.read(read_halves(bytes, true));
         Ok(page)
     }
 
@@ -487,13 +612,16 @@ impl PersonalData for MemoryStore {
         for sk in sort_keys {
             if let Some(cart) = sk.strip_prefix(table::CART_SK_PREFIX) {
                 if let Ok(cart) = CartId::parse(cart) {
-                    Self::remove_cart(&mut state, shop, &cart)?;
+                    Self::remove_cart(&mut state, shop, &cart, &self.1)?;
                 }
             } else if let Some(key) = sk.strip_prefix(table::CONTACT_SK_PREFIX) {
+                let size = state.sizes.remove(&(shop.clone(), sk.clone())).unwrap_or(0);
+                self.1.write(write_units(size));
                 state
                     .contacts
                     .retain(|(s, k), _| s != shop || k.as_str() != key);
             } else if let Some(id) = sk.strip_prefix(table::DELIVERY_SK_PREFIX) {
+                self.1.write(write_units(DELIVERY_ITEM_BYTES));
                 state
                     .deliveries
                     .retain(|(s, d), _| s != shop || d.as_str() != id);
@@ -525,5 +653,73 @@ fn value_size(value: &serde_dynamo::AttributeValue) -> usize {
         AttributeValue::L(list) => 3 + list.iter().map(|v| value_size(v) + 1).sum::<usize>(),
         AttributeValue::Ss(set) | AttributeValue::Ns(set) => set.iter().map(String::len).sum(),
         AttributeValue::Bs(set) => set.iter().map(Vec::len).sum(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use cartback_core::model::cart::Platform;
+
+    use super::*;
+
+    fn open_cart(due: Option<&str>) -> CartRecord {
+        let at: Timestamp = "2026-11-02T08:00:00Z".parse().expect("time");
+        let mut cart = CartRecord::new(
+            ShopId::parse("kuura").expect("shop"),
+            CartId::parse("c-1").expect("cart"),
+            Platform::Shopify,
+            at,
+        );
+        cart.next_due_at = due.map(|t| t.parse().expect("time"));
+        cart
+    }
+
+    #[test]
+    fn an_index_is_written_once_to_enter_or_leave_and_twice_to_move() {
+        let armed = open_cart(Some("2026-11-02T09:00:00Z"));
+        let later = open_cart(Some("2026-11-02T19:00:00Z"));
+        let idle = open_cart(None);
+        assert_eq!(index_writes(None, Some(&idle)), 0, "in no index");
+        assert_eq!(index_writes(None, Some(&armed)), 1, "enters `due`");
+        assert_eq!(index_writes(Some(&armed), Some(&armed)), 0, "stays");
+        assert_eq!(index_writes(Some(&armed), Some(&later)), 2, "moves");
+        assert_eq!(index_writes(Some(&armed), None), 1, "leaves");
+    }
+
+    #[tokio::test]
+    async fn a_transaction_bills_each_item_twice() {
+        let calls = CallCounts::default();
+        let store = MemoryStore::counting(calls.clone());
+        let cart = open_cart(None);
+        let written = store
+            .write(vec![Put::Cart {
+                record: Box::new(cart.clone()),
+                expected: None,
+            }])
+            .await
+            .expect("written");
+        assert_eq!(written, WriteOutcome::Written);
+        assert_eq!(calls.units().write, 1, "a small item, in no index");
+        let shop = cart.shop.clone();
+        store
+            .write(vec![
+                Put::Cart {
+                    record: Box::new(cart),
+                    expected: Some(1),
+                },
+                Put::Delivery {
+                    shop,
+                    id: DeliveryId::parse("d-1").expect("id"),
+                    expires_at: 0,
+                },
+            ])
+            .await
+            .expect("written");
+        assert_eq!(
+            calls.units().write,
+            1 + 2 * 2,
+            "two small items, twice each"
+        );
+        assert_eq!(calls.get("dynamodb", "TransactWriteItems"), 1);
     }
 }

@@ -37,9 +37,28 @@ fn events(updates: u32) -> String {
 
 /// Runs simulate with --stats; returns (decisions on stdout, call counts from stderr).
 fn simulate(updates: u32) -> (Vec<Value>, Value) {
+    run(&events(updates))
+}
+
+/// One checkout whose two line items are repeated to `items`, left to run its steps.
+fn with_items(items: usize) -> String {
+    let mut payload: Value = serde_json::from_str(CHECKOUT).expect("fixture");
+    let lines = payload["line_items"]
+        .as_array()
+        .cloned()
+        .expect("line items");
+    payload["line_items"] = Value::Array(lines.iter().cycle().take(items).cloned().collect());
+    payload["updated_at"] = json!("2026-11-02T08:00:00Z");
+    json!({ "at": "2026-11-02T08:00:00Z", "shop": SHOP, "platform": "shopify",
+            "topic": "checkouts/create", "payload": payload })
+    .to_string()
+}
+
+/// simulate --stats over `events`.
+fn run(events: &str) -> (Vec<Value>, Value) {
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("events.jsonl");
-    std::fs::write(&file, events(updates)).expect("write events");
+    std::fs::write(&file, events).expect("write events");
     let output = Command::new(env!("CARGO_BIN_EXE_cartback"))
         .args(["simulate", "--stats", "--events"])
         .arg(&file)
@@ -111,4 +130,40 @@ fn the_whole_three_step_lifecycle_takes_a_small_constant_number_of_writes() {
         calls(&stats, "dynamodb", "PutItem") + calls(&stats, "dynamodb", "TransactWriteItems");
     // Per step: claim, record, count on the person; plus the first write and a re-arm.
     assert!(writes <= 12, "{writes} writes: {stats}");
+}
+
+#[test]
+fn stats_bill_dynamodb_units_by_item_size_transaction_and_index() {
+    let (_, small) = run(&with_items(2));
+    let units = &small["dynamodb_units"];
+    let (read, write) = (
+        units["read"].as_f64().expect("read units"),
+        units["write"].as_u64().expect("write units"),
+    );
+    // Every read is a consistent GetItem of an item under 4 KB: one unit each.
+    assert_eq!(read, calls(&small, "dynamodb", "GetItem") as f64, "{small}");
+    // A write is at least one unit, a transaction two per item, and index entries come on
+    // top: more units than calls.
+    let puts = calls(&small, "dynamodb", "PutItem");
+    let transactions = calls(&small, "dynamodb", "TransactWriteItems");
+    assert!(write > puts + 2 * transactions, "{small}");
+
+    // Forty line items make the cart item several KB: every write of it costs more.
+    let (decisions, big) = run(&with_items(40));
+    assert_eq!(decisions.iter().filter(|d| d["kind"] == "sent").count(), 3);
+    assert_eq!(
+        calls(&big, "dynamodb", "PutItem"),
+        puts,
+        "the same calls: {big}"
+    );
+    let big_write = big["dynamodb_units"]["write"]
+        .as_u64()
+        .expect("write units");
+    // Most writes are of the cart (several KB now): on average over a unit more per put.
+    assert!(big_write > write + puts, "{small} vs {big}");
+    let big_read = big["dynamodb_units"]["read"].as_f64().expect("read units");
+    assert!(
+        big_read > read,
+        "a cart over 4 KB costs more to read: {big}"
+    );
 }
