@@ -18,7 +18,7 @@ use cartback_core::model::shop::{Removal, Shop, ShopSettings};
 use cartback_core::ports::{
     CartStore, DueIndex, KeyPage, PersonalData, PortError, Put, ShopDirectory, WriteOutcome,
 };
-use jiff::{SignedDuration, Timestamp};
+use jiff::Timestamp;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -231,11 +231,10 @@ impl DynamoCartStore {
 
 /// The name of the sparse keys-only index of open carts by due time (`infra/template.yaml`).
 pub const DUE_INDEX: &str = "due";
-/// How far back the sweeper looks: the carts' retention (an older cart is gone by its TTL).
-const DUE_LOOKBACK_DAYS: i64 = 30;
 
 /// The sweeper's query: each (day, shard) partition of the `due` index, from the day of
-/// `before` back [`DUE_LOOKBACK_DAYS`] days, `due_sk < before`, page by page, until `limit`
+/// `before` back `DUE_LOOKBACK_DAYS` days (the carts' retention: an older cart is gone by
+/// its TTL; `keys::due_partitions`), `due_sk < before`, page by page, until `limit`
 /// keys. Keys only: the index projects nothing else, and the sweeper reads each cart.
 impl DueIndex for DynamoCartStore {
     async fn overdue(
@@ -245,49 +244,40 @@ impl DueIndex for DynamoCartStore {
     ) -> Result<Vec<(ShopId, CartId)>, PortError> {
         let mut found = Vec::new();
         let bound = keys::due_sk_bound(before);
-        for days_back in 0..=DUE_LOOKBACK_DAYS {
-            let Some(day) = before
-                .checked_sub(SignedDuration::from_hours(24 * days_back))
-                .ok()
-                .map(keys::due_day)
-            else {
-                break;
-            };
-            for shard in 0..keys::DUE_SHARDS {
-                let mut start: Option<Item> = None;
-                loop {
-                    if found.len() >= limit {
-                        return Ok(found);
+        for partition in keys::due_partitions(before) {
+            let mut start: Option<Item> = None;
+            loop {
+                if found.len() >= limit {
+                    return Ok(found);
+                }
+                let page = i32::try_from(limit - found.len()).unwrap_or(i32::MAX);
+                let output = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(DUE_INDEX)
+                    .key_condition_expression("due_pk = :pk AND due_sk < :before")
+                    .expression_attribute_values(":pk", s(partition.clone()))
+                    .expression_attribute_values(":before", s(bound.clone()))
+                    .limit(page)
+                    .set_exclusive_start_key(start.take())
+                    .send()
+                    .await
+                    .map_err(|e| port_error(SERVICE, "Query", &e))?;
+                for item in output.items() {
+                    let parsed = match item.get("due_sk") {
+                        Some(AttributeValue::S(sk)) => keys::parse_due_sk(sk),
+                        _ => None,
+                    };
+                    match parsed {
+                        Some(key) if found.len() < limit => found.push(key),
+                        Some(_) => {}
+                        None => tracing::warn!("a due index item without a readable due_sk"),
                     }
-                    let page = i32::try_from(limit - found.len()).unwrap_or(i32::MAX);
-                    let output = self
-                        .client
-                        .query()
-                        .table_name(&self.table)
-                        .index_name(DUE_INDEX)
-                        .key_condition_expression("due_pk = :pk AND due_sk < :before")
-                        .expression_attribute_values(":pk", s(keys::due_pk(day, shard)))
-                        .expression_attribute_values(":before", s(bound.clone()))
-                        .limit(page)
-                        .set_exclusive_start_key(start.take())
-                        .send()
-                        .await
-                        .map_err(|e| port_error(SERVICE, "Query", &e))?;
-                    for item in output.items() {
-                        let parsed = match item.get("due_sk") {
-                            Some(AttributeValue::S(sk)) => keys::parse_due_sk(sk),
-                            _ => None,
-                        };
-                        match parsed {
-                            Some(key) if found.len() < limit => found.push(key),
-                            Some(_) => {}
-                            None => tracing::warn!("a due index item without a readable due_sk"),
-                        }
-                    }
-                    match output.last_evaluated_key() {
-                        Some(key) if !key.is_empty() => start = Some(key.clone()),
-                        _ => break,
-                    }
+                }
+                match output.last_evaluated_key() {
+                    Some(key) if !key.is_empty() => start = Some(key.clone()),
+                    _ => break,
                 }
             }
         }

@@ -429,34 +429,56 @@ impl MemoryStore {
     }
 }
 
-/// The `due` index in memory: the open carts due before `before`, earliest first.
+/// The `due` index in memory, read as the DynamoDB adapter reads it: partition by partition
+/// (`table::due_partitions`: the day of `before` and 30 days back, 8 shards each), each
+/// partition's carts due before `before` in due order, until `limit`; one `Query` per
+/// partition asked.
 impl DueIndex for MemoryStore {
     async fn overdue(
         &self,
         before: Timestamp,
         limit: usize,
     ) -> Result<Vec<(ShopId, CartId)>, PortError> {
-        self.1.count("dynamodb", "Query");
         let state = self.lock()?;
         let now = state.now();
-        let mut due: Vec<(Timestamp, ShopId, CartId)> = state
-            .carts
-            .values()
-            .filter(|v| v.value.is_open() && live(v.value.expires_at, now))
-            .filter_map(|v| {
-                let at = v.value.next_due_at.filter(|at| *at < before)?;
-                Some((at, v.value.shop.clone(), v.value.cart.clone()))
-            })
-            .collect();
-        due.sort();
-        // An eventually consistent read of the keys-only entries it returns.
-        self.1
-            .read(read_halves(due.len().min(limit) * INDEX_ENTRY_BYTES, false));
-        Ok(due
-            .into_iter()
-            .take(limit)
-            .map(|(_, shop, cart)| (shop, cart))
-            .collect())
+        let bound = table::due_sk_bound(before);
+        let mut partitions: HashMap<String, Vec<(String, ShopId, CartId)>> = HashMap::new();
+        for v in state.carts.values() {
+            if !live(v.value.expires_at, now) {
+                continue;
+            }
+            if let Some((pk, sk)) = table::due_keys(&v.value)
+                && sk < bound
+            {
+                partitions.entry(pk).or_default().push((
+                    sk,
+                    v.value.shop.clone(),
+                    v.value.cart.clone(),
+                ));
+            }
+        }
+        let mut found = Vec::new();
+        let mut queries = 0;
+        let mut halves = 0;
+        for partition in table::due_partitions(before) {
+            if found.len() >= limit {
+                break;
+            }
+            queries += 1;
+            let mut entries = partitions.remove(&partition).unwrap_or_default();
+            entries.sort();
+            let page: Vec<_> = entries
+                .into_iter()
+                .take(limit - found.len())
+                .map(|(_, shop, cart)| (shop, cart))
+                .collect();
+            // An eventually consistent read of the keys-only entries the page returns.
+            halves += read_halves(page.len() * INDEX_ENTRY_BYTES, false);
+            found.extend(page);
+        }
+        self.1.count_n("dynamodb", "Query", queries);
+        self.1.read(halves);
+        Ok(found)
     }
 }
 
@@ -684,6 +706,37 @@ mod tests {
         assert_eq!(index_writes(Some(&armed), Some(&armed)), 0, "stays");
         assert_eq!(index_writes(Some(&armed), Some(&later)), 2, "moves");
         assert_eq!(index_writes(Some(&armed), None), 1, "leaves");
+    }
+
+    #[tokio::test]
+    async fn a_sweep_queries_each_due_partition_until_it_has_enough() {
+        let calls = CallCounts::default();
+        let store = MemoryStore::counting(calls.clone());
+        let before: Timestamp = "2026-11-03T00:00:00Z".parse().expect("time");
+        let nothing = store.overdue(before, 100).await.expect("read");
+        assert!(nothing.is_empty());
+        // 31 days (the sweep's own and 30 back) of 8 shards, every one asked.
+        assert_eq!(calls.get("dynamodb", "Query"), 31 * 8);
+
+        let due = open_cart(Some("2026-11-02T09:00:00Z"));
+        store
+            .write(vec![Put::Cart {
+                record: Box::new(due.clone()),
+                expected: None,
+            }])
+            .await
+            .expect("written");
+        let calls_before = calls.get("dynamodb", "Query");
+        let found = store.overdue(before, 1).await.expect("read");
+        assert_eq!(found, vec![(due.shop.clone(), due.cart.clone())]);
+        let asked = calls.get("dynamodb", "Query") - calls_before;
+        // Today's 8 partitions come first; the cart is in yesterday's, where it stops.
+        let shard = u64::from(table::due_shard(&due.shop, &due.cart));
+        assert_eq!(
+            asked,
+            8 + shard + 1,
+            "stops at the partition that filled the page"
+        );
     }
 
     #[tokio::test]

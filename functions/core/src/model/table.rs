@@ -92,6 +92,21 @@ pub fn pool_claim_sk(pool: &PoolName, cart: &CartId, step: u32) -> String {
 
 /// The `due` index spreads each day's due carts over this many partitions.
 pub const DUE_SHARDS: u32 = 8;
+/// How many days before the sweep's own the sweeper looks back in the `due` index.
+pub const DUE_LOOKBACK_DAYS: i64 = 30;
+
+/// The `due` partitions the sweeper queries for `before`, in its order: the day of `before`
+/// first, then each day back, every shard of a day.
+pub fn due_partitions(before: Timestamp) -> impl Iterator<Item = String> {
+    (0..=DUE_LOOKBACK_DAYS)
+        .map_while(move |days_back| {
+            before
+                .checked_sub(jiff::SignedDuration::from_hours(24 * days_back))
+                .ok()
+                .map(due_day)
+        })
+        .flat_map(|day| (0..DUE_SHARDS).map(move |shard| due_pk(day, shard)))
+}
 
 /// The partition of the `due` index a cart falls in (0..`DUE_SHARDS`), from a hash of its
 /// shop and cart: stable, and spread evenly.
