@@ -225,7 +225,9 @@ pub async fn run(args: &ConnectShopify) -> Result<Connected, ConnectError> {
     }
     out.push_str(
         "\nShopify signs these with the app's client secret: that is the shop's webhook secret \
-         (`cartback shop add --secret-stdin`).",
+         (`cartback shop add --secret-stdin`).\n\
+         Turn off Shopify's own Abandoned checkout automation (Marketing → Automations), or \
+         shoppers get two sets of reminders.",
     );
     Ok(Connected {
         shop,

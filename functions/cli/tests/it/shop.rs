@@ -587,6 +587,7 @@ async fn connect_shopify_subscribes_the_missing_topics_and_keeps_the_ones_there(
         "{out}"
     );
     assert!(!out.contains(TOKEN), "the token is never printed");
+    assert!(out.contains("Abandoned checkout automation"), "{out}");
     // The token is kept for `cartback doctor`, and the settings are told to name the store.
     let stored = aws_sdk_ssm::Client::new(&world.sdk)
         .get_parameter()
