@@ -78,6 +78,19 @@ impl World {
         child.wait_with_output().expect("cartback ends")
     }
 
+    /// A SecureString's value in the world's SSM (`None` when there is none).
+    async fn parameter(&self, name: &str) -> Option<String> {
+        aws_sdk_ssm::Client::new(&self.sdk)
+            .get_parameter()
+            .name(name)
+            .with_decryption(true)
+            .send()
+            .await
+            .ok()?
+            .parameter?
+            .value
+    }
+
     fn settings_file(&self, name: &str) -> String {
         let path = self.dir.path().join(format!("{name}.toml"));
         std::fs::write(
@@ -325,7 +338,7 @@ async fn a_shop_added_by_the_command_receives_webhooks_and_a_removed_one_gets_40
         text(&purged)
     );
     assert!(
-        ssm.get_parameter().name(&token).send().await.is_err(),
+        world.parameter(&token).await.is_none(),
         "the token is deleted"
     );
     let gone = world.cartback(&["shop", "show", "--shop", SHOP], None);
@@ -433,16 +446,13 @@ async fn stack_takes_the_table_and_the_secrets_prefix_from_the_stack_outputs() {
         Some(SECRET),
     );
     assert!(added.status.success(), "{}", text(&added));
-    let secret = aws_sdk_ssm::Client::new(&world.sdk)
-        .get_parameter()
-        .name(format!("/prod/shops/{SHOP}/webhook-secret"))
-        .with_decryption(true)
-        .send()
-        .await
-        .expect("the secret is under the stack's prefix");
     assert_eq!(
-        secret.parameter.and_then(|p| p.value).as_deref(),
-        Some(SECRET)
+        world
+            .parameter(&format!("/prod/shops/{SHOP}/webhook-secret"))
+            .await
+            .as_deref(),
+        Some(SECRET),
+        "the secret is under the stack's prefix"
     );
     let shown = world.cartback_without_table(
         &[
@@ -589,16 +599,13 @@ async fn connect_shopify_subscribes_the_missing_topics_and_keeps_the_ones_there(
     assert!(!out.contains(TOKEN), "the token is never printed");
     assert!(out.contains("Abandoned checkout automation"), "{out}");
     // The token is kept for `cartback doctor`, and the settings are told to name the store.
-    let stored = aws_sdk_ssm::Client::new(&world.sdk)
-        .get_parameter()
-        .name(format!("/cartback/shops/{SHOP}/shopify-token"))
-        .with_decryption(true)
-        .send()
-        .await
-        .expect("the token is stored");
     assert_eq!(
-        stored.parameter.and_then(|p| p.value).as_deref(),
-        Some(TOKEN)
+        world
+            .parameter(&format!("/cartback/shops/{SHOP}/shopify-token"))
+            .await
+            .as_deref(),
+        Some(TOKEN),
+        "the token is stored"
     );
     assert!(
         out.contains("shopify_store = \"kuura-knitwear.myshopify.com\""),
