@@ -9,8 +9,7 @@ use cartback_core::model::ids::{IdError, PoolName, ShopId};
 use cartback_core::model::offer_codes::{CodeFileError, parse_code_file};
 use cartback_core::ports::PortError;
 
-/// Where the table's name comes from when `--table` is not given.
-/// Where the deployed table is named when no flag names it.
+/// Where the deployed table is named when no `--table` names it (for error messages).
 pub const TABLE_ENV: &str = "--stack NAME or $CARTBACK_TABLE";
 
 /// Why `codes import` imported nothing.
@@ -38,8 +37,8 @@ pub enum CodesError {
     Json(#[from] serde_json::Error),
 }
 
-/// The deployed table: `--table`, else `--stack`'s output, else `$CARTBACK_TABLE`; `None` when none names one
-/// (each command says what else it accepts).
+/// The deployed table: `--table`, else `--stack`'s output, else `$CARTBACK_TABLE`; `None`
+/// when none names one (each command says what else it accepts).
 pub fn deployed_table(flag: Option<String>) -> Option<String> {
     crate::stack::resolve(flag, crate::stack::Setting::Table)
 }

@@ -285,19 +285,17 @@ impl CartStore for MemoryStore {
                     let pk = table::shop_pk(&record.shop);
                     let sk = table::cart_sk(&record.cart);
                     let key = (record.shop.clone(), record.cart.clone());
-                    let before = state.carts.get(&key).map(|v| v.value.clone());
-                    let old = before
-                        .as_ref()
-                        .zip(state.carts.get(&key).map(|v| v.version))
-                        .map(|(value, version)| image(value, &pk, &sk, version))
+                    let held_cart = state.carts.get(&key);
+                    let old = held_cart
+                        .map(|v| image(&v.value, &pk, &sk, v.version))
                         .transpose()?;
+                    // Each index whose key the put adds, removes or changes is written too.
+                    let index = index_writes(held_cart.map(|v| &v.value), Some(&record));
                     let new = image(&*record, &pk, &sk, version)?;
                     let size = cart_stored_size(&new, &record);
                     let held = state.size(&record.shop, sk.clone());
-                    // A put is billed by the larger of the item before and after; each
-                    // index whose key it adds, removes or changes is written too.
-                    units += factor * write_units(size.max(held))
-                        + index_writes(before.as_ref(), Some(&record));
+                    // A put is billed by the larger of the item before and after.
+                    units += factor * write_units(size.max(held)) + index;
                     state.sizes.insert((record.shop.clone(), sk.clone()), size);
                     state.carts.insert(
                         key,

@@ -266,24 +266,26 @@ pub fn judge(shop: &str, webhooks: &Webhooks, could_not: impl Fn(&str, &str) -> 
     let mut inactive = Vec::new();
     let mut elsewhere = Vec::new();
     for topic in registered.platform.topics() {
-        let ours = registered
+        let ours: Vec<&Hook> = registered
             .hooks
             .iter()
-            .filter(|h| h.topic == topic && h.destination == registered.callback);
-        match ours.clone().any(|h| h.active) {
-            true => {}
-            false if ours.count() > 0 => inactive.push(topic),
-            false => {
-                missing.push(topic);
-                elsewhere.extend(
-                    registered
-                        .hooks
-                        .iter()
-                        .filter(|h| h.topic == topic)
-                        .map(|h| format!("{topic} → {}", h.destination)),
-                );
-            }
+            .filter(|h| h.topic == topic && h.destination == registered.callback)
+            .collect();
+        if ours.iter().any(|h| h.active) {
+            continue;
         }
+        if !ours.is_empty() {
+            inactive.push(topic);
+            continue;
+        }
+        missing.push(topic);
+        elsewhere.extend(
+            registered
+                .hooks
+                .iter()
+                .filter(|h| h.topic == topic)
+                .map(|h| format!("{topic} → {}", h.destination)),
+        );
     }
     if missing.is_empty() && inactive.is_empty() {
         return Check::ok(
