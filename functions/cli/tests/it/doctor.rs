@@ -8,7 +8,7 @@
 //! connect shopify` is ok; a topic missing there, or a BigCommerce hook BigCommerce turned
 //! off, is a fix.
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 use cartback_core::model::ids::ShopId;
 use cartback_core::model::shop::ShopSettings;
@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use wiremock::matchers::{body_string_contains, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::common::emulator::Emulator;
+use crate::common::emulator::{Emulator, cartback_on};
 
 const TABLE: &str = "cartback-doctor";
 const SECRET: &str = "a-webhook-secret-for-the-doctor-test";
@@ -24,19 +24,9 @@ const SECRET: &str = "a-webhook-secret-for-the-doctor-test";
 const UNSUBSCRIBE: &str = "c2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0LXNlY3JldC1zZWNyZXQtc2VjcmV0";
 
 fn doctor(emulator: &Emulator, extra: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cartback"))
+    cartback_on(&emulator.moto.endpoint)
         .args(["doctor", "--table", TABLE, "--json"])
         .args(extra)
-        .env("AWS_ENDPOINT_URL", &emulator.moto.endpoint)
-        .env("AWS_REGION", cartback_devstack::REGION)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env_remove("AWS_PROFILE")
-        .env_remove("CARTBACK_SECRETS_PREFIX")
-        .env_remove("CARTBACK_SES_CONFIGURATION_SET")
-        .env_remove("CARTBACK_SENDER_IDENTITY")
-        .env_remove("CARTBACK_UNSUBSCRIBE_SECRET_PARAM")
-        .env_remove("CARTBACK_WEBHOOK_BASE")
         .output()
         .expect("cartback runs")
 }
@@ -77,7 +67,7 @@ fn connect(emulator: &Emulator, admin: &MockServer) -> Output {
     let dir = tempfile::tempdir().expect("temp dir");
     let token_file = dir.path().join("token");
     std::fs::write(&token_file, ADMIN_TOKEN).expect("token file");
-    Command::new(env!("CARGO_BIN_EXE_cartback"))
+    cartback_on(&emulator.moto.endpoint)
         .args([
             "shop",
             "connect",
@@ -91,12 +81,6 @@ fn connect(emulator: &Emulator, admin: &MockServer) -> Output {
         .arg("--token-file")
         .arg(&token_file)
         .args(["--admin-origin", &admin.uri(), "--retry-ms", "1"])
-        .env("AWS_ENDPOINT_URL", &emulator.moto.endpoint)
-        .env("AWS_REGION", cartback_devstack::REGION)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env_remove("AWS_PROFILE")
-        .env_remove("CARTBACK_SECRETS_PREFIX")
         .output()
         .expect("cartback runs")
 }
@@ -325,12 +309,8 @@ async fn a_broken_stack_gets_a_line_per_problem_and_exit_code_1() {
     assert!(!String::from_utf8_lossy(&output.stdout).contains("bc-token"));
 
     // A table that is not there.
-    let missing = Command::new(env!("CARGO_BIN_EXE_cartback"))
+    let missing = cartback_on(&emulator.moto.endpoint)
         .args(["doctor", "--table", "no-such-table", "--json"])
-        .env("AWS_ENDPOINT_URL", &emulator.moto.endpoint)
-        .env("AWS_REGION", cartback_devstack::REGION)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
         .output()
         .expect("cartback runs");
     assert_eq!(level_of(&lines_of(&missing), "table"), "fix");

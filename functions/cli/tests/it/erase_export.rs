@@ -4,13 +4,13 @@
 //! its schedule, prints no address, and is idempotent; a table that cannot be reached exits
 //! non-zero.
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 use cartback_core::model::shop::Secret;
 use cartback_devstack::apigw::HttpCall;
 use cartback_devstack::{Moto, Stack};
 
-use crate::common::emulator::Emulator;
+use crate::common::emulator::{Emulator, cartback_on};
 use cartback_local::VirtualClock;
 use serde_json::{Value, json};
 
@@ -69,15 +69,8 @@ async fn checkout(world: &World, token: &str, email: &str) {
 }
 
 fn cartback(endpoint: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cartback"))
+    cartback_on(endpoint)
         .args(args)
-        .env("AWS_ENDPOINT_URL", endpoint)
-        .env("AWS_REGION", cartback_devstack::REGION)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env_remove("AWS_PROFILE")
-        .env_remove("CARTBACK_TABLE")
-        .env_remove("CARTBACK_SCHEDULE_GROUP")
         .output()
         .expect("cartback runs")
 }

@@ -2,8 +2,6 @@
 //! — made by the real functions on emulated AWS (moto, through `cartback-devstack`), read
 //! back by the real binary with the usual AWS environment.
 
-use std::process::Command;
-
 use cartback_core::messages::unsubscribe::{UnsubscribeClaim, expiry_for, issue};
 use cartback_core::model::ids::ShopId;
 use cartback_core::model::sequence::Channel;
@@ -12,7 +10,7 @@ use cartback_core::model::time::Clock;
 use cartback_devstack::apigw::HttpCall;
 use cartback_devstack::{Moto, Stack};
 
-use crate::common::emulator::Emulator;
+use crate::common::emulator::{Emulator, cartback_on};
 use cartback_local::VirtualClock;
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
@@ -114,15 +112,10 @@ async fn run_until(world: &World, at: Timestamp) {
 }
 
 fn explain(world: &World, cart: &str, extra: &[&str]) -> String {
-    let output = Command::new(env!("CARGO_BIN_EXE_cartback"))
+    let output = cartback_on(&world.moto.endpoint)
         .args(["explain", "--shop", SHOP, "--cart", cart, "--table", TABLE])
         .args(["--at", "2026-11-02T10:00:00Z"])
         .args(extra)
-        .env("AWS_ENDPOINT_URL", &world.moto.endpoint)
-        .env("AWS_REGION", cartback_devstack::REGION)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env_remove("AWS_PROFILE")
         .output()
         .expect("cartback runs");
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
@@ -294,13 +287,8 @@ async fn explain_tells_each_state_with_what_was_sent_and_what_comes_next() {
 
     // `cartback report --table` reads the same table: the held-out cart in the holdout,
     // the three treated ones (the erased cart is gone) in the treatment.
-    let output = Command::new(env!("CARGO_BIN_EXE_cartback"))
+    let output = cartback_on(&world.moto.endpoint)
         .args(["report", "--table", TABLE, "--shop", SHOP, "--json"])
-        .env("AWS_ENDPOINT_URL", &world.moto.endpoint)
-        .env("AWS_REGION", cartback_devstack::REGION)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env_remove("AWS_PROFILE")
         .output()
         .expect("cartback runs");
     assert!(

@@ -6,13 +6,15 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use aws_sdk_sqs::Client;
 use aws_sdk_sqs::types::QueueAttributeName;
 use cartback_core::model::ids::log_hash;
 use cartback_devstack::{Moto, MotoOptions};
 use serde_json::{Value, json};
+
+use crate::common::emulator::cartback_on;
 
 const SHOP: &str = "replay-shop";
 const OTHER_SHOP: &str = "other-shop";
@@ -63,13 +65,8 @@ fn wake_up(shop: &str, cart: &str, step: u32, generation: u32) -> String {
 }
 
 fn cartback(endpoint: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cartback"))
+    cartback_on(endpoint)
         .args(args)
-        .env("AWS_ENDPOINT_URL", endpoint)
-        .env("AWS_REGION", cartback_devstack::REGION)
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env_remove("AWS_PROFILE")
         .output()
         .expect("cartback runs")
 }

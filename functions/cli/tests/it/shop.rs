@@ -3,7 +3,7 @@
 
 use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
 use cartback_core::model::ids::ShopId;
 use cartback_core::model::shop::Secret;
@@ -11,7 +11,7 @@ use cartback_core::ports::ShopDirectory;
 use cartback_devstack::apigw::HttpCall;
 use cartback_devstack::{Moto, Names, Stack};
 
-use crate::common::emulator::Emulator;
+use crate::common::emulator::{Emulator, cartback_on};
 use cartback_local::VirtualClock;
 use jiff::Timestamp;
 use serde_json::{Value, json};
@@ -52,19 +52,12 @@ impl World {
     }
 
     fn run(&self, args: &[&str], stdin: Option<&str>, table: Option<&str>) -> Output {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_cartback"));
-        match table {
-            Some(table) => command.env("CARTBACK_TABLE", table),
-            None => command.env_remove("CARTBACK_TABLE"),
-        };
+        let mut command = cartback_on(&self.moto.endpoint);
+        if let Some(table) = table {
+            command.env("CARTBACK_TABLE", table);
+        }
         let mut child = command
             .args(args)
-            .env("AWS_ENDPOINT_URL", &self.moto.endpoint)
-            .env("AWS_REGION", cartback_devstack::REGION)
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env_remove("AWS_PROFILE")
-            .env_remove("CARTBACK_SECRETS_PREFIX")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -1,10 +1,39 @@
 //! moto with the SAM template's resources, for the CLI tests that run against a table.
 
 use std::path::Path;
+use std::process::Command;
 
 use cartback_core::model::ids::ShopId;
 use cartback_core::model::shop::ShopSettings;
 use cartback_devstack::{Moto, MotoOptions, Names};
+
+/// The operator's variables a deployed-stack command reads (`functions/cli/src/stack.rs`):
+/// cleared, so a test names the stack only through its own flags and variables.
+const STACK_VARIABLES: [&str; 7] = [
+    "CARTBACK_TABLE",
+    "CARTBACK_SCHEDULE_GROUP",
+    "CARTBACK_SECRETS_PREFIX",
+    "CARTBACK_UNSUBSCRIBE_SECRET_PARAM",
+    "CARTBACK_SES_CONFIGURATION_SET",
+    "CARTBACK_SENDER_IDENTITY",
+    "CARTBACK_WEBHOOK_BASE",
+];
+
+/// The `cartback` command pointed at the moto at `endpoint`: its region, dummy credentials,
+/// no AWS profile and none of [`STACK_VARIABLES`].
+pub fn cartback_on(endpoint: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_cartback"));
+    command
+        .env("AWS_ENDPOINT_URL", endpoint)
+        .env("AWS_REGION", cartback_devstack::REGION)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env_remove("AWS_PROFILE");
+    for variable in STACK_VARIABLES {
+        command.env_remove(variable);
+    }
+    command
+}
 
 /// A moto of this test's own (on a port it picks), the template's resources on it under
 /// `table`, and the unsubscribe secret in SSM.
