@@ -285,6 +285,14 @@ impl DueIndex for DynamoCartStore {
     }
 }
 
+/// The table key (`pk`, `sk`) of a shop's item.
+fn item_key(shop: &ShopId, sk: String) -> Item {
+    Item::from([
+        ("pk".to_owned(), s(keys::shop_pk(shop))),
+        ("sk".to_owned(), s(sk)),
+    ])
+}
+
 /// The person indexes (sparse, keys only, `infra/template.yaml`) and their partition key
 /// attributes: a cart's first contact key, and its second.
 pub const PERSON_INDEXES: [(&str, &str); 2] =
@@ -369,12 +377,7 @@ impl PersonalData for DynamoCartStore {
         for chunk in carts.chunks(BATCH_GET) {
             let key_list: Vec<Item> = chunk
                 .iter()
-                .map(|cart| {
-                    Item::from([
-                        ("pk".to_owned(), s(keys::shop_pk(shop))),
-                        ("sk".to_owned(), s(keys::cart_sk(cart))),
-                    ])
-                })
+                .map(|cart| item_key(shop, keys::cart_sk(cart)))
                 .collect();
             let mut request = Some(
                 KeysAndAttributes::builder()
@@ -412,12 +415,7 @@ impl PersonalData for DynamoCartStore {
     }
 
     async fn shop_keys(&self, shop: &ShopId, after: Option<&str>) -> Result<KeyPage, PortError> {
-        let start = after.map(|sk| {
-            Item::from([
-                ("pk".to_owned(), s(keys::shop_pk(shop))),
-                ("sk".to_owned(), s(sk)),
-            ])
-        });
+        let start = after.map(|sk| item_key(shop, sk.to_owned()));
         let output = self
             .client
             .query()

@@ -20,15 +20,10 @@ where
     let mut response = SqsBatchResponse::default();
     for record in &event.records {
         let id = record.message_id.clone().unwrap_or_default();
-        let job = match record.body.as_deref().map(json::from_str::<ErasureJob>) {
-            Some(Ok(job)) => job,
-            Some(Err(error)) => {
+        let job = match json::from_body::<ErasureJob>(record.body.as_deref()) {
+            Ok(job) => job,
+            Err(error) => {
                 tracing::error!(message_id = %id, error = %error, "not an erasure job; left for the dead-letter queue");
-                response.add_failure(id);
-                continue;
-            }
-            None => {
-                tracing::error!(message_id = %id, "a message without a body");
                 response.add_failure(id);
                 continue;
             }

@@ -64,16 +64,11 @@ pub async fn handle_batch<P: Ports>(
     let mut response = SqsBatchResponse::default();
     for record in &event.records {
         let id = record.message_id.clone().unwrap_or_default();
-        let wake = match record.body.as_deref().map(json::from_str::<WakeUp>) {
-            Some(Ok(wake)) => wake,
-            Some(Err(error)) => {
+        let wake = match json::from_body::<WakeUp>(record.body.as_deref()) {
+            Ok(wake) => wake,
+            Err(error) => {
                 // The error names the field and the problem, never a value of the body.
                 tracing::error!(message_id = %id, error = %error, "not a wake-up; left for the dead-letter queue");
-                response.add_failure(id);
-                continue;
-            }
-            None => {
-                tracing::error!(message_id = %id, "a message without a body");
                 response.add_failure(id);
                 continue;
             }

@@ -42,6 +42,11 @@ pub fn from_str<T: DeserializeOwned>(text: &str) -> Result<T, JsonError> {
     from_slice(text.as_bytes())
 }
 
+/// A queue message's body (`None`: the message has none), read as [`from_str`] reads.
+pub fn from_body<T: DeserializeOwned>(body: Option<&str>) -> Result<T, JsonError> {
+    from_str(body.ok_or_else(|| JsonError("the message has no body".to_owned()))?)
+}
+
 /// `serde_json::from_value`, its error described by [`describe_json_error`].
 pub fn from_value<T: DeserializeOwned>(value: Value) -> Result<T, JsonError> {
     serde_path_to_error::deserialize(value)
@@ -417,5 +422,15 @@ mod tests {
     fn kinds_of_values() {
         assert_eq!(kind_of(&serde_json::json!(4155550123u64)), "a number");
         assert_eq!(kind_of(&serde_json::json!({ "a": 1 })), "an object");
+    }
+
+    #[test]
+    fn a_message_without_a_body_is_an_error_like_a_bad_one() {
+        let missing = from_body::<Checkout>(None).expect_err("no body");
+        assert_eq!(missing.as_str(), "the message has no body");
+        let bad = from_body::<Checkout>(Some(r#"{"token": 4155550123}"#)).expect_err("bad");
+        assert!(bad.as_str().starts_with("token:"), "{bad}");
+        assert!(!bad.as_str().contains("4155550123"), "{bad}");
+        assert!(from_body::<Checkout>(Some(r#"{"token": "t"}"#)).is_ok());
     }
 }
