@@ -87,7 +87,7 @@ pub struct Check {
     pub check: String,
     pub level: Level,
     pub detail: String,
-    /// What to do (for `warn` and `fix`).
+    /// What to do (for `warn` and `fix`; for `note`, what to check by hand).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fix: Option<String>,
 }
@@ -102,31 +102,32 @@ impl Check {
         }
     }
 
-    fn warn(check: impl Into<String>, detail: impl Into<String>, fix: impl Into<String>) -> Self {
+    /// A check at `level` with what to do about it.
+    fn with_action(
+        level: Level,
+        check: impl Into<String>,
+        detail: impl Into<String>,
+        action: impl Into<String>,
+    ) -> Self {
         Self {
             check: check.into(),
-            level: Level::Warn,
+            level,
             detail: detail.into(),
-            fix: Some(fix.into()),
+            fix: Some(action.into()),
         }
     }
 
+    fn warn(check: impl Into<String>, detail: impl Into<String>, fix: impl Into<String>) -> Self {
+        Self::with_action(Level::Warn, check, detail, fix)
+    }
+
+    /// What doctor cannot read: `what` to check by hand.
     fn note(check: impl Into<String>, detail: impl Into<String>, what: impl Into<String>) -> Self {
-        Self {
-            check: check.into(),
-            level: Level::Note,
-            detail: detail.into(),
-            fix: Some(what.into()),
-        }
+        Self::with_action(Level::Note, check, detail, what)
     }
 
     fn fix(check: impl Into<String>, detail: impl Into<String>, fix: impl Into<String>) -> Self {
-        Self {
-            check: check.into(),
-            level: Level::Fix,
-            detail: detail.into(),
-            fix: Some(fix.into()),
-        }
+        Self::with_action(Level::Fix, check, detail, fix)
     }
 }
 

@@ -40,14 +40,10 @@ fn simulate(updates: u32) -> (Vec<Value>, Value) {
     run(&events(updates))
 }
 
-/// One checkout whose two line items are repeated to `items`, left to run its steps.
+/// One checkout of `items` line items (the benchmarks' fixture checkout), left to run its
+/// steps.
 fn with_items(items: usize) -> String {
-    let mut payload: Value = serde_json::from_str(CHECKOUT).expect("fixture");
-    let lines = payload["line_items"]
-        .as_array()
-        .cloned()
-        .expect("line items");
-    payload["line_items"] = Value::Array(lines.iter().cycle().take(items).cloned().collect());
+    let mut payload = cartback_bench::fixtures::checkout_value(items);
     payload["updated_at"] = json!("2026-11-02T08:00:00Z");
     json!({ "at": "2026-11-02T08:00:00Z", "shop": SHOP, "platform": "shopify",
             "topic": "checkouts/create", "payload": payload })
