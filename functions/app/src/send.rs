@@ -16,7 +16,7 @@ use cartback_core::ports::{
     CartStore, Mailer, OfferCodes, PortError, Put, ShopDirectory, SmsSender, WriteOutcome,
 };
 use cartback_core::rules::decide::{
-    Decision, DeferReason, Situation, SkipReason, StopReason, cart_step, decide, earliest_due_at,
+    Decision, DeferReason, Situation, SkipReason, StopReason, cart_step, decide, due_at,
 };
 use cartback_core::rules::erase::forget;
 use cartback_core::rules::lifecycle::{
@@ -773,7 +773,7 @@ async fn defer_refused<P: Ports>(
 ) -> Result<Outcome, SendError> {
     let cart = &claimed.value;
     let now = ports.clock().now();
-    let due = earliest_due_at(cart, target.sequence, step).unwrap_or(now);
+    let due = due_at(cart, target.sequence, step).unwrap_or(now);
     let salt = format!("{}/{}/{step}", cart.shop, cart.cart);
     let until = retry_at(reason, due, now, &salt);
     if reason == DeferReason::Account {

@@ -234,7 +234,7 @@ pub fn text(e: &Explanation) -> String {
     }
     if let Some(wake) = e.wake_up_at {
         let why = if e.next.is_some() {
-            "the scheduled wake-up; the sender re-arms if a later branch applies"
+            "the scheduled wake-up; an open or click that picks another branch moves it"
         } else {
             "still scheduled: the sender wakes then, sends nothing and stops the cart"
         };

@@ -45,7 +45,8 @@ fn under_faults_nothing_goes_twice_nothing_after_purchase_and_nothing_is_lost() 
     let dir = tempfile::tempdir().expect("temp dir");
     let events = carts(dir.path(), CARTS);
     let mut sender_retries = 0;
-    for seed in ["1", "2"] {
+    // Seed 3 also meets a wake-up that fails and comes back from the send queue.
+    for seed in ["1", "3"] {
         let (decisions, summary) = faulty_run(&events, "0.05", seed);
 
         assert_eq!(summary["invariants_hold"], true, "{summary}");

@@ -404,8 +404,9 @@ fn without_email_consent_but_with_sms_consent_only_the_sms_goes_out() {
         vec![
             line(&plus(start, 1), "skipped", ADA, 1, "no_email_consent"),
             line(&plus(start, 11), "sent", ADA, 2, "sms"),
-            // Step 3 is an email: at its first wake-up, nothing left may reach her.
-            line(&plus(start, 11 + 24), "stopped", ADA, 3, "no_consent"),
+            // Step 3 is an email: at its wake-up (2 days on: the SMS was not clicked),
+            // nothing left may reach her.
+            line(&plus(start, 11 + 48), "stopped", ADA, 3, "no_consent"),
         ]
     );
     assert!(decisions[0]["channel"] == "email", "{}", decisions[0]);
@@ -568,7 +569,8 @@ fn after_a_bounce_sms_can_still_reach_a_person_who_agreed_to_it() {
         vec![
             line(&plus(start, 1), "sent", ADA, 1, "email"),
             line(&plus(start, 11), "sent", ADA, 2, "sms"),
-            line(&plus(start, 11 + 24), "stopped", ADA, 3, "bounced"),
+            // Step 3 is an email, due 2 days on (nothing opened since step 1).
+            line(&plus(start, 11 + 48), "stopped", ADA, 3, "bounced"),
         ]
     );
 }

@@ -140,17 +140,6 @@ impl Delay {
             },
         }
     }
-
-    /// The shortest delay any engagement from `at_least` on could still lead to
-    /// (engagement only grows: none → opened → clicked).
-    pub fn earliest_from(self, at_least: Engagement) -> SignedDuration {
-        [Engagement::None, Engagement::Opened, Engagement::Clicked]
-            .into_iter()
-            .filter(|e| *e >= at_least)
-            .map(|e| self.for_engagement(e))
-            .min()
-            .unwrap_or_else(|| self.for_engagement(at_least))
-    }
 }
 
 /// A text the shop writes once per language (`{ en = "...", fi = "..." }`) or once for all

@@ -88,20 +88,12 @@ fn base_time(cart: &CartRecord, from: DelayFrom, step: u32) -> Timestamp {
 }
 
 /// When step `step` falls due for this cart with the engagement so far, or `None` past the
-/// last step.
+/// last step. The planner schedules this; an open or click that picks another branch moves
+/// it (`lifecycle::record_engagement`).
 pub fn due_at(cart: &CartRecord, sequence: &Sequence, step: u32) -> Option<Timestamp> {
     let (spec, version) = cart_step(cart, sequence, step)?;
     base_time(cart, spec.from, step)
         .checked_add(version.delay.for_engagement(cart.engagement()))
-        .ok()
-}
-
-/// The earliest step `step` could fall due, whatever engagement may still come (the planner
-/// schedules this; the wake-up re-arms if a later branch applies).
-pub fn earliest_due_at(cart: &CartRecord, sequence: &Sequence, step: u32) -> Option<Timestamp> {
-    let (spec, version) = cart_step(cart, sequence, step)?;
-    base_time(cart, spec.from, step)
-        .checked_add(version.delay.earliest_from(cart.engagement()))
         .ok()
 }
 

@@ -11,7 +11,7 @@ use crate::model::experiment::Arm;
 use crate::model::ids::{ContactKey, ShopId};
 use crate::model::sequence::Channel;
 use crate::model::sequence::Sequence;
-use crate::rules::decide::{Decision, StopReason, earliest_due_at};
+use crate::rules::decide::{Decision, StopReason, due_at};
 
 /// How long a cart's item lives after its last activity or its purchase (DynamoDB TTL),
 /// unless the shop sets `cart_retention_days`.
@@ -76,7 +76,7 @@ pub fn apply_activity(
             expires_at: expiry(activity_at, CART_RETENTION),
             ..CartRecord::new(shop.clone(), activity.cart.clone(), platform, activity_at)
         };
-        record.next_due_at = earliest_due_at(&record, sequence, 0);
+        record.next_due_at = due_at(&record, sequence, 0);
         return Applied::Changed(Box::new(record));
     };
     if existing.status == CartStatus::Converted {
@@ -98,7 +98,7 @@ pub fn apply_activity(
             .is_some_and(|reason| reason.lifted_by(&activity.snapshot))
     {
         record.stop_reason = None;
-        record.next_due_at = earliest_due_at(&record, sequence, record.next_step);
+        record.next_due_at = due_at(&record, sequence, record.next_step);
         record.generation += 1;
     }
     Applied::Changed(Box::new(record))
@@ -341,7 +341,7 @@ pub fn record_sent(cart: &CartRecord, done: SentStep, sequence: &Sequence) -> Ca
     record.fired = Some(cart.generation);
     record.generation += 1;
     if record.is_open() {
-        record.next_due_at = earliest_due_at(&record, sequence, record.next_step);
+        record.next_due_at = due_at(&record, sequence, record.next_step);
         if record.next_due_at.is_none() {
             record.stop_reason = Some(StopReason::SequenceComplete);
         }
@@ -351,7 +351,7 @@ pub fn record_sent(cart: &CartRecord, done: SentStep, sequence: &Sequence) -> Ca
     record
 }
 
-/// Moves the wake-up later (the cart changed, a later branch applies, or the message is
+/// Moves the wake-up later (the cart changed since it was armed, or the message is
 /// deferred). Called by the sender after its wake-up fired.
 pub fn rearm(cart: &CartRecord, until: Timestamp) -> CartRecord {
     let mut record = cart.clone();
@@ -382,9 +382,11 @@ pub enum Interaction {
     Click,
 }
 
-/// Records an open or click of step `step` (0-based). An engagement can make the next step
-/// due earlier (the clicked branch may come before the none branch): the cart is then
-/// re-armed for that earlier time — never before `now`. `None` when nothing changes.
+/// Records an open or click of step `step` (0-based). The next step is armed for when it
+/// falls due with the engagement seen so far (`decide::due_at`), so an engagement that
+/// picks another branch moves the wake-up — earlier (the clicked branch may come before the
+/// none branch; never before `now`) or later — and a cart nobody engages with is woken once
+/// per step. `None` when nothing changes.
 pub fn record_engagement(
     cart: &CartRecord,
     step: u32,
@@ -412,14 +414,15 @@ pub fn record_engagement(
     }
     if record.is_open()
         && record.claimed_step.is_none()
-        && let (Some(current), Some(earliest)) = (
+        && let (Some(current), Some(due)) = (
             record.next_due_at,
-            earliest_due_at(&record, sequence, record.next_step),
+            due_at(&record, sequence, record.next_step),
         )
+        && due_at(cart, sequence, record.next_step) != Some(due)
     {
-        let earlier = earliest.max(now);
-        if earlier < current {
-            record.next_due_at = Some(earlier);
+        let moved = due.max(now);
+        if moved != current {
+            record.next_due_at = Some(moved);
             record.generation += 1;
         }
     }

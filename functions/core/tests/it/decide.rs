@@ -12,7 +12,7 @@ use cartback_core::model::experiment::HoldoutShare;
 use cartback_core::model::sequence::{Channel, Sequence};
 use cartback_core::model::shop::{EmailConsent, QuietHours, Rules, ShopSettings};
 use cartback_core::rules::decide::{
-    Decision, DeferReason, Situation, SkipReason, StopReason, decide, due_at, earliest_due_at,
+    Decision, DeferReason, Situation, SkipReason, StopReason, decide, due_at,
 };
 use cartback_core::rules::lifecycle::{
     Interaction, apply_activity, claim, contact_latest_cart, contact_ordered, contact_sent,
@@ -1170,7 +1170,7 @@ fn new_visitor_step_3_is_due_1_day_after_step_2_with_any_engagement_else_2_days(
 }
 
 #[test]
-fn the_earliest_due_time_is_the_soonest_branch_still_reachable() {
+fn the_next_step_is_armed_for_the_branch_of_the_engagement_so_far() {
     let sequence = new_visitor();
     let step_1 = at(hours(1));
     let cart = sent(
@@ -1180,30 +1180,29 @@ fn the_earliest_due_time_is_the_soonest_branch_still_reachable() {
         &sequence,
     );
     let table = [
-        // Nothing yet: opened (6 h) could still come.
-        ("none", cart.clone(), 6),
+        ("none", cart.clone(), 10),
         ("opened", engaged(&cart, 0, Some(at(hours(2))), None), 6),
-        // Once clicked, only the clicked branch is left.
         ("clicked", engaged(&cart, 0, None, Some(at(hours(2)))), 8),
     ];
     for (what, cart, h) in table {
         assert_eq!(
-            earliest_due_at(&cart, &sequence, 1),
+            due_at(&cart, &sequence, 1),
             Some(hours_after(step_1, h)),
             "{what}"
         );
     }
-    // The sender arms the earliest after recording step 1.
-    assert_eq!(cart.next_due_at, Some(hours_after(step_1, 6)));
+    // The sender arms the branch of what it knows after recording step 1 (nothing opened):
+    // a cart nobody engages with is woken once for the step, not first at the opened branch.
+    assert_eq!(cart.next_due_at, Some(hours_after(step_1, 10)));
     // Step 1 counts from the last activity; past the last step nothing is due.
     let fresh = cart_of(EVERYTHING, &sequence, t0());
-    assert_eq!(earliest_due_at(&fresh, &sequence, 0), Some(at(hours(1))));
-    assert_eq!(earliest_due_at(&fresh, &sequence, 3), None);
+    assert_eq!(due_at(&fresh, &sequence, 0), Some(at(hours(1))));
+    assert_eq!(fresh.next_due_at, Some(at(hours(1))));
     assert_eq!(due_at(&fresh, &sequence, 3), None);
 }
 
 #[test]
-fn a_wake_up_at_the_earliest_branch_waits_for_the_branch_that_applies() {
+fn a_wake_up_before_the_branch_that_applies_waits_for_it() {
     let sequence = new_visitor();
     let step_1 = at(hours(1));
     let cart = sent(
@@ -1244,7 +1243,7 @@ fn a_wake_up_at_the_earliest_branch_waits_for_the_branch_that_applies() {
 }
 
 #[test]
-fn engagement_re_arms_the_next_step_earlier_but_never_before_now() {
+fn engagement_moves_the_next_step_to_its_branch_but_never_before_now() {
     let sequence = new_visitor();
     let step_1 = at(hours(1));
     let armed = sent(
@@ -1253,36 +1252,37 @@ fn engagement_re_arms_the_next_step_earlier_but_never_before_now() {
         step_1,
         &sequence,
     );
-    assert_eq!(armed.next_due_at, Some(hours_after(step_1, 6)));
-    // The wake-up at +6 h found nothing opened and re-armed for the none branch (+10 h).
-    let waiting = cartback_core::rules::lifecycle::rearm(&armed, hours_after(step_1, 10));
+    // Nothing opened yet: armed for the none branch (+10 h).
+    assert_eq!(armed.next_due_at, Some(hours_after(step_1, 10)));
 
     // An open at +7 h: the opened branch (+6 h) is past, so it is due now (+7 h), not before.
     let now = hours_after(step_1, 7);
     let opened =
-        record_engagement(&waiting, 0, Interaction::Open, now, &sequence, now).expect("a new open");
+        record_engagement(&armed, 0, Interaction::Open, now, &sequence, now).expect("a new open");
     assert_eq!(opened.next_due_at, Some(now));
-    assert_eq!(opened.generation, waiting.generation + 1);
+    assert_eq!(opened.generation, armed.generation + 1);
     assert_eq!(opened.sent[0].opened_at, Some(now));
 
-    // An open at +2 h while armed for +10 h: due at +6 h.
+    // An open at +2 h: due at +6 h.
     let now = hours_after(step_1, 2);
     let early =
-        record_engagement(&waiting, 0, Interaction::Open, now, &sequence, now).expect("a new open");
+        record_engagement(&armed, 0, Interaction::Open, now, &sequence, now).expect("a new open");
     assert_eq!(early.next_due_at, Some(hours_after(step_1, 6)));
 
-    // A click at +2 h while armed for +10 h: due at +8 h; the click counts as an open too.
-    let clicked = record_engagement(&waiting, 0, Interaction::Click, now, &sequence, now)
-        .expect("a new click");
+    // A click at +2 h: due at +8 h; the click counts as an open too.
+    let clicked =
+        record_engagement(&armed, 0, Interaction::Click, now, &sequence, now).expect("a new click");
     assert_eq!(clicked.next_due_at, Some(hours_after(step_1, 8)));
     assert_eq!(clicked.sent[0].clicked_at, Some(now));
     assert_eq!(clicked.sent[0].opened_at, Some(now));
 
-    // A click while armed for +6 h (the earliest) moves nothing: the wake-up re-arms later.
-    let unmoved =
-        record_engagement(&armed, 0, Interaction::Click, now, &sequence, now).expect("a new click");
-    assert_eq!(unmoved.next_due_at, armed.next_due_at);
-    assert_eq!(unmoved.generation, armed.generation);
+    // A click after the open moves the wake-up later, to the clicked branch (+8 h): no
+    // wake-up at +6 h only to wait.
+    let later = hours_after(step_1, 3);
+    let then_clicked = record_engagement(&early, 0, Interaction::Click, later, &sequence, later)
+        .expect("a new click");
+    assert_eq!(then_clicked.next_due_at, Some(hours_after(step_1, 8)));
+    assert_eq!(then_clicked.generation, early.generation + 1);
 
     // The same open twice changes nothing; nor does one for a step never sent.
     assert_eq!(
@@ -1290,9 +1290,35 @@ fn engagement_re_arms_the_next_step_earlier_but_never_before_now() {
         None
     );
     assert_eq!(
-        record_engagement(&waiting, 2, Interaction::Open, now, &sequence, now),
+        record_engagement(&armed, 2, Interaction::Open, now, &sequence, now),
         None
     );
+}
+
+#[test]
+fn engagement_that_keeps_the_branch_leaves_a_deferred_wake_up_alone() {
+    let sequence = new_visitor();
+    let step_1 = at(hours(1));
+    let opened = engaged(
+        &sent(
+            &cart_of(EVERYTHING, &sequence, t0()),
+            Channel::Email,
+            step_1,
+            &sequence,
+        ),
+        0,
+        Some(at(hours(2))),
+        None,
+    );
+    let step_2 = hours_after(step_1, 6);
+    let armed = sent(&opened, Channel::Email, step_2, &sequence);
+    // Step 3 is a day after step 2 whether opened or clicked; quiet hours deferred it.
+    let deferred = cartback_core::rules::lifecycle::rearm(&armed, hours_after(step_2, 30));
+    let now = hours_after(step_2, 1);
+    let clicked = record_engagement(&deferred, 0, Interaction::Click, now, &sequence, now)
+        .expect("a new click");
+    assert_eq!(clicked.next_due_at, deferred.next_due_at);
+    assert_eq!(clicked.generation, deferred.generation);
 }
 
 #[test]

@@ -81,9 +81,8 @@ fn after_an_unopened_email_the_next_step_waits_for_the_none_branch() {
     assert_eq!(e.steps[0].at, Some(at(hours(1))));
     assert_eq!(e.steps[0].message_id, "ses-0");
     let next = e.next.as_ref().expect("a next step");
-    // The planner scheduled the earliest branch (opened, 6 h); with nothing opened the step
-    // is due 10 h after step 1, and the sender re-arms at the 6 h wake-up.
-    assert_eq!(e.wake_up_at, Some(at(hours(7))));
+    // With nothing opened the step is due 10 h after step 1, and armed for then.
+    assert_eq!(e.wake_up_at, Some(at(hours(11))));
     assert_eq!((next.decision, next.step), ("send", 2));
     assert_eq!(next.at, at(hours(11)));
     assert!(

@@ -513,7 +513,7 @@ fn conditions_hold_for_the_engagement_they_name() {
 }
 
 #[test]
-fn engagement_delays_pick_a_branch_and_the_earliest_reachable_one() {
+fn engagement_delays_pick_a_branch() {
     let h = SignedDuration::from_hours;
     let delay = Delay::ByEngagement {
         clicked: h(8),
@@ -523,14 +523,9 @@ fn engagement_delays_pick_a_branch_and_the_earliest_reachable_one() {
     assert_eq!(delay.for_engagement(Engagement::Clicked), h(8));
     assert_eq!(delay.for_engagement(Engagement::Opened), h(6));
     assert_eq!(delay.for_engagement(Engagement::None), h(10));
-    // Engagement only grows: from none every branch is still possible, from clicked only one.
-    assert_eq!(delay.earliest_from(Engagement::None), h(6));
-    assert_eq!(delay.earliest_from(Engagement::Opened), h(6));
-    assert_eq!(delay.earliest_from(Engagement::Clicked), h(8));
     let fixed = Delay::Fixed(h(24));
     for e in [Engagement::None, Engagement::Opened, Engagement::Clicked] {
         assert_eq!(fixed.for_engagement(e), h(24));
-        assert_eq!(fixed.earliest_from(e), h(24));
     }
 }
 

@@ -492,7 +492,8 @@ async fn engagement_that_brings_a_step_forward_replaces_the_pending_schedule() {
     handle(&event(store.take_stream()), &deps(schedules.clone(), t0())).await;
     assert_eq!(only_pending(&schedules).at, later(t0(), hours(1)));
 
-    // Step 1 fires at +1 h and is sent: step 2 is armed for the earliest branch (+6 h after).
+    // Step 1 fires at +1 h and is sent: nothing opened yet, so step 2 is armed for the none
+    // branch (+10 h after), and nobody wakes at +6 h only to wait.
     let step_1 = later(t0(), hours(1));
     schedules.take_due(step_1).expect("step 1 fires");
     let sent = cartback_core::rules::lifecycle::record_sent(
@@ -517,24 +518,14 @@ async fn engagement_that_brings_a_step_forward_replaces_the_pending_schedule() {
         &deps(schedules.clone(), step_1),
     )
     .await;
-    assert_eq!(only_pending(&schedules).at, later(step_1, hours(6)));
-    assert_eq!(schedules.calls(), (2, 0));
-
-    // At +6 h nothing was opened: the sender re-arms for the none branch (+10 h). The fired
-    // schedule deleted itself, so only a create.
-    let woke = later(step_1, hours(6));
-    schedules.take_due(woke).expect("the +6 h wake-up fires");
-    let waiting = cartback_core::rules::lifecycle::rearm(&sent, later(step_1, hours(10)));
-    put(&store, waiting.clone()).await;
-    handle(&event(store.take_stream()), &deps(schedules.clone(), woke)).await;
     assert_eq!(only_pending(&schedules).at, later(step_1, hours(10)));
-    assert_eq!(schedules.calls(), (3, 0));
+    assert_eq!(schedules.calls(), (2, 0));
 
     // A click at +7 h: the clicked branch (+8 h) is earlier than the pending +10 h. The
     // pending schedule never fired, so it is deleted and the earlier one created.
     let click = later(step_1, hours(7));
     let clicked = cartback_core::rules::lifecycle::record_engagement(
-        &waiting,
+        &sent,
         0,
         cartback_core::rules::lifecycle::Interaction::Click,
         click,
@@ -546,7 +537,7 @@ async fn engagement_that_brings_a_step_forward_replaces_the_pending_schedule() {
     let response = handle(&event(store.take_stream()), &deps(schedules.clone(), click)).await;
 
     assert!(failures(&response).is_empty());
-    assert_eq!(schedules.calls(), (4, 1));
+    assert_eq!(schedules.calls(), (3, 1));
     let next = only_pending(&schedules);
     assert_eq!(next.at, later(step_1, hours(8)));
     assert_eq!(next.wake_up.step, 1);

@@ -1478,9 +1478,9 @@ async fn without_email_consent_step_1_is_skipped_and_recorded_and_sms_carries_on
         vec![
             (at(hours(21)), "skipped 1 no_email_consent".to_owned()),
             (at(hours(31)), "sent sms 2".to_owned()),
-            // Step 3 is email only: at its earliest wake-up (1 day later) nothing left may
-            // reach her, so the cart stops.
-            (at(hours(31 + 24)), "stopped no_consent".to_owned()),
+            // Step 3 is email only: at its wake-up (2 days later: the SMS was not clicked)
+            // nothing left may reach her, so the cart stops.
+            (at(hours(31 + 48)), "stopped no_consent".to_owned()),
         ]
     );
     assert!(harness.outbox().is_empty());
