@@ -4,6 +4,7 @@
 mod account_side;
 mod bigcommerce;
 mod both_worlds;
+mod carried_sends;
 mod erasure;
 mod generic;
 mod offer_codes;

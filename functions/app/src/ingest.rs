@@ -4,7 +4,7 @@
 
 use cartback_core::insight::attribution::conversion_metrics;
 use cartback_core::insight::metrics::Emf;
-use cartback_core::model::cart::{CartEvent, CartRecord, Conversion, Person, Platform};
+use cartback_core::model::cart::{CartEvent, CartRecord, Conversion, Person, Platform, Versioned};
 use cartback_core::model::ids::{CartId, ShopId, log_hash};
 use cartback_core::model::privacy::ErasureJob;
 use cartback_core::model::shop::Shop;
@@ -18,8 +18,8 @@ use cartback_core::ports::{
 };
 use cartback_core::rules::erase::PrivacyRequest;
 use cartback_core::rules::lifecycle::{
-    Applied, DELIVERY_RETENTION, apply_activity, apply_conversion, contact_latest_cart,
-    contact_ordered, expiry, retain,
+    Applied, DELIVERY_RETENTION, apply_activity, apply_conversion, carry_sends,
+    contact_latest_cart, contact_ordered, expiry, retain,
 };
 use serde::Serialize;
 
@@ -328,15 +328,34 @@ where
                         tracing::info!(cart = %log_id, "the person was erased; nothing stored");
                         return Ok(Attempt::Done(Accepted::Erased));
                     }
-                    // The newest cart of a person supersedes their older ones.
+                    // The newest cart of a person supersedes their older ones, and takes
+                    // over the count of their messages (the frequency cap).
+                    let mut previous_carts: Vec<Versioned<CartRecord>> = Vec::new();
                     for (key, contact) in contacts {
-                        if let Some(latest) = contact_latest_cart(
+                        if let Some(mut latest) = contact_latest_cart(
                             contact.as_ref().map(|v| &v.value),
                             &shop.id,
                             &key,
                             &activity.cart,
                             record.last_activity_at,
                         ) {
+                            let previous = contact
+                                .as_ref()
+                                .and_then(|c| c.value.latest_cart.as_ref())
+                                .map(|latest| latest.cart.clone());
+                            if let Some(previous) = previous {
+                                if !previous_carts.iter().any(|c| c.value.cart == previous)
+                                    && let Some(cart) =
+                                        ports.store().cart(&shop.id, &previous).await?
+                                {
+                                    previous_carts.push(cart);
+                                }
+                                if let Some(cart) =
+                                    previous_carts.iter().find(|c| c.value.cart == previous)
+                                {
+                                    latest = carry_sends(latest, &cart.value, now);
+                                }
+                            }
                             puts.push(Put::Contact {
                                 record: latest,
                                 expected: contact.map(|v| v.version),
@@ -352,6 +371,13 @@ where
                             });
                         }
                     }
+                    // A message the previous cart sends meanwhile changes it: the write
+                    // then conflicts and is tried again with that message counted.
+                    puts.extend(previous_carts.into_iter().map(|cart| Put::CartUnchanged {
+                        shop: shop.id.clone(),
+                        cart: cart.value.cart,
+                        expected: cart.version,
+                    }));
                     puts.push(Put::Cart {
                         record,
                         expected: existing.map(|v| v.version),
@@ -439,6 +465,28 @@ where
     };
     let existing = ports.store().cart(&shop.id, cart).await?;
     let log_id = log_hash(&[shop.id.as_str(), cart.as_str()]);
+    let mut person = Person::merge(&known);
+    if existing
+        .as_ref()
+        .is_none_or(|c| c.value.send_times().next().is_none())
+    {
+        // Credit for an order whose own cart was sent nothing rests on the messages to the
+        // person: those of their latest cart are on that cart.
+        let mut latest_carts: Vec<CartId> = known
+            .iter()
+            .filter_map(|c| c.latest_cart.as_ref().map(|latest| latest.cart.clone()))
+            .filter(|latest| latest != cart)
+            .collect();
+        latest_carts.sort();
+        latest_carts.dedup();
+        for latest in latest_carts {
+            if let Some(other) = ports.store().cart(&shop.id, &latest).await? {
+                person.recent_sends.extend(other.value.send_times());
+            }
+        }
+        person.recent_sends.sort();
+        person.recent_sends.dedup();
+    }
     let pending: Option<u32> = existing
         .as_ref()
         .map(|v| &v.value)
@@ -451,7 +499,7 @@ where
             platform,
             conversion,
             cart,
-            &Person::merge(&known),
+            &person,
             now,
         ) {
             Applied::Changed(mut record) => {

@@ -12,16 +12,14 @@ use cartback_core::model::schedule::WakeUp;
 use cartback_core::model::sequence::{Channel, Offer, Sequence};
 use cartback_core::model::shop::Shop;
 use cartback_core::model::time::Clock;
-use cartback_core::ports::{
-    CartStore, Mailer, OfferCodes, PortError, Put, ShopDirectory, SmsSender, WriteOutcome,
-};
+use cartback_core::ports::{CartStore, Mailer, OfferCodes, PortError, ShopDirectory, SmsSender};
 use cartback_core::rules::decide::{
     Decision, DeferReason, Situation, SkipReason, StopReason, cart_step, decide, due_at,
 };
 use cartback_core::rules::erase::forget;
 use cartback_core::rules::lifecycle::{
-    HeldClaim, Stale, check_wakeup, claim_as, contact_sent, enrol, held_claim, owns_claim, rearm,
-    record_sent, release, stop,
+    HeldClaim, Stale, check_wakeup, claim_as, enrol, held_claim, owns_claim, rearm, record_sent,
+    release, stop,
 };
 use cartback_core::rules::retry::retry_at;
 use cartback_core::rules::zone::zone_of;
@@ -489,7 +487,7 @@ struct Target<'a> {
     shop: &'a Shop,
     sequence: &'a Sequence,
     zone: &'a TimeZone,
-    /// The person's records as read before the claim (reused to count the send).
+    /// The person's records as read before the claim.
     contacts: &'a Contacts,
 }
 
@@ -730,12 +728,6 @@ async fn send_claimed<P: Ports>(
         }
     };
     let confirmed = !message_id.is_empty();
-    // The message is out and recorded: a failure to count it against the person's
-    // frequency cap must not fail the invocation (its retry would find the step done, and
-    // the send would go unreported).
-    if let Err(error) = remember_send(ports, cart, target.contacts, sent_at).await {
-        tracing::error!(service = error.service, error = %error.message, "sent and recorded, but not counted against the frequency cap");
-    }
     ports.metrics().emit(sent_metric(
         cart,
         target.sequence,
@@ -842,37 +834,6 @@ async fn record<P: Ports>(
     .await?
     {
         tracing::error!("claim vanished after sending; not recorded");
-    }
-    Ok(())
-}
-
-/// Counts the message against the person's frequency cap, under every key they are known by
-/// here (email and phone), so a later cart that knows only one of them still sees it.
-async fn remember_send<P: Ports>(
-    ports: &P,
-    cart: &CartRecord,
-    known: &Contacts,
-    at: Timestamp,
-) -> Result<(), PortError> {
-    for (key, read) in known {
-        // The record as read before the claim; re-read only after a conflict.
-        let mut existing = read.clone();
-        let mut counted = false;
-        for _ in 0..ATTEMPTS {
-            let record = contact_sent(existing.as_ref().map(|v| &v.value), &cart.shop, key, at);
-            let put = Put::Contact {
-                record,
-                expected: existing.as_ref().map(|v| v.version),
-            };
-            if ports.store().write(vec![put]).await? == WriteOutcome::Written {
-                counted = true;
-                break;
-            }
-            existing = ports.store().contact(&cart.shop, key).await?;
-        }
-        if !counted {
-            tracing::error!("could not count the message against the frequency cap");
-        }
     }
     Ok(())
 }

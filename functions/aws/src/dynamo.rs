@@ -108,7 +108,10 @@ impl DynamoCartStore {
     /// The item and condition for one put; a condition check's key (pk and sk only) and
     /// condition.
     fn prepare(&self, put: Put) -> Result<Prepared, PortError> {
-        let check = matches!(put, Put::ContactUnchanged { .. });
+        let check = matches!(
+            put,
+            Put::ContactUnchanged { .. } | Put::CartUnchanged { .. }
+        );
         let (expected, item) = match put {
             Put::Cart { record, expected } => {
                 let version = expected.map_or(1, |v| v + 1);
@@ -170,6 +173,16 @@ impl DynamoCartStore {
                 item.insert("pk".into(), s(keys::shop_pk(&shop)));
                 item.insert("sk".into(), s(keys::contact_sk(&key)));
                 (expected, item)
+            }
+            Put::CartUnchanged {
+                shop,
+                cart,
+                expected,
+            } => {
+                let mut item = Item::new();
+                item.insert("pk".into(), s(keys::shop_pk(&shop)));
+                item.insert("sk".into(), s(keys::cart_sk(&cart)));
+                (Some(expected), item)
             }
         };
         let mut values = HashMap::new();

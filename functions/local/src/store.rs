@@ -268,6 +268,14 @@ impl CartStore for MemoryStore {
                     key,
                     expected,
                 } => matches(*expected, state.live_contact(shop, key).map(|v| v.version)),
+                Put::CartUnchanged {
+                    shop,
+                    cart,
+                    expected,
+                } => matches(
+                    Some(*expected),
+                    state.live_cart(shop, cart).map(|v| v.version),
+                ),
             };
             if !ok {
                 // A failed condition is billed too: the item as it is (at least one unit).
@@ -342,6 +350,9 @@ impl CartStore for MemoryStore {
                     // A condition check in a transaction, billed as a write of the item.
                     units += factor * write_units(state.size(&shop, table::contact_sk(&key)));
                 }
+                Put::CartUnchanged { shop, cart, .. } => {
+                    units += factor * write_units(state.size(&shop, table::cart_sk(&cart)));
+                }
             }
         }
         self.1.write(units);
@@ -402,6 +413,7 @@ fn held_size(state: &State, put: &Put) -> usize {
         Put::Cart { record, .. } => state.size(&record.shop, table::cart_sk(&record.cart)),
         Put::Contact { record, .. } => state.size(&record.shop, table::contact_sk(&record.key)),
         Put::ContactUnchanged { shop, key, .. } => state.size(shop, table::contact_sk(key)),
+        Put::CartUnchanged { shop, cart, .. } => state.size(shop, table::cart_sk(cart)),
         Put::Delivery { .. } => DELIVERY_ITEM_BYTES,
     }
 }

@@ -323,6 +323,16 @@ impl CartRecord {
         keys
     }
 
+    /// When the cart's messages went out (sent or unconfirmed, never a skipped step), and the
+    /// time of a claim still held: its message may be going out now. Oldest first.
+    pub fn send_times(&self) -> impl Iterator<Item = Timestamp> + '_ {
+        self.sent
+            .iter()
+            .filter(|done| done.is_sent())
+            .map(|done| done.sent_at)
+            .chain(self.claimed_step.and(self.claimed_at))
+    }
+
     /// The recipient's engagement so far in this sequence.
     pub fn engagement(&self) -> crate::model::sequence::Engagement {
         use crate::model::sequence::Engagement;

@@ -113,6 +113,13 @@ pub enum Put {
         key: ContactKey,
         expected: Option<u64>,
     },
+    /// Writes nothing: a cart must still be at the version read (`expected`), so the sends
+    /// carried from it onto the person (`lifecycle::carry_sends`) are all of them.
+    CartUnchanged {
+        shop: ShopId,
+        cart: CartId,
+        expected: u64,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

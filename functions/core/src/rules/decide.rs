@@ -185,15 +185,22 @@ fn unreachable(s: &Situation<'_>, from_step: usize) -> Option<StopReason> {
     )
 }
 
-/// Messages in the cap's window ending at `at`.
+/// Messages in the cap's window ending at `at`: the cart's own (each step records its send
+/// on the cart) and those of the person's earlier carts (carried onto the person when a newer
+/// cart took over, `lifecycle::contact_latest_cart`); the same send counted once.
 fn sends_in_window(s: &Situation<'_>, at: Timestamp) -> Vec<Timestamp> {
     let window_start = at.checked_sub(s.rules.frequency_cap.window()).unwrap_or(at);
-    s.person
+    let mut sends: Vec<Timestamp> = s
+        .person
         .recent_sends
         .iter()
         .copied()
+        .chain(s.cart.send_times())
         .filter(|t| *t > window_start && *t <= at)
-        .collect()
+        .collect();
+    sends.sort();
+    sends.dedup();
+    sends
 }
 
 /// What to do for the cart now.

@@ -439,17 +439,40 @@ pub fn contact_sent(
     key: &ContactKey,
     at: Timestamp,
 ) -> ContactRecord {
-    let mut record = existing
+    let record = existing
         .cloned()
         .unwrap_or_else(|| ContactRecord::new(shop, key));
+    remember_sends(record, [at], at)
+}
+
+/// The person's record once a newer cart took over from `previous` (their latest cart until
+/// now): `previous`'s messages, which it recorded on itself, are carried onto the person, so
+/// the frequency cap of the carts that follow still counts them. A cart's own messages are
+/// never written to the person one by one: that would be a write per message.
+pub fn carry_sends(record: ContactRecord, previous: &CartRecord, now: Timestamp) -> ContactRecord {
+    remember_sends(record, previous.send_times(), now)
+}
+
+fn remember_sends(
+    mut record: ContactRecord,
+    sends: impl IntoIterator<Item = Timestamp>,
+    now: Timestamp,
+) -> ContactRecord {
     // A tombstone keeps nothing but the erasure (no message reaches an erased person).
     if record.is_erased() {
         return record;
     }
-    let horizon = at.checked_sub(SEND_MEMORY).unwrap_or(at).as_millisecond();
+    let horizon = now.checked_sub(SEND_MEMORY).unwrap_or(now).as_millisecond();
+    record.recent_sends.extend(
+        sends
+            .into_iter()
+            .map(Timestamp::as_millisecond)
+            .filter(|ms| *ms > horizon),
+    );
     record.recent_sends.retain(|ms| *ms > horizon);
-    record.recent_sends.push(at.as_millisecond());
-    keep_contact_until(&mut record, expiry(at, CONTACT_RETENTION));
+    record.recent_sends.sort_unstable();
+    record.recent_sends.dedup();
+    keep_contact_until(&mut record, expiry(now, CONTACT_RETENTION));
     record
 }
 

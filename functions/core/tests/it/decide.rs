@@ -15,8 +15,8 @@ use cartback_core::rules::decide::{
     Decision, DeferReason, Situation, SkipReason, StopReason, decide, due_at,
 };
 use cartback_core::rules::lifecycle::{
-    Interaction, apply_activity, claim, contact_latest_cart, contact_ordered, contact_sent,
-    contact_suppressed, record_engagement, record_sent,
+    Interaction, apply_activity, carry_sends, claim, contact_latest_cart, contact_ordered,
+    contact_sent, contact_suppressed, record_engagement, record_sent,
 };
 use jiff::civil::{DateTime, Time};
 use jiff::tz::TimeZone;
@@ -871,6 +871,93 @@ fn the_cap_is_configurable_and_zero_turns_it_off() {
     assert_eq!(
         with_cap(5, 1).decide(&cart, &sequence, now),
         defer(hours_after(now, 24 - 5), DeferReason::FrequencyCap)
+    );
+}
+
+#[test]
+fn the_cap_counts_the_carts_own_messages_and_the_carried_ones_once() {
+    let sequence = new_visitor();
+    let step_1 = at(hours(1));
+    // Step 1 went out; step 2 is due at +10 h (nothing opened).
+    let cart = sent(
+        &cart_of(EMAIL_ONLY, &sequence, t0()),
+        Channel::Email,
+        step_1,
+        &sequence,
+    );
+    let due = hours_after(step_1, 10);
+    let with = |person: Person| World {
+        rules: Rules {
+            frequency_cap: cartback_core::model::shop::FrequencyCap {
+                messages: 2,
+                days: 1,
+            },
+            ..Rules::default()
+        },
+        zone: TimeZone::UTC,
+        person,
+        ..World::default()
+    };
+    // The cart's own message counts, though the person's item holds nothing.
+    assert_eq!(
+        with(Person::default()).decide(&cart, &sequence, due),
+        send(1, Channel::Email)
+    );
+    let earlier = at(hours(-2));
+    let carried = Person {
+        recent_sends: vec![earlier],
+        ..Person::default()
+    };
+    assert_eq!(
+        with(carried).decide(&cart, &sequence, due),
+        defer(hours_after(earlier, 24), DeferReason::FrequencyCap)
+    );
+    // A message both on the cart and carried onto the person (written before messages were
+    // kept on the cart) counts once.
+    let twice = Person {
+        recent_sends: vec![step_1],
+        ..Person::default()
+    };
+    assert_eq!(
+        with(twice).decide(&cart, &sequence, due),
+        send(1, Channel::Email)
+    );
+}
+
+#[test]
+fn a_newer_cart_carries_the_sent_and_claimed_messages_of_the_previous_one() {
+    let sequence = new_visitor();
+    let key = email(ADA).key();
+    let previous = sent(
+        &cart_of(EVERYTHING, &sequence, t0()),
+        Channel::Email,
+        at(hours(1)),
+        &sequence,
+    );
+    // Step 2 passed over, then claimed again by a sender that may be sending right now.
+    let passed = skipped(&previous, Channel::Sms, at(hours(11)), &sequence);
+    let claiming = claim(&passed, 2, Channel::Email, at(hours(35)));
+    let now = at(hours(36));
+    let latest =
+        contact_latest_cart(None, &shop(), &key, &cart_id("cart-b"), now).expect("the newer cart");
+
+    let carried = carry_sends(latest.clone(), &claiming, now);
+
+    assert_eq!(
+        carried.recent_sends,
+        vec![
+            at(hours(1)).as_millisecond(),
+            at(hours(35)).as_millisecond()
+        ],
+        "the skipped step is no message"
+    );
+    // Carried twice (a retried webhook), each message counts once; a month on they are gone.
+    assert_eq!(carry_sends(carried.clone(), &claiming, now), carried);
+    let month = at(hours(24 * 40));
+    assert!(
+        carry_sends(latest, &claiming, month)
+            .recent_sends
+            .is_empty()
     );
 }
 

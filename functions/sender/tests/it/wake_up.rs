@@ -1549,17 +1549,17 @@ async fn a_third_message_in_a_week_waits_until_the_oldest_leaves_the_window() {
     assert_eq!(cart.next_due_at, Some(free));
     assert_eq!(cart.generation, 2);
     assert_eq!(cart.fired, Some(1), "the fired schedule deleted itself");
-    // At that time it goes out, and counts against the cap.
+    // At that time it goes out, and counts against the cap on the cart itself: the person's
+    // item is not written for it (a write per message).
+    let before = harness.store.contact(&shop(), &key).await.expect("reads");
     let outcome = harness.wake_at(free, &wake(0, 2)).await.expect("handled");
     assert_eq!(sent_step(&outcome), Some(0));
-    let contact = harness
-        .store
-        .contact(&shop(), &key)
-        .await
-        .expect("reads")
-        .expect("stored")
-        .value;
-    assert_eq!(contact.recent_sends.last(), Some(&free.as_millisecond()));
+    let cart = harness.cart().await.value;
+    assert_eq!(cart.send_times().collect::<Vec<_>>(), vec![free]);
+    assert_eq!(
+        harness.store.contact(&shop(), &key).await.expect("reads"),
+        before
+    );
 }
 
 #[tokio::test]
@@ -1647,7 +1647,8 @@ async fn the_cap_counts_the_persons_messages_whichever_key_a_later_cart_knows_th
         3,
         "{a:?}"
     );
-    // Cart B, a day later: the same person on their phone only, SMS consent.
+    // Cart B, a day later: the same person on their phone only, SMS consent. The webhook
+    // makes B the latest cart under the phone and carries A's messages onto it.
     let b_start = at(hours(60));
     harness
         .checkout_on(
@@ -1656,6 +1657,20 @@ async fn the_cap_counts_the_persons_messages_whichever_key_a_later_cart_knows_th
             &new_visitor(),
             b_start,
         )
+        .await;
+    let latest = cartback_core::rules::lifecycle::contact_latest_cart(
+        None,
+        &shop(),
+        &phone().key(),
+        &cart_of("cart-b"),
+        b_start,
+    )
+    .expect("B is the newest");
+    let cart_a = harness.cart_named("cart-a").await;
+    harness
+        .store_contact(cartback_core::rules::lifecycle::carry_sends(
+            latest, &cart_a, b_start,
+        ))
         .await;
 
     let b = harness.run("cart-b", at(hours(24 * 6))).await;

@@ -776,6 +776,200 @@ async fn the_persons_newest_cart_is_remembered_under_their_email_and_phone() {
     assert_eq!(harness.cart().await.expect("stored").value, first);
 }
 
+/// A second checkout of the fixture's shopper, twenty minutes after the first.
+fn second_checkout() -> (Value, CartId) {
+    let token = "9a8b7c6d5e4f30211203f4e5d6c7b8a9";
+    let second = edited(CHECKOUTS_UPDATE, "delivery-second-cart", |checkout| {
+        checkout["token"] = json!(token);
+    });
+    (second, CartId::parse(token).expect("valid cart id"))
+}
+
+#[tokio::test]
+async fn a_newer_cart_carries_the_messages_of_the_persons_previous_cart() {
+    let harness = Harness::new();
+    harness.post(&event(CHECKOUTS_CREATE)).await;
+    // The first cart's reminder went out: it is recorded on the cart, not on the person.
+    harness
+        .update_cart(|cart| cart.sent.push(a_sent_reminder("2026-11-02T08:10:00Z")))
+        .await;
+    let key = harness
+        .cart()
+        .await
+        .expect("stored")
+        .value
+        .contact
+        .expect("a contact key");
+    assert!(
+        harness
+            .contact_of(&key)
+            .await
+            .expect("remembered")
+            .recent_sends
+            .is_empty()
+    );
+    let (second, second_id) = second_checkout();
+
+    let (status, body) = harness.post(&second).await;
+
+    assert_eq!(status, 200, "{body}");
+    let contact = harness.contact_of(&key).await.expect("remembered");
+    assert_eq!(contact.latest_cart.map(|l| l.cart), Some(second_id));
+    assert_eq!(
+        contact.recent_sends,
+        vec![ts("2026-11-02T08:10:00Z").as_millisecond()],
+        "the frequency cap of the newer cart counts the older cart's message"
+    );
+}
+
+/// A memory store where the person's previous cart sends a message (the sender records it)
+/// just before the webhook's write that carries that cart's messages lands.
+#[derive(Clone)]
+struct RacingStore {
+    inner: MemoryStore,
+    raced: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl CartStore for RacingStore {
+    async fn cart(
+        &self,
+        shop: &ShopId,
+        cart: &CartId,
+    ) -> Result<Option<Versioned<CartRecord>>, PortError> {
+        self.inner.cart(shop, cart).await
+    }
+
+    async fn contact(
+        &self,
+        shop: &ShopId,
+        key: &ContactKey,
+    ) -> Result<Option<Versioned<ContactRecord>>, PortError> {
+        self.inner.contact(shop, key).await
+    }
+
+    async fn delivery_seen(&self, shop: &ShopId, id: &DeliveryId) -> Result<bool, PortError> {
+        self.inner.delivery_seen(shop, id).await
+    }
+
+    async fn write(&self, puts: Vec<Put>) -> Result<WriteOutcome, PortError> {
+        let checked = puts.iter().find_map(|put| match put {
+            Put::CartUnchanged { shop, cart, .. } => Some((shop.clone(), cart.clone())),
+            _ => None,
+        });
+        if let Some((shop, cart)) = checked
+            && !self.raced.swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            let held = self
+                .inner
+                .cart(&shop, &cart)
+                .await?
+                .expect("the previous cart");
+            let mut record = held.value;
+            record.sent.push(a_sent_reminder("2026-11-02T08:21:00Z"));
+            self.inner
+                .write(vec![Put::Cart {
+                    record: Box::new(record),
+                    expected: Some(held.version),
+                }])
+                .await?;
+        }
+        self.inner.write(puts).await
+    }
+}
+
+impl PersonalData for RacingStore {
+    async fn carts_with_key(
+        &self,
+        shop: &ShopId,
+        key: &ContactKey,
+    ) -> Result<Vec<CartId>, PortError> {
+        self.inner.carts_with_key(shop, key).await
+    }
+
+    async fn carts_by_id(
+        &self,
+        shop: &ShopId,
+        carts: &[CartId],
+    ) -> Result<Vec<CartRecord>, PortError> {
+        self.inner.carts_by_id(shop, carts).await
+    }
+
+    async fn shop_keys(
+        &self,
+        shop: &ShopId,
+        after: Option<&str>,
+    ) -> Result<cartback_core::ports::KeyPage, PortError> {
+        self.inner.shop_keys(shop, after).await
+    }
+
+    async fn delete_items(&self, shop: &ShopId, sort_keys: &[String]) -> Result<(), PortError> {
+        self.inner.delete_items(shop, sort_keys).await
+    }
+}
+
+#[tokio::test]
+async fn a_message_the_previous_cart_sends_meanwhile_is_carried_too() {
+    let store = MemoryStore::default();
+    let racing = RacingStore {
+        inner: store.clone(),
+        raced: Default::default(),
+    };
+    let deps = deps_on(racing.clone());
+    post(&deps, &event(CHECKOUTS_CREATE)).await;
+    let (second, _) = second_checkout();
+
+    let (status, body) = post(&deps, &second).await;
+
+    assert_eq!(status, 200, "{body}");
+    assert!(racing.raced.load(std::sync::atomic::Ordering::SeqCst));
+    let first = store
+        .cart(&shop_id(), &cart_id())
+        .await
+        .expect("reads")
+        .expect("stored")
+        .value;
+    let key = first.contact.clone().expect("a contact key");
+    let contact = store
+        .contact(&shop_id(), &key)
+        .await
+        .expect("reads")
+        .expect("remembered")
+        .value;
+    // The first write failed its check on the previous cart; the retry read it again.
+    assert_eq!(
+        contact.recent_sends,
+        vec![ts("2026-11-02T08:21:00Z").as_millisecond()]
+    );
+}
+
+#[tokio::test]
+async fn an_order_of_a_person_whose_latest_cart_was_messaged_is_recovered() {
+    let harness = Harness::new();
+    harness.post(&event(CHECKOUTS_CREATE)).await;
+    harness
+        .update_cart(|cart| cart.sent.push(a_sent_reminder("2026-11-02T08:10:00Z")))
+        .await;
+    // The order comes from another checkout, never seen: its credit rests on the message
+    // the person's latest cart was sent (recorded on that cart).
+    let other = "0123456789abcdef0123456789abcdef";
+    let order = edited(ORDERS_CREATE, "delivery-other-order", |order| {
+        order["checkout_token"] = json!(other);
+    });
+
+    let (status, body) = harness.post(&order).await;
+
+    assert_eq!(status, 200, "{body}");
+    let converted = harness
+        .cart_of(&CartId::parse(other).expect("valid cart id"))
+        .await
+        .expect("stored")
+        .value;
+    assert!(
+        converted.recovered,
+        "messaged within the 7 days before the order"
+    );
+}
+
 #[tokio::test]
 async fn an_older_cart_of_the_person_arriving_late_does_not_take_over() {
     let harness = Harness::new();
