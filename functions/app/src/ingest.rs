@@ -294,7 +294,11 @@ where
     let mut metrics = Vec::new();
     let accepted = match event {
         CartEvent::Activity(activity) => {
-            let existing = ports.store().cart(&shop.id, &activity.cart).await?;
+            // The cart and the person behind it, in one read.
+            let (existing, contacts) = ports
+                .store()
+                .cart_and_contacts(&shop.id, &activity.cart, &activity.snapshot.contact_keys())
+                .await?;
             let log_id = log_hash(&[shop.id.as_str(), activity.cart.as_str()]);
             // A known cart keeps the sequence it started with; a new one gets its segment's.
             let sequence = existing
@@ -314,11 +318,6 @@ where
                     tracing::info!(cart = %log_id, new = existing.is_none(), sequence = %record.sequence, "cart activity stored");
                     if existing.is_none() {
                         metrics.push(cart_tracked_metric(&shop.id, parsed.platform, now));
-                    }
-                    let mut contacts = Vec::new();
-                    for key in activity.snapshot.contact_keys() {
-                        let contact = ports.store().contact(&shop.id, &key).await?;
-                        contacts.push((key, contact));
                     }
                     // An erased person stays forgotten: nothing of theirs is stored again.
                     if contacts
@@ -431,25 +430,41 @@ async fn conversion_puts<P: Ports>(
 where
     P::Store: PersonalData,
 {
-    // The person as known before this order: whom cartback messaged lately (attribution).
+    // The person as known before this order (whom cartback messaged lately: attribution),
+    // and the order's cart, in one read.
+    let (existing, contacts) = match &conversion.cart {
+        Some(cart) => {
+            ports
+                .store()
+                .cart_and_contacts(&shop.id, cart, &conversion.contact_keys())
+                .await?
+        }
+        None => {
+            let mut contacts = Vec::new();
+            for key in conversion.contact_keys() {
+                let contact = ports.store().contact(&shop.id, &key).await?;
+                contacts.push((key, contact));
+            }
+            (None, contacts)
+        }
+    };
     let mut known = Vec::new();
-    for key in conversion.contact_keys() {
-        let existing = ports.store().contact(&shop.id, &key).await?;
-        if existing.as_ref().is_some_and(|c| c.value.is_erased()) {
+    for (key, contact) in contacts {
+        if contact.as_ref().is_some_and(|c| c.value.is_erased()) {
             tracing::info!("order of an erased person; nothing stored");
             puts.clear();
             return Ok((Accepted::Erased, Vec::new()));
         }
-        known.extend(existing.as_ref().map(|v| v.value.clone()));
+        known.extend(contact.as_ref().map(|v| v.value.clone()));
         if let Some(record) = contact_ordered(
-            existing.as_ref().map(|v| &v.value),
+            contact.as_ref().map(|v| &v.value),
             &shop.id,
             &key,
             conversion.at.min(now),
         ) {
             puts.push(Put::Contact {
                 record,
-                expected: existing.map(|v| v.version),
+                expected: contact.map(|v| v.version),
             });
         }
     }
@@ -463,7 +478,6 @@ where
             Vec::new(),
         ));
     };
-    let existing = ports.store().cart(&shop.id, cart).await?;
     let log_id = log_hash(&[shop.id.as_str(), cart.as_str()]);
     let mut person = Person::merge(&known);
     if existing

@@ -16,7 +16,8 @@ use cartback_core::model::cart::{CartRecord, ContactRecord, Versioned};
 use cartback_core::model::ids::{CartId, ContactKey, DeliveryId, ShopId};
 use cartback_core::model::shop::{Removal, Shop, ShopSettings};
 use cartback_core::ports::{
-    CartStore, DueIndex, KeyPage, PersonalData, PortError, Put, ShopDirectory, WriteOutcome,
+    CartAndContacts, CartStore, DueIndex, KeyPage, PersonalData, PortError, Put, ShopDirectory,
+    WriteOutcome,
 };
 use jiff::Timestamp;
 use serde::Serialize;
@@ -103,6 +104,45 @@ impl DynamoCartStore {
             .await
             .map_err(|e| port_error(SERVICE, "GetItem", &e))?;
         Ok(output.item)
+    }
+
+    /// Up to 100 items by key, read consistently in `BatchGetItem` calls (one, unless the
+    /// service leaves keys unprocessed: those are asked again after a back-off). Absent
+    /// items are left out; the order is the service's.
+    pub(crate) async fn batch_get(&self, wanted: Vec<Item>) -> Result<Vec<Item>, PortError> {
+        let mut found = Vec::new();
+        let mut request = Some(
+            KeysAndAttributes::builder()
+                .set_keys(Some(wanted))
+                .consistent_read(true)
+                .build()
+                .map_err(|e| mapping_error("building a batch read", e))?,
+        );
+        let mut attempt = 0;
+        while let Some(keys_and_attributes) = request.take() {
+            let output = self
+                .client
+                .batch_get_item()
+                .request_items(&self.table, keys_and_attributes)
+                .send()
+                .await
+                .map_err(|e| port_error(SERVICE, "BatchGetItem", &e))?;
+            request = output
+                .unprocessed_keys()
+                .and_then(|u| u.get(&self.table))
+                .filter(|u| !u.keys().is_empty())
+                .cloned();
+            found.extend(
+                output
+                    .responses
+                    .and_then(|mut r| r.remove(&self.table))
+                    .unwrap_or_default(),
+            );
+            if request.is_some() {
+                before_retry(&mut attempt, "BatchGetItem").await?;
+            }
+        }
+        Ok(found)
     }
 
     /// The item and condition for one put; a condition check's key (pk and sk only) and
@@ -388,40 +428,13 @@ impl PersonalData for DynamoCartStore {
     ) -> Result<Vec<CartRecord>, PortError> {
         let mut found = Vec::new();
         for chunk in carts.chunks(BATCH_GET) {
-            let key_list: Vec<Item> = chunk
+            let wanted = chunk
                 .iter()
                 .map(|cart| item_key(shop, keys::cart_sk(cart)))
                 .collect();
-            let mut request = Some(
-                KeysAndAttributes::builder()
-                    .set_keys(Some(key_list))
-                    .consistent_read(true)
-                    .build()
-                    .map_err(|e| mapping_error("building a batch read", e))?,
-            );
-            let mut attempt = 0;
-            while let Some(keys_and_attributes) = request.take() {
-                let output = self
-                    .client
-                    .batch_get_item()
-                    .request_items(&self.table, keys_and_attributes)
-                    .send()
-                    .await
-                    .map_err(|e| port_error(SERVICE, "BatchGetItem", &e))?;
-                if let Some(items) = output.responses().and_then(|r| r.get(&self.table)) {
-                    for item in items {
-                        let cart: Versioned<CartRecord> = from_item(item.clone())?;
-                        found.push(cart.value);
-                    }
-                }
-                request = output
-                    .unprocessed_keys()
-                    .and_then(|u| u.get(&self.table))
-                    .filter(|u| !u.keys().is_empty())
-                    .cloned();
-                if request.is_some() {
-                    before_retry(&mut attempt, "BatchGetItem").await?;
-                }
+            for item in self.batch_get(wanted).await? {
+                let cart: Versioned<CartRecord> = from_item(item)?;
+                found.push(cart.value);
             }
         }
         Ok(found)
@@ -519,6 +532,34 @@ impl CartStore for DynamoCartStore {
             .get(keys::shop_pk(shop), keys::delivery_sk(id))
             .await?
             .is_some())
+    }
+
+    async fn cart_and_contacts(
+        &self,
+        shop: &ShopId,
+        cart: &CartId,
+        contact_keys: &[ContactKey],
+    ) -> Result<CartAndContacts, PortError> {
+        let cart_sk = keys::cart_sk(cart);
+        let mut contact_sks: Vec<String> = contact_keys.iter().map(keys::contact_sk).collect();
+        let mut wanted = vec![item_key(shop, cart_sk.clone())];
+        // A key asked twice in one batch is refused.
+        contact_sks.sort();
+        contact_sks.dedup();
+        wanted.extend(contact_sks.iter().map(|sk| item_key(shop, sk.clone())));
+        let mut by_sk: HashMap<String, Item> = HashMap::new();
+        for item in self.batch_get(wanted).await? {
+            if let Some(sk) = sort_key(&item) {
+                by_sk.insert(sk.to_owned(), item);
+            }
+        }
+        let found = by_sk.remove(&cart_sk).map(from_item).transpose()?;
+        let mut contacts = Vec::with_capacity(contact_keys.len());
+        for key in contact_keys {
+            let item = by_sk.get(&keys::contact_sk(key)).cloned();
+            contacts.push((key.clone(), item.map(from_item).transpose()?));
+        }
+        Ok((found, contacts))
     }
 
     async fn write(&self, puts: Vec<Put>) -> Result<WriteOutcome, PortError> {

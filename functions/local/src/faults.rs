@@ -21,8 +21,8 @@ use cartback_core::model::offer_codes::{ClaimedCode, ImportReport, OfferCode};
 use cartback_core::model::schedule::ScheduleSpec;
 use cartback_core::model::time::Clock;
 use cartback_core::ports::{
-    CartStore, DueIndex, KeyPage, Mailer, OfferCodes, OutgoingEmail, OutgoingSms, PersonalData,
-    PortError, Put, Schedules, SmsSender, WriteOutcome,
+    CartAndContacts, CartStore, DueIndex, KeyPage, Mailer, OfferCodes, OutgoingEmail, OutgoingSms,
+    PersonalData, PortError, Put, Schedules, SmsSender, WriteOutcome,
 };
 use jiff::{SignedDuration, Timestamp};
 use rand::{Rng, SeedableRng};
@@ -313,6 +313,19 @@ impl<S: CartStore> CartStore for Faulty<S> {
     async fn delivery_seen(&self, shop: &ShopId, id: &DeliveryId) -> Result<bool, PortError> {
         self.faults
             .with_sdk_retries("dynamodb", false, || self.inner.delivery_seen(shop, id))
+            .await
+    }
+
+    async fn cart_and_contacts(
+        &self,
+        shop: &ShopId,
+        cart: &CartId,
+        keys: &[ContactKey],
+    ) -> Result<CartAndContacts, PortError> {
+        self.faults
+            .with_sdk_retries("dynamodb", false, || {
+                self.inner.cart_and_contacts(shop, cart, keys)
+            })
             .await
     }
 

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use cartback_core::model::cart::{CartRecord, ContactRecord, Versioned};
 use cartback_core::model::ids::{CartId, ContactKey, DeliveryId, ShopId};
 use cartback_core::ports::{
-    CartStore, DueIndex, KeyPage, PersonalData, PortError, Put, WriteOutcome,
+    CartAndContacts, CartStore, DueIndex, KeyPage, PersonalData, PortError, Put, WriteOutcome,
 };
 use jiff::Timestamp;
 
@@ -84,6 +84,16 @@ impl CartStore for OutageStore {
     async fn delivery_seen(&self, shop: &ShopId, id: &DeliveryId) -> Result<bool, PortError> {
         self.check()?;
         self.inner.delivery_seen(shop, id).await
+    }
+
+    async fn cart_and_contacts(
+        &self,
+        shop: &ShopId,
+        cart: &CartId,
+        keys: &[ContactKey],
+    ) -> Result<CartAndContacts, PortError> {
+        self.check()?;
+        self.inner.cart_and_contacts(shop, cart, keys).await
     }
 
     async fn write(&self, puts: Vec<Put>) -> Result<WriteOutcome, PortError> {

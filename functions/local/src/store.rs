@@ -13,7 +13,7 @@ use cartback_core::model::cart::{CartRecord, ContactRecord, Versioned};
 use cartback_core::model::ids::{CartId, ContactKey, DeliveryId, ShopId};
 use cartback_core::model::table;
 use cartback_core::ports::{
-    CartStore, DueIndex, KeyPage, PersonalData, PortError, Put, WriteOutcome,
+    CartAndContacts, CartStore, DueIndex, KeyPage, PersonalData, PortError, Put, WriteOutcome,
 };
 use jiff::Timestamp;
 
@@ -225,6 +225,37 @@ impl CartStore for MemoryStore {
             .map_or(0, |_| state.size(shop, table::contact_sk(key)));
         self.1.read(read_halves(size, true));
         Ok(found)
+    }
+
+    async fn cart_and_contacts(
+        &self,
+        shop: &ShopId,
+        cart: &CartId,
+        keys: &[ContactKey],
+    ) -> Result<CartAndContacts, PortError> {
+        // One `BatchGetItem`, each item billed as its own consistent read.
+        self.1.count("dynamodb", "BatchGetItem");
+        let state = self.lock()?;
+        let found = state.live_cart(shop, cart).cloned();
+        let mut halves = read_halves(
+            found
+                .as_ref()
+                .map_or(0, |_| state.size(shop, table::cart_sk(cart))),
+            true,
+        );
+        let mut contacts = Vec::with_capacity(keys.len());
+        for key in keys {
+            let contact = state.live_contact(shop, key).cloned();
+            halves += read_halves(
+                contact
+                    .as_ref()
+                    .map_or(0, |_| state.size(shop, table::contact_sk(key))),
+                true,
+            );
+            contacts.push((key.clone(), contact));
+        }
+        self.1.read(halves);
+        Ok((found, contacts))
     }
 
     async fn delivery_seen(&self, shop: &ShopId, id: &DeliveryId) -> Result<bool, PortError> {

@@ -122,6 +122,12 @@ pub enum Put {
     },
 }
 
+/// A cart as read (if any), and the person's records by key (`None`: no record).
+pub type CartAndContacts = (
+    Option<Versioned<CartRecord>>,
+    Vec<(ContactKey, Option<Versioned<ContactRecord>>)>,
+);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WriteOutcome {
     Written,
@@ -147,6 +153,24 @@ pub trait CartStore: Send + Sync {
         shop: &ShopId,
         id: &DeliveryId,
     ) -> impl Future<Output = Result<bool, PortError>> + Send;
+
+    /// The cart and the person's records under `keys`, each read consistently, in one call
+    /// where the store can (DynamoDB's `BatchGetItem`): what a webhook reads before its write.
+    fn cart_and_contacts(
+        &self,
+        shop: &ShopId,
+        cart: &CartId,
+        keys: &[ContactKey],
+    ) -> impl Future<Output = Result<CartAndContacts, PortError>> + Send {
+        async move {
+            let found = self.cart(shop, cart).await?;
+            let mut contacts = Vec::with_capacity(keys.len());
+            for key in keys {
+                contacts.push((key.clone(), self.contact(shop, key).await?));
+            }
+            Ok((found, contacts))
+        }
+    }
 
     /// Writes every put or none: one conditional write for one put, a transaction for more.
     /// A written item's version becomes `expected + 1` (1 for a new item).

@@ -896,7 +896,6 @@ fn the_cap_counts_the_carts_own_messages_and_the_carried_ones_once() {
         },
         zone: TimeZone::UTC,
         person,
-        ..World::default()
     };
     // The cart's own message counts, though the person's item holds nothing.
     assert_eq!(

@@ -1,8 +1,8 @@
 //! The sender on in-memory ports: one wake-up at a time, on a virtual clock, with the real
 //! renderer. Carts are written through `MemoryStore` as the webhook would write them.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use cartback_app::{Absent, Bundle, Messaging};
 use cartback_core::model::cart::{
@@ -769,8 +769,9 @@ async fn a_send_whose_answer_is_lost_is_recorded_as_unconfirmed_and_never_sent_a
     assert_eq!(unconfirmed, 1);
 }
 
-/// The table, except that every write of a person's contact record fails.
-struct ContactWritesFail(MemoryStore);
+/// The table, counting (and refusing) every write of a person's contact record.
+#[derive(Clone)]
+struct ContactWritesFail(MemoryStore, Arc<AtomicUsize>);
 
 impl CartStore for ContactWritesFail {
     async fn cart(
@@ -799,6 +800,7 @@ impl CartStore for ContactWritesFail {
 
     async fn write(&self, puts: Vec<Put>) -> Result<cartback_core::ports::WriteOutcome, PortError> {
         if puts.iter().any(|p| matches!(p, Put::Contact { .. })) {
+            self.1.fetch_add(1, Ordering::SeqCst);
             return Err(PortError::retryable("dynamodb", "ThrottlingException"));
         }
         self.0.write(puts).await
@@ -806,19 +808,24 @@ impl CartStore for ContactWritesFail {
 }
 
 #[tokio::test]
-async fn a_sent_and_recorded_message_is_reported_sent_even_if_the_frequency_count_fails() {
-    let harness = Harness::with_store(MemoryMailer::default(), |s| ContactWritesFail(s.clone()));
+async fn a_send_is_counted_on_the_cart_and_writes_nothing_to_the_persons_item() {
+    let contact_writes = Arc::new(AtomicUsize::new(0));
+    let harness = Harness::with_store(MemoryMailer::default(), |s| {
+        ContactWritesFail(s.clone(), contact_writes.clone())
+    });
     harness.checkout().await;
 
     let outcome = harness.wake_at(at(hours(1)), &wake(0, 1)).await;
 
-    // Failing here would make Lambda retry a wake-up that can only find the step done: the
-    // message would be out but never reported, logged or counted.
+    // The frequency cap counts the message where it is recorded, on the cart: no second
+    // write per message, and none that could fail after the message is out.
     assert_eq!(sent_step(&outcome.expect("handled")), Some(0));
     assert_eq!(harness.deps.mailer.outbox().len(), 1);
+    assert_eq!(contact_writes.load(Ordering::SeqCst), 0);
     let cart = harness.cart().await.value;
     assert_eq!(cart.sent.len(), 1);
     assert_eq!(cart.next_step, 1);
+    assert_eq!(cart.send_times().count(), 1);
 }
 
 #[tokio::test]
