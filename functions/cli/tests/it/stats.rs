@@ -147,8 +147,8 @@ fn a_three_step_cart_takes_at_most_a_quarter_more_calls_than_the_least_possible(
     // The least a claim-before-send design needs: one write for the webhook, and per step
     // one schedule, one read, one claim, one send and one record.
     let least = 1 + 3 * 5;
-    let calls = total_calls(&stats);
-    assert!(4 * calls <= 5 * least, "{calls} calls: {stats}");
+    let total = total_calls(&stats);
+    assert!(4 * total <= 5 * least, "{total} calls: {stats}");
     // The webhook reads the cart and the person in one call.
     assert_eq!(calls(&stats, "dynamodb", "BatchGetItem"), 1, "{stats}");
 }
