@@ -1,7 +1,10 @@
-//! The sender's CPU work per wake-up: `decide()`, and the email render (minijinja fills
-//! the MJML, mrml turns it into HTML, plus text, subject and preheader) per locale with
-//! the templates compiled once per warm container — next to compiling them for every
-//! message, which is what the cache saves — and the whole MIME message.
+//! The sender's CPU work per wake-up: `decide()`, and the email render per locale: in the
+//! steady state (`email`: the message's shape compiled, its values filled into the HTML and
+//! text, subject and preheader rendered by minijinja), through the full pipeline as the first
+//! message of a shape goes (`email_first`: minijinja fills the MJML, mrml turns it into HTML,
+//! plus text, subject and preheader), and compiling the templates for every message
+//! (`email_uncached`, what the per-container template cache saves); and the whole MIME
+//! message.
 
 use std::hint::black_box;
 
@@ -14,7 +17,7 @@ use cartback_core::platforms::webhook::{Headers, parse_webhook};
 use cartback_core::rules::decide::{Decision, Situation, decide};
 use cartback_core::rules::lifecycle::{Applied, apply_activity};
 use cartback_core::rules::zone::{ZoneHints, recipient_zone};
-use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
+use criterion::{BatchSize, BenchmarkId, Criterion, criterion_group, criterion_main};
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 
@@ -116,17 +119,42 @@ fn render_bench(c: &mut Criterion) {
             cartback_core::messages::format::MessageLocale::resolve(Some(locale), locale),
         )
         .expect("context");
+        // The first render compiles the message's shape: the ones measured fill it in.
+        let compiled = renderer.for_shop("any").compiled_shapes().compiled;
         let html = renderer
             .render_email("reminder", &localised)
             .expect("renders");
         assert!(html.html.len() > 1000);
+        assert_eq!(
+            renderer.for_shop("any").compiled_shapes().compiled,
+            compiled + 1,
+            "the shape compiles"
+        );
         group.bench_with_input(BenchmarkId::new("email", locale), locale, |b, _| {
             b.iter(|| renderer.render_email("reminder", black_box(&localised)))
+        });
+        group.bench_with_input(BenchmarkId::new("email_first", locale), locale, |b, _| {
+            b.iter(|| renderer.render_email_uncached("reminder", black_box(&localised)))
         });
     }
     // What the per-container cache saves: compiling every template for each message.
     group.bench_function(BenchmarkId::new("email_uncached", "en"), |b| {
-        b.iter(|| Renderer::embedded().render_email("reminder", &ctx))
+        b.iter(|| Renderer::embedded().render_email_uncached("reminder", &ctx))
+    });
+    // The first message of a shape in a warm container: the full pipeline, then the shape
+    // compiled (minijinja and mrml once more, over its sentinels).
+    let mut other_shape = ctx.clone();
+    other_shape.unsubscribe_url = Some(format!("https://u.example/{}", ctx.total));
+    assert!(ctx.unsubscribe_url.is_none(), "another shape");
+    group.bench_function(BenchmarkId::new("email_new_shape", "en"), |b| {
+        b.iter_batched(
+            || {
+                let fresh = Renderer::embedded();
+                fresh.render_email("reminder", &other_shape).map(|_| fresh)
+            },
+            |fresh| fresh.map(|fresh| fresh.render_email("reminder", &ctx)),
+            BatchSize::SmallInput,
+        )
     });
     // The whole message SES gets: render + MIME (multipart text and HTML).
     let to = s

@@ -263,11 +263,22 @@ fn main() -> ExitCode {
             ),
             (
                 "render/email/en",
-                "email render, en (MJML → HTML, text, subject, preheader)",
+                "email render, en (its shape compiled: HTML and text filled in, subject, preheader)",
             ),
             ("render/email/fi", "email render, fi"),
             ("render/email/pl", "email render, pl"),
             ("render/email/ja", "email render, ja"),
+            (
+                "render/email_first/en",
+                "email render, en, full pipeline (MJML → HTML, text, subject, preheader)",
+            ),
+            ("render/email_first/fi", "email render, fi, full pipeline"),
+            ("render/email_first/pl", "email render, pl, full pipeline"),
+            ("render/email_first/ja", "email render, ja, full pipeline"),
+            (
+                "render/email_new_shape/en",
+                "email render, en, the first message of its shape (full pipeline + compiling the shape)",
+            ),
             ("render/message/en", "email render + MIME message, en"),
             (
                 "render/email_uncached/en",

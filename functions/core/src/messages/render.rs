@@ -2,7 +2,10 @@
 //! templates; mrml turns MJML into HTML; mail-builder writes the MIME message SES sends.
 //!
 //! The templates under `templates/email/` are embedded in the binary; the environment is
-//! built once per warm container and compiles each template on first use.
+//! built once per warm container and compiles each template on first use. Each set of
+//! templates also keeps the HTML and text of the message shapes it has rendered
+//! ([`compiled`](crate::messages::compiled)), so that the next message of a shape is filled
+//! in without minijinja or mrml touching its MJML.
 
 use std::collections::HashMap;
 
@@ -13,6 +16,8 @@ use minijinja::{AutoEscape, Environment};
 use serde::Serialize;
 use url::Url;
 
+pub use crate::messages::compiled::CompiledShapes;
+use crate::messages::compiled::{Compiled, Entry, ShapeCache};
 use crate::messages::format::{self, MessageLocale};
 use crate::model::cart::CartRecord;
 use crate::model::contact::Email;
@@ -349,10 +354,12 @@ pub struct Renderer {
     shops: HashMap<String, TemplateSet>,
 }
 
-/// One environment of compiled templates and the languages it has.
+/// One environment of compiled templates, the languages it has and the message shapes it
+/// has compiled.
 struct TemplateSet {
     env: Environment<'static>,
     languages: Vec<String>,
+    shapes: ShapeCache,
 }
 
 impl Default for Renderer {
@@ -403,6 +410,7 @@ impl Renderer {
             base: TemplateSet {
                 env: environment(),
                 languages: LOCALES.iter().map(|l| (*l).to_owned()).collect(),
+                shapes: ShapeCache::new(true),
             },
             shops: HashMap::new(),
         }
@@ -414,16 +422,22 @@ impl Renderer {
     /// `email/<lang>/<step>.mjml` (and `.txt`, `.subject.txt`, `.preheader.txt`),
     /// `email/<lang>/layout.mjml`, `sms/<lang>/<step>.txt`. A file there replaces the
     /// built-in one of the same name; a new `<lang>` adds a language. Every file is compiled
-    /// now, so a mistake shows at start-up with its file and line.
+    /// now, so a mistake shows at start-up with its file and line. Messages are compiled
+    /// ([`Templates::render_email`]) only when every file sticks to the built-in templates'
+    /// tags; otherwise each is rendered in full.
     pub fn with_shop_files(
         mut self,
         shop: &str,
         dir_label: &str,
         files: Vec<TemplateFile>,
     ) -> Result<Self, TemplateDirError> {
+        let cacheable = files
+            .iter()
+            .all(|file| crate::messages::compiled::cacheable_source(&file.source));
         let mut set = TemplateSet {
             env: environment(),
             languages: self.base.languages.clone(),
+            shapes: ShapeCache::new(cacheable),
         };
         if files.is_empty() {
             return Err(TemplateDirError {
@@ -475,6 +489,15 @@ impl Renderer {
         ctx: &EmailContext,
     ) -> Result<RenderedEmail, RenderError> {
         self.base().render_email(template, ctx)
+    }
+
+    /// See [`Templates::render_email_uncached`]; the built-in templates.
+    pub fn render_email_uncached(
+        &self,
+        template: &str,
+        ctx: &EmailContext,
+    ) -> Result<RenderedEmail, RenderError> {
+        self.base().render_email_uncached(template, ctx)
     }
 
     /// See [`Templates::render_sms`]; the built-in templates.
@@ -617,26 +640,74 @@ impl Templates<'_> {
             .map_err(template_error)
     }
 
-    /// Renders `template` ("reminder", ...) in the context's language.
+    /// Renders `template` ("reminder", ...) in the context's language. The first message of
+    /// each shape (see [`compiled`](crate::messages::compiled)) goes through the full
+    /// pipeline ([`Templates::render_email_uncached`]) and compiles the shape; the next ones
+    /// of that shape have their values filled into it, byte for byte the same output.
     pub fn render_email(
         &self,
         template: &str,
         ctx: &EmailContext,
     ) -> Result<RenderedEmail, RenderError> {
         let base = format!("{}/{template}", ctx.lang);
-        let one_line = |s: String| s.split_whitespace().collect::<Vec<_>>().join(" ");
-        let subject = one_line(self.render_one(&format!("{base}.subject.txt"), ctx)?);
-        let preheader = one_line(self.render_one(&format!("{base}.preheader.txt"), ctx)?);
-        let mjml = self.render_one(&format!("{base}.mjml"), ctx)?;
-        let mjml_error = |message: String| RenderError::Mjml {
-            template: format!("{base}.mjml"),
-            message,
+        let Some(lookup) = self.set.shapes.lookup(&base, ctx) else {
+            return self.render_full(&base, ctx);
         };
-        let parsed = mrml::parse(&mjml).map_err(|e| mjml_error(e.to_string()))?;
-        let html = parsed
-            .element
-            .render(&mrml::prelude::render::RenderOptions::default())
-            .map_err(|e| mjml_error(e.to_string()))?;
+        match lookup.entry.as_deref() {
+            Some(Entry::Compiled(compiled)) => {
+                let (html, text) = compiled.fill(&lookup.shape.values);
+                Ok(RenderedEmail {
+                    subject: self.render_line(&format!("{base}.subject.txt"), ctx)?,
+                    preheader: self.render_line(&format!("{base}.preheader.txt"), ctx)?,
+                    html,
+                    text,
+                })
+            }
+            Some(Entry::Full) => self.render_full(&base, ctx),
+            None => {
+                let email = self.render_full(&base, ctx)?;
+                self.set.shapes.compile(lookup, |shape| {
+                    let mjml = self
+                        .render_one(&format!("{base}.mjml"), &shape.context)
+                        .ok()?;
+                    let html = self.mjml_to_html(&base, &mjml).ok()?;
+                    let text = self
+                        .render_one(&format!("{base}.txt"), &shape.context)
+                        .ok()?;
+                    Compiled::new(
+                        &mjml,
+                        &html,
+                        &text,
+                        &shape.values,
+                        (&email.html, &email.text),
+                    )
+                });
+                Ok(email)
+            }
+        }
+    }
+
+    /// Renders `template` in the context's language through the full pipeline: minijinja
+    /// fills the subject, preheader, MJML and text templates, mrml turns the MJML into HTML.
+    /// What [`Templates::render_email`] gives, without compiling anything.
+    pub fn render_email_uncached(
+        &self,
+        template: &str,
+        ctx: &EmailContext,
+    ) -> Result<RenderedEmail, RenderError> {
+        self.render_full(&format!("{}/{template}", ctx.lang), ctx)
+    }
+
+    /// What these templates have done with the message shapes they met.
+    pub fn compiled_shapes(&self) -> CompiledShapes {
+        self.set.shapes.stats()
+    }
+
+    fn render_full(&self, base: &str, ctx: &EmailContext) -> Result<RenderedEmail, RenderError> {
+        let subject = self.render_line(&format!("{base}.subject.txt"), ctx)?;
+        let preheader = self.render_line(&format!("{base}.preheader.txt"), ctx)?;
+        let mjml = self.render_one(&format!("{base}.mjml"), ctx)?;
+        let html = self.mjml_to_html(base, &mjml)?;
         let text = self.render_one(&format!("{base}.txt"), ctx)?;
         Ok(RenderedEmail {
             subject,
@@ -644,6 +715,25 @@ impl Templates<'_> {
             html,
             text,
         })
+    }
+
+    /// `name` rendered on one line (every run of whitespace one space).
+    fn render_line(&self, name: &str, ctx: &EmailContext) -> Result<String, RenderError> {
+        let rendered = self.render_one(name, ctx)?;
+        Ok(rendered.split_whitespace().collect::<Vec<_>>().join(" "))
+    }
+
+    /// mrml's HTML for the MJML rendered from `base`'s template.
+    fn mjml_to_html(&self, base: &str, mjml: &str) -> Result<String, RenderError> {
+        let mjml_error = |message: String| RenderError::Mjml {
+            template: format!("{base}.mjml"),
+            message,
+        };
+        let parsed = mrml::parse(mjml).map_err(|e| mjml_error(e.to_string()))?;
+        parsed
+            .element
+            .render(&mrml::prelude::render::RenderOptions::default())
+            .map_err(|e| mjml_error(e.to_string()))
     }
 
     /// Renders a subject written in a sequence file (a step's or a variant's own, over the

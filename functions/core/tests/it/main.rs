@@ -2,6 +2,7 @@
 
 mod bigcommerce;
 mod common;
+mod compiled;
 mod decide;
 mod experiment;
 mod explain;
