@@ -123,12 +123,12 @@ async fn signed_checkout_becomes_an_email_and_the_order_cancels_the_rest() {
     }
 
     // The sent step is recorded. A new visitor's step 2 comes 6, 8 or 10 h after step 1
-    // (opened, clicked, neither): the planner schedules the earliest, 6 h; the wake-up then
-    // re-arms for the branch that applies.
+    // (opened, clicked, neither): nothing is opened yet, so it is scheduled for 10 h; an
+    // open or click would move it.
     env.drain_stream().await.unwrap();
     let schedules = env.schedules().await.unwrap();
     assert_eq!(schedules.len(), 1, "{schedules:?}");
-    assert_eq!(schedules[0].expression, "at(2026-11-02T15:00:00)");
+    assert_eq!(schedules[0].expression, "at(2026-11-02T19:00:00)");
     let stored = env.store().cart(&shop, &cart).await.unwrap().unwrap();
     assert_eq!(stored.value.sent.len(), 1);
     assert_eq!(stored.value.next_step, 1);

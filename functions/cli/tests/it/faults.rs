@@ -45,9 +45,10 @@ fn under_faults_nothing_goes_twice_nothing_after_purchase_and_nothing_is_lost() 
     let dir = tempfile::tempdir().expect("temp dir");
     let events = carts(dir.path(), CARTS);
     let mut sender_retries = 0;
-    // Seed 3 also meets a wake-up that fails and comes back from the send queue.
-    for seed in ["1", "3"] {
-        let (decisions, summary) = faulty_run(&events, "0.05", seed);
+    // One call in ten fails: often enough that a wake-up fails outright and comes back from
+    // the send queue (rarer at 5 %, now that a cart takes fewer calls).
+    for seed in ["1", "2"] {
+        let (decisions, summary) = faulty_run(&events, "0.1", seed);
 
         assert_eq!(summary["invariants_hold"], true, "{summary}");
         for zero in [
