@@ -600,6 +600,33 @@ fn a_line_that_is_not_json_fails_and_names_its_line_number() {
 }
 
 #[test]
+fn a_line_that_is_not_utf8_fails_and_names_its_line_number() {
+    let dir = TempDir::new().expect("a temp dir");
+    let events = dir.path().join("events.jsonl");
+    let mut bytes = format!("{}\n", abandoned_cart()[0]).into_bytes();
+    bytes.extend_from_slice(b"{\"at\": \"2026-11-02T09:00:00Z\", \"shop\": \"\xff\xfe\"}\n");
+    std::fs::write(&events, bytes).expect("write the events file");
+
+    let output = cartback(
+        &[
+            "simulate",
+            "--events",
+            events.to_str().expect("a UTF-8 temp path"),
+        ],
+        None,
+    );
+
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!("{}:2:", events.display())),
+        "{stderr}"
+    );
+    assert!(stderr.contains("could not be read"), "{stderr}");
+    assert!(output.stdout.is_empty(), "nothing runs on bad input");
+}
+
+#[test]
 fn an_unknown_platform_fails_and_names_its_line_number() {
     let dir = TempDir::new().expect("a temp dir");
     let mut lines = abandoned_cart();
