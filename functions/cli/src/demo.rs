@@ -347,7 +347,7 @@ pub async fn run() -> Result<(), DemoError> {
     );
     let mut sent = 0;
     let mut other = 0;
-    let stack = simulate::run(&events, shops()?, None, "demo", |progress| match progress {
+    let stack = simulate::run(events, shops()?, None, "demo", |progress| match progress {
         Progress::Decision(report) => {
             if report.kind == ReportKind::Sent {
                 sent += 1;

@@ -579,15 +579,24 @@ async fn simulate_command(
         use tracing_subscriber::util::SubscriberInitExt;
         let _ = cartback_aws::json_subscriber(std::io::stderr, &level).try_init();
     }
+    // Which carts are one person's, for the invariants (computed before the run takes the
+    // input).
+    let people = faults.as_ref().map(|_| simulate::people_of(&lines));
     // The same input without faults: what the faulty run is held to.
     let reference = match faults {
         Some(_) => {
             let mut decisions = Vec::new();
-            simulate::run(&lines, local_shops.clone(), until, &file, |progress| {
-                if let simulate::Progress::Decision(report) = progress {
-                    decisions.push(report.clone());
-                }
-            })
+            simulate::run(
+                lines.clone(),
+                local_shops.clone(),
+                until,
+                &file,
+                |progress| {
+                    if let simulate::Progress::Decision(report) = progress {
+                        decisions.push(report.clone());
+                    }
+                },
+            )
             .await
             .map_err(simulate::SimulateError::from)?;
             Some(decisions)
@@ -600,7 +609,7 @@ async fn simulate_command(
     let mut decisions = Vec::new();
     let mut converted = HashMap::new();
     let stack = simulate::run_limited(
-        &lines,
+        lines,
         local_shops,
         until,
         &file,
@@ -663,7 +672,7 @@ async fn simulate_command(
                 converted: &converted,
                 faults: &stack.faults,
                 crashed: &crashed,
-                people: &simulate::people_of(&lines),
+                people: &people.unwrap_or_default(),
                 outbox: stack.mailer.sent_count() + stack.sms.sent_count(),
                 carts: carts.len(),
             },

@@ -143,7 +143,7 @@ pub async fn run(request: &RenderRequest) -> Result<Rendered, RenderCmdError> {
         Some(path) => simulate::parse_shops(path, &read(path)?)?,
         None => LocalShops::defaults(),
     };
-    let stack = simulate::run(&lines, shops.clone(), Some(last), &file, |_| {}).await?;
+    let stack = simulate::run(lines, shops.clone(), Some(last), &file, |_| {}).await?;
     let wanted = CartId::parse(request.cart.as_str()).map_err(RenderCmdError::Cart)?;
     let matches: Vec<CartRecord> = stack
         .store

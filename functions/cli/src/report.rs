@@ -120,7 +120,7 @@ async fn simulated(
     shop: Option<ShopId>,
 ) -> Result<(Shop, Vec<CartRecord>), ReportError> {
     let (lines, local_shops, file) = simulate::load(events, sequence, shops)?;
-    let stack = simulate::run(&lines, local_shops.clone(), until, &file, |_| {})
+    let stack = simulate::run(lines, local_shops.clone(), until, &file, |_| {})
         .await
         .map_err(SimulateError::from)?;
     let carts = stack.store.carts();

@@ -644,7 +644,7 @@ pub enum Progress<'a> {
 
 /// Runs the pipeline over `events` until `until`, telling `progress` what happens.
 pub async fn run(
-    events: &[InputLine],
+    events: Vec<InputLine>,
     shops: LocalShops,
     until: Option<Timestamp>,
     file: &str,
@@ -786,7 +786,7 @@ fn next_of_same_cart(events: &[InputLine]) -> Vec<Option<usize>> {
 /// (`None`: none), telling `progress` what happens. Webhooks answered with a 5xx are
 /// delivered again later, as the platforms do.
 pub async fn run_with_faults(
-    events: &[InputLine],
+    events: Vec<InputLine>,
     shops: LocalShops,
     until: Option<Timestamp>,
     file: &str,
@@ -799,7 +799,7 @@ pub async fn run_with_faults(
 /// As [`run_with_faults`], with SES refusing sends as `limits` say (the account's send
 /// rate, an outage of the account).
 pub async fn run_limited(
-    events: &[InputLine],
+    events: Vec<InputLine>,
     shops: LocalShops,
     until: Option<Timestamp>,
     file: &str,
@@ -825,16 +825,17 @@ pub async fn run_limited(
     };
     let faults = stack.faults.clone();
     let next_same_cart = if plan.is_some() {
-        next_of_same_cart(events)
+        next_of_same_cart(&events)
     } else {
         Vec::new()
     };
-    let mut queue: BinaryHeap<Reverse<Delivery>> = events
+    let times: Vec<Timestamp> = events.iter().map(|l| l.at).collect();
+    let mut queue: BinaryHeap<Reverse<Delivery>> = times
         .iter()
         .enumerate()
-        .map(|(index, input)| {
+        .map(|(index, at)| {
             Reverse(Delivery {
-                at: input.at,
+                at: *at,
                 order: (index, 0),
                 index,
                 attempt: 0,
@@ -842,11 +843,25 @@ pub async fn run_limited(
             })
         })
         .collect();
+    // Each line is dropped once no delivery of it is left in the queue (a redelivery or an
+    // injected copy keeps it), so the input does not stay in memory for the whole run.
+    let mut pending = vec![1_u32; events.len()];
+    let mut events: Vec<Option<InputLine>> = events.into_iter().map(Some).collect();
+    let mut delivered: Option<usize> = None;
     while let Some(Reverse(delivery)) = queue.pop() {
-        let input = &events[delivery.index];
+        if let Some(done) = delivered.take()
+            && pending[done] == 0
+        {
+            events[done] = None;
+        }
         if delivery.at > until {
             break;
         }
+        pending[delivery.index] = pending[delivery.index].saturating_sub(1);
+        delivered = Some(delivery.index);
+        let Some(input) = events[delivery.index].as_ref() else {
+            continue;
+        };
         for report in stack
             .run_until(delivery.at)
             .await
@@ -866,13 +881,14 @@ pub async fn run_limited(
                 let first = delivery.attempt == 0 && !delivery.injected;
                 if first
                     && let Some(next) = next_same_cart.get(delivery.index).copied().flatten()
-                    && events[next].at.duration_since(input.at) <= OUT_OF_ORDER_WINDOW
+                    && times[next].duration_since(input.at) <= OUT_OF_ORDER_WINDOW
                     && faults.strikes("webhook_out_of_order")
                 {
                     // Held back until just after the cart's next webhook.
                     faults.delayed(shop, &cart_id_of(input), delivery.at);
+                    pending[delivery.index] += 1;
                     queue.push(Reverse(Delivery {
-                        at: events[next].at,
+                        at: times[next],
                         order: (next, 1),
                         injected: true,
                         ..delivery
@@ -892,6 +908,7 @@ pub async fn run_limited(
                         Some(delay) if status >= 500 => {
                             faults.retried("webhook_redelivery");
                             faults.delayed(shop, &cart_id_of(input), delivery.at);
+                            pending[delivery.index] += 1;
                             queue.push(Reverse(Delivery {
                                 at: delivery.at.checked_add(*delay).unwrap_or(delivery.at),
                                 attempt: delivery.attempt + 1,
@@ -921,6 +938,7 @@ pub async fn run_limited(
                 }
                 if first && faults.strikes("webhook_duplicate") {
                     let after = faults.delay(1, DUPLICATE_DELIVERY_SECS);
+                    pending[delivery.index] += 1;
                     queue.push(Reverse(Delivery {
                         at: delivery.at.checked_add(after).unwrap_or(delivery.at),
                         injected: true,
