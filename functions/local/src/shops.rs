@@ -2,7 +2,7 @@
 //! were given; signatures are checked only for shops given a secret.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use cartback_core::model::ids::{PoolName, ShopId};
 use cartback_core::model::offer_codes::OfferCode;
@@ -18,6 +18,11 @@ pub struct LocalShops {
     pools: Arc<BTreeMap<(ShopId, PoolName), Vec<OfferCode>>>,
     /// Shops the operator removed (`cartback shop remove`), with their tombstones.
     removed: Arc<HashMap<ShopId, Removal>>,
+    /// Each shop as built from its settings (sequences parsed, zone found) the first time it
+    /// was asked for, as the deployed directory keeps it for five minutes: a long
+    /// `simulate` would otherwise parse two sequence files at every webhook and wake-up.
+    /// Every `with_*` starts a new one.
+    built: Arc<Mutex<HashMap<ShopId, Shop>>>,
 }
 
 impl LocalShops {
@@ -28,6 +33,7 @@ impl LocalShops {
 
     pub fn with_settings(mut self, id: ShopId, settings: ShopSettings) -> Self {
         Arc::make_mut(&mut self.settings).insert(id, settings);
+        self.built = Arc::default();
         self
     }
 
@@ -55,6 +61,7 @@ impl LocalShops {
     /// until the tombstone runs out.
     pub fn with_removal(mut self, id: ShopId, removal: Removal) -> Self {
         Arc::make_mut(&mut self.removed).insert(id, removal);
+        self.built = Arc::default();
         self
     }
 
@@ -75,9 +82,21 @@ impl LocalShops {
 
 impl ShopDirectory for LocalShops {
     async fn shop(&self, id: &ShopId) -> Result<Option<Shop>, PortError> {
-        Shop::new(id.clone(), self.settings_of(id))
-            .map(|shop| Some(shop.with_removal(self.removed.get(id).copied())))
-            .map_err(|e| PortError::permanent("shops", e.to_string()))
+        if let Some(shop) = self
+            .built
+            .lock()
+            .ok()
+            .and_then(|built| built.get(id).cloned())
+        {
+            return Ok(Some(shop));
+        }
+        let shop = Shop::new(id.clone(), self.settings_of(id))
+            .map(|shop| shop.with_removal(self.removed.get(id).copied()))
+            .map_err(|e| PortError::permanent("shops", e.to_string()))?;
+        if let Ok(mut built) = self.built.lock() {
+            built.insert(id.clone(), shop.clone());
+        }
+        Ok(Some(shop))
     }
 }
 
@@ -87,5 +106,36 @@ impl WebhookSecrets for LocalShops {
             Some(secret) => SignatureCheck::Required(secret.clone()),
             None => SignatureCheck::Skipped,
         }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn block_on<F: std::future::Future>(future: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a runtime")
+            .block_on(future)
+    }
+
+    #[test]
+    fn a_shop_is_built_once_and_built_again_after_its_settings_change() {
+        let id = ShopId::parse("demo-shop.myshopify.com").expect("valid");
+        let shops = LocalShops::defaults();
+        let first = block_on(shops.shop(&id)).expect("built").expect("served");
+        assert_eq!(first.new_visitor.name, "new-visitor");
+        assert_eq!(shops.built.lock().expect("lock").len(), 1);
+        let again = block_on(shops.clone().shop(&id))
+            .expect("built")
+            .expect("served");
+        assert_eq!(again.settings, first.settings);
+
+        let mut settings = ShopSettings::defaults_for(&id);
+        settings.segments.new_visitor = "default".to_owned();
+        let changed = shops.with_settings(id.clone(), settings);
+        let rebuilt = block_on(changed.shop(&id)).expect("built").expect("served");
+        assert_eq!(rebuilt.new_visitor.name, "default");
     }
 }
