@@ -4,6 +4,8 @@
 //! cart — in four locales across ten shops. Payloads carry only the fields a Shopify
 //! checkout or order webhook is read for, so 100,000 carts stay around 160 MB of input.
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::io::{self, Write};
 
 use jiff::{SignedDuration, Timestamp};
@@ -25,11 +27,44 @@ pub struct Written {
 impl Written {
     /// Writes `value` as one JSON line to `out` and counts it.
     fn line(&mut self, out: &mut dyn Write, value: Value) -> io::Result<()> {
-        let text = value.to_string();
+        self.text(out, &value.to_string())
+    }
+
+    fn text(&mut self, out: &mut dyn Write, text: &str) -> io::Result<()> {
         out.write_all(text.as_bytes())?;
         out.write_all(b"\n")?;
         self.lines += 1;
         self.bytes += text.len() as u64 + 1;
+        Ok(())
+    }
+}
+
+/// Lines held back until no cart made later can come before them, so that the file comes
+/// out in time order (which `simulate` reads as it runs, without holding the file). Lines
+/// of the same second keep the order they were made in, as `simulate`'s own sort would.
+#[derive(Default)]
+struct InOrder {
+    held: BinaryHeap<Reverse<(i64, u64, String)>>,
+    made: u64,
+}
+
+impl InOrder {
+    fn push(&mut self, at: Timestamp, value: &Value) {
+        self.made += 1;
+        self.held
+            .push(Reverse((at.as_second(), self.made, value.to_string())));
+    }
+
+    /// Writes every held line of second `until` or earlier.
+    fn release(&mut self, out: &mut dyn Write, written: &mut Written, until: i64) -> io::Result<()> {
+        while let Some(Reverse((second, _, _))) = self.held.peek() {
+            if *second > until {
+                break;
+            }
+            if let Some(Reverse((_, _, text))) = self.held.pop() {
+                written.text(out, &text)?;
+            }
+        }
         Ok(())
     }
 }
@@ -118,16 +153,22 @@ fn order(s: &Shopper, number: u64, created_at: Timestamp) -> Value {
     })
 }
 
-/// Writes `carts` generated carts, one JSON line per input event, in time order per cart
-/// (`simulate` sorts the whole file by time).
+/// Writes `carts` generated carts over one week, one JSON line per input event, in time
+/// order.
 pub fn write(out: &mut impl Write, carts: u64, seed: u64) -> io::Result<Written> {
+    write_over(out, carts, 7, seed)
+}
+
+/// Writes `carts` generated carts evenly spread over `days` days, one JSON line per input
+/// event, in time order.
+pub fn write_over(out: &mut impl Write, carts: u64, days: u64, seed: u64) -> io::Result<Written> {
     let mut mix = Mix(seed);
     let start: Timestamp = "2026-11-02T00:00:00Z"
         .parse()
         .unwrap_or(Timestamp::UNIX_EPOCH);
-    // One week of carts, evenly spread.
-    let spacing = (7 * 24 * 3600 * 1000 / carts.max(1)).max(1);
+    let spacing = (days.max(1) * 24 * 3600 * 1000 / carts.max(1)).max(1);
     let mut written = Written::default();
+    let mut in_order = InOrder::default();
     let locales = [
         ("en", "IE", "Ada"),
         ("en", "GB", "Grace"),
@@ -140,6 +181,8 @@ pub fn write(out: &mut impl Write, carts: u64, seed: u64) -> io::Result<Written>
         let created = start
             .checked_add(SignedDuration::from_millis((i * spacing) as i64))
             .unwrap_or(start);
+        // Every line still to come is at `created` or later.
+        in_order.release(out, &mut written, created.as_second() - 1)?;
         // One in twenty shoppers comes back with a newer cart (the older one is superseded).
         let person = if i > 50 && mix.chance(5) {
             i - 1 - mix.below(50)
@@ -160,19 +203,19 @@ pub fn write(out: &mut impl Write, carts: u64, seed: u64) -> io::Result<Written>
             returning: person % 4 == 0,
         };
         let webhook = |topic: &str, t: Timestamp, payload: Value| json!({ "at": at(t), "shop": shopper.shop, "platform": "shopify", "topic": topic, "payload": payload });
-        written.line(
-            out,
-            webhook("checkouts/create", created, checkout(&shopper, created, 1)),
-        )?;
+        in_order.push(
+            created,
+            &webhook("checkouts/create", created, checkout(&shopper, created, 1)),
+        );
         // Three in ten update their cart once to three times over the next half hour.
         let mut last = created;
         if mix.chance(30) {
             for u in 0..=mix.below(3) {
                 last = plus(last, 60 + mix.below(600));
-                written.line(
-                    out,
-                    webhook("checkouts/update", last, checkout(&shopper, last, 2 + u)),
-                )?;
+                in_order.push(
+                    last,
+                    &webhook("checkouts/update", last, checkout(&shopper, last, 2 + u)),
+                );
             }
         }
         // One in ten buys: half before the first reminder, half after it.
@@ -181,23 +224,24 @@ pub fn write(out: &mut impl Write, carts: u64, seed: u64) -> io::Result<Written>
                 last,
                 if mix.chance(50) { 600 } else { 2 * 3600 } + mix.below(1800),
             );
-            written.line(
-                out,
-                webhook("orders/create", bought, order(&shopper, i, bought)),
-            )?;
+            in_order.push(
+                bought,
+                &webhook("orders/create", bought, order(&shopper, i, bought)),
+            );
             written.orders += 1;
         } else if shopper.email_consent && mix.chance(25) {
             // A quarter of the emailed ones open the first reminder; some of those click.
             let opened = plus(last, 3600 + 600 + mix.below(3600));
             let event = if mix.chance(30) { "click" } else { "open" };
-            written.line(
-                out,
-                json!({ "at": at(opened), "shop": shopper.shop, "event": event, "cart": shopper.token, "step": 1 }),
-            )?;
+            in_order.push(
+                opened,
+                &json!({ "at": at(opened), "shop": shopper.shop, "event": event, "cart": shopper.token, "step": 1 }),
+            );
             written.recipient_events += 1;
         }
         written.carts += 1;
     }
+    in_order.release(out, &mut written, i64::MAX)?;
     Ok(written)
 }
 

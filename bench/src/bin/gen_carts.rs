@@ -1,5 +1,6 @@
-//! `gen-carts --carts N --out FILE [--seed S]`: N generated abandoned carts as
-//! `cartback simulate` input (see `cartback_bench::carts`); prints what it wrote as JSON.
+//! `gen-carts --carts N --out FILE [--days D] [--seed S]`: N generated abandoned carts
+//! spread over D days (7) as `cartback simulate` input, in time order (see
+//! `cartback_bench::carts`); prints what it wrote as JSON.
 //!
 //! `gen-carts --one-cart-updates K --out FILE`: the fixture checkout created at 08:00 and
 //! updated K - 1 more times until 08:50, then abandoned (the `simulate --stats` scenario).
@@ -60,6 +61,7 @@ fn run() -> Result<(), String> {
     };
     let mut out = None;
     let mut seed = 1u64;
+    let mut days = 7u64;
     let mut it = std::env::args().skip(1);
     while let Some(arg) = it.next() {
         let mut value = || it.next().ok_or(format!("{arg} needs a value"));
@@ -96,9 +98,15 @@ fn run() -> Result<(), String> {
             "--treatment-rate" => rates.treatment = percent(value()?, "--treatment-rate")?,
             "--out" => out = Some(PathBuf::from(value()?)),
             "--seed" => seed = value()?.parse().map_err(|e| format!("--seed: {e}"))?,
+            "--days" => {
+                days = value()?.parse().map_err(|e| format!("--days: {e}"))?;
+                if days == 0 {
+                    return Err("--days: at least 1".to_owned());
+                }
+            }
             other => {
                 return Err(format!(
-                    "unknown argument {other}; usage: gen-carts (--carts N | --burst N | --one-cart-updates K | --holdout-shop N [--holdout-rate P] [--treatment-rate P]) --out FILE [--seed S]"
+                    "unknown argument {other}; usage: gen-carts (--carts N [--days D] | --burst N | --one-cart-updates K | --holdout-shop N [--holdout-rate P] [--treatment-rate P]) --out FILE [--seed S]"
                 ));
             }
         }
@@ -138,7 +146,7 @@ fn run() -> Result<(), String> {
     }
     let wanted =
         carts_wanted.ok_or("--carts N, --one-cart-updates K or --holdout-shop N is required")?;
-    let written = carts::write(&mut writer, wanted, seed).map_err(error)?;
+    let written = carts::write_over(&mut writer, wanted, days, seed).map_err(error)?;
     writer.flush().map_err(error)?;
     println!(
         "{}",

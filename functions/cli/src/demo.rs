@@ -404,7 +404,7 @@ pub async fn run() -> Result<(), DemoError> {
     let (creates, deletes) = stack.schedules.calls();
     say!(
         "\n{sent} messages sent ({} SMS), {other} skipped, deferred or stopped, {} carts tracked;\nscheduler: {creates} schedules created, {deletes} deleted, {} pending.",
-        stack.sms.outbox().len(),
+        stack.sms.sent_count(),
         stack.store.carts().len(),
         stack.schedules.pending().len()
     );

@@ -572,7 +572,7 @@ async fn simulate_command(
     faults: Option<cartback_local::FaultPlan>,
     limits: Option<cartback_local::SendLimits>,
 ) -> Result<(), CliError> {
-    let (lines, local_shops, file) =
+    let (events, local_shops, file) =
         simulate::load(&events, sequence.as_deref(), shops.as_deref())?;
     // With RUST_LOG set, the functions' JSON logs go to stderr (the decisions stay on stdout).
     if let Ok(level) = std::env::var("RUST_LOG") {
@@ -581,22 +581,25 @@ async fn simulate_command(
     }
     // Which carts are one person's, for the invariants (computed before the run takes the
     // input).
-    let people = faults.as_ref().map(|_| simulate::people_of(&lines));
-    // The same input without faults: what the faulty run is held to.
-    let reference = match faults {
+    // A run with faults holds its input (it looks ahead, and runs it twice); one without
+    // reads the events file as it goes.
+    let (input, held, people) = match faults {
         Some(_) => {
+            let lines = events.hold().map_err(simulate::SimulateError::from)?;
+            let people = simulate::people_of(&lines);
+            (simulate::Events::from(lines.clone()), Some(lines), Some(people))
+        }
+        None => (events, None, None),
+    };
+    // The same input without faults: what the faulty run is held to.
+    let reference = match held {
+        Some(lines) => {
             let mut decisions = Vec::new();
-            simulate::run(
-                lines.clone(),
-                local_shops.clone(),
-                until,
-                &file,
-                |progress| {
-                    if let simulate::Progress::Decision(report) = progress {
-                        decisions.push(report.clone());
-                    }
-                },
-            )
+            simulate::run(lines, local_shops.clone(), until, &file, |progress| {
+                if let simulate::Progress::Decision(report) = progress {
+                    decisions.push(report.clone());
+                }
+            })
             .await
             .map_err(simulate::SimulateError::from)?;
             Some(decisions)
@@ -609,12 +612,16 @@ async fn simulate_command(
     let mut decisions = Vec::new();
     let mut converted = HashMap::new();
     let stack = simulate::run_limited(
-        lines,
+        input,
         local_shops,
         until,
         &file,
         faults.clone(),
-        limits,
+        simulate::RunOptions {
+            limits,
+            // The invariants of a run with faults read every cart afterwards.
+            forget_expired: faults.is_none(),
+        },
         |progress| match progress {
             simulate::Progress::Decision(report) => {
                 if reference.is_some() {
@@ -628,7 +635,9 @@ async fn simulate_command(
                 }
             }
             simulate::Progress::Webhook { input, at, reply } => {
-                if let (
+                // Only the invariants of a run with faults read the conversions.
+                if reference.is_some()
+                    && let (
                     Ok(cartback_app::ingest::Accepted::Converted {
                         cart: Some(cart), ..
                     }),

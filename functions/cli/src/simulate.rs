@@ -41,6 +41,8 @@ pub struct InputError {
 pub enum LineError {
     #[error("could not be read: {0}")]
     Unreadable(#[source] std::io::Error),
+    #[error("earlier than the line before it: the file changed while the run read it")]
+    Changed,
     #[error("not JSON: {0}")]
     NotJson(#[source] serde_json::Error),
     #[error("erase event: {0} (expected at, shop, event, email or phone)")]
@@ -285,17 +287,178 @@ pub fn read_events(
     file: &str,
     reader: impl std::io::BufRead,
 ) -> Result<Vec<InputLine>, InputError> {
-    let mut lines = Vec::new();
-    for (index, text) in reader.lines().enumerate() {
-        let line = index + 1;
-        let text = text.map_err(|e| InputError {
-            file: file.to_owned(),
-            line,
-            problem: LineError::Unreadable(e),
-        })?;
-        lines.extend(parse_line(file, line, &text)?);
-    }
+    let lines = FileLines::new(file, reader).collect::<Result<Vec<_>, _>>()?;
     Ok(in_time_order(lines))
+}
+
+/// The input lines of an events file, parsed one at a time (blank and comment lines
+/// skipped); every error names its line.
+struct FileLines<R> {
+    file: String,
+    lines: std::io::Lines<R>,
+    /// The number of the last line read (1-based).
+    number: usize,
+}
+
+impl<R: std::io::BufRead> FileLines<R> {
+    fn new(file: &str, reader: R) -> Self {
+        Self {
+            file: file.to_owned(),
+            lines: reader.lines(),
+            number: 0,
+        }
+    }
+}
+
+impl<R: std::io::BufRead> Iterator for FileLines<R> {
+    type Item = Result<InputLine, InputError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let text = self.lines.next()?;
+            self.number += 1;
+            let parsed = match text {
+                Ok(text) => parse_line(&self.file, self.number, &text),
+                Err(e) => Err(InputError {
+                    file: self.file.clone(),
+                    line: self.number,
+                    problem: LineError::Unreadable(e),
+                }),
+            };
+            match parsed {
+                Ok(Some(line)) => return Some(Ok(line)),
+                Ok(None) => {}
+                Err(e) => return Some(Err(e)),
+            }
+        }
+    }
+}
+
+/// The input of a run, in time order: held in memory, or, for a file already in time
+/// order, read again line by line as the run reaches each line, so that a year of carts
+/// never sits in memory whole.
+pub struct Events {
+    /// The times of the first and the last line (`None`: no lines).
+    span: Option<(Timestamp, Timestamp)>,
+    /// Every shop the lines name.
+    shops: BTreeSet<String>,
+    source: Source,
+}
+
+enum Source {
+    Held(Vec<InputLine>),
+    /// A file whose every line parsed, in time order when it was checked.
+    Streamed { file: String, path: PathBuf },
+}
+
+impl From<Vec<InputLine>> for Events {
+    fn from(lines: Vec<InputLine>) -> Self {
+        let lines = in_time_order(lines);
+        Self {
+            span: lines.first().zip(lines.last()).map(|(a, b)| (a.at, b.at)),
+            shops: lines.iter().map(|l| shop_of(l).to_owned()).collect(),
+            source: Source::Held(lines),
+        }
+    }
+}
+
+impl Events {
+    /// Reads the events file at `path` through once, parsing every line (so a bad line is
+    /// reported before the run, naming its line) and noting whether the lines are in time
+    /// order. A file in time order is read again during the run; any other is held, sorted.
+    pub fn read(path: &Path) -> Result<Self, SimulateError> {
+        let file = path.display().to_string();
+        let open = || {
+            std::fs::File::open(path)
+                .map(std::io::BufReader::new)
+                .map_err(|source| SimulateError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })
+        };
+        let mut span: Option<(Timestamp, Timestamp)> = None;
+        let mut shops = BTreeSet::new();
+        let mut in_order = true;
+        for line in FileLines::new(&file, open()?) {
+            let line = line?;
+            span = Some(match span {
+                None => (line.at, line.at),
+                Some((first, last)) => {
+                    in_order &= line.at >= last;
+                    (first.min(line.at), last.max(line.at))
+                }
+            });
+            if !shops.contains(shop_of(&line)) {
+                shops.insert(shop_of(&line).to_owned());
+            }
+        }
+        if !in_order {
+            return Ok(read_events(&file, open()?)?.into());
+        }
+        Ok(Self {
+            span,
+            shops,
+            source: Source::Streamed {
+                file,
+                path: path.to_path_buf(),
+            },
+        })
+    }
+
+    /// Every line, in memory (a streamed file is read again): for what looks at the whole
+    /// input at once.
+    pub fn hold(self) -> Result<Vec<InputLine>, InputError> {
+        match self.source {
+            Source::Held(lines) => Ok(lines),
+            Source::Streamed { file, path } => {
+                let reader = std::fs::File::open(&path).map_err(|e| InputError {
+                    file: file.clone(),
+                    line: 0,
+                    problem: LineError::Unreadable(e),
+                })?;
+                read_events(&file, std::io::BufReader::new(reader))
+            }
+        }
+    }
+
+    /// The lines, in time order, one at a time.
+    fn lines(self) -> Result<Box<dyn Iterator<Item = Result<InputLine, InputError>>>, InputError> {
+        match self.source {
+            Source::Held(lines) => Ok(Box::new(lines.into_iter().map(Ok))),
+            Source::Streamed { file, path } => {
+                let reader = std::fs::File::open(&path).map_err(|e| InputError {
+                    file: file.clone(),
+                    line: 0,
+                    problem: LineError::Unreadable(e),
+                })?;
+                let mut last: Option<Timestamp> = None;
+                Ok(Box::new(
+                    FileLines::new(&file, std::io::BufReader::new(reader)).map(move |line| {
+                        let line = line?;
+                        // Checked in time order before the run: only a file changed since
+                        // gets here.
+                        if last.is_some_and(|last| line.at < last) {
+                            return Err(InputError {
+                                file: file.clone(),
+                                line: line.line,
+                                problem: LineError::Changed,
+                            });
+                        }
+                        last = Some(line.at);
+                        Ok(line)
+                    }),
+                ))
+            }
+        }
+    }
+}
+
+/// The shop a line names, as written.
+fn shop_of(line: &InputLine) -> &str {
+    match &line.event {
+        InputEvent::Webhook { shop, .. } => shop,
+        InputEvent::Recipient { shop, .. } | InputEvent::Erase { shop, .. } => shop.as_str(),
+    }
 }
 
 /// Deliveries happen in time order; lines at the same time keep their file order.
@@ -508,13 +671,13 @@ pub fn parse_shops(file: &Path, source: &str) -> Result<LocalShops, Box<ShopsFil
     Ok(shops)
 }
 
-/// Reads an events file with its optional `--sequence` and `--shops` files: the input lines,
-/// the shops they run on, and the events file's name for errors.
+/// Reads an events file with its optional `--sequence` and `--shops` files: the input (see
+/// [`Events::read`]), the shops it runs on, and the events file's name for errors.
 pub fn load(
     events: &Path,
     sequence: Option<&Path>,
     shops: Option<&Path>,
-) -> Result<(Vec<InputLine>, LocalShops, String), SimulateError> {
+) -> Result<(Events, LocalShops, String), SimulateError> {
     let read = |path: &Path| {
         std::fs::read_to_string(path).map_err(|source| SimulateError::Read {
             path: path.to_path_buf(),
@@ -522,11 +685,7 @@ pub fn load(
         })
     };
     let file = events.display().to_string();
-    let opened = std::fs::File::open(events).map_err(|source| SimulateError::Read {
-        path: events.to_path_buf(),
-        source,
-    })?;
-    let lines = read_events(&file, std::io::BufReader::new(opened))?;
+    let events = Events::read(events)?;
     let mut local_shops = match shops {
         Some(path) => parse_shops(path, &read(path)?)?,
         None => LocalShops::defaults(),
@@ -534,26 +693,15 @@ pub fn load(
     if let Some(path) = sequence {
         let toml = read(path)?;
         check_sequence(path, &toml)?;
-        local_shops = with_sequence(local_shops, &lines, &toml);
+        local_shops = with_sequence(local_shops, &events, &toml);
     }
-    Ok((lines, local_shops, file))
+    Ok((events, local_shops, file))
 }
 
 /// Applies `--sequence` to every shop named in the input.
-pub fn with_sequence(
-    mut shops: LocalShops,
-    events: &[InputLine],
-    sequence_toml: &str,
-) -> LocalShops {
-    let ids: BTreeSet<String> = events
-        .iter()
-        .map(|l| match &l.event {
-            InputEvent::Webhook { shop, .. } => shop.clone(),
-            InputEvent::Recipient { shop, .. } | InputEvent::Erase { shop, .. } => shop.to_string(),
-        })
-        .collect();
-    for id in ids {
-        if let Ok(id) = ShopId::parse(id) {
+pub fn with_sequence(mut shops: LocalShops, events: &Events, sequence_toml: &str) -> LocalShops {
+    for id in &events.shops {
+        if let Ok(id) = ShopId::parse(id.clone()) {
             let mut settings = shops.settings_of(&id);
             settings.sequence_toml = Some(sequence_toml.to_owned());
             shops = shops.with_settings(id, settings);
@@ -644,7 +792,7 @@ pub enum Progress<'a> {
 
 /// Runs the pipeline over `events` until `until`, telling `progress` what happens.
 pub async fn run(
-    events: Vec<InputLine>,
+    events: impl Into<Events>,
     shops: LocalShops,
     until: Option<Timestamp>,
     file: &str,
@@ -786,29 +934,54 @@ fn next_of_same_cart(events: &[InputLine]) -> Vec<Option<usize>> {
 /// (`None`: none), telling `progress` what happens. Webhooks answered with a 5xx are
 /// delivered again later, as the platforms do.
 pub async fn run_with_faults(
-    events: Vec<InputLine>,
+    events: impl Into<Events>,
     shops: LocalShops,
     until: Option<Timestamp>,
     file: &str,
     plan: Option<FaultPlan>,
     progress: impl FnMut(Progress<'_>),
 ) -> Result<MemoryRuntime, InputError> {
-    run_limited(events, shops, until, file, plan, None, progress).await
+    run_limited(
+        events,
+        shops,
+        until,
+        file,
+        plan,
+        RunOptions::default(),
+        progress,
+    )
+    .await
 }
 
-/// As [`run_with_faults`], with SES refusing sends as `limits` say (the account's send
-/// rate, an outage of the account).
+/// What a run may do beyond the pipeline itself.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// SES refuses sends as these say (the account's send rate, an outage of the account).
+    pub limits: Option<SendLimits>,
+    /// Expired items are dropped from memory as DynamoDB's TTL deletes them, so that a long
+    /// run holds only what the table would; the run's store then no longer lists every cart.
+    pub forget_expired: bool,
+}
+
+/// As [`run_with_faults`], with the `options`.
 pub async fn run_limited(
-    events: Vec<InputLine>,
+    events: impl Into<Events>,
     shops: LocalShops,
     until: Option<Timestamp>,
     file: &str,
     plan: Option<FaultPlan>,
-    limits: Option<SendLimits>,
+    options: RunOptions,
     mut progress: impl FnMut(Progress<'_>),
 ) -> Result<MemoryRuntime, InputError> {
-    let start = events.first().map_or_else(Timestamp::now, |l| l.at);
-    let last = events.last().map_or(start, |l| l.at);
+    let RunOptions {
+        limits,
+        forget_expired,
+    } = options;
+    let events: Events = events.into();
+    let (start, last) = events.span.unwrap_or_else(|| {
+        let now = Timestamp::now();
+        (now, now)
+    });
     let until = until.unwrap_or_else(|| last.checked_add(DEFAULT_TAIL).unwrap_or(last));
     let stack = MemoryRuntime::with_faults(start, shops.clone(), plan.clone());
     if let Some(limits) = limits {
@@ -817,171 +990,198 @@ pub async fn run_limited(
     // Decisions are reported as they happen; keeping every MIME message (or every metric
     // object) as well would hold gigabytes for a large input.
     stack.mailer.forget_messages();
+    stack.sms.forget_messages();
     stack.metrics.forget();
+    if forget_expired {
+        stack.store.forget_expired();
+    }
     let runtime_error = |line: usize, e: RuntimeError| InputError {
         file: file.to_owned(),
         line,
         problem: LineError::Runtime(e),
     };
     let faults = stack.faults.clone();
-    let next_same_cart = if plan.is_some() {
-        next_of_same_cart(&events)
+    // Faults look ahead (a delivery held back waits for the cart's next webhook), so a run
+    // with faults holds its input; one without reads it as it goes.
+    let (lines, next_same_cart, times) = if plan.is_some() {
+        let held = events.hold()?;
+        let next = next_of_same_cart(&held);
+        let times: Vec<Timestamp> = held.iter().map(|l| l.at).collect();
+        let lines: Box<dyn Iterator<Item = Result<InputLine, InputError>>> =
+            Box::new(held.into_iter().map(Ok));
+        (lines, next, times)
     } else {
-        Vec::new()
+        (events.lines()?, Vec::new(), Vec::new())
     };
-    let times: Vec<Timestamp> = events.iter().map(|l| l.at).collect();
-    let mut queue: BinaryHeap<Reverse<Delivery>> = times
-        .iter()
-        .enumerate()
-        .map(|(index, at)| {
-            Reverse(Delivery {
-                at: *at,
-                order: (index, 0),
-                index,
+    // Each line in order, numbered by its place in time order; the queue holds the
+    // deliveries still to come of lines already delivered once (redeliveries, injected
+    // copies, held-back deliveries), and `waiting` those lines until their last delivery.
+    let mut lines = lines.enumerate().peekable();
+    let mut queue: BinaryHeap<Reverse<Delivery>> = BinaryHeap::new();
+    let mut waiting: HashMap<usize, (InputLine, u32)> = HashMap::new();
+    loop {
+        let next_line = match lines.peek() {
+            Some((_, Err(_))) => match lines.next() {
+                Some((_, Err(e))) => return Err(e),
+                _ => None,
+            },
+            Some((index, Ok(line))) => Some(Delivery {
+                at: line.at,
+                order: (*index, 0),
+                index: *index,
                 attempt: 0,
                 injected: false,
-            })
-        })
-        .collect();
-    // Each line is dropped once no delivery of it is left in the queue (a redelivery or an
-    // injected copy keeps it), so the input does not stay in memory for the whole run.
-    let mut pending = vec![1_u32; events.len()];
-    let mut events: Vec<Option<InputLine>> = events.into_iter().map(Some).collect();
-    let mut delivered: Option<usize> = None;
-    while let Some(Reverse(delivery)) = queue.pop() {
-        if let Some(done) = delivered.take()
-            && pending[done] == 0
-        {
-            events[done] = None;
-        }
+            }),
+            None => None,
+        };
+        let from_queue = match (queue.peek(), next_line) {
+            (Some(Reverse(queued)), Some(line)) => *queued < line,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (None, None) => break,
+        };
+        let (delivery, input, mut pending) = if from_queue {
+            let Some(Reverse(delivery)) = queue.pop() else {
+                break;
+            };
+            let Some((input, pending)) = waiting.remove(&delivery.index) else {
+                continue;
+            };
+            (delivery, input, pending.saturating_sub(1))
+        } else {
+            let (Some(delivery), Some((_, Ok(input)))) = (next_line, lines.next()) else {
+                break;
+            };
+            (delivery, input, 0)
+        };
         if delivery.at > until {
             break;
         }
-        pending[delivery.index] = pending[delivery.index].saturating_sub(1);
-        delivered = Some(delivery.index);
-        let Some(input) = events[delivery.index].as_ref() else {
-            continue;
-        };
-        for report in stack
-            .run_until(delivery.at)
-            .await
-            .map_err(|e| runtime_error(input.line, e))?
-        {
-            progress(Progress::Decision(&report));
-        }
-        match &input.event {
-            InputEvent::Webhook {
-                shop,
-                platform,
-                topic,
-                headers,
-                body,
-                api,
-            } => {
-                let first = delivery.attempt == 0 && !delivery.injected;
-                if first
-                    && let Some(next) = next_same_cart.get(delivery.index).copied().flatten()
-                    && times[next].duration_since(input.at) <= OUT_OF_ORDER_WINDOW
-                    && faults.strikes("webhook_out_of_order")
-                {
-                    // Held back until just after the cart's next webhook.
-                    faults.delayed(shop, &cart_id_of(input), delivery.at);
-                    pending[delivery.index] += 1;
-                    queue.push(Reverse(Delivery {
-                        at: times[next],
-                        order: (next, 1),
-                        injected: true,
-                        ..delivery
-                    }));
-                    continue;
-                }
-                serve_store_api(&stack, shop, body, api.as_deref());
-                let request =
-                    webhook_request(&shops, shop, platform, topic, headers, body, delivery.at);
-                let (reply, reports) = stack
-                    .deliver(&request)
-                    .await
-                    .map_err(|e| runtime_error(input.line, e))?;
-                if let Err(refused) = &reply.0 {
-                    let status = reply.status();
-                    match REDELIVERY_DELAYS.get(delivery.attempt) {
-                        Some(delay) if status >= 500 => {
-                            faults.retried("webhook_redelivery");
-                            faults.delayed(shop, &cart_id_of(input), delivery.at);
-                            pending[delivery.index] += 1;
-                            queue.push(Reverse(Delivery {
-                                at: delivery.at.checked_add(*delay).unwrap_or(delivery.at),
-                                attempt: delivery.attempt + 1,
-                                ..delivery
-                            }));
-                            continue;
-                        }
-                        _ => {
-                            return Err(InputError {
-                                file: file.to_owned(),
-                                line: input.line,
-                                problem: LineError::Refused {
-                                    status,
-                                    refused: refused.clone(),
-                                },
-                            });
+        'deliver: {
+            for report in stack
+                .run_until(delivery.at)
+                .await
+                .map_err(|e| runtime_error(input.line, e))?
+            {
+                progress(Progress::Decision(&report));
+            }
+            match &input.event {
+                InputEvent::Webhook {
+                    shop,
+                    platform,
+                    topic,
+                    headers,
+                    body,
+                    api,
+                } => {
+                    let first = delivery.attempt == 0 && !delivery.injected;
+                    if first
+                        && let Some(next) = next_same_cart.get(delivery.index).copied().flatten()
+                        && times[next].duration_since(input.at) <= OUT_OF_ORDER_WINDOW
+                        && faults.strikes("webhook_out_of_order")
+                    {
+                        // Held back until just after the cart's next webhook.
+                        faults.delayed(shop, &cart_id_of(&input), delivery.at);
+                        pending += 1;
+                        queue.push(Reverse(Delivery {
+                            at: times[next],
+                            order: (next, 1),
+                            injected: true,
+                            ..delivery
+                        }));
+                        break 'deliver;
+                    }
+                    serve_store_api(&stack, shop, body, api.as_deref());
+                    let request =
+                        webhook_request(&shops, shop, platform, topic, headers, body, delivery.at);
+                    let (reply, reports) = stack
+                        .deliver(&request)
+                        .await
+                        .map_err(|e| runtime_error(input.line, e))?;
+                    if let Err(refused) = &reply.0 {
+                        let status = reply.status();
+                        match REDELIVERY_DELAYS.get(delivery.attempt) {
+                            Some(delay) if status >= 500 => {
+                                faults.retried("webhook_redelivery");
+                                faults.delayed(shop, &cart_id_of(&input), delivery.at);
+                                pending += 1;
+                                queue.push(Reverse(Delivery {
+                                    at: delivery.at.checked_add(*delay).unwrap_or(delivery.at),
+                                    attempt: delivery.attempt + 1,
+                                    ..delivery
+                                }));
+                                break 'deliver;
+                            }
+                            _ => {
+                                return Err(InputError {
+                                    file: file.to_owned(),
+                                    line: input.line,
+                                    problem: LineError::Refused {
+                                        status,
+                                        refused: refused.clone(),
+                                    },
+                                });
+                            }
                         }
                     }
+                    progress(Progress::Webhook {
+                        input: &input,
+                        at: delivery.at,
+                        reply: &reply,
+                    });
+                    for report in &reports {
+                        progress(Progress::Decision(report));
+                    }
+                    if first && faults.strikes("webhook_duplicate") {
+                        let after = faults.delay(1, DUPLICATE_DELIVERY_SECS);
+                        pending += 1;
+                        queue.push(Reverse(Delivery {
+                            at: delivery.at.checked_add(after).unwrap_or(delivery.at),
+                            injected: true,
+                            ..delivery
+                        }));
+                    }
                 }
-                progress(Progress::Webhook {
-                    input,
-                    at: delivery.at,
-                    reply: &reply,
-                });
-                for report in &reports {
-                    progress(Progress::Decision(report));
+                InputEvent::Recipient {
+                    shop,
+                    cart,
+                    kind,
+                    step,
+                    channel,
+                } => {
+                    let event = RecipientEvent {
+                        shop: shop.clone(),
+                        cart: cart.clone(),
+                        step: step.and_then(|s| s.checked_sub(1)),
+                        action: match kind {
+                            RecipientKind::Open => Action::Open,
+                            RecipientKind::Click => Action::Click,
+                            RecipientKind::Bounce => Action::Bounce,
+                            RecipientKind::Complaint => Action::Complaint,
+                            RecipientKind::Unsubscribe => Action::Unsubscribe(*channel),
+                        },
+                        at: input.at,
+                        address: None,
+                    };
+                    stack
+                        .recipient_event(&event)
+                        .await
+                        .map_err(|e| runtime_error(input.line, e))?;
+                    progress(Progress::Recipient { input: &input });
                 }
-                if first && faults.strikes("webhook_duplicate") {
-                    let after = faults.delay(1, DUPLICATE_DELIVERY_SECS);
-                    pending[delivery.index] += 1;
-                    queue.push(Reverse(Delivery {
-                        at: delivery.at.checked_add(after).unwrap_or(delivery.at),
-                        injected: true,
-                        ..delivery
-                    }));
+                InputEvent::Erase { shop, subject } => {
+                    let reports = stack
+                        .erase(shop, &subject.keys())
+                        .await
+                        .map_err(|e| runtime_error(input.line, e))?;
+                    for report in &reports {
+                        progress(Progress::Decision(report));
+                    }
                 }
             }
-            InputEvent::Recipient {
-                shop,
-                cart,
-                kind,
-                step,
-                channel,
-            } => {
-                let event = RecipientEvent {
-                    shop: shop.clone(),
-                    cart: cart.clone(),
-                    step: step.and_then(|s| s.checked_sub(1)),
-                    action: match kind {
-                        RecipientKind::Open => Action::Open,
-                        RecipientKind::Click => Action::Click,
-                        RecipientKind::Bounce => Action::Bounce,
-                        RecipientKind::Complaint => Action::Complaint,
-                        RecipientKind::Unsubscribe => Action::Unsubscribe(*channel),
-                    },
-                    at: input.at,
-                    address: None,
-                };
-                stack
-                    .recipient_event(&event)
-                    .await
-                    .map_err(|e| runtime_error(input.line, e))?;
-                progress(Progress::Recipient { input });
-            }
-            InputEvent::Erase { shop, subject } => {
-                let reports = stack
-                    .erase(shop, &subject.keys())
-                    .await
-                    .map_err(|e| runtime_error(input.line, e))?;
-                for report in &reports {
-                    progress(Progress::Decision(report));
-                }
-            }
+        }
+        if pending > 0 {
+            waiting.insert(delivery.index, (input, pending));
         }
     }
     for report in stack

@@ -20,6 +20,9 @@ pub struct SentSms {
 #[derive(Debug, Default)]
 struct State {
     outbox: Vec<SentSms>,
+    sent: usize,
+    /// Sends are only counted, not kept (long simulations: no copy of every message).
+    forget: bool,
     opted_out: HashSet<String>,
 }
 
@@ -36,9 +39,16 @@ impl MemorySms {
         self.0.lock().map(|s| s.outbox.clone()).unwrap_or_default()
     }
 
-    /// How many SMS were sent.
+    /// How many SMS were sent (kept or not).
     pub fn sent_count(&self) -> usize {
-        self.0.lock().map(|s| s.outbox.len()).unwrap_or_default()
+        self.0.lock().map(|s| s.sent).unwrap_or_default()
+    }
+
+    /// From now on, SMS are counted (and get ids) but not kept in the outbox.
+    pub fn forget_messages(&self) {
+        if let Ok(mut state) = self.0.lock() {
+            state.forget = true;
+        }
     }
 
     /// The number replied STOP.
@@ -56,7 +66,11 @@ impl SmsSender for MemorySms {
             .0
             .lock()
             .map_err(|_| PortError::permanent("sms", "lock poisoned"))?;
-        let message_id = format!("local-sms-{:06}", state.outbox.len() + 1);
+        state.sent += 1;
+        let message_id = format!("local-sms-{:06}", state.sent);
+        if state.forget {
+            return Ok(message_id);
+        }
         state.outbox.push(SentSms {
             message_id: message_id.clone(),
             to: sms.to.clone(),

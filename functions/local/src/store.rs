@@ -34,6 +34,8 @@ struct State {
     sequence: u64,
     /// The time that decides which items have expired (`None`: nothing expires).
     clock: Option<crate::VirtualClock>,
+    /// Whether expired items are dropped from memory (not only hidden), and when next.
+    purge: Option<i64>,
 }
 
 impl State {
@@ -64,6 +66,41 @@ impl State {
         self.sizes.get(&(shop.clone(), sk)).copied().unwrap_or(0)
     }
 
+    /// Drops the items expired at `now` from memory, as DynamoDB's TTL deletes them (no
+    /// stream records: nothing reads an expired item anyway), when a purge is due; at most
+    /// one purge per `PURGE_EVERY`.
+    fn purge_expired(&mut self) {
+        let (Some(now), Some(due)) = (self.now(), self.purge) else {
+            return;
+        };
+        if now < due {
+            return;
+        }
+        self.purge = Some(now + PURGE_EVERY_SECS);
+        let Self {
+            carts,
+            contacts,
+            deliveries,
+            sizes,
+            ..
+        } = self;
+        carts.retain(|(shop, cart), held| {
+            let keep = live(held.value.expires_at, Some(now));
+            if !keep {
+                sizes.remove(&(shop.clone(), table::cart_sk(cart)));
+            }
+            keep
+        });
+        contacts.retain(|(shop, key), held| {
+            let keep = live(held.value.expires_at, Some(now));
+            if !keep {
+                sizes.remove(&(shop.clone(), table::contact_sk(key)));
+            }
+            keep
+        });
+        deliveries.retain(|_, expires_at| live(*expires_at, Some(now)));
+    }
+
     /// Whether the delivery id is remembered and not expired.
     fn live_delivery(&self, shop: &ShopId, id: &DeliveryId) -> bool {
         let now = self.now();
@@ -72,6 +109,9 @@ impl State {
             .is_some_and(|expires_at| live(*expires_at, now))
     }
 }
+
+/// How often a store that forgets expired items looks for them (virtual time).
+const PURGE_EVERY_SECS: i64 = 24 * 3600;
 
 /// Whether an item with `expires_at` is still there at `now` (epoch seconds).
 fn live(expires_at: i64, now: Option<i64>) -> bool {
@@ -109,6 +149,15 @@ impl MemoryStore {
     pub fn expire_with(&self, clock: crate::VirtualClock) {
         if let Ok(mut state) = self.lock() {
             state.clock = Some(clock);
+        }
+    }
+
+    /// From now on, expired items are dropped from memory once a day (virtual time), not
+    /// only hidden: for a long run that reads nothing after it (`simulate`). [`Self::carts`]
+    /// then lists only the carts not yet expired.
+    pub fn forget_expired(&self) {
+        if let Ok(mut state) = self.lock() {
+            state.purge = Some(i64::MIN);
         }
     }
 
@@ -278,6 +327,7 @@ impl CartStore for MemoryStore {
         );
         let factor = if transaction { 2 } else { 1 };
         let mut state = self.lock()?;
+        state.purge_expired();
         // All conditions first: all or nothing, like a transaction. An expired item is gone.
         for put in &puts {
             let ok = match put {

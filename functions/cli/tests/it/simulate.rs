@@ -1246,3 +1246,38 @@ fn a_bigcommerce_store_hash_that_is_not_one_is_refused_with_what_to_give() {
         run.stderr()
     );
 }
+
+#[test]
+fn a_file_in_time_order_read_as_the_run_goes_gives_the_decisions_of_the_same_file_held_and_sorted()
+{
+    // 300 generated carts over two days: written in time order, the file is read line by
+    // line during the run; with its first line moved to the end it is not, and the run
+    // holds it and sorts it first. The decisions must be the same.
+    let mut generated = Vec::new();
+    cartback_bench::carts::write_over(&mut generated, 300, 2, 5).expect("generate carts");
+    let text = String::from_utf8(generated).expect("UTF-8");
+    let lines: Vec<&str> = text.lines().collect();
+    let times: Vec<Timestamp> = lines
+        .iter()
+        .map(|l| {
+            let value: Value = serde_json::from_str(l).expect("JSON");
+            value["at"].as_str().expect("at").parse().expect("a time")
+        })
+        .collect();
+    assert!(
+        times.windows(2).all(|w| w[0] <= w[1]),
+        "gen-carts writes in time order"
+    );
+    assert!(times[0] < times[1], "the first line's time is its own");
+    let moved = format!("{}\n{}\n", lines[1..].join("\n"), lines[0]);
+
+    let dir = TempDir::new().expect("a temp dir");
+    let streamed = simulate_text(&dir, &text, &[]);
+    let other = TempDir::new().expect("a temp dir");
+    let held = simulate_text(&other, &moved, &[]);
+
+    assert!(streamed.succeeded(), "{}", streamed.stderr());
+    assert!(held.succeeded(), "{}", held.stderr());
+    assert!(streamed.sent().len() > 300, "{}", streamed.stdout());
+    assert_eq!(streamed.stdout(), held.stdout());
+}
