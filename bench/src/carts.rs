@@ -56,7 +56,12 @@ impl InOrder {
     }
 
     /// Writes every held line of second `until` or earlier.
-    fn release(&mut self, out: &mut dyn Write, written: &mut Written, until: i64) -> io::Result<()> {
+    fn release(
+        &mut self,
+        out: &mut dyn Write,
+        written: &mut Written,
+        until: i64,
+    ) -> io::Result<()> {
         while let Some(Reverse((second, _, _))) = self.held.peek() {
             if *second > until {
                 break;

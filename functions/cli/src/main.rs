@@ -350,6 +350,11 @@ enum CodesCommand {
     },
 }
 
+/// `simulate` makes and frees millions of small objects (records, stream images, messages);
+/// mimalloc does that faster than the system allocator, with less memory held.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -587,7 +592,11 @@ async fn simulate_command(
         Some(_) => {
             let lines = events.hold().map_err(simulate::SimulateError::from)?;
             let people = simulate::people_of(&lines);
-            (simulate::Events::from(lines.clone()), Some(lines), Some(people))
+            (
+                simulate::Events::from(lines.clone()),
+                Some(lines),
+                Some(people),
+            )
         }
         None => (events, None, None),
     };
@@ -638,11 +647,11 @@ async fn simulate_command(
                 // Only the invariants of a run with faults read the conversions.
                 if reference.is_some()
                     && let (
-                    Ok(cartback_app::ingest::Accepted::Converted {
-                        cart: Some(cart), ..
-                    }),
-                    simulate::InputEvent::Webhook { shop, .. },
-                ) = (&reply.0, &input.event)
+                        Ok(cartback_app::ingest::Accepted::Converted {
+                            cart: Some(cart), ..
+                        }),
+                        simulate::InputEvent::Webhook { shop, .. },
+                    ) = (&reply.0, &input.event)
                 {
                     converted
                         .entry((shop.clone(), cart.to_string()))

@@ -348,7 +348,10 @@ pub struct Events {
 enum Source {
     Held(Vec<InputLine>),
     /// A file whose every line parsed, in time order when it was checked.
-    Streamed { file: String, path: PathBuf },
+    Streamed {
+        file: String,
+        path: PathBuf,
+    },
 }
 
 impl From<Vec<InputLine>> for Events {

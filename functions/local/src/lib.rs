@@ -9,6 +9,7 @@ mod faults;
 mod mailer;
 mod offer_codes;
 mod outage;
+mod people;
 mod report;
 mod runtime;
 mod schedules;

@@ -18,17 +18,33 @@ use cartback_core::ports::{
 use jiff::Timestamp;
 
 use crate::calls::{CallCounts, read_halves, write_units};
+use crate::people::{People, Person};
 use serde::Serialize;
 use serde_json::{Value, json};
 
+/// A cart as held: the record, its version and its size as the DynamoDB adapter stores it
+/// (what reads and writes of it are billed by).
+#[derive(Debug)]
+struct StoredCart {
+    value: CartRecord,
+    version: u64,
+    size: usize,
+}
+
+impl StoredCart {
+    fn versioned(&self) -> Versioned<CartRecord> {
+        Versioned {
+            value: self.value.clone(),
+            version: self.version,
+        }
+    }
+}
+
 #[derive(Debug, Default)]
 struct State {
-    carts: HashMap<(ShopId, CartId), Versioned<CartRecord>>,
-    contacts: HashMap<(ShopId, ContactKey), Versioned<ContactRecord>>,
+    carts: HashMap<(ShopId, CartId), StoredCart>,
+    contacts: People,
     deliveries: HashMap<(ShopId, DeliveryId), i64>,
-    /// Each cart's and contact's size as the DynamoDB adapter stores it, by (shop, sort
-    /// key): what its reads and writes are billed by.
-    sizes: HashMap<(ShopId, String), usize>,
     /// Stream records not yet handed to the planner.
     stream: Vec<Value>,
     sequence: u64,
@@ -46,24 +62,42 @@ impl State {
     }
 
     /// The cart, unless it is absent or expired (for reads and conditions alike).
-    fn live_cart(&self, shop: &ShopId, cart: &CartId) -> Option<&Versioned<CartRecord>> {
+    fn live_cart(&self, shop: &ShopId, cart: &CartId) -> Option<&StoredCart> {
         let now = self.now();
         self.carts
             .get(&(shop.clone(), cart.clone()))
             .filter(|v| live(v.value.expires_at, now))
     }
 
-    /// The person's record, unless it is absent or expired.
-    fn live_contact(&self, shop: &ShopId, key: &ContactKey) -> Option<&Versioned<ContactRecord>> {
+    /// The person's item, unless it is absent or expired.
+    fn live_person(&self, shop: &ShopId, key: &ContactKey) -> Option<&Person> {
         let now = self.now();
         self.contacts
-            .get(&(shop.clone(), key.clone()))
-            .filter(|v| live(v.value.expires_at, now))
+            .get(shop, key)
+            .filter(|p| live(p.expires_at, now))
     }
 
-    /// The stored size of the item under `sk` (0 when absent).
-    fn size(&self, shop: &ShopId, sk: String) -> usize {
-        self.sizes.get(&(shop.clone(), sk)).copied().unwrap_or(0)
+    /// The person's record and its stored size, unless it is absent or expired.
+    fn live_contact(
+        &self,
+        shop: &ShopId,
+        key: &ContactKey,
+    ) -> Result<Option<(Versioned<ContactRecord>, usize)>, PortError> {
+        self.live_person(shop, key)
+            .map(|p| Ok((p.unpack(shop, key)?, p.size)))
+            .transpose()
+    }
+
+    /// The stored size of the cart (0 when absent).
+    fn cart_size(&self, shop: &ShopId, cart: &CartId) -> usize {
+        self.carts
+            .get(&(shop.clone(), cart.clone()))
+            .map_or(0, |c| c.size)
+    }
+
+    /// The stored size of the person's item (0 when absent).
+    fn contact_size(&self, shop: &ShopId, key: &ContactKey) -> usize {
+        self.contacts.get(shop, key).map_or(0, |p| p.size)
     }
 
     /// Drops the items expired at `now` from memory, as DynamoDB's TTL deletes them (no
@@ -77,28 +111,12 @@ impl State {
             return;
         }
         self.purge = Some(now + PURGE_EVERY_SECS);
-        let Self {
-            carts,
-            contacts,
-            deliveries,
-            sizes,
-            ..
-        } = self;
-        carts.retain(|(shop, cart), held| {
-            let keep = live(held.value.expires_at, Some(now));
-            if !keep {
-                sizes.remove(&(shop.clone(), table::cart_sk(cart)));
-            }
-            keep
-        });
-        contacts.retain(|(shop, key), held| {
-            let keep = live(held.value.expires_at, Some(now));
-            if !keep {
-                sizes.remove(&(shop.clone(), table::contact_sk(key)));
-            }
-            keep
-        });
-        deliveries.retain(|_, expires_at| live(*expires_at, Some(now)));
+        self.carts
+            .retain(|_, held| live(held.value.expires_at, Some(now)));
+        self.contacts
+            .retain(|person| live(person.expires_at, Some(now)));
+        self.deliveries
+            .retain(|_, expires_at| live(*expires_at, Some(now)));
     }
 
     /// Whether the delivery id is remembered and not expired.
@@ -253,12 +271,9 @@ impl CartStore for MemoryStore {
     ) -> Result<Option<Versioned<CartRecord>>, PortError> {
         self.1.count("dynamodb", "GetItem");
         let state = self.lock()?;
-        let found = state.live_cart(shop, cart).cloned();
-        let size = found
-            .as_ref()
-            .map_or(0, |_| state.size(shop, table::cart_sk(cart)));
-        self.1.read(read_halves(size, true));
-        Ok(found)
+        let found = state.live_cart(shop, cart);
+        self.1.read(read_halves(found.map_or(0, |c| c.size), true));
+        Ok(found.map(StoredCart::versioned))
     }
 
     async fn contact(
@@ -268,12 +283,12 @@ impl CartStore for MemoryStore {
     ) -> Result<Option<Versioned<ContactRecord>>, PortError> {
         self.1.count("dynamodb", "GetItem");
         let state = self.lock()?;
-        let found = state.live_contact(shop, key).cloned();
-        let size = found
-            .as_ref()
-            .map_or(0, |_| state.size(shop, table::contact_sk(key)));
-        self.1.read(read_halves(size, true));
-        Ok(found)
+        let found = state.live_contact(shop, key)?;
+        self.1.read(read_halves(
+            found.as_ref().map_or(0, |(_, size)| *size),
+            true,
+        ));
+        Ok(found.map(|(record, _)| record))
     }
 
     async fn cart_and_contacts(
@@ -285,26 +300,16 @@ impl CartStore for MemoryStore {
         // One `BatchGetItem`, each item billed as its own consistent read.
         self.1.count("dynamodb", "BatchGetItem");
         let state = self.lock()?;
-        let found = state.live_cart(shop, cart).cloned();
-        let mut halves = read_halves(
-            found
-                .as_ref()
-                .map_or(0, |_| state.size(shop, table::cart_sk(cart))),
-            true,
-        );
+        let found = state.live_cart(shop, cart);
+        let mut halves = read_halves(found.map_or(0, |c| c.size), true);
         let mut contacts = Vec::with_capacity(keys.len());
         for key in keys {
-            let contact = state.live_contact(shop, key).cloned();
-            halves += read_halves(
-                contact
-                    .as_ref()
-                    .map_or(0, |_| state.size(shop, table::contact_sk(key))),
-                true,
-            );
-            contacts.push((key.clone(), contact));
+            let contact = state.live_contact(shop, key)?;
+            halves += read_halves(contact.as_ref().map_or(0, |(_, size)| *size), true);
+            contacts.push((key.clone(), contact.map(|(record, _)| record)));
         }
         self.1.read(halves);
-        Ok((found, contacts))
+        Ok((found.map(StoredCart::versioned), contacts))
     }
 
     async fn delivery_seen(&self, shop: &ShopId, id: &DeliveryId) -> Result<bool, PortError> {
@@ -340,15 +345,15 @@ impl CartStore for MemoryStore {
                 Put::Contact { record, expected } => matches(
                     *expected,
                     state
-                        .live_contact(&record.shop, &record.key)
-                        .map(|v| v.version),
+                        .live_person(&record.shop, &record.key)
+                        .map(|p| p.version),
                 ),
                 Put::Delivery { shop, id, .. } => !state.live_delivery(shop, id),
                 Put::ContactUnchanged {
                     shop,
                     key,
                     expected,
-                } => matches(*expected, state.live_contact(shop, key).map(|v| v.version)),
+                } => matches(*expected, state.live_person(shop, key).map(|p| p.version)),
                 Put::CartUnchanged {
                     shop,
                     cart,
@@ -382,15 +387,15 @@ impl CartStore for MemoryStore {
                     let index = index_writes(held_cart.map(|v| &v.value), Some(&record));
                     let new = image(&*record, &pk, &sk, version)?;
                     let size = cart_stored_size(&new, &record);
-                    let held = state.size(&record.shop, sk.clone());
+                    let held = held_cart.map_or(0, |c| c.size);
                     // A put is billed by the larger of the item before and after.
                     units += factor * write_units(size.max(held)) + index;
-                    state.sizes.insert((record.shop.clone(), sk.clone()), size);
                     state.carts.insert(
                         key,
-                        Versioned {
+                        StoredCart {
                             value: *record,
                             version,
+                            size,
                         },
                     );
                     Self::record_change(&mut state, &pk, &sk, old, Some(new));
@@ -399,24 +404,21 @@ impl CartStore for MemoryStore {
                     let version = expected.map_or(1, |v| v + 1);
                     let pk = table::shop_pk(&record.shop);
                     let sk = table::contact_sk(&record.key);
-                    let key = (record.shop.clone(), record.key.clone());
-                    let old = state
-                        .contacts
-                        .get(&key)
-                        .map(|v| image(&v.value, &pk, &sk, v.version))
+                    let held = state.contacts.get(&record.shop, &record.key);
+                    let old = held
+                        .map(|p| {
+                            let held = p.unpack(&record.shop, &record.key)?;
+                            image(&held.value, &pk, &sk, held.version)
+                        })
                         .transpose()?;
+                    let held = held.map_or(0, |p| p.size);
                     let new = image(&record, &pk, &sk, version)?;
                     let size = item_size(&new) + CONTACT_KIND_BYTES;
-                    let held = state.size(&record.shop, sk.clone());
                     units += factor * write_units(size.max(held));
-                    state.sizes.insert((record.shop.clone(), sk.clone()), size);
-                    state.contacts.insert(
-                        key,
-                        Versioned {
-                            value: record,
-                            version,
-                        },
-                    );
+                    let (shop, key) = (record.shop.clone(), record.key.clone());
+                    state
+                        .contacts
+                        .insert(&shop, &key, Person::pack(record, version, size)?)?;
                     Self::record_change(&mut state, &pk, &sk, old, Some(new));
                 }
                 Put::Delivery {
@@ -429,10 +431,10 @@ impl CartStore for MemoryStore {
                 }
                 Put::ContactUnchanged { shop, key, .. } => {
                     // A condition check in a transaction, billed as a write of the item.
-                    units += factor * write_units(state.size(&shop, table::contact_sk(&key)));
+                    units += factor * write_units(state.contact_size(&shop, &key));
                 }
                 Put::CartUnchanged { shop, cart, .. } => {
-                    units += factor * write_units(state.size(&shop, table::cart_sk(&cart)));
+                    units += factor * write_units(state.cart_size(&shop, &cart));
                 }
             }
         }
@@ -491,10 +493,10 @@ fn index_writes(before: Option<&CartRecord>, after: Option<&CartRecord>) -> u64 
 /// The size of the item a put's condition is checked against (0 when absent).
 fn held_size(state: &State, put: &Put) -> usize {
     match put {
-        Put::Cart { record, .. } => state.size(&record.shop, table::cart_sk(&record.cart)),
-        Put::Contact { record, .. } => state.size(&record.shop, table::contact_sk(&record.key)),
-        Put::ContactUnchanged { shop, key, .. } => state.size(shop, table::contact_sk(key)),
-        Put::CartUnchanged { shop, cart, .. } => state.size(shop, table::cart_sk(cart)),
+        Put::Cart { record, .. } => state.cart_size(&record.shop, &record.cart),
+        Put::Contact { record, .. } => state.contact_size(&record.shop, &record.key),
+        Put::ContactUnchanged { shop, key, .. } => state.contact_size(shop, key),
+        Put::CartUnchanged { shop, cart, .. } => state.cart_size(shop, cart),
         Put::Delivery { .. } => DELIVERY_ITEM_BYTES,
     }
 }
@@ -512,8 +514,7 @@ impl MemoryStore {
         };
         let pk = table::shop_pk(shop);
         let sk = table::cart_sk(cart);
-        let size = state.sizes.remove(&(shop.clone(), sk.clone())).unwrap_or(0);
-        calls.write(write_units(size) + index_writes(Some(&old.value), None));
+        calls.write(write_units(old.size) + index_writes(Some(&old.value), None));
         let image = image(&old.value, &pk, &sk, old.version)?;
         Self::record_change(state, &pk, &sk, Some(image), None);
         Ok(true)
@@ -592,9 +593,9 @@ impl MemoryStore {
                 items.push((table::cart_sk(cart), Held::Cart(v)));
             }
         }
-        for ((s, key), v) in &state.contacts {
-            if s == shop && live(v.value.expires_at, now) {
-                items.push((table::contact_sk(key), Held::Contact(v)));
+        for (s, key, person) in state.contacts.iter() {
+            if s == shop && live(person.expires_at, now) {
+                items.push((table::contact_sk(&key), Held::Contact(person)));
             }
         }
         for ((s, id), expires_at) in &state.deliveries {
@@ -609,8 +610,8 @@ impl MemoryStore {
 
 /// One item of a shop's partition, as the store holds it.
 enum Held<'a> {
-    Cart(&'a Versioned<CartRecord>),
-    Contact(&'a Versioned<ContactRecord>),
+    Cart(&'a StoredCart),
+    Contact(&'a Person),
     Delivery,
 }
 
@@ -619,7 +620,7 @@ impl Held<'_> {
     fn size(&self, pk: &str, sk: &str) -> Result<usize, PortError> {
         Ok(match self {
             Held::Cart(v) => item_size(&image(&v.value, pk, sk, v.version)?),
-            Held::Contact(v) => item_size(&image(&v.value, pk, sk, v.version)?),
+            Held::Contact(person) => person.size,
             // pk, sk, kind, expires_at, version.
             Held::Delivery => pk.len() + sk.len() + 40,
         })
@@ -679,7 +680,7 @@ impl PersonalData for MemoryStore {
         self.1.read(
             carts
                 .iter()
-                .map(|cart| read_halves(state.size(shop, table::cart_sk(cart)), true))
+                .map(|cart| read_halves(state.cart_size(shop, cart), true))
                 .sum(),
         );
         Ok(carts
@@ -728,11 +729,10 @@ impl PersonalData for MemoryStore {
                     Self::remove_cart(&mut state, shop, &cart, &self.1)?;
                 }
             } else if let Some(key) = sk.strip_prefix(table::CONTACT_SK_PREFIX) {
-                let size = state.sizes.remove(&(shop.clone(), sk.clone())).unwrap_or(0);
-                self.1.write(write_units(size));
-                state
-                    .contacts
-                    .retain(|(s, k), _| s != shop || k.as_str() != key);
+                let removed = serde_json::from_value::<ContactKey>(Value::String(key.to_owned()))
+                    .ok()
+                    .and_then(|key| state.contacts.remove(shop, &key));
+                self.1.write(write_units(removed.map_or(0, |p| p.size)));
             } else if let Some(id) = sk.strip_prefix(table::DELIVERY_SK_PREFIX) {
                 self.1.write(write_units(DELIVERY_ITEM_BYTES));
                 state

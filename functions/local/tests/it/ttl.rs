@@ -131,6 +131,10 @@ async fn a_store_that_forgets_expired_items_drops_them_and_one_that_does_not_kee
         }
     };
 
-    assert_eq!(held_after(false).await, ["long", "short"], "hidden, still held");
+    assert_eq!(
+        held_after(false).await,
+        ["long", "short"],
+        "hidden, still held"
+    );
     assert_eq!(held_after(true).await, ["long"], "dropped from memory");
 }
