@@ -9,6 +9,7 @@
 
 use cartback_aws::{DynamoCartStore, SchedulerSchedules};
 use cartback_core::model::cart::SuppressionReason;
+use cartback_core::model::cart_item;
 use cartback_core::model::contact::{Email, Phone};
 use cartback_core::model::ids::{CartId, ShopId};
 use cartback_core::model::schedule::schedule_name;
@@ -83,7 +84,9 @@ fn occurrences(value: &Value, path: &str, needle: &str, found: &mut Vec<String>)
     }
 }
 
-/// Every item of the table, each as its debug text (a Scan, paginated).
+/// Every item of the table, each as its debug text (a Scan, paginated); a cart item's
+/// compressed record is decoded (`cart_item::decode`) and its JSON added to the text, so an
+/// address inside it is found.
 async fn all_items(env: &TestEnv) -> Vec<String> {
     let client = aws_sdk_dynamodb::Client::new(&env.sdk);
     let mut items = Vec::new();
@@ -96,7 +99,15 @@ async fn all_items(env: &TestEnv) -> Vec<String> {
             .send()
             .await
             .expect("Scan on moto");
-        items.extend(page.items().iter().map(|item| format!("{item:?}")));
+        for item in page.items() {
+            let mut text = format!("{item:?}");
+            if item.contains_key(cart_item::RECORD) {
+                let cart = cart_item::decode(&serde_dynamo::Item::from(item.clone()))
+                    .expect("a readable cart item");
+                text.push_str(&serde_json::to_string(&cart.value).expect("JSON"));
+            }
+            items.push(text);
+        }
         match page.last_evaluated_key() {
             Some(key) if !key.is_empty() => start = Some(key.clone()),
             _ => return items,

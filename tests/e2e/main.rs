@@ -5,6 +5,7 @@ mod account_side;
 mod bigcommerce;
 mod both_worlds;
 mod carried_sends;
+mod cart_items;
 mod erasure;
 mod generic;
 mod offer_codes;

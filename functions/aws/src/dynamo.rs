@@ -1,7 +1,8 @@
 //! The table: carts, contacts, delivery markers and shop settings in one DynamoDB table.
 //!
 //! Keys as in `cartback_core::model::table`. Every item carries `version` (optimistic concurrency)
-//! and most `expires_at` (TTL).
+//! and most `expires_at` (TTL). Cart items are written and read through
+//! `cartback_core::model::cart_item` (the record compressed beside the plain attributes).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -13,6 +14,7 @@ use aws_sdk_dynamodb::types::{
     TransactWriteItem, WriteRequest,
 };
 use cartback_core::model::cart::{CartRecord, ContactRecord, Versioned};
+use cartback_core::model::cart_item;
 use cartback_core::model::ids::{CartId, ContactKey, DeliveryId, ShopId};
 use cartback_core::model::shop::{Removal, Shop, ShopSettings};
 use cartback_core::ports::{
@@ -61,6 +63,21 @@ pub(crate) fn to_item<T: Serialize>(
     item.insert("sk".into(), s(sk));
     item.insert("version".into(), n(version));
     Ok(item)
+}
+
+/// A cart item as the table holds it (`cartback_core::model::cart_item`: the record
+/// compressed into one Binary attribute beside the keys, TTL and index keys), for a put.
+fn cart_to_item(record: &CartRecord, version: u64) -> Result<Item, PortError> {
+    cart_item::encode(record, version)
+        .map(Into::into)
+        .map_err(|e| PortError::permanent(SERVICE, e.to_string()))
+}
+
+/// The cart a cart item holds, in either form (`cart_item::decode`); an unreadable one is a
+/// permanent error naming the item by its hash.
+pub(crate) fn cart_from_item(item: Item) -> Result<Versioned<CartRecord>, PortError> {
+    cart_item::decode(&serde_dynamo::Item::from(item))
+        .map_err(|e| PortError::permanent(SERVICE, e.to_string()))
 }
 
 pub(crate) fn from_item<T: DeserializeOwned>(item: Item) -> Result<Versioned<T>, PortError> {
@@ -154,31 +171,12 @@ impl DynamoCartStore {
         );
         let (expected, item) = match put {
             Put::Cart { record, expected } => {
+                // The keys, kind, version, TTL, the sparse indexes' keys (the person indexes
+                // hold only carts that still carry a contact; a cart that closes or has
+                // nothing due leaves `due`, as a put replaces the whole item) and the rest
+                // of the record compressed.
                 let version = expected.map_or(1, |v| v + 1);
-                let mut item = to_item(
-                    &*record,
-                    keys::shop_pk(&record.shop),
-                    keys::cart_sk(&record.cart),
-                    version,
-                )?;
-                item.insert("kind".into(), s("cart"));
-                // Sparse: the person indexes hold only carts that still carry a contact.
-                for (attribute, key) in PERSON_INDEXES
-                    .iter()
-                    .map(|(_, attribute)| attribute)
-                    .zip(keys::person_keys(&record))
-                {
-                    if let Some(key) = key {
-                        item.insert((*attribute).into(), s(keys::person_pk(&record.shop, &key)));
-                    }
-                }
-                // Sparse: a put replaces the whole item, so a cart that closes or has nothing
-                // due leaves the `due` index.
-                if let Some((due_pk, due_sk)) = keys::due_keys(&record) {
-                    item.insert("due_pk".into(), s(due_pk));
-                    item.insert("due_sk".into(), s(due_sk));
-                }
-                (expected, item)
+                (expected, cart_to_item(&record, version)?)
             }
             Put::Contact { record, expected } => {
                 let version = expected.map_or(1, |v| v + 1);
@@ -271,7 +269,7 @@ impl DynamoCartStore {
                 .await
                 .map_err(|e| port_error(SERVICE, "Query", &e))?;
             for item in output.items() {
-                let cart: Versioned<CartRecord> = from_item(item.clone())?;
+                let cart = cart_from_item(item.clone())?;
                 carts.push(cart.value);
             }
             match output.last_evaluated_key() {
@@ -348,8 +346,10 @@ fn item_key(shop: &ShopId, sk: String) -> Item {
 
 /// The person indexes (sparse, keys only, `infra/template.yaml`) and their partition key
 /// attributes: a cart's first contact key, and its second.
-pub const PERSON_INDEXES: [(&str, &str); 2] =
-    [("person", "person_pk"), ("person_alt", "person_alt_pk")];
+pub const PERSON_INDEXES: [(&str, &str); 2] = [
+    ("person", cart_item::PERSON_PK),
+    ("person_alt", cart_item::PERSON_ALT_PK),
+];
 /// `BatchGetItem` takes up to 100 keys, `BatchWriteItem` up to 25 requests.
 const BATCH_GET: usize = 100;
 const BATCH_WRITE: usize = 25;
@@ -433,7 +433,7 @@ impl PersonalData for DynamoCartStore {
                 .map(|cart| item_key(shop, keys::cart_sk(cart)))
                 .collect();
             for item in self.batch_get(wanted).await? {
-                let cart: Versioned<CartRecord> = from_item(item)?;
+                let cart = cart_from_item(item)?;
                 found.push(cart.value);
             }
         }
@@ -512,7 +512,7 @@ impl CartStore for DynamoCartStore {
     ) -> Result<Option<Versioned<CartRecord>>, PortError> {
         self.get(keys::shop_pk(shop), keys::cart_sk(cart))
             .await?
-            .map(from_item)
+            .map(cart_from_item)
             .transpose()
     }
 
@@ -553,7 +553,7 @@ impl CartStore for DynamoCartStore {
                 by_sk.insert(sk.to_owned(), item);
             }
         }
-        let found = by_sk.remove(&cart_sk).map(from_item).transpose()?;
+        let found = by_sk.remove(&cart_sk).map(cart_from_item).transpose()?;
         let mut contacts = Vec::with_capacity(contact_keys.len());
         for key in contact_keys {
             let item = by_sk.get(&keys::contact_sk(key)).cloned();
@@ -737,5 +737,58 @@ impl ShopDirectory for DynamoShopDirectory {
         };
         self.cache.put(id, shop.clone());
         Ok(shop)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use cartback_core::model::cart::Platform;
+
+    use super::*;
+
+    /// The adapter puts exactly the codec's item: the in-memory store, which sizes carts
+    /// with the same codec, bills what DynamoDB would.
+    #[test]
+    fn a_cart_put_is_the_codec_item_and_reads_back() {
+        let sdk = aws_config::SdkConfig::builder().build();
+        let store = DynamoCartStore::new(&sdk, "cartback");
+        let at: Timestamp = "2026-11-02T08:00:00Z".parse().expect("time");
+        let record = CartRecord {
+            next_due_at: Some(at),
+            expires_at: 1_795_000_000,
+            ..CartRecord::new(
+                ShopId::parse("kuura").expect("shop"),
+                CartId::parse("c-1").expect("cart"),
+                Platform::Shopify,
+                at,
+            )
+        };
+        let prepared = store
+            .prepare(Put::Cart {
+                record: Box::new(record.clone()),
+                expected: Some(4),
+            })
+            .expect("prepared");
+        let encoded: Item = cart_item::encode(&record, 5).expect("encodes").into();
+        assert_eq!(prepared.item, encoded);
+        assert_eq!(prepared.condition, "version = :expected");
+        let back = cart_from_item(prepared.item).expect("decodes");
+        assert_eq!((back.value, back.version), (record, 5));
+    }
+
+    #[test]
+    fn an_unreadable_cart_item_is_a_permanent_error_naming_its_hash() {
+        let mut item: Item = Item::new();
+        item.insert("pk".into(), s("SHOP#kuura"));
+        item.insert("sk".into(), s("CART#c-1"));
+        item.insert(
+            cart_item::RECORD.into(),
+            AttributeValue::B(vec![cart_item::FORMAT_DEFLATE_JSON, 0xff].into()),
+        );
+        let error = cart_from_item(item).expect_err("corrupt");
+        assert!(!error.retryable);
+        let hash = cartback_core::model::ids::log_hash(&["kuura", "c-1"]);
+        assert!(error.message.contains(&hash), "{}", error.message);
+        assert!(!error.message.contains("c-1"), "{}", error.message);
     }
 }

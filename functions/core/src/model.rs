@@ -3,6 +3,7 @@
 //! in the table. Depends on nothing else in core.
 
 pub mod cart;
+pub mod cart_item;
 pub mod contact;
 pub mod experiment;
 pub mod ids;

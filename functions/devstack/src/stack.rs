@@ -143,7 +143,7 @@ impl StoredSchedule {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeadLetteredRecord {
     pub sequence_number: String,
-    /// The cart the record was about (`shop`, `cart`), when its image says.
+    /// The cart the record was about (`shop`, `cart`), when its keys say.
     pub cart: Option<(String, String)>,
 }
 
@@ -763,13 +763,9 @@ impl<C: Clock + Clone> Stack<C> {
         while let Some(page) = pages.next().await {
             let page = page.map_err(DevStackError::aws("scanning the table"))?;
             for item in page.items.unwrap_or_default() {
-                let version = match item.get("version") {
-                    Some(AttributeValue::N(v)) => v.parse().unwrap_or(0),
-                    _ => 0,
-                };
-                let value: CartRecord = serde_dynamo::from_item(item)
-                    .map_err(|e| DevStackError::Data(format!("a cart item: {e}")))?;
-                carts.push(Versioned { value, version });
+                let cart = cartback_core::model::cart_item::decode(&serde_dynamo::Item::from(item))
+                    .map_err(|e| DevStackError::Data(e.to_string()))?;
+                carts.push(cart);
             }
         }
         Ok(carts)
@@ -794,20 +790,19 @@ fn parse_at(expression: &str) -> Result<Timestamp> {
 }
 
 /// What the dead-letter queue says of a stream record: its sequence number, and the cart
-/// its image names.
+/// its keys name (`pk = SHOP#{shop}`, `sk = CART#{cart}`; the image's other attributes may
+/// be compressed, or unreadable, which is why it was dead-lettered).
 fn dead_lettered_record(record: &EventRecord) -> DeadLetteredRecord {
+    use cartback_core::model::table::{CART_SK_PREFIX, SHOP_PK_PREFIX};
     let change = &record.change;
-    let image = if change.new_image.is_empty() {
-        &change.old_image
-    } else {
-        &change.new_image
-    };
-    let text = |key: &str| match image.get(key) {
-        Some(serde_dynamo::AttributeValue::S(value)) => Some(value.clone()),
+    let id = |key: &str, prefix: &str| match change.keys.get(key) {
+        Some(serde_dynamo::AttributeValue::S(value)) => {
+            value.strip_prefix(prefix).map(str::to_owned)
+        }
         _ => None,
     };
     DeadLetteredRecord {
         sequence_number: change.sequence_number.clone().unwrap_or_default(),
-        cart: text("shop").zip(text("cart")),
+        cart: id("pk", SHOP_PK_PREFIX).zip(id("sk", CART_SK_PREFIX)),
     }
 }

@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use cartback_core::model::cart::{CartRecord, ContactRecord, Versioned};
+use cartback_core::model::cart_item;
 use cartback_core::model::ids::{CartId, ContactKey, DeliveryId, ShopId};
 use cartback_core::model::table;
 use cartback_core::ports::{
@@ -19,7 +20,6 @@ use jiff::Timestamp;
 
 use crate::calls::{CallCounts, read_halves, write_units};
 use crate::people::{People, Person};
-use serde::Serialize;
 use serde_json::{Value, json};
 
 /// A cart as held: the record, its version and its size as the DynamoDB adapter stores it
@@ -139,21 +139,45 @@ fn live(expires_at: i64, now: Option<i64>) -> bool {
 #[derive(Debug, Clone, Default)]
 pub struct MemoryStore(Arc<Mutex<State>>, CallCounts);
 
-fn image<T: Serialize>(
+/// The item the DynamoDB adapter would store for `value` under `pk`, `sk` at `version`:
+/// what the stream's images hold and what reads and writes are billed by.
+fn image<T: Stored>(
     value: &T,
     pk: &str,
     sk: &str,
     version: u64,
 ) -> Result<serde_dynamo::Item, PortError> {
-    let mut item: serde_dynamo::Item = serde_dynamo::to_item(value)
-        .map_err(|e| PortError::permanent("memory", format!("encoding item: {e}")))?;
-    item.insert("pk".into(), serde_dynamo::AttributeValue::S(pk.to_owned()));
-    item.insert("sk".into(), serde_dynamo::AttributeValue::S(sk.to_owned()));
-    item.insert(
-        "version".into(),
-        serde_dynamo::AttributeValue::N(version.to_string()),
-    );
-    Ok(item)
+    value.item(pk, sk, version)
+}
+
+/// How the DynamoDB adapter stores a record.
+trait Stored {
+    fn item(&self, pk: &str, sk: &str, version: u64) -> Result<serde_dynamo::Item, PortError>;
+}
+
+/// A cart through the one cart item codec (`cartback_core::model::cart_item`): its keys
+/// (the record's own, the same as `pk` and `sk`), kind, version, TTL, index keys and the
+/// compressed record, byte for byte as `prepare` in cartback-aws writes it.
+impl Stored for CartRecord {
+    fn item(&self, _pk: &str, _sk: &str, version: u64) -> Result<serde_dynamo::Item, PortError> {
+        cart_item::encode(self, version).map_err(|e| PortError::permanent("memory", e.to_string()))
+    }
+}
+
+/// A contact as plain attributes, with pk, sk and version (the adapter adds
+/// `kind = "contact"`: `CONTACT_KIND_BYTES`).
+impl Stored for ContactRecord {
+    fn item(&self, pk: &str, sk: &str, version: u64) -> Result<serde_dynamo::Item, PortError> {
+        let mut item: serde_dynamo::Item = serde_dynamo::to_item(self)
+            .map_err(|e| PortError::permanent("memory", format!("encoding item: {e}")))?;
+        item.insert("pk".into(), serde_dynamo::AttributeValue::S(pk.to_owned()));
+        item.insert("sk".into(), serde_dynamo::AttributeValue::S(sk.to_owned()));
+        item.insert(
+            "version".into(),
+            serde_dynamo::AttributeValue::N(version.to_string()),
+        );
+        Ok(item)
+    }
 }
 
 impl MemoryStore {
@@ -448,23 +472,11 @@ const CONTACT_KIND_BYTES: usize = "kind".len() + "contact".len();
 /// A delivery item: pk, sk, `kind = "delivery"`, `expires_at` (under 200 bytes).
 const DELIVERY_ITEM_BYTES: usize = 200;
 
-/// The cart's size as the DynamoDB adapter stores it (`prepare` in cartback-aws): the
-/// record's attributes with pk, sk and version, `kind = "cart"`, and the keys of the
-/// indexes it is in.
-fn cart_stored_size(image: &serde_dynamo::Item, record: &CartRecord) -> usize {
-    let mut size = item_size(image) + "kind".len() + "cart".len();
-    for (attribute, key) in ["person_pk", "person_alt_pk"]
-        .iter()
-        .zip(table::person_keys(record))
-    {
-        if let Some(key) = key {
-            size += attribute.len() + table::person_pk(&record.shop, &key).len();
-        }
-    }
-    if let Some((pk, sk)) = table::due_keys(record) {
-        size += "due_pk".len() + pk.len() + "due_sk".len() + sk.len();
-    }
-    size
+/// The cart's size as the DynamoDB adapter stores it (`prepare` in cartback-aws): its
+/// image is the very item (`cart_item::encode`: keys, kind, version, TTL, the keys of the
+/// indexes it is in, the compressed record).
+fn cart_stored_size(image: &serde_dynamo::Item, _record: &CartRecord) -> usize {
+    item_size(image)
 }
 
 /// The index writes a cart's change makes: for each keys-only index (`person`,

@@ -7,6 +7,7 @@ use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse
 use cartback_app::Ports;
 pub use cartback_app::plan::{CartChange, apply};
 use cartback_core::model::cart::CartRecord;
+use cartback_core::model::cart_item;
 use cartback_core::model::table::CART_SK_PREFIX;
 use cartback_core::ports::PortError;
 
@@ -27,12 +28,14 @@ fn is_cart_item(record: &EventRecord) -> bool {
     }
 }
 
+/// The cart a stream image holds (`cart_item::decode`: the compressed record, or the plain
+/// attributes of an item written before it); `None` for no image.
 fn image(id: &str, item: &serde_dynamo::Item) -> Result<Option<CartRecord>, ChangeError> {
     if item.is_empty() {
         return Ok(None);
     }
-    serde_dynamo::from_item(item.clone())
-        .map(Some)
+    cart_item::decode(item)
+        .map(|cart| Some(cart.value))
         .map_err(|e| ChangeError::Image {
             id: id.to_owned(),
             message: e.to_string(),

@@ -50,6 +50,26 @@ fn with_items(items: usize) -> String {
     .to_string()
 }
 
+/// One checkout of `items` line items, each with an image URL of its own (two hashes in it,
+/// as a CDN names images): a cart item that stays large when its record is compressed.
+fn with_images(items: usize) -> String {
+    let mut payload = cartback_bench::fixtures::checkout_value(items);
+    payload["updated_at"] = json!("2026-11-02T08:00:00Z");
+    if let Some(lines) = payload["line_items"].as_array_mut() {
+        for (i, line) in lines.iter_mut().enumerate() {
+            let hash = |salt: u64| (i as u64 + salt).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            line["image_url"] = json!(format!(
+                "https://cdn.example-shop.com/files/{:016x}/{i}_{:016x}.jpg",
+                hash(1),
+                hash(7)
+            ));
+        }
+    }
+    json!({ "at": "2026-11-02T08:00:00Z", "shop": SHOP, "platform": "shopify",
+            "topic": "checkouts/create", "payload": payload })
+    .to_string()
+}
+
 /// simulate --stats over `events`.
 fn run(events: &str) -> (Vec<Value>, Value) {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -153,6 +173,18 @@ fn a_three_step_cart_takes_at_most_a_quarter_more_calls_than_the_least_possible(
     assert_eq!(calls(&stats, "dynamodb", "BatchGetItem"), 1, "{stats}");
 }
 
+/// The figures docs/performance.md gives for the three-step cart created once: every write
+/// of its item (record compressed, under 1 KB) bills one unit, so 17 WRU: the webhook's
+/// transaction 6 (cart and person twice each, two index entries), 3 claims, 3 records and
+/// the `due` entry moving 5. Every read is one consistent unit: 8 RRU.
+#[test]
+fn the_three_step_cart_created_once_bills_17_write_and_8_read_units() {
+    let (_, stats) = simulate(1);
+    let units = &stats["dynamodb_units"];
+    assert_eq!(units["write"].as_u64(), Some(17), "{stats}");
+    assert_eq!(units["read"].as_f64(), Some(8.0), "{stats}");
+}
+
 #[test]
 fn stats_bill_dynamodb_units_by_item_size_transaction_and_index() {
     let (_, small) = run(&with_items(2));
@@ -175,8 +207,14 @@ fn stats_bill_dynamodb_units_by_item_size_transaction_and_index() {
     let transactions = calls(&small, "dynamodb", "TransactWriteItems");
     assert!(write > puts + 2 * transactions, "{small}");
 
-    // Forty line items make the cart item several KB: every write of it costs more.
-    let (decisions, big) = run(&with_items(40));
+    // The cart item's record is compressed: forty line items of five products (the
+    // benchmarks' cart) still fit in one unit.
+    let (_, forty) = run(&with_items(40));
+    assert_eq!(forty["dynamodb_units"], small["dynamodb_units"], "{forty}");
+
+    // 200 line items, each with an image URL of its own, make the cart item over 4 KB even
+    // compressed: every write of it costs more.
+    let (decisions, big) = run(&with_images(200));
     assert_eq!(decisions.iter().filter(|d| d["kind"] == "sent").count(), 3);
     assert_eq!(
         calls(&big, "dynamodb", "PutItem"),

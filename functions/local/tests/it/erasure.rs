@@ -126,7 +126,8 @@ async fn a_person_erased_from_a_shop_of_20000_carts_costs_a_few_reads_beyond_the
 
 #[tokio::test]
 async fn a_shop_erasure_goes_chunk_by_chunk_and_a_failed_chunk_resumes_where_the_last_stopped() {
-    let (memory, calls, shop) = shop_of(3_000).await;
+    // More than three 1 MB pages of cart items (each about 0.55 KB, its record compressed).
+    let (memory, calls, shop) = shop_of(6_000).await;
     let outage = OutageStore::new(memory.clone());
     let ports = cartback_app::Bundle::unwired(cartback_local::VirtualClock::new(start()))
         .with_store(outage.clone())
