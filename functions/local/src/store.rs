@@ -22,20 +22,63 @@ use crate::calls::{CallCounts, read_halves, write_units};
 use crate::people::{People, Person};
 use serde_json::{Value, json};
 
-/// A cart as held: the record, its version and its size as the DynamoDB adapter stores it
-/// (what reads and writes of it are billed by).
+/// A cart as held: the very item the DynamoDB adapter stores (`cart_item::encode`: its
+/// record compressed, about a third of the record in memory), read back through the same
+/// codec; beside it what reads, conditions and TTL look at without decoding it.
 #[derive(Debug)]
 struct StoredCart {
-    value: CartRecord,
+    item: serde_dynamo::Item,
     version: u64,
+    /// Its size as DynamoDB counts it: what reads and writes of it are billed by.
     size: usize,
+    /// Epoch seconds; 0 never expires.
+    expires_at: i64,
 }
 
 impl StoredCart {
-    fn versioned(&self) -> Versioned<CartRecord> {
-        Versioned {
-            value: self.value.clone(),
-            version: self.version,
+    fn versioned(&self) -> Result<Versioned<CartRecord>, PortError> {
+        cart_item::decode(&self.item).map_err(|e| PortError::permanent("memory", e.to_string()))
+    }
+
+    fn record(&self) -> Result<CartRecord, PortError> {
+        self.versioned().map(|v| v.value)
+    }
+
+    /// A String attribute of the item.
+    fn text(&self, name: &str) -> Option<&str> {
+        match self.item.get(name) {
+            Some(serde_dynamo::AttributeValue::S(value)) => Some(value),
+            _ => None,
+        }
+    }
+
+    /// The keys the item has in the keys-only indexes.
+    fn index_keys(&self) -> IndexKeys {
+        let owned = |name: &str| self.text(name).map(str::to_owned);
+        IndexKeys {
+            person: owned(cart_item::PERSON_PK),
+            person_alt: owned(cart_item::PERSON_ALT_PK),
+            due: owned(cart_item::DUE_PK).zip(owned(cart_item::DUE_SK)),
+        }
+    }
+}
+
+/// A cart's keys in the keys-only indexes (`person`, `person_alt`, `due`).
+#[derive(Debug, Default, PartialEq, Eq)]
+struct IndexKeys {
+    person: Option<String>,
+    person_alt: Option<String>,
+    due: Option<(String, String)>,
+}
+
+impl IndexKeys {
+    fn of(record: &CartRecord) -> Self {
+        let [person, person_alt] = table::person_keys(record)
+            .map(|key| key.map(|key| table::person_pk(&record.shop, &key)));
+        Self {
+            person,
+            person_alt,
+            due: table::due_keys(record),
         }
     }
 }
@@ -66,7 +109,7 @@ impl State {
         let now = self.now();
         self.carts
             .get(&(shop.clone(), cart.clone()))
-            .filter(|v| live(v.value.expires_at, now))
+            .filter(|v| live(v.expires_at, now))
     }
 
     /// The person's item, unless it is absent or expired.
@@ -112,7 +155,7 @@ impl State {
         }
         self.purge = Some(now + PURGE_EVERY_SECS);
         self.carts
-            .retain(|_, held| live(held.value.expires_at, Some(now)));
+            .retain(|_, held| live(held.expires_at, Some(now)));
         self.contacts
             .retain(|person| live(person.expires_at, Some(now)));
         self.deliveries
@@ -230,13 +273,13 @@ impl MemoryStore {
             .ok()?
             .carts
             .get(&(shop.clone(), cart.clone()))
-            .map(|v| v.value.clone())
+            .and_then(|v| v.record().ok())
     }
 
     /// Every cart held, for reports (expired ones too: a report covers the whole run).
     pub fn carts(&self) -> Vec<CartRecord> {
         self.lock()
-            .map(|s| s.carts.values().map(|v| v.value.clone()).collect())
+            .map(|s| s.carts.values().filter_map(|v| v.record().ok()).collect())
             .unwrap_or_default()
     }
 
@@ -297,7 +340,7 @@ impl CartStore for MemoryStore {
         let state = self.lock()?;
         let found = state.live_cart(shop, cart);
         self.1.read(read_halves(found.map_or(0, |c| c.size), true));
-        Ok(found.map(StoredCart::versioned))
+        found.map(StoredCart::versioned).transpose()
     }
 
     async fn contact(
@@ -333,7 +376,7 @@ impl CartStore for MemoryStore {
             contacts.push((key.clone(), contact.map(|(record, _)| record)));
         }
         self.1.read(halves);
-        Ok((found.map(StoredCart::versioned), contacts))
+        Ok((found.map(StoredCart::versioned).transpose()?, contacts))
     }
 
     async fn delivery_seen(&self, shop: &ShopId, id: &DeliveryId) -> Result<bool, PortError> {
@@ -404,11 +447,12 @@ impl CartStore for MemoryStore {
                     let sk = table::cart_sk(&record.cart);
                     let key = (record.shop.clone(), record.cart.clone());
                     let held_cart = state.carts.get(&key);
-                    let old = held_cart
-                        .map(|v| image(&v.value, &pk, &sk, v.version))
-                        .transpose()?;
+                    let old = held_cart.map(|v| v.item.clone());
                     // Each index whose key the put adds, removes or changes is written too.
-                    let index = index_writes(held_cart.map(|v| &v.value), Some(&record));
+                    let index = index_writes(
+                        held_cart.map(StoredCart::index_keys).as_ref(),
+                        Some(&IndexKeys::of(&record)),
+                    );
                     let new = image(&*record, &pk, &sk, version)?;
                     let size = cart_stored_size(&new, &record);
                     let held = held_cart.map_or(0, |c| c.size);
@@ -417,9 +461,10 @@ impl CartStore for MemoryStore {
                     state.carts.insert(
                         key,
                         StoredCart {
-                            value: *record,
+                            item: new.clone(),
                             version,
                             size,
+                            expires_at: record.expires_at,
                         },
                     );
                     Self::record_change(&mut state, &pk, &sk, old, Some(new));
@@ -482,7 +527,7 @@ fn cart_stored_size(image: &serde_dynamo::Item, _record: &CartRecord) -> usize {
 /// The index writes a cart's change makes: for each keys-only index (`person`,
 /// `person_alt`, `due`), one when the item enters or leaves it, two when its key there
 /// changes (a delete and a put), none when the key stays.
-fn index_writes(before: Option<&CartRecord>, after: Option<&CartRecord>) -> u64 {
+fn index_writes(before: Option<&IndexKeys>, after: Option<&IndexKeys>) -> u64 {
     fn changed<T: PartialEq>(before: Option<T>, after: Option<T>) -> u64 {
         match (before, after) {
             (None, None) => 0,
@@ -491,15 +536,16 @@ fn index_writes(before: Option<&CartRecord>, after: Option<&CartRecord>) -> u64 
             _ => 1,
         }
     }
-    let person = |record: Option<&CartRecord>| record.map_or([None, None], table::person_keys);
-    let [old_first, old_second] = person(before);
-    let [new_first, new_second] = person(after);
-    changed(old_first, new_first)
-        + changed(old_second, new_second)
-        + changed(
-            before.and_then(table::due_keys),
-            after.and_then(table::due_keys),
-        )
+    changed(
+        before.and_then(|k| k.person.as_ref()),
+        after.and_then(|k| k.person.as_ref()),
+    ) + changed(
+        before.and_then(|k| k.person_alt.as_ref()),
+        after.and_then(|k| k.person_alt.as_ref()),
+    ) + changed(
+        before.and_then(|k| k.due.as_ref()),
+        after.and_then(|k| k.due.as_ref()),
+    )
 }
 
 /// The size of the item a put's condition is checked against (0 when absent).
@@ -526,9 +572,8 @@ impl MemoryStore {
         };
         let pk = table::shop_pk(shop);
         let sk = table::cart_sk(cart);
-        calls.write(write_units(old.size) + index_writes(Some(&old.value), None));
-        let image = image(&old.value, &pk, &sk, old.version)?;
-        Self::record_change(state, &pk, &sk, Some(image), None);
+        calls.write(write_units(old.size) + index_writes(Some(&old.index_keys()), None));
+        Self::record_change(state, &pk, &sk, Some(old.item), None);
         Ok(true)
     }
 }
@@ -547,17 +592,17 @@ impl DueIndex for MemoryStore {
         let now = state.now();
         let bound = table::due_sk_bound(before);
         let mut partitions: HashMap<String, Vec<(String, ShopId, CartId)>> = HashMap::new();
-        for v in state.carts.values() {
-            if !live(v.value.expires_at, now) {
+        for ((shop, cart), v) in &state.carts {
+            if !live(v.expires_at, now) {
                 continue;
             }
-            if let Some((pk, sk)) = table::due_keys(&v.value)
-                && sk < bound
+            if let (Some(pk), Some(sk)) = (v.text(cart_item::DUE_PK), v.text(cart_item::DUE_SK))
+                && sk < bound.as_str()
             {
-                partitions.entry(pk).or_default().push((
-                    sk,
-                    v.value.shop.clone(),
-                    v.value.cart.clone(),
+                partitions.entry(pk.to_owned()).or_default().push((
+                    sk.to_owned(),
+                    shop.clone(),
+                    cart.clone(),
                 ));
             }
         }
@@ -601,7 +646,7 @@ impl MemoryStore {
         let now = state.now();
         let mut items = Vec::new();
         for ((s, cart), v) in &state.carts {
-            if s == shop && live(v.value.expires_at, now) {
+            if s == shop && live(v.expires_at, now) {
                 items.push((table::cart_sk(cart), Held::Cart(v)));
             }
         }
@@ -631,7 +676,7 @@ impl Held<'_> {
     /// The item's size in bytes as DynamoDB counts it, under `pk` and `sk`.
     fn size(&self, pk: &str, sk: &str) -> Result<usize, PortError> {
         Ok(match self {
-            Held::Cart(v) => item_size(&image(&v.value, pk, sk, v.version)?),
+            Held::Cart(v) => v.size,
             Held::Contact(person) => person.size,
             // pk, sk, kind, expires_at, version.
             Held::Delivery => pk.len() + sk.len() + 40,
@@ -651,13 +696,17 @@ impl PersonalData for MemoryStore {
         let state = self.lock()?;
         let now = state.now();
         let mut by_index = [Vec::new(), Vec::new()];
-        for v in state.carts.values() {
-            if &v.value.shop != shop || !live(v.value.expires_at, now) {
+        let wanted = table::person_pk(shop, key);
+        for ((s, cart), v) in &state.carts {
+            if s != shop || !live(v.expires_at, now) {
                 continue;
             }
-            for (index, indexed) in table::person_keys(&v.value).iter().enumerate() {
-                if indexed.as_ref() == Some(key) {
-                    by_index[index].push(v.value.cart.clone());
+            for (index, attribute) in [cart_item::PERSON_PK, cart_item::PERSON_ALT_PK]
+                .into_iter()
+                .enumerate()
+            {
+                if v.text(attribute) == Some(wanted.as_str()) {
+                    by_index[index].push(cart.clone());
                 }
             }
         }
@@ -695,10 +744,10 @@ impl PersonalData for MemoryStore {
                 .map(|cart| read_halves(state.cart_size(shop, cart), true))
                 .sum(),
         );
-        Ok(carts
+        carts
             .iter()
-            .filter_map(|cart| state.live_cart(shop, cart).map(|v| v.value.clone()))
-            .collect())
+            .filter_map(|cart| state.live_cart(shop, cart).map(StoredCart::record))
+            .collect()
     }
 
     async fn shop_keys(&self, shop: &ShopId, after: Option<&str>) -> Result<KeyPage, PortError> {
@@ -801,9 +850,9 @@ mod tests {
 
     #[test]
     fn an_index_is_written_once_to_enter_or_leave_and_twice_to_move() {
-        let armed = open_cart(Some("2026-11-02T09:00:00Z"));
-        let later = open_cart(Some("2026-11-02T19:00:00Z"));
-        let idle = open_cart(None);
+        let armed = IndexKeys::of(&open_cart(Some("2026-11-02T09:00:00Z")));
+        let later = IndexKeys::of(&open_cart(Some("2026-11-02T19:00:00Z")));
+        let idle = IndexKeys::of(&open_cart(None));
         assert_eq!(index_writes(None, Some(&idle)), 0, "in no index");
         assert_eq!(index_writes(None, Some(&armed)), 1, "enters `due`");
         assert_eq!(index_writes(Some(&armed), Some(&armed)), 0, "stays");
