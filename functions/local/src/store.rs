@@ -22,9 +22,10 @@ use crate::calls::{CallCounts, read_halves, write_units};
 use crate::people::{People, Person};
 use serde_json::{Value, json};
 
-/// A cart as held: the very item the DynamoDB adapter stores (`cart_item::encode`: its
-/// record compressed, about a third of the record in memory), read back through the same
-/// codec; beside it what reads, conditions and TTL look at without decoding it.
+/// A cart as held: the very item the DynamoDB adapter stores (`cart_item::encode`, its
+/// record compressed), read back through the same codec, so that a write needs no second
+/// encoding for the stream's old image; beside it what conditions, TTL and billing look at
+/// without decoding it.
 #[derive(Debug)]
 struct StoredCart {
     item: serde_dynamo::Item,
