@@ -413,14 +413,7 @@ impl Events {
     pub fn hold(self) -> Result<Vec<InputLine>, InputError> {
         match self.source {
             Source::Held(lines) => Ok(lines),
-            Source::Streamed { file, path } => {
-                let reader = std::fs::File::open(&path).map_err(|e| InputError {
-                    file: file.clone(),
-                    line: 0,
-                    problem: LineError::Unreadable(e),
-                })?;
-                read_events(&file, std::io::BufReader::new(reader))
-            }
+            Source::Streamed { file, path } => read_events(&file, reopen(&file, &path)?),
         }
     }
 
@@ -429,31 +422,36 @@ impl Events {
         match self.source {
             Source::Held(lines) => Ok(Box::new(lines.into_iter().map(Ok))),
             Source::Streamed { file, path } => {
-                let reader = std::fs::File::open(&path).map_err(|e| InputError {
-                    file: file.clone(),
-                    line: 0,
-                    problem: LineError::Unreadable(e),
-                })?;
+                let reader = reopen(&file, &path)?;
                 let mut last: Option<Timestamp> = None;
-                Ok(Box::new(
-                    FileLines::new(&file, std::io::BufReader::new(reader)).map(move |line| {
-                        let line = line?;
-                        // Checked in time order before the run: only a file changed since
-                        // gets here.
-                        if last.is_some_and(|last| line.at < last) {
-                            return Err(InputError {
-                                file: file.clone(),
-                                line: line.line,
-                                problem: LineError::Changed,
-                            });
-                        }
-                        last = Some(line.at);
-                        Ok(line)
-                    }),
-                ))
+                Ok(Box::new(FileLines::new(&file, reader).map(move |line| {
+                    let line = line?;
+                    // Checked in time order before the run: only a file changed since
+                    // gets here.
+                    if last.is_some_and(|last| line.at < last) {
+                        return Err(InputError {
+                            file: file.clone(),
+                            line: line.line,
+                            problem: LineError::Changed,
+                        });
+                    }
+                    last = Some(line.at);
+                    Ok(line)
+                })))
             }
         }
     }
+}
+
+/// The events file opened again for its second reading (an error names the file).
+fn reopen(file: &str, path: &Path) -> Result<std::io::BufReader<std::fs::File>, InputError> {
+    std::fs::File::open(path)
+        .map(std::io::BufReader::new)
+        .map_err(|e| InputError {
+            file: file.to_owned(),
+            line: 0,
+            problem: LineError::Unreadable(e),
+        })
 }
 
 /// The shop a line names, as written.
