@@ -72,18 +72,6 @@ struct IndexKeys {
     due: Option<(String, String)>,
 }
 
-impl IndexKeys {
-    fn of(record: &CartRecord) -> Self {
-        let [person, person_alt] = table::person_keys(record)
-            .map(|key| key.map(|key| table::person_pk(&record.shop, &key)));
-        Self {
-            person,
-            person_alt,
-            due: table::due_keys(record),
-        }
-    }
-}
-
 #[derive(Debug, Default)]
 struct State {
     carts: HashMap<(ShopId, CartId), StoredCart>,
@@ -146,7 +134,7 @@ impl State {
 
     /// Drops the items expired at `now` from memory, as DynamoDB's TTL deletes them (no
     /// stream records: nothing reads an expired item anyway), when a purge is due; at most
-    /// one purge per `PURGE_EVERY`.
+    /// one purge per `PURGE_EVERY_SECS`.
     fn purge_expired(&mut self) {
         let (Some(now), Some(due)) = (self.now(), self.purge) else {
             return;
@@ -183,45 +171,31 @@ fn live(expires_at: i64, now: Option<i64>) -> bool {
 #[derive(Debug, Clone, Default)]
 pub struct MemoryStore(Arc<Mutex<State>>, CallCounts);
 
-/// The item the DynamoDB adapter would store for `value` under `pk`, `sk` at `version`:
-/// what the stream's images hold and what reads and writes are billed by.
-fn image<T: Stored>(
-    value: &T,
+/// The cart item the DynamoDB adapter stores for `record` at `version`, through the one
+/// cart item codec (`cartback_core::model::cart_item`: keys, kind, version, TTL, index keys
+/// and the compressed record, byte for byte as `prepare` in cartback-aws writes it): what
+/// the stream's images hold and what reads and writes are billed by.
+fn cart_image(record: &CartRecord, version: u64) -> Result<serde_dynamo::Item, PortError> {
+    cart_item::encode(record, version).map_err(|e| PortError::permanent("memory", e.to_string()))
+}
+
+/// A contact item as plain attributes, with pk, sk and version (the adapter adds
+/// `kind = "contact"`: `CONTACT_KIND_BYTES`).
+fn contact_image(
+    record: &ContactRecord,
     pk: &str,
     sk: &str,
     version: u64,
 ) -> Result<serde_dynamo::Item, PortError> {
-    value.item(pk, sk, version)
-}
-
-/// How the DynamoDB adapter stores a record.
-trait Stored {
-    fn item(&self, pk: &str, sk: &str, version: u64) -> Result<serde_dynamo::Item, PortError>;
-}
-
-/// A cart through the one cart item codec (`cartback_core::model::cart_item`): its keys
-/// (the record's own, the same as `pk` and `sk`), kind, version, TTL, index keys and the
-/// compressed record, byte for byte as `prepare` in cartback-aws writes it.
-impl Stored for CartRecord {
-    fn item(&self, _pk: &str, _sk: &str, version: u64) -> Result<serde_dynamo::Item, PortError> {
-        cart_item::encode(self, version).map_err(|e| PortError::permanent("memory", e.to_string()))
-    }
-}
-
-/// A contact as plain attributes, with pk, sk and version (the adapter adds
-/// `kind = "contact"`: `CONTACT_KIND_BYTES`).
-impl Stored for ContactRecord {
-    fn item(&self, pk: &str, sk: &str, version: u64) -> Result<serde_dynamo::Item, PortError> {
-        let mut item: serde_dynamo::Item = serde_dynamo::to_item(self)
-            .map_err(|e| PortError::permanent("memory", format!("encoding item: {e}")))?;
-        item.insert("pk".into(), serde_dynamo::AttributeValue::S(pk.to_owned()));
-        item.insert("sk".into(), serde_dynamo::AttributeValue::S(sk.to_owned()));
-        item.insert(
-            "version".into(),
-            serde_dynamo::AttributeValue::N(version.to_string()),
-        );
-        Ok(item)
-    }
+    let mut item: serde_dynamo::Item = serde_dynamo::to_item(record)
+        .map_err(|e| PortError::permanent("memory", format!("encoding item: {e}")))?;
+    item.insert("pk".into(), serde_dynamo::AttributeValue::S(pk.to_owned()));
+    item.insert("sk".into(), serde_dynamo::AttributeValue::S(sk.to_owned()));
+    item.insert(
+        "version".into(),
+        serde_dynamo::AttributeValue::N(version.to_string()),
+    );
+    Ok(item)
 }
 
 impl MemoryStore {
@@ -448,26 +422,24 @@ impl CartStore for MemoryStore {
                     let sk = table::cart_sk(&record.cart);
                     let key = (record.shop.clone(), record.cart.clone());
                     let held_cart = state.carts.get(&key);
-                    let old = held_cart.map(|v| v.item.clone());
+                    let item = cart_image(&record, version)?;
+                    let stored = StoredCart {
+                        size: item_size(&item),
+                        item,
+                        version,
+                        expires_at: record.expires_at,
+                    };
                     // Each index whose key the put adds, removes or changes is written too.
                     let index = index_writes(
                         held_cart.map(StoredCart::index_keys).as_ref(),
-                        Some(&IndexKeys::of(&record)),
+                        Some(&stored.index_keys()),
                     );
-                    let new = image(&*record, &pk, &sk, version)?;
-                    let size = cart_stored_size(&new, &record);
                     let held = held_cart.map_or(0, |c| c.size);
                     // A put is billed by the larger of the item before and after.
-                    units += factor * write_units(size.max(held)) + index;
-                    state.carts.insert(
-                        key,
-                        StoredCart {
-                            item: new.clone(),
-                            version,
-                            size,
-                            expires_at: record.expires_at,
-                        },
-                    );
+                    units += factor * write_units(stored.size.max(held)) + index;
+                    let old = held_cart.map(|v| v.item.clone());
+                    let new = stored.item.clone();
+                    state.carts.insert(key, stored);
                     Self::record_change(&mut state, &pk, &sk, old, Some(new));
                 }
                 Put::Contact { record, expected } => {
@@ -478,11 +450,11 @@ impl CartStore for MemoryStore {
                     let old = held
                         .map(|p| {
                             let held = p.unpack(&record.shop, &record.key)?;
-                            image(&held.value, &pk, &sk, held.version)
+                            contact_image(&held.value, &pk, &sk, held.version)
                         })
                         .transpose()?;
                     let held = held.map_or(0, |p| p.size);
-                    let new = image(&record, &pk, &sk, version)?;
+                    let new = contact_image(&record, &pk, &sk, version)?;
                     let size = item_size(&new) + CONTACT_KIND_BYTES;
                     units += factor * write_units(size.max(held));
                     let (shop, key) = (record.shop.clone(), record.key.clone());
@@ -517,13 +489,6 @@ impl CartStore for MemoryStore {
 const CONTACT_KIND_BYTES: usize = "kind".len() + "contact".len();
 /// A delivery item: pk, sk, `kind = "delivery"`, `expires_at` (under 200 bytes).
 const DELIVERY_ITEM_BYTES: usize = 200;
-
-/// The cart's size as the DynamoDB adapter stores it (`prepare` in cartback-aws): its
-/// image is the very item (`cart_item::encode`: keys, kind, version, TTL, the keys of the
-/// indexes it is in, the compressed record).
-fn cart_stored_size(image: &serde_dynamo::Item, _record: &CartRecord) -> usize {
-    item_size(image)
-}
 
 /// The index writes a cart's change makes: for each keys-only index (`person`,
 /// `person_alt`, `due`), one when the item enters or leaves it, two when its key there
@@ -851,9 +816,19 @@ mod tests {
 
     #[test]
     fn an_index_is_written_once_to_enter_or_leave_and_twice_to_move() {
-        let armed = IndexKeys::of(&open_cart(Some("2026-11-02T09:00:00Z")));
-        let later = IndexKeys::of(&open_cart(Some("2026-11-02T19:00:00Z")));
-        let idle = IndexKeys::of(&open_cart(None));
+        let keys = |cart: CartRecord| {
+            let item = cart_image(&cart, 1).expect("encodes");
+            StoredCart {
+                size: item_size(&item),
+                item,
+                version: 1,
+                expires_at: cart.expires_at,
+            }
+            .index_keys()
+        };
+        let armed = keys(open_cart(Some("2026-11-02T09:00:00Z")));
+        let later = keys(open_cart(Some("2026-11-02T19:00:00Z")));
+        let idle = keys(open_cart(None));
         assert_eq!(index_writes(None, Some(&idle)), 0, "in no index");
         assert_eq!(index_writes(None, Some(&armed)), 1, "enters `due`");
         assert_eq!(index_writes(Some(&armed), Some(&armed)), 0, "stays");
