@@ -1021,11 +1021,10 @@ pub async fn run_limited(
     let mut queue: BinaryHeap<Reverse<Delivery>> = BinaryHeap::new();
     let mut waiting: HashMap<usize, (InputLine, u32)> = HashMap::new();
     loop {
+        if let Some((_, Err(e))) = lines.next_if(|(_, line)| line.is_err()) {
+            return Err(e);
+        }
         let next_line = match lines.peek() {
-            Some((_, Err(_))) => match lines.next() {
-                Some((_, Err(e))) => return Err(e),
-                _ => None,
-            },
             Some((index, Ok(line))) => Some(Delivery {
                 at: line.at,
                 order: (*index, 0),
@@ -1033,7 +1032,7 @@ pub async fn run_limited(
                 attempt: 0,
                 injected: false,
             }),
-            None => None,
+            _ => None,
         };
         let from_queue = match (queue.peek(), next_line) {
             (Some(Reverse(queued)), Some(line)) => *queued < line,
