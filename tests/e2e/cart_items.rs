@@ -46,6 +46,22 @@ async fn post_checkout(env: &TestEnv) {
     assert_eq!(status, 200, "{body}");
 }
 
+/// The stack on moto with the fixture checkout posted and planned (its first wake-up
+/// scheduled): the environment, the shop and the cart.
+async fn checkout_planned() -> (TestEnv, ShopId, CartId) {
+    // The fixture's checkout was last updated 2026-11-02 08:00 UTC.
+    let env = TestEnv::start(at("2026-11-02T08:00:30Z"), SHOP, SECRET)
+        .await
+        .expect("test env");
+    post_checkout(&env).await;
+    env.drain_stream().await.expect("the planner runs");
+    (
+        env,
+        ShopId::parse(SHOP).expect("valid"),
+        CartId::parse(TOKEN).expect("valid"),
+    )
+}
+
 /// The cart's item as the table holds it (a consistent `GetItem`).
 async fn raw_item(env: &TestEnv, shop: &ShopId, cart: &CartId) -> Item {
     aws_sdk_dynamodb::Client::new(&env.sdk)
@@ -73,15 +89,8 @@ async fn put_raw(env: &TestEnv, item: Item) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cart_item_written_with_plain_attributes_still_reads_everywhere() {
-    // The fixture's checkout was last updated 2026-11-02 08:00 UTC.
-    let env = TestEnv::start(at("2026-11-02T08:00:30Z"), SHOP, SECRET)
-        .await
-        .expect("test env");
-    let shop = ShopId::parse(SHOP).expect("valid");
-    let cart = CartId::parse(TOKEN).expect("valid");
+    let (env, shop, cart) = checkout_planned().await;
     let store = env.store();
-    post_checkout(&env).await;
-    env.drain_stream().await.expect("the planner runs");
     assert_eq!(env.schedules().await.expect("schedules").len(), 1);
 
     // As the webhook wrote it: the plain attributes and the compressed record, nothing else.
@@ -184,14 +193,8 @@ async fn a_cart_item_written_with_plain_attributes_still_reads_everywhere() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_corrupt_record_is_a_permanent_error_naming_the_cart_by_its_hash() {
-    let env = TestEnv::start(at("2026-11-02T08:00:30Z"), SHOP, SECRET)
-        .await
-        .expect("test env");
-    let shop = ShopId::parse(SHOP).expect("valid");
-    let cart = CartId::parse(TOKEN).expect("valid");
+    let (env, shop, cart) = checkout_planned().await;
     let store = env.store();
-    post_checkout(&env).await;
-    env.drain_stream().await.expect("the planner runs");
 
     let mut item = raw_item(&env, &shop, &cart).await;
     // The format byte, then bytes that are not DEFLATE.
